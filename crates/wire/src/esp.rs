@@ -1,0 +1,1 @@
+//! ESP header and trailer views (RFC 4303 §2).
