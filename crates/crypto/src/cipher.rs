@@ -1,0 +1,205 @@
+//! CBC-mode block ciphers for IKEv1 and ESP: DES-CBC (RFC 2405), 3DES-CBC (RFC 2451) and
+//! AES-CBC with 128/192/256-bit keys (RFC 3602; IKEv1 use per RFC 3602 §5 and RFC 2409
+//! Appendix A).
+//!
+//! A [`CbcCipher`] holds the expanded key schedule (zeroized on drop by the `aes`/`des` crates'
+//! `zeroize` feature) and encrypts or decrypts caller buffers in place. Padding is the caller's
+//! business (ESP trailer, RFC 4303 §2.4; ISAKMP padding, RFC 2408 §3.5): buffers must be a
+//! whole number of blocks. No call allocates; CBC chaining uses the `cbc` crate over a borrowed
+//! key schedule, so decryption gets the block cipher's parallel path.
+
+use aes::{Aes128, Aes192, Aes256};
+use cipher::inout::InOutBuf;
+use cipher::{BlockCipher, BlockDecrypt, BlockDecryptMut, BlockEncrypt, BlockEncryptMut};
+use cipher::{InnerIvInit, KeyInit};
+use des::{Des, TdesEde3};
+
+use crate::Error;
+
+/// A CBC-mode cipher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CipherAlg {
+    /// DES-CBC (RFC 2405): 8-byte key, 8-byte block. Weak; accepted only for old clients.
+    Des,
+    /// 3DES-EDE-CBC (RFC 2451): 24-byte key (K1|K2|K3), 8-byte block.
+    TripleDes,
+    /// AES-128-CBC (RFC 3602): 16-byte key, 16-byte block.
+    Aes128,
+    /// AES-192-CBC (RFC 3602): 24-byte key, 16-byte block.
+    Aes192,
+    /// AES-256-CBC (RFC 3602): 32-byte key, 16-byte block.
+    Aes256,
+}
+
+impl CipherAlg {
+    /// The key length in bytes.
+    pub const fn key_len(self) -> usize {
+        match self {
+            Self::Des => 8,
+            Self::TripleDes | Self::Aes192 => 24,
+            Self::Aes128 => 16,
+            Self::Aes256 => 32,
+        }
+    }
+
+    /// The block (and IV) length in bytes.
+    pub const fn block_len(self) -> usize {
+        match self {
+            Self::Des | Self::TripleDes => 8,
+            Self::Aes128 | Self::Aes192 | Self::Aes256 => 16,
+        }
+    }
+
+    /// The algorithm's name, for logs and errors.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Des => "DES-CBC",
+            Self::TripleDes => "3DES-CBC",
+            Self::Aes128 => "AES-128-CBC",
+            Self::Aes192 => "AES-192-CBC",
+            Self::Aes256 => "AES-256-CBC",
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Schedule {
+    Des(Des),
+    TripleDes(TdesEde3),
+    Aes128(Aes128),
+    Aes192(Aes192),
+    Aes256(Aes256),
+}
+
+/// A keyed CBC cipher. Cheap to share: encryption and decryption take `&self`.
+#[derive(Clone)]
+pub struct CbcCipher {
+    alg: CipherAlg,
+    schedule: Schedule,
+}
+
+impl core::fmt::Debug for CbcCipher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CbcCipher")
+            .field("alg", &self.alg)
+            .field("key", &"[REDACTED]")
+            .finish()
+    }
+}
+
+fn cbc_encrypt<C: BlockEncrypt + BlockCipher>(
+    c: &C,
+    iv: &[u8],
+    buf: &mut [u8],
+) -> Result<(), Error> {
+    let mut enc =
+        cbc::Encryptor::<&C>::inner_iv_slice_init(c, iv).map_err(|_| Error::InvalidLength {
+            what: "IV",
+            got: iv.len(),
+        })?;
+    let (blocks, tail) = InOutBuf::from(buf).into_chunks();
+    debug_assert!(tail.is_empty(), "length checked by the caller");
+    enc.encrypt_blocks_inout_mut(blocks);
+    Ok(())
+}
+
+fn cbc_decrypt<C: BlockDecrypt + BlockCipher>(
+    c: &C,
+    iv: &[u8],
+    buf: &mut [u8],
+) -> Result<(), Error> {
+    let mut dec =
+        cbc::Decryptor::<&C>::inner_iv_slice_init(c, iv).map_err(|_| Error::InvalidLength {
+            what: "IV",
+            got: iv.len(),
+        })?;
+    let (blocks, tail) = InOutBuf::from(buf).into_chunks();
+    debug_assert!(tail.is_empty(), "length checked by the caller");
+    dec.decrypt_blocks_inout_mut(blocks);
+    Ok(())
+}
+
+impl CbcCipher {
+    /// Expands `key` for `alg`. The key must be exactly `alg.key_len()` bytes (IKEv1 callers
+    /// first expand or truncate SKEYID_e with [`crate::ikev1::expand_key`]).
+    pub fn new(alg: CipherAlg, key: &[u8]) -> Result<Self, Error> {
+        let bad_len = || Error::InvalidKeyLength {
+            alg: alg.name(),
+            expected: alg.key_len(),
+            got: key.len(),
+        };
+        if key.len() != alg.key_len() {
+            return Err(bad_len());
+        }
+        let schedule = match alg {
+            CipherAlg::Des => Schedule::Des(Des::new_from_slice(key).map_err(|_| bad_len())?),
+            CipherAlg::TripleDes => {
+                Schedule::TripleDes(TdesEde3::new_from_slice(key).map_err(|_| bad_len())?)
+            }
+            CipherAlg::Aes128 => {
+                Schedule::Aes128(Aes128::new_from_slice(key).map_err(|_| bad_len())?)
+            }
+            CipherAlg::Aes192 => {
+                Schedule::Aes192(Aes192::new_from_slice(key).map_err(|_| bad_len())?)
+            }
+            CipherAlg::Aes256 => {
+                Schedule::Aes256(Aes256::new_from_slice(key).map_err(|_| bad_len())?)
+            }
+        };
+        Ok(Self { alg, schedule })
+    }
+
+    /// The algorithm.
+    pub fn alg(&self) -> CipherAlg {
+        self.alg
+    }
+
+    /// The block (and IV) length in bytes.
+    pub fn block_len(&self) -> usize {
+        self.alg.block_len()
+    }
+
+    fn check(&self, iv: &[u8], buf: &[u8]) -> Result<(), Error> {
+        let bl = self.alg.block_len();
+        if iv.len() != bl {
+            return Err(Error::InvalidLength {
+                what: "IV",
+                got: iv.len(),
+            });
+        }
+        if buf.len().checked_rem(bl) != Some(0) {
+            return Err(Error::InvalidLength {
+                what: "CBC buffer (not a whole number of blocks)",
+                got: buf.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Encrypts `buf` in place in CBC mode with `iv`. `iv` must be one block and `buf` a whole
+    /// number of blocks (possibly zero).
+    pub fn encrypt_in_place(&self, iv: &[u8], buf: &mut [u8]) -> Result<(), Error> {
+        self.check(iv, buf)?;
+        match &self.schedule {
+            Schedule::Des(c) => cbc_encrypt(c, iv, buf),
+            Schedule::TripleDes(c) => cbc_encrypt(c, iv, buf),
+            Schedule::Aes128(c) => cbc_encrypt(c, iv, buf),
+            Schedule::Aes192(c) => cbc_encrypt(c, iv, buf),
+            Schedule::Aes256(c) => cbc_encrypt(c, iv, buf),
+        }
+    }
+
+    /// Decrypts `buf` in place in CBC mode with `iv`. `iv` must be one block and `buf` a whole
+    /// number of blocks (possibly zero).
+    pub fn decrypt_in_place(&self, iv: &[u8], buf: &mut [u8]) -> Result<(), Error> {
+        self.check(iv, buf)?;
+        match &self.schedule {
+            Schedule::Des(c) => cbc_decrypt(c, iv, buf),
+            Schedule::TripleDes(c) => cbc_decrypt(c, iv, buf),
+            Schedule::Aes128(c) => cbc_decrypt(c, iv, buf),
+            Schedule::Aes192(c) => cbc_decrypt(c, iv, buf),
+            Schedule::Aes256(c) => cbc_decrypt(c, iv, buf),
+        }
+    }
+}
