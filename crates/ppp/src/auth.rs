@@ -1,0 +1,599 @@
+//! The authenticator side: credential look-up trait, and the CHAP-MD5 (RFC 1994 §4),
+//! MS-CHAPv1 (RFC 2433), MS-CHAPv2 (RFC 2759 §4-§6) and PAP (RFC 1334 §2.2) exchanges.
+//!
+//! MS-CHAPv2 Success carries `S=<authenticator response> M=Access granted` (RFC 2759 §5); a wrong
+//! S= makes Windows drop the link with error 778 (decoded-traces.md #3). Failures use pppd's
+//! form `E=691 R=<0|1> C=<new challenge> V=<n> M=<text>` (RFC 2759 §6), which Windows shows as
+//! error 691. With `R=1` the peer may send a new Response computed over the `C=` challenge; we
+//! accept it with the Failure's identifier or the next one. The failure text is the same for
+//! every cause so that it is no oracle for user names; the precise cause goes to the event.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::Instant;
+
+use rand::RngCore;
+use rand_chacha::ChaCha20Rng;
+use wire::ppp::Protocol;
+use wire::ppp::mschap::{FailureChallenge, FailureMessage, SuccessMessage, V1Response, V2Response};
+use wire::ppp::{chap, pap};
+use zeroize::Zeroizing;
+
+use crate::config::{AuthProtocol, LinkConfig};
+
+/// Where the authenticator finds users and addresses. The server implements it over its users
+/// file and address pool; a RADIUS client can implement it later.
+pub trait Authenticator {
+    /// Looks up a user by the name the peer sent (as given, e.g. `DOMAIN\user`; when that is not
+    /// found the part after the last `\` is tried).
+    fn lookup(&mut self, user: &str) -> Lookup;
+
+    /// The address for an authenticated `user`: the user's reserved address if there is one,
+    /// else one from the pool. `requested` is the non-zero address the peer asked for, a hint
+    /// the implementation may honour. The link accepts the peer's own request only when it
+    /// equals what this returns. `None` means no address is available (the link goes down).
+    fn assign_address(&mut self, user: &str, requested: Option<Ipv4Addr>) -> Option<Ipv4Addr>;
+}
+
+/// The result of a user look-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// No such user.
+    NotFound,
+    /// The user exists but may not connect.
+    Disabled,
+    /// The user's credential.
+    Found(Credential),
+}
+
+/// What we know about a user's password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// The cleartext password: works for every method.
+    Password(Zeroizing<String>),
+    /// The NT hash, MD4(UTF-16LE(password)): enough for MS-CHAPv1/v2 and PAP, not CHAP-MD5.
+    NtHash(Zeroizing<[u8; 16]>),
+}
+
+impl Credential {
+    /// A cleartext password credential.
+    pub fn password(password: &str) -> Self {
+        Self::Password(Zeroizing::new(password.to_owned()))
+    }
+
+    /// An NT-hash credential.
+    pub fn nt_hash(hash: [u8; 16]) -> Self {
+        Self::NtHash(Zeroizing::new(hash))
+    }
+
+    fn nt_password_hash(&self) -> Zeroizing<[u8; 16]> {
+        match self {
+            Self::Password(p) => Zeroizing::new(crypto::mschap::nt_password_hash(p)),
+            Self::NtHash(h) => h.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Password(_) => f.write_str("Password(<redacted>)"),
+            Self::NtHash(_) => f.write_str("NtHash(<redacted>)"),
+        }
+    }
+}
+
+/// Why an authentication attempt failed, in plain words (`Display`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthFailure {
+    /// No such user.
+    UnknownUser,
+    /// The user is disabled.
+    UserDisabled,
+    /// The response does not match the password.
+    WrongPassword,
+    /// The method needs a cleartext password but only an NT hash is stored.
+    CleartextRequired,
+    /// The response value has the wrong size or flags.
+    MalformedResponse,
+    /// The peer did not answer.
+    NoResponse,
+}
+
+impl fmt::Display for AuthFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::UnknownUser => "unknown user",
+            Self::UserDisabled => "user disabled",
+            Self::WrongPassword => "wrong password",
+            Self::CleartextRequired => {
+                "method needs a cleartext password but only an NT hash is stored"
+            }
+            Self::MalformedResponse => "malformed response",
+            Self::NoResponse => "no response from peer",
+        })
+    }
+}
+
+/// What an authentication input produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Nothing decided yet.
+    Pending,
+    /// The peer is authenticated as `user`.
+    Success { user: String },
+    /// One attempt failed; `fatal` when no retry is left.
+    Failure {
+        user: String,
+        reason: AuthFailure,
+        fatal: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    /// Waiting for a Response (or PAP request) to `id`; `retransmits` Challenges left.
+    Waiting {
+        id: u8,
+        retransmits: u32,
+        retry: bool,
+    },
+    Done {
+        id: u8,
+    },
+    Failed,
+}
+
+/// Server-side authentication state for one link.
+#[derive(Debug)]
+pub(crate) struct ServerAuth {
+    method: AuthProtocol,
+    phase: Phase,
+    challenge: [u8; 16],
+    failures: u32,
+    deadline: Option<Instant>,
+    last_reply: Vec<u8>,
+    pub(crate) out: VecDeque<(Protocol, Vec<u8>)>,
+    #[cfg(test)]
+    pub(crate) forced_challenge: Option<[u8; 16]>,
+}
+
+const SUCCESS_TEXT: &[u8] = b"Access granted";
+const FAILURE_TEXT: &[u8] = b"Authentication failed";
+
+fn emit_chap(repr: &chap::Repr<'_>) -> Vec<u8> {
+    let mut buf = vec![0u8; repr.buffer_len()];
+    if repr.emit(&mut buf).is_err() {
+        buf.clear();
+    }
+    buf
+}
+
+fn emit_pap(repr: &pap::Repr<'_>) -> Vec<u8> {
+    let mut buf = vec![0u8; repr.buffer_len()];
+    if repr.emit(&mut buf).is_err() {
+        buf.clear();
+    }
+    buf
+}
+
+impl ServerAuth {
+    pub(crate) fn new(method: AuthProtocol) -> Self {
+        Self {
+            method,
+            phase: Phase::Idle,
+            challenge: [0; 16],
+            failures: 0,
+            deadline: None,
+            last_reply: Vec::new(),
+            out: VecDeque::new(),
+            #[cfg(test)]
+            forced_challenge: None,
+        }
+    }
+
+    pub(crate) const fn method(&self) -> AuthProtocol {
+        self.method
+    }
+
+    pub(crate) const fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    fn challenge_len(&self) -> usize {
+        match self.method {
+            AuthProtocol::MsChapV1 => 8,
+            _ => 16,
+        }
+    }
+
+    fn new_challenge(&mut self, rng: &mut ChaCha20Rng) {
+        rng.fill_bytes(&mut self.challenge);
+        #[cfg(test)]
+        if let Some(c) = self.forced_challenge {
+            self.challenge = c;
+        }
+    }
+
+    fn challenge(&self) -> &[u8] {
+        self.challenge
+            .get(..self.challenge_len())
+            .unwrap_or_default()
+    }
+
+    fn send_challenge(&mut self, id: u8, cfg: &LinkConfig) {
+        let packet = emit_chap(&chap::Repr::Challenge {
+            identifier: id,
+            value: self.challenge(),
+            name: cfg.server_name.as_bytes(),
+        });
+        self.out.push_back((Protocol::Chap, packet));
+    }
+
+    /// Starts authentication once LCP is open.
+    pub(crate) fn start(&mut self, now: Instant, cfg: &LinkConfig, rng: &mut ChaCha20Rng) {
+        let id = (rng.next_u32() & 0xff) as u8;
+        self.phase = Phase::Waiting {
+            id,
+            retransmits: cfg.max_configure.saturating_sub(1),
+            retry: false,
+        };
+        if self.method == AuthProtocol::Pap {
+            // The peer sends Authenticate-Request on its own (RFC 1334 §2.1).
+            self.deadline = Some(now + cfg.restart_interval * cfg.max_configure);
+            return;
+        }
+        self.new_challenge(rng);
+        self.send_challenge(id, cfg);
+        self.deadline = Some(now + cfg.restart_interval);
+    }
+
+    /// The restart timer: retransmit the Challenge, or give up.
+    pub(crate) fn handle_timeout(&mut self, now: Instant, cfg: &LinkConfig) -> Outcome {
+        match self.deadline {
+            Some(d) if now >= d => {}
+            _ => return Outcome::Pending,
+        }
+        self.deadline = None;
+        match self.phase {
+            Phase::Waiting {
+                id,
+                retransmits,
+                retry: false,
+            } if retransmits > 0 && self.method != AuthProtocol::Pap => {
+                self.phase = Phase::Waiting {
+                    id,
+                    retransmits: retransmits - 1,
+                    retry: false,
+                };
+                self.send_challenge(id, cfg);
+                self.deadline = Some(now + cfg.restart_interval);
+                Outcome::Pending
+            }
+            Phase::Waiting { .. } => {
+                self.phase = Phase::Failed;
+                Outcome::Failure {
+                    user: String::new(),
+                    reason: AuthFailure::NoResponse,
+                    fatal: true,
+                }
+            }
+            _ => Outcome::Pending,
+        }
+    }
+
+    fn expects(&self, identifier: u8) -> bool {
+        match self.phase {
+            Phase::Waiting {
+                id, retry: false, ..
+            } => identifier == id,
+            Phase::Waiting {
+                id, retry: true, ..
+            } => identifier == id || identifier == id.wrapping_add(1),
+            _ => false,
+        }
+    }
+
+    /// A CHAP packet from the peer.
+    pub(crate) fn handle_chap(
+        &mut self,
+        now: Instant,
+        repr: &chap::Repr<'_>,
+        cfg: &LinkConfig,
+        auth: &mut dyn Authenticator,
+        rng: &mut ChaCha20Rng,
+    ) -> Outcome {
+        let chap::Repr::Response {
+            identifier,
+            value,
+            name,
+        } = *repr
+        else {
+            tracing::debug!(packet = ?repr, "unexpected CHAP packet ignored");
+            return Outcome::Pending;
+        };
+        if self.method == AuthProtocol::Pap {
+            return Outcome::Pending;
+        }
+        if let Phase::Done { id } = self.phase {
+            // RFC 1994 §4.1: a repeated Response gets the same answer (our Success was lost).
+            if id == identifier && !self.last_reply.is_empty() {
+                self.out
+                    .push_back((Protocol::Chap, self.last_reply.clone()));
+            }
+            return Outcome::Pending;
+        }
+        if !self.expects(identifier) {
+            tracing::debug!(
+                identifier,
+                "CHAP Response with unexpected identifier ignored"
+            );
+            return Outcome::Pending;
+        }
+        let user = String::from_utf8_lossy(name).into_owned();
+        match self.verify(identifier, value, name, &user, auth) {
+            Ok(success_message) => {
+                let reply = emit_chap(&chap::Repr::Success {
+                    identifier,
+                    message: &success_message,
+                });
+                self.last_reply.clone_from(&reply);
+                self.out.push_back((Protocol::Chap, reply));
+                self.phase = Phase::Done { id: identifier };
+                self.deadline = None;
+                Outcome::Success { user }
+            }
+            Err(reason) => self.fail(now, identifier, user, reason, cfg, rng),
+        }
+    }
+
+    fn fail(
+        &mut self,
+        now: Instant,
+        identifier: u8,
+        user: String,
+        reason: AuthFailure,
+        cfg: &LinkConfig,
+        rng: &mut ChaCha20Rng,
+    ) -> Outcome {
+        self.failures = self.failures.saturating_add(1);
+        let fatal = self.failures >= cfg.auth_retries;
+        match self.method {
+            AuthProtocol::MsChapV2 | AuthProtocol::MsChapV1 => {
+                self.new_challenge(rng);
+                let challenge = if self.method == AuthProtocol::MsChapV2 {
+                    FailureChallenge::V2(self.challenge)
+                } else {
+                    let mut c = [0u8; 8];
+                    c.copy_from_slice(self.challenge.get(..8).unwrap_or(&[0; 8]));
+                    FailureChallenge::V1(c)
+                };
+                let msg = FailureMessage {
+                    error: crate::WINDOWS_ERROR_AUTH_FAILURE,
+                    retry: !fatal,
+                    challenge: Some(challenge),
+                    version: Some(cfg.mschap_failure_version),
+                    message: Some(FAILURE_TEXT),
+                };
+                let mut text = vec![0u8; msg.buffer_len()];
+                if msg.emit(&mut text).is_err() {
+                    text.clear();
+                }
+                let packet = emit_chap(&chap::Repr::Failure {
+                    identifier,
+                    message: &text,
+                });
+                self.out.push_back((Protocol::Chap, packet));
+                self.phase = Phase::Waiting {
+                    id: identifier,
+                    retransmits: 0,
+                    retry: true,
+                };
+                // The user may be retyping; give a retry time to arrive.
+                self.deadline = Some(now + cfg.restart_interval * cfg.max_configure);
+            }
+            AuthProtocol::Chap => {
+                let packet = emit_chap(&chap::Repr::Failure {
+                    identifier,
+                    message: FAILURE_TEXT,
+                });
+                self.out.push_back((Protocol::Chap, packet));
+                if !fatal {
+                    // RFC 1994 §2: the authenticator may challenge again at any time.
+                    let id = identifier.wrapping_add(1);
+                    self.new_challenge(rng);
+                    self.send_challenge(id, cfg);
+                    self.phase = Phase::Waiting {
+                        id,
+                        retransmits: cfg.max_configure.saturating_sub(1),
+                        retry: false,
+                    };
+                    self.deadline = Some(now + cfg.restart_interval);
+                }
+            }
+            AuthProtocol::Pap => {
+                let packet = emit_pap(&pap::Repr::AuthenticateNak {
+                    identifier,
+                    message: FAILURE_TEXT,
+                });
+                self.out.push_back((Protocol::Pap, packet));
+                self.phase = Phase::Waiting {
+                    id: identifier,
+                    retransmits: 0,
+                    retry: true,
+                };
+                self.deadline = Some(now + cfg.restart_interval * cfg.max_configure);
+            }
+        }
+        if fatal {
+            self.phase = Phase::Failed;
+            self.deadline = None;
+        }
+        Outcome::Failure {
+            user,
+            reason,
+            fatal,
+        }
+    }
+
+    /// A PAP packet from the peer.
+    pub(crate) fn handle_pap(
+        &mut self,
+        now: Instant,
+        repr: &pap::Repr<'_>,
+        cfg: &LinkConfig,
+        auth: &mut dyn Authenticator,
+        rng: &mut ChaCha20Rng,
+    ) -> Outcome {
+        let pap::Repr::AuthenticateRequest {
+            identifier,
+            peer_id,
+            password,
+        } = *repr
+        else {
+            return Outcome::Pending;
+        };
+        if self.method != AuthProtocol::Pap {
+            return Outcome::Pending;
+        }
+        if let Phase::Done { id } = self.phase {
+            if id == identifier && !self.last_reply.is_empty() {
+                self.out.push_back((Protocol::Pap, self.last_reply.clone()));
+            }
+            return Outcome::Pending;
+        }
+        if !matches!(self.phase, Phase::Waiting { .. }) {
+            return Outcome::Pending;
+        }
+        let user = String::from_utf8_lossy(peer_id).into_owned();
+        let result = match lookup(auth, &user) {
+            Lookup::NotFound => Err(AuthFailure::UnknownUser),
+            Lookup::Disabled => Err(AuthFailure::UserDisabled),
+            Lookup::Found(credential) => {
+                let ok = match (&credential, core::str::from_utf8(password)) {
+                    (Credential::Password(p), _) => crypto::ct_eq(p.as_bytes(), password),
+                    (Credential::NtHash(h), Ok(given)) => {
+                        let given = Zeroizing::new(crypto::mschap::nt_password_hash(given));
+                        crypto::ct_eq(&given[..], &h[..])
+                    }
+                    (Credential::NtHash(_), Err(_)) => false,
+                };
+                if ok {
+                    Ok(())
+                } else {
+                    Err(AuthFailure::WrongPassword)
+                }
+            }
+        };
+        match result {
+            Ok(()) => {
+                let reply = emit_pap(&pap::Repr::AuthenticateAck {
+                    identifier,
+                    message: SUCCESS_TEXT,
+                });
+                self.last_reply.clone_from(&reply);
+                self.out.push_back((Protocol::Pap, reply));
+                self.phase = Phase::Done { id: identifier };
+                self.deadline = None;
+                Outcome::Success { user }
+            }
+            Err(reason) => self.fail(now, identifier, user, reason, cfg, rng),
+        }
+    }
+
+    /// Checks a CHAP-family Response value; `Ok` carries the Success message.
+    fn verify(
+        &self,
+        identifier: u8,
+        value: &[u8],
+        name: &[u8],
+        user: &str,
+        auth: &mut dyn Authenticator,
+    ) -> Result<Vec<u8>, AuthFailure> {
+        let credential = match lookup(auth, user) {
+            Lookup::NotFound => return Err(AuthFailure::UnknownUser),
+            Lookup::Disabled => return Err(AuthFailure::UserDisabled),
+            Lookup::Found(c) => c,
+        };
+        match self.method {
+            AuthProtocol::MsChapV2 => {
+                let response =
+                    V2Response::parse(value).map_err(|_| AuthFailure::MalformedResponse)?;
+                let hash = credential.nt_password_hash();
+                let auth_challenge = &self.challenge;
+                let hash_name = crypto::mschap::user_name_for_hash(name);
+                let expected = crypto::mschap::generate_nt_response(
+                    auth_challenge,
+                    &response.peer_challenge,
+                    hash_name,
+                    &hash,
+                );
+                if !crypto::ct_eq(&expected, &response.nt_response) {
+                    return Err(AuthFailure::WrongPassword);
+                }
+                let authenticator_response = crypto::mschap::generate_authenticator_response(
+                    &hash,
+                    &response.nt_response,
+                    &response.peer_challenge,
+                    auth_challenge,
+                    hash_name,
+                );
+                let msg = SuccessMessage {
+                    authenticator_response,
+                    message: Some(SUCCESS_TEXT),
+                };
+                let mut text = vec![0u8; msg.buffer_len()];
+                msg.emit(&mut text)
+                    .map_err(|_| AuthFailure::MalformedResponse)?;
+                Ok(text)
+            }
+            AuthProtocol::MsChapV1 => {
+                let response =
+                    V1Response::parse(value).map_err(|_| AuthFailure::MalformedResponse)?;
+                if response.use_nt != 1 {
+                    // LAN Manager responses are not supported.
+                    return Err(AuthFailure::MalformedResponse);
+                }
+                let hash = credential.nt_password_hash();
+                let mut challenge = [0u8; 8];
+                challenge.copy_from_slice(self.challenge.get(..8).unwrap_or(&[0; 8]));
+                let expected = crypto::mschap::v1_nt_response(&challenge, &hash);
+                if crypto::ct_eq(&expected, &response.nt_response) {
+                    Ok(SUCCESS_TEXT.to_vec())
+                } else {
+                    Err(AuthFailure::WrongPassword)
+                }
+            }
+            AuthProtocol::Chap => {
+                let Credential::Password(password) = &credential else {
+                    return Err(AuthFailure::CleartextRequired);
+                };
+                if value.len() != 16 {
+                    return Err(AuthFailure::MalformedResponse);
+                }
+                let expected =
+                    crypto::chap::md5_response(identifier, password.as_bytes(), self.challenge());
+                if crypto::ct_eq(&expected, value) {
+                    Ok(SUCCESS_TEXT.to_vec())
+                } else {
+                    Err(AuthFailure::WrongPassword)
+                }
+            }
+            AuthProtocol::Pap => Err(AuthFailure::MalformedResponse),
+        }
+    }
+}
+
+/// Looks `user` up as given, then without a `DOMAIN\` prefix.
+fn lookup(auth: &mut dyn Authenticator, user: &str) -> Lookup {
+    match auth.lookup(user) {
+        Lookup::NotFound => match user.rsplit_once('\\') {
+            Some((_, bare)) if !bare.is_empty() => auth.lookup(bare),
+            _ => Lookup::NotFound,
+        },
+        found => found,
+    }
+}
