@@ -1,3 +1,38 @@
 //! A sans-IO IKEv1 responder (RFC 2409) with NAT traversal (RFC 3947), and a minimal initiator.
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+//!
+//! Contract (STYLE.md §1-§4): no sockets, no clock, no OS randomness. Time comes in as `now`,
+//! randomness from the seed given to [`Responder::new`], datagrams through
+//! [`Responder::handle_datagram`]; the owner drains [`Responder::poll_transmit`],
+//! [`Responder::poll_event`] and [`Responder::poll_timeout`]. ISAKMP messages arrive without the
+//! non-ESP marker; transmits on port 4500 carry it (RFC 3948 §2.2).
+//!
+//! What is implemented: Main Mode with a pre-shared key (RFC 2409 §5.4), Quick Mode for ESP
+//! transport and UDP-encapsulated transport (§5.5; RFC 3947 §5 and draft-02 numbering), optional
+//! PFS, Informational Delete / INITIAL-CONTACT / DPD (RFC 2408 §3.14-§3.15, RFC 2407 §4.6.3,
+//! RFC 3706), retransmission and expiry driven by injected time. Aggressive Mode is refused
+//! (DESIGN.md "Security rules").
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 #![warn(missing_docs)]
+
+mod config;
+mod crypt;
+mod error;
+mod event;
+mod initiator;
+mod responder;
+pub mod suite;
+pub mod vendor;
+
+pub use config::{LifetimeBounds, ResponderConfig};
+pub use error::Error;
+pub use event::{
+    ChildSa, Encapsulation, Event, Peer, PeerSnapshot, Phase1Info, PskSymptom, RefuseReason, Stats,
+    Transmit,
+};
+pub use initiator::{Initiator, InitiatorConfig};
+pub use responder::Responder;
+pub use suite::{EspSuite, Lifetime, Phase1Suite, Policy};
+pub use vendor::{NatDialect, VendorInfo};

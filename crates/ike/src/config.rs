@@ -1,0 +1,73 @@
+//! Responder configuration.
+
+use core::net::Ipv4Addr;
+use std::time::Duration;
+
+use crypto::Secret;
+
+use crate::suite::Policy;
+
+/// Bounds for lifetimes the initiator proposes (RFC 2407 §4.5). The initiator's value is kept,
+/// clamped into `[min_secs, max_secs]` (and at most `max_kb`); when we shorten it we say so with
+/// RESPONDER-LIFETIME (RFC 2407 §4.6.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifetimeBounds {
+    /// Lower bound in seconds.
+    pub min_secs: u64,
+    /// Upper bound in seconds.
+    pub max_secs: u64,
+    /// Upper bound in kilobytes (`None`: unlimited, the initiator's value is kept).
+    pub max_kb: Option<u64>,
+}
+
+/// Everything the responder needs to know.
+#[derive(Debug, Clone)]
+pub struct ResponderConfig {
+    /// The pre-shared key (redacted in `Debug`).
+    pub psk: Secret,
+    /// Algorithm policy.
+    pub policy: Policy,
+    /// The NAT-D trick (DESIGN.md "NAT detection", clients.md A.1): make every client float to
+    /// UDP 4500 and never believe the server is behind NAT. Default on.
+    pub nat_d_trick: bool,
+    /// Our phase 1 identity (ID_IPV4_ADDR); `None` uses the local address of the exchange.
+    pub identity: Option<Ipv4Addr>,
+    /// Phase 1 lifetime bounds (default 60..28800 s).
+    pub phase1_lifetime: LifetimeBounds,
+    /// Phase 2 lifetime bounds (default 300..28800 s, kilobytes unlimited).
+    pub phase2_lifetime: LifetimeBounds,
+    /// Maximum number of half-open IKE SAs (Main Mode not finished).
+    pub max_half_open: usize,
+    /// A half-open IKE SA or Quick Mode is dropped after this long.
+    pub half_open_timeout: Duration,
+    /// Interval between retransmissions of our last message (SoftEther: 2 s, clients.md A.1).
+    pub retransmit_interval: Duration,
+    /// Retransmissions before giving up.
+    pub retransmit_tries: u32,
+}
+
+impl ResponderConfig {
+    /// Defaults around a pre-shared key.
+    pub fn new(psk: Secret) -> Self {
+        Self {
+            psk,
+            policy: Policy::default(),
+            nat_d_trick: true,
+            identity: None,
+            phase1_lifetime: LifetimeBounds {
+                min_secs: 60,
+                max_secs: 28800,
+                max_kb: None,
+            },
+            phase2_lifetime: LifetimeBounds {
+                min_secs: 300,
+                max_secs: 28800,
+                max_kb: None,
+            },
+            max_half_open: 1000,
+            half_open_timeout: Duration::from_secs(30),
+            retransmit_interval: Duration::from_secs(2),
+            retransmit_tries: 5,
+        }
+    }
+}

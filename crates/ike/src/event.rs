@@ -1,0 +1,280 @@
+//! What the engine tells its owner: established and deleted SAs, and refusals in plain words.
+
+use core::fmt;
+use core::net::{Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+use crypto::Secret;
+use crypto::cipher::CipherAlg;
+use crypto::integ::IntegAlg;
+
+use crate::suite::{EspSuite, Phase1Suite};
+use crate::vendor::{NatDialect, VendorInfo};
+
+/// A peer: the outer UDP 4-tuple. Every SA belongs to exactly one (DESIGN.md "Per-client demux").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Peer {
+    /// Our address and port.
+    pub local: SocketAddr,
+    /// The client's (public) address and port.
+    pub remote: SocketAddr,
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} <-> {}", self.remote, self.local)
+    }
+}
+
+/// How ESP travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Encapsulation {
+    /// Plain ESP (IP protocol 50), transport mode.
+    Transport,
+    /// UDP-encapsulated ESP on port 4500 (RFC 3948), transport mode, negotiated in this dialect.
+    UdpTransport(NatDialect),
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Source address.
+    pub local: SocketAddr,
+    /// Destination address.
+    pub remote: SocketAddr,
+    /// The whole UDP payload (with the 4-octet non-ESP marker when a port is 4500, RFC 3948 §2.2).
+    pub payload: Vec<u8>,
+}
+
+/// A Quick Mode result: one ESP SA pair, with the keys for both directions (RFC 2409 §5.5).
+#[derive(Debug, Clone)]
+pub struct ChildSa {
+    /// The peer 4-tuple the SA is bound to.
+    pub peer: Peer,
+    /// Our SPI: we receive with it.
+    pub spi_in: u32,
+    /// Their SPI: we send with it.
+    pub spi_out: u32,
+    /// Cipher.
+    pub cipher: CipherAlg,
+    /// Integrity.
+    pub integ: IntegAlg,
+    /// Inbound encryption key.
+    pub enc_key_in: Secret,
+    /// Inbound authentication key.
+    pub auth_key_in: Secret,
+    /// Outbound encryption key.
+    pub enc_key_out: Secret,
+    /// Outbound authentication key.
+    pub auth_key_out: Secret,
+    /// Encapsulation.
+    pub encapsulation: Encapsulation,
+    /// NAT-OAi: the initiator's original (private) address, if sent.
+    pub nat_oa_i: Option<Ipv4Addr>,
+    /// NAT-OAr: the responder address the initiator saw, if sent.
+    pub nat_oa_r: Option<Ipv4Addr>,
+    /// Lifetime in seconds.
+    pub lifetime_secs: u64,
+    /// Lifetime in kilobytes, if limited.
+    pub lifetime_kb: Option<u64>,
+    /// The client's address from IDci (ID_IPV4_ADDR), if sent.
+    pub client_id: Option<Ipv4Addr>,
+    /// The client's port from IDci (0 = any).
+    pub client_port: u16,
+    /// The suite.
+    pub suite: EspSuite,
+}
+
+/// Phase 1 facts for status and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phase1Info {
+    /// The negotiated suite ("AES256-SHA1-MODP2048").
+    pub suite: Phase1Suite,
+    /// What the peer's Vendor IDs said.
+    pub vendor: VendorInfo,
+    /// The NAT-T dialect in use, if NAT traversal was negotiated.
+    pub nat_t: Option<NatDialect>,
+    /// Whether a NAT was detected (or forced by the NAT-D trick).
+    pub nat_detected: bool,
+    /// Lifetime granted in seconds.
+    pub lifetime_secs: u64,
+}
+
+/// Which phase 1 check found a wrong pre-shared key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PskSymptom {
+    /// Main Mode message 5 decrypted to garbage.
+    Mm5Garbage,
+    /// HASH_I did not verify.
+    HashMismatch,
+    /// (initiator side) HASH_R did not verify or MM6 was garbage.
+    ResponderHash,
+}
+
+/// Why a negotiation was refused. `Display` says it in plain words, with the Windows error the
+/// user will see (clients.md B.3: 788 ATTRIB_FAIL, 789 GENERAL_PROCESSING).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefuseReason {
+    /// No acceptable Main Mode transform.
+    NoIkeProposal {
+        /// Every transform offered.
+        offered: String,
+        /// The configuration switch that would help, if any.
+        hint: Option<&'static str>,
+    },
+    /// The PSK differs (no oracle: decryption garbage and a bad HASH_I mean the same).
+    PskMismatch(PskSymptom),
+    /// Aggressive Mode (or another exchange) was requested.
+    UnsupportedExchange(u8),
+    /// No acceptable Quick Mode transform.
+    NoEspProposal {
+        /// Every transform offered.
+        offered: String,
+    },
+    /// Quick Mode asked for tunnel mode.
+    TunnelMode,
+    /// The Quick Mode IDs name something other than L2TP (UDP 1701 or any).
+    NotL2tp {
+        /// Protocol in the ID.
+        protocol: u8,
+        /// Port in the ID.
+        port: u16,
+    },
+    /// Too many half-open IKE SAs.
+    HalfOpenLimit,
+    /// The peer's Diffie-Hellman public value was invalid.
+    BadKeyExchange,
+    /// A Quick Mode message failed its HASH.
+    QuickModeHash,
+    /// The peer did not answer.
+    Timeout,
+}
+
+impl fmt::Display for RefuseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoIkeProposal { offered, hint } => {
+                write!(
+                    f,
+                    "no acceptable IKE proposal (client offered only {offered}"
+                )?;
+                if let Some(h) = hint {
+                    write!(f, "; {h}")?;
+                }
+                write!(f, ") -> Windows error 789")
+            }
+            Self::PskMismatch(s) => {
+                let what = match s {
+                    PskSymptom::Mm5Garbage => "Main Mode message 5 decrypted to garbage",
+                    PskSymptom::HashMismatch => "HASH_I did not verify",
+                    PskSymptom::ResponderHash => "HASH_R did not verify",
+                };
+                write!(f, "PSK mismatch ({what}) -> Windows error 789")
+            }
+            Self::UnsupportedExchange(x) => write!(
+                f,
+                "exchange type {x} is not supported (only Main Mode with a pre-shared key) -> Windows error 789"
+            ),
+            Self::NoEspProposal { offered } => {
+                write!(
+                    f,
+                    "no acceptable Quick Mode (ESP) proposal (client offered only {offered}) -> Windows error 788"
+                )
+            }
+            Self::TunnelMode => {
+                write!(
+                    f,
+                    "Quick Mode asked for tunnel mode; only transport mode is supported for L2TP -> Windows error 788"
+                )
+            }
+            Self::NotL2tp { protocol, port } => write!(
+                f,
+                "Quick Mode IDs name protocol {protocol} port {port}; only L2TP (UDP 1701 or any) is served -> Windows error 788"
+            ),
+            Self::HalfOpenLimit => write!(
+                f,
+                "too many half-open IKE negotiations; try again later -> Windows error 789"
+            ),
+            Self::BadKeyExchange => write!(
+                f,
+                "invalid Diffie-Hellman public value -> Windows error 789"
+            ),
+            Self::QuickModeHash => write!(f, "Quick Mode HASH did not verify -> Windows error 788"),
+            Self::Timeout => write!(
+                f,
+                "the peer stopped answering during negotiation -> Windows error 789"
+            ),
+        }
+    }
+}
+
+/// An event for the owner of the engine.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// Main Mode finished.
+    Phase1Established {
+        /// The peer.
+        peer: Peer,
+        /// Suite, vendor and NAT facts.
+        info: Phase1Info,
+    },
+    /// Quick Mode finished: install this SA pair.
+    ChildSaEstablished(Box<ChildSa>),
+    /// An ESP SA pair is gone (deleted by either side or expired).
+    SaDeleted {
+        /// The peer.
+        peer: Peer,
+        /// Our SPI.
+        spi_in: u32,
+        /// Their SPI.
+        spi_out: u32,
+    },
+    /// Nothing is left for this 4-tuple.
+    PeerGone {
+        /// The peer.
+        peer: Peer,
+    },
+    /// A negotiation was refused.
+    Refused {
+        /// The peer.
+        peer: Peer,
+        /// Why, in plain words.
+        reason: RefuseReason,
+    },
+}
+
+/// A status row for one IKE SA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSnapshot {
+    /// The peer.
+    pub peer: Peer,
+    /// Phase 1 facts, once established.
+    pub phase1: Option<Phase1Info>,
+    /// Seconds until the IKE SA expires.
+    pub ike_expires_in_secs: u64,
+    /// (spi_in, spi_out, seconds left) of each ESP SA pair.
+    pub children: Vec<(u32, u32, u64)>,
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams that failed to parse.
+    pub malformed: u64,
+    /// Datagrams for an unknown IKE SA.
+    pub unknown_sa: u64,
+    /// Datagrams from a 4-tuple other than the SA's.
+    pub wrong_peer: u64,
+    /// Duplicates answered with a retransmission.
+    pub retransmitted: u64,
+    /// Datagrams dropped for any other reason (state, hash, decryption).
+    pub dropped: u64,
+}
+
+pub(crate) fn secs_left(now: Instant, at: Instant) -> u64 {
+    at.saturating_duration_since(now).as_secs()
+}

@@ -1,0 +1,834 @@
+//! A minimal but real IKEv1 initiator: Main Mode with a pre-shared key, NAT-T in either dialect
+//! (float to 4500 when NAT is detected, RFC 3947 §4), Quick Mode for ESP transport with optional
+//! PFS, INITIAL-CONTACT, DPD R-U-THERE and Delete. It exists so that tests pair it with the
+//! [`crate::Responder`] in memory (STYLE.md §12c) and for the load generator; it does not
+//! retransmit (the test driver controls loss).
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use crypto::Secret;
+use crypto::dh::{DhGroup, DhPrivate};
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use tracing::debug;
+use wire::isakmp::{
+    self, Body, DeleteRepr, ExchangeType, HeaderRepr, IdRepr, IdType, NatOaRepr, NotifyRepr,
+    NotifyType, Payload, PayloadType, Payloads, ProposalRepr, Repr, SaRepr, TransformRepr, flags,
+    protocol,
+};
+
+use crate::crypt::{Keys, frame, nat_d};
+use crate::error::Error;
+use crate::event::{
+    ChildSa, Encapsulation, Event, Peer, Phase1Info, PskSymptom, RefuseReason, Transmit,
+};
+use crate::responder::{hashed_rest, split_keymat};
+use crate::suite::{self, EncapsulationMode, EspSuite, LifeBytes, Phase1Suite, p2attr};
+use crate::vendor::{NatDialect, VendorInfo};
+
+/// How the initiator behaves.
+#[derive(Debug, Clone)]
+pub struct InitiatorConfig {
+    /// The pre-shared key.
+    pub psk: Secret,
+    /// Our (private) address, port 500.
+    pub local: SocketAddr,
+    /// The responder, port 500.
+    pub remote: SocketAddr,
+    /// Main Mode transforms, in order of preference.
+    pub ike_proposals: Vec<Phase1Suite>,
+    /// Quick Mode transforms, in order of preference (the encapsulation mode is filled in).
+    pub esp_proposals: Vec<EspSuite>,
+    /// Vendor IDs to send in message 1 (their NAT-T VIDs pick the dialects we speak).
+    pub vendor_ids: Vec<Vec<u8>>,
+    /// Send the INITIAL-CONTACT notify in Main Mode message 5.
+    pub initial_contact: bool,
+    /// Our L2TP port for IDci (1701 for Windows, 0 = any for iOS).
+    pub l2tp_port: u16,
+    /// Ask for tunnel mode instead of transport (to exercise the refusal).
+    pub tunnel_mode: bool,
+    /// PFS group for Quick Mode.
+    pub pfs: Option<DhGroup>,
+}
+
+struct Qm {
+    iv: Vec<u8>,
+    spi_in: u32,
+    ni_b: Vec<u8>,
+    dh: Option<DhPrivate>,
+}
+
+/// The initiator state machine (one IKE SA).
+pub struct Initiator {
+    config: InitiatorConfig,
+    rng: ChaCha20Rng,
+    peer: Peer,
+    icky: [u8; 8],
+    rcky: [u8; 8],
+    stage: u8,
+    sa_i_b: Vec<u8>,
+    suite: Option<Phase1Suite>,
+    nat_t: Option<NatDialect>,
+    nat_detected: bool,
+    server_behind_nat: bool,
+    dh: Option<DhPrivate>,
+    g_xi: Vec<u8>,
+    g_xr: Vec<u8>,
+    ni_b: Vec<u8>,
+    keys: Option<Keys>,
+    qms: HashMap<u32, Qm>,
+    dpd_acks: Vec<u32>,
+    last_error: Option<Error>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+impl core::fmt::Debug for Initiator {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Initiator")
+            .field("peer", &self.peer)
+            .field("stage", &self.stage)
+            .field("last_error", &self.last_error)
+            .finish_non_exhaustive()
+    }
+}
+
+fn v4(a: SocketAddr) -> [u8; 4] {
+    match a.ip() {
+        IpAddr::V4(v) => v.octets(),
+        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED.octets(),
+    }
+}
+
+impl Initiator {
+    /// A new initiator; call [`Initiator::connect`] to start.
+    pub fn new(config: InitiatorConfig, rng_seed: [u8; 32]) -> Self {
+        let peer = Peer {
+            local: config.local,
+            remote: config.remote,
+        };
+        Self {
+            config,
+            rng: ChaCha20Rng::from_seed(rng_seed),
+            peer,
+            icky: [0; 8],
+            rcky: [0; 8],
+            stage: 0,
+            sa_i_b: Vec::new(),
+            suite: None,
+            nat_t: None,
+            nat_detected: false,
+            server_behind_nat: false,
+            dh: None,
+            g_xi: Vec::new(),
+            g_xr: Vec::new(),
+            ni_b: Vec::new(),
+            keys: None,
+            qms: HashMap::new(),
+            dpd_acks: Vec::new(),
+            last_error: None,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The current 4-tuple (after a float, ports 4500).
+    pub fn peer(&self) -> Peer {
+        self.peer
+    }
+
+    /// Whether Main Mode finished.
+    pub fn is_established(&self) -> bool {
+        self.stage == 3
+    }
+
+    /// Whether the responder's NAT-D made us believe we are behind NAT.
+    pub fn nat_detected(&self) -> bool {
+        self.nat_detected
+    }
+
+    /// Whether the responder's NAT-D said the responder is behind NAT (Windows would refuse).
+    pub fn server_behind_nat(&self) -> bool {
+        self.server_behind_nat
+    }
+
+    /// Sequence numbers of the R-U-THERE-ACKs received.
+    pub fn dpd_acks(&self) -> &[u32] {
+        &self.dpd_acks
+    }
+
+    /// The cookie pair.
+    pub fn cookies(&self) -> ([u8; 8], [u8; 8]) {
+        (self.icky, self.rcky)
+    }
+
+    /// The next datagram to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Sends Main Mode message 1.
+    pub fn connect(&mut self, _now: Instant) -> Result<(), Error> {
+        while self.icky == [0; 8] {
+            self.rng.fill_bytes(&mut self.icky);
+        }
+        let lifes: Vec<LifeBytes> = self
+            .config
+            .ike_proposals
+            .iter()
+            .map(|s| LifeBytes::new(s.lifetime))
+            .collect();
+        let transforms: Vec<TransformRepr<'_>> = self
+            .config
+            .ike_proposals
+            .iter()
+            .zip(&lifes)
+            .enumerate()
+            .map(|(i, (s, l))| TransformRepr {
+                number: u8::try_from(i + 1).unwrap_or(u8::MAX),
+                id: 1,
+                attributes: s.attributes(l),
+            })
+            .collect();
+        let sa = SaRepr {
+            doi: isakmp::DOI_IPSEC,
+            situation: isakmp::SIT_IDENTITY_ONLY,
+            proposals: vec![ProposalRepr {
+                number: 1,
+                protocol: protocol::ISAKMP,
+                spi: &[],
+                transforms,
+            }],
+        };
+        let sa_p = Payload::Sa(sa);
+        self.sa_i_b = sa_p.body_bytes()?;
+        let mut out = vec![sa_p];
+        for v in &self.config.vendor_ids {
+            out.push(Payload::VendorId(v));
+        }
+        let msg = Repr {
+            header: self.header(ExchangeType::IdentityProtection, 0, 0),
+            body: Body::Plain(out),
+        }
+        .to_vec()?;
+        self.stage = 1;
+        self.send(msg);
+        Ok(())
+    }
+
+    fn header(&self, exchange: ExchangeType, flags: u8, message_id: u32) -> HeaderRepr {
+        HeaderRepr {
+            initiator_cookie: self.icky,
+            responder_cookie: self.rcky,
+            version: isakmp::VERSION_1_0,
+            exchange,
+            flags,
+            message_id,
+        }
+    }
+
+    fn send(&mut self, msg: Vec<u8>) {
+        let p = self.peer;
+        self.transmits.push_back(Transmit {
+            local: p.local,
+            remote: p.remote,
+            payload: frame(p.local, p.remote, msg),
+        });
+    }
+
+    /// Handles one ISAKMP message (non-ESP marker already stripped).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &[u8],
+    ) {
+        if let Err(e) = self.process(now, Peer { local, remote }, msg) {
+            debug!(error = %e, "initiator dropped a message");
+            if let Error::Refused(reason) = &e {
+                self.events.push_back(Event::Refused {
+                    peer: self.peer,
+                    reason: reason.clone(),
+                });
+            }
+            self.last_error = Some(e);
+        }
+    }
+
+    fn process(&mut self, now: Instant, peer: Peer, msg: &[u8]) -> Result<(), Error> {
+        if peer != self.peer {
+            return Err(Error::PeerMisbehaved("wrong 4-tuple"));
+        }
+        let repr = Repr::parse(msg)?;
+        let h = repr.header;
+        if h.initiator_cookie != self.icky {
+            return Err(Error::PeerMisbehaved("not our cookie"));
+        }
+        match (h.exchange, self.stage, &repr.body) {
+            (ExchangeType::IdentityProtection, 1, Body::Plain(ps)) => self.on_mm2(h, ps),
+            (ExchangeType::IdentityProtection, 2, Body::Plain(ps)) => self.on_mm4(now, ps),
+            (ExchangeType::IdentityProtection, 4, Body::Encrypted { first, data }) => {
+                self.on_mm6(*first, data)
+            }
+            (ExchangeType::QuickMode, 3, Body::Encrypted { first, data }) => {
+                self.on_qm2(h, *first, data)
+            }
+            (ExchangeType::Informational, 3, Body::Encrypted { first, data }) => {
+                self.on_info(h, *first, data)
+            }
+            _ => Err(Error::PeerMisbehaved("unexpected message")),
+        }
+    }
+
+    fn on_mm2(&mut self, h: HeaderRepr, ps: &[Payload<'_>]) -> Result<(), Error> {
+        let Some(Payload::Sa(sa)) = ps.first() else {
+            return Err(Error::PeerMisbehaved("MM2 without SA"));
+        };
+        let t = sa
+            .proposals
+            .first()
+            .and_then(|p| p.transforms.first())
+            .ok_or(Error::PeerMisbehaved("MM2 SA empty"))?;
+        let chosen = suite::choose_phase1(
+            &[ProposalRepr {
+                number: 1,
+                protocol: protocol::ISAKMP,
+                spi: &[],
+                transforms: vec![t.clone()],
+            }],
+            &suite::Policy {
+                modern: true,
+                legacy: true,
+                des: true,
+                modp768: true,
+            },
+        )
+        .ok_or(Error::PeerMisbehaved("MM2 transform not understood"))?;
+        let mut mine = VendorInfo::default();
+        for v in &self.config.vendor_ids {
+            mine.observe(v);
+        }
+        let mut theirs = VendorInfo::default();
+        for p in ps {
+            if let Payload::VendorId(v) = p {
+                theirs.observe(v);
+            }
+        }
+        self.nat_t = match (mine.nat_t, theirs.nat_t) {
+            (Some(_), Some(t)) => Some(t),
+            _ => None,
+        };
+        self.rcky = h.responder_cookie;
+        self.suite = Some(chosen.suite);
+        let (dh, g_xi) = chosen.suite.group.generate(&mut self.rng);
+        let mut ni = vec![0u8; 24];
+        self.rng.fill_bytes(&mut ni);
+        let mut out = vec![Payload::KeyExchange(&g_xi), Payload::Nonce(&ni)];
+        let natd: Vec<Vec<u8>> = if let Some(d) = self.nat_t {
+            let _ = d;
+            vec![
+                nat_d(chosen.suite.hash, &self.icky, &self.rcky, self.peer.remote),
+                nat_d(chosen.suite.hash, &self.icky, &self.rcky, self.peer.local),
+            ]
+        } else {
+            Vec::new()
+        };
+        let draft = self.nat_t.is_some_and(NatDialect::is_draft);
+        for d in &natd {
+            out.push(Payload::NatD { draft, hash: d });
+        }
+        let msg = Repr {
+            header: self.header(ExchangeType::IdentityProtection, 0, 0),
+            body: Body::Plain(out),
+        }
+        .to_vec()?;
+        self.g_xi = g_xi.clone();
+        self.ni_b = ni.clone();
+        self.dh = Some(dh);
+        self.stage = 2;
+        self.send(msg);
+        Ok(())
+    }
+
+    fn on_mm4(&mut self, _now: Instant, ps: &[Payload<'_>]) -> Result<(), Error> {
+        let suite = self.suite.ok_or(Error::PeerMisbehaved("no suite"))?;
+        let mut ke = None;
+        let mut nr = None;
+        let mut natd = Vec::new();
+        for p in ps {
+            match p {
+                Payload::KeyExchange(k) => ke = Some(*k),
+                Payload::Nonce(n) => nr = Some(*n),
+                Payload::NatD { hash, .. } => natd.push(*hash),
+                _ => {}
+            }
+        }
+        let (Some(ke), Some(nr)) = (ke, nr) else {
+            return Err(Error::PeerMisbehaved("MM4 without KE or Nonce"));
+        };
+        let dh = self.dh.take().ok_or(Error::PeerMisbehaved("no DH"))?;
+        let g_xy = dh
+            .compute_shared(ke)
+            .map_err(|_| Error::Refused(RefuseReason::BadKeyExchange))?;
+        let keys = Keys::derive(
+            suite,
+            self.config.psk.as_bytes(),
+            &self.ni_b,
+            nr,
+            g_xy.as_bytes(),
+            &self.g_xi,
+            ke,
+            &self.icky,
+            &self.rcky,
+        )?;
+        self.g_xr = ke.to_vec();
+        if self.nat_t.is_some() && natd.len() >= 2 {
+            let me = nat_d(suite.hash, &self.icky, &self.rcky, self.peer.local);
+            let them = nat_d(suite.hash, &self.icky, &self.rcky, self.peer.remote);
+            self.nat_detected = natd.first().is_none_or(|d| !crypto::ct_eq(d, &me));
+            self.server_behind_nat = !natd.iter().skip(1).any(|d| crypto::ct_eq(d, &them));
+            if self.nat_detected || self.server_behind_nat {
+                // RFC 3947 §4: float to port 4500 for the rest of the exchange.
+                self.peer.local.set_port(4500);
+                self.peer.remote.set_port(4500);
+            }
+        }
+        let id = IdRepr {
+            id_type: IdType::Ipv4Addr,
+            protocol: 17,
+            port: 500,
+            data: &v4(self.config.local),
+        };
+        let id_b = Payload::Identification(id).body_bytes()?;
+        let hash_i = crypto::ikev1::hash_i(
+            keys.prf(),
+            keys.skeyid.as_bytes(),
+            &self.g_xi,
+            &self.g_xr,
+            &self.icky,
+            &self.rcky,
+            &self.sa_i_b,
+            &id_b,
+        );
+        let mut cookies = [0u8; 16];
+        cookies[..8].copy_from_slice(&self.icky);
+        cookies[8..].copy_from_slice(&self.rcky);
+        let mut out = vec![Payload::Identification(id), Payload::Hash(&hash_i)];
+        if self.config.initial_contact {
+            out.push(Payload::Notification(NotifyRepr {
+                doi: isakmp::DOI_IPSEC,
+                protocol: protocol::ISAKMP,
+                kind: NotifyType::InitialContact,
+                spi: &cookies,
+                data: &[],
+            }));
+        }
+        let (msg, iv) = keys.encrypt_message(
+            self.header(ExchangeType::IdentityProtection, 0, 0),
+            &out,
+            &keys.iv,
+        )?;
+        let mut keys = keys;
+        keys.iv = iv;
+        self.keys = Some(keys);
+        self.stage = 4;
+        self.send(msg);
+        Ok(())
+    }
+
+    fn on_mm6(&mut self, first: PayloadType, data: &[u8]) -> Result<(), Error> {
+        let keys = self.keys.as_mut().ok_or(Error::PeerMisbehaved("no keys"))?;
+        let bad = Error::Refused(RefuseReason::PskMismatch(PskSymptom::ResponderHash));
+        let (plain, next_iv) = keys.decrypt(&keys.iv, data).map_err(|_| bad.clone())?;
+        let mut id_b = None;
+        let mut hash = None;
+        for p in Payloads::new(first, &plain) {
+            let p = p.map_err(|_| bad.clone())?;
+            match p.kind {
+                PayloadType::Identification => id_b = Some(p.body),
+                PayloadType::Hash => hash = Some(p.body),
+                _ => {}
+            }
+        }
+        let (Some(id_b), Some(hash)) = (id_b, hash) else {
+            return Err(bad);
+        };
+        let expected = crypto::ikev1::hash_r(
+            keys.prf(),
+            keys.skeyid.as_bytes(),
+            &self.g_xr,
+            &self.g_xi,
+            &self.rcky,
+            &self.icky,
+            &self.sa_i_b,
+            id_b,
+        );
+        if !crypto::ct_eq(&expected, hash) {
+            return Err(bad);
+        }
+        keys.iv = next_iv;
+        self.stage = 3;
+        let suite = keys.suite;
+        self.events.push_back(Event::Phase1Established {
+            peer: self.peer,
+            info: Phase1Info {
+                suite,
+                vendor: VendorInfo::default(),
+                nat_t: self.nat_t,
+                nat_detected: self.nat_detected,
+                lifetime_secs: suite.lifetime.secs,
+            },
+        });
+        Ok(())
+    }
+
+    /// Starts a Quick Mode (a new ESP SA pair, also used to rekey); returns its message ID.
+    pub fn start_quick_mode(&mut self, _now: Instant) -> Result<u32, Error> {
+        let keys = self
+            .keys
+            .as_ref()
+            .ok_or(Error::PeerMisbehaved("phase 1 not established"))?;
+        let mut id = 0u32;
+        while id == 0 || self.qms.contains_key(&id) {
+            id = self.rng.r#gen();
+        }
+        let mut spi_in = 0u32;
+        while spi_in < 0x100 {
+            spi_in = self.rng.r#gen();
+        }
+        let spi_b = spi_in.to_be_bytes();
+        let udp = self
+            .nat_t
+            .filter(|_| self.nat_detected || self.server_behind_nat);
+        let mode = match (udp, self.config.tunnel_mode) {
+            (Some(d), false) => d.udp_transport_mode(),
+            (Some(d), true) => d.udp_tunnel_mode(),
+            (None, false) => 2,
+            (None, true) => 1,
+        };
+        let suites: Vec<EspSuite> = self
+            .config
+            .esp_proposals
+            .iter()
+            .map(|s| EspSuite {
+                mode_value: mode,
+                pfs: self.config.pfs,
+                ..*s
+            })
+            .collect();
+        let lifes: Vec<LifeBytes> = suites.iter().map(|s| LifeBytes::new(s.lifetime)).collect();
+        let transforms: Vec<TransformRepr<'_>> = suites
+            .iter()
+            .zip(&lifes)
+            .enumerate()
+            .map(|(i, (s, l))| s.transform(u8::try_from(i + 1).unwrap_or(u8::MAX), l))
+            .collect();
+        let sa = SaRepr {
+            doi: isakmp::DOI_IPSEC,
+            situation: isakmp::SIT_IDENTITY_ONLY,
+            proposals: vec![ProposalRepr {
+                number: 1,
+                protocol: protocol::ESP,
+                spi: &spi_b,
+                transforms,
+            }],
+        };
+        let mut ni = vec![0u8; 24];
+        self.rng.fill_bytes(&mut ni);
+        let (dh, ke) = match self.config.pfs {
+            Some(g) => {
+                let (d, k) = g.generate(&mut self.rng);
+                (Some(d), Some(k))
+            }
+            None => (None, None),
+        };
+        let me = v4(self.config.local);
+        let them = v4(self.config.remote);
+        let mut out = vec![Payload::Sa(sa), Payload::Nonce(&ni)];
+        if let Some(k) = &ke {
+            out.push(Payload::KeyExchange(k));
+        }
+        out.push(Payload::Identification(IdRepr {
+            id_type: IdType::Ipv4Addr,
+            protocol: 17,
+            port: self.config.l2tp_port,
+            data: &me,
+        }));
+        out.push(Payload::Identification(IdRepr {
+            id_type: IdType::Ipv4Addr,
+            protocol: 17,
+            port: 1701,
+            data: &them,
+        }));
+        if let Some(d) = udp {
+            // RFC 3947 §5.2: NAT-OAi (our own address) and NAT-OAr (the responder's); the drafts
+            // send only our own.
+            out.push(Payload::NatOa {
+                draft: d.is_draft(),
+                oa: NatOaRepr {
+                    id_type: IdType::Ipv4Addr,
+                    address: &me,
+                },
+            });
+            if !d.is_draft() {
+                out.push(Payload::NatOa {
+                    draft: false,
+                    oa: NatOaRepr {
+                        id_type: IdType::Ipv4Addr,
+                        address: &them,
+                    },
+                });
+            }
+        }
+        let mut rest = vec![0u8; isakmp::payloads_len(&out)];
+        isakmp::emit_payloads(&out, &mut rest)?;
+        let hash = crypto::ikev1::qm_hash1(keys.prf(), keys.skeyid_a.as_bytes(), id, &rest);
+        let mut all = vec![Payload::Hash(&hash)];
+        all.extend(out);
+        let (msg, iv) = keys.encrypt_message(
+            self.header(ExchangeType::QuickMode, flags::ENCRYPTION, id),
+            &all,
+            &keys.phase2_iv(id),
+        )?;
+        self.qms.insert(
+            id,
+            Qm {
+                iv,
+                spi_in,
+                ni_b: ni,
+                dh,
+            },
+        );
+        self.send(msg);
+        Ok(id)
+    }
+
+    fn on_qm2(&mut self, h: HeaderRepr, first: PayloadType, data: &[u8]) -> Result<(), Error> {
+        let id = h.message_id;
+        let keys = self.keys.as_ref().ok_or(Error::PeerMisbehaved("no keys"))?;
+        let q = self
+            .qms
+            .remove(&id)
+            .ok_or(Error::PeerMisbehaved("unknown Quick Mode"))?;
+        let (plain, iv) = keys.decrypt(&q.iv, data)?;
+        let (hash, rest) = hashed_rest(first, &plain)?;
+        let expected =
+            crypto::ikev1::qm_hash2(keys.prf(), keys.skeyid_a.as_bytes(), id, &q.ni_b, rest);
+        if !crypto::ct_eq(&expected, hash) {
+            return Err(Error::Refused(RefuseReason::QuickModeHash));
+        }
+        let (ps, _) = isakmp::parse_payloads(first, &plain, true)?;
+        let mut sa_r = None;
+        let mut nr = None;
+        let mut ke = None;
+        let mut lifetime_override: Option<u64> = None;
+        for p in &ps {
+            match p {
+                Payload::Sa(s) => sa_r = Some(s),
+                Payload::Nonce(n) => nr = Some(*n),
+                Payload::KeyExchange(k) => ke = Some(*k),
+                Payload::Notification(n) if n.kind == NotifyType::ResponderLifetime => {
+                    let mut rest = n.data;
+                    let mut kind = 0;
+                    while let Ok((a, r)) = isakmp::Attribute::parse(rest) {
+                        if a.kind() == p2attr::LIFE_TYPE {
+                            kind = a.value_u64().unwrap_or(0);
+                        } else if a.kind() == p2attr::LIFE_DURATION && kind == 1 {
+                            lifetime_override = a.value_u64();
+                        }
+                        rest = r;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let (Some(sa_r), Some(nr)) = (sa_r, nr) else {
+            return Err(Error::PeerMisbehaved("QM2 without SA or Nonce"));
+        };
+        let prop = sa_r
+            .proposals
+            .first()
+            .ok_or(Error::PeerMisbehaved("QM2 SA empty"))?;
+        let t = prop
+            .transforms
+            .first()
+            .ok_or(Error::PeerMisbehaved("QM2 SA empty"))?;
+        let esp = suite::decode_esp(t).map_err(|_| Error::PeerMisbehaved("QM2 transform"))?;
+        let spi_out = u32::from_be_bytes(
+            prop.spi
+                .try_into()
+                .map_err(|_| Error::PeerMisbehaved("SPI size"))?,
+        );
+        let g_qm = match (&q.dh, ke) {
+            (Some(d), Some(k)) => Some(
+                d.compute_shared(k)
+                    .map_err(|_| Error::Refused(RefuseReason::BadKeyExchange))?,
+            ),
+            (None, None) => None,
+            _ => return Err(Error::PeerMisbehaved("PFS mismatch")),
+        };
+        let klen = esp.cipher.key_len() + esp.integ.key_len();
+        let km = |spi: u32| {
+            crypto::ikev1::keymat(
+                keys.prf(),
+                keys.skeyid_d.as_bytes(),
+                g_qm.as_ref().map(Secret::as_bytes),
+                protocol::ESP,
+                spi.to_be_bytes(),
+                &q.ni_b,
+                nr,
+                klen,
+            )
+        };
+        let (enc_in, auth_in) = split_keymat(&km(q.spi_in), esp.cipher.key_len());
+        let (enc_out, auth_out) = split_keymat(&km(spi_out), esp.cipher.key_len());
+        let h3 = crypto::ikev1::qm_hash3(keys.prf(), keys.skeyid_a.as_bytes(), id, &q.ni_b, nr);
+        let (msg, _) = keys.encrypt_message(
+            self.header(ExchangeType::QuickMode, flags::ENCRYPTION, id),
+            &[Payload::Hash(&h3)],
+            &iv,
+        )?;
+        let encapsulation = match (esp.mode, self.nat_t) {
+            (EncapsulationMode::UdpTransport, Some(d)) => Encapsulation::UdpTransport(d),
+            _ => Encapsulation::Transport,
+        };
+        let child = ChildSa {
+            peer: self.peer,
+            spi_in: q.spi_in,
+            spi_out,
+            cipher: esp.cipher,
+            integ: esp.integ,
+            enc_key_in: enc_in,
+            auth_key_in: auth_in,
+            enc_key_out: enc_out,
+            auth_key_out: auth_out,
+            encapsulation,
+            nat_oa_i: None,
+            nat_oa_r: None,
+            lifetime_secs: lifetime_override.unwrap_or(esp.lifetime.secs),
+            lifetime_kb: esp.lifetime.kb,
+            client_id: Some(Ipv4Addr::from(v4(self.config.local))),
+            client_port: self.config.l2tp_port,
+            suite: esp,
+        };
+        self.send(msg);
+        self.events
+            .push_back(Event::ChildSaEstablished(Box::new(child)));
+        Ok(())
+    }
+
+    fn on_info(&mut self, h: HeaderRepr, first: PayloadType, data: &[u8]) -> Result<(), Error> {
+        let keys = self.keys.as_ref().ok_or(Error::PeerMisbehaved("no keys"))?;
+        let id = h.message_id;
+        let (plain, _) = keys.decrypt(&keys.phase2_iv(id), data)?;
+        let (hash, rest) = hashed_rest(first, &plain)?;
+        let expected =
+            crypto::ikev1::informational_hash(keys.prf(), keys.skeyid_a.as_bytes(), id, rest);
+        if !crypto::ct_eq(&expected, hash) {
+            return Err(Error::PeerMisbehaved("Informational HASH"));
+        }
+        let (ps, _) = isakmp::parse_payloads(first, &plain, true)?;
+        for p in ps {
+            match p {
+                Payload::Notification(n) if n.kind == NotifyType::RUThereAck => {
+                    if let Ok(b) = <[u8; 4]>::try_from(n.data) {
+                        self.dpd_acks.push(u32::from_be_bytes(b));
+                    }
+                }
+                Payload::Delete(d) if d.protocol == protocol::ESP => {
+                    for spi in d.spis() {
+                        if let Ok(b) = <[u8; 4]>::try_from(spi) {
+                            let x = u32::from_be_bytes(b);
+                            self.events.push_back(Event::SaDeleted {
+                                peer: self.peer,
+                                spi_in: 0,
+                                spi_out: x,
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn send_informational(&mut self, payloads: &[Payload<'_>]) -> Result<(), Error> {
+        let keys = self
+            .keys
+            .as_ref()
+            .ok_or(Error::PeerMisbehaved("phase 1 not established"))?;
+        let mut id = 0u32;
+        while id == 0 {
+            id = self.rng.r#gen();
+        }
+        let mut rest = vec![0u8; isakmp::payloads_len(payloads)];
+        isakmp::emit_payloads(payloads, &mut rest)?;
+        let hash =
+            crypto::ikev1::informational_hash(keys.prf(), keys.skeyid_a.as_bytes(), id, &rest);
+        let mut all = vec![Payload::Hash(&hash)];
+        all.extend(payloads.iter().cloned());
+        let (msg, _) = keys.encrypt_message(
+            self.header(ExchangeType::Informational, flags::ENCRYPTION, id),
+            &all,
+            &keys.phase2_iv(id),
+        )?;
+        self.send(msg);
+        Ok(())
+    }
+
+    /// Changes whether later Quick Modes ask for tunnel mode.
+    pub fn set_tunnel_mode(&mut self, on: bool) {
+        self.config.tunnel_mode = on;
+    }
+
+    /// Sends DPD R-U-THERE with `seq` (RFC 3706 §5).
+    pub fn send_dpd(&mut self, _now: Instant, seq: u32) -> Result<(), Error> {
+        let mut cookies = [0u8; 16];
+        cookies[..8].copy_from_slice(&self.icky);
+        cookies[8..].copy_from_slice(&self.rcky);
+        let seq_b = seq.to_be_bytes();
+        self.send_informational(&[Payload::Notification(NotifyRepr {
+            doi: isakmp::DOI_IPSEC,
+            protocol: protocol::ISAKMP,
+            kind: NotifyType::RUThere,
+            spi: &cookies,
+            data: &seq_b,
+        })])
+    }
+
+    /// Sends a Delete for our inbound ESP SA `spi_in`.
+    pub fn send_delete(&mut self, _now: Instant, spi_in: u32) -> Result<(), Error> {
+        let b = spi_in.to_be_bytes();
+        self.send_informational(&[Payload::Delete(DeleteRepr {
+            doi: isakmp::DOI_IPSEC,
+            protocol: protocol::ESP,
+            spi_size: 4,
+            spis: &b,
+        })])
+    }
+
+    /// Sends an INITIAL-CONTACT notify in an Informational exchange.
+    pub fn send_initial_contact(&mut self, _now: Instant) -> Result<(), Error> {
+        let mut cookies = [0u8; 16];
+        cookies[..8].copy_from_slice(&self.icky);
+        cookies[8..].copy_from_slice(&self.rcky);
+        self.send_informational(&[Payload::Notification(NotifyRepr {
+            doi: isakmp::DOI_IPSEC,
+            protocol: protocol::ISAKMP,
+            kind: NotifyType::InitialContact,
+            spi: &cookies,
+            data: &[],
+        })])
+    }
+}

@@ -1,0 +1,1413 @@
+//! The IKEv1 responder: Main Mode with a pre-shared key (RFC 2409 §5.4), Quick Mode (§5.5),
+//! Informational exchanges (§5.7; Delete and Notify of RFC 2408 §3.14/§3.15, DPD of RFC 3706),
+//! and NAT traversal (RFC 3947; draft-02 for Windows XP, clients.md C.1).
+//!
+//! Each IKE SA is found by its cookie pair and bound to the outer 4-tuple it was created on;
+//! the only move allowed is the NAT-T float from port 500 to 4500 (RFC 3947 §4). INITIAL-CONTACT
+//! (the notify, or Microsoft's Vid-Initial-Contact VID, clients.md C.1) clears the older SAs of
+//! **that 4-tuple only**, never those of another client behind the same NAT (DESIGN.md
+//! "Security rules").
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use crypto::Secret;
+use crypto::dh::DhPrivate;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use tracing::{debug, info, warn};
+use wire::isakmp::{
+    self, Body, DeleteRepr, ExchangeType, HeaderRepr, IdRepr, IdType, NatOaRepr, NotifyRepr,
+    NotifyType, Packet, Payload, PayloadType, Payloads, ProposalRepr, Repr, SaRepr, flags,
+    protocol,
+};
+
+use crate::config::{LifetimeBounds, ResponderConfig};
+use crate::crypt::{HashVerified, Keys, frame, nat_d, verify_hash};
+use crate::error::Error;
+use crate::event::{
+    ChildSa, Encapsulation, Event, Peer, PeerSnapshot, Phase1Info, PskSymptom, RefuseReason, Stats,
+    Transmit, secs_left,
+};
+use crate::suite::{self, EncapsulationMode, EspRefusal, Lifetime, Phase1Suite, p2attr};
+use crate::vendor::{self, NatDialect, VendorInfo};
+
+/// L2TP's UDP port (RFC 2661 §8.1).
+const L2TP_PORT: u16 = 1701;
+/// Nonce length we send (RFC 2409 §5: 8..256 octets).
+const NONCE_LEN: usize = 32;
+
+type Cookies = ([u8; 8], [u8; 8]);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MmState {
+    AwaitMm3,
+    AwaitMm5,
+    Established,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Retx {
+    at: Instant,
+    tries: u32,
+}
+
+struct Qm {
+    iv: Vec<u8>,
+    last_rx: Vec<u8>,
+    last_tx: Vec<u8>,
+    retx: Option<Retx>,
+    expires: Instant,
+    ni_b: Vec<u8>,
+    nr_b: Vec<u8>,
+    pending: Box<ChildSa>,
+}
+
+impl Qm {
+    /// The keys leave the exchange only once HASH(3) verified.
+    fn complete(self, _proof: HashVerified) -> Box<ChildSa> {
+        self.pending
+    }
+}
+
+struct IkeSa {
+    peer: Peer,
+    cookies: Cookies,
+    state: MmState,
+    suite: Phase1Suite,
+    vendor: VendorInfo,
+    sa_i_b: Vec<u8>,
+    dh: Option<DhPrivate>,
+    g_xi: Vec<u8>,
+    g_xr: Vec<u8>,
+    ni_b: Vec<u8>,
+    nr_b: Vec<u8>,
+    keys: Option<Keys>,
+    nat_t: Option<NatDialect>,
+    nat_detected: bool,
+    last_rx: Vec<u8>,
+    last_tx: Vec<u8>,
+    retx: Option<Retx>,
+    expires: Instant,
+    lifetime_secs: u64,
+    qms: HashMap<u32, Qm>,
+    done_qms: VecDeque<u32>,
+    info: Option<Phase1Info>,
+}
+
+impl IkeSa {
+    /// Main Mode is finished only once HASH_I verified.
+    fn establish(&mut self, _proof: HashVerified) {
+        self.state = MmState::Established;
+    }
+}
+
+struct Child {
+    peer: Peer,
+    /// The IKE SA that negotiated it.
+    ike: Cookies,
+    spi_out: u32,
+    expires: Instant,
+}
+
+/// A sans-IO IKEv1 responder for many peers.
+///
+/// Feed it datagrams with [`Responder::handle_datagram`] and time with
+/// [`Responder::handle_timeout`]; drain [`Responder::poll_transmit`], [`Responder::poll_event`]
+/// and [`Responder::poll_timeout`] after each call.
+pub struct Responder {
+    config: ResponderConfig,
+    rng: ChaCha20Rng,
+    sas: HashMap<Cookies, IkeSa>,
+    half_open_index: HashMap<(SocketAddr, [u8; 8]), [u8; 8]>,
+    children: HashMap<u32, Child>,
+    established_peers: HashSet<Peer>,
+    legacy_warned: HashSet<IpAddr>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl core::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Responder")
+            .field("ike_sas", &self.sas.len())
+            .field("child_sas", &self.children.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+fn clamp_lifetime(offered: Lifetime, b: &LifetimeBounds) -> (Lifetime, bool) {
+    let secs = offered.secs.clamp(b.min_secs, b.max_secs.max(b.min_secs));
+    let kb = match (offered.kb, b.max_kb) {
+        (Some(o), Some(m)) => Some(o.min(m)),
+        (None, Some(m)) => Some(m),
+        (o, None) => o,
+    };
+    let shortened = secs < offered.secs
+        || matches!((offered.kb, kb), (Some(o), Some(k)) if k < o)
+        || (offered.kb.is_none() && kb.is_some());
+    (Lifetime { secs, kb }, shortened)
+}
+
+fn local_v4(a: SocketAddr) -> Ipv4Addr {
+    match a.ip() {
+        IpAddr::V4(v) => v,
+        IpAddr::V6(v) => v.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED),
+    }
+}
+
+impl Responder {
+    /// A responder with `config`, drawing cookies, nonces, SPIs and DH secrets from `rng_seed`.
+    pub fn new(config: ResponderConfig, rng_seed: [u8; 32]) -> Self {
+        Self {
+            config,
+            rng: ChaCha20Rng::from_seed(rng_seed),
+            sas: HashMap::new(),
+            half_open_index: HashMap::new(),
+            children: HashMap::new(),
+            established_peers: HashSet::new(),
+            legacy_warned: HashSet::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Handles one ISAKMP message (the non-ESP marker already stripped on port 4500).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &[u8],
+    ) {
+        if let Err(e) = self.process(now, Peer { local, remote }, msg) {
+            match &e {
+                Error::Malformed(w) => {
+                    self.stats.malformed += 1;
+                    debug!(%remote, error = %w, "dropping malformed ISAKMP message");
+                }
+                Error::Refused(reason) => {
+                    self.stats.dropped += 1;
+                    warn!(%remote, %reason, "IKE negotiation refused");
+                    self.events.push_back(Event::Refused {
+                        peer: Peer { local, remote },
+                        reason: reason.clone(),
+                    });
+                }
+                other => {
+                    self.stats.dropped += 1;
+                    debug!(%remote, error = %other, "dropping ISAKMP message");
+                }
+            }
+        }
+    }
+
+    /// The next datagram to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The earliest deadline, if any.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let sa_times = self.sas.values().flat_map(|sa| {
+            let qm = sa
+                .qms
+                .values()
+                .flat_map(|q| [Some(q.expires), q.retx.map(|r| r.at)]);
+            [Some(sa.expires), sa.retx.map(|r| r.at)]
+                .into_iter()
+                .chain(qm)
+        });
+        sa_times
+            .flatten()
+            .chain(self.children.values().map(|c| c.expires))
+            .min()
+    }
+
+    /// Status rows, one per IKE SA.
+    pub fn peers(&self, now: Instant) -> Vec<PeerSnapshot> {
+        let mut rows: Vec<PeerSnapshot> = self
+            .sas
+            .values()
+            .map(|sa| PeerSnapshot {
+                peer: sa.peer,
+                phase1: sa.info.clone(),
+                ike_expires_in_secs: secs_left(now, sa.expires),
+                children: self
+                    .children
+                    .iter()
+                    .filter(|(_, c)| c.peer == sa.peer)
+                    .map(|(spi, c)| (*spi, c.spi_out, secs_left(now, c.expires)))
+                    .collect(),
+            })
+            .collect();
+        rows.sort_by_key(|r| r.peer);
+        rows
+    }
+
+    /// Deletes one ESP SA pair of `peer` (our SPI `spi_in`) and tells the peer.
+    pub fn delete_child(&mut self, now: Instant, peer: Peer, spi_in: u32) {
+        let Some(c) = self.children.get(&spi_in) else {
+            return;
+        };
+        if c.peer != peer {
+            return;
+        }
+        let spi_out = c.spi_out;
+        self.children.remove(&spi_in);
+        self.send_delete(now, peer, protocol::ESP, &spi_in.to_be_bytes());
+        info!(%peer, spi_in = format_args!("{spi_in:08x}"), "ESP SA deleted by us");
+        self.events.push_back(Event::SaDeleted {
+            peer,
+            spi_in,
+            spi_out,
+        });
+    }
+
+    /// Deletes everything of `peer` (for disconnecting a user) and tells the peer.
+    pub fn delete_peer(&mut self, now: Instant, peer: Peer) {
+        let spis: Vec<u32> = self
+            .children
+            .iter()
+            .filter(|(_, c)| c.peer == peer)
+            .map(|(s, _)| *s)
+            .collect();
+        for spi in spis {
+            self.delete_child(now, peer, spi);
+        }
+        let keys: Vec<Cookies> = self
+            .sas
+            .iter()
+            .filter(|(_, s)| s.peer == peer)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            let mut spi = [0u8; 16];
+            spi[..8].copy_from_slice(&k.0);
+            spi[8..].copy_from_slice(&k.1);
+            self.send_delete_via(now, k, protocol::ISAKMP, &spi);
+            self.remove_sa(&k);
+        }
+        self.check_gone(peer);
+    }
+
+    /// Advances timers: retransmissions, half-open expiry, SA lifetimes.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let interval = self.config.retransmit_interval;
+        let max = self.config.retransmit_tries;
+        let mut resend = Vec::new();
+        let mut expired = Vec::new();
+        for (k, sa) in &mut self.sas {
+            if sa.expires <= now {
+                expired.push(*k);
+                continue;
+            }
+            if let Some(r) = &mut sa.retx
+                && r.at <= now
+            {
+                if r.tries < max {
+                    r.tries += 1;
+                    r.at = now + interval;
+                    resend.push((sa.peer, sa.last_tx.clone()));
+                } else {
+                    sa.retx = None;
+                }
+            }
+            sa.qms.retain(|id, q| {
+                if q.expires <= now {
+                    debug!(message_id = id, "Quick Mode expired unfinished");
+                    return false;
+                }
+                if let Some(r) = &mut q.retx
+                    && r.at <= now
+                {
+                    if r.tries < max {
+                        r.tries += 1;
+                        r.at = now + interval;
+                        resend.push((sa.peer, q.last_tx.clone()));
+                    } else {
+                        q.retx = None;
+                    }
+                }
+                true
+            });
+        }
+        for (peer, msg) in resend {
+            self.stats.retransmitted += 1;
+            self.push_tx(peer, msg);
+        }
+        for k in expired {
+            if let Some(sa) = self.sas.get(&k) {
+                let peer = sa.peer;
+                if sa.state == MmState::Established {
+                    info!(%peer, "IKE SA lifetime expired");
+                } else {
+                    warn!(%peer, reason = %RefuseReason::Timeout, "half-open IKE SA expired");
+                    self.events.push_back(Event::Refused {
+                        peer,
+                        reason: RefuseReason::Timeout,
+                    });
+                }
+                self.remove_sa(&k);
+                self.check_gone(peer);
+            }
+        }
+        let dead: Vec<u32> = self
+            .children
+            .iter()
+            .filter(|(_, c)| c.expires <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for spi in dead {
+            if let Some(c) = self.children.remove(&spi) {
+                info!(peer = %c.peer, spi_in = format_args!("{spi:08x}"), "ESP SA lifetime expired");
+                self.send_delete(now, c.peer, protocol::ESP, &spi.to_be_bytes());
+                self.events.push_back(Event::SaDeleted {
+                    peer: c.peer,
+                    spi_in: spi,
+                    spi_out: c.spi_out,
+                });
+                self.check_gone(c.peer);
+            }
+        }
+    }
+
+    fn process(&mut self, now: Instant, peer: Peer, msg: &[u8]) -> Result<(), Error> {
+        let packet = Packet::new_checked(msg)?;
+        let header = HeaderRepr::parse(&packet);
+        let msg = msg.get(..packet.length() as usize).unwrap_or(msg);
+        if header.version >> 4 != 1 {
+            return Err(wire::Error::bad_value("isakmp.version").into());
+        }
+        let key = (header.initiator_cookie, header.responder_cookie);
+        if header.responder_cookie == [0; 8] {
+            return match header.exchange {
+                ExchangeType::IdentityProtection => self.on_mm1(now, peer, header, msg),
+                ExchangeType::Aggressive => {
+                    // Validate the structure first so that garbage is counted as malformed.
+                    Repr::parse(msg)?;
+                    Err(Error::Refused(RefuseReason::UnsupportedExchange(
+                        header.exchange.into(),
+                    )))
+                }
+                _ => Err(Error::PeerMisbehaved(
+                    "zero responder cookie outside Main Mode",
+                )),
+            };
+        }
+        let Some(mut sa) = self.sas.remove(&key) else {
+            self.stats.unknown_sa += 1;
+            return Err(Error::PeerMisbehaved("unknown IKE SA"));
+        };
+        let r = self.on_existing(now, peer, header, msg, &mut sa);
+        // A failed Quick Mode or Informational never costs the IKE SA; a refused Main Mode does.
+        let phase2 = header.exchange != ExchangeType::IdentityProtection;
+        match r {
+            Ok(true)
+            | Err(Error::Malformed(_) | Error::PeerMisbehaved(_) | Error::Unsupported(_)) => {
+                self.sas.insert(key, sa);
+            }
+            Err(_) if phase2 => {
+                self.sas.insert(key, sa);
+            }
+            Ok(false) | Err(_) => {
+                let p = sa.peer;
+                self.half_open_index.remove(&(p.remote, key.0));
+                self.check_gone(p);
+            }
+        }
+        r.map(|_| ())
+    }
+
+    /// Returns whether the SA stays.
+    fn on_existing(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        header: HeaderRepr,
+        msg: &[u8],
+        sa: &mut IkeSa,
+    ) -> Result<bool, Error> {
+        if peer != sa.peer {
+            let float = sa.nat_t.is_some()
+                && peer.local.port() == 4500
+                && sa.peer.local.port() != 4500
+                && peer.remote.ip() == sa.peer.remote.ip()
+                && peer.local.ip() == sa.peer.local.ip();
+            if !float {
+                self.stats.wrong_peer += 1;
+                return Err(Error::PeerMisbehaved("message from another 4-tuple"));
+            }
+            info!(from = %sa.peer, to = %peer, "peer floated to UDP 4500");
+            self.half_open_index.remove(&(sa.peer.remote, sa.cookies.0));
+            sa.peer = peer;
+        }
+        match header.exchange {
+            ExchangeType::IdentityProtection => {
+                if msg == sa.last_rx.as_slice() {
+                    self.stats.retransmitted += 1;
+                    self.push_tx(sa.peer, sa.last_tx.clone());
+                    return Ok(true);
+                }
+                match sa.state {
+                    MmState::AwaitMm3 => self.on_mm3(now, header, msg, sa),
+                    MmState::AwaitMm5 => self.on_mm5(now, header, msg, sa),
+                    MmState::Established => Err(Error::PeerMisbehaved(
+                        "Main Mode message after establishment",
+                    )),
+                }
+            }
+            ExchangeType::QuickMode if sa.state == MmState::Established => {
+                self.on_quick_mode(now, header, msg, sa)?;
+                Ok(true)
+            }
+            ExchangeType::Informational if sa.state == MmState::Established => {
+                self.on_informational(now, header, msg, sa)
+            }
+            _ => Err(Error::PeerMisbehaved("exchange not allowed in this state")),
+        }
+    }
+
+    fn on_mm1(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        header: HeaderRepr,
+        msg: &[u8],
+    ) -> Result<(), Error> {
+        let repr = Repr::parse(msg)?;
+        if let Some(rcky) = self
+            .half_open_index
+            .get(&(peer.remote, header.initiator_cookie))
+        {
+            if let Some(sa) = self.sas.get(&(header.initiator_cookie, *rcky))
+                && sa.last_rx == msg
+            {
+                self.stats.retransmitted += 1;
+                let (p, m) = (sa.peer, sa.last_tx.clone());
+                self.push_tx(p, m);
+                return Ok(());
+            }
+            return Err(Error::PeerMisbehaved(
+                "second Main Mode message 1 with a cookie in use",
+            ));
+        }
+        let Body::Plain(payloads) = &repr.body else {
+            return Err(Error::PeerMisbehaved("encrypted Main Mode message 1"));
+        };
+        let Some(Payload::Sa(sa_i)) = payloads.first() else {
+            return Err(Error::PeerMisbehaved(
+                "Main Mode message 1 without SA first",
+            ));
+        };
+        let mut vendor = VendorInfo::default();
+        for p in payloads {
+            if let Payload::VendorId(v) = p {
+                vendor.observe(v);
+            }
+        }
+        let half_open = self
+            .sas
+            .values()
+            .filter(|s| s.state != MmState::Established)
+            .count();
+        if half_open >= self.config.max_half_open {
+            return Err(Error::Refused(RefuseReason::HalfOpenLimit));
+        }
+        let Some(choice) = suite::choose_phase1(&sa_i.proposals, &self.config.policy) else {
+            // Tell the client at once (RFC 2408 §5.4: NO-PROPOSAL-CHOSEN in an unprotected
+            // Informational), so that it fails fast instead of retransmitting.
+            let mut rcky = [0u8; 8];
+            self.rng.fill_bytes(&mut rcky);
+            let notify = Payload::Notification(NotifyRepr {
+                doi: isakmp::DOI_IPSEC,
+                protocol: protocol::ISAKMP,
+                kind: NotifyType::NoProposalChosen,
+                spi: &[],
+                data: &[],
+            });
+            let h = HeaderRepr {
+                responder_cookie: rcky,
+                exchange: ExchangeType::Informational,
+                flags: 0,
+                message_id: 0,
+                ..header
+            };
+            let m = Repr {
+                header: h,
+                body: Body::Plain(vec![notify]),
+            }
+            .to_vec()?;
+            self.push_tx(peer, m);
+            return Err(Error::Refused(RefuseReason::NoIkeProposal {
+                offered: suite::describe_p1_offer(&sa_i.proposals),
+                hint: suite::policy_hint(&sa_i.proposals, &self.config.policy),
+            }));
+        };
+        let sa_i_b = raw_first_body(&packet_payload(msg)?, PayloadType::Sa)?;
+        if choice.suite.is_legacy() && self.legacy_warned.insert(peer.remote.ip()) {
+            warn!(%peer, suite = %choice.suite, "peer negotiates a legacy IKE suite");
+        }
+        let mut rcky = [0u8; 8];
+        while rcky == [0; 8] || self.sas.contains_key(&(header.initiator_cookie, rcky)) {
+            self.rng.fill_bytes(&mut rcky);
+        }
+        let (pi, ti) = (choice.proposal, choice.transform);
+        let prop = sa_i
+            .proposals
+            .get(pi)
+            .ok_or(Error::PeerMisbehaved("proposal index"))?;
+        let t = prop
+            .transforms
+            .get(ti)
+            .ok_or(Error::PeerMisbehaved("transform index"))?
+            .clone();
+        let sa_r = SaRepr {
+            doi: sa_i.doi,
+            situation: sa_i.situation,
+            proposals: vec![ProposalRepr {
+                number: prop.number,
+                protocol: prop.protocol,
+                spi: prop.spi,
+                transforms: vec![t],
+            }],
+        };
+        let mut out = vec![Payload::Sa(sa_r)];
+        let nat_vid = vendor.nat_t.map(NatDialect::vendor_id);
+        if let Some(v) = &nat_vid {
+            out.push(Payload::VendorId(v));
+        }
+        if vendor.dpd {
+            out.push(Payload::VendorId(&vendor::DPD));
+        }
+        let h = HeaderRepr {
+            responder_cookie: rcky,
+            flags: 0,
+            ..header
+        };
+        let mm2 = Repr {
+            header: h,
+            body: Body::Plain(out),
+        }
+        .to_vec()?;
+        let (lt, _) = clamp_lifetime(choice.suite.lifetime, &self.config.phase1_lifetime);
+        info!(%peer, suite = %choice.suite, nat_t = ?vendor.nat_t, ms_nt5 = ?vendor.ms_nt5_version, "Main Mode 1: proposal chosen");
+        let sa = IkeSa {
+            peer,
+            cookies: (header.initiator_cookie, rcky),
+            state: MmState::AwaitMm3,
+            suite: choice.suite,
+            vendor,
+            sa_i_b,
+            dh: None,
+            g_xi: Vec::new(),
+            g_xr: Vec::new(),
+            ni_b: Vec::new(),
+            nr_b: Vec::new(),
+            keys: None,
+            nat_t: None,
+            nat_detected: false,
+            last_rx: msg.to_vec(),
+            last_tx: mm2.clone(),
+            retx: Some(Retx {
+                at: now + self.config.retransmit_interval,
+                tries: 0,
+            }),
+            expires: now + self.config.half_open_timeout,
+            lifetime_secs: lt.secs,
+            qms: HashMap::new(),
+            done_qms: VecDeque::new(),
+            info: None,
+        };
+        self.half_open_index
+            .insert((peer.remote, header.initiator_cookie), rcky);
+        self.sas.insert(sa.cookies, sa);
+        self.push_tx(peer, mm2);
+        Ok(())
+    }
+
+    fn on_mm3(
+        &mut self,
+        now: Instant,
+        header: HeaderRepr,
+        msg: &[u8],
+        sa: &mut IkeSa,
+    ) -> Result<bool, Error> {
+        let repr = Repr::parse(msg)?;
+        let Body::Plain(payloads) = &repr.body else {
+            return Err(Error::PeerMisbehaved("encrypted Main Mode message 3"));
+        };
+        let mut ke = None;
+        let mut nonce = None;
+        let mut natd: Vec<&[u8]> = Vec::new();
+        for p in payloads {
+            match p {
+                Payload::KeyExchange(k) => ke = Some(*k),
+                Payload::Nonce(n) => nonce = Some(*n),
+                Payload::NatD { hash, .. } => natd.push(hash),
+                _ => {}
+            }
+        }
+        let (Some(ke), Some(ni)) = (ke, nonce) else {
+            return Err(Error::PeerMisbehaved(
+                "Main Mode message 3 without KE or Nonce",
+            ));
+        };
+        let (dh, g_xr) = sa.suite.group.generate(&mut self.rng);
+        let g_xy = dh
+            .compute_shared(ke)
+            .map_err(|_| Error::Refused(RefuseReason::BadKeyExchange))?;
+        let mut nr = vec![0u8; NONCE_LEN];
+        self.rng.fill_bytes(&mut nr);
+        let (icky, rcky) = sa.cookies;
+        let keys = Keys::derive(
+            sa.suite,
+            self.config.psk.as_bytes(),
+            ni,
+            &nr,
+            g_xy.as_bytes(),
+            ke,
+            &g_xr,
+            &icky,
+            &rcky,
+        )?;
+        let h = sa.suite.hash;
+        let mut out_natd: Vec<Vec<u8>> = Vec::new();
+        if let (Some(dialect), Some(first)) = (sa.vendor.nat_t, natd.first()) {
+            let ours = nat_d(h, &icky, &rcky, sa.peer.local);
+            let theirs = nat_d(h, &icky, &rcky, sa.peer.remote);
+            let us_behind = !crypto::ct_eq(first, &ours);
+            let client_behind = !natd.iter().skip(1).any(|d| crypto::ct_eq(d, &theirs));
+            let trick = self.config.nat_d_trick;
+            sa.nat_t = Some(dialect);
+            sa.nat_detected = trick || us_behind || client_behind;
+            // First NAT-D: the destination (the client). With the trick it can never match
+            // (clients.md A.1: "Randomize in order to be forced to use NAT").
+            let for_client = if trick {
+                let mut r = vec![0u8; h.output_len()];
+                self.rng.fill_bytes(&mut r);
+                r
+            } else {
+                theirs
+            };
+            // Second NAT-D: us. For Microsoft peers the trick parrots the client's own hash of
+            // our address, so Windows never thinks the server is behind NAT (clients.md B.2).
+            let for_us = if trick && sa.vendor.is_microsoft() {
+                first.to_vec()
+            } else {
+                ours
+            };
+            out_natd.push(for_client);
+            out_natd.push(for_us);
+            info!(peer = %sa.peer, dialect = dialect.name(), us_behind, client_behind, trick, "NAT detection");
+        }
+        let mut out = vec![Payload::KeyExchange(&g_xr), Payload::Nonce(&nr)];
+        let draft = sa.nat_t.is_some_and(NatDialect::is_draft);
+        for d in &out_natd {
+            out.push(Payload::NatD { draft, hash: d });
+        }
+        let mm4 = Repr {
+            header: HeaderRepr { flags: 0, ..header },
+            body: Body::Plain(out),
+        }
+        .to_vec()?;
+        sa.g_xi = ke.to_vec();
+        sa.g_xr = g_xr.clone();
+        sa.ni_b = ni.to_vec();
+        sa.nr_b = nr;
+        sa.dh = Some(dh);
+        sa.keys = Some(keys);
+        sa.state = MmState::AwaitMm5;
+        sa.last_rx = msg.to_vec();
+        sa.last_tx = mm4.clone();
+        sa.retx = Some(Retx {
+            at: now + self.config.retransmit_interval,
+            tries: 0,
+        });
+        self.push_tx(sa.peer, mm4);
+        Ok(true)
+    }
+
+    fn on_mm5(
+        &mut self,
+        now: Instant,
+        header: HeaderRepr,
+        msg: &[u8],
+        sa: &mut IkeSa,
+    ) -> Result<bool, Error> {
+        let repr = Repr::parse(msg)?;
+        let Body::Encrypted { first, data } = repr.body else {
+            return Err(Error::PeerMisbehaved("unencrypted Main Mode message 5"));
+        };
+        let keys = sa.keys.as_ref().ok_or(Error::PeerMisbehaved("no keys"))?;
+        let garbage = Error::Refused(RefuseReason::PskMismatch(PskSymptom::Mm5Garbage));
+        let (plain, next_iv) = keys.decrypt(&keys.iv, data).map_err(|_| garbage.clone())?;
+        let mut id_b = None;
+        let mut hash = None;
+        let mut initial_contact = false;
+        let mut it = Payloads::new(first, &plain);
+        for p in &mut it {
+            let p = p.map_err(|_| garbage.clone())?;
+            match Payload::parse(p.kind, p.body).map_err(|_| garbage.clone())? {
+                Payload::Identification(_) => id_b = Some(p.body),
+                Payload::Hash(h) => hash = Some(h),
+                Payload::Notification(n) if n.kind == NotifyType::InitialContact => {
+                    initial_contact = true
+                }
+                _ => {}
+            }
+        }
+        let (Some(id_b), Some(hash)) = (id_b, hash) else {
+            return Err(garbage);
+        };
+        let (icky, rcky) = sa.cookies;
+        let expected = crypto::ikev1::hash_i(
+            keys.prf(),
+            keys.skeyid.as_bytes(),
+            &sa.g_xi,
+            &sa.g_xr,
+            &icky,
+            &rcky,
+            &sa.sa_i_b,
+            id_b,
+        );
+        let proof = verify_hash(&expected, hash).ok_or(Error::Refused(
+            RefuseReason::PskMismatch(PskSymptom::HashMismatch),
+        ))?;
+        let me = self
+            .config
+            .identity
+            .unwrap_or_else(|| local_v4(sa.peer.local))
+            .octets();
+        // RFC 2407 §4.6.2: in phase 1 the ID port and protocol are zero or UDP/500.
+        let id_r = IdRepr {
+            id_type: IdType::Ipv4Addr,
+            protocol: 17,
+            port: 500,
+            data: &me,
+        };
+        let id_r_b = Payload::Identification(id_r).body_bytes()?;
+        let hash_r = crypto::ikev1::hash_r(
+            keys.prf(),
+            keys.skeyid.as_bytes(),
+            &sa.g_xr,
+            &sa.g_xi,
+            &rcky,
+            &icky,
+            &sa.sa_i_b,
+            &id_r_b,
+        );
+        let (mm6, last_block) = keys.encrypt_message(
+            header,
+            &[Payload::Identification(id_r), Payload::Hash(&hash_r)],
+            &next_iv,
+        )?;
+        if let Some(k) = sa.keys.as_mut() {
+            k.iv = last_block;
+        }
+        sa.dh = None;
+        sa.establish(proof);
+        sa.last_rx = msg.to_vec();
+        sa.last_tx = mm6.clone();
+        sa.retx = None;
+        sa.expires = now + Duration::from_secs(sa.lifetime_secs);
+        self.half_open_index.remove(&(sa.peer.remote, icky));
+        let info = Phase1Info {
+            suite: sa.suite,
+            vendor: sa.vendor.clone(),
+            nat_t: sa.nat_t,
+            nat_detected: sa.nat_detected,
+            lifetime_secs: sa.lifetime_secs,
+        };
+        sa.info = Some(info.clone());
+        self.push_tx(sa.peer, mm6);
+        info!(peer = %sa.peer, suite = %sa.suite, "IKE SA established");
+        self.established_peers.insert(sa.peer);
+        self.events.push_back(Event::Phase1Established {
+            peer: sa.peer,
+            info,
+        });
+        if initial_contact || sa.vendor.ms_initial_contact {
+            self.initial_contact(sa.peer, sa.cookies);
+        }
+        Ok(true)
+    }
+
+    /// INITIAL-CONTACT (RFC 2407 §4.6.3.3): the peer has rebooted; forget its older SAs. Only
+    /// this exact 4-tuple is affected.
+    fn initial_contact(&mut self, peer: Peer, keep: Cookies) {
+        let old: Vec<Cookies> = self
+            .sas
+            .iter()
+            .filter(|(k, s)| s.peer == peer && **k != keep)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in old {
+            debug!(%peer, "INITIAL-CONTACT: dropping an older IKE SA");
+            self.remove_sa(&k);
+        }
+        let spis: Vec<u32> = self
+            .children
+            .iter()
+            .filter(|(_, c)| c.peer == peer && c.ike != keep)
+            .map(|(s, _)| *s)
+            .collect();
+        for spi in spis {
+            if let Some(c) = self.children.remove(&spi) {
+                info!(%peer, spi_in = format_args!("{spi:08x}"), "INITIAL-CONTACT: dropping an older ESP SA");
+                self.events.push_back(Event::SaDeleted {
+                    peer,
+                    spi_in: spi,
+                    spi_out: c.spi_out,
+                });
+            }
+        }
+    }
+
+    fn on_quick_mode(
+        &mut self,
+        now: Instant,
+        header: HeaderRepr,
+        msg: &[u8],
+        sa: &mut IkeSa,
+    ) -> Result<(), Error> {
+        let id = header.message_id;
+        if id == 0 {
+            return Err(Error::PeerMisbehaved("Quick Mode with message ID 0"));
+        }
+        let repr = Repr::parse(msg)?;
+        let Body::Encrypted { first, data } = repr.body else {
+            return Err(Error::PeerMisbehaved("unencrypted Quick Mode"));
+        };
+        let keys = sa.keys.as_ref().ok_or(Error::PeerMisbehaved("no keys"))?;
+        if let Some(q) = sa.qms.get(&id) {
+            if q.last_rx == msg {
+                self.stats.retransmitted += 1;
+                self.push_tx(sa.peer, q.last_tx.clone());
+                return Ok(());
+            }
+            // Message 3: HASH(3) = prf(SKEYID_a, 0 | M-ID | Ni_b | Nr_b).
+            let (plain, _) = keys.decrypt(&q.iv, data)?;
+            let (ps, _) = isakmp::parse_payloads(first, &plain, true)?;
+            let Some(Payload::Hash(h)) = ps.first() else {
+                return Err(Error::PeerMisbehaved("Quick Mode 3 without HASH"));
+            };
+            let expected =
+                crypto::ikev1::qm_hash3(keys.prf(), keys.skeyid_a.as_bytes(), id, &q.ni_b, &q.nr_b);
+            let proof = verify_hash(&expected, h)
+                .ok_or(Error::PeerMisbehaved("Quick Mode HASH(3) did not verify"))?;
+            let Some(q) = sa.qms.remove(&id) else {
+                return Ok(());
+            };
+            let child = q.complete(proof);
+            info!(peer = %sa.peer, spi_in = format_args!("{:08x}", child.spi_in), spi_out = format_args!("{:08x}", child.spi_out),
+                suite = %child.suite, "ESP SA established");
+            self.children.insert(
+                child.spi_in,
+                Child {
+                    peer: sa.peer,
+                    ike: sa.cookies,
+                    spi_out: child.spi_out,
+                    expires: now + Duration::from_secs(child.lifetime_secs),
+                },
+            );
+            sa.done_qms.push_back(id);
+            if sa.done_qms.len() > 32 {
+                sa.done_qms.pop_front();
+            }
+            self.events.push_back(Event::ChildSaEstablished(child));
+            return Ok(());
+        }
+        if sa.done_qms.contains(&id) {
+            return Err(Error::PeerMisbehaved("message for a finished Quick Mode"));
+        }
+        let iv = keys.phase2_iv(id);
+        let (plain, next_iv) = keys.decrypt(&iv, data)?;
+        let (hash, rest) = hashed_rest(first, &plain)?;
+        let expected = crypto::ikev1::qm_hash1(keys.prf(), keys.skeyid_a.as_bytes(), id, rest);
+        if !crypto::ct_eq(&expected, hash) {
+            return Err(Error::Refused(RefuseReason::QuickModeHash));
+        }
+        let (ps, _) = isakmp::parse_payloads(first, &plain, true)?;
+        let mut sa_i = None;
+        let mut ni = None;
+        let mut ke = None;
+        let mut ids: Vec<IdRepr<'_>> = Vec::new();
+        let mut nat_oa: Vec<Ipv4Addr> = Vec::new();
+        let mut nat_oa_draft = false;
+        for p in &ps {
+            match p {
+                Payload::Sa(s) => sa_i = Some(s),
+                Payload::Nonce(n) => ni = Some(*n),
+                Payload::KeyExchange(k) => ke = Some(*k),
+                Payload::Identification(i) => ids.push(*i),
+                Payload::NatOa { draft, oa } => {
+                    nat_oa_draft = *draft;
+                    if let Some(a) = oa.ipv4() {
+                        nat_oa.push(a);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let (Some(sa_i), Some(ni)) = (sa_i, ni) else {
+            return Err(Error::PeerMisbehaved("Quick Mode 1 without SA or Nonce"));
+        };
+        let choice = suite::choose_esp(&sa_i.proposals, &self.config.policy).map_err(|e| {
+            Error::Refused(match e {
+                EspRefusal::Tunnel => RefuseReason::TunnelMode,
+                EspRefusal::Unsupported => RefuseReason::NoEspProposal {
+                    offered: suite::describe_esp_offer(&sa_i.proposals),
+                },
+            })
+        })?;
+        let esp = choice.suite;
+        if ids.len() == 2 {
+            for i in &ids {
+                if !matches!(i.protocol, 0 | 17) || !matches!(i.port, 0 | L2TP_PORT) {
+                    return Err(Error::Refused(RefuseReason::NotL2tp {
+                        protocol: i.protocol,
+                        port: i.port,
+                    }));
+                }
+            }
+        } else if !ids.is_empty() {
+            return Err(Error::PeerMisbehaved("Quick Mode with one ID payload"));
+        }
+        let encapsulation = match esp.mode {
+            EncapsulationMode::UdpTransport => {
+                let dialect = sa.nat_t.unwrap_or(if esp.mode_value == 4 {
+                    NatDialect::Rfc3947
+                } else {
+                    NatDialect::Draft02N
+                });
+                Encapsulation::UdpTransport(dialect)
+            }
+            _ => Encapsulation::Transport,
+        };
+        if esp.is_legacy() && self.legacy_warned.insert(sa.peer.remote.ip()) {
+            warn!(peer = %sa.peer, suite = %esp, "peer negotiates a legacy ESP suite");
+        }
+        let prop = sa_i
+            .proposals
+            .get(choice.proposal)
+            .ok_or(Error::PeerMisbehaved("proposal index"))?;
+        let spi_out = u32::from_be_bytes(
+            prop.spi
+                .try_into()
+                .map_err(|_| Error::PeerMisbehaved("ESP SPI size"))?,
+        );
+        let mut spi_in = 0u32;
+        while spi_in < 0x100
+            || self.children.contains_key(&spi_in)
+            || sa.qms.values().any(|q| q.pending.spi_in == spi_in)
+        {
+            spi_in = self.rng.r#gen();
+        }
+        let (pfs_priv, g_qm) = match (esp.pfs, ke) {
+            (Some(g), Some(ke)) => {
+                let (d, pubv) = g.generate(&mut self.rng);
+                let shared = d
+                    .compute_shared(ke)
+                    .map_err(|_| Error::Refused(RefuseReason::BadKeyExchange))?;
+                (Some(pubv), Some(shared))
+            }
+            (None, None) => (None, None),
+            _ => return Err(Error::PeerMisbehaved("KE payload and PFS group disagree")),
+        };
+        let (lt, shortened) = clamp_lifetime(esp.lifetime, &self.config.phase2_lifetime);
+        let mut nr = vec![0u8; NONCE_LEN];
+        self.rng.fill_bytes(&mut nr);
+        let klen = esp.cipher.key_len() + esp.integ.key_len();
+        let km = |spi: u32| {
+            crypto::ikev1::keymat(
+                keys.prf(),
+                keys.skeyid_d.as_bytes(),
+                g_qm.as_ref().map(Secret::as_bytes),
+                protocol::ESP,
+                spi.to_be_bytes(),
+                ni,
+                &nr,
+                klen,
+            )
+        };
+        let (enc_in, auth_in) = split_keymat(&km(spi_in), esp.cipher.key_len());
+        let (enc_out, auth_out) = split_keymat(&km(spi_out), esp.cipher.key_len());
+        let t = prop
+            .transforms
+            .get(choice.transform)
+            .ok_or(Error::PeerMisbehaved("transform index"))?
+            .clone();
+        let spi_in_b = spi_in.to_be_bytes();
+        let sa_r = SaRepr {
+            doi: sa_i.doi,
+            situation: sa_i.situation,
+            proposals: vec![ProposalRepr {
+                number: prop.number,
+                protocol: protocol::ESP,
+                spi: &spi_in_b,
+                transforms: vec![t],
+            }],
+        };
+        let mut out = vec![Payload::Hash(&[]), Payload::Sa(sa_r), Payload::Nonce(&nr)];
+        if let Some(k) = &pfs_priv {
+            out.push(Payload::KeyExchange(k));
+        }
+        for i in &ids {
+            out.push(Payload::Identification(*i));
+        }
+        let remote_ip = local_v4(sa.peer.remote).octets();
+        let local_ip = local_v4(sa.peer.local).octets();
+        if !nat_oa.is_empty() {
+            // RFC 3947 §5.2: the responder sends NAT-OAi (the initiator as it sees it) and
+            // NAT-OAr (itself); the drafts carry only the sender's own address.
+            if nat_oa_draft {
+                out.push(Payload::NatOa {
+                    draft: true,
+                    oa: NatOaRepr {
+                        id_type: IdType::Ipv4Addr,
+                        address: &local_ip,
+                    },
+                });
+            } else {
+                out.push(Payload::NatOa {
+                    draft: false,
+                    oa: NatOaRepr {
+                        id_type: IdType::Ipv4Addr,
+                        address: &remote_ip,
+                    },
+                });
+                out.push(Payload::NatOa {
+                    draft: false,
+                    oa: NatOaRepr {
+                        id_type: IdType::Ipv4Addr,
+                        address: &local_ip,
+                    },
+                });
+            }
+        }
+        let mut life_attrs = Vec::new();
+        life_attrs.extend_from_slice(&[
+            0x80,
+            p2attr::LIFE_TYPE as u8,
+            0,
+            1,
+            0,
+            p2attr::LIFE_DURATION as u8,
+            0,
+            4,
+        ]);
+        let lt_secs = u32::try_from(lt.secs).unwrap_or(u32::MAX).to_be_bytes();
+        life_attrs.extend_from_slice(&lt_secs);
+        if let Some(kb) = lt.kb {
+            life_attrs.extend_from_slice(&[
+                0x80,
+                p2attr::LIFE_TYPE as u8,
+                0,
+                2,
+                0,
+                p2attr::LIFE_DURATION as u8,
+                0,
+                4,
+            ]);
+            life_attrs.extend_from_slice(&u32::try_from(kb).unwrap_or(u32::MAX).to_be_bytes());
+        }
+        let spi_out_b = spi_out.to_be_bytes();
+        if shortened {
+            // RFC 2407 §4.6.3.1 RESPONDER-LIFETIME, with the lifetime we actually grant.
+            out.push(Payload::Notification(NotifyRepr {
+                doi: isakmp::DOI_IPSEC,
+                protocol: protocol::ESP,
+                kind: NotifyType::ResponderLifetime,
+                spi: &spi_out_b,
+                data: &life_attrs,
+            }));
+            info!(peer = %sa.peer, offered = esp.lifetime.secs, granted = lt.secs, "shortening the ESP lifetime");
+        }
+        let rest_len = isakmp::payloads_len(out.get(1..).unwrap_or_default());
+        let mut rest = vec![0u8; rest_len];
+        isakmp::emit_payloads(out.get(1..).unwrap_or_default(), &mut rest)?;
+        let hash2 = crypto::ikev1::qm_hash2(keys.prf(), keys.skeyid_a.as_bytes(), id, ni, &rest);
+        if let Some(first) = out.first_mut() {
+            *first = Payload::Hash(&hash2);
+        }
+        let (qm2, iv_after) = keys.encrypt_message(header, &out, &next_iv)?;
+        let client = ids.first();
+        let child = Box::new(ChildSa {
+            peer: sa.peer,
+            spi_in,
+            spi_out,
+            cipher: esp.cipher,
+            integ: esp.integ,
+            enc_key_in: enc_in,
+            auth_key_in: auth_in,
+            enc_key_out: enc_out,
+            auth_key_out: auth_out,
+            encapsulation,
+            nat_oa_i: nat_oa.first().copied(),
+            nat_oa_r: if nat_oa_draft {
+                None
+            } else {
+                nat_oa.get(1).copied()
+            },
+            lifetime_secs: lt.secs,
+            lifetime_kb: lt.kb,
+            client_id: client.and_then(IdRepr::ipv4),
+            client_port: client.map_or(0, |i| i.port),
+            suite: esp,
+        });
+        sa.qms.insert(
+            id,
+            Qm {
+                iv: iv_after,
+                last_rx: msg.to_vec(),
+                last_tx: qm2.clone(),
+                retx: Some(Retx {
+                    at: now + self.config.retransmit_interval,
+                    tries: 0,
+                }),
+                expires: now + self.config.half_open_timeout,
+                ni_b: ni.to_vec(),
+                nr_b: nr.clone(),
+                pending: child,
+            },
+        );
+        self.push_tx(sa.peer, qm2);
+        Ok(())
+    }
+
+    fn on_informational(
+        &mut self,
+        now: Instant,
+        header: HeaderRepr,
+        msg: &[u8],
+        sa: &mut IkeSa,
+    ) -> Result<bool, Error> {
+        let repr = Repr::parse(msg)?;
+        let Body::Encrypted { first, data } = repr.body else {
+            return Err(Error::PeerMisbehaved(
+                "unencrypted Informational after phase 1",
+            ));
+        };
+        let keys = sa.keys.as_ref().ok_or(Error::PeerMisbehaved("no keys"))?;
+        let id = header.message_id;
+        let (plain, _) = keys.decrypt(&keys.phase2_iv(id), data)?;
+        let (hash, rest) = hashed_rest(first, &plain)?;
+        let expected =
+            crypto::ikev1::informational_hash(keys.prf(), keys.skeyid_a.as_bytes(), id, rest);
+        if !crypto::ct_eq(&expected, hash) {
+            return Err(Error::PeerMisbehaved("Informational HASH did not verify"));
+        }
+        let (ps, _) = isakmp::parse_payloads(first, &plain, true)?;
+        let mut keep = true;
+        let peer = sa.peer;
+        let mut acks: Vec<Vec<u8>> = Vec::new();
+        for p in &ps {
+            match p {
+                Payload::Notification(n) if n.kind == NotifyType::RUThere => {
+                    acks.push(n.data.to_vec())
+                }
+                Payload::Notification(n) if n.kind == NotifyType::InitialContact => {
+                    self.initial_contact(peer, sa.cookies);
+                }
+                Payload::Delete(d) if d.protocol == protocol::ESP && d.spi_size == 4 => {
+                    for spi in d.spis() {
+                        let Ok(b) = <[u8; 4]>::try_from(spi) else {
+                            continue;
+                        };
+                        let x = u32::from_be_bytes(b);
+                        // The sender names its inbound SPI (our spi_out); accept ours too.
+                        let found = self
+                            .children
+                            .iter()
+                            .find(|(s, c)| c.peer == peer && (c.spi_out == x || **s == x))
+                            .map(|(s, c)| (*s, c.spi_out));
+                        if let Some((spi_in, spi_out)) = found {
+                            self.children.remove(&spi_in);
+                            info!(%peer, spi_in = format_args!("{spi_in:08x}"), "ESP SA deleted by the peer");
+                            self.events.push_back(Event::SaDeleted {
+                                peer,
+                                spi_in,
+                                spi_out,
+                            });
+                        }
+                    }
+                }
+                Payload::Delete(d) if d.protocol == protocol::ISAKMP => {
+                    for spi in d.spis() {
+                        if spi.get(..8) == Some(&sa.cookies.0[..])
+                            && spi.get(8..) == Some(&sa.cookies.1[..])
+                        {
+                            info!(%peer, "IKE SA deleted by the peer");
+                            keep = false;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for seq in acks {
+            let mut spi = [0u8; 16];
+            spi[..8].copy_from_slice(&sa.cookies.0);
+            spi[8..].copy_from_slice(&sa.cookies.1);
+            let n = Payload::Notification(NotifyRepr {
+                doi: isakmp::DOI_IPSEC,
+                protocol: protocol::ISAKMP,
+                kind: NotifyType::RUThereAck,
+                spi: &spi,
+                data: &seq,
+            });
+            let m = self.build_informational(sa, &[n])?;
+            self.push_tx(peer, m);
+        }
+        let _ = now;
+        Ok(keep)
+    }
+
+    fn build_informational(
+        &mut self,
+        sa: &IkeSa,
+        payloads: &[Payload<'_>],
+    ) -> Result<Vec<u8>, Error> {
+        let keys = sa.keys.as_ref().ok_or(Error::PeerMisbehaved("no keys"))?;
+        let mut id = 0u32;
+        while id == 0 {
+            id = self.rng.r#gen();
+        }
+        let rest_len = isakmp::payloads_len(payloads);
+        let mut rest = vec![0u8; rest_len];
+        isakmp::emit_payloads(payloads, &mut rest)?;
+        let hash =
+            crypto::ikev1::informational_hash(keys.prf(), keys.skeyid_a.as_bytes(), id, &rest);
+        let mut all = vec![Payload::Hash(&hash)];
+        all.extend(payloads.iter().cloned());
+        let header = HeaderRepr {
+            initiator_cookie: sa.cookies.0,
+            responder_cookie: sa.cookies.1,
+            version: isakmp::VERSION_1_0,
+            exchange: ExchangeType::Informational,
+            flags: flags::ENCRYPTION,
+            message_id: id,
+        };
+        Ok(keys.encrypt_message(header, &all, &keys.phase2_iv(id))?.0)
+    }
+
+    fn send_delete(&mut self, now: Instant, peer: Peer, proto: u8, spi: &[u8]) {
+        let key = self
+            .sas
+            .iter()
+            .find(|(_, s)| s.peer == peer && s.state == MmState::Established)
+            .map(|(k, _)| *k);
+        if let Some(k) = key {
+            self.send_delete_via(now, k, proto, spi);
+        }
+    }
+
+    fn send_delete_via(&mut self, _now: Instant, key: Cookies, proto: u8, spi: &[u8]) {
+        let Some(sa) = self.sas.remove(&key) else {
+            return;
+        };
+        if sa.state == MmState::Established {
+            let d = Payload::Delete(DeleteRepr {
+                doi: isakmp::DOI_IPSEC,
+                protocol: proto,
+                spi_size: u8::try_from(spi.len()).unwrap_or(0),
+                spis: spi,
+            });
+            match self.build_informational(&sa, &[d]) {
+                Ok(m) => self.push_tx(sa.peer, m),
+                Err(e) => debug!(error = %e, "could not build Delete"),
+            }
+        }
+        self.sas.insert(key, sa);
+    }
+
+    fn remove_sa(&mut self, key: &Cookies) {
+        if let Some(sa) = self.sas.remove(key) {
+            self.half_open_index.remove(&(sa.peer.remote, key.0));
+        }
+    }
+
+    fn check_gone(&mut self, peer: Peer) {
+        if !self.established_peers.contains(&peer) {
+            return;
+        }
+        let any_sa = self.sas.values().any(|s| s.peer == peer);
+        let any_child = self.children.values().any(|c| c.peer == peer);
+        if !any_sa && !any_child {
+            self.established_peers.remove(&peer);
+            info!(%peer, "peer gone");
+            self.events.push_back(Event::PeerGone { peer });
+        }
+    }
+
+    fn push_tx(&mut self, peer: Peer, msg: Vec<u8>) {
+        self.transmits.push_back(Transmit {
+            local: peer.local,
+            remote: peer.remote,
+            payload: frame(peer.local, peer.remote, msg),
+        });
+    }
+}
+
+/// The payload bytes after the header, up to Length.
+fn packet_payload(msg: &[u8]) -> Result<Vec<u8>, Error> {
+    let p = Packet::new_checked(msg)?;
+    Ok(p.payload().to_vec())
+}
+
+/// The raw body of the first payload, which must be of type `kind`.
+fn raw_first_body(payloads: &[u8], kind: PayloadType) -> Result<Vec<u8>, Error> {
+    match Payloads::new(kind, payloads).next() {
+        Some(Ok(p)) => Ok(p.body.to_vec()),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(Error::PeerMisbehaved("missing payload")),
+    }
+}
+
+/// Splits a decrypted phase 2 body into its leading HASH and the bytes the HASH covers (the
+/// payloads after it, without padding; RFC 2409 §5.5).
+pub(crate) fn hashed_rest(first: PayloadType, plain: &[u8]) -> Result<(&[u8], &[u8]), Error> {
+    let mut it = Payloads::new(first, plain);
+    let h = match it.next() {
+        Some(Ok(p)) if p.kind == PayloadType::Hash => p.body,
+        Some(Err(e)) => return Err(e.into()),
+        _ => {
+            return Err(Error::PeerMisbehaved(
+                "phase 2 message does not start with HASH",
+            ));
+        }
+    };
+    let start = it.consumed();
+    for p in &mut it {
+        p?;
+    }
+    let rest = plain
+        .get(start..it.consumed())
+        .ok_or(Error::PeerMisbehaved("payload bounds"))?;
+    Ok((h, rest))
+}
+
+/// KEYMAT = encryption key | authentication key (RFC 2409 §5.5; the order all implementations use).
+pub(crate) fn split_keymat(km: &Secret, enc_len: usize) -> (Secret, Secret) {
+    let b = km.as_bytes();
+    let (e, a) = b.split_at_checked(enc_len).unwrap_or((b, &[]));
+    (Secret::from_slice(e), Secret::from_slice(a))
+}

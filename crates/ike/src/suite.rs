@@ -1,0 +1,890 @@
+//! Algorithm policy and proposal selection.
+//!
+//! Phase 1 attributes: RFC 2409 Appendix A (Encryption 1, Hash 2, Auth 3, Group 4, Life Type 11,
+//! Life Duration 12, Key Length 14). Phase 2 attributes: RFC 2407 §4.5 (Life Type 1, Duration 2,
+//! Group 3, Encapsulation Mode 4, Auth Algorithm 5, Key Length 6) and the ESP transform IDs of
+//! RFC 2407 §4.4.4. We pick the **first acceptable transform in the initiator's order**, as
+//! SoftEther does (clients.md A.1, E.3). Unknown basic attributes are ignored, because Windows 7
+//! sends type 16384 (clients.md C.5). When an attribute is absent the lifetime defaults to
+//! 28800 seconds (RFC 2407 §4.5).
+
+use core::fmt;
+
+use crypto::cipher::CipherAlg;
+use crypto::dh::DhGroup;
+use crypto::hash::HashAlg;
+use crypto::integ::IntegAlg;
+use wire::isakmp::{Attribute, ProposalRepr, TransformRepr, protocol};
+
+/// Default SA lifetime when the proposal carries none (RFC 2407 §4.5).
+pub const DEFAULT_LIFETIME_SECS: u64 = 28800;
+
+/// Phase 1 attribute types (RFC 2409 Appendix A).
+pub mod p1attr {
+    /// Encryption Algorithm.
+    pub const ENCRYPTION: u16 = 1;
+    /// Hash Algorithm.
+    pub const HASH: u16 = 2;
+    /// Authentication Method.
+    pub const AUTH: u16 = 3;
+    /// Group Description.
+    pub const GROUP: u16 = 4;
+    /// Life Type.
+    pub const LIFE_TYPE: u16 = 11;
+    /// Life Duration.
+    pub const LIFE_DURATION: u16 = 12;
+    /// Key Length.
+    pub const KEY_LENGTH: u16 = 14;
+}
+
+/// Phase 2 attribute types (RFC 2407 §4.5).
+pub mod p2attr {
+    /// SA Life Type.
+    pub const LIFE_TYPE: u16 = 1;
+    /// SA Life Duration.
+    pub const LIFE_DURATION: u16 = 2;
+    /// Group Description (PFS).
+    pub const GROUP: u16 = 3;
+    /// Encapsulation Mode.
+    pub const ENCAPSULATION: u16 = 4;
+    /// Authentication Algorithm.
+    pub const AUTH: u16 = 5;
+    /// Key Length.
+    pub const KEY_LENGTH: u16 = 6;
+}
+
+/// Which algorithm families we accept. The default accepts both profiles, so Windows XP works out
+/// of the box (DESIGN.md "Algorithms").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// `modern`: AES-CBC, SHA1/SHA2, MODP2048, ECP256/384.
+    pub modern: bool,
+    /// `legacy`: 3DES, SHA1/MD5, MODP1024/1536/2048.
+    pub legacy: bool,
+    /// `legacy.des`: also single DES (needs `legacy`).
+    pub des: bool,
+    /// `legacy.modp768`: also MODP768 (group 1, needs `legacy`).
+    pub modp768: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            modern: true,
+            legacy: true,
+            des: false,
+            modp768: false,
+        }
+    }
+}
+
+/// Whether an algorithm is allowed, and whether it is a legacy one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grade {
+    Both,
+    Modern,
+    Legacy,
+    Des,
+    Modp768,
+}
+
+impl Policy {
+    fn allows(&self, g: Grade) -> bool {
+        match g {
+            Grade::Both => self.modern || self.legacy,
+            Grade::Modern => self.modern,
+            Grade::Legacy => self.legacy,
+            Grade::Des => self.legacy && self.des,
+            Grade::Modp768 => self.legacy && self.modp768,
+        }
+    }
+}
+
+fn cipher_grade(c: CipherAlg) -> Grade {
+    match c {
+        CipherAlg::Des => Grade::Des,
+        CipherAlg::TripleDes => Grade::Legacy,
+        _ => Grade::Modern,
+    }
+}
+
+fn hash_grade(h: HashAlg) -> Grade {
+    match h {
+        HashAlg::Md5 => Grade::Legacy,
+        HashAlg::Sha1 => Grade::Both,
+        _ => Grade::Modern,
+    }
+}
+
+fn group_grade(g: DhGroup) -> Grade {
+    match g {
+        DhGroup::Modp768 => Grade::Modp768,
+        DhGroup::Modp1024 | DhGroup::Modp1536 => Grade::Legacy,
+        DhGroup::Modp2048 => Grade::Both,
+        _ => Grade::Modern,
+    }
+}
+
+fn integ_grade(i: IntegAlg) -> Grade {
+    match i {
+        IntegAlg::HmacMd5_96 => Grade::Legacy,
+        IntegAlg::HmacSha1_96 => Grade::Both,
+        _ => Grade::Modern,
+    }
+}
+
+fn is_legacy(g: Grade) -> bool {
+    matches!(g, Grade::Legacy | Grade::Des | Grade::Modp768)
+}
+
+/// The short name of a DH group.
+pub fn group_name(g: DhGroup) -> &'static str {
+    match g {
+        DhGroup::Modp768 => "MODP768",
+        DhGroup::Modp1024 => "MODP1024",
+        DhGroup::Modp1536 => "MODP1536",
+        DhGroup::Modp2048 => "MODP2048",
+        DhGroup::Ecp256 => "ECP256",
+        DhGroup::Ecp384 => "ECP384",
+        _ => "DH?",
+    }
+}
+
+fn hash_name(h: HashAlg) -> &'static str {
+    match h {
+        HashAlg::Md5 => "MD5",
+        HashAlg::Sha1 => "SHA1",
+        HashAlg::Sha256 => "SHA256",
+        HashAlg::Sha384 => "SHA384",
+        HashAlg::Sha512 => "SHA512",
+        _ => "HASH?",
+    }
+}
+
+fn cipher_short(c: CipherAlg) -> &'static str {
+    match c {
+        CipherAlg::Des => "DES",
+        CipherAlg::TripleDes => "3DES",
+        CipherAlg::Aes128 => "AES128",
+        CipherAlg::Aes192 => "AES192",
+        CipherAlg::Aes256 => "AES256",
+        _ => "CIPHER?",
+    }
+}
+
+fn integ_name(i: IntegAlg) -> &'static str {
+    match i {
+        IntegAlg::HmacMd5_96 => "MD5",
+        IntegAlg::HmacSha1_96 => "SHA1",
+        IntegAlg::HmacSha256_128 => "SHA256",
+        _ => "INTEG?",
+    }
+}
+
+/// Lifetimes of an SA (RFC 2407 §4.5 Life Type 1 = seconds, 2 = kilobytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Lifetime {
+    /// Seconds.
+    pub secs: u64,
+    /// Kilobytes, if limited.
+    pub kb: Option<u64>,
+}
+
+/// Reads Life-Type/Life-Duration pairs. Returns `None` for an unknown life type.
+fn lifetime(attrs: &[Attribute<'_>], type_attr: u16, dur_attr: u16) -> Option<Lifetime> {
+    let mut out = Lifetime {
+        secs: DEFAULT_LIFETIME_SECS,
+        kb: None,
+    };
+    let mut kind = None;
+    for a in attrs {
+        if a.kind() == type_attr {
+            kind = Some(a.value_u64()?);
+        } else if a.kind() == dur_attr {
+            let v = a.value_u64()?;
+            match kind {
+                Some(1) => out.secs = v,
+                Some(2) => out.kb = Some(v),
+                _ => return None,
+            }
+        }
+    }
+    Some(out)
+}
+
+/// A negotiated phase 1 (ISAKMP SA) suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phase1Suite {
+    /// Encryption.
+    pub cipher: CipherAlg,
+    /// Hash (and HMAC PRF).
+    pub hash: HashAlg,
+    /// Diffie-Hellman group.
+    pub group: DhGroup,
+    /// Lifetime requested by the initiator.
+    pub lifetime: Lifetime,
+}
+
+impl fmt::Display for Phase1Suite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}-{}-{}",
+            cipher_short(self.cipher),
+            hash_name(self.hash),
+            group_name(self.group)
+        )
+    }
+}
+
+/// Why one transform was not taken (for the refusal message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Ok,
+    NotAllowed,
+}
+
+fn p1_cipher(id: u64, key_len: Option<u64>) -> Option<CipherAlg> {
+    Some(match (id, key_len) {
+        (1, _) => CipherAlg::Des,
+        (5, _) => CipherAlg::TripleDes,
+        (7, Some(128)) => CipherAlg::Aes128,
+        (7, Some(192)) => CipherAlg::Aes192,
+        (7, Some(256)) => CipherAlg::Aes256,
+        _ => return None,
+    })
+}
+
+fn p1_hash(id: u64) -> Option<HashAlg> {
+    Some(match id {
+        1 => HashAlg::Md5,
+        2 => HashAlg::Sha1,
+        4 => HashAlg::Sha256,
+        5 => HashAlg::Sha384,
+        6 => HashAlg::Sha512,
+        _ => return None,
+    })
+}
+
+fn attr(attrs: &[Attribute<'_>], kind: u16) -> Option<u64> {
+    attrs
+        .iter()
+        .find(|a| a.kind() == kind)
+        .and_then(Attribute::value_u64)
+}
+
+/// Decodes a phase 1 transform into a suite (without judging policy).
+fn decode_p1(t: &TransformRepr<'_>) -> Option<Phase1Suite> {
+    if t.id != 1 {
+        return None; // KEY_IKE only (RFC 2409 Appendix A).
+    }
+    let a = &t.attributes;
+    if attr(a, p1attr::AUTH)? != 1 {
+        return None; // pre-shared key only
+    }
+    Some(Phase1Suite {
+        cipher: p1_cipher(attr(a, p1attr::ENCRYPTION)?, attr(a, p1attr::KEY_LENGTH))?,
+        hash: p1_hash(attr(a, p1attr::HASH)?)?,
+        group: DhGroup::from_id(u16::try_from(attr(a, p1attr::GROUP)?).ok()?)?,
+        lifetime: lifetime(a, p1attr::LIFE_TYPE, p1attr::LIFE_DURATION)?,
+    })
+}
+
+impl Phase1Suite {
+    /// Whether any component is from the legacy profile.
+    pub fn is_legacy(&self) -> bool {
+        is_legacy(cipher_grade(self.cipher))
+            || is_legacy(hash_grade(self.hash))
+            || is_legacy(group_grade(self.group))
+    }
+
+    fn verdict(&self, p: &Policy) -> Verdict {
+        let ok = p.allows(cipher_grade(self.cipher))
+            && p.allows(hash_grade(self.hash))
+            && p.allows(group_grade(self.group));
+        if ok { Verdict::Ok } else { Verdict::NotAllowed }
+    }
+
+    /// The transform attributes that offer this suite with PSK (for the initiator); `life` is
+    /// `LifeBytes::new(self.lifetime)`.
+    pub fn attributes<'a>(&self, life: &'a LifeBytes) -> Vec<Attribute<'a>> {
+        let (enc, klen) = match self.cipher {
+            CipherAlg::Des => (1, None),
+            CipherAlg::TripleDes => (5, None),
+            CipherAlg::Aes128 => (7, Some(128)),
+            CipherAlg::Aes192 => (7, Some(192)),
+            _ => (7, Some(256)),
+        };
+        let hash = match self.hash {
+            HashAlg::Md5 => 1,
+            HashAlg::Sha1 => 2,
+            HashAlg::Sha256 => 4,
+            HashAlg::Sha384 => 5,
+            _ => 6,
+        };
+        let mut v = vec![Attribute::Basic {
+            kind: p1attr::ENCRYPTION,
+            value: enc,
+        }];
+        if let Some(k) = klen {
+            v.push(Attribute::Basic {
+                kind: p1attr::KEY_LENGTH,
+                value: k,
+            });
+        }
+        v.extend([
+            Attribute::Basic {
+                kind: p1attr::HASH,
+                value: hash,
+            },
+            Attribute::Basic {
+                kind: p1attr::GROUP,
+                value: self.group.id(),
+            },
+            Attribute::Basic {
+                kind: p1attr::AUTH,
+                value: 1,
+            },
+        ]);
+        push_life(&mut v, p1attr::LIFE_TYPE, p1attr::LIFE_DURATION, life);
+        v
+    }
+}
+
+/// Big-endian encodings of a [`Lifetime`] that transform attributes can borrow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifeBytes {
+    secs: [u8; 4],
+    kb: Option<[u8; 4]>,
+}
+
+impl LifeBytes {
+    /// Encodes `l` (values above `u32::MAX` are clamped).
+    pub fn new(l: Lifetime) -> Self {
+        let enc = |v: u64| u32::try_from(v).unwrap_or(u32::MAX).to_be_bytes();
+        Self {
+            secs: enc(l.secs),
+            kb: l.kb.map(enc),
+        }
+    }
+}
+
+fn push_life<'a>(v: &mut Vec<Attribute<'a>>, ty: u16, dur: u16, l: &'a LifeBytes) {
+    // Life Duration in the variable form, as Windows sends it (clients.md C.1).
+    v.push(Attribute::Basic { kind: ty, value: 1 });
+    v.push(Attribute::Variable {
+        kind: dur,
+        value: &l.secs,
+    });
+    if let Some(kb) = &l.kb {
+        v.push(Attribute::Basic { kind: ty, value: 2 });
+        v.push(Attribute::Variable {
+            kind: dur,
+            value: kb,
+        });
+    }
+}
+
+/// The outcome of phase 1 selection.
+#[derive(Debug, Clone)]
+pub struct Phase1Choice {
+    /// Index of the chosen proposal in the SA payload.
+    pub proposal: usize,
+    /// Index of the chosen transform in that proposal.
+    pub transform: usize,
+    /// The decoded suite.
+    pub suite: Phase1Suite,
+}
+
+/// Describes every transform offered, for the refusal message ("3DES-MD5-MODP768, ...").
+pub fn describe_p1_offer(proposals: &[ProposalRepr<'_>]) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for p in proposals {
+        for t in &p.transforms {
+            names.push(match decode_p1(t) {
+                Some(s) => s.to_string(),
+                None => format!("unsupported transform #{}", t.number),
+            });
+        }
+    }
+    names.join(", ")
+}
+
+/// Picks the first acceptable phase 1 transform in the initiator's order.
+pub fn choose_phase1(proposals: &[ProposalRepr<'_>], policy: &Policy) -> Option<Phase1Choice> {
+    for (pi, p) in proposals.iter().enumerate() {
+        if p.protocol != protocol::ISAKMP {
+            continue;
+        }
+        for (ti, t) in p.transforms.iter().enumerate() {
+            if let Some(suite) = decode_p1(t)
+                && suite.verdict(policy) == Verdict::Ok
+            {
+                return Some(Phase1Choice {
+                    proposal: pi,
+                    transform: ti,
+                    suite,
+                });
+            }
+        }
+    }
+    None
+}
+
+/// A hint for the refusal message: which switch would have allowed some offered transform.
+pub fn policy_hint(proposals: &[ProposalRepr<'_>], policy: &Policy) -> Option<&'static str> {
+    let all = Policy {
+        modern: true,
+        legacy: true,
+        des: true,
+        modp768: true,
+    };
+    let offered: Vec<Phase1Suite> = proposals
+        .iter()
+        .flat_map(|p| p.transforms.iter())
+        .filter_map(decode_p1)
+        .collect();
+    if offered.iter().any(|s| {
+        s.verdict(&Policy {
+            legacy: true,
+            ..*policy
+        }) == Verdict::Ok
+    }) && !policy.legacy
+    {
+        return Some("enable the legacy profile");
+    }
+    if offered.iter().any(|s| {
+        s.verdict(&Policy {
+            modern: true,
+            ..*policy
+        }) == Verdict::Ok
+    }) && !policy.modern
+    {
+        return Some("enable the modern profile");
+    }
+    if offered
+        .iter()
+        .any(|s| s.cipher == CipherAlg::Des && s.verdict(&all) == Verdict::Ok)
+        && !policy.des
+    {
+        return Some("enable legacy.des");
+    }
+    if offered.iter().any(|s| s.group == DhGroup::Modp768) && !policy.modp768 {
+        return Some("enable legacy.modp768");
+    }
+    None
+}
+
+/// ESP encapsulation modes (RFC 2407 §4.5, RFC 3947 §5.1, draft-02 61443/61444).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EncapsulationMode {
+    /// Tunnel (1).
+    Tunnel,
+    /// Transport (2).
+    Transport,
+    /// UDP-Encapsulated-Tunnel (3 or 61443).
+    UdpTunnel,
+    /// UDP-Encapsulated-Transport (4 or 61444).
+    UdpTransport,
+}
+
+impl EncapsulationMode {
+    /// Decodes a mode value of either dialect.
+    pub fn from_value(v: u64) -> Option<Self> {
+        Some(match v {
+            1 => Self::Tunnel,
+            2 => Self::Transport,
+            3 | 61443 => Self::UdpTunnel,
+            4 | 61444 => Self::UdpTransport,
+            _ => return None,
+        })
+    }
+}
+
+/// A negotiated ESP suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EspSuite {
+    /// Encryption.
+    pub cipher: CipherAlg,
+    /// Integrity.
+    pub integ: IntegAlg,
+    /// PFS group, if the initiator asked for one.
+    pub pfs: Option<DhGroup>,
+    /// Encapsulation mode.
+    pub mode: EncapsulationMode,
+    /// Raw encapsulation mode value as sent (3/4 or 61443/61444 tell the dialect).
+    pub mode_value: u16,
+    /// Initiator's lifetime.
+    pub lifetime: Lifetime,
+}
+
+impl fmt::Display for EspSuite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ESP-{}-{}",
+            cipher_short(self.cipher),
+            integ_name(self.integ)
+        )?;
+        if let Some(g) = self.pfs {
+            write!(f, "-PFS-{}", group_name(g))?;
+        }
+        Ok(())
+    }
+}
+
+/// Decodes an ESP transform (without judging policy).
+pub fn decode_esp(t: &TransformRepr<'_>) -> Result<EspSuite, EspRefusal> {
+    let a = &t.attributes;
+    let cipher = match (t.id, attr(a, p2attr::KEY_LENGTH)) {
+        (2, _) => CipherAlg::Des,
+        (3, _) => CipherAlg::TripleDes,
+        (12, None | Some(128)) => CipherAlg::Aes128,
+        (12, Some(192)) => CipherAlg::Aes192,
+        (12, Some(256)) => CipherAlg::Aes256,
+        _ => return Err(EspRefusal::Unsupported),
+    };
+    let integ = attr(a, p2attr::AUTH)
+        .and_then(|v| u16::try_from(v).ok())
+        .and_then(IntegAlg::from_ipsec_auth_id)
+        .ok_or(EspRefusal::Unsupported)?;
+    let pfs = match attr(a, p2attr::GROUP) {
+        None => None,
+        Some(g) => Some(
+            u16::try_from(g)
+                .ok()
+                .and_then(DhGroup::from_id)
+                .ok_or(EspRefusal::Unsupported)?,
+        ),
+    };
+    let mode_value = attr(a, p2attr::ENCAPSULATION).unwrap_or(2);
+    let mode = EncapsulationMode::from_value(mode_value).ok_or(EspRefusal::Unsupported)?;
+    if matches!(
+        mode,
+        EncapsulationMode::Tunnel | EncapsulationMode::UdpTunnel
+    ) {
+        return Err(EspRefusal::Tunnel);
+    }
+    let lifetime =
+        lifetime(a, p2attr::LIFE_TYPE, p2attr::LIFE_DURATION).ok_or(EspRefusal::Unsupported)?;
+    Ok(EspSuite {
+        cipher,
+        integ,
+        pfs,
+        mode,
+        mode_value: u16::try_from(mode_value).unwrap_or(2),
+        lifetime,
+    })
+}
+
+impl EspSuite {
+    fn allowed(&self, p: &Policy) -> bool {
+        p.allows(cipher_grade(self.cipher))
+            && p.allows(integ_grade(self.integ))
+            && self.pfs.is_none_or(|g| p.allows(group_grade(g)))
+    }
+
+    /// Whether any component is from the legacy profile.
+    pub fn is_legacy(&self) -> bool {
+        is_legacy(cipher_grade(self.cipher)) || is_legacy(integ_grade(self.integ))
+    }
+
+    /// ESP transform ID and attributes offering this suite (for the initiator); `life` is
+    /// `LifeBytes::new(self.lifetime)`.
+    pub fn transform<'a>(&self, number: u8, life: &'a LifeBytes) -> TransformRepr<'a> {
+        let (id, klen) = match self.cipher {
+            CipherAlg::Des => (2, None),
+            CipherAlg::TripleDes => (3, None),
+            CipherAlg::Aes128 => (12, Some(128)),
+            CipherAlg::Aes192 => (12, Some(192)),
+            _ => (12, Some(256)),
+        };
+        let auth = match self.integ {
+            IntegAlg::HmacMd5_96 => 1,
+            IntegAlg::HmacSha1_96 => 2,
+            _ => 5,
+        };
+        let mut v = Vec::new();
+        push_life(&mut v, p2attr::LIFE_TYPE, p2attr::LIFE_DURATION, life);
+        v.push(Attribute::Basic {
+            kind: p2attr::ENCAPSULATION,
+            value: self.mode_value,
+        });
+        v.push(Attribute::Basic {
+            kind: p2attr::AUTH,
+            value: auth,
+        });
+        if let Some(k) = klen {
+            v.push(Attribute::Basic {
+                kind: p2attr::KEY_LENGTH,
+                value: k,
+            });
+        }
+        if let Some(g) = self.pfs {
+            v.push(Attribute::Basic {
+                kind: p2attr::GROUP,
+                value: g.id(),
+            });
+        }
+        TransformRepr {
+            number,
+            id,
+            attributes: v,
+        }
+    }
+}
+
+/// Why no ESP transform was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EspRefusal {
+    /// Only tunnel modes were offered.
+    Tunnel,
+    /// Algorithms unknown or not allowed.
+    Unsupported,
+}
+
+/// The outcome of phase 2 selection.
+#[derive(Debug, Clone)]
+pub struct EspChoice {
+    /// Index of the proposal.
+    pub proposal: usize,
+    /// Index of the transform.
+    pub transform: usize,
+    /// The suite.
+    pub suite: EspSuite,
+}
+
+/// Picks the first acceptable ESP transform in the initiator's order. Proposals that AND an AH
+/// proposal to the ESP one (same proposal number) are skipped: we do ESP only (clients.md C.2).
+pub fn choose_esp(
+    proposals: &[ProposalRepr<'_>],
+    policy: &Policy,
+) -> Result<EspChoice, EspRefusal> {
+    let mut saw_tunnel = false;
+    for (pi, p) in proposals.iter().enumerate() {
+        let bundled = proposals.iter().filter(|q| q.number == p.number).count() > 1;
+        if p.protocol != protocol::ESP || bundled || p.spi.len() != 4 {
+            continue;
+        }
+        for (ti, t) in p.transforms.iter().enumerate() {
+            match decode_esp(t) {
+                Ok(suite) if suite.allowed(policy) => {
+                    return Ok(EspChoice {
+                        proposal: pi,
+                        transform: ti,
+                        suite,
+                    });
+                }
+                Ok(_) | Err(EspRefusal::Unsupported) => {}
+                Err(EspRefusal::Tunnel) => saw_tunnel = true,
+            }
+        }
+    }
+    Err(if saw_tunnel {
+        EspRefusal::Tunnel
+    } else {
+        EspRefusal::Unsupported
+    })
+}
+
+/// Describes an ESP offer for the refusal message.
+pub fn describe_esp_offer(proposals: &[ProposalRepr<'_>]) -> String {
+    let mut names = Vec::new();
+    for p in proposals {
+        for t in &p.transforms {
+            names.push(match decode_esp(t) {
+                Ok(s) => s.to_string(),
+                Err(EspRefusal::Tunnel) => format!("tunnel-mode transform #{}", t.number),
+                Err(EspRefusal::Unsupported) => {
+                    format!("unsupported transform #{} (id {})", t.number, t.id)
+                }
+            });
+        }
+    }
+    names.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn b(kind: u16, value: u16) -> Attribute<'static> {
+        Attribute::Basic { kind, value }
+    }
+
+    fn prop(
+        protocol: u8,
+        spi: &'static [u8],
+        transforms: Vec<Vec<Attribute<'static>>>,
+        id: u8,
+    ) -> ProposalRepr<'static> {
+        ProposalRepr {
+            number: 1,
+            protocol,
+            spi,
+            transforms: transforms
+                .into_iter()
+                .enumerate()
+                .map(|(i, attributes)| TransformRepr {
+                    number: i as u8 + 1,
+                    id,
+                    attributes,
+                })
+                .collect(),
+        }
+    }
+
+    /// [AES-256/SHA1/ECP384 + unknown attribute 16384 (Win7, clients.md C.5), long-form life],
+    /// [3DES/SHA1/MODP1024, kilobytes life].
+    fn offer() -> Vec<ProposalRepr<'static>> {
+        vec![prop(
+            protocol::ISAKMP,
+            &[],
+            vec![
+                vec![
+                    b(1, 7),
+                    b(14, 256),
+                    b(2, 2),
+                    b(4, 20),
+                    b(3, 1),
+                    b(16384, 1),
+                    b(11, 1),
+                    Attribute::Variable {
+                        kind: 12,
+                        value: &[0, 0, 0x70, 0x80],
+                    },
+                ],
+                vec![b(1, 5), b(2, 2), b(4, 2), b(3, 1), b(11, 2), b(12, 4096)],
+            ],
+            1,
+        )]
+    }
+
+    #[test]
+    fn first_acceptable_in_initiator_order_ignoring_unknown_attributes() {
+        let p = offer();
+        let c = choose_phase1(&p, &Policy::default()).unwrap();
+        assert_eq!((c.proposal, c.transform), (0, 0));
+        assert_eq!(c.suite.to_string(), "AES256-SHA1-ECP384");
+        assert_eq!(
+            c.suite.lifetime,
+            Lifetime {
+                secs: 28800,
+                kb: None
+            }
+        );
+        assert!(!c.suite.is_legacy());
+        let legacy_only = Policy {
+            modern: false,
+            ..Policy::default()
+        };
+        let c = choose_phase1(&p, &legacy_only).unwrap();
+        assert_eq!(c.transform, 1);
+        assert_eq!(
+            c.suite.lifetime,
+            Lifetime {
+                secs: DEFAULT_LIFETIME_SECS,
+                kb: Some(4096)
+            }
+        );
+        assert!(c.suite.is_legacy());
+        let none = Policy {
+            modern: false,
+            legacy: false,
+            ..Policy::default()
+        };
+        assert!(choose_phase1(&p, &none).is_none());
+        assert_eq!(policy_hint(&p, &none), Some("enable the legacy profile"));
+        assert_eq!(
+            describe_p1_offer(&p),
+            "AES256-SHA1-ECP384, 3DES-SHA1-MODP1024"
+        );
+    }
+
+    #[test]
+    fn unknown_life_type_or_rsa_auth_rejects_the_transform() {
+        let p = vec![prop(
+            protocol::ISAKMP,
+            &[],
+            vec![vec![b(1, 5), b(2, 2), b(4, 2), b(3, 1), b(11, 3), b(12, 1)]],
+            1,
+        )];
+        assert!(choose_phase1(&p, &Policy::default()).is_none());
+        let p = vec![prop(
+            protocol::ISAKMP,
+            &[],
+            vec![vec![b(1, 5), b(2, 2), b(4, 2), b(3, 3)]],
+            1,
+        )];
+        assert!(choose_phase1(&p, &Policy::default()).is_none());
+        assert_eq!(describe_p1_offer(&p), "unsupported transform #1");
+    }
+
+    #[test]
+    fn des_and_modp768_need_their_switches() {
+        let p = vec![prop(
+            protocol::ISAKMP,
+            &[],
+            vec![vec![b(1, 1), b(2, 1), b(4, 1), b(3, 1)]],
+            1,
+        )];
+        assert!(choose_phase1(&p, &Policy::default()).is_none());
+        assert_eq!(
+            policy_hint(&p, &Policy::default()),
+            Some("enable legacy.des")
+        );
+        let des = Policy {
+            des: true,
+            ..Policy::default()
+        };
+        assert_eq!(policy_hint(&p, &des), Some("enable legacy.modp768"));
+        let both = Policy {
+            des: true,
+            modp768: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            choose_phase1(&p, &both).unwrap().suite.to_string(),
+            "DES-MD5-MODP768"
+        );
+    }
+
+    #[test]
+    fn esp_selection_modes_and_bundles() {
+        const SPI: &[u8] = &[0xaa, 0xbb, 0xcc, 0xdd];
+        let esp = |mode: u16| {
+            vec![prop(
+                protocol::ESP,
+                SPI,
+                vec![vec![b(1, 1), b(2, 3600), b(4, mode), b(5, 2)]],
+                3,
+            )]
+        };
+        let c = choose_esp(&esp(61444), &Policy::default()).unwrap();
+        assert_eq!(c.suite.mode, EncapsulationMode::UdpTransport);
+        assert_eq!(c.suite.mode_value, 61444);
+        assert_eq!(c.suite.lifetime.secs, 3600);
+        assert_eq!(c.suite.to_string(), "ESP-3DES-SHA1");
+        assert_eq!(
+            choose_esp(&esp(1), &Policy::default()).unwrap_err(),
+            EspRefusal::Tunnel
+        );
+        assert_eq!(
+            choose_esp(&esp(61443), &Policy::default()).unwrap_err(),
+            EspRefusal::Tunnel
+        );
+        // ESP AND-ed with AH (two proposals numbered 1): skipped, ESP only (clients.md C.2).
+        let mut bundle = esp(2);
+        bundle.push(prop(protocol::AH, SPI, vec![vec![b(5, 2)]], 3));
+        assert_eq!(
+            choose_esp(&bundle, &Policy::default()).unwrap_err(),
+            EspRefusal::Unsupported
+        );
+        // The initiator's encoding decodes to the same suite.
+        let life = LifeBytes::new(c.suite.lifetime);
+        let t = c.suite.transform(1, &life);
+        assert_eq!(decode_esp(&t).unwrap(), c.suite);
+        assert_eq!(describe_esp_offer(&esp(1)), "tunnel-mode transform #1");
+    }
+}
