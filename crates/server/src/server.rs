@@ -486,6 +486,12 @@ impl Server {
         sessions.sort_by(|a, b| (a.client_public, &a.user).cmp(&(b.client_public, &b.user)));
         let mut counters = self.counters.clone();
         counters.esp_dropped = self.sadb.drops().total();
+        counters.spoofed += self
+            .peers
+            .values()
+            .flat_map(|p| p.sessions.values())
+            .map(|s| s.link.stats().spoofed_drops)
+            .sum::<u64>();
         Snapshot {
             uptime_secs: now.saturating_duration_since(self.started).as_secs(),
             sessions,
@@ -746,6 +752,8 @@ impl Server {
     }
 
     fn end_session(&mut self, tuple: esp::FourTuple, session: Session, why: &str) {
+        // Keep the link's anti-spoofing drops in the global counter after the link is gone.
+        self.counters.spoofed += session.link.stats().spoofed_drops;
         if let Some(addr) = session.addr.or_else(|| session.link.assigned_address()) {
             if let Some(pool) = &mut self.pool {
                 pool.release(addr);
