@@ -1,0 +1,1024 @@
+//! [`Client`]: a whole L2TP/IPsec client built from the engines' client roles — the IKE
+//! initiator (RFC 2409 Main Mode PSK + Quick Mode transport, NAT-T per RFC 3947 or the drafts),
+//! two ESP SAs (RFC 4303, UDP-encapsulated per RFC 3948 or plain), the L2TP LAC (RFC 2661 §7.3)
+//! and the PPP peer (RFC 1661, MS-CHAPv2 RFC 2759, IPCP RFC 1332/1877) — driven like the server:
+//! `handle_udp` / `handle_esp` / `handle_timeout` in, `poll_transmit` / `poll_timeout` out.
+//!
+//! The client adds what a real client's stack does around the engines:
+//! - IKE retransmission with the Windows backoff 1, 2, 4, 8, 16, 32 s (clients.md C.1, ike-scan
+//!   backoff patterns); a server retransmission of a message we already answered gets our
+//!   answer again (RFC 2408 §5 leaves this to the implementation; every stack does it), which
+//!   recovers a lost Quick Mode message 3.
+//! - The inner UDP header of L2TP: from the profile's port to 1701, checksum over our private
+//!   address (Windows, clients.md C.2) or 0 (xl2tpd, captures README).
+//! - A CHAP Response that gets neither Success nor Failure is sent again every 3 s: a lost
+//!   Success would otherwise leave the client waiting while the server runs IPCP (RFC 1994
+//!   §4.1: "the authenticator MUST allow repeated Response packets"). The PPP peer role has
+//!   no such timer.
+//! - PPP frames the PPP peer role does not negotiate: LCP Identification, CCP and IPV6CP
+//!   Configure-Requests (clients.md C.4, decoded-traces.md #3/#4), sent once LCP is open.
+//! - The Microsoft Correlation ID AVP in the ICRQ (clients.md C.3), spliced into the LAC's
+//!   first transmission of the ICRQ (a retransmitted ICRQ goes out without it).
+
+use core::fmt;
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crypto::Secret;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use tracing::{debug, trace};
+use wire::ip::{Protocol, udp};
+use wire::l2tp::{AvpRepr, MessageType};
+use wire::ppp::control::{Options, Repr as ControlRepr};
+
+use crate::Error;
+use crate::profile::Profile;
+
+/// The IKE port (IANA `isakmp`, UDP 500).
+pub const IKE_PORT: u16 = 500;
+/// The NAT-T port (RFC 3948 §2).
+pub const NAT_T_PORT: u16 = 4500;
+/// The L2TP port (RFC 2661 §8.1).
+pub const L2TP_PORT: u16 = 1701;
+
+/// The first IKE retransmission interval; it doubles after each try (clients.md C.1).
+const IKE_RETRANSMIT_INITIAL: Duration = Duration::from_secs(1);
+/// Retransmissions of one IKE message before giving up (clients.md C.1: 7 packets in all).
+const IKE_RETRANSMIT_TRIES: u32 = 6;
+/// Resend interval of an unanswered CHAP Response (the PPP restart timer, RFC 1661 §4.6).
+const CHAP_RETRANSMIT_INTERVAL: Duration = Duration::from_secs(3);
+/// Resends of one CHAP Response (Max-Configure, RFC 1661 §4.6, would allow 10).
+const CHAP_RETRANSMIT_TRIES: u32 = 5;
+/// Identifiers of the LCP/CCP/IPV6CP packets the client adds (above the PPP peer's own).
+const EXTRA_IDENTIFIER_BASE: u8 = 0xa0;
+
+/// Where a datagram produced by [`Client::poll_transmit`] goes; the payload is in the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transmit {
+    /// A UDP datagram from `local` (our private address) to `remote`.
+    Udp {
+        /// Our address and port.
+        local: SocketAddr,
+        /// The server's address and port.
+        remote: SocketAddr,
+    },
+    /// A raw ESP (IP protocol 50) packet from the ESP header on.
+    Esp {
+        /// Our address.
+        local: Ipv4Addr,
+        /// The server's address.
+        remote: Ipv4Addr,
+    },
+}
+
+/// How far the client got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Stage {
+    /// `connect` not called yet.
+    Idle,
+    /// Main Mode in progress.
+    MainMode,
+    /// Quick Mode in progress.
+    QuickMode,
+    /// The L2TP control connection is being set up.
+    L2tpTunnel,
+    /// The L2TP incoming call is being set up.
+    L2tpSession,
+    /// PPP (LCP, authentication, IPCP) in progress.
+    Ppp,
+    /// IPCP is open: IP packets flow.
+    Up,
+    /// Something failed or the server closed the connection (see [`Client::events`]).
+    Down,
+}
+
+/// What happened to the client, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// Main Mode finished.
+    Phase1Up {
+        /// The suite the server chose ("3DES-SHA1-MODP1024").
+        suite: String,
+        /// The NAT-T dialect in use.
+        nat_t: Option<ike::NatDialect>,
+        /// Whether the server's NAT-D made us believe we are behind NAT.
+        nat_detected: bool,
+        /// Whether the server's NAT-D said the server is behind NAT (Windows would refuse).
+        server_behind_nat: bool,
+    },
+    /// Quick Mode finished and the ESP SAs are installed.
+    EspUp {
+        /// Our inbound SPI.
+        spi_in: u32,
+        /// The server's SPI.
+        spi_out: u32,
+        /// Whether ESP runs over UDP 4500.
+        udp: bool,
+        /// The ESP suite.
+        suite: String,
+    },
+    /// The server refused the IKE negotiation or its messages did not verify.
+    IkeRefused(String),
+    /// The server stopped answering IKE.
+    IkeTimeout,
+    /// The L2TP control connection is up.
+    TunnelUp {
+        /// Our tunnel ID.
+        tunnel: u16,
+        /// The server's tunnel ID.
+        peer_tunnel: u16,
+    },
+    /// The L2TP session is up.
+    SessionUp {
+        /// Our tunnel and session IDs.
+        key: l2tp::SessionKey,
+    },
+    /// PPP authentication succeeded.
+    Authenticated,
+    /// PPP authentication failed.
+    AuthFailed {
+        /// The Windows error the server reported (691).
+        windows_error: u32,
+    },
+    /// IPCP is open.
+    IpUp {
+        /// Our address.
+        addr: Ipv4Addr,
+        /// The server's address.
+        server: Ipv4Addr,
+        /// DNS servers given.
+        dns: [Option<Ipv4Addr>; 2],
+        /// WINS servers given.
+        wins: [Option<Ipv4Addr>; 2],
+    },
+    /// The L2TP session, tunnel or PPP link went down.
+    Down(String),
+}
+
+/// Everything one client needs.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// How the client behaves.
+    pub profile: Profile,
+    /// Our (private) address.
+    pub local: Ipv4Addr,
+    /// The server's public address.
+    pub server: Ipv4Addr,
+    /// The pre-shared key.
+    pub psk: Secret,
+    /// The PPP user name.
+    pub user: String,
+    /// The PPP password (never printed).
+    pub password: String,
+    /// Seeds every random choice of this client.
+    pub rng_seed: [u8; 32],
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("profile", &self.profile.name)
+            .field("local", &self.local)
+            .field("server", &self.server)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters of what the client dropped or passed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientStats {
+    /// IKE retransmissions sent.
+    pub ike_retransmits: u64,
+    /// Server IKE retransmissions answered from the reply cache.
+    pub ike_duplicates_answered: u64,
+    /// ESP packets dropped (unknown SPI, ICV, replay, not UDP, wrong port).
+    pub esp_dropped: u64,
+    /// L2TP datagrams the LAC refused.
+    pub l2tp_dropped: u64,
+    /// IPv4 packets received from the server.
+    pub ip_in: u64,
+    /// IPv4 packets sent to the server.
+    pub ip_out: u64,
+}
+
+struct IkeRetransmit {
+    local: SocketAddr,
+    remote: SocketAddr,
+    payload: Vec<u8>,
+    next: Instant,
+    interval: Duration,
+    tries: u32,
+}
+
+struct PppRetransmit {
+    frame: Vec<u8>,
+    next: Instant,
+    tries: u32,
+}
+
+struct Child {
+    inbound: esp::Sa,
+    outbound: esp::Sa,
+    udp: bool,
+    local: SocketAddr,
+    remote: SocketAddr,
+}
+
+/// One simulated L2TP/IPsec client.
+pub struct Client {
+    config: ClientConfig,
+    ike: ike::Initiator,
+    rng: ChaCha20Rng,
+    stage: Stage,
+    retransmit: Option<IkeRetransmit>,
+    /// Server messages we answered, and our answer (for their retransmissions).
+    answered: Vec<(Vec<u8>, SocketAddr, SocketAddr, Vec<u8>)>,
+    child: Option<Child>,
+    lac: l2tp::Lac,
+    session: Option<l2tp::SessionKey>,
+    correlation_pending: bool,
+    ppp: Option<ppp::Peer>,
+    /// Our last CHAP Response, resent until Success or Failure arrives.
+    chap_retransmit: Option<PppRetransmit>,
+    extras_sent: bool,
+    addr: Option<Ipv4Addr>,
+    out: VecDeque<(Transmit, Vec<u8>)>,
+    events: Vec<ClientEvent>,
+    ip_in: VecDeque<Vec<u8>>,
+    stats: ClientStats,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .field("stage", &self.stage)
+            .field("addr", &self.addr)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+fn v4(a: SocketAddr) -> Ipv4Addr {
+    match a.ip() {
+        IpAddr::V4(v) => v,
+        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+    }
+}
+
+impl Client {
+    /// A client that has not started; call [`Client::connect`].
+    pub fn new(config: ClientConfig) -> Self {
+        let mut rng = ChaCha20Rng::from_seed(config.rng_seed);
+        let mut ike_seed = [0u8; 32];
+        rng.fill_bytes(&mut ike_seed);
+        let mut lac_seed = [0u8; 32];
+        rng.fill_bytes(&mut lac_seed);
+        let p = &config.profile;
+        let ike_config = ike::InitiatorConfig {
+            psk: config.psk.clone(),
+            local: SocketAddr::new(IpAddr::V4(config.local), IKE_PORT),
+            remote: SocketAddr::new(IpAddr::V4(config.server), IKE_PORT),
+            ike_proposals: p.ike_proposals.clone(),
+            esp_proposals: p.esp_proposals.clone(),
+            vendor_ids: p.vendor_ids.clone(),
+            initial_contact: p.initial_contact,
+            l2tp_port: p.ike_id_port,
+            tunnel_mode: false,
+            pfs: p.pfs,
+        };
+        let lac_config = l2tp::LacConfig {
+            host_name: p.host_name.clone(),
+            vendor_name: p.vendor_name.clone(),
+            firmware_revision: p.firmware_revision,
+            receive_window: p.receive_window,
+            tunnel_id: p.tunnel_id,
+            first_session_id: p.session_id,
+            data_length_field: p.data_length_field,
+            ..l2tp::LacConfig::default()
+        };
+        Self {
+            ike: ike::Initiator::new(ike_config, ike_seed),
+            lac: l2tp::Lac::new(lac_config, lac_seed),
+            rng,
+            config,
+            stage: Stage::Idle,
+            retransmit: None,
+            answered: Vec::new(),
+            child: None,
+            session: None,
+            correlation_pending: false,
+            ppp: None,
+            chap_retransmit: None,
+            extras_sent: false,
+            addr: None,
+            out: VecDeque::new(),
+            events: Vec::new(),
+            ip_in: VecDeque::new(),
+            stats: ClientStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// How far the client got.
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+
+    /// Whether IPCP is open.
+    pub fn is_up(&self) -> bool {
+        self.stage == Stage::Up
+    }
+
+    /// Our assigned address, once IPCP is open.
+    pub fn assigned_address(&self) -> Option<Ipv4Addr> {
+        self.addr
+    }
+
+    /// Everything that happened, in order.
+    pub fn events(&self) -> &[ClientEvent] {
+        &self.events
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ClientStats {
+        self.stats
+    }
+
+    /// Our L2TP tunnel and session IDs, once the session was requested.
+    pub fn l2tp_session(&self) -> Option<l2tp::SessionKey> {
+        self.session
+    }
+
+    /// The IKE 4-tuple the client uses now (ports 4500 after a float).
+    pub fn ike_peer(&self) -> ike::Peer {
+        self.ike.peer()
+    }
+
+    /// Starts Main Mode.
+    pub fn connect(&mut self, now: Instant) -> Result<(), Error> {
+        self.ike.connect(now)?;
+        self.stage = Stage::MainMode;
+        self.pump_ike(now, None);
+        Ok(())
+    }
+
+    /// A UDP datagram arrived on our `local` address from `remote`.
+    pub fn handle_udp(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        payload: &[u8],
+    ) {
+        match local.port() {
+            IKE_PORT => self.ike_in(now, local, remote, payload),
+            NAT_T_PORT => match wire::natt::Repr::parse(payload) {
+                Ok(wire::natt::Repr::Ike(msg)) => self.ike_in(now, local, remote, msg),
+                Ok(wire::natt::Repr::Esp(esp)) => self.esp_in(now, esp),
+                Ok(wire::natt::Repr::Keepalive) => {}
+                Err(_) => self.stats.esp_dropped += 1,
+            },
+            _ => self.stats.esp_dropped += 1,
+        }
+    }
+
+    /// A raw ESP packet (IP protocol 50) arrived; `esp` starts at the ESP header.
+    pub fn handle_esp(&mut self, now: Instant, local: Ipv4Addr, remote: Ipv4Addr, esp: &[u8]) {
+        let _ = (local, remote);
+        if self.child.as_ref().is_some_and(|c| c.udp) {
+            // The SA runs over UDP: raw ESP for it is not ours.
+            self.stats.esp_dropped += 1;
+            return;
+        }
+        self.esp_in(now, esp);
+    }
+
+    /// Time has passed; a spurious call is a no-op.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(r) = &mut self.retransmit
+            && now >= r.next
+        {
+            if r.tries >= IKE_RETRANSMIT_TRIES {
+                self.retransmit = None;
+                self.fail(ClientEvent::IkeTimeout);
+            } else {
+                r.tries += 1;
+                r.next = now + r.interval;
+                r.interval = r.interval.saturating_mul(2);
+                let t = Transmit::Udp {
+                    local: r.local,
+                    remote: r.remote,
+                };
+                let payload = r.payload.clone();
+                self.stats.ike_retransmits += 1;
+                debug!(tries = r.tries, "IKE retransmission");
+                self.out.push_back((t, payload));
+            }
+        }
+        let mut resend = None;
+        if let Some(r) = &mut self.chap_retransmit
+            && now >= r.next
+        {
+            if r.tries >= CHAP_RETRANSMIT_TRIES {
+                self.chap_retransmit = None;
+            } else {
+                r.tries += 1;
+                r.next = now + CHAP_RETRANSMIT_INTERVAL;
+                resend = Some(r.frame.clone());
+            }
+        }
+        if let Some(frame) = resend {
+            debug!("CHAP Response retransmission");
+            if let Err(e) = self.send_frame(&frame) {
+                debug!(error = %e, "client could not resend its CHAP Response");
+            }
+        }
+        self.lac.handle_timeout(now);
+        if let Some(ppp) = &mut self.ppp {
+            ppp.handle_timeout(now);
+        }
+        self.drive(now);
+    }
+
+    /// The next datagram to send; its payload is written into `buf` (cleared first).
+    #[must_use]
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
+        buf.clear();
+        let (t, payload) = self.out.pop_front()?;
+        buf.extend_from_slice(&payload);
+        Some(t)
+    }
+
+    /// When [`Client::handle_timeout`] must next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.retransmit.as_ref().map(|r| r.next),
+            self.chap_retransmit.as_ref().map(|r| r.next),
+            self.lac.poll_timeout(),
+            self.ppp.as_ref().and_then(ppp::Peer::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Sends an IPv4 packet to the server through PPP, L2TP and ESP. The packet is sent as
+    /// given: its source need not be our address (to test anti-spoofing).
+    pub fn send_ip(&mut self, now: Instant, packet: &[u8]) -> Result<(), Error> {
+        let ppp = self.ppp.as_mut().ok_or(Error::NotReady("no PPP session"))?;
+        let mut frame = Vec::with_capacity(packet.len() + 4);
+        ppp.encapsulate_ip(packet, &mut frame)?;
+        self.send_frame(&frame)?;
+        self.stats.ip_out += 1;
+        self.drive(now);
+        Ok(())
+    }
+
+    /// An ICMP Echo Request from our assigned address to `dst`.
+    pub fn ping(&mut self, now: Instant, dst: Ipv4Addr, seq: u16) -> Result<(), Error> {
+        let src = self.addr.ok_or(Error::NotReady("IPCP is not open"))?;
+        let packet = crate::packet::icmp_echo(src, dst, false, 0x7e57, seq, b"l2tpd-rs testkit");
+        self.send_ip(now, &packet)
+    }
+
+    /// The next IPv4 packet the server sent us.
+    #[must_use]
+    pub fn poll_ip(&mut self) -> Option<Vec<u8>> {
+        self.ip_in.pop_front()
+    }
+
+    /// Every IPv4 packet received and not yet polled.
+    pub fn received_ip(&self) -> impl Iterator<Item = &[u8]> {
+        self.ip_in.iter().map(Vec::as_slice)
+    }
+
+    /// Hangs up: LCP Terminate-Request, then a StopCCN once the link is down.
+    pub fn disconnect(&mut self, now: Instant) {
+        if let Some(ppp) = &mut self.ppp {
+            ppp.close(now, "user hung up");
+        }
+        self.drive(now);
+        self.lac.close_all(now);
+        self.drive(now);
+    }
+
+    // --- IKE ---
+
+    fn ike_in(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, msg: &[u8]) {
+        if let Some((_, l, r, reply)) = self.answered.iter().find(|(m, ..)| m.as_slice() == msg) {
+            // A retransmission by the server: it did not get our answer.
+            let t = Transmit::Udp {
+                local: *l,
+                remote: *r,
+            };
+            let reply = reply.clone();
+            self.stats.ike_duplicates_answered += 1;
+            self.out.push_back((t, reply));
+            return;
+        }
+        self.ike.handle_datagram(now, local, remote, msg);
+        self.pump_ike(now, Some(msg));
+        self.drive(now);
+    }
+
+    /// Drains the initiator; `answering` is the server message being processed, if any.
+    fn pump_ike(&mut self, now: Instant, answering: Option<&[u8]>) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = self.ike.poll_transmit() {
+                progressed = true;
+                if let Some(m) = answering {
+                    self.answered
+                        .push((m.to_vec(), t.local, t.remote, t.payload.clone()));
+                }
+                self.retransmit = Some(IkeRetransmit {
+                    local: t.local,
+                    remote: t.remote,
+                    payload: t.payload.clone(),
+                    next: now + IKE_RETRANSMIT_INITIAL,
+                    interval: IKE_RETRANSMIT_INITIAL.saturating_mul(2),
+                    tries: 0,
+                });
+                self.out.push_back((
+                    Transmit::Udp {
+                        local: t.local,
+                        remote: t.remote,
+                    },
+                    t.payload,
+                ));
+            }
+            while let Some(e) = self.ike.poll_event() {
+                progressed = true;
+                self.ike_event(now, e);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn ike_event(&mut self, now: Instant, e: ike::Event) {
+        match e {
+            ike::Event::Phase1Established { info, .. } => {
+                self.events.push(ClientEvent::Phase1Up {
+                    suite: info.suite.to_string(),
+                    nat_t: info.nat_t,
+                    nat_detected: self.ike.nat_detected(),
+                    server_behind_nat: self.ike.server_behind_nat(),
+                });
+                self.stage = Stage::QuickMode;
+                if let Err(e) = self.ike.start_quick_mode(now) {
+                    self.fail(ClientEvent::IkeRefused(e.to_string()));
+                }
+            }
+            ike::Event::ChildSaEstablished(child) => {
+                // Quick Mode message 3 is never retransmitted on a timer; a server
+                // retransmission of message 2 gets it again from `answered`.
+                self.retransmit = None;
+                if self.child.is_some() {
+                    return; // a rekey: keep the first pair (the testkit does not rekey).
+                }
+                match install(&child) {
+                    Ok(c) => {
+                        self.events.push(ClientEvent::EspUp {
+                            spi_in: child.spi_in,
+                            spi_out: child.spi_out,
+                            udp: c.udp,
+                            suite: child.suite.to_string(),
+                        });
+                        self.child = Some(c);
+                        self.stage = Stage::L2tpTunnel;
+                        if let Err(e) = self.lac.connect(now, L2TP_PORT) {
+                            self.fail(ClientEvent::Down(format!("L2TP connect: {e}")));
+                        }
+                    }
+                    Err(e) => self.fail(ClientEvent::IkeRefused(format!("ESP SA: {e}"))),
+                }
+            }
+            ike::Event::Refused { reason, .. } => {
+                self.retransmit = None;
+                self.fail(ClientEvent::IkeRefused(reason.to_string()));
+            }
+            ike::Event::SaDeleted { .. } | ike::Event::PeerGone { .. } => {
+                self.fail(ClientEvent::Down(
+                    "the server deleted the IPsec SA".to_owned(),
+                ));
+            }
+            _ => {}
+        }
+    }
+
+    // --- ESP ---
+
+    fn esp_in(&mut self, now: Instant, esp: &[u8]) {
+        let Some(child) = &self.child else {
+            self.stats.esp_dropped += 1;
+            return;
+        };
+        let mut buf = esp.to_vec();
+        let opened = match child.inbound.open(&mut buf) {
+            Ok(o) => o,
+            Err(e) => {
+                debug!(error = %e, "client dropped an ESP packet");
+                self.stats.esp_dropped += 1;
+                return;
+            }
+        };
+        if opened.next_header != Protocol::Udp {
+            self.stats.esp_dropped += 1;
+            return;
+        }
+        let verify = (!child.udp).then(|| udp::PseudoHeader {
+            src_addr: v4(child.remote),
+            dst_addr: v4(child.local),
+        });
+        let Some(datagram) = buf.get(opened.payload.clone()) else {
+            self.stats.esp_dropped += 1;
+            return;
+        };
+        let parsed = udp::Packet::new_checked(datagram).and_then(|p| {
+            let repr = udp::Repr::parse(&p, verify)?;
+            Ok((repr, p))
+        });
+        let Ok((repr, packet)) = parsed else {
+            self.stats.esp_dropped += 1;
+            return;
+        };
+        if repr.dst_port != self.config.profile.l2tp_port {
+            self.stats.esp_dropped += 1;
+            return;
+        }
+        let Some(l2tp_msg) = packet.payload().get(..repr.payload_len) else {
+            self.stats.esp_dropped += 1;
+            return;
+        };
+        let frame = match self.lac.handle_datagram(now, repr.src_port, l2tp_msg) {
+            Ok(Some(data)) if Some(data.session) == self.session => Some(data.frame.to_vec()),
+            Ok(_) => None,
+            Err(e) => {
+                debug!(error = %e, "client LAC dropped a datagram");
+                self.stats.l2tp_dropped += 1;
+                None
+            }
+        };
+        if let Some(f) = &frame {
+            trace!(frame = ?f, "client PPP frame in");
+        }
+        if let (Some(frame), Some(ppp)) = (frame, self.ppp.as_mut())
+            && let Some(ip) = ppp.handle_frame(now, &frame)
+        {
+            self.stats.ip_in += 1;
+            self.ip_in.push_back(ip.to_vec());
+        }
+        self.drive(now);
+    }
+
+    /// Wraps an L2TP message in UDP (our port → `peer_port`) and ESP, and queues it.
+    fn seal_l2tp(&mut self, peer_port: u16, l2tp_msg: &[u8]) -> Result<(), Error> {
+        let child = self.child.as_ref().ok_or(Error::NotReady("no ESP SA"))?;
+        let sa = &child.outbound;
+        let udp_len = udp::HEADER_LEN + l2tp_msg.len();
+        let head = sa.overhead_before();
+        let mut buf = vec![0u8; sa.sealed_len(udp_len)];
+        let body = buf
+            .get_mut(head + udp::HEADER_LEN..head + udp_len)
+            .ok_or(Error::NotReady("ESP buffer"))?;
+        body.copy_from_slice(l2tp_msg);
+        let checksum = self
+            .config
+            .profile
+            .inner_udp_checksum
+            .then(|| udp::PseudoHeader {
+                src_addr: v4(child.local),
+                dst_addr: v4(child.remote),
+            });
+        let datagram = buf.get_mut(head..).ok_or(Error::NotReady("ESP buffer"))?;
+        udp::Repr {
+            src_port: self.config.profile.l2tp_port,
+            dst_port: peer_port,
+            payload_len: l2tp_msg.len(),
+        }
+        .emit(datagram, checksum)?;
+        let sealed = sa.seal(&mut buf, udp_len, Protocol::Udp, &mut self.rng)?;
+        buf.truncate(sealed.len);
+        let t = if child.udp {
+            Transmit::Udp {
+                local: child.local,
+                remote: child.remote,
+            }
+        } else {
+            Transmit::Esp {
+                local: v4(child.local),
+                remote: v4(child.remote),
+            }
+        };
+        self.out.push_back((t, buf));
+        Ok(())
+    }
+
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), Error> {
+        let key = self.session.ok_or(Error::NotReady("no L2TP session"))?;
+        trace!(frame = ?frame, "client PPP frame out");
+        let mut msg = Vec::with_capacity(frame.len() + 16);
+        let port = self.lac.encode_data(key, frame, &mut msg)?;
+        self.seal_l2tp(port, &msg)
+    }
+
+    // --- L2TP and PPP ---
+
+    fn drive(&mut self, now: Instant) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = self.lac.poll_transmit() {
+                progressed = true;
+                let mut payload = t.payload;
+                if self.correlation_pending && is_icrq(&payload) {
+                    self.correlation_pending = false;
+                    let mut guid = [0u8; 16];
+                    self.rng.fill_bytes(&mut guid);
+                    add_correlation_id(&mut payload, guid);
+                }
+                if let Err(e) = self.seal_l2tp(t.peer_port, &payload) {
+                    debug!(error = %e, "client could not send an L2TP message");
+                }
+            }
+            while let Some(e) = self.lac.poll_event() {
+                progressed = true;
+                self.l2tp_event(now, e);
+            }
+            let mut frames = Vec::new();
+            let mut ppp_events = Vec::new();
+            if let Some(ppp) = &mut self.ppp {
+                while let Some(f) = ppp.poll_transmit() {
+                    frames.push(f);
+                }
+                while let Some(e) = ppp.poll_event() {
+                    ppp_events.push(e);
+                }
+                if !self.extras_sent && ppp.lcp_state() == ppp::State::Opened {
+                    self.extras_sent = true;
+                    frames.extend(extra_frames(&self.config.profile));
+                }
+            }
+            for f in frames {
+                progressed = true;
+                if is_chap_response(&f) {
+                    self.chap_retransmit = Some(PppRetransmit {
+                        frame: f.clone(),
+                        next: now + CHAP_RETRANSMIT_INTERVAL,
+                        tries: 0,
+                    });
+                }
+                if let Err(e) = self.send_frame(&f) {
+                    debug!(error = %e, "client could not send a PPP frame");
+                }
+            }
+            for e in ppp_events {
+                progressed = true;
+                self.ppp_event(e);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn l2tp_event(&mut self, now: Instant, e: l2tp::Event) {
+        match e {
+            l2tp::Event::TunnelUp {
+                tunnel,
+                peer_tunnel,
+                ..
+            } => {
+                self.events.push(ClientEvent::TunnelUp {
+                    tunnel,
+                    peer_tunnel,
+                });
+                self.stage = Stage::L2tpSession;
+                self.correlation_pending = self.config.profile.correlation_id;
+                match self.lac.open_session(now, tunnel) {
+                    Ok(key) => self.session = Some(key),
+                    Err(e) => self.fail(ClientEvent::Down(format!("L2TP open_session: {e}"))),
+                }
+            }
+            l2tp::Event::SessionUp { key, .. } if Some(key) == self.session => {
+                self.events.push(ClientEvent::SessionUp { key });
+                self.stage = Stage::Ppp;
+                let p = &self.config.profile;
+                let mut cfg = ppp::PeerConfig::new(&self.config.user, &self.config.password);
+                cfg.auth_protocols = p.auth_protocols.clone();
+                cfg.mru = p.mru;
+                cfg.extra_lcp_options = p.lcp_extra_options.clone();
+                cfg.request_dns = p.request_dns;
+                cfg.request_wins = p.request_wins;
+                let mut seed = [0u8; 32];
+                self.rng.fill_bytes(&mut seed);
+                self.ppp = Some(ppp::Peer::new(&cfg, seed, now));
+            }
+            l2tp::Event::SessionDown { key, reason } if Some(key) == self.session => {
+                self.fail(ClientEvent::Down(format!("L2TP session down: {reason}")));
+            }
+            l2tp::Event::TunnelDown { reason, .. } => {
+                self.fail(ClientEvent::Down(format!("L2TP tunnel down: {reason}")));
+            }
+            _ => {}
+        }
+    }
+
+    fn ppp_event(&mut self, e: ppp::Event) {
+        if matches!(
+            e,
+            ppp::Event::Authenticated { .. }
+                | ppp::Event::AuthFailed { .. }
+                | ppp::Event::Down { .. }
+        ) {
+            self.chap_retransmit = None;
+        }
+        match e {
+            ppp::Event::Authenticated { .. } => self.events.push(ClientEvent::Authenticated),
+            ppp::Event::AuthFailed { windows_error, .. } => {
+                self.events.push(ClientEvent::AuthFailed { windows_error });
+            }
+            ppp::Event::IpUp {
+                peer_addr,
+                our_addr,
+                dns,
+                wins,
+            } => {
+                self.addr = Some(peer_addr);
+                self.stage = Stage::Up;
+                self.events.push(ClientEvent::IpUp {
+                    addr: peer_addr,
+                    server: our_addr,
+                    dns,
+                    wins,
+                });
+            }
+            ppp::Event::Down { reason } => {
+                self.addr = None;
+                self.fail(ClientEvent::Down(format!("PPP down: {reason}")));
+            }
+            _ => {}
+        }
+    }
+
+    fn fail(&mut self, e: ClientEvent) {
+        debug!(event = ?e, "client down");
+        self.events.push(e);
+        self.stage = Stage::Down;
+    }
+}
+
+/// Builds the two ESP SAs of a Quick Mode result.
+fn install(child: &ike::ChildSa) -> Result<Child, esp::Error> {
+    let udp = matches!(child.encapsulation, ike::Encapsulation::UdpTransport(_));
+    let (local, remote) = (child.peer.local, child.peer.remote);
+    let (encap, peer) = if udp {
+        (
+            esp::Encap::Udp { local, remote },
+            esp::FourTuple { local, remote },
+        )
+    } else {
+        let strip = |a: SocketAddr| SocketAddr::new(a.ip(), 0);
+        (
+            esp::Encap::None,
+            esp::FourTuple {
+                local: strip(local),
+                remote: strip(remote),
+            },
+        )
+    };
+    let params = |spi, direction, enc_key: &Secret, auth_key: &Secret| esp::SaParams {
+        spi,
+        direction,
+        cipher: child.cipher,
+        enc_key: enc_key.clone(),
+        integ: child.integ,
+        auth_key: auth_key.clone(),
+        encap,
+        peer,
+        lifetime: esp::Lifetime::UNLIMITED,
+    };
+    Ok(Child {
+        inbound: esp::Sa::new(params(
+            child.spi_in,
+            esp::Direction::Inbound,
+            &child.enc_key_in,
+            &child.auth_key_in,
+        ))?,
+        outbound: esp::Sa::new(params(
+            child.spi_out,
+            esp::Direction::Outbound,
+            &child.enc_key_out,
+            &child.auth_key_out,
+        ))?,
+        udp,
+        local,
+        remote,
+    })
+}
+
+/// The Identification, CCP and IPV6CP frames a profile sends once LCP is open.
+fn extra_frames(p: &Profile) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    let mut id = EXTRA_IDENTIFIER_BASE;
+    for message in &p.ppp_extras.identification {
+        // RFC 1570 §2.1: the Magic-Number field; 0 because the PPP peer role does not expose
+        // its negotiated magic number.
+        let repr = ControlRepr::Identification {
+            identifier: id,
+            magic: 0,
+            message,
+        };
+        frames.push(control_frame(wire::ppp::Protocol::Lcp, &repr));
+        id = id.wrapping_add(1);
+    }
+    for (protocol, options) in [
+        (wire::ppp::Protocol::Ccp, &p.ppp_extras.ccp_request),
+        (wire::ppp::Protocol::Ipv6cp, &p.ppp_extras.ipv6cp_request),
+    ] {
+        if let Some(options) = options
+            && let Ok(options) = Options::parse(options)
+        {
+            let repr = ControlRepr::ConfigureRequest {
+                identifier: id,
+                options,
+            };
+            frames.push(control_frame(protocol, &repr));
+            id = id.wrapping_add(1);
+        }
+    }
+    frames.retain(|f| !f.is_empty());
+    frames
+}
+
+/// `FF 03`, the protocol, and the emitted control packet.
+fn control_frame(protocol: wire::ppp::Protocol, repr: &ControlRepr<'_>) -> Vec<u8> {
+    let mut frame = vec![wire::ppp::ADDRESS, wire::ppp::CONTROL];
+    frame.extend_from_slice(&u16::from(protocol).to_be_bytes());
+    let start = frame.len();
+    frame.resize(start + repr.buffer_len(), 0);
+    let emitted = frame
+        .get_mut(start..)
+        .is_some_and(|body| repr.emit(body).is_ok());
+    if emitted { frame } else { Vec::new() }
+}
+
+/// Whether a PPP frame (as the PPP peer role sends it, `FF 03` and a 2-octet protocol) is a
+/// CHAP Response (RFC 1994 §4.1, code 2).
+fn is_chap_response(frame: &[u8]) -> bool {
+    frame.get(..5) == Some(&[wire::ppp::ADDRESS, wire::ppp::CONTROL, 0xc2, 0x23, 0x02][..])
+}
+
+/// Whether an L2TP message is an ICRQ (its first AVP is Message Type 10, RFC 2661 §4.4.1).
+fn is_icrq(msg: &[u8]) -> bool {
+    let Ok(packet) = wire::l2tp::Packet::new_checked(msg) else {
+        return false;
+    };
+    if !packet.is_control() {
+        return false;
+    }
+    let Ok((avp, _)) = wire::l2tp::Avp::parse(packet.payload()) else {
+        return false;
+    };
+    matches!(
+        AvpRepr::parse(&avp),
+        Ok(AvpRepr::MessageType(MessageType::Icrq))
+    )
+}
+
+/// Appends the Microsoft Correlation ID AVP (vendor 311, type 1, M=0, 16-octet GUID;
+/// MS-L2TPIE §2.2.1.1, clients.md C.3) to a control message and fixes its Length field.
+fn add_correlation_id(msg: &mut Vec<u8>, guid: [u8; 16]) {
+    let avp = AvpRepr::MsCorrelationId(guid);
+    let start = msg.len();
+    msg.resize(start + avp.buffer_len(), 0);
+    let emitted = msg
+        .get_mut(start..)
+        .is_some_and(|out| avp.emit(false, out).is_ok());
+    let Ok(len) = u16::try_from(msg.len()) else {
+        msg.truncate(start);
+        return;
+    };
+    if !emitted {
+        msg.truncate(start);
+        return;
+    }
+    let mut packet = wire::l2tp::Packet::new_unchecked(&mut msg[..]);
+    if packet.has_length() {
+        packet.set_length(len);
+    }
+}

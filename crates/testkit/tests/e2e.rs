@@ -1,0 +1,746 @@
+//! End-to-end: `server::Server` against simulated clients through NAT, loss and reordering
+//! (issue 5 item 2, "Must show"). Every scenario ends with an IPv4 round trip between a client
+//! and a LAN address, checked packet by packet.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use crypto::cipher::CipherAlg;
+use crypto::dh::DhGroup;
+use crypto::hash::HashAlg;
+use ike::{Lifetime, NatDialect, Phase1Suite};
+use server::Event;
+use testkit::packet::{self, IcmpEcho};
+use testkit::{ClientEvent, ClientId, Profile, Stage, World, WorldConfig};
+
+const PRIVATE: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
+const LAN_HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 100, 5);
+/// How long a client may take to come up (virtual time).
+const CONNECT_LIMIT: Duration = Duration::from_secs(120);
+
+/// The test's time origin; the world only moves it forward virtually.
+#[allow(clippy::disallowed_methods)]
+fn base() -> Instant {
+    Instant::now()
+}
+
+/// Logs go to the test output when `RUST_LOG` is set (e.g. `RUST_LOG=debug`).
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+fn world(config: WorldConfig) -> World {
+    init_logs();
+    World::new(config, base()).expect("world config is valid")
+}
+
+/// XP as seen against a responder that takes its MODP1024 transform (decoded-traces.md #1,
+/// PSK variant): 3DES-SHA1-MODP1024.
+fn xp_modp1024() -> Profile {
+    Profile::windows_xp_sp2().with_ike_proposals(vec![Phase1Suite {
+        cipher: CipherAlg::TripleDes,
+        hash: HashAlg::Sha1,
+        group: DhGroup::Modp1024,
+        lifetime: Lifetime {
+            secs: 28800,
+            kb: None,
+        },
+    }])
+}
+
+fn connect(w: &mut World, id: ClientId) {
+    w.connect(id).unwrap();
+    let up = w.run_until(|w| w.client(id).stage() >= Stage::Up, CONNECT_LIMIT);
+    assert!(
+        up && w.client(id).is_up(),
+        "client {id} did not come up.\nclient events: {:#?}\nserver events: {:#?}\nsnapshot: {:#?}",
+        w.client(id).events(),
+        w.events(),
+        w.snapshot()
+    );
+}
+
+fn echo_from(p: &[u8]) -> Option<IcmpEcho> {
+    packet::parse_icmp_echo(p)
+}
+
+/// Client → LAN host (Echo Request seen on TUN with the client's address) → Echo Reply back to
+/// the client. Returns the reply.
+fn ping_lan(w: &mut World, id: ClientId, seq: u16) -> IcmpEcho {
+    let addr = w.client(id).assigned_address().expect("assigned address");
+    while w.client_mut(id).poll_ip().is_some() {}
+    let lan_before = w.lan_received().len();
+    w.ping(id, LAN_HOST, seq).unwrap();
+    let got = w.run_until(
+        |w| {
+            w.client(id)
+                .received_ip()
+                .any(|p| echo_from(p).is_some_and(|e| e.reply && e.seq == seq))
+        },
+        Duration::from_secs(10),
+    );
+    assert!(
+        got,
+        "no echo reply for client {id} seq {seq}; TUN saw {:?}; server events {:#?}",
+        w.lan_received()[lan_before..]
+            .iter()
+            .map(|p| echo_from(p))
+            .collect::<Vec<_>>(),
+        w.events()
+    );
+    let request = w.lan_received()[lan_before..]
+        .iter()
+        .filter_map(|p| echo_from(p))
+        .find(|e| !e.reply && e.seq == seq)
+        .expect("the request reached the LAN");
+    assert_eq!((request.src, request.dst), (addr, LAN_HOST));
+    let reply = w
+        .client(id)
+        .received_ip()
+        .filter_map(echo_from)
+        .find(|e| e.reply && e.seq == seq)
+        .unwrap();
+    assert_eq!((reply.src, reply.dst), (LAN_HOST, addr));
+    reply
+}
+
+/// LAN host → client's assigned address; returns which clients received it.
+fn lan_to_client(w: &mut World, id: ClientId, seq: u16) -> Vec<ClientId> {
+    let addr = w.client(id).assigned_address().expect("assigned address");
+    for c in 0..w.client_count() {
+        while w.client_mut(c).poll_ip().is_some() {}
+    }
+    let probe = packet::icmp_echo(LAN_HOST, addr, false, 0x1a4, seq, b"from the LAN");
+    w.lan_send(&probe);
+    w.run_for(Duration::from_secs(2));
+    (0..w.client_count())
+        .filter(|&c| w.client(c).received_ip().any(|p| p == probe.as_slice()))
+        .collect()
+}
+
+fn phase1(w: &World, id: ClientId) -> (String, Option<NatDialect>, bool, bool) {
+    w.client(id)
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::Phase1Up {
+                suite,
+                nat_t,
+                nat_detected,
+                server_behind_nat,
+            } => Some((suite.clone(), *nat_t, *nat_detected, *server_behind_nat)),
+            _ => None,
+        })
+        .expect("phase 1 up")
+}
+
+fn esp_udp(w: &World, id: ClientId) -> bool {
+    w.client(id)
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::EspUp { udp, .. } => Some(*udp),
+            _ => None,
+        })
+        .expect("ESP up")
+}
+
+#[test]
+fn xp_behind_nat_draft02_mschapv2_dns_wins() {
+    let mut w = world(WorldConfig::default());
+    let c = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
+    connect(&mut w, c);
+
+    let (suite, dialect, nat_detected, server_behind_nat) = phase1(&w, c);
+    assert!(
+        suite.contains("3DES") && suite.contains("MODP1024"),
+        "{suite}"
+    );
+    assert_eq!(dialect, Some(NatDialect::Draft02N));
+    assert!(nat_detected && !server_behind_nat);
+    assert!(esp_udp(&w, c));
+    assert!(w.client(c).events().contains(&ClientEvent::Authenticated));
+    let cfg = w.config().clone();
+    assert!(
+        w.client(c).events().iter().any(|e| matches!(
+            e,
+            ClientEvent::IpUp { dns, wins, .. }
+                if *dns == [Some(cfg.dns[0]), Some(cfg.dns[1])]
+                    && *wins == [Some(cfg.wins[0]), Some(cfg.wins[1])]
+        )),
+        "{:?}",
+        w.client(c).events()
+    );
+
+    let snap = w.snapshot();
+    assert_eq!(snap.sessions.len(), 1, "{snap:#?}");
+    let row = &snap.sessions[0];
+    assert_eq!(row.user, "alice");
+    assert_eq!(row.assigned_ip, w.client(c).assigned_address());
+    assert_eq!(row.client_public.ip(), IpAddr::V4(cfg.nat_public_ip));
+    assert!(row.nat);
+    assert!(row.nat_t_dialect.contains("draft-02"), "{row:#?}");
+    assert_eq!(row.host_name, "XPCLIENT");
+    for hint in ["MS NT5 v4", "MSRASV5.10", "MSRAS-0-XPCLIENT", "Microsoft"] {
+        assert!(
+            row.os_hint.contains(hint),
+            "{hint} missing from {:?}",
+            row.os_hint
+        );
+    }
+    assert!(
+        row.ike_suite.contains("MODP1024") && row.esp_suite.contains("3DES"),
+        "{row:#?}"
+    );
+    assert_eq!(row.l2tp_tunnel.1, 4);
+    assert!(
+        w.events()
+            .iter()
+            .any(|e| matches!(e, Event::SessionUp { user, .. } if user == "alice"))
+    );
+
+    ping_lan(&mut w, c, 1);
+    assert_eq!(lan_to_client(&mut w, c, 2), vec![c]);
+}
+
+#[test]
+fn modern_client_behind_nat_aes_rfc3947() {
+    let mut w = world(WorldConfig::default());
+    let c = w.add_client(Profile::windows_10(), PRIVATE, true, "bob", "bob-pass");
+    connect(&mut w, c);
+    let (suite, dialect, nat_detected, server_behind_nat) = phase1(&w, c);
+    assert!(suite.contains("AES"), "{suite}");
+    assert_eq!(dialect, Some(NatDialect::Rfc3947));
+    assert!(nat_detected && !server_behind_nat);
+    assert!(esp_udp(&w, c));
+    let snap = w.snapshot();
+    assert_eq!(snap.sessions.len(), 1, "{snap:#?}");
+    assert_eq!(snap.sessions[0].nat_t_dialect, "RFC 3947");
+    assert!(snap.sessions[0].os_hint.contains("MSRASV5.20"), "{snap:#?}");
+    assert!(snap.sessions[0].esp_suite.contains("AES"), "{snap:#?}");
+    ping_lan(&mut w, c, 1);
+    assert_eq!(lan_to_client(&mut w, c, 2), vec![c]);
+}
+
+#[test]
+fn linux_client_behind_nat() {
+    let mut w = world(WorldConfig::default());
+    let c = w.add_client(
+        Profile::linux_strongswan(),
+        PRIVATE,
+        true,
+        "carol",
+        "carol-pass",
+    );
+    connect(&mut w, c);
+    assert_eq!(phase1(&w, c).1, Some(NatDialect::Rfc3947));
+    ping_lan(&mut w, c, 1);
+}
+
+#[test]
+fn no_nat_with_the_trick_floats_to_4500() {
+    let mut w = world(WorldConfig::default());
+    let public_client = Ipv4Addr::new(192, 0, 2, 44);
+    let c = w.add_client(xp_modp1024(), public_client, false, "alice", "alice-pass");
+    connect(&mut w, c);
+    let (_, _, nat_detected, server_behind_nat) = phase1(&w, c);
+    assert!(
+        nat_detected,
+        "the NAT-D trick makes the client believe it is behind NAT"
+    );
+    assert!(
+        !server_behind_nat,
+        "and never that the server is (no Windows error 809)"
+    );
+    assert!(esp_udp(&w, c));
+    assert_eq!(w.client(c).ike_peer().local.port(), 4500);
+    let snap = w.snapshot();
+    assert_eq!(
+        snap.sessions[0].client_public.ip(),
+        IpAddr::V4(public_client)
+    );
+    assert_eq!(snap.sessions[0].client_public.port(), 4500);
+    ping_lan(&mut w, c, 1);
+    assert_eq!(lan_to_client(&mut w, c, 2), vec![c]);
+}
+
+#[test]
+fn no_nat_without_the_trick_uses_plain_esp() {
+    let mut w = world(WorldConfig {
+        nat_d_trick: false,
+        ..WorldConfig::default()
+    });
+    let public_client = Ipv4Addr::new(192, 0, 2, 45);
+    let c = w.add_client(
+        Profile::linux_strongswan(),
+        public_client,
+        false,
+        "bob",
+        "bob-pass",
+    );
+    connect(&mut w, c);
+    let (_, _, nat_detected, server_behind_nat) = phase1(&w, c);
+    assert!(!nat_detected && !server_behind_nat);
+    assert!(
+        !esp_udp(&w, c),
+        "ESP must be IP protocol 50 (Transmit::Esp / handle_esp)"
+    );
+    assert_eq!(w.client(c).ike_peer().local.port(), 500);
+    assert!(!w.snapshot().sessions[0].nat);
+    ping_lan(&mut w, c, 1);
+    assert_eq!(lan_to_client(&mut w, c, 2), vec![c]);
+}
+
+#[test]
+fn three_clients_behind_one_nat_with_identical_inner_ids() {
+    let mut w = world(WorldConfig::default());
+    let users = [
+        ("alice", "alice-pass"),
+        ("bob", "bob-pass"),
+        ("carol", "carol-pass"),
+    ];
+    let ids: Vec<ClientId> = users
+        .iter()
+        .map(|(u, p)| w.add_client(xp_modp1024(), PRIVATE, true, u, p))
+        .collect();
+    for &id in &ids {
+        w.connect(id).unwrap();
+    }
+    let all_up = w.run_until(
+        |w| ids.iter().all(|&id| w.client(id).stage() >= Stage::Up),
+        CONNECT_LIMIT,
+    );
+    assert!(
+        all_up && ids.iter().all(|&id| w.client(id).is_up()),
+        "{:#?}\n{:#?}",
+        ids.iter()
+            .map(|&id| w.client(id).events().to_vec())
+            .collect::<Vec<_>>(),
+        w.events()
+    );
+    // Identical inner identities: private address, IKE/L2TP ports, tunnel and session IDs.
+    for &id in &ids {
+        let key = w.client(id).l2tp_session().unwrap();
+        assert_eq!((key.tunnel, key.session), (4, 1));
+        assert_eq!(w.client(id).config().local, PRIVATE);
+    }
+    let addrs: Vec<Ipv4Addr> = ids
+        .iter()
+        .map(|&id| w.client(id).assigned_address().unwrap())
+        .collect();
+    assert!(
+        addrs[0] != addrs[1] && addrs[1] != addrs[2] && addrs[0] != addrs[2],
+        "{addrs:?}"
+    );
+
+    let snap = w.snapshot();
+    assert_eq!(snap.sessions.len(), 3, "{snap:#?}");
+    let nat_ip = IpAddr::V4(w.config().nat_public_ip);
+    assert!(
+        snap.sessions.iter().all(|s| s.client_public.ip() == nat_ip),
+        "{snap:#?}"
+    );
+    let mut ports: Vec<u16> = snap
+        .sessions
+        .iter()
+        .map(|s| s.client_public.port())
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), 3, "three different public ports: {snap:#?}");
+    assert!(
+        snap.sessions
+            .iter()
+            .all(|s| s.l2tp_tunnel.1 == 4 && s.l2tp_session.1 == 1),
+        "{snap:#?}"
+    );
+
+    // Each assigned address reaches exactly its own client.
+    for (n, &id) in ids.iter().enumerate() {
+        assert_eq!(
+            lan_to_client(&mut w, id, 10 + n as u16),
+            vec![id],
+            "LAN packet for client {id}"
+        );
+    }
+    for (n, &id) in ids.iter().enumerate() {
+        ping_lan(&mut w, id, 20 + n as u16);
+    }
+}
+
+#[test]
+fn spoofed_source_is_dropped_and_counted() {
+    let mut w = world(WorldConfig::default());
+    let c = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
+    connect(&mut w, c);
+    let before = w.snapshot().counters.spoofed;
+    let forged = Ipv4Addr::new(10, 99, 0, 200);
+    assert_ne!(Some(forged), w.client(c).assigned_address());
+    let spoof = packet::icmp_echo(forged, LAN_HOST, false, 0x5b0f, 99, b"spoofed");
+    let lan_before = w.lan_received().len();
+    w.send_ip(c, &spoof).unwrap();
+    w.run_for(Duration::from_secs(2));
+    assert!(
+        w.lan_received()[lan_before..]
+            .iter()
+            .all(|p| packet::addresses(p).map(|a| a.0) != Some(forged)),
+        "a spoofed packet reached the LAN"
+    );
+    assert_eq!(
+        w.snapshot().counters.spoofed,
+        before + 1,
+        "{:#?}",
+        w.snapshot().counters
+    );
+    ping_lan(&mut w, c, 1);
+}
+
+#[test]
+fn disabled_user_is_disconnected_and_the_others_stay() {
+    let mut w = world(WorldConfig::default());
+    let a = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
+    let b = w.add_client(Profile::windows_10(), PRIVATE, true, "bob", "bob-pass");
+    connect(&mut w, a);
+    connect(&mut w, b);
+    let disabled = testkit::DEFAULT_USERS.replace(
+        "  - name: bob\n    password: bob-pass\n",
+        "  - name: bob\n    password: bob-pass\n    disabled: true\n",
+    );
+    assert_ne!(disabled, testkit::DEFAULT_USERS);
+    let bob_addr = w.client(b).assigned_address().unwrap();
+    w.reload_users(&disabled).unwrap();
+    let gone = w.run_until(
+        |w| w.client(b).stage() == Stage::Down,
+        Duration::from_secs(30),
+    );
+    assert!(
+        gone,
+        "bob is still connected: {:#?}\n{:#?}",
+        w.client(b).events(),
+        w.events()
+    );
+    assert!(
+        w.events()
+            .iter()
+            .any(|e| matches!(e, Event::SessionDown { user: Some(u), .. } if u == "bob")),
+        "{:#?}",
+        w.events()
+    );
+    let snap = w.snapshot();
+    assert_eq!(
+        snap.sessions.iter().filter(|s| s.user == "bob").count(),
+        0,
+        "{snap:#?}"
+    );
+    assert_eq!(
+        snap.sessions.iter().filter(|s| s.user == "alice").count(),
+        1,
+        "{snap:#?}"
+    );
+    assert!(w.client(a).is_up());
+    ping_lan(&mut w, a, 1);
+    assert_eq!(lan_to_client(&mut w, a, 2), vec![a]);
+    // Bob's old address leads nowhere now.
+    let no_session = w.snapshot().counters.no_session;
+    let probe = packet::icmp_echo(LAN_HOST, bob_addr, false, 1, 3, b"anyone?");
+    w.lan_send(&probe);
+    w.run_for(Duration::from_secs(2));
+    assert!(
+        (0..w.client_count()).all(|c| w.client(c).received_ip().all(|p| p != probe.as_slice()))
+    );
+    assert_eq!(w.snapshot().counters.no_session, no_session + 1);
+}
+
+#[test]
+fn xp_full_profile_gets_its_first_choice_modp2048() {
+    let mut w = world(WorldConfig::default());
+    let c = w.add_client(
+        Profile::windows_xp_sp2(),
+        PRIVATE,
+        true,
+        "dave",
+        "dave-pass",
+    );
+    connect(&mut w, c);
+    let (suite, dialect, ..) = phase1(&w, c);
+    assert!(
+        suite.contains("3DES") && suite.contains("MODP2048"),
+        "{suite}"
+    );
+    assert_eq!(dialect, Some(NatDialect::Draft02N));
+    ping_lan(&mut w, c, 1);
+}
+
+#[test]
+fn ios_and_xp_behind_one_nat_tunnel_id_1_and_a_random_l2tp_port() {
+    let mut w = world(WorldConfig::default());
+    let ios = w.add_client(Profile::ios(50431), PRIVATE, true, "alice", "alice-pass");
+    let xp = w.add_client(
+        xp_modp1024().with_tunnel_id(1),
+        PRIVATE,
+        true,
+        "bob",
+        "bob-pass",
+    );
+    connect(&mut w, ios);
+    connect(&mut w, xp);
+    assert_eq!(w.client(ios).l2tp_session().map(|k| k.tunnel), Some(1));
+    assert_eq!(w.client(xp).l2tp_session().map(|k| k.tunnel), Some(1));
+    assert_eq!(phase1(&w, ios).1, Some(NatDialect::Rfc3947));
+    ping_lan(&mut w, ios, 1);
+    ping_lan(&mut w, xp, 2);
+    assert_eq!(lan_to_client(&mut w, ios, 3), vec![ios]);
+    assert_eq!(lan_to_client(&mut w, xp, 4), vec![xp]);
+}
+
+fn refusal(w: &World) -> Option<String> {
+    w.events().iter().find_map(|e| match e {
+        Event::Refused { message, .. } => Some(message.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn wrong_psk_is_refused_in_plain_words() {
+    let mut w = world(WorldConfig::default());
+    let mut cfg = testkit::ClientConfig {
+        profile: xp_modp1024(),
+        local: PRIVATE,
+        server: w.config().server_ip,
+        psk: crypto::Secret::from_slice(b"not the server's key"),
+        user: "alice".into(),
+        password: "alice-pass".into(),
+        rng_seed: [5; 32],
+    };
+    cfg.profile = cfg.profile.with_host_name("WRONGPSK");
+    let c = w.add_client_with(cfg, true);
+    w.connect(c).unwrap();
+    let refused = w.run_until(|w| refusal(w).is_some(), Duration::from_secs(60));
+    let message = refusal(&w).unwrap_or_default();
+    assert!(refused, "no refusal event: {:#?}", w.events());
+    assert!(
+        message.contains("PSK") && message.contains("789"),
+        "{message}"
+    );
+    w.run_for(Duration::from_secs(60));
+    assert!(!w.client(c).is_up());
+    assert!(w.snapshot().sessions.is_empty());
+}
+
+#[test]
+fn wrong_password_is_refused_with_691() {
+    let mut w = world(WorldConfig::default());
+    let c = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "not-alice-pass");
+    w.connect(c).unwrap();
+    let refused = w.run_until(|w| refusal(w).is_some(), Duration::from_secs(60));
+    let message = refusal(&w).unwrap_or_default();
+    assert!(refused, "no refusal event: {:#?}", w.events());
+    assert!(
+        message.contains("wrong password") && message.contains("691"),
+        "{message}"
+    );
+    w.run_until(
+        |w| w.client(c).stage() == Stage::Down,
+        Duration::from_secs(60),
+    );
+    assert!(
+        w.client(c)
+            .events()
+            .contains(&ClientEvent::AuthFailed { windows_error: 691 }),
+        "{:?}",
+        w.client(c).events()
+    );
+    assert!(!w.client(c).is_up());
+}
+
+#[test]
+fn xp_connects_under_loss_and_reordering() {
+    let mut lossy_runs = 0;
+    let mut failures = Vec::new();
+    // `TESTKIT_SEED=n` replays one seed (with `RUST_LOG=trace` to see every frame).
+    let seeds: Vec<u64> = match std::env::var("TESTKIT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        Some(seed) => vec![seed],
+        None => (1..=10).collect(),
+    };
+    for &seed in &seeds {
+        let mut w = world(WorldConfig {
+            loss: 0.05,
+            reorder: 0.2,
+            seed,
+            ..WorldConfig::default()
+        });
+        let c = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
+        w.connect(c).unwrap();
+        let up = w.run_until(
+            |w| w.client(c).stage() >= Stage::Up,
+            Duration::from_secs(300),
+        );
+        let stats = w.net_stats();
+        if stats.lost > 0 {
+            lossy_runs += 1;
+        }
+        if !(up && w.client(c).is_up()) {
+            w.run_for(Duration::from_secs(5));
+            failures.push(format!(
+                "seed {seed}: not connected; client events {:?}; server events {:?}; {stats:?}",
+                w.client(c).events(),
+                w.events()
+            ));
+            continue;
+        }
+        // Pings may be lost too: retry until one round trip completes.
+        let addr = w.client(c).assigned_address().unwrap();
+        let mut ok = false;
+        for seq in 1..=20u16 {
+            w.ping(c, LAN_HOST, seq).unwrap();
+            if w.run_until(
+                |w| {
+                    w.client(c).received_ip().any(|p| {
+                        echo_from(p).is_some_and(|e| e.reply && e.seq == seq && e.dst == addr)
+                    })
+                },
+                Duration::from_secs(3),
+            ) {
+                ok = true;
+                break;
+            }
+        }
+        if !ok {
+            failures.push(format!("seed {seed}: connected but no ping round trip"));
+        }
+        assert!(
+            w.net_stats().delayed > 0,
+            "seed {seed}: nothing was reordered"
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} runs failed:\n{}",
+        failures.len(),
+        seeds.len(),
+        failures.join("\n")
+    );
+    // A connection is only ~40 datagrams, so some seeds lose none; most must lose some.
+    assert!(
+        lossy_runs * 2 >= seeds.len(),
+        "only {lossy_runs} of {} runs lost a datagram",
+        seeds.len()
+    );
+}
+
+#[test]
+fn behind_nat_without_the_trick_real_nat_detection_still_floats() {
+    let mut w = world(WorldConfig {
+        nat_d_trick: false,
+        ..WorldConfig::default()
+    });
+    let c = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
+    connect(&mut w, c);
+    let (_, dialect, nat_detected, server_behind_nat) = phase1(&w, c);
+    assert_eq!(dialect, Some(NatDialect::Draft02N));
+    assert!(nat_detected && !server_behind_nat);
+    assert!(esp_udp(&w, c));
+    ping_lan(&mut w, c, 1);
+}
+
+/// The ISAKMP exchange type of a UDP payload (RFC 2408 §3.1: octet 18 of the header), after
+/// the non-ESP marker on port 4500; `None` for ESP and keepalives.
+fn isakmp_exchange(payload: &[u8]) -> Option<u8> {
+    let msg = match payload.strip_prefix(&[0, 0, 0, 0]) {
+        Some(m) => m,
+        None => payload,
+    };
+    // Version 1.0 (octet 17) tells ISAKMP from an ESP packet well enough for a test filter.
+    (msg.len() >= 28 && msg[17] == 0x10).then(|| msg[18])
+}
+
+const IDENTITY_PROTECTION: u8 = 2;
+const QUICK_MODE: u8 = 32;
+
+#[test]
+fn lost_main_mode_6_is_recovered_by_client_retransmission() {
+    let mut w = world(WorldConfig::default());
+    let c = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
+    let mut dropped = false;
+    w.set_drop_filter(Some(Box::new(move |d, p| {
+        // MM6 is the only Main Mode message the server sends on 4500 (with the marker).
+        let mm6 = matches!(d, testkit::Direction::ToClient(_))
+            && p.starts_with(&[0, 0, 0, 0])
+            && isakmp_exchange(p) == Some(IDENTITY_PROTECTION);
+        let drop = mm6 && !dropped;
+        dropped |= drop;
+        drop
+    })));
+    connect(&mut w, c);
+    assert_eq!(w.net_stats().lost, 1);
+    assert!(
+        w.client(c).stats().ike_retransmits >= 1,
+        "{:?}",
+        w.client(c).stats()
+    );
+    ping_lan(&mut w, c, 1);
+}
+
+#[test]
+fn lost_quick_mode_3_is_recovered() {
+    let mut w = world(WorldConfig::default());
+    let c = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
+    let mut seen = 0;
+    w.set_drop_filter(Some(Box::new(move |d, p| {
+        if matches!(d, testkit::Direction::ToServer(_)) && isakmp_exchange(p) == Some(QUICK_MODE) {
+            seen += 1;
+            return seen == 2; // QM1, then QM3
+        }
+        false
+    })));
+    connect(&mut w, c);
+    assert_eq!(w.net_stats().lost, 1);
+    // The server retransmitted QM2 and got QM3 again from the client's answer cache.
+    assert_eq!(
+        w.client(c).stats().ike_duplicates_answered,
+        1,
+        "{:?}",
+        w.client(c).stats()
+    );
+    ping_lan(&mut w, c, 1);
+}
+
+#[test]
+fn sessions_survive_ten_minutes_of_hellos_and_lcp_echoes() {
+    let mut w = world(WorldConfig::default());
+    let a = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
+    let b = w.add_client(
+        Profile::linux_strongswan(),
+        PRIVATE,
+        true,
+        "bob",
+        "bob-pass",
+    );
+    connect(&mut w, a);
+    connect(&mut w, b);
+    let before = w.net_stats().delivered;
+    w.run_for(Duration::from_secs(600));
+    for id in [a, b] {
+        assert!(
+            w.client(id).is_up(),
+            "client {id}: {:?}\n{:#?}",
+            w.client(id).events(),
+            w.events()
+        );
+    }
+    assert_eq!(w.snapshot().sessions.len(), 2);
+    // At least the 30 s LCP echoes of both sessions, each answered: 2 * 20 * 2.
+    let keepalives = w.net_stats().delivered - before;
+    assert!(
+        keepalives >= 80,
+        "only {keepalives} datagrams in 10 minutes"
+    );
+    ping_lan(&mut w, a, 1);
+    ping_lan(&mut w, b, 2);
+}
