@@ -44,6 +44,9 @@ pub struct ResponderConfig {
     pub retransmit_interval: Duration,
     /// Retransmissions before giving up.
     pub retransmit_tries: u32,
+    /// Emit [`crate::Event::Phase1Keys`] so that the owner can write a Wireshark key log
+    /// (`l2tpd-rs run --keylog`). Off by default: keys leave the engine only when asked.
+    pub keylog: bool,
 }
 
 impl ResponderConfig {
@@ -68,6 +71,7 @@ impl ResponderConfig {
             half_open_timeout: Duration::from_secs(30),
             retransmit_interval: Duration::from_secs(2),
             retransmit_tries: 5,
+            keylog: false,
         }
     }
 }

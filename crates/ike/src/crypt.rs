@@ -25,6 +25,8 @@ pub(crate) struct Keys {
     pub(crate) skeyid_d: Secret,
     pub(crate) skeyid_a: Secret,
     pub(crate) cipher: CbcCipher,
+    /// The expanded encryption key (Appendix B), kept only for `--keylog`.
+    pub(crate) enc_key: Secret,
     /// The IV for the next Main Mode message, then the last block of MM6.
     pub(crate) iv: Vec<u8>,
 }
@@ -54,6 +56,7 @@ impl Keys {
             skeyid_d: k.skeyid_d,
             skeyid_a: k.skeyid_a,
             cipher,
+            enc_key: enc,
             iv,
         })
     }

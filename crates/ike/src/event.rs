@@ -222,6 +222,16 @@ pub enum Event {
         /// Suite, vendor and NAT facts.
         info: Phase1Info,
     },
+    /// The phase 1 encryption key, for a Wireshark `ikev1_decryption_table` line. Only sent
+    /// when [`crate::ResponderConfig::keylog`] is on.
+    Phase1Keys {
+        /// The peer.
+        peer: Peer,
+        /// The initiator's cookie.
+        cky_i: [u8; 8],
+        /// The expanded encryption key (RFC 2409 Appendix B).
+        enc_key: Secret,
+    },
     /// Quick Mode finished: install this SA pair.
     ChildSaEstablished(Box<ChildSa>),
     /// An ESP SA pair is gone (deleted by either side or expired).

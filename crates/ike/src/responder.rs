@@ -176,6 +176,11 @@ impl Responder {
         }
     }
 
+    /// Turns [`Event::Phase1Keys`] on or off (see [`ResponderConfig::keylog`]).
+    pub fn set_keylog(&mut self, on: bool) {
+        self.config.keylog = on;
+    }
+
     /// Handles one ISAKMP message (the non-ESP marker already stripped on port 4500).
     pub fn handle_datagram(
         &mut self,
@@ -840,6 +845,15 @@ impl Responder {
         self.push_tx(sa.peer, mm6);
         info!(peer = %sa.peer, suite = %sa.suite, "IKE SA established");
         self.established_peers.insert(sa.peer);
+        if self.config.keylog
+            && let Some(k) = sa.keys.as_ref()
+        {
+            self.events.push_back(Event::Phase1Keys {
+                peer: sa.peer,
+                cky_i: icky,
+                enc_key: k.enc_key.clone(),
+            });
+        }
         self.events.push_back(Event::Phase1Established {
             peer: sa.peer,
             info,

@@ -152,6 +152,7 @@ pub struct Server {
     /// Refusals already logged, so each is logged once per client address and reason.
     logged: HashSet<(IpAddr, String)>,
     scratch: Vec<u8>,
+    keylog: bool,
 }
 
 /// The credential and address look-ups PPP needs, over the users file and the pool.
@@ -219,7 +220,16 @@ impl Server {
             counters: Counters::default(),
             logged: HashSet::new(),
             scratch: Vec::with_capacity(2048),
+            keylog: false,
         }
+    }
+
+    /// Turns on [`Event::KeylogLine`]: every IKE and ESP key in Wireshark's UAT formats
+    /// (`ikev1_decryption_table`, `esp_sa`), for `l2tpd-rs run --keylog FILE`. Keys never go to
+    /// the log; only this explicit switch lets them out, to a file the admin names.
+    pub fn set_keylog(&mut self, on: bool) {
+        self.keylog = on;
+        self.ike.set_keylog(on);
     }
 
     /// A UDP datagram arrived on `local` from `remote`.
@@ -590,7 +600,19 @@ impl Server {
                     }
                     self.phase1.insert(peer, info);
                 }
-                ike::Event::ChildSaEstablished(child) => self.install_child(now, *child),
+                ike::Event::Phase1Keys { cky_i, enc_key, .. } if self.keylog => {
+                    self.events.push_back(Event::KeylogLine(format!(
+                        "ikev1_decryption_table: {},{}",
+                        hex::encode(cky_i),
+                        hex::encode(enc_key.as_bytes())
+                    )));
+                }
+                ike::Event::ChildSaEstablished(child) => {
+                    if self.keylog {
+                        self.keylog_child(&child);
+                    }
+                    self.install_child(now, *child);
+                }
                 ike::Event::SaDeleted {
                     peer,
                     spi_in,
@@ -609,6 +631,43 @@ impl Server {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Wireshark `esp_sa` UAT lines for both directions of a child SA.
+    fn keylog_child(&mut self, child: &ike::ChildSa) {
+        let cipher = match child.cipher {
+            crypto::cipher::CipherAlg::Des => "DES-CBC [RFC2405]",
+            crypto::cipher::CipherAlg::TripleDes => "TripleDES-CBC [RFC2451]",
+            _ => "AES-CBC [RFC3602]",
+        };
+        let integ = match child.integ {
+            crypto::integ::IntegAlg::HmacMd5_96 => "HMAC-MD5-96 [RFC2403]",
+            crypto::integ::IntegAlg::HmacSha1_96 => "HMAC-SHA-1-96 [RFC2404]",
+            _ => "HMAC-SHA-256-128 [RFC4868]",
+        };
+        let (server, client) = (child.peer.local.ip(), child.peer.remote.ip());
+        for (src, dst, spi, enc, auth) in [
+            (
+                client,
+                server,
+                child.spi_in,
+                &child.enc_key_in,
+                &child.auth_key_in,
+            ),
+            (
+                server,
+                client,
+                child.spi_out,
+                &child.enc_key_out,
+                &child.auth_key_out,
+            ),
+        ] {
+            self.events.push_back(Event::KeylogLine(format!(
+                "esp_sa: \"IPv4\",\"{src}\",\"{dst}\",\"0x{spi:08x}\",\"{cipher}\",\"0x{}\",\"{integ}\",\"0x{}\"",
+                hex::encode(enc.as_bytes()),
+                hex::encode(auth.as_bytes())
+            )));
         }
     }
 

@@ -744,3 +744,59 @@ fn sessions_survive_ten_minutes_of_hellos_and_lcp_echoes() {
     ping_lan(&mut w, a, 1);
     ping_lan(&mut w, b, 2);
 }
+
+/// `--keylog` (issue 6 item 4): with the switch on, the server emits one
+/// `ikev1_decryption_table` line (initiator cookie, Appendix B key) and an `esp_sa` line per
+/// direction, in Wireshark's UAT formats; with it off, none.
+#[test]
+fn keylog_lines_in_wireshark_formats() {
+    for on in [false, true] {
+        let mut w = world(WorldConfig::default());
+        w.server_mut().set_keylog(on);
+        let c = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
+        connect(&mut w, c);
+        ping_lan(&mut w, c, 1);
+        let lines: Vec<String> = w
+            .events()
+            .iter()
+            .filter_map(|e| match e {
+                Event::KeylogLine(l) => Some(l.clone()),
+                _ => None,
+            })
+            .collect();
+        if !on {
+            assert!(lines.is_empty(), "{lines:?}");
+            continue;
+        }
+        let ike: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.starts_with("ikev1_decryption_table: "))
+            .collect();
+        assert_eq!(ike.len(), 1, "{lines:?}");
+        let (cookie, key) = ike[0]["ikev1_decryption_table: ".len()..]
+            .split_once(',')
+            .unwrap();
+        // 8-octet cookie; 3DES key of 24 octets (RFC 2409 Appendix B expansion).
+        assert_eq!((cookie.len(), key.len()), (16, 48), "{}", ike[0]);
+        assert!(
+            cookie
+                .chars()
+                .chain(key.chars())
+                .all(|c| c.is_ascii_hexdigit())
+        );
+        let esp: Vec<&String> = lines.iter().filter(|l| l.starts_with("esp_sa: ")).collect();
+        assert_eq!(esp.len(), 2, "{lines:?}");
+        for l in esp {
+            let fields: Vec<&str> = l["esp_sa: ".len()..]
+                .split(',')
+                .map(|f| f.trim_matches('"'))
+                .collect();
+            assert_eq!(fields.len(), 8, "{l}");
+            assert_eq!(fields[0], "IPv4");
+            assert_eq!(fields[4], "TripleDES-CBC [RFC2451]");
+            assert_eq!(fields[5].len(), 2 + 48, "{l}");
+            assert_eq!(fields[6], "HMAC-SHA-1-96 [RFC2404]");
+            assert_eq!(fields[7].len(), 2 + 40, "{l}");
+        }
+    }
+}
