@@ -40,6 +40,8 @@ pub mod fuzzing {
 
     /// A Diffie-Hellman private value drawn from a ChaCha20 RNG seeded with `seed`.
     pub fn dh_private(group: crate::dh::DhGroup, seed: [u8; 32]) -> crate::dh::DhPrivate {
-        group.generate(&mut rand_chacha::ChaCha20Rng::from_seed(seed)).0
+        group
+            .generate(&mut rand_chacha::ChaCha20Rng::from_seed(seed))
+            .0
     }
 }

@@ -1,5 +1,153 @@
-//! `l2tpd-rs`: the L2TP/IPsec remote-access VPN server.
+//! `l2tpd-rs`: the L2TP/IPsec remote-access VPN server (DESIGN.md "Interfaces").
+//!
+//! Subcommands:
+//! - `run`: load the configuration and users, bind UDP 500/4500 (and optionally raw ESP), open
+//!   the TUN device, serve the control socket and drive [`server::Server`] (see [`run`]).
+//! - `status`: ask a running daemon for its [`server::Snapshot`] and print a table or JSON.
+//! - `check-config`: validate `l2tpd.yaml` and `users.yaml`, printing every problem.
+//! - `hash-password`: print the NT hash (RFC 2759 §8.3) of a password for `users.yaml`.
+//!
+//! This is the only crate that reads the clock ([`clock`]), the OS random number generator and
+//! uses tokio (STYLE.md §1).
 
-fn main() {
-    println!("l2tpd-rs: not yet implemented");
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod clock;
+mod control;
+mod run;
+mod status;
+
+/// The configuration file used when `--config` is not given.
+const DEFAULT_CONFIG: &str = "config/l2tpd.yaml";
+
+/// L2TP/IPsec remote-access VPN server for the built-in clients of Windows, macOS/iOS and Linux.
+#[derive(Debug, Parser)]
+#[command(name = "l2tpd-rs", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server in the foreground.
+    Run {
+        /// The configuration file.
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Append IKE and ESP keys in Wireshark's formats to FILE (debugging only: anyone who
+        /// reads the file can decrypt the captured traffic).
+        #[arg(long, value_name = "FILE")]
+        keylog: Option<PathBuf>,
+        /// Do not create the TUN device (control plane only; packets for the network are
+        /// dropped). For tests and diagnostics without CAP_NET_ADMIN.
+        #[arg(long)]
+        no_tun: bool,
+    },
+    /// Show the connected sessions of a running daemon.
+    Status {
+        /// Print the raw JSON snapshot instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The configuration file naming the control socket.
+        #[arg(long, short, conflicts_with = "socket")]
+        config: Option<PathBuf>,
+        /// The control socket to talk to.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Validate the configuration and users files; exit 1 if there is any problem.
+    CheckConfig {
+        /// The configuration file.
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Print the NT hash of a password, for `nt_hash:` in users.yaml (reads the password from
+    /// standard input if it is not given; prefer that, command lines are visible to others).
+    HashPassword {
+        /// The password.
+        password: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            config,
+            keylog,
+            no_tun,
+        } => run::main(&config, keylog.as_deref(), no_tun),
+        Command::Status {
+            json,
+            config,
+            socket,
+        } => status::main(json, config.as_deref(), socket.as_deref()),
+        Command::CheckConfig { config } => check::check_config(&config),
+        Command::HashPassword { password } => hash_password(password),
+    }
+}
+
+fn hash_password(password: Option<String>) -> ExitCode {
+    let password = match password {
+        Some(p) => p,
+        None => {
+            let mut line = String::new();
+            if let Err(e) = std::io::stdin().lock().read_line(&mut line) {
+                eprintln!("l2tpd-rs: cannot read the password from standard input: {e}");
+                return ExitCode::FAILURE;
+            }
+            let trimmed = line.trim_end_matches(['\n', '\r']).to_owned();
+            zeroize_string(&mut line);
+            trimmed
+        }
+    };
+    if password.is_empty() {
+        eprintln!("l2tpd-rs: the password is empty");
+        return ExitCode::FAILURE;
+    }
+    let hash = crypto::mschap::nt_password_hash(&password);
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{}", hex::encode_upper(hash)).is_err() {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn zeroize_string(s: &mut String) {
+    // Overwrite in place; `String::clear` alone would leave the bytes in the allocation.
+    let len = s.len();
+    s.clear();
+    s.extend(std::iter::repeat_n('\0', len));
+    s.clear();
+}
+
+/// The control socket path: `--socket`, else the configuration's `control_socket`, else the
+/// default path.
+fn socket_path(config: Option<&Path>, socket: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(s) = socket {
+        return Ok(s.to_path_buf());
+    }
+    let config_path = config.unwrap_or_else(|| Path::new(DEFAULT_CONFIG));
+    if config.is_none() && !config_path.exists() {
+        return Ok(PathBuf::from(server::config::DEFAULT_CONTROL_SOCKET));
+    }
+    match server::config::Config::load(config_path) {
+        Ok((c, _)) => Ok(c.control_socket),
+        Err(errors) => {
+            let mut msg = format!(
+                "cannot read the control socket path from {}:",
+                config_path.display()
+            );
+            for e in errors {
+                msg.push_str(&format!("\n  {e}"));
+            }
+            Err(msg)
+        }
+    }
 }

@@ -1,0 +1,632 @@
+//! `l2tpd-rs run`: set-up, then one task that owns [`server::Server`] and drives it.
+//!
+//! The loop (quinn's `drive_timer` pattern, STYLE.md §2) selects over: datagrams from the UDP
+//! sockets (one small reader task per socket forwards them over a bounded channel), the TUN
+//! device and the raw ESP socket (`AsyncFd`), a single `Sleep` re-armed from
+//! [`Server::poll_timeout`], control-socket requests, a 2-second users-file poll and the
+//! signals. After every input it drains [`Server::poll_transmit`] and [`Server::poll_event`].
+//!
+//! SIGHUP (or a change of the users file's modification time) reloads users.yaml; a bad file
+//! is reported and the previous table kept. SIGTERM/SIGINT call [`Server::shutdown`], keep
+//! the loop going for at most [`SHUTDOWN_GRACE`] so the goodbyes get out, and exit 0.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use server::config::Config;
+use server::{Event, Server, Transmit};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::net::{UdpSocket, UnixListener, UnixStream};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info, warn};
+
+use crate::clock;
+use crate::control::{self, DaemonInfo, Request, Response};
+
+/// How long a shutdown may take to send its Delete/StopCCN messages.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// How often the users file's modification time is checked.
+const USERS_POLL: Duration = Duration::from_secs(2);
+
+/// The largest datagram or packet read (IPv4 maximum).
+const MAX_PACKET: usize = 65_535;
+
+/// Packets read from the TUN or raw ESP socket per wake-up before other inputs get a turn.
+const BATCH: usize = 64;
+
+/// Depth of the channel from the socket readers to the server task.
+const CHANNEL_DEPTH: usize = 1024;
+
+/// Something for the server task.
+enum Input {
+    /// A UDP datagram: local and remote addresses and the payload.
+    Udp {
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: Vec<u8>,
+    },
+    /// A control request and where to send the answer.
+    Control(Request, oneshot::Sender<Response>),
+}
+
+/// A bound UDP socket: the address it was bound to (0.0.0.0 for a wildcard) and the port.
+struct Listener {
+    socket: Arc<UdpSocket>,
+    bound: SocketAddrV4,
+}
+
+/// Everything set up before the loop starts.
+struct Runtime {
+    config: Config,
+    listeners: Vec<Listener>,
+    tun: Option<AsyncFd<tun::Tun>>,
+    raw_esp: Option<AsyncFd<OwnedFd>>,
+    control: UnixListener,
+    keylog: Option<BufWriter<File>>,
+    users_mtime: Option<SystemTime>,
+    user_count: usize,
+}
+
+/// `l2tpd-rs run`.
+pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> ExitCode {
+    let (config, warnings, users) = match crate::check::load_all(config_path) {
+        Ok(v) => v,
+        Err(messages) => {
+            for m in &messages {
+                eprintln!("{m}");
+            }
+            eprintln!(
+                "l2tpd-rs: not starting: fix the problems above (`l2tpd-rs check-config` lists them)"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(&config);
+    for w in &warnings {
+        warn!("{w}");
+    }
+    if config.psk_is_example() {
+        warn!(
+            config = %config.path.display(),
+            "THE PRE-SHARED KEY IS THE SHIPPED EXAMPLE: anyone who has read the example can connect. \
+             Change `psk` before exposing this server"
+        );
+    }
+    if config.allow_plaintext_l2tp {
+        warn!("allow_plaintext_l2tp is on: L2TP without IPsec will be accepted");
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            error!("cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let rt = setup(config, keylog, no_tun, users.len()).await?;
+        serve(rt, users).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e:#}");
+            eprintln!("l2tpd-rs: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(config.log_level.as_str()));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn setup(
+    config: Config,
+    keylog: Option<&Path>,
+    no_tun: bool,
+    user_count: usize,
+) -> anyhow::Result<Runtime> {
+    // Control socket first: it tells us whether another daemon is already running.
+    let control = bind_control(&config.control_socket).await?;
+
+    let mut listeners = Vec::new();
+    for addr in &config.listen.addresses {
+        for port in [config.listen.ike_port, config.listen.nat_t_port] {
+            let bound = SocketAddrV4::new(*addr, port);
+            let socket = bind_udp(bound).with_context(|| {
+                format!(
+                    "cannot bind UDP {bound} (is another IKE daemon such as strongSwan or libreswan \
+                     running, or are you not root for ports below 1024?)"
+                )
+            })?;
+            info!(%bound, "listening");
+            listeners.push(Listener {
+                socket: Arc::new(socket),
+                bound,
+            });
+        }
+    }
+
+    let raw_esp = if config.listen.raw_esp {
+        let local = config
+            .listen
+            .addresses
+            .first()
+            .copied()
+            .filter(|a| !a.is_unspecified());
+        match tun::open_raw_esp(local).and_then(|fd| {
+            register(fd, Interest::READABLE | Interest::WRITABLE).map_err(|e| tun::Error::Io {
+                op: "register raw ESP with tokio".into(),
+                source: e,
+            })
+        }) {
+            Ok(fd) => {
+                info!("raw ESP (IP protocol 50) socket open");
+                Some(fd)
+            }
+            Err(e) => {
+                warn!(
+                    "raw ESP is configured but unavailable ({e}): only UDP-encapsulated ESP (port {}) \
+                     will work; run as root or with CAP_NET_RAW",
+                    config.listen.nat_t_port
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    let tun = if no_tun {
+        warn!("running without a TUN device (--no-tun): client traffic is dropped");
+        None
+    } else {
+        Some(open_tun(&config).with_context(|| {
+            format!(
+                "cannot set up the TUN device {} (needs root or CAP_NET_ADMIN, and /dev/net/tun)",
+                config.tun.name
+            )
+        })?)
+    };
+
+    let keylog = match keylog {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("cannot open the key log {}", path.display()))?;
+            warn!(file = %path.display(), "writing IKE/ESP keys to a key log: for debugging only");
+            Some(BufWriter::new(file))
+        }
+        None => None,
+    };
+
+    if let Some(p) = &config.privileges {
+        tun::drop_privileges(&p.user, p.group.as_deref())
+            .with_context(|| format!("cannot drop privileges to {}", p.user))?;
+        info!(user = %p.user, "dropped root privileges");
+    }
+
+    let users_mtime = mtime(&config.users_file);
+    Ok(Runtime {
+        config,
+        listeners,
+        tun,
+        raw_esp,
+        control,
+        keylog,
+        users_mtime,
+        user_count,
+    })
+}
+
+fn bind_udp(addr: SocketAddrV4) -> anyhow::Result<UdpSocket> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, socket};
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // The local address of every datagram is part of the peer key (DESIGN.md "Per-client
+    // demux"), also on a wildcard bind.
+    tun::set_pktinfo(&fd)?;
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrIn::from(addr),
+    )?;
+    let std_socket = std::net::UdpSocket::from(fd);
+    Ok(UdpSocket::from_std(std_socket)?)
+}
+
+fn open_tun(config: &Config) -> anyhow::Result<AsyncFd<tun::Tun>> {
+    let dev = tun::Tun::create(&config.tun.name)?;
+    let name = dev.name().to_owned();
+    let net = config.pool.cidr;
+    let mask = if config.tun.create_routes {
+        net.mask()
+    } else {
+        Ipv4Addr::BROADCAST
+    };
+    tun::set_ipv4_address(&name, config.pool.server_address, mask)?;
+    tun::set_mtu(&name, config.tun.mtu)?;
+    tun::set_up(&name)?;
+    if config.tun.create_routes {
+        // Setting the pool netmask already made the kernel add the connected route; adding it
+        // explicitly is a no-op then, and covers kernels that did not.
+        tun::add_route(net.network(), net.prefix(), &name)?;
+    }
+    info!(
+        tun = %name,
+        address = %config.pool.server_address,
+        route = %if config.tun.create_routes { net.to_string() } else { "none".to_owned() },
+        mtu = config.tun.mtu,
+        "TUN device up"
+    );
+    Ok(register(dev, Interest::READABLE)?)
+}
+
+/// Registers a descriptor with tokio's reactor.
+///
+/// tokio 1.54 deprecated the safe constructors in favour of an `unsafe` one whose contract is
+/// that the descriptor stays open and the same while the `AsyncFd` lives (tokio PR 8587). Both
+/// callers pass a value that *owns* its descriptor (`OwnedFd`, `tun::Tun` holding an `OwnedFd`)
+/// and is moved into the `AsyncFd`, so the contract holds; this crate forbids `unsafe`, hence
+/// the deprecated safe form.
+#[allow(deprecated)]
+fn register<T: std::os::fd::AsRawFd>(inner: T, interest: Interest) -> std::io::Result<AsyncFd<T>> {
+    AsyncFd::with_interest(inner, interest)
+}
+
+async fn bind_control(path: &Path) -> anyhow::Result<UnixListener> {
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            anyhow::bail!(
+                "another l2tpd-rs is already listening on {} (stop it first, or set another control_socket)",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let listener = UnixListener::bind(path)
+        .with_context(|| format!("cannot bind the control socket {}", path.display()))?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o660))
+        .with_context(|| format!("cannot chmod {}", path.display()))?;
+    info!(socket = %path.display(), "control socket ready");
+    Ok(listener)
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Spawns the reader task of one UDP socket.
+fn spawn_reader(listener: &Listener, tx: mpsc::Sender<Input>) {
+    let socket = Arc::clone(&listener.socket);
+    let bound = listener.bound;
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; MAX_PACKET];
+        loop {
+            let meta = socket
+                .async_io(Interest::READABLE, || {
+                    tun::recv_with_pktinfo(&*socket, &mut buf)
+                })
+                .await;
+            let meta = match meta {
+                Ok(m) => m,
+                Err(e) => {
+                    // ICMP errors surface here (e.g. ECONNREFUSED); they are not fatal.
+                    debug!(%bound, "UDP receive error: {e}");
+                    continue;
+                }
+            };
+            let local_ip = if bound.ip().is_unspecified() {
+                meta.local.unwrap_or_else(|| *bound.ip())
+            } else {
+                *bound.ip()
+            };
+            let local = SocketAddr::V4(SocketAddrV4::new(local_ip, bound.port()));
+            let data = buf.get(..meta.len).unwrap_or_default().to_vec();
+            let input = Input::Udp {
+                local,
+                remote: SocketAddr::V4(meta.source),
+                data,
+            };
+            if tx.send(input).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Spawns the handler of one control connection.
+fn spawn_control(mut stream: UnixStream, tx: mpsc::Sender<Input>) {
+    tokio::spawn(async move {
+        let response = match control::read_request(&mut stream).await {
+            Ok(req) => {
+                let (reply_tx, reply_rx) = oneshot::channel();
+                if tx.send(Input::Control(req, reply_tx)).await.is_err() {
+                    Response::error("the server is shutting down")
+                } else {
+                    reply_rx
+                        .await
+                        .unwrap_or_else(|_| Response::error("the server is shutting down"))
+                }
+            }
+            Err(msg) => Response::error(msg),
+        };
+        if let Err(e) = control::write_response(&mut stream, &response).await {
+            debug!("control client went away: {e}");
+        }
+    });
+}
+
+async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<()> {
+    let mut server = Server::new(rt.config.clone(), users, clock::os_seed(), clock::now());
+    if rt.keylog.is_some() {
+        server.set_keylog(true);
+    }
+    let (tx, mut rx) = mpsc::channel::<Input>(CHANNEL_DEPTH);
+    for l in &rt.listeners {
+        spawn_reader(l, tx.clone());
+    }
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut users_poll = tokio::time::interval(USERS_POLL);
+    users_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let sleep = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(sleep);
+    let mut buf = Vec::with_capacity(MAX_PACKET);
+    let mut pkt = vec![0u8; MAX_PACKET];
+
+    info!(
+        users = rt.user_count,
+        pool = %rt.config.pool.cidr,
+        "l2tpd-rs {} started",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut shutdown_deadline: Option<Instant> = None;
+    loop {
+        let timeout = server.poll_timeout();
+        if let Some(deadline) = shutdown_deadline {
+            // Keep going only while the server still has work and the grace period lasts.
+            if timeout.is_none() || clock::now() >= deadline {
+                break;
+            }
+        }
+        let wake = match (timeout, shutdown_deadline) {
+            (Some(t), Some(d)) => Some(t.min(d)),
+            (t, d) => t.or(d),
+        };
+        if let Some(w) = wake {
+            sleep.as_mut().reset(tokio::time::Instant::from_std(w));
+        }
+        let armed = wake.is_some();
+
+        tokio::select! {
+            Some(input) = rx.recv() => match input {
+                Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),
+                Input::Control(req, reply) => {
+                    let response = handle_control(&mut rt, &mut server, req);
+                    let _ = reply.send(response);
+                }
+            },
+            () = &mut sleep, if armed => server.handle_timeout(clock::now()),
+            ready = readable(rt.tun.as_ref()), if rt.tun.is_some() => {
+                if let Ok(mut guard) = ready {
+                    for _ in 0..BATCH {
+                        match guard.try_io(|fd| fd.get_ref().read(&mut pkt)) {
+                            Ok(Ok(n)) => server.handle_tun(clock::now(), pkt.get(..n).unwrap_or_default()),
+                            Ok(Err(e)) => { warn!("TUN read error: {e}"); break; }
+                            Err(_would_block) => break,
+                        }
+                    }
+                }
+            },
+            ready = readable(rt.raw_esp.as_ref()), if rt.raw_esp.is_some() => {
+                if let Ok(mut guard) = ready {
+                    for _ in 0..BATCH {
+                        match guard.try_io(|fd| tun::recv_esp(fd.get_ref(), &mut pkt)) {
+                            Ok(Ok(p)) => {
+                                let esp = pkt.get(p.esp_offset..p.len).unwrap_or_default();
+                                server.handle_esp(clock::now(), p.destination, p.source, esp);
+                            }
+                            Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => debug!("raw ESP: {e}"),
+                            Ok(Err(e)) => { warn!("raw ESP read error: {e}"); break; }
+                            Err(_would_block) => break,
+                        }
+                    }
+                }
+            },
+            accepted = rt.control.accept(), if shutdown_deadline.is_none() => match accepted {
+                Ok((stream, _)) => spawn_control(stream, tx.clone()),
+                Err(e) => warn!("control socket accept failed: {e}"),
+            },
+            _ = users_poll.tick(), if shutdown_deadline.is_none() => {
+                let now_mtime = mtime(&rt.config.users_file);
+                if now_mtime != rt.users_mtime {
+                    rt.users_mtime = now_mtime;
+                    info!(file = %rt.config.users_file.display(), "users file changed");
+                    let _ = reload_users(&mut rt, &mut server);
+                }
+            },
+            _ = sighup.recv() => {
+                info!("SIGHUP: reloading the users file");
+                rt.users_mtime = mtime(&rt.config.users_file);
+                let _ = reload_users(&mut rt, &mut server);
+            },
+            _ = sigterm.recv(), if shutdown_deadline.is_none() => {
+                info!("SIGTERM: disconnecting every client and stopping");
+                server.shutdown(clock::now());
+                shutdown_deadline = Some(clock::now() + SHUTDOWN_GRACE);
+            },
+            _ = sigint.recv(), if shutdown_deadline.is_none() => {
+                info!("SIGINT: disconnecting every client and stopping");
+                server.shutdown(clock::now());
+                shutdown_deadline = Some(clock::now() + SHUTDOWN_GRACE);
+            },
+        }
+        drain(&mut rt, &mut server, &mut buf).await;
+    }
+    if let Some(k) = rt.keylog.as_mut() {
+        let _ = k.flush();
+    }
+    let _ = std::fs::remove_file(&rt.config.control_socket);
+    info!("stopped");
+    Ok(())
+}
+
+async fn readable<T: std::os::fd::AsRawFd>(
+    fd: Option<&AsyncFd<T>>,
+) -> std::io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, T>> {
+    match fd {
+        Some(fd) => fd.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn handle_control(rt: &mut Runtime, server: &mut Server, req: Request) -> Response {
+    match req {
+        Request::Status => Response {
+            ok: true,
+            snapshot: Some(server.snapshot(clock::now())),
+            info: Some(DaemonInfo {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                config: rt.config.path.clone(),
+                tun: rt.tun.as_ref().map(|t| t.get_ref().name().to_owned()),
+                listening: rt.listeners.iter().map(|l| l.bound.to_string()).collect(),
+                raw_esp: rt.raw_esp.is_some(),
+                users: rt.user_count,
+            }),
+            ..Response::default()
+        },
+        Request::ReloadUsers => match reload_users(rt, server) {
+            Ok(n) => Response {
+                ok: true,
+                message: Some(format!("reloaded {n} users")),
+                ..Response::default()
+            },
+            Err(errors) => Response::error(errors.join("\n")),
+        },
+    }
+}
+
+/// Loads users.yaml again; on success hands it to the server, on failure keeps the old table.
+fn reload_users(rt: &mut Runtime, server: &mut Server) -> Result<usize, Vec<String>> {
+    match crate::check::load_users(&rt.config) {
+        Ok(users) => {
+            let n = users.len();
+            server.reload_users(clock::now(), users);
+            rt.user_count = n;
+            info!(users = n, file = %rt.config.users_file.display(), "users file reloaded");
+            Ok(n)
+        }
+        Err(errors) => {
+            for e in &errors {
+                error!("{e}");
+            }
+            error!(
+                file = %rt.config.users_file.display(),
+                kept = rt.user_count,
+                "users file NOT reloaded: keeping the previous users until the file is fixed"
+            );
+            Err(errors)
+        }
+    }
+}
+
+/// Sends everything the server has queued and handles its events.
+async fn drain(rt: &mut Runtime, server: &mut Server, buf: &mut Vec<u8>) {
+    while let Some(t) = server.poll_transmit(buf) {
+        match t {
+            Transmit::Udp { local, remote } => send_udp(rt, local, remote, buf).await,
+            Transmit::Esp { local, remote } => match &rt.raw_esp {
+                Some(fd) => {
+                    let res = fd
+                        .async_io(Interest::WRITABLE, |fd| tun::send_esp(fd, buf, remote))
+                        .await;
+                    if let Err(e) = res {
+                        debug!(%local, %remote, "raw ESP send failed: {e}");
+                    }
+                }
+                None => debug!(%remote, "no raw ESP socket: packet dropped"),
+            },
+            Transmit::Tun => match &rt.tun {
+                Some(dev) => {
+                    if let Err(e) = dev.get_ref().write(buf) {
+                        debug!("TUN write failed ({e}): packet dropped");
+                    }
+                }
+                None => debug!("no TUN device: packet dropped"),
+            },
+            _ => debug!("unknown transmit kind dropped"),
+        }
+    }
+    while let Some(event) = server.poll_event() {
+        match event {
+            Event::KeylogLine(line) => {
+                if let Some(k) = rt.keylog.as_mut() {
+                    let _ = writeln!(k, "{line}").and_then(|()| k.flush());
+                }
+            }
+            _ => debug!("unhandled server event"),
+        }
+    }
+}
+
+async fn send_udp(rt: &Runtime, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
+    let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (local, remote) else {
+        debug!(%local, %remote, "IPv6 transmit dropped: only IPv4 is served");
+        return;
+    };
+    let listener = rt
+        .listeners
+        .iter()
+        .find(|l| l.bound.port() == local.port() && l.bound.ip() == local.ip())
+        .or_else(|| {
+            rt.listeners
+                .iter()
+                .find(|l| l.bound.port() == local.port() && l.bound.ip().is_unspecified())
+        });
+    let Some(l) = listener else {
+        warn!(%local, %remote, "no socket for this local address: datagram dropped");
+        return;
+    };
+    let from = l.bound.ip().is_unspecified().then_some(*local.ip());
+    let socket = &l.socket;
+    let res = socket
+        .async_io(Interest::WRITABLE, || {
+            tun::send_from(&**socket, payload, from, remote)
+        })
+        .await;
+    if let Err(e) = res {
+        debug!(%local, %remote, "UDP send failed: {e}");
+    }
+}

@@ -1,0 +1,1511 @@
+//! The tunnel and session state machines (RFC 2661 §7) shared by the LNS and the LAC.
+//!
+//! One [`Engine`] holds the tunnels of one peer. Control messages go through the tunnel's
+//! reliable [`Channel`] and come out in order, once, into [`Engine::dispatch`]. Data messages
+//! bypass all of it: [`Engine::handle_datagram`] finds the session and returns a slice of the
+//! datagram.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use subtle::ConstantTimeEq;
+use tracing::{debug, info, warn};
+use wire::l2tp::{self as w, AttrType, AvpRepr, MessageType, Packet, ResultCode, Sequence};
+
+use crate::Error;
+use crate::channel::{Channel, GaveUp, Received, seq_lt};
+use crate::codes::{self, cdn, stopccn};
+use crate::config::{DEFAULT_PEER_WINDOW, DataSequencing, Retransmit, TunnelSecret};
+use crate::event::{Disconnect, Event, Framing, Initiator, Scope, SessionKey};
+use crate::hidden;
+use crate::message::{self, Hiding, Message, OutAvp};
+
+/// A datagram to send to the peer's L2TP port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The peer's L2TP UDP port, learned per tunnel (Windows 1701; iOS a random port).
+    pub peer_port: u16,
+    /// The L2TP message.
+    pub payload: Vec<u8>,
+}
+
+/// A PPP frame received on an established session: a slice of the input datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Data<'a> {
+    /// The session it belongs to.
+    pub session: SessionKey,
+    /// The PPP frame (from the address/control field or protocol field on).
+    pub frame: &'a [u8],
+}
+
+/// Counters: every dropped datagram is counted under its cause.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Datagrams that did not parse.
+    pub malformed: u64,
+    /// Messages for a tunnel this peer does not have.
+    pub unknown_tunnel: u64,
+    /// Data for a session that does not exist or is not established.
+    pub unknown_session: u64,
+    /// Messages we cannot process (hidden AVP without a secret).
+    pub unsupported: u64,
+    /// Protocol violations (missing AVPs, out-of-window or stale messages).
+    pub peer_misbehaved: u64,
+    /// Requests refused because of a limit.
+    pub limit_refused: u64,
+    /// Duplicate control messages (acknowledged, not delivered again).
+    pub duplicates: u64,
+    /// Control messages delivered to the state machines.
+    pub control_delivered: u64,
+    /// Data messages received on established sessions.
+    pub data_in: u64,
+    /// Data messages encoded.
+    pub data_out: u64,
+}
+
+/// A session as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Our tunnel and session IDs.
+    pub key: SessionKey,
+    /// The peer's tunnel ID.
+    pub peer_tunnel: u16,
+    /// The peer's session ID.
+    pub peer_session: u16,
+    /// The peer's L2TP UDP port.
+    pub peer_port: u16,
+    /// The peer's Host Name AVP.
+    pub peer_host_name: String,
+    /// The peer's Vendor Name AVP.
+    pub vendor: Option<String>,
+    /// Whether the session is established (ICCN seen).
+    pub established: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Lns,
+    Lac,
+}
+
+/// Tunnel states, RFC 2661 §7.2 (plus the two teardown states of §5.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TunnelState {
+    Idle,
+    WaitCtlReply,
+    WaitCtlConn,
+    Established,
+    /// We sent StopCCN and wait for its acknowledgement.
+    Closing,
+    /// The peer sent StopCCN: we linger to acknowledge its retransmissions (§5.7).
+    Closed,
+}
+
+/// Session states, RFC 2661 §7.4 (LNS incoming) and §7.3 (LAC incoming).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SessionState {
+    /// LAC: ICRQ sent.
+    WaitReply,
+    /// LNS: ICRP sent.
+    WaitConnect,
+    Established,
+}
+
+#[derive(Debug)]
+struct Session {
+    peer_id: u16,
+    state: SessionState,
+    framing: Framing,
+    sequencing: bool,
+    data_ns: u16,
+    data_nr: u16,
+}
+
+#[derive(Debug)]
+struct Tunnel {
+    peer_id: u16,
+    peer_port: u16,
+    state: TunnelState,
+    channel: Channel,
+    host_name: String,
+    vendor: Option<String>,
+    sessions: BTreeMap<u16, Session>,
+    hello_at: Option<Instant>,
+    linger_until: Option<Instant>,
+    /// The challenge we sent (RFC 2661 §5.1.1).
+    challenge: Option<[u8; 16]>,
+    next_call_serial: u32,
+}
+
+/// The role-independent configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Common {
+    pub(crate) role: Role,
+    pub(crate) host_name: String,
+    pub(crate) vendor_name: String,
+    pub(crate) firmware_revision: u16,
+    pub(crate) receive_window: u16,
+    pub(crate) hello_interval: Duration,
+    pub(crate) retransmit: Retransmit,
+    pub(crate) secret: Option<TunnelSecret>,
+    pub(crate) max_tunnels: usize,
+    pub(crate) max_sessions: usize,
+    pub(crate) data_sequencing: DataSequencing,
+    pub(crate) data_length_field: bool,
+    pub(crate) hide_avps: bool,
+    pub(crate) fixed_tunnel_id: Option<u16>,
+    pub(crate) next_session_id: Option<u16>,
+    pub(crate) request_sequencing: bool,
+}
+
+/// The state of all tunnels of one peer.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    cfg: Common,
+    rng: ChaCha20Rng,
+    tunnels: BTreeMap<u16, Tunnel>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+fn tunnel_reason(
+    initiator: Initiator,
+    result: u16,
+    error: Option<u16>,
+    message: Option<String>,
+) -> Disconnect {
+    Disconnect {
+        initiator,
+        scope: Scope::Tunnel,
+        result,
+        error,
+        message,
+    }
+}
+
+fn session_reason(
+    initiator: Initiator,
+    result: u16,
+    error: Option<u16>,
+    message: Option<String>,
+) -> Disconnect {
+    Disconnect {
+        initiator,
+        scope: Scope::Session,
+        result,
+        error,
+        message,
+    }
+}
+
+/// Messages that belong to a session rather than to the tunnel (RFC 2661 §3.2, §4.1).
+fn is_session_message(t: MessageType) -> bool {
+    matches!(
+        t,
+        MessageType::Ocrq
+            | MessageType::Ocrp
+            | MessageType::Occn
+            | MessageType::Icrq
+            | MessageType::Icrp
+            | MessageType::Iccn
+            | MessageType::Cdn
+            | MessageType::Wen
+            | MessageType::Sli
+    )
+}
+
+impl Engine {
+    pub(crate) fn new(cfg: Common, rng_seed: [u8; 32]) -> Self {
+        Self {
+            cfg,
+            rng: ChaCha20Rng::from_seed(rng_seed),
+            tunnels: BTreeMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub(crate) fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.tunnels
+            .values()
+            .flat_map(|t| [t.channel.deadline(), t.hello_at, t.linger_until])
+            .flatten()
+            .min()
+    }
+
+    pub(crate) fn sessions(&self) -> Vec<SessionInfo> {
+        let mut out = Vec::new();
+        for (&tid, t) in &self.tunnels {
+            for (&sid, s) in &t.sessions {
+                out.push(SessionInfo {
+                    key: SessionKey {
+                        tunnel: tid,
+                        session: sid,
+                    },
+                    peer_tunnel: t.peer_id,
+                    peer_session: s.peer_id,
+                    peer_port: t.peer_port,
+                    peer_host_name: t.host_name.clone(),
+                    vendor: t.vendor.clone(),
+                    established: s.state == SessionState::Established,
+                });
+            }
+        }
+        out
+    }
+
+    /// Tunnels that are not being torn down.
+    pub(crate) fn active_tunnels(&self) -> usize {
+        self.tunnels
+            .values()
+            .filter(|t| !matches!(t.state, TunnelState::Closing | TunnelState::Closed))
+            .count()
+    }
+
+    fn count(&mut self, e: &Error) {
+        let s = &mut self.stats;
+        match e {
+            Error::Malformed(_) => s.malformed += 1,
+            Error::UnknownTunnel(_) => s.unknown_tunnel += 1,
+            Error::UnknownSession { .. } => s.unknown_session += 1,
+            Error::Unsupported(_) => s.unsupported += 1,
+            Error::PeerMisbehaved(_) => s.peer_misbehaved += 1,
+            Error::LimitReached(_) => s.limit_refused += 1,
+            Error::ApiMisuse(_) => {}
+        }
+    }
+
+    // ---- input -------------------------------------------------------------------------
+
+    pub(crate) fn handle_datagram<'a>(
+        &mut self,
+        now: Instant,
+        peer_port: u16,
+        payload: &'a [u8],
+    ) -> Result<Option<Data<'a>>, Error> {
+        let result = match Packet::new_checked(payload) {
+            Err(e) => Err(Error::Malformed(e)),
+            Ok(packet) if !packet.is_control() => self.handle_data(&packet),
+            Ok(packet) => {
+                let r = self.handle_control(now, peer_port, &packet);
+                self.flush(now);
+                r.map(|()| None)
+            }
+        };
+        if let Err(e) = &result {
+            debug!(error = %e, "L2TP datagram dropped");
+            self.count(e);
+        }
+        result
+    }
+
+    fn handle_data<'a>(&mut self, packet: &Packet<&'a [u8]>) -> Result<Option<Data<'a>>, Error> {
+        let (tid, sid) = (packet.tunnel_id(), packet.session_id());
+        let unknown = Error::UnknownSession {
+            tunnel: tid,
+            session: sid,
+        };
+        let tunnel = self
+            .tunnels
+            .get_mut(&tid)
+            .ok_or(Error::UnknownTunnel(tid))?;
+        if tunnel.state != TunnelState::Established {
+            return Err(unknown);
+        }
+        let session = tunnel
+            .sessions
+            .get_mut(&sid)
+            .filter(|s| s.state == SessionState::Established)
+            .ok_or(unknown)?;
+        if let Some(ns) = packet.ns() {
+            // RFC 2661 §5.4: data sequence numbers detect lost and out-of-order packets; a
+            // packet older than one already received is dropped.
+            if seq_lt(ns, session.data_nr) {
+                return Err(Error::PeerMisbehaved("stale data message sequence number"));
+            }
+            session.data_nr = ns.wrapping_add(1);
+        }
+        self.stats.data_in += 1;
+        Ok(Some(Data {
+            session: SessionKey {
+                tunnel: tid,
+                session: sid,
+            },
+            frame: packet.payload_slice(),
+        }))
+    }
+
+    fn handle_control(
+        &mut self,
+        now: Instant,
+        peer_port: u16,
+        packet: &Packet<&[u8]>,
+    ) -> Result<(), Error> {
+        let secret = self.cfg.secret.as_ref().map(TunnelSecret::as_bytes);
+        let msg = Message::parse(packet, secret)?;
+        let tid = self.route(now, peer_port, &msg)?;
+        let hello = self.cfg.hello_interval;
+        let Some(tunnel) = self.tunnels.get_mut(&tid) else {
+            return Err(Error::UnknownTunnel(tid));
+        };
+        tunnel.peer_port = peer_port;
+        tunnel.channel.on_nr(now, msg.seq.nr);
+        if !matches!(tunnel.state, TunnelState::Closing | TunnelState::Closed) {
+            tunnel.hello_at = Some(now + hello);
+        }
+        let mut result = Ok(());
+        if !msg.is_zlb() {
+            match tunnel.channel.on_message(msg) {
+                Received::Deliver(list) => {
+                    for m in list {
+                        self.stats.control_delivered += 1;
+                        self.dispatch(now, tid, m);
+                    }
+                }
+                Received::Duplicate => self.stats.duplicates += 1,
+                Received::OutOfWindow => {
+                    result = Err(Error::PeerMisbehaved(
+                        "control message outside the receive window",
+                    ));
+                }
+            }
+        }
+        if self
+            .tunnels
+            .get(&tid)
+            .is_some_and(|t| t.state == TunnelState::Closing && t.channel.idle())
+        {
+            debug!(tunnel = tid, "StopCCN acknowledged; tunnel removed");
+            self.tunnels.remove(&tid);
+        }
+        result
+    }
+
+    /// Finds the tunnel a control message is for, creating one for an SCCRQ.
+    fn route(&mut self, now: Instant, peer_port: u16, msg: &Message) -> Result<u16, Error> {
+        if msg.tunnel_id != 0 && self.tunnels.contains_key(&msg.tunnel_id) {
+            return Ok(msg.tunnel_id);
+        }
+        match msg.msg_type {
+            Some(MessageType::Sccrq) if self.cfg.role == Role::Lns && msg.tunnel_id == 0 => {
+                return self.accept_sccrq(now, peer_port, msg);
+            }
+            // Windows may send StopCCN or CDN with the wrong tunnel ID (xl2tpd CHANGES v1.1.05,
+            // clients.md C.3). All tunnels here belong to one peer, so match tolerantly.
+            Some(MessageType::StopCcn) => {
+                let by_avp = msg.u16_avp(AttrType::AssignedTunnelId).and_then(|peer| {
+                    self.tunnels
+                        .iter()
+                        .find(|(_, t)| t.peer_id == peer)
+                        .map(|(&id, _)| id)
+                });
+                if let Some(id) = by_avp.or_else(|| self.only_tunnel()) {
+                    info!(
+                        header_tunnel = msg.tunnel_id,
+                        tunnel = id,
+                        "StopCCN with a wrong tunnel ID matched within the peer"
+                    );
+                    return Ok(id);
+                }
+            }
+            Some(MessageType::Cdn) => {
+                let peer_sid = msg.u16_avp(AttrType::AssignedSessionId);
+                let by_session = self
+                    .tunnels
+                    .iter()
+                    .find(|(_, t)| {
+                        t.sessions.contains_key(&msg.session_id)
+                            || t.sessions.values().any(|s| Some(s.peer_id) == peer_sid)
+                    })
+                    .map(|(&id, _)| id);
+                if let Some(id) = by_session.or_else(|| self.only_tunnel()) {
+                    info!(
+                        header_tunnel = msg.tunnel_id,
+                        tunnel = id,
+                        "CDN with a wrong tunnel ID matched within the peer"
+                    );
+                    return Ok(id);
+                }
+            }
+            _ => {}
+        }
+        Err(Error::UnknownTunnel(msg.tunnel_id))
+    }
+
+    fn only_tunnel(&self) -> Option<u16> {
+        let mut it = self.tunnels.keys();
+        match (it.next(), it.next()) {
+            (Some(&id), None) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn accept_sccrq(&mut self, now: Instant, peer_port: u16, msg: &Message) -> Result<u16, Error> {
+        let peer_tid = msg
+            .u16_avp(AttrType::AssignedTunnelId)
+            .filter(|&t| t != 0)
+            .ok_or(Error::PeerMisbehaved("SCCRQ without an Assigned Tunnel ID"))?;
+        let existing = self
+            .tunnels
+            .iter()
+            .find(|(_, t)| {
+                t.peer_id == peer_tid
+                    && !matches!(t.state, TunnelState::Closing | TunnelState::Closed)
+            })
+            .map(|(&id, t)| (id, t.peer_port));
+        match existing {
+            // The same tunnel ID from the same port: a retransmitted (or network-duplicated)
+            // SCCRQ. The channel acknowledges it as a duplicate.
+            Some((id, port)) if port == peer_port => return Ok(id),
+            Some((id, _)) => {
+                // The same tunnel ID from a new port: the peer restarted (iOS always uses
+                // tunnel ID 1 and a random port, clients.md B.8). Its old tunnel is gone, so
+                // drop ours without a StopCCN, which would hit the new one.
+                warn!(
+                    tunnel = id,
+                    peer_tunnel = peer_tid,
+                    "peer reused a tunnel ID from a new port; old tunnel dropped"
+                );
+                let reason = tunnel_reason(
+                    Initiator::Peer,
+                    stopccn::CLEAR,
+                    None,
+                    Some("peer started a new tunnel with the same ID".into()),
+                );
+                self.teardown(id, reason);
+                self.tunnels.remove(&id);
+            }
+            None => {}
+        }
+        if self.active_tunnels() >= self.cfg.max_tunnels {
+            // No state is kept for a refused tunnel: one unreliable StopCCN answers it.
+            let avps = [
+                OutAvp::from(AvpRepr::AssignedTunnelId(0)),
+                OutAvp::from(AvpRepr::ResultCode(ResultCode {
+                    result: stopccn::GENERAL_ERROR,
+                    error: Some(codes::error::NO_RESOURCES),
+                    message: Some(b"tunnel limit reached"),
+                })),
+            ];
+            let mut bytes = message::build(peer_tid, 0, MessageType::StopCcn, &avps, None)?;
+            let mut p = Packet::new_unchecked(&mut bytes[..]);
+            p.set_ns(0);
+            p.set_nr(msg.seq.ns.wrapping_add(1));
+            self.transmits.push_back(Transmit {
+                peer_port,
+                payload: bytes,
+            });
+            return Err(Error::LimitReached("tunnels per peer"));
+        }
+        let local = self.alloc_tunnel_id();
+        let mut tunnel = self.new_tunnel(now, peer_port);
+        tunnel.peer_id = peer_tid;
+        self.tunnels.insert(local, tunnel);
+        Ok(local)
+    }
+
+    fn new_tunnel(&self, now: Instant, peer_port: u16) -> Tunnel {
+        Tunnel {
+            peer_id: 0,
+            peer_port,
+            state: TunnelState::Idle,
+            channel: Channel::new(
+                self.cfg.retransmit,
+                self.cfg.receive_window,
+                DEFAULT_PEER_WINDOW,
+            ),
+            host_name: String::new(),
+            vendor: None,
+            sessions: BTreeMap::new(),
+            hello_at: Some(now + self.cfg.hello_interval),
+            linger_until: None,
+            challenge: None,
+            next_call_serial: 1,
+        }
+    }
+
+    fn alloc_tunnel_id(&mut self) -> u16 {
+        if let Some(id) = self
+            .cfg
+            .fixed_tunnel_id
+            .filter(|id| *id != 0 && !self.tunnels.contains_key(id))
+        {
+            return id;
+        }
+        loop {
+            let id: u16 = self.rng.r#gen();
+            if id != 0 && !self.tunnels.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn alloc_session_id(&mut self, tid: u16) -> u16 {
+        let in_use = |id: u16, this: &Self| {
+            this.tunnels
+                .get(&tid)
+                .is_some_and(|t| t.sessions.contains_key(&id))
+        };
+        if let Some(id) = self.cfg.next_session_id.filter(|id| *id != 0) {
+            self.cfg.next_session_id = Some(id.wrapping_add(1).max(1));
+            if !in_use(id, self) {
+                return id;
+            }
+        }
+        loop {
+            let id: u16 = self.rng.r#gen();
+            if id != 0 && !in_use(id, self) {
+                return id;
+            }
+        }
+    }
+
+    // ---- the state machines ---------------------------------------------------------------
+
+    fn dispatch(&mut self, now: Instant, tid: u16, msg: Message) {
+        let Some(mt) = msg.msg_type else { return };
+        let Some(state) = self.tunnels.get(&tid).map(|t| t.state) else {
+            return;
+        };
+        if matches!(state, TunnelState::Closing | TunnelState::Closed) {
+            if mt == MessageType::StopCcn && state == TunnelState::Closing {
+                // Both sides sent StopCCN: linger for the peer's retransmissions.
+                self.set_closed(now, tid);
+            }
+            return;
+        }
+        // RFC 2661 §4.1: "If the M bit is set on an unrecognized AVP within a message
+        // associated with a particular session, the session ... MUST be terminated. If set on
+        // an unrecognized AVP within a message associated with only the overall tunnel, the
+        // entire tunnel (and all sessions within) MUST be terminated." Result Code 2 with
+        // General Error Code 8 (§4.4.2).
+        if let Some((vendor, attr)) = msg.unknown_mandatory() {
+            let text = format!("unknown mandatory AVP (vendor {vendor}, type {attr}) in {mt:?}");
+            warn!(tunnel = tid, "{text}");
+            if is_session_message(mt) {
+                if mt == MessageType::Cdn {
+                    // The session is being cleared anyway.
+                } else if mt == MessageType::Icrq || mt == MessageType::Ocrq {
+                    let peer_sid = msg.u16_avp(AttrType::AssignedSessionId).unwrap_or(0);
+                    self.send_cdn(
+                        tid,
+                        peer_sid,
+                        0,
+                        cdn::GENERAL_ERROR,
+                        Some(codes::error::UNKNOWN_MANDATORY_AVP),
+                        &text,
+                    );
+                    return;
+                } else {
+                    if self
+                        .tunnels
+                        .get(&tid)
+                        .is_some_and(|t| t.sessions.contains_key(&msg.session_id))
+                    {
+                        let reason = session_reason(
+                            Initiator::Local,
+                            cdn::GENERAL_ERROR,
+                            Some(codes::error::UNKNOWN_MANDATORY_AVP),
+                            Some(text),
+                        );
+                        self.close_session_inner(tid, msg.session_id, reason);
+                    }
+                    return;
+                }
+            } else if mt != MessageType::StopCcn {
+                let reason = tunnel_reason(
+                    Initiator::Local,
+                    stopccn::GENERAL_ERROR,
+                    Some(codes::error::UNKNOWN_MANDATORY_AVP),
+                    Some(text),
+                );
+                self.close_tunnel_inner(now, tid, reason);
+                return;
+            }
+        }
+        let role = self.cfg.role;
+        match (role, mt) {
+            (_, MessageType::Hello) => debug!(tunnel = tid, "Hello"),
+            (Role::Lns, MessageType::Sccrq) if state == TunnelState::Idle => {
+                self.on_sccrq(now, tid, &msg)
+            }
+            (Role::Lns, MessageType::Scccn) if state == TunnelState::WaitCtlConn => {
+                self.on_scccn(now, tid, &msg)
+            }
+            (Role::Lac, MessageType::Sccrp) if state == TunnelState::WaitCtlReply => {
+                self.on_sccrp(now, tid, &msg)
+            }
+            (_, MessageType::StopCcn) => self.on_stopccn(now, tid, &msg),
+            (Role::Lns, MessageType::Icrq) if state == TunnelState::Established => {
+                self.on_icrq(tid, &msg)
+            }
+            (Role::Lns, MessageType::Iccn) if state == TunnelState::Established => {
+                self.on_iccn(tid, &msg)
+            }
+            (Role::Lac, MessageType::Icrp) if state == TunnelState::Established => {
+                self.on_icrp(tid, &msg)
+            }
+            (_, MessageType::Cdn) => self.on_cdn(tid, &msg),
+            (Role::Lns, MessageType::Ocrq) => {
+                // We are an LNS for remote access: outgoing calls are refused (RFC 2661 §7.5
+                // allows CDN in reply to OCRQ), permanent lack of facilities.
+                let peer_sid = msg.u16_avp(AttrType::AssignedSessionId).unwrap_or(0);
+                info!(tunnel = tid, "outgoing call refused");
+                self.send_cdn(
+                    tid,
+                    peer_sid,
+                    0,
+                    cdn::NO_FACILITIES_PERMANENT,
+                    None,
+                    "outgoing calls are not supported",
+                );
+            }
+            (_, MessageType::Wen) => {
+                // WAN-Error-Notify (RFC 2661 §6.13): informational.
+                info!(
+                    tunnel = tid,
+                    session = msg.session_id,
+                    "WAN-Error-Notify accepted"
+                );
+            }
+            (_, MessageType::Sli) => {
+                // Set-Link-Info (RFC 2661 §6.14): the ACCM is irrelevant over L2TP.
+                debug!(
+                    tunnel = tid,
+                    session = msg.session_id,
+                    "Set-Link-Info accepted"
+                );
+            }
+            (_, MessageType::Unknown(n)) if msg.type_mandatory => {
+                // RFC 2661 §4.4.1: an unknown Message Type with the M bit set clears the tunnel.
+                let reason = tunnel_reason(
+                    Initiator::Local,
+                    stopccn::GENERAL_ERROR,
+                    Some(codes::error::BAD_VALUE),
+                    Some(format!("unknown message type {n}")),
+                );
+                self.close_tunnel_inner(now, tid, reason);
+            }
+            _ => {
+                self.stats.peer_misbehaved += 1;
+                debug!(tunnel = tid, message = ?mt, state = ?state, "control message not expected here; ignored");
+            }
+        }
+    }
+
+    fn queue(&mut self, tid: u16, session_header: u16, mt: MessageType, avps: &[OutAvp<'_>]) {
+        let mut rv = [0u8; 16];
+        self.rng.fill(&mut rv);
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        let hiding = self.cfg.secret.as_ref().map(|s| Hiding {
+            secret: s.as_bytes(),
+            random_vector: rv,
+        });
+        match message::build(t.peer_id, session_header, mt, avps, hiding.as_ref()) {
+            Ok(bytes) => t.channel.queue(bytes),
+            Err(e) => warn!(error = %e, message = ?mt, "could not build a control message"),
+        }
+    }
+
+    fn send_cdn(
+        &mut self,
+        tid: u16,
+        peer_sid: u16,
+        local_sid: u16,
+        result: u16,
+        error: Option<u16>,
+        text: &str,
+    ) {
+        let avps = [
+            OutAvp::from(AvpRepr::ResultCode(ResultCode {
+                result,
+                error: error.or_else(|| (!text.is_empty()).then_some(0)),
+                message: (!text.is_empty()).then_some(text.as_bytes()),
+            })),
+            OutAvp::from(AvpRepr::AssignedSessionId(local_sid)),
+        ];
+        self.queue(tid, peer_sid, MessageType::Cdn, &avps);
+    }
+
+    fn random_challenge(&mut self) -> [u8; 16] {
+        let mut c = [0u8; 16];
+        self.rng.fill(&mut c);
+        c
+    }
+
+    fn on_sccrq(&mut self, now: Instant, tid: u16, msg: &Message) {
+        let (host, vendor) = (
+            msg.text_avp(AttrType::HostName),
+            msg.text_avp(AttrType::VendorName),
+        );
+        let rws = msg
+            .u16_avp(AttrType::ReceiveWindowSize)
+            .unwrap_or(DEFAULT_PEER_WINDOW);
+        let ours = self.cfg.secret.is_some().then(|| self.random_challenge());
+        let secret = self.cfg.secret.clone();
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        t.host_name = host.unwrap_or_default();
+        t.vendor = vendor;
+        t.channel.set_peer_window(rws);
+        info!(tunnel = tid, peer_tunnel = t.peer_id, host = %t.host_name, vendor = ?t.vendor, "SCCRQ");
+        if msg.protocol_version() != Some((1, 0)) {
+            let reason = tunnel_reason(
+                Initiator::Local,
+                stopccn::BAD_VERSION,
+                None,
+                Some("only L2TP version 1.0 is supported".into()),
+            );
+            self.close_tunnel_inner(now, tid, reason);
+            return;
+        }
+        let response = match (msg.bytes_avp(AttrType::Challenge), &secret) {
+            (None, _) => None,
+            (Some(ch), Some(s)) => Some(hidden::challenge_response(2, s.as_bytes(), ch)),
+            (Some(_), None) => {
+                let reason = tunnel_reason(
+                    Initiator::Local,
+                    stopccn::NOT_AUTHORIZED,
+                    None,
+                    Some("tunnel authentication requested but no secret is configured".into()),
+                );
+                self.close_tunnel_inner(now, tid, reason);
+                return;
+            }
+        };
+        t.challenge = ours;
+        t.state = TunnelState::WaitCtlConn;
+        let host_name = self.cfg.host_name.clone();
+        let vendor_name = self.cfg.vendor_name.clone();
+        let mut avps = vec![
+            OutAvp::from(AvpRepr::ProtocolVersion {
+                version: 1,
+                revision: 0,
+            }),
+            OutAvp::from(AvpRepr::FramingCapabilities(
+                w::framing::SYNC | w::framing::ASYNC,
+            )),
+            OutAvp::from(AvpRepr::BearerCapabilities(0)),
+            OutAvp::from(AvpRepr::FirmwareRevision(self.cfg.firmware_revision)),
+            OutAvp::from(AvpRepr::HostName(host_name.as_bytes())),
+            OutAvp::from(AvpRepr::VendorName(vendor_name.as_bytes())),
+            OutAvp::from(AvpRepr::AssignedTunnelId(tid)),
+            OutAvp::from(AvpRepr::ReceiveWindowSize(self.cfg.receive_window)),
+        ];
+        if let Some(c) = &ours {
+            avps.push(OutAvp::from(AvpRepr::Challenge(c)));
+        }
+        if let Some(r) = response {
+            avps.push(OutAvp::from(AvpRepr::ChallengeResponse(r)));
+        }
+        self.queue(tid, 0, MessageType::Sccrp, &avps);
+    }
+
+    /// Checks the Challenge Response to our challenge (constant time).
+    fn response_ok(&self, tid: u16, response_type: u8, msg: &Message) -> bool {
+        let Some(ch) = self.tunnels.get(&tid).and_then(|t| t.challenge) else {
+            return true;
+        };
+        let Some(secret) = &self.cfg.secret else {
+            return false;
+        };
+        let want = hidden::challenge_response(response_type, secret.as_bytes(), &ch);
+        msg.bytes_avp(AttrType::ChallengeResponse)
+            .is_some_and(|got| bool::from(got.ct_eq(&want)))
+    }
+
+    fn tunnel_up(&mut self, tid: u16) {
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        t.state = TunnelState::Established;
+        info!(tunnel = tid, peer_tunnel = t.peer_id, host = %t.host_name, "tunnel established");
+        self.events.push_back(Event::TunnelUp {
+            tunnel: tid,
+            peer_tunnel: t.peer_id,
+            peer_host_name: t.host_name.clone(),
+            vendor: t.vendor.clone(),
+        });
+    }
+
+    fn on_scccn(&mut self, now: Instant, tid: u16, msg: &Message) {
+        if !self.response_ok(tid, 3, msg) {
+            let reason = tunnel_reason(
+                Initiator::Local,
+                stopccn::NOT_AUTHORIZED,
+                None,
+                Some("tunnel authentication failed".into()),
+            );
+            self.close_tunnel_inner(now, tid, reason);
+            return;
+        }
+        self.tunnel_up(tid);
+    }
+
+    fn on_sccrp(&mut self, now: Instant, tid: u16, msg: &Message) {
+        let Some(peer_tid) = msg.u16_avp(AttrType::AssignedTunnelId).filter(|&t| t != 0) else {
+            let reason = tunnel_reason(
+                Initiator::Local,
+                stopccn::GENERAL_ERROR,
+                Some(codes::error::BAD_VALUE),
+                Some("SCCRP without an Assigned Tunnel ID".into()),
+            );
+            self.close_tunnel_inner(now, tid, reason);
+            return;
+        };
+        let rws = msg
+            .u16_avp(AttrType::ReceiveWindowSize)
+            .unwrap_or(DEFAULT_PEER_WINDOW);
+        let ok = self.response_ok(tid, 2, msg);
+        let secret = self.cfg.secret.clone();
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        t.peer_id = peer_tid;
+        t.host_name = msg.text_avp(AttrType::HostName).unwrap_or_default();
+        t.vendor = msg.text_avp(AttrType::VendorName);
+        t.channel.set_peer_window(rws);
+        if !ok {
+            let reason = tunnel_reason(
+                Initiator::Local,
+                stopccn::NOT_AUTHORIZED,
+                None,
+                Some("tunnel authentication failed".into()),
+            );
+            self.close_tunnel_inner(now, tid, reason);
+            return;
+        }
+        let response = match (msg.bytes_avp(AttrType::Challenge), &secret) {
+            (None, _) => None,
+            (Some(ch), Some(s)) => Some(hidden::challenge_response(3, s.as_bytes(), ch)),
+            (Some(_), None) => {
+                let reason = tunnel_reason(
+                    Initiator::Local,
+                    stopccn::NOT_AUTHORIZED,
+                    None,
+                    Some("challenged without a secret".into()),
+                );
+                self.close_tunnel_inner(now, tid, reason);
+                return;
+            }
+        };
+        let avps: Vec<OutAvp<'_>> = response
+            .iter()
+            .map(|r| OutAvp::from(AvpRepr::ChallengeResponse(*r)))
+            .collect();
+        self.queue(tid, 0, MessageType::Scccn, &avps);
+        self.tunnel_up(tid);
+    }
+
+    fn on_stopccn(&mut self, now: Instant, tid: u16, msg: &Message) {
+        let (result, error, message) = msg.result_code().unwrap_or((0, None, None));
+        let reason = tunnel_reason(Initiator::Peer, result, error, message);
+        info!(tunnel = tid, reason = %reason, "StopCCN received");
+        self.teardown(tid, reason);
+        self.set_closed(now, tid);
+    }
+
+    fn set_closed(&mut self, now: Instant, tid: u16) {
+        let linger = self.cfg.retransmit.full_cycle();
+        if let Some(t) = self.tunnels.get_mut(&tid) {
+            t.state = TunnelState::Closed;
+            t.hello_at = None;
+            t.linger_until = Some(now + linger);
+        }
+    }
+
+    fn on_icrq(&mut self, tid: u16, msg: &Message) {
+        let Some(peer_sid) = msg.u16_avp(AttrType::AssignedSessionId).filter(|&s| s != 0) else {
+            self.stats.peer_misbehaved += 1;
+            warn!(tunnel = tid, "ICRQ without an Assigned Session ID; ignored");
+            return;
+        };
+        if let Some((vendor, attr)) = msg
+            .avps
+            .iter()
+            .find(|a| {
+                a.vendor_id == w::VENDOR_MICROSOFT && a.attr_type == w::MS_ATTR_CORRELATION_ID
+            })
+            .map(|a| (a.vendor_id, a.attr_type))
+        {
+            // MS-L2TPIE §2.2.1.1 Correlation ID (Vista SP1+, clients.md C.3): recognised, ignored.
+            debug!(
+                tunnel = tid,
+                vendor, attr, "Microsoft Correlation ID ignored"
+            );
+        }
+        let full = self
+            .tunnels
+            .get(&tid)
+            .is_some_and(|t| t.sessions.len() >= self.cfg.max_sessions);
+        if full {
+            self.stats.limit_refused += 1;
+            warn!(tunnel = tid, "session limit reached; ICRQ refused");
+            self.send_cdn(
+                tid,
+                peer_sid,
+                0,
+                cdn::NO_FACILITIES_TEMPORARY,
+                Some(codes::error::NO_RESOURCES),
+                "session limit reached",
+            );
+            return;
+        }
+        let local = self.alloc_session_id(tid);
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        t.sessions.insert(
+            local,
+            Session {
+                peer_id: peer_sid,
+                state: SessionState::WaitConnect,
+                framing: Framing::from_bits(0),
+                sequencing: false,
+                data_ns: 0,
+                data_nr: 0,
+            },
+        );
+        debug!(
+            tunnel = tid,
+            session = local,
+            peer_session = peer_sid,
+            "ICRQ"
+        );
+        self.queue(
+            tid,
+            peer_sid,
+            MessageType::Icrp,
+            &[OutAvp::from(AvpRepr::AssignedSessionId(local))],
+        );
+    }
+
+    fn on_iccn(&mut self, tid: u16, msg: &Message) {
+        let always = self.cfg.data_sequencing == DataSequencing::Always;
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        let Some(s) = t
+            .sessions
+            .get_mut(&msg.session_id)
+            .filter(|s| s.state == SessionState::WaitConnect)
+        else {
+            self.stats.peer_misbehaved += 1;
+            debug!(
+                tunnel = tid,
+                session = msg.session_id,
+                "ICCN for no waiting session; ignored"
+            );
+            return;
+        };
+        s.framing = Framing::from_bits(
+            msg.u32_avp(AttrType::FramingType)
+                .unwrap_or(w::framing::SYNC),
+        );
+        s.sequencing = always || msg.has(AttrType::SequencingRequired);
+        s.state = SessionState::Established;
+        let event = Event::SessionUp {
+            key: SessionKey {
+                tunnel: tid,
+                session: msg.session_id,
+            },
+            peer_session: s.peer_id,
+            peer_host_name: t.host_name.clone(),
+            vendor: t.vendor.clone(),
+            framing: s.framing,
+            sequencing: s.sequencing,
+        };
+        info!(
+            tunnel = tid,
+            session = msg.session_id,
+            "session established"
+        );
+        self.events.push_back(event);
+    }
+
+    fn on_icrp(&mut self, tid: u16, msg: &Message) {
+        let request = self.cfg.request_sequencing;
+        let Some(peer_sid) = msg.u16_avp(AttrType::AssignedSessionId).filter(|&s| s != 0) else {
+            self.stats.peer_misbehaved += 1;
+            return;
+        };
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        let Some(s) = t
+            .sessions
+            .get_mut(&msg.session_id)
+            .filter(|s| s.state == SessionState::WaitReply)
+        else {
+            self.stats.peer_misbehaved += 1;
+            return;
+        };
+        s.peer_id = peer_sid;
+        s.state = SessionState::Established;
+        s.sequencing = request;
+        s.framing = Framing::from_bits(w::framing::SYNC);
+        let event = Event::SessionUp {
+            key: SessionKey {
+                tunnel: tid,
+                session: msg.session_id,
+            },
+            peer_session: peer_sid,
+            peer_host_name: t.host_name.clone(),
+            vendor: t.vendor.clone(),
+            framing: s.framing,
+            sequencing: request,
+        };
+        let mut avps = vec![
+            OutAvp::from(AvpRepr::TxConnectSpeed(100_000_000)),
+            OutAvp::from(AvpRepr::FramingType(w::framing::SYNC)),
+        ];
+        if request {
+            avps.push(OutAvp::from(AvpRepr::SequencingRequired));
+        }
+        self.queue(tid, peer_sid, MessageType::Iccn, &avps);
+        self.events.push_back(event);
+    }
+
+    fn on_cdn(&mut self, tid: u16, msg: &Message) {
+        let peer_sid = msg.u16_avp(AttrType::AssignedSessionId);
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        let sid = if t.sessions.contains_key(&msg.session_id) {
+            Some(msg.session_id)
+        } else {
+            // Tolerant match by the peer's session ID (clients.md C.3).
+            t.sessions
+                .iter()
+                .find(|(_, s)| Some(s.peer_id) == peer_sid)
+                .map(|(&id, _)| id)
+        };
+        let Some(sid) = sid else {
+            debug!(
+                tunnel = tid,
+                session = msg.session_id,
+                "CDN for no session; acknowledged"
+            );
+            return;
+        };
+        t.sessions.remove(&sid);
+        let (result, error, message) = msg.result_code().unwrap_or((0, None, None));
+        let reason = session_reason(Initiator::Peer, result, error, message);
+        info!(tunnel = tid, session = sid, reason = %reason, "CDN received");
+        self.events.push_back(Event::SessionDown {
+            key: SessionKey {
+                tunnel: tid,
+                session: sid,
+            },
+            reason,
+        });
+    }
+
+    /// Reports every session and the tunnel as down (no message is sent).
+    fn teardown(&mut self, tid: u16, reason: Disconnect) {
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        for (&sid, _) in std::mem::take(&mut t.sessions).iter() {
+            self.events.push_back(Event::SessionDown {
+                key: SessionKey {
+                    tunnel: tid,
+                    session: sid,
+                },
+                reason: reason.clone(),
+            });
+        }
+        self.events.push_back(Event::TunnelDown {
+            tunnel: tid,
+            reason,
+        });
+    }
+
+    fn close_session_inner(&mut self, tid: u16, sid: u16, reason: Disconnect) {
+        let Some(s) = self
+            .tunnels
+            .get_mut(&tid)
+            .and_then(|t| t.sessions.remove(&sid))
+        else {
+            return;
+        };
+        let text = reason.message.clone().unwrap_or_default();
+        self.send_cdn(tid, s.peer_id, sid, reason.result, reason.error, &text);
+        info!(tunnel = tid, session = sid, reason = %reason, "session closed");
+        self.events.push_back(Event::SessionDown {
+            key: SessionKey {
+                tunnel: tid,
+                session: sid,
+            },
+            reason,
+        });
+    }
+
+    fn close_tunnel_inner(&mut self, now: Instant, tid: u16, reason: Disconnect) {
+        let Some(state) = self.tunnels.get(&tid).map(|t| t.state) else {
+            return;
+        };
+        if matches!(state, TunnelState::Closing | TunnelState::Closed) {
+            return;
+        }
+        let text = reason.message.clone().unwrap_or_default();
+        let avps = [
+            OutAvp::from(AvpRepr::AssignedTunnelId(tid)),
+            OutAvp::from(AvpRepr::ResultCode(ResultCode {
+                result: reason.result,
+                error: reason.error.or_else(|| (!text.is_empty()).then_some(0)),
+                message: (!text.is_empty()).then_some(text.as_bytes()),
+            })),
+        ];
+        self.queue(tid, 0, MessageType::StopCcn, &avps);
+        info!(tunnel = tid, reason = %reason, "tunnel closing");
+        self.teardown(tid, reason);
+        if let Some(t) = self.tunnels.get_mut(&tid) {
+            t.state = TunnelState::Closing;
+            t.hello_at = None;
+            // If the StopCCN is never acknowledged, the channel gives up and the tunnel goes;
+            // the linger deadline bounds it in any case.
+            t.linger_until = Some(now + self.cfg.retransmit.full_cycle());
+        }
+    }
+
+    // ---- output and timers ----------------------------------------------------------------
+
+    fn flush(&mut self, now: Instant) {
+        let mut out = Vec::new();
+        for t in self.tunnels.values_mut() {
+            t.channel.flush(now, t.peer_id, &mut out);
+            for payload in out.drain(..) {
+                self.transmits.push_back(Transmit {
+                    peer_port: t.peer_port,
+                    payload,
+                });
+            }
+        }
+    }
+
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        let ids: Vec<u16> = self.tunnels.keys().copied().collect();
+        let mut out = Vec::new();
+        for tid in ids {
+            let Some(t) = self.tunnels.get_mut(&tid) else {
+                continue;
+            };
+            let retries = self.cfg.retransmit.max_retries;
+            match t.channel.on_timeout(now, &mut out) {
+                Ok(()) => {
+                    for payload in out.drain(..) {
+                        self.transmits.push_back(Transmit {
+                            peer_port: t.peer_port,
+                            payload,
+                        });
+                    }
+                }
+                Err(GaveUp) => {
+                    let state = t.state;
+                    if !matches!(state, TunnelState::Closing | TunnelState::Closed) {
+                        // RFC 2661 §5.8: after the retransmission limit the tunnel is cleared.
+                        let reason = tunnel_reason(
+                            Initiator::Local,
+                            stopccn::GENERAL_ERROR,
+                            None,
+                            Some(format!(
+                                "peer did not acknowledge after {retries} retransmissions"
+                            )),
+                        );
+                        warn!(tunnel = tid, reason = %reason, "peer not responding");
+                        self.teardown(tid, reason);
+                    }
+                    self.tunnels.remove(&tid);
+                    continue;
+                }
+            }
+            if t.linger_until.is_some_and(|d| d <= now) {
+                debug!(tunnel = tid, "closed tunnel removed");
+                self.tunnels.remove(&tid);
+                continue;
+            }
+            if t.hello_at.is_some_and(|d| d <= now) {
+                if t.state == TunnelState::Established {
+                    t.hello_at = Some(now + self.cfg.hello_interval);
+                    if t.channel.idle() {
+                        // RFC 2661 §6.5: Hello keeps the control connection alive; its
+                        // retransmission limit detects a silent peer.
+                        self.queue(tid, 0, MessageType::Hello, &[]);
+                    }
+                } else {
+                    let reason = tunnel_reason(
+                        Initiator::Local,
+                        stopccn::GENERAL_ERROR,
+                        None,
+                        Some("control connection setup timed out".into()),
+                    );
+                    self.close_tunnel_inner(now, tid, reason);
+                }
+            }
+        }
+        self.flush(now);
+    }
+
+    // ---- API ------------------------------------------------------------------------------
+
+    pub(crate) fn encode_data(
+        &mut self,
+        key: SessionKey,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<u16, Error> {
+        let unknown = Error::UnknownSession {
+            tunnel: key.tunnel,
+            session: key.session,
+        };
+        let t = self
+            .tunnels
+            .get_mut(&key.tunnel)
+            .ok_or_else(|| unknown.clone())?;
+        if t.state != TunnelState::Established {
+            return Err(unknown);
+        }
+        let s = t
+            .sessions
+            .get_mut(&key.session)
+            .filter(|s| s.state == SessionState::Established)
+            .ok_or(unknown)?;
+        let sequence = s.sequencing.then(|| {
+            let seq = Sequence {
+                ns: s.data_ns,
+                nr: s.data_nr,
+            };
+            s.data_ns = s.data_ns.wrapping_add(1);
+            seq
+        });
+        let repr = w::Repr {
+            control: false,
+            length_present: self.cfg.data_length_field,
+            tunnel_id: t.peer_id,
+            session_id: s.peer_id,
+            sequence,
+            offset: None,
+            priority: false,
+            payload_len: frame.len(),
+        };
+        out.clear();
+        out.resize(repr.buffer_len(), 0);
+        repr.emit(out)?;
+        out.extend_from_slice(frame);
+        self.stats.data_out += 1;
+        Ok(t.peer_port)
+    }
+
+    pub(crate) fn close_session(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        result: u16,
+        message: Option<&str>,
+    ) -> Result<(), Error> {
+        if !self
+            .tunnels
+            .get(&key.tunnel)
+            .is_some_and(|t| t.sessions.contains_key(&key.session))
+        {
+            return Err(Error::UnknownSession {
+                tunnel: key.tunnel,
+                session: key.session,
+            });
+        }
+        let reason = session_reason(Initiator::Local, result, None, message.map(str::to_owned));
+        self.close_session_inner(key.tunnel, key.session, reason);
+        self.flush(now);
+        Ok(())
+    }
+
+    pub(crate) fn close_tunnel(
+        &mut self,
+        now: Instant,
+        tid: u16,
+        result: u16,
+        message: Option<&str>,
+    ) -> Result<(), Error> {
+        if !self.tunnels.contains_key(&tid) {
+            return Err(Error::UnknownTunnel(tid));
+        }
+        let reason = tunnel_reason(Initiator::Local, result, None, message.map(str::to_owned));
+        self.close_tunnel_inner(now, tid, reason);
+        self.flush(now);
+        Ok(())
+    }
+
+    pub(crate) fn close_all(&mut self, now: Instant) {
+        let ids: Vec<u16> = self.tunnels.keys().copied().collect();
+        for tid in ids {
+            let reason = tunnel_reason(
+                Initiator::Local,
+                stopccn::SHUTTING_DOWN,
+                None,
+                Some("server shutting down".into()),
+            );
+            self.close_tunnel_inner(now, tid, reason);
+        }
+        self.flush(now);
+    }
+
+    /// LAC: starts a control connection (SCCRQ) towards the LNS port.
+    pub(crate) fn connect(&mut self, now: Instant, lns_port: u16) -> Result<u16, Error> {
+        if self.active_tunnels() >= self.cfg.max_tunnels {
+            return Err(Error::LimitReached("tunnels"));
+        }
+        let tid = self.alloc_tunnel_id();
+        let mut t = self.new_tunnel(now, lns_port);
+        t.state = TunnelState::WaitCtlReply;
+        let challenge = self.cfg.secret.is_some().then(|| self.random_challenge());
+        t.challenge = challenge;
+        self.tunnels.insert(tid, t);
+        let host = self.cfg.host_name.clone();
+        let vendor = self.cfg.vendor_name.clone();
+        let hide = self.cfg.hide_avps && self.cfg.secret.is_some();
+        let mut avps = vec![
+            OutAvp::from(AvpRepr::ProtocolVersion {
+                version: 1,
+                revision: 0,
+            }),
+            OutAvp::from(AvpRepr::FramingCapabilities(w::framing::SYNC)),
+            OutAvp::from(AvpRepr::BearerCapabilities(0)),
+            OutAvp::from(AvpRepr::FirmwareRevision(self.cfg.firmware_revision)),
+            OutAvp {
+                repr: AvpRepr::HostName(host.as_bytes()),
+                hide,
+            },
+            OutAvp::from(AvpRepr::VendorName(vendor.as_bytes())),
+            OutAvp::from(AvpRepr::AssignedTunnelId(tid)),
+            OutAvp::from(AvpRepr::ReceiveWindowSize(self.cfg.receive_window)),
+        ];
+        if let Some(c) = &challenge {
+            avps.push(OutAvp::from(AvpRepr::Challenge(c)));
+        }
+        self.queue(tid, 0, MessageType::Sccrq, &avps);
+        self.flush(now);
+        Ok(tid)
+    }
+
+    /// LAC: starts an incoming call (ICRQ) on an established tunnel.
+    pub(crate) fn open_session(&mut self, now: Instant, tid: u16) -> Result<SessionKey, Error> {
+        let t = self.tunnels.get(&tid).ok_or(Error::UnknownTunnel(tid))?;
+        if t.state != TunnelState::Established {
+            return Err(Error::ApiMisuse("the tunnel is not established"));
+        }
+        if t.sessions.len() >= self.cfg.max_sessions {
+            return Err(Error::LimitReached("sessions per tunnel"));
+        }
+        let sid = self.alloc_session_id(tid);
+        let hide = self.cfg.hide_avps && self.cfg.secret.is_some();
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return Err(Error::UnknownTunnel(tid));
+        };
+        let serial = t.next_call_serial;
+        t.next_call_serial = t.next_call_serial.wrapping_add(1);
+        t.sessions.insert(
+            sid,
+            Session {
+                peer_id: 0,
+                state: SessionState::WaitReply,
+                framing: Framing::from_bits(w::framing::SYNC),
+                sequencing: false,
+                data_ns: 0,
+                data_nr: 0,
+            },
+        );
+        let avps = [
+            OutAvp {
+                repr: AvpRepr::AssignedSessionId(sid),
+                hide,
+            },
+            OutAvp::from(AvpRepr::CallSerialNumber(serial)),
+            OutAvp::from(AvpRepr::BearerType(0)),
+        ];
+        self.queue(tid, 0, MessageType::Icrq, &avps);
+        self.flush(now);
+        Ok(SessionKey {
+            tunnel: tid,
+            session: sid,
+        })
+    }
+
+    /// LAC: sends WAN-Error-Notify for a session (RFC 2661 §6.13).
+    pub(crate) fn send_wan_error_notify(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        errors: w::CallErrors,
+    ) -> Result<(), Error> {
+        let peer_sid = self.established_peer_session(key)?;
+        self.queue(
+            key.tunnel,
+            peer_sid,
+            MessageType::Wen,
+            &[OutAvp::from(AvpRepr::CallErrors(errors))],
+        );
+        self.flush(now);
+        Ok(())
+    }
+
+    /// Sends Set-Link-Info for a session (RFC 2661 §6.14).
+    pub(crate) fn send_set_link_info(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        send_accm: u32,
+        recv_accm: u32,
+    ) -> Result<(), Error> {
+        let peer_sid = self.established_peer_session(key)?;
+        self.queue(
+            key.tunnel,
+            peer_sid,
+            MessageType::Sli,
+            &[OutAvp::from(AvpRepr::Accm {
+                send: send_accm,
+                recv: recv_accm,
+            })],
+        );
+        self.flush(now);
+        Ok(())
+    }
+
+    fn established_peer_session(&self, key: SessionKey) -> Result<u16, Error> {
+        self.tunnels
+            .get(&key.tunnel)
+            .filter(|t| t.state == TunnelState::Established)
+            .and_then(|t| t.sessions.get(&key.session))
+            .filter(|s| s.state == SessionState::Established)
+            .map(|s| s.peer_id)
+            .ok_or(Error::UnknownSession {
+                tunnel: key.tunnel,
+                session: key.session,
+            })
+    }
+
+    /// The peer's tunnel ID for one of our tunnels.
+    pub(crate) fn peer_tunnel_id(&self, tid: u16) -> Option<u16> {
+        self.tunnels.get(&tid).map(|t| t.peer_id)
+    }
+}

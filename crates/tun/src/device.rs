@@ -1,0 +1,296 @@
+//! The TUN device (Linux `Documentation/networking/tuntap.rst`) and its IPv4 configuration
+//! through the `SIOCSIF*` ioctls of netdevice(7) and `SIOCADDRT` (route(8)).
+// The crate denies unsafe code; this module is one of the two that need it (ioctl and
+// raw-socket calls), and every block carries a `// SAFETY:` comment.
+#![allow(unsafe_code)]
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+
+use crate::{Error, Result};
+
+/// A TUN device opened with `IFF_TUN | IFF_NO_PI`: reads and writes are bare IP packets. The
+/// descriptor is non-blocking (for tokio's `AsyncFd`) and close-on-exec. The interface goes
+/// away when the value is dropped (it is not made persistent).
+#[derive(Debug)]
+pub struct Tun {
+    fd: OwnedFd,
+    name: String,
+}
+
+impl Tun {
+    /// Creates (or attaches to) the TUN interface `name`. Needs CAP_NET_ADMIN.
+    pub fn create(name: &str) -> Result<Self> {
+        let mut req = ifreq(name)?;
+        let file: File = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open("/dev/net/tun")
+            .map_err(|e| Error::io("open /dev/net/tun", e))?;
+        let fd = OwnedFd::from(file);
+        // IFF_TUN | IFF_NO_PI both fit in a c_short (0x0001 | 0x1000).
+        req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        // SAFETY: TUNSETIFF reads and writes a `struct ifreq`; `req` is a valid, initialised
+        // ifreq that lives across the call, and `fd` is an open /dev/net/tun descriptor.
+        let rc = unsafe {
+            libc::ioctl(
+                fd.as_raw_fd(),
+                libc::TUNSETIFF as _,
+                &mut req as *mut libc::ifreq,
+            )
+        };
+        if rc < 0 {
+            return Err(Error::io(
+                format!("TUNSETIFF {name}"),
+                io::Error::last_os_error(),
+            ));
+        }
+        // The kernel may have completed a name template such as "l2tp%d".
+        let actual = name_of(&req);
+        Ok(Self { fd, name: actual })
+    }
+
+    /// The interface name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Reads one packet; `WouldBlock` when none is queued.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        nix::unistd::read(self.fd.as_raw_fd(), buf).map_err(io::Error::from)
+    }
+
+    /// Writes one packet; `WouldBlock` when the queue is full.
+    pub fn write(&self, packet: &[u8]) -> io::Result<usize> {
+        nix::unistd::write(&self.fd, packet).map_err(io::Error::from)
+    }
+}
+
+impl AsFd for Tun {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Tun {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Sets the interface's IPv4 address and netmask (`SIOCSIFADDR`, `SIOCSIFNETMASK`). With a
+/// netmask shorter than /32 the kernel adds the connected route for that network through the
+/// interface.
+pub fn set_ipv4_address(name: &str, addr: Ipv4Addr, netmask: Ipv4Addr) -> Result<()> {
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_addr = sockaddr(addr);
+    ctl(name, "SIOCSIFADDR", libc::SIOCSIFADDR, &mut req)?;
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_netmask = sockaddr(netmask);
+    ctl(name, "SIOCSIFNETMASK", libc::SIOCSIFNETMASK, &mut req)
+}
+
+/// Sets the point-to-point peer address (`SIOCSIFDSTADDR`).
+pub fn set_peer_address(name: &str, peer: Ipv4Addr) -> Result<()> {
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_dstaddr = sockaddr(peer);
+    ctl(name, "SIOCSIFDSTADDR", libc::SIOCSIFDSTADDR, &mut req)
+}
+
+/// The interface's IPv4 address and netmask (`SIOCGIFADDR`, `SIOCGIFNETMASK`).
+pub fn ipv4_address(name: &str) -> Result<(Ipv4Addr, Ipv4Addr)> {
+    let mut req = ifreq(name)?;
+    ctl(name, "SIOCGIFADDR", libc::SIOCGIFADDR, &mut req)?;
+    // SAFETY: SIOCGIFADDR filled the `ifru_addr` member of the union.
+    let addr = from_sockaddr(unsafe { req.ifr_ifru.ifru_addr });
+    let mut req = ifreq(name)?;
+    ctl(name, "SIOCGIFNETMASK", libc::SIOCGIFNETMASK, &mut req)?;
+    // SAFETY: SIOCGIFNETMASK filled the `ifru_netmask` member of the union.
+    let mask = from_sockaddr(unsafe { req.ifr_ifru.ifru_netmask });
+    Ok((addr, mask))
+}
+
+/// Sets the MTU (`SIOCSIFMTU`).
+pub fn set_mtu(name: &str, mtu: u16) -> Result<()> {
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_mtu = libc::c_int::from(mtu);
+    ctl(name, "SIOCSIFMTU", libc::SIOCSIFMTU, &mut req)
+}
+
+/// The MTU (`SIOCGIFMTU`).
+pub fn mtu(name: &str) -> Result<u32> {
+    let mut req = ifreq(name)?;
+    ctl(name, "SIOCGIFMTU", libc::SIOCGIFMTU, &mut req)?;
+    // SAFETY: SIOCGIFMTU filled the `ifru_mtu` member of the union.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    Ok(u32::try_from(mtu).unwrap_or(0))
+}
+
+/// Brings the interface up (`SIOCGIFFLAGS`, then `SIOCSIFFLAGS` with `IFF_UP | IFF_RUNNING`).
+pub fn set_up(name: &str) -> Result<()> {
+    let mut req = ifreq(name)?;
+    ctl(name, "SIOCGIFFLAGS", libc::SIOCGIFFLAGS, &mut req)?;
+    // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    req.ifr_ifru.ifru_flags = flags | (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    ctl(name, "SIOCSIFFLAGS", libc::SIOCSIFFLAGS, &mut req)
+}
+
+/// Whether the interface is administratively up (`SIOCGIFFLAGS`).
+pub fn is_up(name: &str) -> Result<bool> {
+    let mut req = ifreq(name)?;
+    ctl(name, "SIOCGIFFLAGS", libc::SIOCGIFFLAGS, &mut req)?;
+    // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    Ok(flags & libc::IFF_UP as libc::c_short != 0)
+}
+
+/// Adds a route to `dest/prefix` through interface `dev` (`SIOCADDRT`). An existing identical
+/// route is not an error.
+pub fn add_route(dest: Ipv4Addr, prefix: u8, dev: &str) -> Result<()> {
+    if prefix > 32 {
+        return Err(Error::io(
+            format!("route {dest}/{prefix}"),
+            io::Error::from(io::ErrorKind::InvalidInput),
+        ));
+    }
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    };
+    let dest = Ipv4Addr::from(u32::from(dest) & mask);
+    let mut dev_name = name_bytes(dev)?;
+    dev_name.push(0);
+    // SAFETY: `rtentry` is a plain C struct of integers, `sockaddr`s and a pointer, for which
+    // all-zero bytes are a valid value (a null `rt_dev` means "no device").
+    let mut rt: libc::rtentry = unsafe { std::mem::zeroed() };
+    rt.rt_dst = sockaddr(dest);
+    rt.rt_genmask = sockaddr(Ipv4Addr::from(mask));
+    rt.rt_gateway = sockaddr(Ipv4Addr::UNSPECIFIED);
+    rt.rt_flags = libc::RTF_UP;
+    rt.rt_dev = dev_name.as_mut_ptr().cast::<libc::c_char>();
+    let sock = ctl_socket()?;
+    // SAFETY: SIOCADDRT reads a `struct rtentry`; `rt` is initialised and its `rt_dev` points at
+    // the NUL-terminated `dev_name`, which outlives the call.
+    let rc = unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCADDRT as _,
+            &mut rt as *mut libc::rtentry,
+        )
+    };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EEXIST) {
+            return Ok(());
+        }
+        return Err(Error::io(format!("SIOCADDRT {dest}/{prefix} dev {dev}"), e));
+    }
+    Ok(())
+}
+
+fn ctl_socket() -> Result<OwnedFd> {
+    socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::io("socket(AF_INET, SOCK_DGRAM)", e))
+}
+
+/// Runs one interface ioctl on a fresh `AF_INET` datagram socket.
+fn ctl(name: &str, op: &str, request: libc::c_ulong, req: &mut libc::ifreq) -> Result<()> {
+    let sock = ctl_socket()?;
+    // SAFETY: every request passed here (SIOC[GS]IF*) reads or writes one `struct ifreq`; `req`
+    // is a valid ifreq with a NUL-terminated name that lives across the call.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), request as _, req as *mut libc::ifreq) };
+    if rc < 0 {
+        return Err(Error::io(
+            format!("{op} {name}"),
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+fn name_bytes(name: &str) -> Result<Vec<u8>> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
+        return Err(Error::BadName(name.to_owned()));
+    }
+    Ok(bytes.to_vec())
+}
+
+/// A zeroed `ifreq` carrying `name`.
+fn ifreq(name: &str) -> Result<libc::ifreq> {
+    let bytes = name_bytes(name)?;
+    // SAFETY: `ifreq` is a C struct of a char array and a union of integers, sockaddrs and a
+    // pointer; all-zero bytes are a valid value for every member.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
+        *dst = src as libc::c_char;
+    }
+    Ok(req)
+}
+
+fn name_of(req: &libc::ifreq) -> String {
+    let bytes: Vec<u8> = req
+        .ifr_name
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn sockaddr(addr: Ipv4Addr) -> libc::sockaddr {
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(addr).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `sockaddr_in` and `sockaddr` are both 16-byte plain C structs (the size equality
+    // is checked by `transmute` at compile time); every bit pattern is valid for `sockaddr`,
+    // and this is exactly how the kernel interprets an AF_INET `sockaddr`.
+    unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
+}
+
+fn from_sockaddr(sa: libc::sockaddr) -> Ipv4Addr {
+    // SAFETY: as in `sockaddr`, the two types have the same size and every bit pattern is a
+    // valid `sockaddr_in`.
+    let sin = unsafe { std::mem::transmute::<libc::sockaddr, libc::sockaddr_in>(sa) };
+    Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(matches!(ifreq(""), Err(Error::BadName(_))));
+        assert!(matches!(ifreq("sixteen-bytes-xx"), Err(Error::BadName(_))));
+        assert!(matches!(ifreq("a\0b"), Err(Error::BadName(_))));
+        let req = ifreq("l2tp0").unwrap();
+        assert_eq!(name_of(&req), "l2tp0");
+    }
+
+    #[test]
+    fn sockaddr_round_trip() {
+        let a = Ipv4Addr::new(10, 99, 0, 1);
+        let sa = sockaddr(a);
+        assert_eq!(i32::from(sa.sa_family), libc::AF_INET);
+        assert_eq!(from_sockaddr(sa), a);
+    }
+}

@@ -1,0 +1,172 @@
+//! UDP socket helpers: `SO_REUSEPORT` (socket(7)) and `IP_PKTINFO` (ip(7)).
+//!
+//! With `IP_PKTINFO` on, a socket bound to 0.0.0.0 learns the local address each datagram was
+//! sent to, and can answer from that same address. The server keys peers by their full 4-tuple
+//! (DESIGN.md "Per-client demux"), so it needs the local address even on a wildcard bind.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsFd, AsRawFd};
+
+use nix::sys::socket::{
+    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, sendmsg, setsockopt,
+    sockopt,
+};
+
+use crate::{Error, Result};
+
+/// Lets several sockets bind the same address and port; the kernel spreads datagrams over
+/// them by flow hash (the multi-core receive design in ARCHITECTURE.md).
+pub fn set_reuseport(fd: &impl AsFd) -> Result<()> {
+    setsockopt(fd, sockopt::ReusePort, &true).map_err(|e| Error::io("setsockopt SO_REUSEPORT", e))
+}
+
+/// Turns on `IP_PKTINFO`: [`recv_with_pktinfo`] then reports each datagram's local address.
+pub fn set_pktinfo(fd: &impl AsFd) -> Result<()> {
+    setsockopt(fd, sockopt::Ipv4PacketInfo, &true)
+        .map_err(|e| Error::io("setsockopt IP_PKTINFO", e))
+}
+
+/// Where a datagram came from and which local address it was sent to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvMeta {
+    /// The datagram's length.
+    pub len: usize,
+    /// The sender.
+    pub source: SocketAddrV4,
+    /// The local (destination) address, from `IP_PKTINFO`; `None` if the control message was
+    /// missing (the option is off).
+    pub local: Option<Ipv4Addr>,
+}
+
+/// Receives one datagram into `buf` (`recvmsg`); `WouldBlock` on an empty non-blocking socket.
+pub fn recv_with_pktinfo(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<RecvMeta> {
+    let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrIn>(fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
+        .map_err(io::Error::from)?;
+    let len = msg.bytes;
+    let source = msg
+        .address
+        .map(|a| SocketAddrV4::new(a.ip(), a.port()))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "datagram without a source address",
+            )
+        })?;
+    let mut local = None;
+    for c in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::Ipv4PacketInfo(info) = c {
+            local = Some(Ipv4Addr::from(u32::from_be(info.ipi_spec_dst.s_addr)));
+        }
+    }
+    Ok(RecvMeta { len, source, local })
+}
+
+/// Sends `payload` to `to`, from local address `from` when given (an `IP_PKTINFO` control
+/// message; needed on a socket bound to 0.0.0.0 so replies leave from the address the client
+/// talked to).
+pub fn send_from(
+    fd: &impl AsRawFd,
+    payload: &[u8],
+    from: Option<Ipv4Addr>,
+    to: SocketAddrV4,
+) -> io::Result<usize> {
+    let iov = [IoSlice::new(payload)];
+    let dest = SockaddrIn::from(to);
+    match from.filter(|a| !a.is_unspecified()) {
+        Some(src) => {
+            let info = libc::in_pktinfo {
+                ipi_ifindex: 0,
+                ipi_spec_dst: libc::in_addr {
+                    s_addr: u32::from(src).to_be(),
+                },
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            };
+            let cmsgs = [ControlMessage::Ipv4PacketInfo(&info)];
+            sendmsg(fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), Some(&dest))
+                .map_err(io::Error::from)
+        }
+        None => sendmsg(fd.as_raw_fd(), &iov, &[], MsgFlags::empty(), Some(&dest))
+            .map_err(io::Error::from),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::UdpSocket;
+
+    use super::*;
+
+    #[test]
+    fn pktinfo_reports_the_local_address_on_a_wildcard_bind() {
+        let server = UdpSocket::bind("0.0.0.0:0").unwrap();
+        set_pktinfo(&server).unwrap();
+        let port = server.local_addr().unwrap().port();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.send_to(b"hello", ("127.0.0.1", port)).unwrap();
+        let mut buf = [0u8; 64];
+        let meta = recv_with_pktinfo(&server, &mut buf).unwrap();
+        assert_eq!(&buf[..meta.len], b"hello");
+        assert_eq!(meta.local, Some(Ipv4Addr::LOCALHOST));
+        let client_addr = match client.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            other => panic!("{other}"),
+        };
+        assert_eq!(meta.source, client_addr);
+
+        // Reply from the learnt local address.
+        assert_eq!(
+            send_from(&server, b"back", meta.local, meta.source).unwrap(),
+            4
+        );
+        let (n, from) = client.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"back");
+        assert_eq!(
+            from,
+            std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+        );
+    }
+
+    #[test]
+    fn without_pktinfo_local_is_unknown() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.send_to(b"x", server.local_addr().unwrap()).unwrap();
+        let mut buf = [0u8; 8];
+        let meta = recv_with_pktinfo(&server, &mut buf).unwrap();
+        assert_eq!(meta.local, None);
+        assert_eq!(send_from(&server, b"y", None, meta.source).unwrap(), 1);
+    }
+
+    #[test]
+    fn reuseport_allows_two_binds() {
+        let a = socket2_like_bind();
+        let port = a.1;
+        let b = nix::sys::socket::socket(
+            nix::sys::socket::AddressFamily::Inet,
+            nix::sys::socket::SockType::Datagram,
+            nix::sys::socket::SockFlag::empty(),
+            None,
+        )
+        .unwrap();
+        set_reuseport(&b).unwrap();
+        nix::sys::socket::bind(b.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, port)).unwrap();
+    }
+
+    fn socket2_like_bind() -> (std::os::fd::OwnedFd, u16) {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, bind, getsockname, socket};
+        let a = socket(
+            AddressFamily::Inet,
+            SockType::Datagram,
+            SockFlag::empty(),
+            None,
+        )
+        .unwrap();
+        set_reuseport(&a).unwrap();
+        bind(a.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).unwrap();
+        let addr: SockaddrIn = getsockname(a.as_raw_fd()).unwrap();
+        (a, addr.port())
+    }
+}

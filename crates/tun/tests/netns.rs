@@ -1,0 +1,178 @@
+//! Creates real devices and sockets inside a fresh network namespace (root only; skipped with a
+//! printed reason otherwise). Each test runs in its own thread, which `unshare(CLONE_NEWNET)`
+//! moves into a new namespace that disappears with the thread.
+// `unshare` has no safe wrapper among the crate's dependencies.
+#![allow(unsafe_code)]
+
+use std::net::{Ipv4Addr, UdpSocket};
+
+fn in_fresh_netns<F: FnOnce() + Send + 'static>(test: &str, f: F) {
+    if !nix::unistd::Uid::effective().is_root() {
+        println!("skipping {test}: needs root (CAP_NET_ADMIN) to create a network namespace");
+        return;
+    }
+    std::thread::spawn(move || {
+        // SAFETY: `unshare` takes a flag word and touches no memory of ours; CLONE_NEWNET only
+        // changes this thread's network namespace.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "unshare(CLONE_NEWNET): {}",
+            std::io::Error::last_os_error()
+        );
+        tun::set_up("lo").unwrap();
+        f();
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn tun_is_created_configured_and_carries_packets() {
+    in_fresh_netns("tun_is_created_configured_and_carries_packets", || {
+        let dev = tun::Tun::create("l2tptest0").unwrap();
+        assert_eq!(dev.name(), "l2tptest0");
+        tun::set_ipv4_address(
+            "l2tptest0",
+            Ipv4Addr::new(10, 99, 0, 1),
+            Ipv4Addr::new(255, 255, 255, 0),
+        )
+        .unwrap();
+        tun::set_mtu("l2tptest0", 1400).unwrap();
+        tun::set_up("l2tptest0").unwrap();
+        tun::add_route(Ipv4Addr::new(10, 98, 0, 77), 24, "l2tptest0").unwrap();
+        // Adding it again is not an error.
+        tun::add_route(Ipv4Addr::new(10, 98, 0, 0), 24, "l2tptest0").unwrap();
+
+        assert_eq!(
+            tun::ipv4_address("l2tptest0").unwrap(),
+            (Ipv4Addr::new(10, 99, 0, 1), Ipv4Addr::new(255, 255, 255, 0))
+        );
+        assert_eq!(tun::mtu("l2tptest0").unwrap(), 1400);
+        assert!(tun::is_up("l2tptest0").unwrap());
+        let routes = std::fs::read_to_string("/proc/thread-self/net/route").unwrap();
+        // /proc/net/route: destination 10.98.0.0 is "0000620A" (little-endian hex).
+        assert!(
+            routes.lines().any(|l| l.starts_with("l2tptest0\t0000620A")),
+            "no route for 10.98.0.0/24:\n{routes}"
+        );
+
+        // A datagram to a pool address leaves through the TUN as a bare IPv4 packet.
+        let sock = UdpSocket::bind("10.99.0.1:0").unwrap();
+        sock.send_to(b"to-the-client", "10.99.0.2:1234").unwrap();
+        let mut buf = [0u8; 2000];
+        let n = read_blocking(&dev, &mut buf);
+        let packet = &buf[..n];
+        assert_eq!(packet[0] >> 4, 4, "IPv4 without packet-information header");
+        assert_eq!(packet[9], 17, "UDP");
+        assert_eq!(&packet[16..20], &[10, 99, 0, 2]);
+        assert!(packet.ends_with(b"to-the-client"));
+
+        // Writing an IPv4 packet into the TUN delivers it to the local stack.
+        let reply = udp_packet(
+            [10, 99, 0, 2],
+            [10, 99, 0, 1],
+            1234,
+            sock.local_addr().unwrap().port(),
+            b"reply",
+        );
+        assert_eq!(dev.write(&reply).unwrap(), reply.len());
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let (n, from) = sock.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"reply");
+        assert_eq!(from, "10.99.0.2:1234".parse().unwrap());
+
+        assert!(matches!(
+            tun::Tun::create("this-name-is-too-long"),
+            Err(tun::Error::BadName(_))
+        ));
+    });
+}
+
+#[test]
+fn raw_esp_socket_sends_and_receives() {
+    in_fresh_netns("raw_esp_socket_sends_and_receives", || {
+        let rx = tun::open_raw_esp(Some(Ipv4Addr::LOCALHOST)).unwrap();
+        let tx = tun::open_raw_esp(None).unwrap();
+        let esp = [0x00, 0x00, 0x10, 0x01, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd];
+        assert_eq!(
+            tun::send_esp(&tx, &esp, Ipv4Addr::LOCALHOST).unwrap(),
+            esp.len()
+        );
+        let mut buf = [0u8; 256];
+        let mut got = None;
+        for _ in 0..200 {
+            match tun::recv_esp(&rx, &mut buf) {
+                Ok(p) => {
+                    got = Some(p);
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let p = got.expect("no ESP packet arrived");
+        assert_eq!(p.source, Ipv4Addr::LOCALHOST);
+        assert_eq!(p.destination, Ipv4Addr::LOCALHOST);
+        assert_eq!(&buf[p.esp_offset..p.len], &esp);
+    });
+}
+
+fn read_blocking(dev: &tun::Tun, buf: &mut [u8]) -> usize {
+    for _ in 0..200 {
+        match dev.read(buf) {
+            Ok(n) => {
+                // Skip anything that is not our IPv4 UDP datagram (e.g. IPv6 router solicitations).
+                if n > 20 && buf[0] >> 4 == 4 && buf[9] == 17 {
+                    return n;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("nothing arrived on the TUN device");
+}
+
+/// An IPv4/UDP packet with a valid header checksum and UDP checksum 0.
+fn udp_packet(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let total = 20 + 8 + payload.len();
+    let mut p = vec![
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ];
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    let mut sum: u32 = p
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let csum = !(sum as u16);
+    p[10..12].copy_from_slice(&csum.to_be_bytes());
+    let ulen = (8 + payload.len()) as u16;
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&dport.to_be_bytes());
+    p.extend_from_slice(&ulen.to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(payload);
+    p
+}

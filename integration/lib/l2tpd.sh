@@ -1,0 +1,83 @@
+# shellcheck shell=bash
+# The server under test: <repo>/target/release/l2tpd-rs, run in the server namespace with a config generated
+# from templates/l2tpd.yaml and templates/users.yaml.
+#
+# LAN access: the daemon's TUN device and the kernel's routing in the server namespace (ip_forward is on);
+# the LAN host routes the pool back via 10.77.0.1 (net_route_pool).
+
+L2TPD_POOL=10.78.0.0/24
+L2TPD_POOL_GW=10.78.0.1
+L2TPD_BIN=${IT_L2TPD_BIN:-$REPO_DIR/target/release/l2tpd-rs}
+
+# l2tpd_prepare: make sure the binary exists and implements `run`; set SERVER_UNAVAILABLE otherwise.
+l2tpd_prepare() {
+    SERVER_UNAVAILABLE=
+    if [ ! -x "$L2TPD_BIN" ] && [ -z "${IT_NO_BUILD:-}" ] && [ -z "${IT_L2TPD_BIN:-}" ]; then
+        log "l2tpd-rs: $L2TPD_BIN missing; cargo build --release -p daemon (up to ${IT_BUILD_TIMEOUT:-3600} s)"
+        (cd "$REPO_DIR" && timeout "${IT_BUILD_TIMEOUT:-3600}" cargo build --release -p daemon) \
+            >"$RUN_DIR/cargo-build.log" 2>&1 ||
+            log "l2tpd-rs: cargo build failed (see cargo-build.log)"
+    fi
+    if [ ! -x "$L2TPD_BIN" ]; then
+        if [ -n "${IT_NO_BUILD:-}" ] || [ -n "${IT_L2TPD_BIN:-}" ]; then
+            SERVER_UNAVAILABLE="l2tpd-rs binary $L2TPD_BIN does not exist (building was not requested)"
+        else
+            SERVER_UNAVAILABLE="l2tpd-rs binary $L2TPD_BIN does not exist and could not be built (see cargo-build.log)"
+        fi
+        return 1
+    fi
+    # The daemon must at least understand its command line; a placeholder binary fails here, not in a guest.
+    if ! timeout 10 "$L2TPD_BIN" run --help >"$RUN_DIR/l2tpd-help.txt" 2>&1 ||
+        ! grep -qi -- '--config' "$RUN_DIR/l2tpd-help.txt"; then
+        SERVER_UNAVAILABLE="$L2TPD_BIN does not implement 'run --config' yet (output: $(head -c 200 "$RUN_DIR/l2tpd-help.txt" | tr '\n' ' '))"
+        return 1
+    fi
+    return 0
+}
+
+# l2tpd_server_start LOGDIR: write the config and start the daemon (NAT_D_TRICK and RAW_ESP from the caller).
+l2tpd_server_start() {
+    local logdir=$1 u cfg=$1/l2tpd.yaml users=$1/users.yaml
+    cp "$IT_DIR/templates/users.yaml" "$users"
+    for u in "${!USERS[@]}"; do
+        printf '  - name: "%s"\n    password: "%s"\n    disabled: %s\n' "$u" "${USERS[$u]}" \
+            "$([ "$u" = "$DISABLED_USER" ] && echo true || echo false)" >>"$users"
+    done
+    sed -e "s|@SERVER_IP@|$SRV_WAN_IP|g" -e "s|@PSK@|$PSK|g" -e "s|@POOL_CIDR@|$L2TPD_POOL|g" \
+        -e "s|@POOL_GATEWAY@|$L2TPD_POOL_GW|g" -e "s|@DNS1@|$LAN_HOST_IP|g" \
+        -e "s|@NAT_D_TRICK@|${NAT_D_TRICK:-true}|g" -e "s|@RAW_ESP@|${RAW_ESP:-true}|g" \
+        -e "s|@TUN_NAME@|l2tp0|g" -e "s|@CONTROL_SOCKET@|$logdir/l2tpd.sock|g" -e "s|@USERS_FILE@|$users|g" \
+        "$IT_DIR/templates/l2tpd.yaml" >"$cfg"
+    L2TPD_SOCK=$logdir/l2tpd.sock
+    ip netns exec "$NS_SRV" env RUST_LOG=debug "$L2TPD_BIN" run --config "$cfg" >>"$logdir/l2tpd.log" 2>&1 &
+    SERVER_PID=$!
+    track_pid "$SERVER_PID"
+    net_route_pool "$L2TPD_POOL"
+    if ! wait_until 30 sh -c "ip netns exec '$NS_SRV' ss -lun | grep -q '$SRV_WAN_IP:500 \|0.0.0.0:500 '"; then
+        SERVER_FAIL="l2tpd-rs is not listening on UDP 500 after 30 s (see l2tpd.log: $(tail -1 "$logdir/l2tpd.log"))"
+        return 1
+    fi
+}
+
+l2tpd_server_stop() {
+    [ -n "${SERVER_PID:-}" ] && stop_pid "$SERVER_PID" 10
+    SERVER_PID=
+}
+
+l2tpd_server_log() { cat "$SCN_DIR/l2tpd.log" 2>/dev/null; }
+
+# l2tpd_sessions: "user<TAB>client-ip<TAB>client-port" per session from `l2tpd-rs status --json`.
+# Field names are the planned ones (user, client / public address); adjust here with the real format.
+l2tpd_sessions() {
+    timeout 15 ip netns exec "$NS_SRV" "$L2TPD_BIN" status --json --socket "$L2TPD_SOCK" 2>/dev/null | python3 -c '
+import json, sys
+data = json.load(sys.stdin)
+rows = data.get("sessions", data) if isinstance(data, dict) else data
+for s in rows:
+    peer = s.get("client") or s.get("public") or s.get("peer") or ""
+    ip, _, port = str(peer).rpartition(":")
+    ip = s.get("public_ip", ip)
+    port = s.get("public_port", port)
+    print(f"{s.get(\"user\", \"\")}\t{ip}\t{port}")
+'
+}
