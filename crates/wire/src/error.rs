@@ -31,22 +31,34 @@ pub struct Error {
 impl Error {
     /// A buffer too short for `at`.
     pub const fn truncated(at: &'static str) -> Self {
-        Self { kind: ErrorKind::Truncated, at }
+        Self {
+            kind: ErrorKind::Truncated,
+            at,
+        }
     }
 
     /// An inconsistent length in `at`.
     pub const fn bad_length(at: &'static str) -> Self {
-        Self { kind: ErrorKind::BadLength, at }
+        Self {
+            kind: ErrorKind::BadLength,
+            at,
+        }
     }
 
     /// A forbidden value in `at`.
     pub const fn bad_value(at: &'static str) -> Self {
-        Self { kind: ErrorKind::BadValue, at }
+        Self {
+            kind: ErrorKind::BadValue,
+            at,
+        }
     }
 
     /// An output buffer too small for `at`.
     pub const fn buffer_too_small(at: &'static str) -> Self {
-        Self { kind: ErrorKind::BufferTooSmall, at }
+        Self {
+            kind: ErrorKind::BufferTooSmall,
+            at,
+        }
     }
 }
 

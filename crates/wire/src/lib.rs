@@ -12,7 +12,10 @@
 //! The law every `Repr` keeps: `emit(parse(b)) == b` for canonical `b`.
 //!
 //! This crate is sans-IO and allocation-light; it never panics on peer input.
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 #![warn(missing_docs)]
 
 #[macro_use]
