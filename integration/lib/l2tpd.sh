@@ -66,18 +66,17 @@ l2tpd_server_stop() {
 
 l2tpd_server_log() { cat "$SCN_DIR/l2tpd.log" 2>/dev/null; }
 
-# l2tpd_sessions: "user<TAB>client-ip<TAB>client-port" per session from `l2tpd-rs status --json`.
-# Field names are the planned ones (user, client / public address); adjust here with the real format.
+# l2tpd_sessions: "user<TAB>client-ip<TAB>client-port" per session from `l2tpd-rs status --json`
+# (a server::Snapshot, possibly wrapped as {"snapshot": ...}; each session has `client_public` "ip:port").
 l2tpd_sessions() {
     timeout 15 ip netns exec "$NS_SRV" "$L2TPD_BIN" status --json --socket "$L2TPD_SOCK" 2>/dev/null | python3 -c '
 import json, sys
 data = json.load(sys.stdin)
-rows = data.get("sessions", data) if isinstance(data, dict) else data
+if isinstance(data, dict) and "snapshot" in data:
+    data = data["snapshot"]
+rows = data.get("sessions", []) if isinstance(data, dict) else data
 for s in rows:
-    peer = s.get("client") or s.get("public") or s.get("peer") or ""
-    ip, _, port = str(peer).rpartition(":")
-    ip = s.get("public_ip", ip)
-    port = s.get("public_port", port)
-    print(f"{s.get(\"user\", \"\")}\t{ip}\t{port}")
+    ip, _, port = str(s.get("client_public", "")).rpartition(":")
+    print("%s\t%s\t%s" % (s.get("user", ""), ip, port))
 '
 }
