@@ -588,9 +588,7 @@ impl Server {
             match event {
                 ike::Event::Phase1Established { peer, info } => {
                     info!(client = %peer.remote, suite = %info.suite, nat = info.nat_detected, "IKE SA established");
-                    if info.suite.is_legacy() {
-                        warn!(client = %peer.remote, suite = %info.suite, "client uses a legacy IKE suite (3DES/MD5/MODP1024); fine for Windows XP, weak for anything else");
-                    }
+                    // ike::Responder already warns once per client about a legacy suite.
                     let tuple = esp::FourTuple {
                         local: peer.local,
                         remote: peer.remote,
