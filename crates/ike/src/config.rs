@@ -30,6 +30,9 @@ pub struct ResponderConfig {
     /// The NAT-D trick (DESIGN.md "NAT detection", clients.md A.1): make every client float to
     /// UDP 4500 and never believe the server is behind NAT. Default on.
     pub nat_d_trick: bool,
+    /// The local UDP port of NAT-T (RFC 3947 §4: 4500). A peer may float only to this port;
+    /// configurable so that tests and unusual deployments can listen elsewhere.
+    pub nat_t_port: u16,
     /// Our phase 1 identity (ID_IPV4_ADDR); `None` uses the local address of the exchange.
     pub identity: Option<Ipv4Addr>,
     /// Phase 1 lifetime bounds (default 60..28800 s).
@@ -56,6 +59,7 @@ impl ResponderConfig {
             psk,
             policy: Policy::default(),
             nat_d_trick: true,
+            nat_t_port: 4500,
             identity: None,
             phase1_lifetime: LifetimeBounds {
                 min_secs: 60,

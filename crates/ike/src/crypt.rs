@@ -135,9 +135,11 @@ pub(crate) fn nat_d(h: HashAlg, cky_i: &[u8; 8], cky_r: &[u8; 8], addr: SocketAd
     }
 }
 
-/// Prepends the non-ESP marker when either port is 4500 (RFC 3948 §2.2).
-pub(crate) fn frame(local: SocketAddr, remote: SocketAddr, msg: Vec<u8>) -> Vec<u8> {
-    if local.port() == 4500 || remote.port() == 4500 {
+/// Prepends the non-ESP marker to an IKE message sent over the NAT-T port (RFC 3948 §2.2).
+/// Only the server's port decides: a client's public port may be 4500 by chance while it
+/// still talks to our port 500, where no marker belongs.
+pub(crate) fn frame(on_nat_t_port: bool, msg: Vec<u8>) -> Vec<u8> {
+    if on_nat_t_port {
         let mut v = Vec::with_capacity(msg.len() + 4);
         v.extend_from_slice(&[0; 4]);
         v.extend_from_slice(&msg);
@@ -185,11 +187,8 @@ mod tests {
     }
 
     #[test]
-    fn marker_only_on_4500() {
-        let a: SocketAddr = "10.0.0.1:500".parse().unwrap();
-        let b: SocketAddr = "10.0.0.2:4500".parse().unwrap();
-        assert_eq!(frame(a, a, vec![1]), vec![1]);
-        assert_eq!(frame(b, a, vec![1]), vec![0, 0, 0, 0, 1]);
-        assert_eq!(frame(a, b, vec![1]), vec![0, 0, 0, 0, 1]);
+    fn marker_only_on_the_nat_t_port() {
+        assert_eq!(frame(false, vec![1]), vec![1]);
+        assert_eq!(frame(true, vec![1]), vec![0, 0, 0, 0, 1]);
     }
 }

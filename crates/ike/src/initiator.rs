@@ -241,7 +241,7 @@ impl Initiator {
         self.transmits.push_back(Transmit {
             local: p.local,
             remote: p.remote,
-            payload: frame(p.local, p.remote, msg),
+            payload: frame(p.remote.port() == 4500, msg),
         });
     }
 

@@ -452,15 +452,15 @@ impl Responder {
     ) -> Result<bool, Error> {
         if peer != sa.peer {
             let float = sa.nat_t.is_some()
-                && peer.local.port() == 4500
-                && sa.peer.local.port() != 4500
+                && peer.local.port() == self.config.nat_t_port
+                && sa.peer.local.port() != self.config.nat_t_port
                 && peer.remote.ip() == sa.peer.remote.ip()
                 && peer.local.ip() == sa.peer.local.ip();
             if !float {
                 self.stats.wrong_peer += 1;
                 return Err(Error::PeerMisbehaved("message from another 4-tuple"));
             }
-            info!(from = %sa.peer, to = %peer, "peer floated to UDP 4500");
+            info!(from = %sa.peer, to = %peer, "peer floated to the NAT-T port");
             self.half_open_index.remove(&(sa.peer.remote, sa.cookies.0));
             sa.peer = peer;
         }
@@ -1376,7 +1376,7 @@ impl Responder {
         self.transmits.push_back(Transmit {
             local: peer.local,
             remote: peer.remote,
-            payload: frame(peer.local, peer.remote, msg),
+            payload: frame(peer.local.port() == self.config.nat_t_port, msg),
         });
     }
 }
