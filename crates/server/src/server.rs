@@ -284,6 +284,11 @@ impl Server {
 
     /// An IPv4 packet was read from the TUN device.
     pub fn handle_tun(&mut self, now: Instant, packet: &[u8]) {
+        if packet.first().is_some_and(|b| b >> 4 == 6) {
+            // The kernel's own IPv6 chatter on the TUN (router solicitations, MLD): the
+            // pool is IPv4 only, so this is not an error.
+            return;
+        }
         let dst = match wire::ip::ipv4::Packet::new_checked(packet) {
             Ok(p) => p.dst_addr(),
             Err(_) => {
@@ -761,7 +766,10 @@ impl Server {
         peer.children.push(ChildPair {
             spi_in: child.spi_in,
             out: outbound,
-            suite: child.suite.to_string(),
+            suite: match child.encapsulation {
+                ike::Encapsulation::Transport => format!("{} transport", child.suite),
+                _ => format!("{} UDP-encap transport", child.suite),
+            },
             established: now,
             lifetime: Duration::from_secs(child.lifetime_secs),
         });
@@ -1168,6 +1176,7 @@ fn ike_config(config: &Config) -> ike::ResponderConfig {
         modp768: config.ike.modp768,
     };
     c.nat_d_trick = config.ike.nat_d_trick;
+    c.nat_t_port = config.listen.nat_t_port;
     c.max_half_open = config.limits.half_open_ike_sas as usize;
     let lt = &config.ike.lifetimes;
     c.phase1_lifetime.min_secs = u64::from(lt.ike_min_secs);
