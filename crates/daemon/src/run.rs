@@ -134,9 +134,12 @@ fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(config.log_level.as_str()));
+    // Colour only on a terminal: a log file or journald gets plain text that grep can match.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init();
 }
 
@@ -272,6 +275,9 @@ fn open_tun(config: &Config) -> anyhow::Result<AsyncFd<tun::Tun>> {
     };
     tun::set_ipv4_address(&name, config.pool.server_address, mask)?;
     tun::set_mtu(&name, config.tun.mtu)?;
+    // The pool is IPv4 only: without this the kernel sends router solicitations and MLD
+    // reports into the TUN. Best effort (no IPv6 in the kernel is fine too).
+    let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
     tun::set_up(&name)?;
     if config.tun.create_routes {
         // Setting the pool netmask already made the kernel add the connected route; adding it
@@ -589,14 +595,12 @@ async fn drain(rt: &mut Runtime, server: &mut Server, buf: &mut Vec<u8>) {
             _ => debug!("unknown transmit kind dropped"),
         }
     }
+    // Sessions and refusals: the server has logged them already; only key log lines remain.
     while let Some(event) = server.poll_event() {
-        match event {
-            Event::KeylogLine(line) => {
-                if let Some(k) = rt.keylog.as_mut() {
-                    let _ = writeln!(k, "{line}").and_then(|()| k.flush());
-                }
-            }
-            _ => debug!("unhandled server event"),
+        if let Event::KeylogLine(line) = event
+            && let Some(k) = rt.keylog.as_mut()
+        {
+            let _ = writeln!(k, "{line}").and_then(|()| k.flush());
         }
     }
 }

@@ -1,0 +1,401 @@
+//! Loopback smoke test of the real binary: `l2tpd-rs run` with a TUN device in a fresh network
+//! namespace, on high UDP ports, and a whole client from `testkit` (IKE initiator + LAC + PPP
+//! peer with the Windows XP SP2 profile) talking to it over real UDP sockets. The client gets an
+//! address by IPCP, pings the server's TUN address (the kernel answers, so the reply crosses TUN
+//! → PPP → L2TP → ESP), `l2tpd-rs status --json` shows the session with the right fields, and
+//! SIGTERM takes the client down gracefully (CDN/StopCCN/Delete) before the daemon exits 0.
+//!
+//! Needs root (TUN, namespaces). Without root it says so and returns, unless
+//! `L2TPD_RS_REQUIRE_ROOT_TESTS=1` is set (CI sets it), in which case it fails.
+// Real processes and sockets need real time.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use testkit::{Client, ClientConfig, ClientEvent, NAT_T_PORT, Profile, Stage, Transmit};
+
+const BIN: &str = env!("CARGO_BIN_EXE_l2tpd-rs");
+/// The client's private address as it believes it is: the server sees 127.0.0.1 and a
+/// different port, which is exactly what a NAT looks like.
+const CLIENT_PRIVATE: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
+const SERVER: Ipv4Addr = Ipv4Addr::LOCALHOST;
+const SERVER_TUN_ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
+const PSK: &str = "loopback-smoke-test-psk";
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::UNIX_EPOCH
+            .elapsed()
+            .unwrap()
+            .subsec_nanos();
+        let p =
+            std::env::temp_dir().join(format!("l2tpd-rs-loopback-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Kills the daemon if the test fails half-way.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// The client's two real sockets: what it thinks of as its port 500 and its port 4500.
+struct Sockets {
+    ike: UdpSocket,
+    natt: UdpSocket,
+    server_ike: u16,
+    server_natt: u16,
+}
+
+impl Sockets {
+    fn new(server_ike: u16, server_natt: u16) -> Self {
+        let ike = UdpSocket::bind((SERVER, 0)).unwrap();
+        let natt = UdpSocket::bind((SERVER, 0)).unwrap();
+        ike.set_nonblocking(true).unwrap();
+        natt.set_nonblocking(true).unwrap();
+        Self {
+            ike,
+            natt,
+            server_ike,
+            server_natt,
+        }
+    }
+
+    /// Sends everything the client queued, mapping its ports 500/4500 to our sockets and the
+    /// server's 500/4500 to the daemon's configured ports.
+    fn flush(&self, client: &mut Client) {
+        let mut buf = Vec::new();
+        while let Some(t) = client.poll_transmit(&mut buf) {
+            let Transmit::Udp { local, remote } = t else {
+                panic!("the client sent raw ESP although it floated to UDP: {t:?}");
+            };
+            let sock = if local.port() == NAT_T_PORT {
+                &self.natt
+            } else {
+                &self.ike
+            };
+            let port = if remote.port() == NAT_T_PORT {
+                self.server_natt
+            } else {
+                self.server_ike
+            };
+            sock.send_to(&buf, (SERVER, port)).unwrap();
+        }
+    }
+
+    /// Feeds what arrived to the client; returns whether anything did.
+    fn receive(&self, client: &mut Client, now: Instant) -> bool {
+        let mut got = false;
+        let mut buf = [0u8; 65536];
+        for (sock, our_port) in [(&self.ike, 500), (&self.natt, NAT_T_PORT)] {
+            loop {
+                match sock.recv_from(&mut buf) {
+                    Ok((n, from)) => {
+                        let server_port = if from.port() == self.server_natt {
+                            NAT_T_PORT
+                        } else {
+                            500
+                        };
+                        client.handle_udp(
+                            now,
+                            SocketAddr::V4(SocketAddrV4::new(CLIENT_PRIVATE, our_port)),
+                            SocketAddr::V4(SocketAddrV4::new(SERVER, server_port)),
+                            &buf[..n],
+                        );
+                        got = true;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("recv: {e}"),
+                }
+            }
+        }
+        got
+    }
+
+    /// Drives the client over the real sockets until `done` holds or `limit` passes.
+    fn pump(&self, client: &mut Client, limit: Duration, done: impl Fn(&Client) -> bool) -> bool {
+        let start = Instant::now();
+        loop {
+            let now = Instant::now();
+            if client.poll_timeout().is_some_and(|t| t <= now) {
+                client.handle_timeout(now);
+            }
+            self.flush(client);
+            if done(client) {
+                return true;
+            }
+            if now.duration_since(start) > limit {
+                return false;
+            }
+            if !self.receive(client, now) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+fn write_config(dir: &TempDir, ike: u16, natt: u16) -> PathBuf {
+    let cfg = dir.path("l2tpd.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen:\n  addresses: [127.0.0.1]\n  ike_port: {ike}\n  nat_t_port: {natt}\n\
+             psk: {PSK}\npool:\n  cidr: 10.99.0.0/24\n  server_address: {SERVER_TUN_ADDR}\n\
+             dns: [10.99.0.53]\nwins: [10.99.0.54]\ntun:\n  name: l2tpsmoke0\n\
+             control_socket: ctl.sock\nlog_level: debug\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path("users.yaml"),
+        "users:\n  - name: alice\n    password: alice-password\n",
+    )
+    .unwrap();
+    cfg
+}
+
+fn free_udp_ports() -> (u16, u16) {
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
+}
+
+fn status(socket: &Path, json: bool) -> Output {
+    let mut args = vec!["status", "--socket", socket.to_str().unwrap()];
+    if json {
+        args.insert(1, "--json");
+    }
+    run(&args)
+}
+
+fn wait_for_daemon(socket: &Path, daemon: &mut Daemon) {
+    let start = Instant::now();
+    loop {
+        let out = status(socket, true);
+        if out.status.success() {
+            return;
+        }
+        if let Some(st) = daemon.0.try_wait().unwrap() {
+            panic!("daemon exited early with {st}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "daemon never answered: {}",
+            text(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn real_binary_serves_a_testkit_client_over_loopback_udp_with_a_tun() {
+    if !nix::unistd::Uid::effective().is_root() {
+        assert!(
+            std::env::var_os("L2TPD_RS_REQUIRE_ROOT_TESTS").is_none(),
+            "L2TPD_RS_REQUIRE_ROOT_TESTS is set but the test does not run as root"
+        );
+        println!("skipping the loopback smoke test: it needs root for TUN and namespaces");
+        return;
+    }
+    // The namespace belongs to this thread only; the daemon (spawned from it) inherits it.
+    std::thread::spawn(smoke_in_fresh_namespace).join().unwrap();
+}
+
+fn smoke_in_fresh_namespace() {
+    // The client's own log, for a failing run: RUST_LOG=debug cargo test -p daemon --test loopback.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    tun::set_up("lo").unwrap();
+
+    let dir = TempDir::new();
+    let (ike_port, natt_port) = free_udp_ports();
+    let cfg = write_config(&dir, ike_port, natt_port);
+    let log_path = dir.path("daemon.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut daemon = Daemon(
+        Command::new(BIN)
+            .args(["run", "--config", cfg.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let sock = dir.path("ctl.sock");
+    wait_for_daemon(&sock, &mut daemon);
+    let daemon_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+
+    // The client: XP SP2 (3DES-SHA1, MODP1024 offered second, draft-02\n NAT-T, MS-CHAPv2).
+    let sockets = Sockets::new(ike_port, natt_port);
+    let mut client = Client::new(ClientConfig {
+        profile: Profile::windows_xp_sp2(),
+        local: CLIENT_PRIVATE,
+        server: SERVER,
+        psk: crypto::Secret::from_slice(PSK.as_bytes()),
+        user: "alice".into(),
+        password: "alice-password".into(),
+        rng_seed: [7; 32],
+    });
+    let t0 = Instant::now();
+    client.connect(t0).unwrap();
+    let up = sockets.pump(&mut client, Duration::from_secs(30), |c| {
+        c.is_up() || c.stage() == Stage::Down
+    });
+    assert!(
+        up && client.is_up(),
+        "client not up (stage {:?}); events {:?}\ndaemon log:\n{}",
+        client.stage(),
+        client.events(),
+        daemon_log()
+    );
+    println!("connected in {:?}", t0.elapsed());
+    let addr = client.assigned_address().unwrap();
+    let ip_up = client
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::IpUp {
+                server, dns, wins, ..
+            } => Some((*server, *dns, *wins)),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(ip_up.0, SERVER_TUN_ADDR);
+    assert_eq!(ip_up.1[0], Some(Ipv4Addr::new(10, 99, 0, 53)));
+    assert_eq!(ip_up.2[0], Some(Ipv4Addr::new(10, 99, 0, 54)));
+    assert!(
+        client
+            .events()
+            .iter()
+            .any(|e| matches!(e, ClientEvent::EspUp { udp: true, .. })),
+        "ESP did not float to UDP: {:?}",
+        client.events()
+    );
+
+    // Pings to the TUN address: the kernel of this namespace answers through the TUN.
+    for seq in 1..=3u16 {
+        client.ping(Instant::now(), SERVER_TUN_ADDR, seq).unwrap();
+        let got = sockets.pump(&mut client, Duration::from_secs(5), |c| {
+            c.received_ip().any(|p| {
+                testkit::packet::parse_icmp_echo(p)
+                    .is_some_and(|e| e.reply && e.seq == seq && e.src == SERVER_TUN_ADDR)
+            })
+        });
+        assert!(
+            got,
+            "no echo reply {seq} from {SERVER_TUN_ADDR}\ndaemon log:\n{}",
+            daemon_log()
+        );
+        while client.poll_ip().is_some() {}
+    }
+
+    // status --json shows the one session with the joined fields.
+    let out = status(&sock, true);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json = text(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let sessions = v["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{json}");
+    let s = &sessions[0];
+    let natt_local = sockets.natt.local_addr().unwrap();
+    assert_eq!(s["user"], "alice", "{json}");
+    assert_eq!(s["assigned_ip"], addr.to_string(), "{json}");
+    assert_eq!(s["client_public"], natt_local.to_string(), "{json}");
+    assert_eq!(s["nat"], true, "{json}");
+    assert_eq!(s["nat_t_dialect"], "draft-02\\n", "{json}");
+    assert_eq!(s["host_name"], "XPCLIENT", "{json}");
+    let os = s["os_hint"].as_str().unwrap();
+    assert!(os.contains("MS NT5") || os.contains("XP"), "{json}");
+    assert!(os.contains("MSRASV5.10"), "{json}");
+    assert!(s["ike_suite"].as_str().unwrap().contains("3DES"), "{json}");
+    assert!(s["esp_suite"].as_str().unwrap().contains("UDP"), "{json}");
+    assert_eq!(s["state"], "up", "{json}");
+    assert!(s["ike_lifetime_left_secs"].as_u64().unwrap() > 0, "{json}");
+    assert!(s["esp_lifetime_left_secs"].as_u64().unwrap() > 0, "{json}");
+    assert!(s["packets_in"].as_u64().unwrap() >= 3, "{json}");
+    assert!(s["packets_out"].as_u64().unwrap() >= 3, "{json}");
+    assert!(s["bytes_in"].as_u64().unwrap() > 0, "{json}");
+    assert_eq!(v["counters"]["spoofed"], 0, "{json}");
+    println!("status --json:\n{json}");
+
+    let table = status(&sock, false);
+    assert!(table.status.success(), "{}", text(&table.stderr));
+    let table = text(&table.stdout);
+    assert!(
+        table.contains("alice") && table.contains(&addr.to_string()),
+        "{table}"
+    );
+    println!("status:\n{table}");
+
+    // SIGTERM: CDN, StopCCN and Delete reach the client, then the daemon exits 0.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(daemon.0.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let down = sockets.pump(&mut client, Duration::from_secs(5), |c| {
+        c.stage() == Stage::Down
+    });
+    assert!(
+        down,
+        "the client was not told about the shutdown: stage {:?}, events {:?}",
+        client.stage(),
+        client.events()
+    );
+    let start = Instant::now();
+    let exit = loop {
+        if let Some(st) = daemon.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no exit within 5 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = daemon_log();
+    assert!(exit.success(), "exit status {exit}\n{log}");
+    assert!(!sock.exists(), "control socket left behind");
+    assert!(!log.contains(PSK), "PSK leaked into the log");
+    assert!(
+        !log.contains("alice-password"),
+        "password leaked into the log"
+    );
+    assert!(log.contains("IPCP up"), "{log}");
+}
