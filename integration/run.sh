@@ -65,9 +65,9 @@ LAN_ROUTE=$LAN_NET.0/24
 #                            MS-CHAPv2 failure), so only the client side is checked.
 #   NEG_CLIENT[case]         how the client must fail (its own failure reason, grep -E -i).
 declare -A NEG_EXPECT=(
-    [l2tpd-rs:wrong-psk]='pre-?shared key|psk mismatch|hash.*mismatch|authentication failed'
-    [l2tpd-rs:wrong-password]='(ms-?chap|chap).*(fail|wrong|invalid)|wrong password|authentication failed'
-    [l2tpd-rs:disabled-user]='disabled'
+    [l2tpd-rs:wrong-psk]='PSK mismatch \(.*\) -> Windows error 789'
+    [l2tpd-rs:wrong-password]='user bob: wrong password -> Windows error 691'
+    [l2tpd-rs:disabled-user]='user mallory: user disabled -> Windows error 691'
     [softether:wrong-psk]=''
     [softether:wrong-password]=''
     [softether:disabled-user]='Access has beens? refused to user "mallory"'
@@ -440,7 +440,7 @@ run_scenario() {
         SCN_REASON="known $SERVER failure ($known): $SCN_REASON"
     fi
     case $SCN_STATUS in
-    PASS) rm -f "$pcap"; PASSED=$((PASSED + 1)) ;;
+    PASS) rm -f "$pcap" "$SCN_DIR/keylog.txt"; PASSED=$((PASSED + 1)) ;;
     XFAIL) XFAILED=$((XFAILED + 1)) ;;
     *) FAILED=$((FAILED + 1)) ;;
     esac
@@ -454,7 +454,7 @@ run_scenario() {
     elif [ "$SCN_STATUS" = XFAIL ]; then
         echo "XFAIL [$SERVER] $scn: $SCN_REASON"
     else
-        echo "FAIL [$SERVER] $scn: $SCN_REASON (logs and wan.pcap: $SERVER/$scn/ in the logs directory)"
+        echo "FAIL [$SERVER] $scn: $SCN_REASON (logs, wan.pcap and keylog.txt: $SERVER/$scn/ in the logs directory)"
     fi
 }
 

@@ -314,12 +314,16 @@ step_disconnect() {
     local ifc
     log "disconnect"
     echo "d vpn" >/run/xl2tpd/l2tp-control
+    # Wait for pppd itself, not only for its address: a pppd that is still sending LCP
+    # Terminate-Requests into the closed session exits up to ~6 s later, and xl2tpd then tears down
+    # whatever call is current, which would kill an immediate reconnect.
     for _ in $(seq 1 80); do
         ifc=$(ppp_if)
-        [ -z "$ifc" ] && break
+        [ -z "$ifc" ] && ! pgrep -x pppd >/dev/null && break
         sleep 0.25
     done
     [ -z "$(ppp_if)" ] || { log "PPP did not go down"; return 1; }
+    pgrep -x pppd >/dev/null && { log "pppd still running 20 s after the disconnect"; return 1; }
     "${IPSEC}_down" || true
     sleep 1
     touch "$OUT/disconnected-$NCONNECT"

@@ -49,7 +49,8 @@ l2tpd_server_start() {
         -e "s|@TUN_NAME@|l2tp0|g" -e "s|@CONTROL_SOCKET@|$logdir/l2tpd.sock|g" -e "s|@USERS_FILE@|$users|g" \
         "$IT_DIR/templates/l2tpd.yaml" >"$cfg"
     L2TPD_SOCK=$logdir/l2tpd.sock
-    ip netns exec "$NS_SRV" env RUST_LOG=debug "$L2TPD_BIN" run --config "$cfg" >>"$logdir/l2tpd.log" 2>&1 &
+    ip netns exec "$NS_SRV" env RUST_LOG=debug "$L2TPD_BIN" run --config "$cfg" --keylog "$logdir/keylog.txt" \
+        >>"$logdir/l2tpd.log" 2>&1 &
     SERVER_PID=$!
     track_pid "$SERVER_PID"
     net_route_pool "$L2TPD_POOL"
