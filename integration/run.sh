@@ -1,7 +1,8 @@
 #!/bin/bash
 # Real-client integration harness for l2tpd-rs (see README.md in this directory).
 #
-#   integration/run.sh [--server l2tpd-rs|softether|both] [--scenarios a,b,c,...] [--keep-logs DIR]
+#   integration/run.sh [--server l2tpd-rs|softether|both] [--scenarios a,b,c,...]
+#                      [--reference-scenarios a,b,c,...] [--keep-logs DIR]
 #
 # Boots Debian guests (strongSwan or libreswan + xl2tpd + pppd) under qemu, connects them through a NAT router
 # (or straight over the WAN) to the server under test in its own network namespace, and checks what a user
@@ -25,18 +26,20 @@ CACHE_DIR=${IT_CACHE_DIR:-/var/cache/l2tpd-rs-integration}
 . "$IT_DIR/lib/l2tpd.sh"
 
 ALL_SCENARIOS=a,b,c,d,e,f,g
-SERVERS=softether
+SERVERS=both
 SCENARIOS=$ALL_SCENARIOS
+REF_SCENARIOS=
 KEEP_LOGS=
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 while [ $# -gt 0 ]; do
     case $1 in
     --server) SERVERS=${2:?}; shift 2 ;;
     --scenarios) SCENARIOS=${2:?}; shift 2 ;;
+    --reference-scenarios) REF_SCENARIOS=${2:?}; shift 2 ;;
     --keep-logs) KEEP_LOGS=${2:?}; shift 2 ;;
     -h | --help) usage ;;
     *) echo "unknown argument: $1" >&2; usage ;;
@@ -48,7 +51,8 @@ l2tpd-rs | softether) ;;
 *) echo "--server must be l2tpd-rs, softether or both" >&2; exit 2 ;;
 esac
 IFS=, read -ra SCN_LIST <<<"$SCENARIOS"
-for s in "${SCN_LIST[@]}"; do
+IFS=, read -ra REF_LIST <<<"${REF_SCENARIOS:-$SCENARIOS}"
+for s in "${SCN_LIST[@]}" "${REF_LIST[@]}"; do
     [[ ",$ALL_SCENARIOS," == *",$s,"* ]] || { echo "unknown scenario '$s' (known: $ALL_SCENARIOS)" >&2; exit 2; }
 done
 [ "$(id -u)" = 0 ] || { echo "run.sh must run as root (namespaces, taps, qemu)" >&2; exit 2; }
@@ -459,14 +463,18 @@ run_scenario() {
 }
 
 print_table() {
-    local scn srv cell
+    local scn srv cell rows
     printf '\n%-10s' scenario
     for srv in $SERVERS; do printf ' | %-22s' "$srv"; done
     printf '\n%s\n' "$(printf -- '-%.0s' $(seq 1 $((11 + 25 * $(echo "$SERVERS" | wc -w)))))"
-    for scn in "${SCN_LIST[@]}"; do
+    IFS=, read -ra rows <<<"$ALL_SCENARIOS"
+    for scn in "${rows[@]}"; do
+        cell=
+        for srv in $SERVERS; do cell=$cell${RES_STATUS[$srv:$scn]:-}; done
+        [ -z "$cell" ] && continue
         printf '%-10s' "$scn"
         for srv in $SERVERS; do
-            cell=${RES_STATUS[$srv:$scn]:-n/a}
+            cell=${RES_STATUS[$srv:$scn]:-not run}
             [ -n "${RES_CONNECT[$srv:$scn]:-}" ] && cell="$cell connect ${RES_CONNECT[$srv:$scn]}s"
             [ -n "${RES_WALL[$srv:$scn]:-}" ] && cell="$cell (${RES_WALL[$srv:$scn]}s)"
             printf ' | %-22s' "$cell"
@@ -481,6 +489,7 @@ main() {
     total_start=$(now_secs)
     install_prereqs
     ensure_image
+    guest_choose_accel
     for SERVER in $SERVERS; do
         SERVER_UNAVAILABLE=
         case $SERVER in
@@ -490,7 +499,11 @@ main() {
         net_setup "$RUN_ID" || die "network setup failed"
         ip netns exec "$NS_LAN" iperf3 -s >"$RUN_DIR/iperf3-server-$SERVER.log" 2>&1 &
         track_pid $!
-        for scn in "${SCN_LIST[@]}"; do run_scenario "$scn"; done
+        if [ "$SERVER" = softether ]; then
+            for scn in "${REF_LIST[@]}"; do run_scenario "$scn"; done
+        else
+            for scn in "${SCN_LIST[@]}"; do run_scenario "$scn"; done
+        fi
         cleanup_all
     done
     print_table

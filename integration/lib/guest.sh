@@ -4,7 +4,11 @@
 
 GUEST_MEM=${IT_GUEST_MEM:-384}
 GUEST_TIMEOUT=${IT_GUEST_TIMEOUT:-600}   # hard limit on a guest's lifetime (qemu is killed after this)
-IT_ACCEL=${IT_ACCEL:-tcg,thread=multi}   # /dev/kvm is not usable for a stock kernel on these machines
+# Accelerator: IT_ACCEL if given, else guest_choose_accel probes KVM (it must boot the real guest image within
+# IT_KVM_PROBE_SECS) and falls back to TCG. On some machines /dev/kvm exists but cannot boot a stock kernel.
+IT_ACCEL_GIVEN=${IT_ACCEL:-}
+IT_ACCEL=${IT_ACCEL:-tcg,thread=multi}
+IT_KVM_PROBE_SECS=${IT_KVM_PROBE_SECS:-40}
 # qemu64 rather than max: emulating AVX-512/SHA-NI makes the kernel's crypto self-tests slow under TCG.
 GUEST_CPU=${IT_GUEST_CPU:-qemu64}
 
@@ -131,4 +135,46 @@ guest_stop_all() {
         ip -n "$ns" link del "$tap" 2>/dev/null
     done
     GUEST_NAMES=()
+}
+
+# guest_choose_accel: sets IT_ACCEL to kvm when a probe guest boots under KVM and runs its init script, to
+# TCG otherwise. Never skips: TCG always works, only slower.
+guest_choose_accel() {
+    local dir pid kernel ok=0
+    if [ -n "$IT_ACCEL_GIVEN" ]; then
+        log "accelerator: $IT_ACCEL (IT_ACCEL)"
+        return 0
+    fi
+    if [ ! -w /dev/kvm ]; then
+        log "accelerator: TCG (no usable /dev/kvm)"
+        return 0
+    fi
+    dir=$RUN_DIR/kvm-probe
+    mkdir -p "$dir/share/out" "$dir/tmp"
+    printf '#!/bin/sh\necho ok >/mnt/it/out/probe\n' >"$dir/share/client.sh"
+    chmod +x "$dir/share/client.sh"
+    echo kvmprobe >"$dir/share/hostname"
+    kernel=$IMAGE_DIR/vmlinux
+    [ -f "$kernel" ] || kernel=$IMAGE_DIR/vmlinuz
+    TMPDIR=$dir/tmp timeout -k 5 "$((IT_KVM_PROBE_SECS + 10))" qemu-system-x86_64 \
+        -name kvmprobe -accel kvm -cpu host -m "$GUEST_MEM" -smp 1 \
+        -nodefaults -no-user-config -display none -no-reboot \
+        -serial "file:$dir/serial.log" \
+        -kernel "$kernel" -initrd "$IMAGE_DIR/initrd.img" \
+        -append "root=/dev/vda rw init=/sbin/it-init console=ttyS0 panic=-1 quiet loglevel=4 cryptomgr.notests=1" \
+        -drive "file=$IMAGE_DIR/rootfs.ext4,if=virtio,format=raw,snapshot=on,cache=unsafe" \
+        -fsdev "local,id=fs0,path=$dir/share,security_model=none" \
+        -device virtio-9p-pci,fsdev=fs0,mount_tag=it \
+        >"$dir/qemu.log" 2>&1 &
+    pid=$!
+    track_pid "$pid"
+    wait_until "$IT_KVM_PROBE_SECS" test -s "$dir/share/out/probe" && ok=1
+    stop_pid "$pid" 3
+    if [ "$ok" = 1 ]; then
+        IT_ACCEL=kvm
+        GUEST_CPU=${IT_GUEST_CPU:-host}
+        log "accelerator: KVM (probe guest booted)"
+    else
+        log "accelerator: TCG (a KVM probe guest did not boot within $IT_KVM_PROBE_SECS s; see kvm-probe/)"
+    fi
 }
