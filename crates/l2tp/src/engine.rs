@@ -368,7 +368,7 @@ impl Engine {
         tunnel.peer_port = peer_port;
         tunnel.channel.on_nr(now, msg.seq.nr);
         if !matches!(tunnel.state, TunnelState::Closing | TunnelState::Closed) {
-            tunnel.hello_at = Some(now + hello);
+            tunnel.hello_at = control_timer(now, hello, tunnel.state == TunnelState::Established);
         }
         let mut result = Ok(());
         if !msg.is_zlb() {
@@ -534,7 +534,7 @@ impl Engine {
             host_name: String::new(),
             vendor: None,
             sessions: BTreeMap::new(),
-            hello_at: Some(now + self.cfg.hello_interval),
+            hello_at: control_timer(now, self.cfg.hello_interval, false),
             linger_until: None,
             challenge: None,
             next_call_serial: 1,
@@ -1247,7 +1247,7 @@ impl Engine {
             }
             if t.hello_at.is_some_and(|d| d <= now) {
                 if t.state == TunnelState::Established {
-                    t.hello_at = Some(now + self.cfg.hello_interval);
+                    t.hello_at = control_timer(now, self.cfg.hello_interval, true);
                     if t.channel.idle() {
                         // RFC 2661 §6.5: Hello keeps the control connection alive; its
                         // retransmission limit detects a silent peer.
@@ -1507,5 +1507,20 @@ impl Engine {
     /// The peer's tunnel ID for one of our tunnels.
     pub(crate) fn peer_tunnel_id(&self, tid: u16) -> Option<u16> {
         self.tunnels.get(&tid).map(|t| t.peer_id)
+    }
+}
+
+/// A control connection that is not established after this long is closed, when the Hello
+/// interval (which otherwise doubles as the setup timeout) is 0, i.e. Hello is disabled.
+const SETUP_TIMEOUT_WITHOUT_HELLO: Duration = Duration::from_secs(60);
+
+/// The next control-connection timer: a Hello after `hello` of silence once established (none
+/// when `hello` is 0: Hello disabled, RFC 2661 §6.5 leaves the interval to the implementation),
+/// and the setup deadline before that.
+fn control_timer(now: Instant, hello: Duration, established: bool) -> Option<Instant> {
+    match (established, hello.is_zero()) {
+        (true, true) => None,
+        (false, true) => now.checked_add(SETUP_TIMEOUT_WITHOUT_HELLO),
+        (_, false) => now.checked_add(hello),
     }
 }

@@ -557,6 +557,45 @@ fn silent_peer_is_detected_by_hello_and_torn_down() {
 }
 
 #[test]
+fn hello_interval_zero_disables_hello_but_not_setup() {
+    // `l2tp.hello_interval_secs: 0` means "no Hello". It must not also turn the setup
+    // deadline into "now" (which once failed every tunnel at once).
+    let lns = LnsConfig {
+        hello_interval: Duration::ZERO,
+        ..lns_config()
+    };
+    let mut net = Net::new(lac_config(), lns, 4);
+    let (_, lns_key) = net.bring_up();
+    net.run_for(Duration::from_secs(600));
+    let hellos = net
+        .lns_sent
+        .iter()
+        .filter(|b| message_type(b) == Some(MessageType::Hello))
+        .count();
+    assert_eq!(hellos, 0);
+    assert!(net.lns.sessions().iter().any(|s| s.key == lns_key));
+    assert!(
+        !net.lns_events
+            .iter()
+            .any(|e| matches!(e, Event::TunnelDown { .. }))
+    );
+
+    // A LAC that goes silent during setup is still given up on (SCCRP retransmissions, or the
+    // fixed setup deadline that replaces the Hello interval when Hello is off).
+    let lns = LnsConfig {
+        hello_interval: Duration::ZERO,
+        ..lns_config()
+    };
+    let mut net = Net::new(lac_config(), lns, 5);
+    net.lac.connect(net.now, 1701).unwrap();
+    net.pump();
+    // The SCCRQ is on its way; the LAC hears nothing after it.
+    net.lac_silent = true;
+    net.run_for(Duration::from_secs(120));
+    assert_eq!(net.lns.tunnel_count(), 0);
+}
+
+#[test]
 fn stopccn_with_a_wrong_tunnel_id_is_honoured_for_that_peer() {
     let mut net = Net::new(lac_config(), lns_config(), 4);
     let (lac_key, lns_key) = net.bring_up();
