@@ -22,7 +22,7 @@
 use core::net::SocketAddr;
 use core::ops::Range;
 use core::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError, RwLock};
 
 use crypto::Secret;
 use crypto::cipher::{CbcCipher, CipherAlg};
@@ -189,8 +189,9 @@ pub struct Opened {
 pub struct Sa {
     spi: u32,
     direction: Direction,
-    encap: Encap,
-    peer: FourTuple,
+    /// The framing and the bound 4-tuple; they change only when the peer's NAT mapping moves
+    /// ([`Sa::rebind`]).
+    binding: RwLock<(Encap, FourTuple)>,
     cipher: CbcCipher,
     integ: Integ,
     lifetime: Lifetime,
@@ -210,8 +211,7 @@ impl Sa {
         Ok(Self {
             spi: params.spi,
             direction: params.direction,
-            encap: params.encap,
-            peer: params.peer,
+            binding: RwLock::new((params.encap, params.peer)),
             cipher,
             integ,
             lifetime: params.lifetime,
@@ -235,12 +235,39 @@ impl Sa {
 
     /// Plain or UDP-encapsulated.
     pub fn encap(&self) -> Encap {
-        self.encap
+        self.binding().0
     }
 
     /// The peer 4-tuple the SA is bound to.
     pub fn peer(&self) -> FourTuple {
-        self.peer
+        self.binding().1
+    }
+
+    fn binding(&self) -> (Encap, FourTuple) {
+        // Two plain copies: a panic cannot leave them half-written, so poison is harmless.
+        *self.binding.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Binds a UDP-encapsulated SA to a new peer 4-tuple: the NAT in front of the peer moved
+    /// its mapping, and a packet from `peer` verified under this SA (the IKEv2 rule of RFC 7296 §2.23; IKEv1 NAT-T leaves it open). Later
+    /// outbound packets go to `peer.remote`, and inbound ones are accepted only from `peer`.
+    ///
+    /// Errors: [`Error::ApiMisuse`] for plain ESP (protocol 50 has no ports to move).
+    pub fn rebind(&self, peer: FourTuple) -> Result<(), Error> {
+        let mut b = self.binding.write().unwrap_or_else(PoisonError::into_inner);
+        match b.0 {
+            Encap::Udp { .. } => {
+                *b = (
+                    Encap::Udp {
+                        local: peer.local,
+                        remote: peer.remote,
+                    },
+                    peer,
+                );
+                Ok(())
+            }
+            Encap::None => Err(Error::ApiMisuse("rebind of a plain ESP SA")),
+        }
     }
 
     /// The cipher algorithm.

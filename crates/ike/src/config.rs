@@ -47,6 +47,14 @@ pub struct ResponderConfig {
     pub retransmit_interval: Duration,
     /// Retransmissions before giving up.
     pub retransmit_tries: u32,
+    /// Dead peer detection (RFC 3706 §5.3): for peers that sent the DPD vendor ID, send
+    /// R-U-THERE after this long without any authenticated IKE message or ESP packet from the
+    /// peer (see [`crate::Responder::note_activity`]), and again every interval while it stays
+    /// silent. `None` disables DPD.
+    pub dpd_interval: Option<Duration>,
+    /// Unanswered R-U-THEREs after which the peer is declared dead and all its SAs are
+    /// removed ([`crate::Event::DeadPeer`], then [`crate::Event::PeerGone`]).
+    pub dpd_failures: u32,
     /// Emit [`crate::Event::Phase1Keys`] so that the owner can write a Wireshark key log
     /// (`l2tpd-rs run --keylog`). Off by default: keys leave the engine only when asked.
     pub keylog: bool,
@@ -75,6 +83,8 @@ impl ResponderConfig {
             half_open_timeout: Duration::from_secs(30),
             retransmit_interval: Duration::from_secs(2),
             retransmit_tries: 5,
+            dpd_interval: Some(Duration::from_secs(30)),
+            dpd_failures: 5,
             keylog: false,
         }
     }

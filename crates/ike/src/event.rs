@@ -243,6 +243,17 @@ pub enum Event {
         /// Their SPI.
         spi_out: u32,
     },
+    /// Dead peer detection gave up on this 4-tuple (RFC 3706 §5.5): `unanswered` R-U-THEREs
+    /// went unanswered over `silent_secs` without anything else from the peer. Every SA of the
+    /// peer is removed; [`Event::SaDeleted`] and [`Event::PeerGone`] follow.
+    DeadPeer {
+        /// The peer.
+        peer: Peer,
+        /// R-U-THERE messages sent without an answer.
+        unanswered: u32,
+        /// Seconds since the last sign of life.
+        silent_secs: u64,
+    },
     /// Nothing is left for this 4-tuple.
     PeerGone {
         /// The peer.

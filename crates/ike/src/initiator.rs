@@ -1,6 +1,7 @@
 //! A minimal but real IKEv1 initiator: Main Mode with a pre-shared key, NAT-T in either dialect
 //! (float to 4500 when NAT is detected, RFC 3947 §4), Quick Mode for ESP transport with optional
-//! PFS, INITIAL-CONTACT, DPD R-U-THERE and Delete. It exists so that tests pair it with the
+//! PFS (also a second Quick Mode on the same IKE SA, as a rekey), INITIAL-CONTACT, DPD
+//! R-U-THERE and R-U-THERE-ACK (RFC 3706), and Delete of ESP SAs and of the IKE SA. It exists so that tests pair it with the
 //! [`crate::Responder`] in memory (STYLE.md §12c) and for the load generator; it does not
 //! retransmit (the test driver controls loss).
 
@@ -80,6 +81,7 @@ pub struct Initiator {
     keys: Option<Keys>,
     qms: HashMap<u32, Qm>,
     dpd_acks: Vec<u32>,
+    dpd_requests: u64,
     last_error: Option<Error>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -128,6 +130,7 @@ impl Initiator {
             keys: None,
             qms: HashMap::new(),
             dpd_acks: Vec::new(),
+            dpd_requests: 0,
             last_error: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -157,6 +160,11 @@ impl Initiator {
     /// Sequence numbers of the R-U-THERE-ACKs received.
     pub fn dpd_acks(&self) -> &[u32] {
         &self.dpd_acks
+    }
+
+    /// How many R-U-THEREs the responder sent us (each was answered with an ACK).
+    pub fn dpd_requests(&self) -> u64 {
+        self.dpd_requests
     }
 
     /// The cookie pair.
@@ -738,8 +746,13 @@ impl Initiator {
             return Err(Error::PeerMisbehaved("Informational HASH"));
         }
         let (ps, _) = isakmp::parse_payloads(first, &plain, true)?;
+        let mut acks: Vec<Vec<u8>> = Vec::new();
         for p in ps {
             match p {
+                Payload::Notification(n) if n.kind == NotifyType::RUThere => {
+                    self.dpd_requests += 1;
+                    acks.push(n.data.to_vec());
+                }
                 Payload::Notification(n) if n.kind == NotifyType::RUThereAck => {
                     if let Ok(b) = <[u8; 4]>::try_from(n.data) {
                         self.dpd_acks.push(u32::from_be_bytes(b));
@@ -759,6 +772,19 @@ impl Initiator {
                 }
                 _ => {}
             }
+        }
+        let mut cookies = [0u8; 16];
+        cookies[..8].copy_from_slice(&self.icky);
+        cookies[8..].copy_from_slice(&self.rcky);
+        for seq in acks {
+            // RFC 3706 §5.1: the ACK carries the R-U-THERE's sequence number.
+            self.send_informational(&[Payload::Notification(NotifyRepr {
+                doi: isakmp::DOI_IPSEC,
+                protocol: protocol::ISAKMP,
+                kind: NotifyType::RUThereAck,
+                spi: &cookies,
+                data: &seq,
+            })])?;
         }
         Ok(())
     }
@@ -815,6 +841,20 @@ impl Initiator {
             protocol: protocol::ESP,
             spi_size: 4,
             spis: &b,
+        })])
+    }
+
+    /// Sends a Delete for this IKE SA (RFC 2408 §3.15: protocol ISAKMP, the cookie pair as
+    /// SPI), as Windows does for the old IKE SA after a Main Mode rekey.
+    pub fn delete_ike_sa(&mut self, _now: Instant) -> Result<(), Error> {
+        let mut cookies = [0u8; 16];
+        cookies[..8].copy_from_slice(&self.icky);
+        cookies[8..].copy_from_slice(&self.rcky);
+        self.send_informational(&[Payload::Delete(DeleteRepr {
+            doi: isakmp::DOI_IPSEC,
+            protocol: protocol::ISAKMP,
+            spi_size: 16,
+            spis: &cookies,
         })])
     }
 

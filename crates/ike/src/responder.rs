@@ -3,7 +3,15 @@
 //! and NAT traversal (RFC 3947; draft-02 for Windows XP, clients.md C.1).
 //!
 //! Each IKE SA is found by its cookie pair and bound to the outer 4-tuple it was created on;
-//! the only move allowed is the NAT-T float from port 500 to 4500 (RFC 3947 §4). INITIAL-CONTACT
+//! it moves only with the NAT-T float from port 500 to 4500 (RFC 3947 §4), or when the owner
+//! saw an authenticated ESP packet from a new NAT mapping ([`Responder::rebind_peer`],
+//! the IKEv2 rule of RFC 7296 §2.23; RFC 3947/3948 leave it open).
+//!
+//! Dead peer detection (RFC 3706 §5): peers that sent the DPD vendor ID get R-U-THERE after
+//! [`crate::ResponderConfig::dpd_interval`] without any sign of life (an authenticated IKE
+//! message, or ESP reported through [`Responder::note_activity`]), then once per interval;
+//! after [`crate::ResponderConfig::dpd_failures`] unanswered ones every SA of the peer goes
+//! ([`Event::DeadPeer`]). Peers without the VID (Windows) are never probed. INITIAL-CONTACT
 //! (the notify, or Microsoft's Vid-Initial-Contact VID, clients.md C.1) clears the older SAs of
 //! **that 4-tuple only**, never those of another client behind the same NAT (DESIGN.md
 //! "Security rules").
@@ -94,6 +102,20 @@ struct IkeSa {
     qms: HashMap<u32, Qm>,
     done_qms: VecDeque<u32>,
     info: Option<Phase1Info>,
+    dpd: Dpd,
+}
+
+/// Dead peer detection state of one IKE SA (RFC 3706 §5.3-§5.5).
+#[derive(Debug, Clone, Copy, Default)]
+struct Dpd {
+    /// The last R-U-THERE sequence number sent (RFC 3706 §7: random start, then +1).
+    seq: u32,
+    /// R-U-THEREs sent since the peer was last heard from.
+    unanswered: u32,
+    /// When the current round of probing began (`None`: not probing).
+    probe_since: Option<Instant>,
+    /// When the next R-U-THERE (or the verdict) is due while probing.
+    next: Option<Instant>,
 }
 
 impl IkeSa {
@@ -123,6 +145,9 @@ pub struct Responder {
     half_open_index: HashMap<(SocketAddr, [u8; 8]), [u8; 8]>,
     children: HashMap<u32, Child>,
     established_peers: HashSet<Peer>,
+    /// When each established peer was last heard from (authenticated IKE, or ESP through
+    /// [`Responder::note_activity`]).
+    activity: HashMap<Peer, Instant>,
     legacy_warned: HashSet<IpAddr>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -169,6 +194,7 @@ impl Responder {
             half_open_index: HashMap::new(),
             children: HashMap::new(),
             established_peers: HashSet::new(),
+            activity: HashMap::new(),
             legacy_warned: HashSet::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -240,10 +266,65 @@ impl Responder {
                 .into_iter()
                 .chain(qm)
         });
+        let dpd = self.dpd_interval().map(|interval| {
+            self.sas
+                .values()
+                .filter(|sa| sa.state == MmState::Established && sa.vendor.dpd)
+                .filter_map(move |sa| match sa.dpd.next {
+                    Some(next) if sa.dpd.probe_since.is_some() => Some(next),
+                    _ => self.activity.get(&sa.peer).map(|t| *t + interval),
+                })
+        });
         sa_times
             .flatten()
             .chain(self.children.values().map(|c| c.expires))
+            .chain(dpd.into_iter().flatten())
             .min()
+    }
+
+    fn dpd_interval(&self) -> Option<Duration> {
+        self.config.dpd_interval.filter(|i| !i.is_zero())
+    }
+
+    /// The peer showed it is alive outside IKE (an ESP packet that verified): dead peer
+    /// detection counts from now (RFC 3706 §5.3: DPD is needed only when there is no traffic).
+    /// Only established peers are tracked; other 4-tuples are ignored.
+    pub fn note_activity(&mut self, peer: Peer, now: Instant) {
+        if let Some(t) = self.activity.get_mut(&peer) {
+            *t = (*t).max(now);
+        }
+    }
+
+    /// Moves every SA of `from` to the 4-tuple `to`: the NAT in front of the peer changed its
+    /// public address or port, and the owner saw a packet from `to` that authenticated under
+    /// one of the peer's SAs (as in IKEv2, RFC 7296 §2.23, the end not behind the NAT follows the last valid
+    /// UDP-encapsulated packet). Returns false, moving nothing, when `to` already belongs to
+    /// another peer or `from` has nothing.
+    pub fn rebind_peer(&mut self, from: Peer, to: Peer) -> bool {
+        if from == to {
+            return false;
+        }
+        let taken =
+            self.sas.values().any(|s| s.peer == to) || self.children.values().any(|c| c.peer == to);
+        let has = self.sas.values().any(|s| s.peer == from)
+            || self.children.values().any(|c| c.peer == from);
+        if taken || !has {
+            return false;
+        }
+        for sa in self.sas.values_mut().filter(|s| s.peer == from) {
+            sa.peer = to;
+        }
+        for c in self.children.values_mut().filter(|c| c.peer == from) {
+            c.peer = to;
+        }
+        if self.established_peers.remove(&from) {
+            self.established_peers.insert(to);
+        }
+        if let Some(t) = self.activity.remove(&from) {
+            self.activity.insert(to, t);
+        }
+        info!(%from, %to, "peer moved to a new 4-tuple (NAT mapping changed)");
+        true
     }
 
     /// Status rows, one per IKE SA.
@@ -374,6 +455,7 @@ impl Responder {
                 self.check_gone(peer);
             }
         }
+        self.run_dpd(now);
         let dead: Vec<u32> = self
             .children
             .iter()
@@ -392,6 +474,128 @@ impl Responder {
                 self.check_gone(c.peer);
             }
         }
+    }
+
+    /// RFC 3706 §5.3-§5.5: probe idle DPD-capable peers, and give up on silent ones.
+    fn run_dpd(&mut self, now: Instant) {
+        let Some(interval) = self.dpd_interval() else {
+            return;
+        };
+        let failures = self.config.dpd_failures.max(1);
+        let mut probe = Vec::new();
+        let mut dead = Vec::new();
+        for (k, sa) in &mut self.sas {
+            if sa.state != MmState::Established || !sa.vendor.dpd {
+                continue;
+            }
+            let Some(&last) = self.activity.get(&sa.peer) else {
+                continue;
+            };
+            if sa.dpd.probe_since.is_some_and(|since| last >= since) {
+                sa.dpd = Dpd {
+                    seq: sa.dpd.seq,
+                    ..Dpd::default()
+                };
+            }
+            match (sa.dpd.probe_since, sa.dpd.next) {
+                (None, _) if now >= last + interval => {
+                    sa.dpd.probe_since = Some(now);
+                    sa.dpd.next = Some(now + interval);
+                    probe.push(*k);
+                }
+                (Some(_), Some(next)) if now >= next => {
+                    if sa.dpd.unanswered >= failures {
+                        dead.push((
+                            sa.peer,
+                            sa.dpd.unanswered,
+                            now.saturating_duration_since(last),
+                        ));
+                    } else {
+                        sa.dpd.next = Some(now + interval);
+                        probe.push(*k);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for k in probe {
+            self.send_r_u_there(k);
+        }
+        for (peer, unanswered, silent) in dead {
+            if !self.established_peers.contains(&peer) {
+                continue;
+            }
+            warn!(
+                %peer,
+                unanswered,
+                silent_secs = silent.as_secs(),
+                "the client stopped answering dead peer detection (R-U-THERE); removing it"
+            );
+            self.events.push_back(Event::DeadPeer {
+                peer,
+                unanswered,
+                silent_secs: silent.as_secs(),
+            });
+            let spis: Vec<u32> = self
+                .children
+                .iter()
+                .filter(|(_, c)| c.peer == peer)
+                .map(|(s, _)| *s)
+                .collect();
+            for spi in spis {
+                if let Some(c) = self.children.remove(&spi) {
+                    self.events.push_back(Event::SaDeleted {
+                        peer,
+                        spi_in: spi,
+                        spi_out: c.spi_out,
+                    });
+                }
+            }
+            let keys: Vec<Cookies> = self
+                .sas
+                .iter()
+                .filter(|(_, s)| s.peer == peer)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in keys {
+                self.remove_sa(&k);
+            }
+            self.check_gone(peer);
+        }
+    }
+
+    /// Sends one R-U-THERE on the IKE SA `key` (RFC 3706 §5.1: Notify 36136, the cookies as
+    /// SPI, a 32-bit sequence number as data).
+    fn send_r_u_there(&mut self, key: Cookies) {
+        let Some(mut sa) = self.sas.remove(&key) else {
+            return;
+        };
+        if sa.dpd.seq == 0 {
+            // RFC 3706 §7: the first sequence number is random.
+            sa.dpd.seq = self.rng.r#gen::<u32>() >> 1 | 1;
+        } else {
+            sa.dpd.seq = sa.dpd.seq.wrapping_add(1);
+        }
+        sa.dpd.unanswered += 1;
+        let seq = sa.dpd.seq.to_be_bytes();
+        let mut spi = [0u8; 16];
+        spi[..8].copy_from_slice(&sa.cookies.0);
+        spi[8..].copy_from_slice(&sa.cookies.1);
+        let n = Payload::Notification(NotifyRepr {
+            doi: isakmp::DOI_IPSEC,
+            protocol: protocol::ISAKMP,
+            kind: NotifyType::RUThere,
+            spi: &spi,
+            data: &seq,
+        });
+        match self.build_informational(&sa, &[n]) {
+            Ok(m) => {
+                debug!(peer = %sa.peer, seq = sa.dpd.seq, unanswered = sa.dpd.unanswered, "DPD R-U-THERE sent");
+                self.push_tx(sa.peer, m);
+            }
+            Err(e) => debug!(error = %e, "could not build R-U-THERE"),
+        }
+        self.sas.insert(key, sa);
     }
 
     fn process(&mut self, now: Instant, peer: Peer, msg: &[u8]) -> Result<(), Error> {
@@ -422,6 +626,10 @@ impl Responder {
             return Err(Error::PeerMisbehaved("unknown IKE SA"));
         };
         let r = self.on_existing(now, peer, header, msg, &mut sa);
+        if matches!(r, Ok(true)) && sa.state == MmState::Established {
+            // An authenticated message (or a retransmission of one) from the peer.
+            self.note_activity(sa.peer, now);
+        }
         // A failed Quick Mode or Informational never costs the IKE SA; a refused Main Mode does.
         let phase2 = header.exchange != ExchangeType::IdentityProtection;
         match r {
@@ -640,6 +848,7 @@ impl Responder {
             qms: HashMap::new(),
             done_qms: VecDeque::new(),
             info: None,
+            dpd: Dpd::default(),
         };
         self.half_open_index
             .insert((peer.remote, header.initiator_cookie), rcky);
@@ -845,6 +1054,7 @@ impl Responder {
         self.push_tx(sa.peer, mm6);
         info!(peer = %sa.peer, suite = %sa.suite, "IKE SA established");
         self.established_peers.insert(sa.peer);
+        self.activity.insert(sa.peer, now);
         if self.config.keylog
             && let Some(k) = sa.keys.as_ref()
         {
@@ -1238,6 +1448,15 @@ impl Responder {
                 Payload::Notification(n) if n.kind == NotifyType::RUThere => {
                     acks.push(n.data.to_vec())
                 }
+                Payload::Notification(n) if n.kind == NotifyType::RUThereAck => {
+                    // RFC 3706 §5.5: the answer to our R-U-THERE; any authenticated message
+                    // counts as proof of life (activity is noted by the caller).
+                    debug!(%peer, seq = ?n.data, "DPD R-U-THERE-ACK received");
+                    sa.dpd = Dpd {
+                        seq: sa.dpd.seq,
+                        ..Dpd::default()
+                    };
+                }
                 Payload::Notification(n) if n.kind == NotifyType::InitialContact => {
                     self.initial_contact(peer, sa.cookies);
                 }
@@ -1367,6 +1586,7 @@ impl Responder {
         let any_child = self.children.values().any(|c| c.peer == peer);
         if !any_sa && !any_child {
             self.established_peers.remove(&peer);
+            self.activity.remove(&peer);
             info!(%peer, "peer gone");
             self.events.push_back(Event::PeerGone { peer });
         }

@@ -982,3 +982,210 @@ fn duplicate_quick_mode_1_gets_the_same_answer() {
     w.resp.handle_timeout(w.now + Duration::from_secs(10));
     assert!(w.resp.poll_transmit().is_none());
 }
+
+fn dpd_client_config() -> InitiatorConfig {
+    let mut cfg = client_config("vpn");
+    cfg.vendor_ids = vec![vendor::RFC3947.to_vec(), vendor::DPD.to_vec()];
+    cfg
+}
+
+fn dpd_config(interval_secs: u64, failures: u32) -> ResponderConfig {
+    let mut c = psk_config();
+    c.dpd_interval = Some(Duration::from_secs(interval_secs));
+    c.dpd_failures = failures;
+    c
+}
+
+/// Advances the clock one second at a time, running the responder's timers and (when
+/// `deliver`) the network; returns the R-U-THERE count the client saw.
+fn tick(w: &mut World, c: usize, secs: u64, deliver: bool) -> u64 {
+    for _ in 0..secs {
+        w.now += Duration::from_secs(1);
+        w.resp.handle_timeout(w.now);
+        if deliver {
+            w.run();
+        } else {
+            while w.resp.poll_transmit().is_some() {}
+            while let Some(e) = w.resp.poll_event() {
+                w.resp_events.push(e);
+            }
+        }
+    }
+    w.clients[c].init.dpd_requests()
+}
+
+/// RFC 3706 §5.3: an idle DPD-capable peer gets R-U-THERE after the interval; the initiator
+/// answers with R-U-THERE-ACK and the peer stays.
+#[test]
+fn idle_dpd_peer_is_probed_and_its_ack_keeps_it() {
+    let mut w = World::new(dpd_config(30, 5));
+    let c = w.add(dpd_client_config(), true, 40);
+    w.connect(c);
+    assert_eq!(tick(&mut w, c, 29, true), 0, "no probe before the interval");
+    assert_eq!(tick(&mut w, c, 1, true), 1, "a probe at the interval");
+    // Ten more minutes: one probe per idle interval, each answered; never declared dead.
+    let probes = tick(&mut w, c, 600, true);
+    assert!((20..=21).contains(&probes), "{probes}");
+    assert!(
+        !w.resp_events
+            .iter()
+            .any(|e| matches!(e, Event::DeadPeer { .. } | Event::PeerGone { .. })),
+        "{:?}",
+        w.resp_events
+    );
+    assert_eq!(w.resp.peers(w.now).len(), 1);
+}
+
+/// Activity reported by the owner (ESP traffic) postpones the probe.
+#[test]
+fn esp_activity_postpones_dpd() {
+    let mut w = World::new(dpd_config(30, 5));
+    let c = w.add(dpd_client_config(), true, 41);
+    w.connect(c);
+    let peer = w.resp_children()[0].peer;
+    for _ in 0..10 {
+        tick(&mut w, c, 20, true);
+        w.resp.note_activity(peer, w.now);
+    }
+    assert_eq!(w.clients[c].init.dpd_requests(), 0);
+    assert_eq!(tick(&mut w, c, 30, true), 1);
+}
+
+/// A peer that stops answering is declared dead after `failures` unanswered R-U-THEREs, each
+/// given one interval: (failures + 1) * interval after it was last heard from.
+#[test]
+fn silent_dpd_peer_is_declared_dead() {
+    let mut w = World::new(dpd_config(10, 3));
+    let c = w.add(dpd_client_config(), true, 42);
+    w.connect(c);
+    let peer = w.resp_children()[0].peer;
+    tick(&mut w, c, 39, false);
+    assert!(
+        !w.resp_events
+            .iter()
+            .any(|e| matches!(e, Event::DeadPeer { .. })),
+        "{:?}",
+        w.resp_events
+    );
+    tick(&mut w, c, 1, false);
+    let dead: Vec<_> = w
+        .resp_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DeadPeer {
+                peer,
+                unanswered,
+                silent_secs,
+            } => Some((*peer, *unanswered, *silent_secs)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dead, vec![(peer, 3, 40)]);
+    assert!(
+        w.resp_events
+            .iter()
+            .any(|e| matches!(e, Event::SaDeleted { peer: p, .. } if *p == peer))
+    );
+    assert!(
+        matches!(w.resp_events.last(), Some(Event::PeerGone { peer: p }) if *p == peer),
+        "{:?}",
+        w.resp_events
+    );
+    assert!(w.resp.peers(w.now).is_empty());
+}
+
+/// Peers without the DPD vendor ID (Windows XP) are never sent R-U-THERE; with DPD off
+/// (`dpd_interval: None`) nobody is.
+#[test]
+fn peers_without_the_dpd_vid_or_with_dpd_off_are_never_probed() {
+    let mut w = World::new(dpd_config(10, 2));
+    let xp = w.add(client_config("vpn"), true, 43);
+    w.connect(xp);
+    assert_eq!(tick(&mut w, xp, 300, false), 0);
+    assert!(
+        !w.resp_events
+            .iter()
+            .any(|e| matches!(e, Event::DeadPeer { .. }))
+    );
+
+    let mut off = psk_config();
+    off.dpd_interval = None;
+    let mut w = World::new(off);
+    let c = w.add(dpd_client_config(), true, 44);
+    w.connect(c);
+    assert_eq!(tick(&mut w, c, 300, true), 0);
+    assert_eq!(w.resp.peers(w.now).len(), 1);
+}
+
+/// the IKEv2 rule of RFC 7296 §2.23; RFC 3947/3948 leave it open: after the NAT mapping changed, the owner moves the peer to the new 4-tuple;
+/// the IKE SA then answers there. A 4-tuple in use by another peer is refused.
+#[test]
+fn rebind_peer_moves_the_ike_and_esp_sas() {
+    let mut w = World::new(dpd_config(30, 5));
+    let a = w.add(dpd_client_config(), true, 45);
+    let b = w.add(dpd_client_config(), true, 46);
+    w.connect(a);
+    w.connect(b);
+    let old = w.resp_children()[0].peer;
+    let other = w.resp_children()[1].peer;
+    assert_ne!(old, other);
+    assert!(!w.resp.rebind_peer(old, other), "another peer's 4-tuple");
+    // The NAT gives client a a new public port for its port 4500.
+    let new_port = w.next_public_port + 100;
+    w.clients[a].nat.as_mut().unwrap().insert(4500, new_port);
+    let new = Peer {
+        local: old.local,
+        remote: sa(PUBLIC, new_port),
+    };
+    assert!(w.resp.rebind_peer(old, new));
+    let rows = w.resp.peers(w.now);
+    assert!(rows.iter().any(|r| r.peer == new && r.children.len() == 1));
+    assert!(rows.iter().all(|r| r.peer != old));
+    // IKE from the new port is accepted: the client's R-U-THERE is answered there.
+    w.clients[a].init.send_dpd(w.now, 9).unwrap();
+    w.run();
+    assert_eq!(w.clients[a].init.dpd_acks(), &[9]);
+    assert!(
+        !w.resp.rebind_peer(old, new),
+        "nothing left at the old tuple"
+    );
+}
+
+/// After a Main Mode rekey the initiator deletes its old IKE SA (RFC 2408 §3.15, protocol
+/// ISAKMP with the cookie pair): the responder drops it, keeps the ESP SAs and the new IKE SA,
+/// and the peer is not gone.
+#[test]
+fn initiator_deletes_its_old_ike_sa_after_a_main_mode_rekey() {
+    let mut w = World::new(psk_config());
+    let mut cfg = client_config("vpn");
+    cfg.vendor_ids
+        .retain(|v| v[..] != vendor::MS_INITIAL_CONTACT[..]);
+    let c = w.add(cfg.clone(), true, 47);
+    w.connect(c);
+    let nat = w.clients[c].nat.clone();
+    let c2 = w.add(cfg, true, 48);
+    w.clients[c2].nat = nat.clone();
+    // Both IKE SAs sit behind one NAT mapping; the test NAT delivers to the first client
+    // that has it, so only the one being exercised holds it at a time.
+    w.clients[c].nat = Some(HashMap::new());
+    w.connect(c2);
+    assert_eq!(w.resp.peers(w.now).len(), 2);
+    w.clients[c].nat = nat;
+    w.clients[c].init.delete_ike_sa(w.now).unwrap();
+    w.run();
+    w.clients[c].nat = Some(HashMap::new());
+    let rows = w.resp.peers(w.now);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].children.len(), 2, "ESP SAs are kept");
+    assert!(
+        !w.resp_events
+            .iter()
+            .any(|e| matches!(e, Event::PeerGone { .. } | Event::SaDeleted { .. })),
+        "{:?}",
+        w.resp_events
+    );
+    // The new IKE SA still works.
+    w.clients[c2].init.send_dpd(w.now, 5).unwrap();
+    w.run();
+    assert_eq!(w.clients[c2].init.dpd_acks(), &[5]);
+}

@@ -220,6 +220,12 @@ pub struct IkePolicy {
     pub nat_d_trick: bool,
     /// Bounds the proposed lifetimes are clamped to.
     pub lifetimes: Lifetimes,
+    /// Dead peer detection (RFC 3706): for clients that announced it, send R-U-THERE after
+    /// this many seconds without any IKE or ESP packet from them; 0 disables it. Clients
+    /// without DPD (Windows) rely on L2TP Hello and LCP echoes instead.
+    pub dpd_interval_secs: u32,
+    /// Unanswered R-U-THEREs (one per interval) before the client is disconnected.
+    pub dpd_failures: u32,
 }
 
 impl Default for IkePolicy {
@@ -230,6 +236,8 @@ impl Default for IkePolicy {
             modp768: false,
             nat_d_trick: true,
             lifetimes: Lifetimes::default(),
+            dpd_interval_secs: 30,
+            dpd_failures: 5,
         }
     }
 }
@@ -935,6 +943,12 @@ fn check_ike(ck: &mut Checker<'_>, ike: &IkePolicy) {
             );
         }
     }
+    if ike.dpd_interval_secs > 0 && ike.dpd_failures == 0 {
+        ck.error(
+            &["ike", "dpd_failures"],
+            "ike.dpd_failures must be at least 1 when dead peer detection is on",
+        );
+    }
     let lt = &ike.lifetimes;
     if lt.ike_min_secs == 0 || lt.esp_min_secs == 0 {
         ck.error(
@@ -1328,6 +1342,25 @@ privileges: { user: nobody, group: nogroup }
         ] {
             assert!(all.contains(needle), "missing warning {needle}: {all}");
         }
+    }
+
+    #[test]
+    fn dpd_keys_default_parse_and_validate() {
+        let (c, _) = load(MINIMAL).unwrap();
+        assert_eq!((c.ike.dpd_interval_secs, c.ike.dpd_failures), (30, 5));
+        let (c, _) = load(&format!(
+            "{MINIMAL}ike:\n  dpd_interval_secs: 10\n  dpd_failures: 3\n"
+        ))
+        .unwrap();
+        assert_eq!((c.ike.dpd_interval_secs, c.ike.dpd_failures), (10, 3));
+        // 0 disables DPD; then the failure count does not matter.
+        let (c, _) = load(&format!(
+            "{MINIMAL}ike:\n  dpd_interval_secs: 0\n  dpd_failures: 0\n"
+        ))
+        .unwrap();
+        assert_eq!(c.ike.dpd_interval_secs, 0);
+        let e = errors(&format!("{MINIMAL}ike:\n  dpd_failures: 0\n"));
+        assert!(e.iter().any(|e| e.reason.contains("dpd_failures")), "{e:?}");
     }
 
     #[test]

@@ -7,6 +7,20 @@
 //!   UDP (1701 → the client's learned port) → ESP with the peer's current outbound SA → UDP (or
 //!   raw ESP) to the peer's 4-tuple.
 //!
+//! Around the pipeline:
+//! - Rekeying (RFC 2409 §5.5): a new ESP pair (from a new Quick Mode, or a new Main Mode from
+//!   the same 4-tuple) is installed next to the old one. We keep sending on the old outbound SA
+//!   until the client sends on the new inbound SA, and keep the old inbound SA until the client
+//!   deletes it or it expires, so nothing is lost during the switch.
+//! - NAT rebinding (RFC 3947/3948 leave it open; we apply the IKEv2 rule of RFC 7296 §2.23): an ESP packet from a new public address or port that verifies
+//!   (ICV and replay window, RFC 4303 §3.4.3-§3.4.4) under a peer's SA moves that peer — IKE and
+//!   ESP SAs, L2TP tunnels, PPP sessions — to the new 4-tuple. Anything else from a new 4-tuple
+//!   is a counted drop.
+//! - Liveness: every verified ESP packet is reported to the IKE responder, whose dead peer
+//!   detection (RFC 3706) only probes peers that are otherwise silent.
+//! - Kilobyte lifetimes (RFC 2407 §4.5): crossing the soft limit (90 %) is logged once per pair
+//!   (the client is expected to rekey); at the hard limit the pair is deleted with an IKE Delete.
+//!
 //! Every peer is keyed by its outer 4-tuple and has its own L2TP tunnel table, so clients behind
 //! one NAT that use the same inner addresses, ports, tunnel and session IDs never meet
 //! (clients.md A.1 "Multiple clients behind one NAT", E.1).
@@ -82,6 +96,25 @@ pub enum Event {
         /// What went wrong and what the user sees.
         message: String,
     },
+    /// The NAT in front of a client moved its mapping: an authenticated ESP packet came from
+    /// a new public address or port, and the client's IKE, ESP and L2TP state moved there.
+    ClientMoved {
+        /// The old public address.
+        from: SocketAddr,
+        /// The new public address.
+        to: SocketAddr,
+    },
+    /// An ESP SA reached a kilobyte lifetime limit (RFC 2407 §4.5). At the soft limit the
+    /// client is expected to rekey; at the hard limit the SA pair was deleted (with an IKE
+    /// Delete to the client).
+    EspLifetime {
+        /// The client's public address.
+        client: SocketAddr,
+        /// Our inbound SPI of the pair.
+        spi_in: u32,
+        /// Whether the hard limit was reached.
+        hard: bool,
+    },
 }
 
 /// ESP SA identity inside a peer: our inbound SPI and the paired outbound SA.
@@ -153,6 +186,11 @@ pub struct Server {
     logged: HashSet<(IpAddr, String)>,
     scratch: Vec<u8>,
     keylog: bool,
+    /// Lifetime thresholds crossed by packets just sealed or opened: (peer, our inbound SPI of
+    /// the pair, which limit).
+    expiries: Vec<(esp::FourTuple, u32, esp::Expiry)>,
+    /// Pairs (by our inbound SPI) whose soft limit was already reported.
+    soft_reported: HashSet<u32>,
 }
 
 /// The credential and address look-ups PPP needs, over the users file and the pool.
@@ -221,6 +259,8 @@ impl Server {
             logged: HashSet::new(),
             scratch: Vec::with_capacity(2048),
             keylog: false,
+            expiries: Vec::new(),
+            soft_reported: HashSet::new(),
         }
     }
 
@@ -322,8 +362,9 @@ impl Server {
             &mut self.rng,
             &mut self.out,
             &mut self.counters,
+            &mut self.expiries,
         );
-        let _ = now;
+        self.handle_expiries(now);
     }
 
     /// Time has passed; a spurious call is a no-op.
@@ -340,6 +381,7 @@ impl Server {
             }
             self.drive_peer(now, tuple);
         }
+        self.handle_expiries(now);
     }
 
     /// The next datagram to send; its payload is written into `buf` (cleared first).
@@ -521,17 +563,29 @@ impl Server {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         buf.extend_from_slice(packet);
-        match self.sadb.open_l2tp(&tuple, &mut buf) {
-            Ok((opened, datagram)) => {
-                if let Some(peer) = self.peers.get_mut(&tuple) {
+        match self.sadb.open_l2tp_roaming(&tuple, &mut buf) {
+            Ok((opened, datagram, moved)) => {
+                if let Some(old) = moved
+                    && !self.move_peer(now, old, tuple)
+                {
+                    self.counters.esp_dropped += 1;
+                } else if let Some(peer) = self.peers.get_mut(&tuple) {
                     peer.l2tp_port = datagram.src_port;
-                    // Rekey (RFC 2409 §5.5): move outbound traffic to the SA paired with the
-                    // inbound SA that the client now uses.
+                    // Rekey (RFC 2409 §5.5): the responder keeps sending on the old outbound
+                    // SA until the client shows it installed the new pair by sending on it;
+                    // then outbound follows. Only ever forward: `children` is in the order
+                    // the pairs were established, and a late packet on an old SA must not
+                    // move us back.
                     if let Some(i) = peer.children.iter().position(|c| c.spi_in == opened.spi)
-                        && peer.current != Some(i)
+                        && peer.current.is_none_or(|c| i > c)
                     {
-                        debug!(client = %tuple.remote, spi = opened.spi, "client moved to a new SA; following it");
+                        info!(client = %tuple.remote, spi_in = format_args!("{:08x}", opened.spi), "client sends on the rekeyed ESP SA; answering on it too");
                         peer.current = Some(i);
+                    }
+                    let ike_peer = peer.ike;
+                    self.ike.note_activity(ike_peer, now);
+                    if let Some(e) = opened.expiry {
+                        self.expiries.push((tuple, opened.spi, e));
                     }
                     if let Some(l2tp) = buf.get(datagram.payload.clone()) {
                         self.l2tp_in(now, tuple, datagram.src_port, l2tp);
@@ -544,6 +598,98 @@ impl Server {
         }
         self.scratch = buf;
         self.drive_peer(now, tuple);
+        self.handle_expiries(now);
+    }
+
+    /// Moves a peer whose NAT mapping changed from `old` to `new` (RFC 3947/3948 leave NAT mapping changes open; as in
+    /// IKEv2, RFC 7296 §2.23, the end that is not behind the NAT follows the last valid UDP-encapsulated packet). The caller has
+    /// verified a packet from `new` under one of the peer's SAs (ICV and replay window). The
+    /// IKE SAs, every ESP SA, the L2TP tunnels and PPP sessions, and the address routes move
+    /// together. Returns false, moving nothing, if `new` belongs to another peer.
+    fn move_peer(&mut self, now: Instant, old: esp::FourTuple, new: esp::FourTuple) -> bool {
+        if self.peers.contains_key(&new) || !self.peers.contains_key(&old) {
+            debug!(from = %old.remote, to = %new.remote, "authenticated ESP from a 4-tuple in use by another client; dropped");
+            return false;
+        }
+        let from = ike::Peer {
+            local: old.local,
+            remote: old.remote,
+        };
+        let to = ike::Peer {
+            local: new.local,
+            remote: new.remote,
+        };
+        if !self.ike.rebind_peer(from, to) {
+            debug!(from = %old.remote, to = %new.remote, "IKE state could not move; ESP packet dropped");
+            return false;
+        }
+        let Some(mut peer) = self.peers.remove(&old) else {
+            return false;
+        };
+        for child in &peer.children {
+            for sa in [self.sadb.get(child.spi_in), Some(Arc::clone(&child.out))]
+                .into_iter()
+                .flatten()
+            {
+                if let Err(e) = sa.rebind(new) {
+                    debug!(error = %e, "ESP SA not rebound");
+                }
+            }
+        }
+        peer.tuple = new;
+        peer.ike = to;
+        for route in self.by_addr.values_mut() {
+            if route.0 == old {
+                route.0 = new;
+            }
+        }
+        if let Some(info) = self.phase1.remove(&from) {
+            self.phase1.insert(to, info);
+        }
+        self.peers.insert(new, peer);
+        info!(from = %old.remote, to = %new.remote, "client's NAT mapping changed; its session moved to the new address and port");
+        self.events.push_back(Event::ClientMoved {
+            from: old.remote,
+            to: new.remote,
+        });
+        let _ = now;
+        true
+    }
+
+    /// Acts on ESP lifetime thresholds crossed (RFC 2407 §4.5, RFC 4301 §4.4.2.1): the soft
+    /// limit is reported once per pair; the hard limit deletes the pair with an IKE Delete.
+    fn handle_expiries(&mut self, now: Instant) {
+        while let Some((tuple, spi_in, expiry)) = self.expiries.pop() {
+            let Some(peer) = self.peers.get(&tuple) else {
+                continue;
+            };
+            let ike_peer = peer.ike;
+            match expiry {
+                esp::Expiry::Soft => {
+                    if self.soft_reported.insert(spi_in) {
+                        info!(client = %tuple.remote, spi_in = format_args!("{spi_in:08x}"), "ESP SA reached its soft lifetime; the client is expected to rekey");
+                        self.events.push_back(Event::EspLifetime {
+                            client: tuple.remote,
+                            spi_in,
+                            hard: false,
+                        });
+                    }
+                }
+                esp::Expiry::Hard => {
+                    if !peer.children.iter().any(|c| c.spi_in == spi_in) {
+                        continue;
+                    }
+                    info!(client = %tuple.remote, spi_in = format_args!("{spi_in:08x}"), "ESP SA reached its hard lifetime; deleting it");
+                    self.events.push_back(Event::EspLifetime {
+                        client: tuple.remote,
+                        spi_in,
+                        hard: true,
+                    });
+                    self.ike.delete_child(now, ike_peer, spi_in);
+                    self.after_ike(now);
+                }
+            }
+        }
     }
 
     fn l2tp_in(&mut self, now: Instant, tuple: esp::FourTuple, port: u16, datagram: &[u8]) {
@@ -621,6 +767,23 @@ impl Server {
                     spi_in,
                     spi_out,
                 } => self.remove_child(now, peer, spi_in, spi_out),
+                ike::Event::DeadPeer {
+                    peer,
+                    unanswered,
+                    silent_secs,
+                } => {
+                    let tuple = esp::FourTuple {
+                        local: peer.local,
+                        remote: peer.remote,
+                    };
+                    warn!(client = %peer.remote, unanswered, silent_secs, "the client stopped answering dead peer detection; disconnecting it");
+                    self.phase1.remove(&peer);
+                    self.remove_peer(
+                        now,
+                        tuple,
+                        "the client stopped answering dead peer detection (RFC 3706)",
+                    );
+                }
                 ike::Event::PeerGone { peer } => {
                     self.phase1.remove(&peer);
                     let tuple = esp::FourTuple {
@@ -780,6 +943,7 @@ impl Server {
 
     fn remove_child(&mut self, now: Instant, peer: ike::Peer, spi_in: u32, spi_out: u32) {
         self.sadb.remove(spi_in);
+        self.soft_reported.remove(&spi_in);
         let Some(tuple) = self
             .peers
             .iter()
@@ -792,6 +956,7 @@ impl Server {
             return;
         };
         debug!(client = %peer.remote, spi_in = format_args!("{spi_in:08x}"), spi_out = format_args!("{spi_out:08x}"), "ESP SA pair deleted");
+        self.soft_reported.remove(&spi_in);
         let current_spi = p.current.and_then(|i| p.children.get(i)).map(|c| c.spi_in);
         p.children.retain(|c| c.spi_in != spi_in);
         p.current = match current_spi {
@@ -809,6 +974,7 @@ impl Server {
         };
         for spi in peer.children.iter().map(|c| c.spi_in) {
             self.sadb.remove(spi);
+            self.soft_reported.remove(&spi);
         }
         for session in peer.sessions.into_values() {
             self.end_session(tuple, session, why);
@@ -950,6 +1116,7 @@ impl Server {
                     &mut self.rng,
                     &mut self.out,
                     &mut self.counters,
+                    &mut self.expiries,
                 );
             }
             while let Some(event) = session.link.poll_event() {
@@ -1014,6 +1181,7 @@ impl Server {
                 &mut self.rng,
                 &mut self.out,
                 &mut self.counters,
+                &mut self.expiries,
             );
         }
         let _ = now;
@@ -1038,6 +1206,7 @@ fn send_ppp(
     rng: &mut ChaCha20Rng,
     out: &mut VecDeque<(Transmit, Vec<u8>)>,
     counters: &mut Counters,
+    expiries: &mut Vec<(esp::FourTuple, u32, esp::Expiry)>,
 ) {
     let tuple = peer.tuple;
     send_ppp_frame(
@@ -1047,6 +1216,7 @@ fn send_ppp(
         rng,
         out,
         counters,
+        expiries,
     );
 }
 
@@ -1079,11 +1249,12 @@ fn send_ppp_frame(
     rng: &mut ChaCha20Rng,
     out: &mut VecDeque<(Transmit, Vec<u8>)>,
     counters: &mut Counters,
+    expiries: &mut Vec<(esp::FourTuple, u32, esp::Expiry)>,
 ) {
     let mut l2tp_msg = Vec::with_capacity(frame.len() + 16);
     match p.lns.encode_data(key, frame, &mut l2tp_msg) {
         Ok(port) => seal_l2tp(
-            p.children, p.current, port, p.tuple, &l2tp_msg, rng, out, counters,
+            p.children, p.current, port, p.tuple, &l2tp_msg, rng, out, counters, expiries,
         ),
         Err(e) => debug!(error = %e, "L2TP data not sent"),
     }
@@ -1100,6 +1271,7 @@ fn seal_l2tp(
     rng: &mut ChaCha20Rng,
     out: &mut VecDeque<(Transmit, Vec<u8>)>,
     counters: &mut Counters,
+    expiries: &mut Vec<(esp::FourTuple, u32, esp::Expiry)>,
 ) {
     let Some(child) = current.and_then(|i| children.get(i)) else {
         counters.no_session += 1;
@@ -1117,6 +1289,9 @@ fn seal_l2tp(
     match esp::transport::seal(sa, &mut buf, l2tp_msg.len(), port, rng) {
         Ok(sealed) => {
             buf.truncate(sealed.len);
+            if let Some(e) = sealed.expiry {
+                expiries.push((tuple, child.spi_in, e));
+            }
             let transmit = match sa.encap() {
                 esp::Encap::Udp { local, remote } => Transmit::Udp { local, remote },
                 esp::Encap::None => match (tuple.local.ip(), tuple.remote.ip()) {
@@ -1178,6 +1353,11 @@ fn ike_config(config: &Config) -> ike::ResponderConfig {
     c.nat_d_trick = config.ike.nat_d_trick;
     c.nat_t_port = config.listen.nat_t_port;
     c.max_half_open = config.limits.half_open_ike_sas as usize;
+    c.dpd_interval = match config.ike.dpd_interval_secs {
+        0 => None,
+        secs => Some(Duration::from_secs(u64::from(secs))),
+    };
+    c.dpd_failures = config.ike.dpd_failures;
     let lt = &config.ike.lifetimes;
     c.phase1_lifetime.min_secs = u64::from(lt.ike_min_secs);
     c.phase1_lifetime.max_secs = u64::from(lt.ike_max_secs);

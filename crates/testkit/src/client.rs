@@ -17,6 +17,13 @@
 //!   no such timer.
 //! - PPP frames the PPP peer role does not negotiate: LCP Identification, CCP and IPV6CP
 //!   Configure-Requests (clients.md C.4, decoded-traces.md #3/#4), sent once LCP is open.
+//! - Rekeying as Windows does: [`Client::rekey`] runs a new Quick Mode on the IKE SA,
+//!   [`Client::rekey_ike`] a new Main Mode (from the floated 4-tuple, without INITIAL-CONTACT)
+//!   and then a Quick Mode; the client also rekeys by itself when an ESP SA crosses 90 % of
+//!   its kilobyte lifetime. Sending moves to the new pair at once; the old pair keeps receiving
+//!   for a grace period and is then deleted with an IKE Delete (and the old IKE SA too).
+//! - DPD R-U-THERE from the server is answered with R-U-THERE-ACK (RFC 3706 §5); IKE
+//!   Informationals are never retransmitted on a timer.
 //! - The Microsoft Correlation ID AVP in the ICRQ (clients.md C.3), spliced into the LAC's
 //!   first transmission of the ICRQ (a retransmitted ICRQ goes out without it).
 
@@ -53,6 +60,16 @@ const CHAP_RETRANSMIT_INTERVAL: Duration = Duration::from_secs(3);
 const CHAP_RETRANSMIT_TRIES: u32 = 5;
 /// Identifiers of the LCP/CCP/IPV6CP packets the client adds (above the PPP peer's own).
 const EXTRA_IDENTIFIER_BASE: u8 = 0xa0;
+/// How long the old ESP SA pair (and the old IKE SA) is kept after a rekey before the client
+/// deletes it: packets the server sent on the old SA before it saw the new one in use are
+/// still accepted meanwhile. Local choice `[U]`; Windows deletes the old SA after the rekey.
+const DEFAULT_OLD_SA_GRACE: Duration = Duration::from_secs(2);
+/// Server IKE messages whose answers are kept for its retransmissions.
+const ANSWER_CACHE: usize = 32;
+/// The ISAKMP Informational exchange type (RFC 2408 §3.1): never retransmitted on a timer.
+const INFORMATIONAL: u8 = 5;
+/// The soft ESP lifetime, in percent of the negotiated kilobytes (as the server's).
+const SOFT_LIFETIME_PERCENT: u8 = 90;
 
 /// Where a datagram produced by [`Client::poll_transmit`] goes; the payload is in the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +173,21 @@ pub enum ClientEvent {
         /// WINS servers given.
         wins: [Option<Ipv4Addr>; 2],
     },
+    /// A rekey finished: a new ESP SA pair is installed and used for sending; the old pair
+    /// still receives until it is deleted.
+    EspRekeyed {
+        /// Our new inbound SPI.
+        spi_in: u32,
+        /// The server's new SPI.
+        spi_out: u32,
+    },
+    /// An old ESP SA pair is gone (we deleted it after a rekey, or the server did).
+    EspDeleted {
+        /// Our inbound SPI of the pair.
+        spi_in: u32,
+        /// Whether the server's Delete removed it.
+        by_server: bool,
+    },
     /// The L2TP session, tunnel or PPP link went down.
     Down(String),
 }
@@ -206,6 +238,8 @@ pub struct ClientStats {
     pub ip_in: u64,
     /// IPv4 packets sent to the server.
     pub ip_out: u64,
+    /// DPD R-U-THEREs from the server answered with R-U-THERE-ACK.
+    pub dpd_answered: u64,
 }
 
 struct IkeRetransmit {
@@ -231,16 +265,39 @@ struct Child {
     remote: SocketAddr,
 }
 
+/// A superseded ESP SA pair, kept for inbound until `delete_at` (never when `None`).
+struct OldChild {
+    child: Child,
+    delete_at: Option<Instant>,
+}
+
+/// A superseded IKE SA, deleted at `delete_at`.
+struct OldIke {
+    ike: ike::Initiator,
+    delete_at: Option<Instant>,
+}
+
 /// One simulated L2TP/IPsec client.
 pub struct Client {
     config: ClientConfig,
+    ike_config: ike::InitiatorConfig,
     ike: ike::Initiator,
+    /// IKE SAs replaced by a Main Mode rekey, until deleted.
+    old_ike: Vec<OldIke>,
+    /// A Main Mode rekey is running on `ike`: its Quick Mode follows phase 1.
+    ike_rekeying: bool,
+    /// A Quick Mode rekey is running.
+    esp_rekeying: bool,
+    /// Start a Quick Mode rekey when an ESP SA crosses its soft kilobyte lifetime.
+    auto_rekey: bool,
+    old_sa_grace: Option<Duration>,
     rng: ChaCha20Rng,
     stage: Stage,
     retransmit: Option<IkeRetransmit>,
     /// Server messages we answered, and our answer (for their retransmissions).
     answered: Vec<(Vec<u8>, SocketAddr, SocketAddr, Vec<u8>)>,
     child: Option<Child>,
+    old_children: Vec<OldChild>,
     lac: l2tp::Lac,
     session: Option<l2tp::SessionKey>,
     correlation_pending: bool,
@@ -250,6 +307,8 @@ pub struct Client {
     extras_sent: bool,
     addr: Option<Ipv4Addr>,
     out: VecDeque<(Transmit, Vec<u8>)>,
+    /// A lifetime threshold an outbound packet crossed, acted on after sending.
+    pending_expiry: Option<esp::Expiry>,
     events: Vec<ClientEvent>,
     ip_in: VecDeque<Vec<u8>>,
     stats: ClientStats,
@@ -305,7 +364,14 @@ impl Client {
             ..l2tp::LacConfig::default()
         };
         Self {
-            ike: ike::Initiator::new(ike_config, ike_seed),
+            ike: ike::Initiator::new(ike_config.clone(), ike_seed),
+            ike_config,
+            old_ike: Vec::new(),
+            ike_rekeying: false,
+            esp_rekeying: false,
+            auto_rekey: true,
+            old_sa_grace: Some(DEFAULT_OLD_SA_GRACE),
+            old_children: Vec::new(),
             lac: l2tp::Lac::new(lac_config, lac_seed),
             rng,
             config,
@@ -320,6 +386,7 @@ impl Client {
             extras_sent: false,
             addr: None,
             out: VecDeque::new(),
+            pending_expiry: None,
             events: Vec::new(),
             ip_in: VecDeque::new(),
             stats: ClientStats::default(),
@@ -405,8 +472,83 @@ impl Client {
         self.esp_in(now, esp);
     }
 
+    /// Starts a Quick Mode rekey on the current IKE SA (RFC 2409 §5.5), as Windows does before
+    /// its ESP lifetime ends. When it finishes, sending moves to the new SA pair at once; the
+    /// old pair keeps receiving for the grace period ([`Client::set_old_sa_grace`]) and is
+    /// then deleted with an IKE Delete.
+    pub fn rekey(&mut self, now: Instant) -> Result<(), Error> {
+        if self.child.is_none() {
+            return Err(Error::NotReady("no ESP SA to rekey"));
+        }
+        self.ike.start_quick_mode(now)?;
+        self.esp_rekeying = true;
+        self.pump_ike(now, None);
+        Ok(())
+    }
+
+    /// Starts a new Main Mode from the current 4-tuple (port 4500 after a float), then a Quick
+    /// Mode on it, as Windows does at the end of the IKE SA lifetime. The rekey announces no
+    /// INITIAL-CONTACT (RFC 2407 §4.6.3.3: that is for a peer that lost its state). After the
+    /// grace period the old ESP pair and the old IKE SA are deleted.
+    pub fn rekey_ike(&mut self, now: Instant) -> Result<(), Error> {
+        if self.child.is_none() || !self.ike.is_established() {
+            return Err(Error::NotReady("no IKE SA to rekey"));
+        }
+        let peer = self.ike.peer();
+        let mut cfg = self.ike_config.clone();
+        cfg.local = peer.local;
+        cfg.remote = peer.remote;
+        cfg.initial_contact = false;
+        cfg.vendor_ids
+            .retain(|v| v.as_slice() != ike::vendor::MS_INITIAL_CONTACT.as_slice());
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        let old = std::mem::replace(&mut self.ike, ike::Initiator::new(cfg, seed));
+        self.old_ike.push(OldIke {
+            ike: old,
+            delete_at: None,
+        });
+        self.ike_rekeying = true;
+        self.ike.connect(now)?;
+        self.pump_ike(now, None);
+        Ok(())
+    }
+
+    /// How long an old SA is kept after a rekey before we delete it; `None` never deletes it
+    /// (it then lives until the server deletes it or it expires).
+    pub fn set_old_sa_grace(&mut self, grace: Option<Duration>) {
+        self.old_sa_grace = grace;
+    }
+
+    /// Whether crossing a soft kilobyte lifetime starts a Quick Mode rekey (on by default).
+    pub fn set_auto_rekey(&mut self, on: bool) {
+        self.auto_rekey = on;
+    }
+
+    /// Our inbound and the server's SPI of the SA pair we send with.
+    pub fn esp_spis(&self) -> Option<(u32, u32)> {
+        self.child
+            .as_ref()
+            .map(|c| (c.inbound.spi(), c.outbound.spi()))
+    }
+
+    /// Our inbound SPIs of superseded SA pairs not yet deleted.
+    pub fn old_esp_spis(&self) -> Vec<u32> {
+        self.old_children
+            .iter()
+            .map(|o| o.child.inbound.spi())
+            .collect()
+    }
+
+    /// How many IKE SAs we hold (more than one between a Main Mode rekey and the Delete of
+    /// the old IKE SA).
+    pub fn ike_sa_count(&self) -> usize {
+        1 + self.old_ike.len()
+    }
+
     /// Time has passed; a spurious call is a no-op.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.delete_old(now);
         if let Some(r) = &mut self.retransmit
             && now >= r.next
         {
@@ -464,7 +606,14 @@ impl Client {
     /// When [`Client::handle_timeout`] must next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let old = self
+            .old_children
+            .iter()
+            .filter_map(|o| o.delete_at)
+            .chain(self.old_ike.iter().filter_map(|o| o.delete_at))
+            .min();
         [
+            old,
             self.retransmit.as_ref().map(|r| r.next),
             self.chap_retransmit.as_ref().map(|r| r.next),
             self.lac.poll_timeout(),
@@ -529,29 +678,124 @@ impl Client {
             self.out.push_back((t, reply));
             return;
         }
-        self.ike.handle_datagram(now, local, remote, msg);
+        // Dispatch by initiator cookie (RFC 2408 §3.1): after a Main Mode rekey the old IKE
+        // SA still gets the server's messages until it is deleted.
+        let icky = msg.get(..8);
+        match self
+            .old_ike
+            .iter_mut()
+            .find(|o| icky == Some(&o.ike.cookies().0[..]))
+        {
+            Some(old) => old.ike.handle_datagram(now, local, remote, msg),
+            None => self.ike.handle_datagram(now, local, remote, msg),
+        }
         self.pump_ike(now, Some(msg));
         self.drive(now);
+    }
+
+    /// Deletes superseded SAs whose grace period is over: an IKE Delete for our old inbound
+    /// SPI (the server removes the pair), then a Delete for an old IKE SA.
+    fn delete_old(&mut self, now: Instant) {
+        let mut i = 0;
+        while let Some(o) = self.old_children.get(i) {
+            if o.delete_at.is_some_and(|t| t <= now) {
+                let old = self.old_children.remove(i);
+                let spi_in = old.child.inbound.spi();
+                debug!(
+                    spi_in = format_args!("{spi_in:08x}"),
+                    "client deletes its old ESP SA"
+                );
+                if let Err(e) = self.ike.send_delete(now, spi_in) {
+                    debug!(error = %e, "client could not send a Delete");
+                }
+                self.events.push(ClientEvent::EspDeleted {
+                    spi_in,
+                    by_server: false,
+                });
+            } else {
+                i += 1;
+            }
+        }
+        // The ESP Deletes go out before the Delete of an old IKE SA.
+        self.pump_ike(now, None);
+        let mut i = 0;
+        while let Some(o) = self.old_ike.get(i) {
+            if o.delete_at.is_some_and(|t| t <= now) {
+                let mut old = self.old_ike.remove(i);
+                if let Err(e) = old.ike.delete_ike_sa(now) {
+                    debug!(error = %e, "client could not delete its old IKE SA");
+                }
+                while let Some(t) = old.ike.poll_transmit() {
+                    self.out.push_back((
+                        Transmit::Udp {
+                            local: t.local,
+                            remote: t.remote,
+                        },
+                        t.payload,
+                    ));
+                }
+            } else {
+                i += 1;
+            }
+        }
+        self.pump_ike(now, None);
     }
 
     /// Drains the initiator; `answering` is the server message being processed, if any.
     fn pump_ike(&mut self, now: Instant, answering: Option<&[u8]>) {
         loop {
             let mut progressed = false;
+            let mut sent = Vec::new();
+            let mut deleted = Vec::new();
+            for old in &mut self.old_ike {
+                while let Some(t) = old.ike.poll_transmit() {
+                    sent.push(t);
+                }
+                while let Some(e) = old.ike.poll_event() {
+                    // The old IKE SA only carries Informationals now; a Delete of an ESP SA
+                    // is handled like one on the current IKE SA.
+                    if let ike::Event::SaDeleted { spi_out, .. } = e {
+                        deleted.push(spi_out);
+                    }
+                }
+            }
+            for spi_out in deleted {
+                progressed = true;
+                self.server_deleted(spi_out);
+            }
             while let Some(t) = self.ike.poll_transmit() {
+                sent.push(t);
+            }
+            for t in sent {
                 progressed = true;
                 if let Some(m) = answering {
+                    if self.answered.len() >= ANSWER_CACHE {
+                        self.answered.remove(0);
+                    }
                     self.answered
                         .push((m.to_vec(), t.local, t.remote, t.payload.clone()));
                 }
-                self.retransmit = Some(IkeRetransmit {
-                    local: t.local,
-                    remote: t.remote,
-                    payload: t.payload.clone(),
-                    next: now + IKE_RETRANSMIT_INITIAL,
-                    interval: IKE_RETRANSMIT_INITIAL.saturating_mul(2),
-                    tries: 0,
-                });
+                if isakmp_exchange(&t.payload) == Some(INFORMATIONAL) {
+                    // DPD answers and Deletes are not retransmitted (RFC 3706 §5.5: the
+                    // sender of R-U-THERE retransmits; a Delete is best effort, RFC 2408 §5.15).
+                    if answering.is_some() {
+                        self.stats.dpd_answered = self.ike.dpd_requests()
+                            + self
+                                .old_ike
+                                .iter()
+                                .map(|o| o.ike.dpd_requests())
+                                .sum::<u64>();
+                    }
+                } else {
+                    self.retransmit = Some(IkeRetransmit {
+                        local: t.local,
+                        remote: t.remote,
+                        payload: t.payload.clone(),
+                        next: now + IKE_RETRANSMIT_INITIAL,
+                        interval: IKE_RETRANSMIT_INITIAL.saturating_mul(2),
+                        tries: 0,
+                    });
+                }
                 self.out.push_back((
                     Transmit::Udp {
                         local: t.local,
@@ -572,6 +816,14 @@ impl Client {
 
     fn ike_event(&mut self, now: Instant, e: ike::Event) {
         match e {
+            ike::Event::Phase1Established { .. } if self.ike_rekeying => {
+                // The new IKE SA of a Main Mode rekey: its Quick Mode follows at once.
+                self.retransmit = None;
+                match self.ike.start_quick_mode(now) {
+                    Ok(_) => self.esp_rekeying = true,
+                    Err(e) => debug!(error = %e, "client could not start the rekey Quick Mode"),
+                }
+            }
             ike::Event::Phase1Established { info, .. } => {
                 self.events.push(ClientEvent::Phase1Up {
                     suite: info.suite.to_string(),
@@ -589,7 +841,8 @@ impl Client {
                 // retransmission of message 2 gets it again from `answered`.
                 self.retransmit = None;
                 if self.child.is_some() {
-                    return; // a rekey: keep the first pair (the testkit does not rekey).
+                    self.rekeyed(now, &child);
+                    return;
                 }
                 match install(&child) {
                     Ok(c) => {
@@ -612,7 +865,8 @@ impl Client {
                 self.retransmit = None;
                 self.fail(ClientEvent::IkeRefused(reason.to_string()));
             }
-            ike::Event::SaDeleted { .. } | ike::Event::PeerGone { .. } => {
+            ike::Event::SaDeleted { spi_out, .. } => self.server_deleted(spi_out),
+            ike::Event::PeerGone { .. } => {
                 self.fail(ClientEvent::Down(
                     "the server deleted the IPsec SA".to_owned(),
                 ));
@@ -621,10 +875,100 @@ impl Client {
         }
     }
 
+    /// A rekey Quick Mode finished: send with the new pair from now on, keep the old one for
+    /// inbound until the grace period ends.
+    fn rekeyed(&mut self, now: Instant, child: &ike::ChildSa) {
+        self.esp_rekeying = false;
+        let new = match install(child) {
+            Ok(c) => c,
+            Err(e) => {
+                debug!(error = %e, "client could not install the rekeyed ESP SAs");
+                return;
+            }
+        };
+        let delete_at = self.old_sa_grace.map(|g| now + g);
+        if let Some(old) = self.child.replace(new) {
+            self.old_children.push(OldChild {
+                child: old,
+                delete_at,
+            });
+        }
+        if self.ike_rekeying {
+            self.ike_rekeying = false;
+            for o in &mut self.old_ike {
+                o.delete_at = o.delete_at.or(delete_at);
+            }
+        }
+        debug!(
+            spi_in = format_args!("{:08x}", child.spi_in),
+            spi_out = format_args!("{:08x}", child.spi_out),
+            "client switched to the rekeyed ESP SAs"
+        );
+        self.events.push(ClientEvent::EspRekeyed {
+            spi_in: child.spi_in,
+            spi_out: child.spi_out,
+        });
+    }
+
+    /// The server deleted the ESP SA pair whose outbound SPI (its inbound SPI) is `spi_out`.
+    fn server_deleted(&mut self, spi_out: u32) {
+        if let Some(i) = self
+            .old_children
+            .iter()
+            .position(|o| o.child.outbound.spi() == spi_out)
+        {
+            let old = self.old_children.remove(i);
+            self.events.push(ClientEvent::EspDeleted {
+                spi_in: old.child.inbound.spi(),
+                by_server: true,
+            });
+            return;
+        }
+        if self
+            .child
+            .as_ref()
+            .is_some_and(|c| c.outbound.spi() == spi_out)
+        {
+            let gone = self.child.take();
+            if let Some(c) = gone {
+                self.events.push(ClientEvent::EspDeleted {
+                    spi_in: c.inbound.spi(),
+                    by_server: true,
+                });
+            }
+            // Fall back to the newest older pair, if any; without one the connection is gone.
+            self.child = self.old_children.pop().map(|o| o.child);
+            if self.child.is_none() {
+                self.fail(ClientEvent::Down(
+                    "the server deleted the IPsec SA".to_owned(),
+                ));
+            }
+        }
+    }
+
+    /// Starts a Quick Mode rekey when an SA crossed its soft lifetime (RFC 4301 §4.4.2.1).
+    fn on_expiry(&mut self, now: Instant, expiry: Option<esp::Expiry>) {
+        if expiry == Some(esp::Expiry::Soft) && self.auto_rekey && !self.esp_rekeying {
+            debug!("client ESP SA reached its soft lifetime; rekeying");
+            if let Err(e) = self.rekey(now) {
+                debug!(error = %e, "client could not start a rekey");
+            }
+        }
+    }
+
     // --- ESP ---
 
     fn esp_in(&mut self, now: Instant, esp: &[u8]) {
-        let Some(child) = &self.child else {
+        let spi = esp
+            .get(..4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes);
+        let child = self
+            .child
+            .iter()
+            .chain(self.old_children.iter().map(|o| &o.child))
+            .find(|c| Some(c.inbound.spi()) == spi);
+        let Some(child) = child else {
             self.stats.esp_dropped += 1;
             return;
         };
@@ -677,6 +1021,7 @@ impl Client {
         if let Some(f) = &frame {
             trace!(frame = ?f, "client PPP frame in");
         }
+        self.on_expiry(now, opened.expiry);
         if let (Some(frame), Some(ppp)) = (frame, self.ppp.as_mut())
             && let Some(ip) = ppp.handle_frame(now, &frame)
         {
@@ -714,6 +1059,7 @@ impl Client {
         .emit(datagram, checksum)?;
         let sealed = sa.seal(&mut buf, udp_len, Protocol::Udp, &mut self.rng)?;
         buf.truncate(sealed.len);
+        self.pending_expiry = self.pending_expiry.or(sealed.expiry);
         let t = if child.udp {
             Transmit::Udp {
                 local: child.local,
@@ -740,6 +1086,9 @@ impl Client {
     // --- L2TP and PPP ---
 
     fn drive(&mut self, now: Instant) {
+        if let Some(e) = self.pending_expiry.take() {
+            self.on_expiry(now, Some(e));
+        }
         loop {
             let mut progressed = false;
             while let Some(t) = self.lac.poll_transmit() {
@@ -910,7 +1259,9 @@ fn install(child: &ike::ChildSa) -> Result<Child, esp::Error> {
         auth_key: auth_key.clone(),
         encap,
         peer,
-        lifetime: esp::Lifetime::UNLIMITED,
+        lifetime: child.lifetime_kb.map_or(esp::Lifetime::UNLIMITED, |kb| {
+            esp::Lifetime::from_kilobytes(kb, SOFT_LIFETIME_PERCENT)
+        }),
     };
     Ok(Child {
         inbound: esp::Sa::new(params(
@@ -1021,4 +1372,11 @@ fn add_correlation_id(msg: &mut Vec<u8>, guid: [u8; 16]) {
     if packet.has_length() {
         packet.set_length(len);
     }
+}
+
+/// The ISAKMP exchange type of an IKE datagram as sent (after the non-ESP marker on port 4500;
+/// RFC 2408 §3.1: octet 18 of the header).
+fn isakmp_exchange(payload: &[u8]) -> Option<u8> {
+    let msg = payload.strip_prefix(&[0, 0, 0, 0]).unwrap_or(payload);
+    msg.get(18).copied()
 }

@@ -8,7 +8,8 @@
 //!   sitting on its own private segment, so several clients may use the same private address
 //!   and ports (clients.md B.1: the case that breaks kernel-based servers). Raw ESP through the
 //!   NAT goes back to the last client that sent ESP to that server address (conntrack's ESP
-//!   behaviour, roughly).
+//!   behaviour, roughly). [`World::remap_nat`] makes the NAT forget a client's mappings, as a
+//!   mapping timeout does, so its next datagrams leave from new public ports.
 //! - The network loses each datagram between clients and server with probability `loss` and
 //!   delays it by `latency`, plus a random extra delay up to `reorder_delay` with probability
 //!   `reorder`, so later datagrams can overtake it. All of it is drawn from the world's seed.
@@ -48,6 +49,9 @@ pub struct WorldConfig {
     pub nat_d_trick: bool,
     /// Extra top-level YAML appended to the server configuration.
     pub extra_server_yaml: String,
+    /// Extra keys of the server's `ike:` section, one per line without indentation
+    /// (`"dpd_interval_secs: 10"`).
+    pub extra_ike_yaml: Vec<String>,
     /// The users file.
     pub users_yaml: String,
     /// The server's public address.
@@ -105,6 +109,7 @@ impl Default for WorldConfig {
             psk: "testkit pre-shared key".to_owned(),
             nat_d_trick: true,
             extra_server_yaml: String::new(),
+            extra_ike_yaml: Vec::new(),
             users_yaml: DEFAULT_USERS.to_owned(),
             // RFC 5737 documentation addresses.
             server_ip: Ipv4Addr::new(198, 51, 100, 1),
@@ -139,7 +144,7 @@ impl WorldConfig {
         };
         format!(
             "listen:\n  addresses: [{server}]\n  raw_esp: {raw}\npsk: \"{psk}\"\npool:\n  cidr: {pool}\n\
-             dns: [{dns}]\nwins: [{wins}]\nike:\n  nat_d_trick: {trick}\n{extra}",
+             dns: [{dns}]\nwins: [{wins}]\nike:\n  nat_d_trick: {trick}\n{ike}{extra}",
             server = self.server_ip,
             raw = !self.nat_d_trick,
             psk = self.psk,
@@ -147,6 +152,11 @@ impl WorldConfig {
             dns = list(&self.dns),
             wins = list(&self.wins),
             trick = self.nat_d_trick,
+            ike = self
+                .extra_ike_yaml
+                .iter()
+                .map(|l| format!("  {l}\n"))
+                .collect::<String>(),
             extra = self.extra_server_yaml,
         )
     }
@@ -454,6 +464,41 @@ impl World {
             .out
             .get(&(id, private, remote))
             .map(|p| SocketAddr::new(IpAddr::V4(self.config.nat_public_ip), *p))
+    }
+
+    /// The NAT forgets every mapping of client `id` (a mapping timeout, or a NAT reboot):
+    /// the client's next datagrams leave from fresh public ports, and datagrams to the old
+    /// ports are unroutable. Returns the (old, new) public addresses of the mappings that
+    /// existed, with the new ones allocated already.
+    pub fn remap_nat(&mut self, id: ClientId) -> Vec<(SocketAddr, SocketAddr)> {
+        let public_ip = IpAddr::V4(self.config.nat_public_ip);
+        let keys: Vec<(ClientId, SocketAddr, SocketAddr)> =
+            self.nat.out.keys().filter(|k| k.0 == id).copied().collect();
+        let mut moved = Vec::new();
+        for key in keys {
+            let Some(old) = self.nat.out.remove(&key) else {
+                continue;
+            };
+            self.nat.back.remove(&(old, key.2));
+            let new = self.nat_out(id, key.1, key.2);
+            debug!(client = id, old, new = %new, "NAT mapping moved");
+            moved.push((SocketAddr::new(public_ip, old), new));
+        }
+        moved
+    }
+
+    /// Sends a datagram to the server's UDP `local` from any `remote` (an attacker on the
+    /// Internet, for forged-packet tests). It goes through the network like any other.
+    pub fn inject_udp_to_server(&mut self, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
+        self.send(
+            Hop::ServerUdp {
+                from: usize::MAX,
+                local,
+                remote,
+            },
+            payload,
+            false,
+        );
     }
 
     /// Replaces the server's users file with `users_yaml` (as the daemon does on SIGHUP).

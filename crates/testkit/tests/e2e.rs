@@ -800,3 +800,670 @@ fn keylog_lines_in_wireshark_formats() {
         }
     }
 }
+
+// ---- rekey, NAT rebinding, DPD and kilobyte lifetimes (issue 3) ------------------------------
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+/// A LAN address that is not a host: packets to it are only recorded on TUN (no echo reply),
+/// so each direction is counted on its own.
+const SINK: Ipv4Addr = Ipv4Addr::new(192, 168, 100, 77);
+/// One packet each way per client every this long.
+const TICK: Duration = Duration::from_millis(100);
+
+/// The SPI of every ESP datagram on UDP 4500, by direction, in the order they were sent.
+type Tap = Rc<RefCell<Vec<(testkit::Direction, u32)>>>;
+
+/// Records ESP SPIs on the wire (drops nothing). ESP on port 4500 starts with a non-zero SPI
+/// (RFC 3948 §2.2); IKE starts with the zero non-ESP marker and a keepalive is one 0xFF octet.
+fn tap(w: &mut World) -> Tap {
+    let seen: Tap = Rc::default();
+    let log = Rc::clone(&seen);
+    w.set_drop_filter(Some(Box::new(move |d, p| {
+        if p.len() > 8 && p[..4] != [0, 0, 0, 0] {
+            log.borrow_mut()
+                .push((d, u32::from_be_bytes([p[0], p[1], p[2], p[3]])));
+        }
+        false
+    })));
+    seen
+}
+
+/// Two-way traffic: per client, ICMP Echo Requests (sequence numbers 1, 2, …) from the client
+/// to the LAN sink, and from the LAN sink to the client.
+#[derive(Default)]
+struct Traffic {
+    next: BTreeMap<ClientId, u16>,
+    /// Sequence numbers received on the LAN, per client.
+    at_lan: BTreeMap<ClientId, Vec<u16>>,
+    /// Sequence numbers received by each client.
+    at_client: BTreeMap<ClientId, Vec<u16>>,
+    /// Extra ICMP payload octets per packet.
+    payload: usize,
+    /// Send only from the LAN to the clients.
+    down_only: bool,
+}
+
+impl Traffic {
+    /// `ticks` rounds of one packet each way per client, `TICK` apart.
+    fn run(&mut self, w: &mut World, clients: &[ClientId], ticks: u32) {
+        for _ in 0..ticks {
+            for &c in clients {
+                let addr = w.client(c).assigned_address().expect("client is up");
+                let seq = self.next.entry(c).or_insert(0);
+                *seq += 1;
+                let seq = *seq;
+                let data = vec![0x5a; self.payload.max(2)];
+                if !self.down_only {
+                    let up = packet::icmp_echo(addr, SINK, false, 0x100 + c as u16, seq, &data);
+                    w.send_ip(c, &up).unwrap();
+                }
+                let down = packet::icmp_echo(SINK, addr, false, 0x200 + c as u16, seq, &data);
+                w.lan_send(&down);
+            }
+            w.run_for(TICK);
+            self.collect(w, clients);
+        }
+    }
+
+    fn collect(&mut self, w: &mut World, clients: &[ClientId]) {
+        for p in w.take_lan() {
+            if let Some(e) = echo_from(&p).filter(|e| e.dst == SINK) {
+                let c = clients
+                    .iter()
+                    .find(|&&c| w.client(c).assigned_address() == Some(e.src));
+                if let Some(&c) = c {
+                    self.at_lan.entry(c).or_default().push(e.seq);
+                }
+            }
+        }
+        for &c in clients {
+            while let Some(p) = w.client_mut(c).poll_ip() {
+                if let Some(e) = echo_from(&p).filter(|e| e.src == SINK) {
+                    self.at_client.entry(c).or_default().push(e.seq);
+                }
+            }
+        }
+    }
+
+    /// Every packet sent so far arrived exactly once, in both directions.
+    fn assert_lossless(&mut self, w: &mut World, clients: &[ClientId]) {
+        w.run_for(Duration::from_secs(1));
+        self.collect(w, clients);
+        for &c in clients {
+            let sent = self.next.get(&c).copied().unwrap_or(0);
+            let expect: Vec<u16> = (1..=sent).collect();
+            for (what, got) in [
+                ("client->LAN", &self.at_lan),
+                ("LAN->client", &self.at_client),
+            ] {
+                if self.down_only && what == "client->LAN" {
+                    continue;
+                }
+                let mut seqs = got.get(&c).cloned().unwrap_or_default();
+                seqs.sort_unstable();
+                assert_eq!(
+                    seqs,
+                    expect,
+                    "client {c} {what}: every packet exactly once.\nclient events {:?}\nserver events {:?}",
+                    w.client(c).events(),
+                    w.events()
+                );
+            }
+        }
+    }
+}
+
+/// SPIs seen on the wire from index `from` on: (client→server, server→client) for client `c`.
+fn spis_since(tap: &Tap, from: usize, c: ClientId) -> (Vec<u32>, Vec<u32>) {
+    let log = tap.borrow();
+    let mut up = Vec::new();
+    let mut down = Vec::new();
+    for (d, spi) in &log[from..] {
+        match d {
+            testkit::Direction::ToServer(x) if *x == c => up.push(*spi),
+            testkit::Direction::ToClient(x) if *x == c => down.push(*spi),
+            _ => {}
+        }
+    }
+    up.dedup();
+    down.dedup();
+    (up, down)
+}
+
+fn xp_and_win10_up(w: &mut World) -> Vec<ClientId> {
+    let xp = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
+    let win = w.add_client(Profile::windows_10(), PRIVATE, true, "bob", "bob-pass");
+    connect(w, xp);
+    connect(w, win);
+    vec![xp, win]
+}
+
+fn esp_deleted_by_client(w: &World, c: ClientId, spi_in: u32) -> bool {
+    w.client(c).events().iter().any(
+        |e| matches!(e, ClientEvent::EspDeleted { spi_in: s, by_server: false } if *s == spi_in),
+    )
+}
+
+/// Issue 3 must-show: under continuous two-way traffic, an XP and a Windows 10 client start a
+/// new Quick Mode on their IKE SA. Nothing is lost or duplicated; afterwards both directions
+/// use the new SPIs only, and the old pair is deleted by the client's Delete.
+#[test]
+fn quick_mode_rekey_under_traffic_loses_nothing() {
+    let mut w = world(WorldConfig::default());
+    let clients = xp_and_win10_up(&mut w);
+    let tap = tap(&mut w);
+    let mut t = Traffic::default();
+    t.run(&mut w, &clients, 20);
+    let old: Vec<(u32, u32)> = clients
+        .iter()
+        .map(|&c| w.client(c).esp_spis().unwrap())
+        .collect();
+    let (up, down) = spis_since(&tap, 0, clients[0]);
+    assert_eq!((up, down), (vec![old[0].1], vec![old[0].0]));
+    let dropped_before = w.snapshot().counters.esp_dropped;
+
+    // The two clients rekey 250 ms apart, in the middle of the stream.
+    let now = w.now();
+    w.client_mut(clients[0]).rekey(now).unwrap();
+    t.run(&mut w, &clients, 3);
+    let now = w.now();
+    w.client_mut(clients[1]).rekey(now).unwrap();
+    // Past the client's grace period (2 s): the old pairs are deleted meanwhile.
+    t.run(&mut w, &clients, 40);
+    let mark = tap.borrow().len();
+    t.run(&mut w, &clients, 20);
+    t.assert_lossless(&mut w, &clients);
+
+    for (i, &c) in clients.iter().enumerate() {
+        let new = w.client(c).esp_spis().unwrap();
+        assert!(
+            new.0 != old[i].0 && new.1 != old[i].1,
+            "{new:?} vs {:?}",
+            old[i]
+        );
+        assert!(
+            w.client(c)
+                .events()
+                .iter()
+                .any(|e| matches!(e, ClientEvent::EspRekeyed { spi_in, .. } if *spi_in == new.0))
+        );
+        // Both directions on the wire use only the new pair after the rekey.
+        assert_eq!(
+            spis_since(&tap, mark, c),
+            (vec![new.1], vec![new.0]),
+            "client {c}"
+        );
+        // The client deleted its old pair (Windows sends Delete after a rekey).
+        assert!(
+            esp_deleted_by_client(&w, c, old[i].0),
+            "{:?}",
+            w.client(c).events()
+        );
+        assert!(w.client(c).old_esp_spis().is_empty());
+        assert!(w.client(c).is_up());
+    }
+    // The server dropped nothing: no ESP for an unknown or deleted SA, no ICV failures.
+    assert_eq!(w.snapshot().counters.esp_dropped, dropped_before);
+    for &c in &clients {
+        assert_eq!(w.client(c).stats().esp_dropped, 0);
+    }
+    assert_eq!(w.snapshot().sessions.len(), 2);
+}
+
+/// The same with a new Main Mode plus Quick Mode from the same 4-tuple (UDP 4500 through the
+/// same NAT mapping), as Windows does when the IKE SA lifetime ends; the old IKE SA and the
+/// old ESP pair are deleted by the client afterwards.
+#[test]
+fn main_mode_rekey_under_traffic_loses_nothing() {
+    let mut w = world(WorldConfig::default());
+    let clients = xp_and_win10_up(&mut w);
+    let tap = tap(&mut w);
+    let mut t = Traffic::default();
+    t.run(&mut w, &clients, 20);
+    let old: Vec<(u32, u32)> = clients
+        .iter()
+        .map(|&c| w.client(c).esp_spis().unwrap())
+        .collect();
+    let publics: Vec<SocketAddr> = w
+        .snapshot()
+        .sessions
+        .iter()
+        .map(|s| s.client_public)
+        .collect();
+    let dropped_before = w.snapshot().counters.esp_dropped;
+    for &c in &clients {
+        let now = w.now();
+        w.client_mut(c).rekey_ike(now).unwrap();
+        assert_eq!(w.client(c).ike_sa_count(), 2);
+        t.run(&mut w, &clients, 2);
+    }
+    t.run(&mut w, &clients, 40);
+    let mark = tap.borrow().len();
+    t.run(&mut w, &clients, 20);
+    t.assert_lossless(&mut w, &clients);
+    for (i, &c) in clients.iter().enumerate() {
+        let new = w.client(c).esp_spis().unwrap();
+        assert!(new.0 != old[i].0 && new.1 != old[i].1);
+        assert_eq!(
+            spis_since(&tap, mark, c),
+            (vec![new.1], vec![new.0]),
+            "client {c}"
+        );
+        assert!(esp_deleted_by_client(&w, c, old[i].0));
+        assert_eq!(w.client(c).ike_sa_count(), 1, "old IKE SA deleted");
+        assert!(w.client(c).is_up());
+    }
+    // Same public 4-tuples, same sessions, nothing dropped.
+    let snap = w.snapshot();
+    let mut now_publics: Vec<SocketAddr> = snap.sessions.iter().map(|s| s.client_public).collect();
+    let mut before = publics.clone();
+    before.sort();
+    now_publics.sort();
+    assert_eq!(now_publics, before);
+    assert_eq!(snap.sessions.len(), 2);
+    assert_eq!(snap.counters.esp_dropped, dropped_before);
+    assert!(
+        !w.events()
+            .iter()
+            .any(|e| matches!(e, Event::SessionDown { .. })),
+        "{:?}",
+        w.events()
+    );
+}
+
+/// Issue 3: the NAT forgets a client's mapping mid-session and gives it a new public port.
+/// The first ESP packet from the new port that verifies moves the client's whole state there
+/// (the IKEv2 rule of RFC 7296 §2.23; RFC 3947/3948 leave it open), and the server answers there. Another client behind the same NAT is
+/// unaffected. Only LAN→client packets sent before the client's first packet from the new
+/// port can be lost (the NAT has no mapping for the old port any more).
+#[test]
+fn nat_rebinding_moves_the_session_to_the_new_port() {
+    let mut w = world(WorldConfig::default());
+    let clients = xp_and_win10_up(&mut w);
+    let (xp, win) = (clients[0], clients[1]);
+    let mut t = Traffic::default();
+    t.run(&mut w, &clients, 10);
+    let public = |w: &World, user: &str| {
+        w.snapshot()
+            .sessions
+            .iter()
+            .find(|s| s.user == user)
+            .map(|s| s.client_public)
+            .unwrap()
+    };
+    let (xp_old, win_old) = (public(&w, "alice"), public(&w, "bob"));
+    let moved = w.remap_nat(xp);
+    let (_, xp_new) = *moved
+        .iter()
+        .find(|(old, _)| *old == xp_old)
+        .expect("the 4500 mapping moved");
+    assert_ne!(xp_new, xp_old);
+    // The tick of the remap: the client's packet and the LAN's packet leave at once; the
+    // LAN's one still goes to the old port and is lost.
+    t.run(&mut w, &clients, 1);
+    let lost_tick = t.next[&xp];
+    t.run(&mut w, &clients, 30);
+    w.run_for(Duration::from_secs(1));
+    t.collect(&mut w, &clients);
+
+    assert_eq!(public(&w, "alice"), xp_new, "{:#?}", w.snapshot());
+    assert_eq!(public(&w, "bob"), win_old, "the other client did not move");
+    assert!(
+        w.events().iter().any(
+            |e| matches!(e, Event::ClientMoved { from, to } if *from == xp_old && *to == xp_new)
+        )
+    );
+    // Client → LAN: nothing lost. LAN → client: at most the packet of the remap tick.
+    let sent = t.next[&xp];
+    let mut up = t.at_lan[&xp].clone();
+    up.sort_unstable();
+    assert_eq!(up, (1..=sent).collect::<Vec<_>>());
+    let mut down = t.at_client[&xp].clone();
+    down.sort_unstable();
+    let expect: Vec<u16> = (1..=sent).filter(|&s| s != lost_tick).collect();
+    assert_eq!(down, expect);
+    // The other client lost nothing either way.
+    t.next.remove(&xp);
+    t.assert_lossless(&mut w, &[win]);
+    // IKE follows too: a rekey over the moved IKE SA works and traffic continues.
+    let now = w.now();
+    w.client_mut(xp).rekey(now).unwrap();
+    let mut t = Traffic::default();
+    t.run(&mut w, &clients, 40);
+    t.assert_lossless(&mut w, &clients);
+    assert!(
+        w.client(xp)
+            .events()
+            .iter()
+            .any(|e| matches!(e, ClientEvent::EspRekeyed { .. }))
+    );
+}
+
+/// Issue 3: an ESP packet from a new 4-tuple whose ICV fails, or that is a replay of a real
+/// packet, moves nothing and is counted as dropped; the session stays where it was.
+#[test]
+fn forged_or_replayed_esp_from_a_new_port_does_not_hijack() {
+    let mut w = world(WorldConfig::default());
+    let clients = xp_and_win10_up(&mut w);
+    let xp = clients[0];
+    let captured: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+    let log = Rc::clone(&captured);
+    w.set_drop_filter(Some(Box::new(move |d, p| {
+        if d == testkit::Direction::ToServer(0) && p.len() > 8 && p[..4] != [0, 0, 0, 0] {
+            log.borrow_mut().push(p.to_vec());
+        }
+        false
+    })));
+    let mut t = Traffic::default();
+    t.run(&mut w, &clients, 5);
+    let public = w.snapshot().sessions[0].client_public;
+    let before: Vec<SocketAddr> = w
+        .snapshot()
+        .sessions
+        .iter()
+        .map(|s| s.client_public)
+        .collect();
+    let dropped = w.snapshot().counters.esp_dropped;
+    let real = captured.borrow()[2].clone();
+    let mut forged = real.clone();
+    let n = forged.len();
+    forged[n - 1] ^= 0x01; // a bad ICV
+    let server = SocketAddr::new(IpAddr::V4(w.config().server_ip), 4500);
+    let attacker = SocketAddr::new(public.ip(), 55_555);
+    w.inject_udp_to_server(server, attacker, &forged);
+    w.inject_udp_to_server(server, attacker, &real); // a replay
+    let other = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99)), 4500);
+    w.inject_udp_to_server(server, other, &real);
+    w.run_for(Duration::from_secs(1));
+    assert_eq!(
+        w.snapshot().counters.esp_dropped,
+        dropped + 3,
+        "{:#?}",
+        w.snapshot().counters
+    );
+    assert!(
+        !w.events()
+            .iter()
+            .any(|e| matches!(e, Event::ClientMoved { .. }))
+    );
+    let after: Vec<SocketAddr> = w
+        .snapshot()
+        .sessions
+        .iter()
+        .map(|s| s.client_public)
+        .collect();
+    assert_eq!(after, before);
+    t.run(&mut w, &clients, 10);
+    t.assert_lossless(&mut w, &clients);
+    let _ = xp;
+}
+
+/// A server with DPD every 10 s and 3 failures, and no LCP echoes or L2TP Hellos, so that
+/// only DPD watches an idle client.
+fn dpd_world() -> World {
+    world(WorldConfig {
+        extra_ike_yaml: vec![
+            "dpd_interval_secs: 10".to_owned(),
+            "dpd_failures: 3".to_owned(),
+        ],
+        extra_server_yaml: "ppp:\n  echo_interval_secs: 0\n".to_owned(),
+        ..WorldConfig::default()
+    })
+}
+
+/// Issue 3, RFC 3706: an idle Linux client (DPD vendor ID) is probed and answers, and keeps
+/// its session; an idle XP client (no DPD vendor ID) is never sent R-U-THERE.
+#[test]
+fn dpd_probes_idle_dpd_clients_only_and_they_stay() {
+    let mut w = dpd_world();
+    let linux = w.add_client(
+        Profile::linux_strongswan(),
+        PRIVATE,
+        true,
+        "carol",
+        "carol-pass",
+    );
+    let xp = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
+    connect(&mut w, linux);
+    connect(&mut w, xp);
+    w.run_for(Duration::from_secs(300));
+    let answered = w.client(linux).stats().dpd_answered;
+    // One probe per 10 s of silence: about 30 in 5 minutes.
+    assert!((25..=31).contains(&answered), "{answered}");
+    assert_eq!(
+        w.client(xp).stats().dpd_answered,
+        0,
+        "XP never gets R-U-THERE"
+    );
+    for c in [linux, xp] {
+        assert!(w.client(c).is_up(), "{:?}", w.client(c).events());
+    }
+    assert_eq!(w.snapshot().sessions.len(), 2);
+    ping_lan(&mut w, linux, 1);
+    ping_lan(&mut w, xp, 2);
+}
+
+/// Issue 3, RFC 3706: a client that vanishes (every datagram to and from it is lost) is
+/// removed after its 3 R-U-THEREs go unanswered: (3 + 1) * 10 s after it was last heard.
+/// The other client stays.
+#[test]
+fn dpd_removes_a_vanished_client() {
+    let mut w = dpd_world();
+    let gone = w.add_client(
+        Profile::linux_strongswan(),
+        PRIVATE,
+        true,
+        "carol",
+        "carol-pass",
+    );
+    let stays = w.add_client(
+        Profile::linux_strongswan(),
+        PRIVATE,
+        true,
+        "dave",
+        "dave-pass",
+    );
+    connect(&mut w, gone);
+    connect(&mut w, stays);
+    ping_lan(&mut w, gone, 1);
+    let silent_from = w.elapsed();
+    w.set_drop_filter(Some(Box::new(move |d, _| {
+        matches!(d, testkit::Direction::ToServer(c) | testkit::Direction::ToClient(c) if c == gone)
+    })));
+    let down = |w: &World| {
+        w.events().iter().find_map(|e| match e {
+            Event::SessionDown {
+                user: Some(u),
+                reason,
+                ..
+            } if u == "carol" => Some(reason.clone()),
+            _ => None,
+        })
+    };
+    let removed = w.run_until(|w| down(w).is_some(), Duration::from_secs(120));
+    assert!(removed, "{:#?}", w.events());
+    let after = w.elapsed() - silent_from;
+    assert!(
+        after >= Duration::from_secs(30) && after <= Duration::from_secs(41),
+        "removed after {after:?}"
+    );
+    let reason = down(&w).unwrap();
+    assert!(reason.contains("dead peer detection"), "{reason}");
+    let snap = w.snapshot();
+    assert_eq!(snap.sessions.len(), 1, "{snap:#?}");
+    assert_eq!(snap.sessions[0].user, "dave");
+    assert!(w.client(stays).is_up());
+    ping_lan(&mut w, stays, 2);
+}
+
+/// XP with a 20 KB ESP lifetime (RFC 2407 §4.5): the server's SAs carry the soft (90 %) and
+/// hard limits.
+fn xp_small_kb() -> Profile {
+    let mut p = xp_modp1024();
+    for s in &mut p.esp_proposals {
+        s.lifetime.kb = Some(20);
+    }
+    p
+}
+
+fn lifetime_events(w: &World, hard: bool) -> usize {
+    w.events()
+        .iter()
+        .filter(|e| matches!(e, Event::EspLifetime { hard: h, .. } if *h == hard))
+        .count()
+}
+
+/// Issue 3: crossing the soft kilobyte limit is reported (and logged) once per pair; the
+/// client rekeys in time (as Windows does) and traffic continues without loss through
+/// several rekeys; the hard limit is never reached.
+#[test]
+fn kilobyte_soft_limit_and_rekeys_in_time_lose_nothing() {
+    let mut w = world(WorldConfig::default());
+    let c = w.add_client(xp_small_kb(), PRIVATE, true, "alice", "alice-pass");
+    connect(&mut w, c);
+    let mut t = Traffic {
+        payload: 500,
+        ..Traffic::default()
+    };
+    // 120 packets of about 570 octets each way: about 68 KB, three lifetimes.
+    t.run(&mut w, &[c], 120);
+    t.assert_lossless(&mut w, &[c]);
+    let rekeys = w
+        .client(c)
+        .events()
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::EspRekeyed { .. }))
+        .count();
+    assert!(rekeys >= 3, "{:?}", w.client(c).events());
+    assert!(lifetime_events(&w, false) >= 3, "{:#?}", w.events());
+    assert_eq!(lifetime_events(&w, true), 0, "{:#?}", w.events());
+    assert!(w.client(c).is_up());
+}
+
+/// Issue 3: at the hard kilobyte limit the server deletes the pair and tells the client.
+/// A client that did not rekey loses its session; one that rekeyed (but still receives on
+/// the old pair, because it sent nothing on the new one) keeps getting traffic on the new
+/// pair without loss.
+#[test]
+fn kilobyte_hard_limit_deletes_the_sa() {
+    // No rekey: the pair is deleted and with it the session.
+    let mut w = world(WorldConfig::default());
+    let c = w.add_client(xp_small_kb(), PRIVATE, true, "alice", "alice-pass");
+    connect(&mut w, c);
+    w.client_mut(c).set_auto_rekey(false);
+    let mut t = Traffic {
+        payload: 500,
+        down_only: true,
+        ..Traffic::default()
+    };
+    let spi = w.client(c).esp_spis().unwrap().0;
+    t.run(&mut w, &[c], 40);
+    assert_eq!(lifetime_events(&w, true), 1, "{:#?}", w.events());
+    assert!(
+        w.client(c).events().iter().any(
+            |e| matches!(e, ClientEvent::EspDeleted { spi_in, by_server: true } if *spi_in == spi)
+        ),
+        "the server's Delete reached the client: {:?}",
+        w.client(c).events()
+    );
+    assert!(!w.client(c).is_up());
+    assert!(w.snapshot().sessions.is_empty());
+
+    // Rekeyed in time, sending nothing: the server keeps the old outbound SA until its hard
+    // limit, deletes it, and continues on the new pair.
+    let mut w = world(WorldConfig::default());
+    let c = w.add_client(xp_small_kb(), PRIVATE, true, "alice", "alice-pass");
+    connect(&mut w, c);
+    w.client_mut(c).set_old_sa_grace(None);
+    let old = w.client(c).esp_spis().unwrap().0;
+    let mut t = Traffic {
+        payload: 500,
+        down_only: true,
+        ..Traffic::default()
+    };
+    t.run(&mut w, &[c], 60);
+    t.assert_lossless(&mut w, &[c]);
+    assert!(lifetime_events(&w, true) >= 1, "{:#?}", w.events());
+    assert!(
+        w.client(c).events().iter().any(
+            |e| matches!(e, ClientEvent::EspDeleted { spi_in, by_server: true } if *spi_in == old)
+        ),
+        "{:?}",
+        w.client(c).events()
+    );
+    assert!(w.client(c).is_up());
+    assert_ne!(w.client(c).esp_spis().unwrap().0, old);
+    assert_eq!(w.snapshot().sessions.len(), 1);
+}
+
+/// The responder rule of a rekey (DESIGN.md; RFC 2409 §5.5 leaves it open): the server keeps
+/// sending on the old outbound SA until the client sends on the new inbound SA, because until
+/// then it cannot know the client installed the new pair.
+#[test]
+fn server_switches_outbound_only_after_the_client_uses_the_new_sa() {
+    let mut w = world(WorldConfig::default());
+    let c = w.add_client(Profile::windows_10(), PRIVATE, true, "bob", "bob-pass");
+    connect(&mut w, c);
+    let tap = tap(&mut w);
+    w.client_mut(c).set_old_sa_grace(None);
+    let old = w.client(c).esp_spis().unwrap();
+    let now = w.now();
+    w.client_mut(c).rekey(now).unwrap();
+    w.run_for(Duration::from_secs(1));
+    let new = w.client(c).esp_spis().unwrap();
+    assert_ne!(new, old);
+    let mut t = Traffic {
+        down_only: true,
+        ..Traffic::default()
+    };
+    let mark = tap.borrow().len();
+    t.run(&mut w, &[c], 10);
+    assert_eq!(
+        spis_since(&tap, mark, c).1,
+        vec![old.0],
+        "still the old pair"
+    );
+    // One packet from the client on the new pair moves the server over.
+    let mark = tap.borrow().len();
+    ping_lan(&mut w, c, 1);
+    t.run(&mut w, &[c], 10);
+    assert_eq!(spis_since(&tap, mark, c), (vec![new.1], vec![new.0]));
+    t.assert_lossless(&mut w, &[c]);
+}
+
+/// A rekey under traffic with reordering: late packets on the old SA, arriving after the
+/// first ones on the new SA, are still accepted and do not move the server back.
+#[test]
+fn quick_mode_rekey_with_reordering_loses_nothing() {
+    let mut w = world(WorldConfig {
+        reorder: 0.3,
+        reorder_delay: Duration::from_millis(150),
+        seed: 7,
+        ..WorldConfig::default()
+    });
+    let clients = xp_and_win10_up(&mut w);
+    let tap = tap(&mut w);
+    let mut t = Traffic::default();
+    t.run(&mut w, &clients, 20);
+    for &c in &clients {
+        let now = w.now();
+        w.client_mut(c).rekey(now).unwrap();
+    }
+    t.run(&mut w, &clients, 40);
+    let mark = tap.borrow().len();
+    t.run(&mut w, &clients, 20);
+    t.assert_lossless(&mut w, &clients);
+    assert!(w.net_stats().delayed > 0);
+    for &c in &clients {
+        let new = w.client(c).esp_spis().unwrap();
+        assert_eq!(
+            spis_since(&tap, mark, c),
+            (vec![new.1], vec![new.0]),
+            "client {c}"
+        );
+    }
+}
