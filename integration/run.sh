@@ -465,8 +465,8 @@ run_scenario() {
 print_table() {
     local scn srv cell rows
     printf '\n%-10s' scenario
-    for srv in $SERVERS; do printf ' | %-22s' "$srv"; done
-    printf '\n%s\n' "$(printf -- '-%.0s' $(seq 1 $((11 + 25 * $(echo "$SERVERS" | wc -w)))))"
+    for srv in $SERVERS; do printf ' | %-28s' "$srv"; done
+    printf '\n%s\n' "$(printf -- '-%.0s' $(seq 1 $((11 + 31 * $(echo "$SERVERS" | wc -w)))))"
     IFS=, read -ra rows <<<"$ALL_SCENARIOS"
     for scn in "${rows[@]}"; do
         cell=
@@ -477,7 +477,7 @@ print_table() {
             cell=${RES_STATUS[$srv:$scn]:-not run}
             [ -n "${RES_CONNECT[$srv:$scn]:-}" ] && cell="$cell connect ${RES_CONNECT[$srv:$scn]}s"
             [ -n "${RES_WALL[$srv:$scn]:-}" ] && cell="$cell (${RES_WALL[$srv:$scn]}s)"
-            printf ' | %-22s' "$cell"
+            printf ' | %-28s' "$cell"
         done
         printf '\n'
     done
