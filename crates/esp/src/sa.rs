@@ -249,7 +249,8 @@ impl Sa {
     }
 
     /// Binds a UDP-encapsulated SA to a new peer 4-tuple: the NAT in front of the peer moved
-    /// its mapping, and a packet from `peer` verified under this SA (the IKEv2 rule of RFC 7296 §2.23; IKEv1 NAT-T leaves it open). Later
+    /// its mapping, and a packet from `peer` verified under this SA (the IKEv2 rule of RFC 7296
+    /// §2.23; IKEv1 NAT-T leaves it open). Later
     /// outbound packets go to `peer.remote`, and inbound ones are accepted only from `peer`.
     ///
     /// Errors: [`Error::ApiMisuse`] for plain ESP (protocol 50 has no ports to move).

@@ -121,7 +121,8 @@ impl SaDb {
     }
 
     /// [`Self::open_l2tp`] that also accepts a packet from a new 4-tuple when the peer's NAT
-    /// mapping moved (RFC 3947/3948 leave this open; like IKEv2, RFC 7296 §2.23, the end not behind the NAT follows the last valid
+    /// mapping moved (RFC 3947/3948 leave this open; like IKEv2, RFC 7296 §2.23, the end not behind
+    /// the NAT follows the last valid
     /// UDP-encapsulated packet). Only a UDP-encapsulated SA whose local address and port equal
     /// `from.local` qualifies, and the packet must pass the ICV and the replay window like any
     /// other (RFC 4303 §3.4.3-§3.4.4), so a forged or replayed packet moves nothing and is
@@ -242,7 +243,8 @@ mod tests {
         buf
     }
 
-    /// RFC 7296 §2.23 (applied to IKEv1 NAT-T) with RFC 4303 §3.4.3-§3.4.4: a packet from a new port is accepted only if
+    /// RFC 7296 §2.23 (applied to IKEv1 NAT-T) with RFC 4303 §3.4.3-§3.4.4: a packet from a new
+    /// port is accepted only if
     /// it verifies and is fresh, and the SA is rebound only by the caller.
     #[test]
     fn roaming_needs_a_valid_fresh_packet() {

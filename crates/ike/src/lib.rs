@@ -11,7 +11,8 @@
 //! PFS, Informational Delete / INITIAL-CONTACT / DPD (RFC 2408 §3.14-§3.15, RFC 2407 §4.6.3,
 //! RFC 3706: answering R-U-THERE, and probing idle peers that announced DPD), rekeying by a
 //! new Quick Mode or a new Main Mode from the same 4-tuple, moving a peer to a new NAT mapping
-//! (the IKEv2 rule of RFC 7296 §2.23; RFC 3947/3948 leave it open), retransmission and expiry driven by injected time. Aggressive Mode is refused
+//! (the IKEv2 rule of RFC 7296 §2.23; RFC 3947/3948 leave it open), retransmission and expiry
+//! driven by injected time. Aggressive Mode is refused
 //! (DESIGN.md "Security rules").
 #![cfg_attr(
     not(test),

@@ -297,7 +297,8 @@ impl Responder {
 
     /// Moves every SA of `from` to the 4-tuple `to`: the NAT in front of the peer changed its
     /// public address or port, and the owner saw a packet from `to` that authenticated under
-    /// one of the peer's SAs (as in IKEv2, RFC 7296 §2.23, the end not behind the NAT follows the last valid
+    /// one of the peer's SAs (as in IKEv2, RFC 7296 §2.23, the end not behind the NAT follows the
+    /// last valid
     /// UDP-encapsulated packet). Returns false, moving nothing, when `to` already belongs to
     /// another peer or `from` has nothing.
     pub fn rebind_peer(&mut self, from: Peer, to: Peer) -> bool {

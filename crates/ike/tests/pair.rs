@@ -1117,7 +1117,8 @@ fn peers_without_the_dpd_vid_or_with_dpd_off_are_never_probed() {
     assert_eq!(w.resp.peers(w.now).len(), 1);
 }
 
-/// the IKEv2 rule of RFC 7296 §2.23; RFC 3947/3948 leave it open: after the NAT mapping changed, the owner moves the peer to the new 4-tuple;
+/// the IKEv2 rule of RFC 7296 §2.23; RFC 3947/3948 leave it open: after the NAT mapping changed,
+/// the owner moves the peer to the new 4-tuple;
 /// the IKE SA then answers there. A 4-tuple in use by another peer is refused.
 #[test]
 fn rebind_peer_moves_the_ike_and_esp_sas() {

@@ -12,7 +12,8 @@
 //!   the same 4-tuple) is installed next to the old one. We keep sending on the old outbound SA
 //!   until the client sends on the new inbound SA, and keep the old inbound SA until the client
 //!   deletes it or it expires, so nothing is lost during the switch.
-//! - NAT rebinding (RFC 3947/3948 leave it open; we apply the IKEv2 rule of RFC 7296 §2.23): an ESP packet from a new public address or port that verifies
+//! - NAT rebinding (RFC 3947/3948 leave it open; we apply the IKEv2 rule of RFC 7296 §2.23): an ESP
+//! packet from a new public address or port that verifies
 //!   (ICV and replay window, RFC 4303 §3.4.3-§3.4.4) under a peer's SA moves that peer — IKE and
 //!   ESP SAs, L2TP tunnels, PPP sessions — to the new 4-tuple. Anything else from a new 4-tuple
 //!   is a counted drop.
@@ -602,7 +603,8 @@ impl Server {
     }
 
     /// Moves a peer whose NAT mapping changed from `old` to `new` (RFC 3947/3948 leave NAT mapping changes open; as in
-    /// IKEv2, RFC 7296 §2.23, the end that is not behind the NAT follows the last valid UDP-encapsulated packet). The caller has
+    /// IKEv2, RFC 7296 §2.23, the end that is not behind the NAT follows the last valid
+    /// UDP-encapsulated packet). The caller has
     /// verified a packet from `new` under one of the peer's SAs (ICV and replay window). The
     /// IKE SAs, every ESP SA, the L2TP tunnels and PPP sessions, and the address routes move
     /// together. Returns false, moving nothing, if `new` belongs to another peer.

@@ -1077,7 +1077,8 @@ fn main_mode_rekey_under_traffic_loses_nothing() {
 
 /// Issue 3: the NAT forgets a client's mapping mid-session and gives it a new public port.
 /// The first ESP packet from the new port that verifies moves the client's whole state there
-/// (the IKEv2 rule of RFC 7296 §2.23; RFC 3947/3948 leave it open), and the server answers there. Another client behind the same NAT is
+/// (the IKEv2 rule of RFC 7296 §2.23; RFC 3947/3948 leave it open), and the server answers there.
+/// Another client behind the same NAT is
 /// unaffected. Only LAN→client packets sent before the client's first packet from the new
 /// port can be lost (the NAT has no mapping for the old port any more).
 #[test]
