@@ -121,6 +121,12 @@ pub struct Config {
     pub dns: Vec<Ipv4Addr>,
     /// WINS servers handed to clients in IPCP (RFC 1877), at most 2.
     pub wins: Vec<Ipv4Addr>,
+    /// Networks behind the server that clients should reach through the tunnel. Sent to
+    /// Windows clients in the answer to their DHCPINFORM (options 121 and 249), so that split
+    /// tunnelling works without manual routes.
+    pub client_routes: Vec<Ipv4Network>,
+    /// The DNS domain sent in the answer to a DHCPINFORM (option 15).
+    pub client_domain: Option<String>,
     /// IKE algorithm policy and NAT-T behaviour.
     pub ike: IkePolicy,
     /// PPP options.
@@ -449,6 +455,8 @@ impl Default for Config {
             pool: PoolConfig::default(),
             dns: Vec::new(),
             wins: Vec::new(),
+            client_routes: Vec::new(),
+            client_domain: None,
             ike: IkePolicy::default(),
             ppp: PppOptions::default(),
             l2tp: L2tpOptions::default(),
@@ -478,6 +486,10 @@ struct RawConfig {
     dns: Vec<Ipv4Addr>,
     #[serde(default)]
     wins: Vec<Ipv4Addr>,
+    #[serde(default, deserialize_with = "de_cidrs")]
+    client_routes: Vec<Ipv4Network>,
+    #[serde(default)]
+    client_domain: Option<String>,
     #[serde(default)]
     ike: IkePolicy,
     #[serde(default)]
@@ -524,6 +536,13 @@ fn de_cidr<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Network, D::Error> {
         )));
     }
     Ok(net)
+}
+
+fn de_cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Ipv4Network>, D::Error> {
+    #[derive(Deserialize)]
+    struct Cidr(#[serde(deserialize_with = "de_cidr")] Ipv4Network);
+    let v: Vec<Cidr> = Vec::deserialize(d)?;
+    Ok(v.into_iter().map(|c| c.0).collect())
 }
 
 fn de_opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
@@ -624,6 +643,12 @@ impl Config {
         check_listen(&mut ck, &raw.listen);
         check_servers(&mut ck, "dns", &raw.dns, &pool);
         check_servers(&mut ck, "wins", &raw.wins, &pool);
+        check_client_routes(
+            &mut ck,
+            &raw.client_routes,
+            raw.client_domain.as_deref(),
+            &pool,
+        );
         check_ike(&mut ck, &raw.ike);
         check_ppp(&mut ck, &raw.ppp);
         check_l2tp(&mut ck, &raw.l2tp);
@@ -668,6 +693,8 @@ impl Config {
             pool,
             dns: raw.dns,
             wins: raw.wins,
+            client_routes: raw.client_routes,
+            client_domain: raw.client_domain,
             ike: raw.ike,
             ppp: raw.ppp,
             l2tp: raw.l2tp,
@@ -900,6 +927,54 @@ fn check_servers(ck: &mut Checker<'_>, key: &str, addrs: &[Ipv4Addr], pool: &Poo
                 format!("{key} server {a} is inside the pool and may be given to a client"),
             );
         }
+    }
+}
+
+fn check_client_routes(
+    ck: &mut Checker<'_>,
+    routes: &[Ipv4Network],
+    domain: Option<&str>,
+    pool: &PoolConfig,
+) {
+    // One DHCPACK must stay within the 576 bytes every client accepts (RFC 2131 §2): each
+    // route costs up to 9 bytes in option 121 and again in option 249.
+    const MAX_ROUTES: usize = 24;
+    if routes.len() > MAX_ROUTES {
+        ck.error(
+            &["client_routes"],
+            format!(
+                "client_routes lists {} networks; at most {MAX_ROUTES} fit in one DHCP answer",
+                routes.len()
+            ),
+        );
+    }
+    for r in routes {
+        if r.prefix() == 0 {
+            ck.error(
+                &["client_routes"],
+                "client_routes must not contain 0.0.0.0/0: tick \"Use default gateway on \
+                 remote network\" on the client instead",
+            );
+        } else if r.contains(pool.server_address) || pool.cidr.contains(r.network()) {
+            ck.warn(
+                &["client_routes"],
+                format!("client_routes entry {r} overlaps the pool; clients reach the pool anyway"),
+            );
+        }
+    }
+    if let Some(d) = domain
+        && (d.is_empty()
+            || d.len() > 253
+            || !d.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }))
+    {
+        ck.error(
+            &["client_domain"],
+            format!("client_domain `{d}` is not a DNS name like corp.example.com"),
+        );
     }
 }
 

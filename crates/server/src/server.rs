@@ -12,11 +12,13 @@
 //!   the same 4-tuple) is installed next to the old one. We keep sending on the old outbound SA
 //!   until the client sends on the new inbound SA, and keep the old inbound SA until the client
 //!   deletes it or it expires, so nothing is lost during the switch.
-//! - NAT rebinding (RFC 3947/3948 leave it open; we apply the IKEv2 rule of RFC 7296 §2.23): an ESP
-//! packet from a new public address or port that verifies
-//!   (ICV and replay window, RFC 4303 §3.4.3-§3.4.4) under a peer's SA moves that peer — IKE and
-//!   ESP SAs, L2TP tunnels, PPP sessions — to the new 4-tuple. Anything else from a new 4-tuple
-//!   is a counted drop.
+//! - NAT rebinding (RFC 3947/3948 leave it open; we apply the IKEv2 rule of RFC 7296 §2.23):
+//!   an ESP packet from a new public address or port that verifies (ICV and replay window,
+//!   RFC 4303 §3.4.3-§3.4.4) under a peer's SA moves that peer — IKE and ESP SAs, L2TP
+//!   tunnels, PPP sessions — to the new 4-tuple. Anything else from a new 4-tuple is a counted
+//!   drop.
+//! - DHCPINFORM (RFC 2131 §4.3.5) from a client is answered by the server with the configured
+//!   routes (RFC 3442 option 121 and Microsoft's 249) and domain; it never reaches the TUN.
 //! - Liveness: every verified ESP packet is reported to the IKE responder, whose dead peer
 //!   detection (RFC 3706) only probes peers that are otherwise silent.
 //! - Kilobyte lifetimes (RFC 2407 §4.5): crossing the soft limit (90 %) is logged once per pair
@@ -186,6 +188,8 @@ pub struct Server {
     /// Refusals already logged, so each is logged once per client address and reason.
     logged: HashSet<(IpAddr, String)>,
     scratch: Vec<u8>,
+    /// What a DHCPINFORM from a client is answered with (routes, domain, DNS).
+    inform: wire::dhcp::inform::InformConfig,
     keylog: bool,
     /// Lifetime thresholds crossed by packets just sealed or opened: (peer, our inbound SPI of
     /// the pair, which limit).
@@ -231,6 +235,7 @@ impl Server {
         let mut ike_seed = [0; 32];
         rng.fill_bytes(&mut ike_seed);
         let ike = ike::Responder::new(ike_config(&config), ike_seed);
+        let inform = inform_config(&config);
         let pool = match Pool::from_config(&config.pool) {
             Ok(mut pool) => {
                 pool.set_reservations(users.reservations());
@@ -259,6 +264,7 @@ impl Server {
             counters: Counters::default(),
             logged: HashSet::new(),
             scratch: Vec::with_capacity(2048),
+            inform,
             keylog: false,
             expiries: Vec::new(),
             soft_reported: HashSet::new(),
@@ -718,10 +724,22 @@ impl Server {
             users: &self.users,
             pool: &mut self.pool,
         };
+        let mut reply = None;
         if let Some(ip) = session.link.handle_frame(now, frame, &mut auth) {
             session.packets_in += 1;
             session.bytes_in += ip.len() as u64;
-            self.out.push_back((Transmit::Tun, ip.to_vec()));
+            // Windows asks for routes and the domain by DHCPINFORM through the link (RFC 2131
+            // §4.3.5); nobody behind the TUN would answer it, so we do. The link has already
+            // checked the source address, which answer_inform also requires as ciaddr.
+            reply = wire::dhcp::inform::answer_inform(ip, &self.inform);
+            if reply.is_none() {
+                self.out.push_back((Transmit::Tun, ip.to_vec()));
+            }
+        }
+        if let Some(reply) = reply {
+            debug!(client = %tuple.remote, "DHCPINFORM answered");
+            // The answer goes to the client's own address, so the TUN path routes it back.
+            self.handle_tun(now, &reply);
         }
     }
 
@@ -1365,6 +1383,18 @@ fn ike_config(config: &Config) -> ike::ResponderConfig {
     c.phase1_lifetime.max_secs = u64::from(lt.ike_max_secs);
     c.phase2_lifetime.min_secs = u64::from(lt.esp_min_secs);
     c.phase2_lifetime.max_secs = u64::from(lt.esp_max_secs);
+    c
+}
+
+fn inform_config(config: &Config) -> wire::dhcp::inform::InformConfig {
+    let mut c = wire::dhcp::inform::InformConfig::new(config.pool.server_address);
+    c.routes = config
+        .client_routes
+        .iter()
+        .map(|n| (n.network(), n.prefix()))
+        .collect();
+    c.domain.clone_from(&config.client_domain);
+    c.dns.clone_from(&config.dns);
     c
 }
 

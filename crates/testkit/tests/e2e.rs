@@ -1468,3 +1468,118 @@ fn quick_mode_rekey_with_reordering_loses_nothing() {
         );
     }
 }
+
+/// Windows asks for routes and the DNS domain with a DHCPINFORM through the link (RFC 2131
+/// §4.3.5) right after IPCP. The server answers it itself with options 121 and 249 (RFC 3442,
+/// MS-DHCPE §2.2.8), so split tunnelling reaches the LAN without manual routes; the INFORM
+/// never reaches the LAN side.
+#[test]
+fn dhcpinform_gets_routes_and_domain_without_reaching_the_lan() {
+    use std::net::SocketAddrV4;
+    use wire::dhcp::{ClasslessRoutes, DhcpOption, MessageType, Op, OptionCode, Packet, Repr};
+    let mut w = world(WorldConfig {
+        extra_server_yaml: "client_routes: [192.168.100.0/24, 172.16.0.0/12]\n\
+                            client_domain: corp.example\n"
+            .into(),
+        ..WorldConfig::default()
+    });
+    let c = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
+    connect(&mut w, c);
+    let addr = w.client(c).assigned_address().unwrap();
+    // The first host of the default pool: the server's own address on the links.
+    let server_addr = Ipv4Addr::new(10, 99, 0, 1);
+
+    let request_list = [1u8, 15, 3, 6, 44, 46, 47, 31, 33, 121, 249, 43];
+    let inform_type = [u8::from(MessageType::Inform)];
+    let repr = Repr {
+        op: Op::Request,
+        htype: 1,
+        hlen: 6,
+        hops: 0,
+        xid: 0x5eed_1234,
+        secs: 0,
+        flags: 0,
+        ciaddr: addr,
+        yiaddr: Ipv4Addr::UNSPECIFIED,
+        siaddr: Ipv4Addr::UNSPECIFIED,
+        giaddr: Ipv4Addr::UNSPECIFIED,
+        chaddr: [
+            0x02, 0x00, 0x4c, 0x4f, 0x4f, 0x50, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ],
+        sname: &[],
+        file: &[],
+        options: vec![
+            DhcpOption {
+                code: OptionCode::MessageType,
+                data: &inform_type,
+            },
+            DhcpOption {
+                code: OptionCode::ParameterRequestList,
+                data: &request_list,
+            },
+        ],
+    };
+    let mut dhcp = vec![0; repr.buffer_len()];
+    repr.emit(&mut dhcp).unwrap();
+    let inform = packet::udp_packet(
+        SocketAddrV4::new(addr, 68),
+        SocketAddrV4::new(Ipv4Addr::BROADCAST, 67),
+        &dhcp,
+    );
+    while w.client_mut(c).poll_ip().is_some() {}
+    let lan_before = w.lan_received().len();
+    w.send_ip(c, &inform).unwrap();
+    w.run_for(Duration::from_secs(2));
+
+    // Not forwarded to the LAN side.
+    assert!(
+        w.lan_received()[lan_before..]
+            .iter()
+            .all(|p| p.as_slice() != inform.as_slice()),
+        "the INFORM leaked into the TUN"
+    );
+    // One DHCPACK from the server to the client's address, port 67 -> 68.
+    let replies: Vec<Vec<u8>> = w.client(c).received_ip().map(<[u8]>::to_vec).collect();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    let ip = &replies[0];
+    assert_eq!(packet::addresses(ip), Some((server_addr, addr)));
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let udp = &ip[ihl..];
+    assert_eq!(u16::from_be_bytes([udp[0], udp[1]]), 67);
+    assert_eq!(u16::from_be_bytes([udp[2], udp[3]]), 68);
+    let msg = Packet::new_checked(&udp[8..]).unwrap();
+    let ack = Repr::parse(&msg).unwrap();
+    assert_eq!(ack.op, Op::Reply);
+    assert_eq!(ack.xid, 0x5eed_1234);
+    assert_eq!(ack.ciaddr, addr);
+    assert_eq!(ack.yiaddr, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(ack.message_type(), Some(MessageType::Ack));
+    assert_eq!(
+        ack.option(OptionCode::ServerIdentifier),
+        Some(&server_addr.octets()[..])
+    );
+    assert_eq!(
+        ack.option(OptionCode::DomainName),
+        Some(&b"corp.example"[..])
+    );
+    for code in [
+        OptionCode::ClasslessStaticRoute,
+        OptionCode::MsClasslessStaticRoute,
+    ] {
+        let routes: Vec<(Ipv4Addr, u8, Ipv4Addr)> =
+            ClasslessRoutes::new(ack.option(code).expect("routes option"))
+                .map(|r| {
+                    let r = r.unwrap();
+                    (r.destination, r.prefix_len, r.router)
+                })
+                .collect();
+        assert_eq!(
+            routes,
+            vec![
+                (Ipv4Addr::new(192, 168, 100, 0), 24, server_addr),
+                (Ipv4Addr::new(172, 16, 0, 0), 12, server_addr),
+            ],
+            "{code:?}"
+        );
+    }
+}

@@ -23,6 +23,7 @@ mod macros;
 
 mod error;
 
+pub mod dhcp;
 pub mod esp;
 pub mod ip;
 pub mod isakmp;
