@@ -1286,6 +1286,36 @@ mod tests {
         Config::from_yaml_str(text, Path::new(FILE))
     }
 
+    #[test]
+    fn client_routes_and_domain() {
+        let base = "psk: secret-secret\npool:\n  cidr: 10.99.0.0/24\n";
+        let (c, w) = load(&format!(
+            "{base}client_routes: [192.168.1.0/24, 172.16.0.0/12]\nclient_domain: corp.example\n"
+        ))
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.client_routes.len(), 2);
+        assert_eq!(c.client_routes[1].prefix(), 12);
+        assert_eq!(c.client_domain.as_deref(), Some("corp.example"));
+        assert!(load(base).unwrap().0.client_routes.is_empty());
+
+        let e = errors(&format!("{base}client_routes: [0.0.0.0/0]\n"));
+        assert!(e[0].reason.contains("default gateway"), "{}", e[0].reason);
+        let e = errors(&format!("{base}client_routes: [192.168.1.1/24]\n"));
+        assert!(e[0].reason.contains("host bits"), "{}", e[0].reason);
+        let e = errors(&format!("{base}client_domain: \"not a domain!\"\n"));
+        assert!(e[0].reason.contains("client_domain"), "{}", e[0].reason);
+        let many: Vec<String> = (0..25).map(|i| format!("172.16.{i}.0/24")).collect();
+        let e = errors(&format!("{base}client_routes: [{}]\n", many.join(", ")));
+        assert!(e[0].reason.contains("at most 24"), "{}", e[0].reason);
+        let (_, w) = load(&format!("{base}client_routes: [10.99.0.0/16]\n")).unwrap();
+        assert!(
+            w.iter()
+                .any(|w| w.to_string().contains("overlaps the pool")),
+            "{w:?}"
+        );
+    }
+
     fn errors(text: &str) -> Vec<ConfigError> {
         match load(text) {
             Ok(_) => panic!("expected errors for:\n{text}"),
