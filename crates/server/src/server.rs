@@ -21,6 +21,7 @@ use rand_chacha::ChaCha20Rng;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
+use crate::fastpath::{self, FastPath};
 use crate::pool::Pool;
 use crate::snapshot::{Counters, PeerRow, SessionRow, Snapshot};
 use crate::users::{self, Users};
@@ -153,6 +154,8 @@ pub struct Server {
     logged: HashSet<(IpAddr, String)>,
     scratch: Vec<u8>,
     keylog: bool,
+    /// The multi-core data path's table, once [`Server::fast_path`] was called.
+    fast: Option<fastpath::Publisher>,
 }
 
 /// The credential and address look-ups PPP needs, over the users file and the pool.
@@ -221,6 +224,7 @@ impl Server {
             logged: HashSet::new(),
             scratch: Vec::with_capacity(2048),
             keylog: false,
+            fast: None,
         }
     }
 
@@ -271,6 +275,7 @@ impl Server {
         } else {
             self.counters.malformed += 1;
         }
+        self.publish_fast_path();
     }
 
     /// A raw ESP packet (IP protocol 50) arrived; `esp` starts at the ESP header.
@@ -280,6 +285,7 @@ impl Server {
             remote: SocketAddr::new(IpAddr::V4(remote), 0),
         };
         self.esp_in(now, tuple, esp);
+        self.publish_fast_path();
     }
 
     /// An IPv4 packet was read from the TUN device.
@@ -328,6 +334,7 @@ impl Server {
 
     /// Time has passed; a spurious call is a no-op.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.sync_fast_path();
         self.ike.handle_timeout(now);
         self.after_ike(now);
         let tuples: Vec<esp::FourTuple> = self.peers.keys().copied().collect();
@@ -340,6 +347,7 @@ impl Server {
             }
             self.drive_peer(now, tuple);
         }
+        self.publish_fast_path();
     }
 
     /// The next datagram to send; its payload is written into `buf` (cleared first).
@@ -395,6 +403,7 @@ impl Server {
             info!(%user, client = %tuple.remote, "user removed or disabled in the users file: disconnecting");
             self.disconnect_session(now, tuple, key, "user removed or disabled");
         }
+        self.publish_fast_path();
     }
 
     /// Graceful shutdown: LCP Terminate, CDN, StopCCN and IKE Delete go to every peer.
@@ -415,6 +424,7 @@ impl Server {
             }
         }
         self.after_ike(now);
+        self.publish_fast_path();
     }
 
     /// The status view.
@@ -445,6 +455,7 @@ impl Server {
                 });
             }
             for session in peer.sessions.values() {
+                let fast = self.fast_counters(peer.tuple, session.ids);
                 let mut os = Vec::new();
                 if let Some(p) = phase1
                     && let Some(v) = p.vendor.ms_nt5_version
@@ -475,10 +486,10 @@ impl Server {
                     l2tp_session: (session.ids.session, session.peer_ids.1),
                     state: session_state(&session.link),
                     connected_secs: now.saturating_duration_since(session.since).as_secs(),
-                    bytes_in: session.bytes_in,
-                    bytes_out: session.bytes_out,
-                    packets_in: session.packets_in,
-                    packets_out: session.packets_out,
+                    bytes_in: session.bytes_in + fast[1],
+                    bytes_out: session.bytes_out + fast[3],
+                    packets_in: session.packets_in + fast[0],
+                    packets_out: session.packets_out + fast[2],
                 });
             }
         }
@@ -507,12 +518,122 @@ impl Server {
             .flat_map(|p| p.sessions.values())
             .map(|s| s.link.stats().spoofed_drops)
             .sum::<u64>();
+        if let Some(fast) = &self.fast {
+            counters.esp_dropped += fast.esp_dropped();
+            counters.spoofed += fast.spoofed();
+        }
         Snapshot {
             uptime_secs: now.saturating_duration_since(self.started).as_secs(),
             sessions,
             pending_peers: pending,
             counters,
         }
+    }
+
+    // ---- multi-core fast path hook (the data path itself is in fastpath.rs) ------------------
+
+    /// A `Clone + Send + Sync` handle on the established-session data path, for worker
+    /// threads (see [`FastPath`]). From the first call on, the server publishes its table at
+    /// the end of every input.
+    pub fn fast_path(&mut self) -> FastPath {
+        let fast = self
+            .fast
+            .get_or_insert_with(|| fastpath::Publisher::new(self.config.listen.nat_t_port));
+        let handle = fast.handle();
+        self.publish_fast_path();
+        handle
+    }
+
+    /// An ESP packet from `remote` to `local` that a [`FastPath`] authenticated and decrypted
+    /// with inbound SA `spi` but did not handle ([`fastpath::Inbound::ToOwnerDecrypted`],
+    /// which carries every argument): `l2tp` is the L2TP message from the client's UDP port
+    /// `src_port`. It is processed as [`Server::handle_udp`] or [`Server::handle_esp`] would
+    /// after decryption. For raw ESP both ports are 0.
+    pub fn handle_decrypted(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        spi: u32,
+        src_port: u16,
+        l2tp: &[u8],
+    ) {
+        let tuple = esp::FourTuple { local, remote };
+        self.esp_opened(now, tuple, spi, src_port, l2tp);
+        self.drive_peer(now, tuple);
+        self.publish_fast_path();
+    }
+
+    /// Rebuilds the fast path's table from the current state (published only if it changed).
+    fn publish_fast_path(&mut self) {
+        let Some(fast) = &mut self.fast else {
+            return;
+        };
+        let specs = self
+            .peers
+            .values()
+            .map(|peer| {
+                let current = peer.current.and_then(|i| peer.children.get(i));
+                let sessions = peer
+                    .sessions
+                    .iter()
+                    .map(|(key, s)| {
+                        let owns =
+                            |addr: &Ipv4Addr| self.by_addr.get(addr) == Some(&(peer.tuple, *key));
+                        let fast = match (s.addr.filter(owns), peer.lns.data_framing(*key)) {
+                            (Some(addr), Some(framing)) if s.link.ip_up() => {
+                                Some(fastpath::FastSession {
+                                    addr,
+                                    framing,
+                                    peer_mru: s.link.peer_mru(),
+                                })
+                            }
+                            _ => None,
+                        };
+                        fastpath::SessionSpec { key: *key, fast }
+                    })
+                    .collect();
+                fastpath::PeerSpec {
+                    tuple: peer.tuple,
+                    inbound: current.and_then(|c| self.sadb.get(c.spi_in)),
+                    outbound: current.map(|c| Arc::clone(&c.out)),
+                    sessions,
+                }
+            })
+            .collect();
+        fast.publish(specs);
+    }
+
+    /// Takes the fast path's signs of life into the PPP links before their timers run.
+    fn sync_fast_path(&mut self) {
+        let Some(fast) = &self.fast else {
+            return;
+        };
+        for (tuple, key) in fast.take_alive() {
+            if let Some(s) = self
+                .peers
+                .get_mut(&tuple)
+                .and_then(|p| p.sessions.get_mut(&key))
+            {
+                s.link.note_alive();
+            }
+        }
+    }
+
+    /// A session's fast-path counters: packets in, bytes in, packets out, bytes out.
+    fn fast_counters(&self, tuple: esp::FourTuple, key: l2tp::SessionKey) -> [u64; 4] {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.fast
+            .as_ref()
+            .and_then(|f| f.session(tuple, key))
+            .map_or([0; 4], |c| {
+                [
+                    c.packets_in.load(Relaxed),
+                    c.bytes_in.load(Relaxed),
+                    c.packets_out.load(Relaxed),
+                    c.bytes_out.load(Relaxed),
+                ]
+            })
     }
 
     // ---- inbound ----------------------------------------------------------------------------
@@ -523,27 +644,40 @@ impl Server {
         buf.extend_from_slice(packet);
         match self.sadb.open_l2tp(&tuple, &mut buf) {
             Ok((opened, datagram)) => {
-                if let Some(peer) = self.peers.get_mut(&tuple) {
-                    peer.l2tp_port = datagram.src_port;
-                    // Rekey (RFC 2409 §5.5): move outbound traffic to the SA paired with the
-                    // inbound SA that the client now uses.
-                    if let Some(i) = peer.children.iter().position(|c| c.spi_in == opened.spi)
-                        && peer.current != Some(i)
-                    {
-                        debug!(client = %tuple.remote, spi = opened.spi, "client moved to a new SA; following it");
-                        peer.current = Some(i);
-                    }
-                    if let Some(l2tp) = buf.get(datagram.payload.clone()) {
-                        self.l2tp_in(now, tuple, datagram.src_port, l2tp);
-                    }
-                } else {
-                    self.counters.esp_dropped += 1;
+                if let Some(l2tp) = buf.get(datagram.payload.clone()) {
+                    self.esp_opened(now, tuple, opened.spi, datagram.src_port, l2tp);
                 }
             }
             Err(e) => debug!(client = %tuple.remote, error = %e, "ESP packet dropped"),
         }
         self.scratch = buf;
         self.drive_peer(now, tuple);
+    }
+
+    /// An ESP packet from `tuple` was opened with inbound SA `spi`: `l2tp` is the L2TP message
+    /// from the client's UDP port `src_port`.
+    fn esp_opened(
+        &mut self,
+        now: Instant,
+        tuple: esp::FourTuple,
+        spi: u32,
+        src_port: u16,
+        l2tp: &[u8],
+    ) {
+        if let Some(peer) = self.peers.get_mut(&tuple) {
+            peer.l2tp_port = src_port;
+            // Rekey (RFC 2409 §5.5): move outbound traffic to the SA paired with the
+            // inbound SA that the client now uses.
+            if let Some(i) = peer.children.iter().position(|c| c.spi_in == spi)
+                && peer.current != Some(i)
+            {
+                debug!(client = %tuple.remote, spi, "client moved to a new SA; following it");
+                peer.current = Some(i);
+            }
+            self.l2tp_in(now, tuple, src_port, l2tp);
+        } else {
+            self.counters.esp_dropped += 1;
+        }
     }
 
     fn l2tp_in(&mut self, now: Instant, tuple: esp::FourTuple, port: u16, datagram: &[u8]) {
