@@ -43,6 +43,12 @@ pub(crate) struct DaemonInfo {
     pub raw_esp: bool,
     /// Users loaded.
     pub users: usize,
+    /// Data-path worker threads besides the owner task (0: the owner carries everything).
+    #[serde(default)]
+    pub workers: usize,
+    /// The multi-core fast path's counters, when workers run.
+    #[serde(default)]
+    pub fast_path: Option<server::FastPathStats>,
 }
 
 /// A control response.

@@ -128,7 +128,8 @@ pub enum Outbound {
 }
 
 /// Global counters of the fast path (relaxed atomics: statistics).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct FastPathStats {
     /// Packets written to the TUN.
