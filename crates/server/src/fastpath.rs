@@ -770,4 +770,172 @@ mod tests {
     }
 
     use rand::SeedableRng;
+
+    const KEY: l2tp::SessionKey = l2tp::SessionKey {
+        tunnel: 7,
+        session: 9,
+    };
+    const ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+
+    fn tuple() -> esp::FourTuple {
+        esp::FourTuple {
+            local: "198.51.100.1:4500".parse().unwrap(),
+            remote: "203.0.113.7:40000".parse().unwrap(),
+        }
+    }
+
+    /// An AES-128/SHA1 SA over UDP; the same `spi` and `key` in the other direction is the
+    /// client's end of it.
+    fn sa(spi: u32, direction: esp::Direction, key: u8) -> esp::Sa {
+        let t = tuple();
+        esp::Sa::new(esp::SaParams {
+            spi,
+            direction,
+            cipher: crypto::cipher::CipherAlg::Aes128,
+            enc_key: crypto::Secret::from_slice(&[key; 16]),
+            integ: crypto::integ::IntegAlg::HmacSha1_96,
+            auth_key: crypto::Secret::from_slice(&[key ^ 0x55; 20]),
+            encap: esp::Encap::Udp {
+                local: t.local,
+                remote: t.remote,
+            },
+            peer: t,
+            lifetime: esp::Lifetime::UNLIMITED,
+        })
+        .unwrap()
+    }
+
+    /// What the client sends on `client_sa`: UDP 1701 → 1701, an L2TP data message for `KEY`,
+    /// PPP IPv4, a 28-byte IPv4 packet from `ADDR`.
+    fn client_packet(client_sa: &esp::Sa, rng: &mut rand_chacha::ChaCha20Rng) -> Vec<u8> {
+        let mut ip = [0u8; 28];
+        ip[0] = 0x45;
+        ip[3] = 28;
+        ip[9] = 17;
+        ip[12..16].copy_from_slice(&ADDR.octets());
+        ip[16..20].copy_from_slice(&[192, 168, 100, 5]);
+        let mut inner = Vec::new();
+        let udp_len = u16::try_from(8 + 6 + 4 + ip.len()).unwrap();
+        for v in [1701u16, 1701, udp_len, 0, 0x0002, KEY.tunnel, KEY.session] {
+            inner.extend_from_slice(&v.to_be_bytes());
+        }
+        inner.extend_from_slice(&PPP_IPV4_HEADER);
+        inner.extend_from_slice(&ip);
+        let head = client_sa.overhead_before();
+        let mut buf = vec![0; client_sa.sealed_len(inner.len())];
+        buf[head..head + inner.len()].copy_from_slice(&inner);
+        let sealed = client_sa
+            .seal(&mut buf, inner.len(), wire::ip::Protocol::Udp, rng)
+            .unwrap();
+        buf.truncate(sealed.len);
+        buf
+    }
+
+    fn spec(inbound: &Arc<esp::Sa>, outbound: &Arc<esp::Sa>) -> Vec<PeerSpec> {
+        vec![PeerSpec {
+            tuple: tuple(),
+            inbound: Some(Arc::clone(inbound)),
+            outbound: Some(Arc::clone(outbound)),
+            sessions: vec![SessionSpec {
+                key: KEY,
+                fast: Some(FastSession {
+                    addr: ADDR,
+                    framing: l2tp::DataFraming {
+                        peer_tunnel: 3,
+                        peer_session: 4,
+                        peer_port: 1701,
+                        length_field: true,
+                    },
+                    peer_mru: 1400,
+                }),
+            }],
+        }]
+    }
+
+    /// A rekey as the owner publishes it: the new SA is unknown to the fast path until the
+    /// owner followed the client to it; then the old pair's entries are dead even in a table a
+    /// thread still holds, the new pair carries traffic, and the counters carry on.
+    #[test]
+    fn rekey_moves_the_table_to_the_new_pair_and_kills_the_old() {
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed([1; 32]);
+        let (in1, out1) = (
+            Arc::new(sa(0x1001, esp::Direction::Inbound, 1)),
+            Arc::new(sa(0x2001, esp::Direction::Outbound, 2)),
+        );
+        let (in2, out2) = (
+            Arc::new(sa(0x1002, esp::Direction::Inbound, 3)),
+            Arc::new(sa(0x2002, esp::Direction::Outbound, 4)),
+        );
+        let client1 = sa(0x1001, esp::Direction::Outbound, 1);
+        let client2 = sa(0x1002, esp::Direction::Outbound, 3);
+        let mut publisher = Publisher::new(4500);
+        let fp = publisher.handle();
+        publisher.publish(spec(&in1, &out1));
+        assert_eq!((fp.table_len(), fp.stats().publishes), ((1, 1), 1));
+        let t = tuple();
+
+        let mut p = client_packet(&client1, &mut rng);
+        let Inbound::ToTun(r) = fp.inbound_udp(t.local, t.remote, &mut p) else {
+            panic!("old pair carries traffic");
+        };
+        assert_eq!(p[r.start + 12..r.start + 16], ADDR.octets());
+        // The client moved to the new SA before the owner knew: the owner must see it.
+        let mut p2 = client_packet(&client2, &mut rng);
+        let before = p2.clone();
+        assert_eq!(fp.inbound_udp(t.local, t.remote, &mut p2), Inbound::ToOwner);
+        assert_eq!(p2, before);
+
+        // The owner followed the client and published; a thread still holds the old table.
+        let old = fp.pin();
+        publisher.publish(spec(&in2, &out2));
+        assert_eq!(fp.stats().publishes, 2);
+        let mut p1 = client_packet(&client1, &mut rng);
+        assert_eq!(
+            old.inbound_udp(t.local, t.remote, &mut p1),
+            Inbound::ToOwner
+        );
+        let mut reply = [0u8; 40];
+        reply[0] = 0x45;
+        reply[3] = 40;
+        reply[16..20].copy_from_slice(&ADDR.octets());
+        let mut out = Vec::new();
+        assert_eq!(old.outbound(&reply, &mut out, &mut rng), Outbound::ToOwner);
+        // The new table: the new inbound SA is accepted, the new outbound SA is used.
+        let mut p2 = client_packet(&client2, &mut rng);
+        assert!(matches!(
+            fp.inbound_udp(t.local, t.remote, &mut p2),
+            Inbound::ToTun(_)
+        ));
+        assert!(matches!(
+            fp.outbound(&reply, &mut out, &mut rng),
+            Outbound::Udp { .. }
+        ));
+        assert_eq!(out[..4], 0x2002u32.to_be_bytes());
+        assert_eq!(out2.packets(), 1);
+        assert_eq!(out1.packets(), 0);
+
+        // Publishing the same state again swaps nothing.
+        publisher.publish(spec(&in2, &out2));
+        assert_eq!(fp.stats().publishes, 2);
+        let c = publisher.session(t, KEY).unwrap();
+        assert_eq!(
+            c.packets_in.load(Ordering::Relaxed),
+            2,
+            "counters survive the rekey"
+        );
+        assert_eq!(c.packets_out.load(Ordering::Relaxed), 1);
+        assert_eq!(publisher.take_alive(), vec![(t, KEY)]);
+        assert!(publisher.take_alive().is_empty(), "taken once");
+
+        // The peer goes away: everything is dead, counters are dropped.
+        let held = fp.pin();
+        publisher.publish(Vec::new());
+        assert_eq!(fp.table_len(), (0, 0));
+        let mut p3 = client_packet(&client2, &mut rng);
+        assert_eq!(
+            held.inbound_udp(t.local, t.remote, &mut p3),
+            Inbound::ToOwner
+        );
+        assert!(publisher.session(t, KEY).is_none());
+    }
 }

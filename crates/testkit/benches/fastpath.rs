@@ -6,12 +6,12 @@
 //! needs the simulated clients, and `server` may not depend on `testkit`, even for benches).
 //!
 //! - outbound: TUN packet → PPP → L2TP → ESP, round-robin over the four sessions; every thread
-//!   runs for 1.5 s.
+//!   runs for 1 s.
 //! - inbound: ESP → L2TP → PPP → TUN. The replay window accepts each packet once, so every run
 //!   gets fresh packets sealed by the clients beforehand; each thread takes whole clients
 //!   (as SO_REUSEPORT keeps a flow on one socket).
 //!
-//! The owner path is `Server::handle_tun` / `handle_udp` plus draining `poll_transmit`, on one
+//! Each figure is the best of three runs (the machine is shared). The owner path is `Server::handle_tun` / `handle_udp` plus draining `poll_transmit`, on one
 //! thread, on a server without a fast path, as the daemon runs it with `workers: 1`.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -129,6 +129,18 @@ impl Figure {
             pps: packets as f64 / elapsed.as_secs_f64(),
         }
     }
+}
+
+/// The best of `runs` measurements: on a shared machine the others mostly measure neighbours.
+fn best(runs: usize, mut measure: impl FnMut() -> Figure) -> Figure {
+    let mut top = measure();
+    for _ in 1..runs {
+        let f = measure();
+        if f.pps > top.pps {
+            top = f;
+        }
+    }
+    top
 }
 
 fn print(what: &str, f: &Figure, base: f64) {
@@ -290,10 +302,11 @@ fn main() {
     thread_counts.dedup();
     for (name, cipher, count) in [
         ("AES-128-CBC/HMAC-SHA1-96", CipherAlg::Aes128, 20_000),
-        ("3DES-CBC/HMAC-SHA1-96", CipherAlg::TripleDes, 4_000),
+        ("3DES-CBC/HMAC-SHA1-96", CipherAlg::TripleDes, 2_000),
     ] {
         let count = if bench { count } else { 16 };
-        let run = Duration::from_millis(if bench { 1500 } else { 50 });
+        let run = Duration::from_millis(if bench { 1000 } else { 50 });
+        let runs = if bench { 3 } else { 1 };
         // The owner baseline runs on a server whose fast path was never asked for, as the
         // daemon runs with `workers: 1` (no table is rebuilt after each input).
         let mut owner_world = world(cipher);
@@ -307,19 +320,23 @@ fn main() {
         );
         println!("\n{name}");
         println!(" outbound (TUN -> ESP):");
-        let owner = owner_outbound(&mut owner_world, &lan, run);
+        let owner = best(runs, || owner_outbound(&mut owner_world, &lan, run));
         print("owner Server, 1 thread", &owner, owner.pps);
         for &t in &thread_counts {
-            let f = fast_outbound(&fp, &lan, t, run);
+            let f = best(runs, || fast_outbound(&fp, &lan, t, run));
             print(&format!("FastPath, {t} thread(s)"), &f, owner.pps);
         }
         println!(" inbound (ESP -> TUN), {count} packets per session per run:");
-        let sets = seal_inbound(&mut owner_world, count);
-        let owner = owner_inbound(&mut owner_world, sets);
+        let owner = best(runs, || {
+            let sets = seal_inbound(&mut owner_world, count);
+            owner_inbound(&mut owner_world, sets)
+        });
         print("owner Server, 1 thread", &owner, owner.pps);
         for &t in &thread_counts {
-            let sets = seal_inbound(&mut w, count);
-            let f = fast_inbound(&fp, sets, t);
+            let f = best(runs, || {
+                let sets = seal_inbound(&mut w, count);
+                fast_inbound(&fp, sets, t)
+            });
             print(&format!("FastPath, {t} thread(s)"), &f, owner.pps);
         }
         for w in [&w, &owner_world] {
