@@ -150,6 +150,8 @@ pub struct FastPathStats {
     pub spoofed: u64,
     /// Tables published.
     pub publishes: u64,
+    /// Times the owner rebuilt the table from all its peers (whether or not it then changed).
+    pub rebuilds: u64,
 }
 
 #[derive(Debug, Default)]
@@ -162,6 +164,7 @@ struct Counters {
     esp_dropped: AtomicU64,
     spoofed: AtomicU64,
     publishes: AtomicU64,
+    rebuilds: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -273,14 +276,32 @@ pub(crate) struct PeerSpec {
 }
 
 /// One session of a [`PeerSpec`].
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct SessionSpec {
     pub(crate) key: l2tp::SessionKey,
     pub(crate) fast: Option<FastSession>,
 }
 
+impl PeerSpec {
+    fn same(&self, other: &Self) -> bool {
+        let same_sa = |a: &Option<Arc<esp::Sa>>, b: &Option<Arc<esp::Sa>>| match (a, b) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        self.tuple == other.tuple
+            && same_sa(&self.inbound, &other.inbound)
+            && same_sa(&self.outbound, &other.outbound)
+            && self.sessions.len() == other.sessions.len()
+            && self
+                .sessions
+                .iter()
+                .all(|s| other.sessions.iter().any(|o| o == s))
+    }
+}
+
 /// The facts that let a session's IPv4 data bypass the owner.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FastSession {
     pub(crate) addr: Ipv4Addr,
     pub(crate) framing: l2tp::DataFraming,
@@ -292,6 +313,8 @@ pub(crate) struct FastSession {
 pub(crate) struct Publisher {
     shared: Arc<Shared>,
     counters: HashMap<(esp::FourTuple, l2tp::SessionKey), Arc<SessionCounters>>,
+    /// What the last [`Publisher::publish`] was given, by peer.
+    last: HashMap<esp::FourTuple, PeerSpec>,
 }
 
 impl Publisher {
@@ -303,6 +326,16 @@ impl Publisher {
                 nat_t_port,
             }),
             counters: HashMap::new(),
+            last: HashMap::new(),
+        }
+    }
+
+    /// Whether `spec` (`None`: no such peer) is what the last publish had for `tuple`.
+    pub(crate) fn is_published(&self, tuple: esp::FourTuple, spec: Option<&PeerSpec>) -> bool {
+        match (self.last.get(&tuple), spec) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.same(b),
+            _ => false,
         }
     }
 
@@ -343,11 +376,12 @@ impl Publisher {
     /// Builds the table from the owner's state and swaps it in if it differs from the current
     /// one; entries that left are marked dead.
     pub(crate) fn publish(&mut self, peers: Vec<PeerSpec>) {
+        bump(&self.shared.counters.rebuilds);
         let old = self.shared.table.load_full();
         let mut counters = HashMap::with_capacity(self.counters.len());
         let mut table = Table::default();
         let mut changed = false;
-        for peer in peers {
+        for peer in &peers {
             let mut in_sessions = Vec::new();
             for s in &peer.sessions {
                 let c = self
@@ -381,7 +415,9 @@ impl Publisher {
                     counters: c,
                 });
             }
-            let Some(sa) = peer.inbound else { continue };
+            let Some(sa) = peer.inbound.clone() else {
+                continue;
+            };
             if in_sessions.is_empty() {
                 continue;
             }
@@ -402,6 +438,7 @@ impl Publisher {
             table.by_spi.insert(spi, entry);
         }
         self.counters = counters;
+        self.last = peers.into_iter().map(|p| (p.tuple, p)).collect();
         if !changed
             && table.by_spi.len() == old.by_spi.len()
             && table.by_addr.len() == old.by_addr.len()
@@ -483,6 +520,7 @@ impl FastPath {
             esp_dropped: get(&c.esp_dropped),
             spoofed: get(&c.spoofed),
             publishes: get(&c.publishes),
+            rebuilds: get(&c.rebuilds),
         }
     }
 

@@ -275,7 +275,7 @@ impl Server {
         } else {
             self.counters.malformed += 1;
         }
-        self.publish_fast_path();
+        self.publish_fast_path_after_udp(local, remote, payload);
     }
 
     /// A raw ESP packet (IP protocol 50) arrived; `esp` starts at the ESP header.
@@ -285,7 +285,7 @@ impl Server {
             remote: SocketAddr::new(IpAddr::V4(remote), 0),
         };
         self.esp_in(now, tuple, esp);
-        self.publish_fast_path();
+        self.publish_fast_path_for(tuple);
     }
 
     /// An IPv4 packet was read from the TUN device.
@@ -561,47 +561,86 @@ impl Server {
         let tuple = esp::FourTuple { local, remote };
         self.esp_opened(now, tuple, spi, src_port, l2tp);
         self.drive_peer(now, tuple);
-        self.publish_fast_path();
+        self.publish_fast_path_for(tuple);
     }
 
     /// Rebuilds the fast path's table from the current state (published only if it changed).
+    /// O(peers): used after inputs that may touch any peer (IKE, timers, users, shutdown).
     fn publish_fast_path(&mut self) {
-        let Some(fast) = &mut self.fast else {
+        if self.fast.is_none() {
             return;
-        };
+        }
         let specs = self
             .peers
             .values()
-            .map(|peer| {
-                let current = peer.current.and_then(|i| peer.children.get(i));
-                let sessions = peer
-                    .sessions
-                    .iter()
-                    .map(|(key, s)| {
-                        let owns =
-                            |addr: &Ipv4Addr| self.by_addr.get(addr) == Some(&(peer.tuple, *key));
-                        let fast = match (s.addr.filter(owns), peer.lns.data_framing(*key)) {
-                            (Some(addr), Some(framing)) if s.link.ip_up() => {
-                                Some(fastpath::FastSession {
-                                    addr,
-                                    framing,
-                                    peer_mru: s.link.peer_mru(),
-                                })
-                            }
-                            _ => None,
-                        };
-                        fastpath::SessionSpec { key: *key, fast }
-                    })
-                    .collect();
-                fastpath::PeerSpec {
-                    tuple: peer.tuple,
-                    inbound: current.and_then(|c| self.sadb.get(c.spi_in)),
-                    outbound: current.map(|c| Arc::clone(&c.out)),
-                    sessions,
-                }
+            .map(|p| self.fast_peer_spec(p))
+            .collect();
+        if let Some(fast) = &mut self.fast {
+            fast.publish(specs);
+        }
+    }
+
+    /// After an ESP packet from `tuple`: only that peer can have changed (its L2TP and PPP
+    /// engines, its sessions and their addresses), so the full rebuild runs only if its part
+    /// of the table differs from the last one published. O(sessions of the peer) otherwise.
+    fn publish_fast_path_for(&mut self, tuple: esp::FourTuple) {
+        let Some(fast) = &self.fast else {
+            return;
+        };
+        let spec = self.peers.get(&tuple).map(|p| self.fast_peer_spec(p));
+        if !fast.is_published(tuple, spec.as_ref()) {
+            self.publish_fast_path();
+        }
+    }
+
+    /// After a UDP datagram: ESP on the NAT-T port concerns its own peer only; anything else
+    /// (IKE) may touch any peer.
+    fn publish_fast_path_after_udp(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        payload: &[u8],
+    ) {
+        if self.fast.is_none() {
+            return;
+        }
+        let esp = local.port() == self.config.listen.nat_t_port
+            && matches!(
+                wire::natt::Repr::parse(payload),
+                Ok(wire::natt::Repr::Esp(_))
+            );
+        if esp {
+            self.publish_fast_path_for(esp::FourTuple { local, remote });
+        } else {
+            self.publish_fast_path();
+        }
+    }
+
+    /// One peer's part of the fast path's table.
+    fn fast_peer_spec(&self, peer: &Peer) -> fastpath::PeerSpec {
+        let current = peer.current.and_then(|i| peer.children.get(i));
+        let sessions = peer
+            .sessions
+            .iter()
+            .map(|(key, s)| {
+                let owns = |addr: &Ipv4Addr| self.by_addr.get(addr) == Some(&(peer.tuple, *key));
+                let fast = match (s.addr.filter(owns), peer.lns.data_framing(*key)) {
+                    (Some(addr), Some(framing)) if s.link.ip_up() => Some(fastpath::FastSession {
+                        addr,
+                        framing,
+                        peer_mru: s.link.peer_mru(),
+                    }),
+                    _ => None,
+                };
+                fastpath::SessionSpec { key: *key, fast }
             })
             .collect();
-        fast.publish(specs);
+        fastpath::PeerSpec {
+            tuple: peer.tuple,
+            inbound: current.and_then(|c| self.sadb.get(c.spi_in)),
+            outbound: current.map(|c| Arc::clone(&c.out)),
+            sessions,
+        }
     }
 
     /// Takes the fast path's signs of life into the PPP links before their timers run.

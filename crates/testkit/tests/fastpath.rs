@@ -878,3 +878,50 @@ fn stale_table_entries_are_dead() {
         Outbound::Udp { .. }
     ));
 }
+
+/// A handle taken before any client exists: the session that comes up through the owner is
+/// published, and established data that still reaches the owner does not rebuild the table.
+#[test]
+fn sessions_set_up_after_the_handle_are_published() {
+    let config = WorldConfig {
+        seed: 23,
+        ..WorldConfig::default()
+    };
+    let mut w = World::new(config, base()).expect("world config is valid");
+    let fp = w.server_mut().fast_path();
+    assert_eq!(fp.table_len(), (0, 0));
+    let id = w.add_client(aes128_win10(), PRIVATE, true, "alice", "alice-pass");
+    w.connect(id).unwrap();
+    assert!(w.run_until(|w| w.client(id).stage() >= Stage::Up, CONNECT_LIMIT));
+    w.run_for(Duration::from_secs(2));
+    assert_eq!(fp.table_len(), (1, 1), "the new session is in the table");
+    let me = addr(&w, id);
+
+    let before = fp.stats();
+    let p = client_send(&mut w, id, &icmp(me, LAN_HOST, false, 1, 500)).remove(0);
+    let out = owner_in(&mut w, &p);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, Transmit::Tun);
+    let after = fp.stats();
+    assert_eq!(
+        after.publishes, before.publishes,
+        "no new table for plain data"
+    );
+    assert_eq!(
+        after.rebuilds, before.rebuilds,
+        "not even a rebuild over all peers"
+    );
+    // An IKE datagram (here a garbage one on port 500) may touch any peer: full rebuild.
+    let now = w.now();
+    let server_ike = SocketAddr::from((w.config().server_ip, 500));
+    let from = SocketAddr::from(([203, 0, 113, 99], 500));
+    w.server_mut().handle_udp(now, server_ike, from, &[0; 8]);
+    assert_eq!(fp.stats().rebuilds, after.rebuilds + 1);
+    assert_eq!(fp.stats().publishes, after.publishes, "but nothing changed");
+
+    let p = client_send(&mut w, id, &icmp(me, LAN_HOST, false, 2, 500)).remove(0);
+    let (verdict, out) = fast_in(&mut w, &fp, &p);
+    assert!(matches!(verdict, Inbound::ToTun(_)), "{verdict:?}");
+    assert_eq!(out.len(), 1);
+    assert_eq!(w.snapshot().sessions[0].packets_in, 2);
+}
