@@ -102,6 +102,8 @@ struct Runtime {
     workers: Vec<WorkerIo>,
     /// Worker threads started.
     worker_count: usize,
+    /// Packets each worker read.
+    worker_packets: Vec<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// `l2tpd-rs run`.
@@ -305,6 +307,7 @@ async fn setup(
         user_count,
         workers,
         worker_count: 0,
+        worker_packets: Vec::new(),
     })
 }
 
@@ -517,6 +520,7 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
                 }
                 None => None,
             };
+            let packets = Arc::new(std::sync::atomic::AtomicU64::new(0));
             crate::workers::spawn(crate::workers::Worker {
                 index,
                 fast: fp.clone(),
@@ -524,9 +528,11 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
                 tun: io.tun,
                 raw_esp,
                 to_owner: tx.clone(),
+                packets: Arc::clone(&packets),
             })
             .context("cannot start a worker thread")?;
             rt.worker_count += 1;
+            rt.worker_packets.push(packets);
         }
     }
     let mut rng = ChaCha20Rng::from_seed(clock::os_seed());
@@ -706,6 +712,11 @@ fn handle_control(
                 raw_esp: rt.raw_esp.is_some(),
                 users: rt.user_count,
                 workers: rt.worker_count,
+                worker_packets: rt
+                    .worker_packets
+                    .iter()
+                    .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+                    .collect(),
                 fast_path: fast.map(server::FastPath::stats),
             }),
             ..Response::default()

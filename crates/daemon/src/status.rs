@@ -99,8 +99,9 @@ pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>) -> String {
         if let Some(f) = &i.fast_path {
             let _ = writeln!(
                 out,
-                "data path: {} worker threads + owner; fast path {} to TUN, {} sealed, {} in and {} out to the owner",
+                "data path: {} worker threads + owner (packets read per worker: {:?}); fast path {} to TUN, {} sealed, {} in and {} out to the owner",
                 i.workers,
+                i.worker_packets,
                 f.to_tun,
                 f.sealed,
                 f.inbound_to_owner + f.inbound_to_owner_decrypted,

@@ -10,6 +10,7 @@
 use std::net::{SocketAddr, SocketAddrV4};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -38,6 +39,8 @@ pub(crate) struct Worker {
     pub(crate) raw_esp: Option<OwnedFd>,
     /// The owner's input channel.
     pub(crate) to_owner: mpsc::Sender<Input>,
+    /// Datagrams and TUN packets this worker read (for `status`).
+    pub(crate) packets: Arc<AtomicU64>,
 }
 
 /// Starts the worker thread.
@@ -70,6 +73,7 @@ struct Shared {
     tun: Option<AsyncFd<tun::Tun>>,
     raw_esp: Option<OwnedFd>,
     to_owner: mpsc::Sender<Input>,
+    packets: Arc<AtomicU64>,
 }
 
 async fn run(worker: Worker) -> std::io::Result<()> {
@@ -91,6 +95,7 @@ async fn run(worker: Worker) -> std::io::Result<()> {
         tun,
         raw_esp: worker.raw_esp,
         to_owner: worker.to_owner,
+        packets: worker.packets,
     });
     debug!(
         worker = shared.index,
@@ -130,6 +135,7 @@ async fn udp_loop(shared: Arc<Shared>, i: usize) {
                 continue;
             }
         };
+        shared.packets.fetch_add(1, Ordering::Relaxed);
         let local = local_of(listener.bound, meta.local);
         let remote = SocketAddr::V4(meta.source);
         let Some(data) = buf.get_mut(..meta.len) else {
@@ -188,6 +194,7 @@ async fn tun_loop(shared: Arc<Shared>) {
                 }
                 Err(_would_block) => break,
             };
+            shared.packets.fetch_add(1, Ordering::Relaxed);
             let ip = pkt.get(..n).unwrap_or_default();
             match shared.fast.outbound(ip, &mut out, &mut rng) {
                 Outbound::Udp { local, remote } => send_udp(&shared, local, remote, &out).await,
