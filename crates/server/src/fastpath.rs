@@ -154,10 +154,33 @@ pub struct FastPathStats {
     pub rebuilds: u64,
 }
 
+/// One counter per cache line (128 bytes covers adjacent-line prefetching).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded(AtomicU64);
+
+/// Stripes of a per-packet counter, so that threads carrying different flows do not all write
+/// one cache line. The stripe comes from the flow (SPI or address): a flow stays on one thread.
+#[derive(Debug, Default)]
+struct Striped([Padded; 16]);
+
+impl Striped {
+    fn bump(&self, flow: u32) {
+        let i = usize::try_from(flow).unwrap_or(0) % self.0.len();
+        if let Some(c) = self.0.get(i) {
+            c.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn get(&self) -> u64 {
+        self.0.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
-    to_tun: AtomicU64,
-    sealed: AtomicU64,
+    to_tun: Striped,
+    sealed: Striped,
     inbound_to_owner: AtomicU64,
     inbound_to_owner_decrypted: AtomicU64,
     outbound_to_owner: AtomicU64,
@@ -171,27 +194,30 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-/// One session's traffic counters, shared by the owner's snapshot and every worker.
+/// One session's traffic counters, shared by the owner's snapshot and every worker. The
+/// inbound half is written by the thread the client's flow lands on, the outbound half by the
+/// threads reading the TUN, so each half has its own cache line.
 #[derive(Debug, Default)]
 pub(crate) struct SessionCounters {
-    pub(crate) packets_in: AtomicU64,
-    pub(crate) bytes_in: AtomicU64,
-    pub(crate) packets_out: AtomicU64,
-    pub(crate) bytes_out: AtomicU64,
+    pub(crate) inbound: Traffic,
+    pub(crate) outbound: Traffic,
     /// Set by every IPv4 frame from the client; the owner takes it before its timers run and
     /// tells the PPP link ([`ppp::Link::note_alive`]).
     pub(crate) alive: AtomicBool,
 }
 
-impl SessionCounters {
-    fn add_in(&self, len: usize) {
-        self.packets_in.fetch_add(1, Ordering::Relaxed);
-        self.bytes_in.fetch_add(len as u64, Ordering::Relaxed);
-    }
+/// Packets and bytes one way.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Traffic {
+    pub(crate) packets: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+}
 
-    fn add_out(&self, len: usize) {
-        self.packets_out.fetch_add(1, Ordering::Relaxed);
-        self.bytes_out.fetch_add(len as u64, Ordering::Relaxed);
+impl Traffic {
+    fn add(&self, len: usize) {
+        self.packets.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(len as u64, Ordering::Relaxed);
     }
 }
 
@@ -512,8 +538,8 @@ impl FastPath {
         let c = &self.shared.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         FastPathStats {
-            to_tun: get(&c.to_tun),
-            sealed: get(&c.sealed),
+            to_tun: c.to_tun.get(),
+            sealed: c.sealed.get(),
             inbound_to_owner: get(&c.inbound_to_owner),
             inbound_to_owner_decrypted: get(&c.inbound_to_owner_decrypted),
             outbound_to_owner: get(&c.outbound_to_owner),
@@ -653,8 +679,8 @@ fn inbound(shared: &Shared, table: &Table, tuple: esp::FourTuple, buf: &mut [u8]
         bump(&c.spoofed);
         return Inbound::Drop;
     }
-    session.counters.add_in(ip.len());
-    bump(&c.to_tun);
+    session.counters.inbound.add(ip.len());
+    c.to_tun.bump(entry.sa.spi());
     Inbound::ToTun(ip)
 }
 
@@ -714,7 +740,7 @@ fn outbound(
     if !entry.live.load(Ordering::Acquire) || packet.len() > usize::from(entry.peer_mru) {
         return to_owner();
     }
-    entry.counters.add_out(packet.len());
+    entry.counters.outbound.add(packet.len());
     let f = entry.framing;
     let ppp_len = PPP_IPV4_HEADER.len() + packet.len();
     let header = wire::l2tp::Repr {
@@ -749,7 +775,7 @@ fn outbound(
     match esp::transport::seal(sa, out, l2tp_len, f.peer_port, rng) {
         Ok(sealed) => {
             out.truncate(sealed.len);
-            bump(&c.sealed);
+            c.sealed.bump(u32::from(ip.dst_addr()));
             match sa.encap() {
                 esp::Encap::Udp { local, remote } => Outbound::Udp { local, remote },
                 esp::Encap::None => match (entry.tuple.local.ip(), entry.tuple.remote.ip()) {
@@ -957,11 +983,11 @@ mod tests {
         assert_eq!(fp.stats().publishes, 2);
         let c = publisher.session(t, KEY).unwrap();
         assert_eq!(
-            c.packets_in.load(Ordering::Relaxed),
+            c.inbound.packets.load(Ordering::Relaxed),
             2,
             "counters survive the rekey"
         );
-        assert_eq!(c.packets_out.load(Ordering::Relaxed), 1);
+        assert_eq!(c.outbound.packets.load(Ordering::Relaxed), 1);
         assert_eq!(publisher.take_alive(), vec![(t, KEY)]);
         assert!(publisher.take_alive().is_empty(), "taken once");
 

@@ -667,10 +667,10 @@ impl Server {
             .and_then(|f| f.session(tuple, key))
             .map_or([0; 4], |c| {
                 [
-                    c.packets_in.load(Relaxed),
-                    c.bytes_in.load(Relaxed),
-                    c.packets_out.load(Relaxed),
-                    c.bytes_out.load(Relaxed),
+                    c.inbound.packets.load(Relaxed),
+                    c.inbound.bytes.load(Relaxed),
+                    c.outbound.packets.load(Relaxed),
+                    c.outbound.bytes.load(Relaxed),
                 ]
             })
     }
