@@ -1,8 +1,9 @@
 //! Data-path worker threads (ARCHITECTURE.md "Multi-core data path").
 //!
 //! Each worker is an OS thread with its own current-thread tokio runtime, its own
-//! `SO_REUSEPORT` UDP socket on every NAT-T listen address, its own queue of the multi-queue
-//! TUN device and its own `ChaCha20Rng` for CBC IVs. It runs [`server::FastPath`] on every
+//! `SO_REUSEPORT` UDP socket on every NAT-T listen address (read with `recvmmsg`, up to
+//! [`RECV_BATCH`] datagrams per call), its own queue of the multi-queue TUN device and its own
+//! `ChaCha20Rng` for CBC IVs. It runs [`server::FastPath`] on every
 //! packet: established-session IPv4 goes straight between its socket and its TUN queue, and
 //! everything else goes to the owner task over the owner's input channel ([`Input`]), with the
 //! metadata the owner needs. The owner publishes the table; workers never touch the `Server`.
@@ -59,7 +60,9 @@ pub(crate) fn spawn(worker: Worker) -> std::io::Result<std::thread::JoinHandle<(
                     return;
                 }
             };
-            if let Err(e) = rt.block_on(run(worker)) {
+            // Local tasks: the batch receive buffers hold raw `mmsghdr` pointers (not `Send`).
+            let local = tokio::task::LocalSet::new();
+            if let Err(e) = local.block_on(&rt, run(worker)) {
                 warn!(worker = index, "worker stopped: {e}");
             }
         })
@@ -105,70 +108,72 @@ async fn run(worker: Worker) -> std::io::Result<()> {
     );
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..shared.sockets.len() {
-        tasks.spawn(udp_loop(Arc::clone(&shared), i));
+        tasks.spawn_local(udp_loop(Arc::clone(&shared), i));
     }
     if shared.tun.is_some() {
-        tasks.spawn(tun_loop(Arc::clone(&shared)));
+        tasks.spawn_local(tun_loop(Arc::clone(&shared)));
     }
     // Every loop ends only when the owner is gone (its channel closed).
     while tasks.join_next().await.is_some() {}
     Ok(())
 }
 
-/// Receives on one socket: fast path, else to the owner.
+/// Datagrams taken per `recvmmsg` call.
+const RECV_BATCH: usize = 16;
+
+/// Receives on one socket, a batch per system call: fast path, else to the owner.
 async fn udp_loop(shared: Arc<Shared>, i: usize) {
     let Some(listener) = shared.sockets.get(i) else {
         return;
     };
-    let mut buf = vec![0u8; MAX_PACKET];
+    let mut batch = tun::RecvBatch::new(RECV_BATCH, MAX_PACKET);
+    let mut to_owner = Vec::new();
     loop {
-        let meta = listener
+        let got = listener
             .socket
             .async_io(Interest::READABLE, || {
-                tun::recv_with_pktinfo(&*listener.socket, &mut buf)
+                tun::recv_batch(&*listener.socket, &mut batch)
             })
             .await;
-        let meta = match meta {
-            Ok(m) => m,
-            Err(e) => {
-                debug!(bound = %listener.bound, "UDP receive error: {e}");
-                continue;
-            }
-        };
-        shared.packets.fetch_add(1, Ordering::Relaxed);
-        let local = local_of(listener.bound, meta.local);
-        let remote = SocketAddr::V4(meta.source);
-        let Some(data) = buf.get_mut(..meta.len) else {
+        if let Err(e) = got {
+            debug!(bound = %listener.bound, "UDP receive error: {e}");
             continue;
-        };
-        let input = match shared.fast.inbound_udp(local, remote, data) {
-            Inbound::ToTun(r) => {
-                write_tun(&shared, data.get(r).unwrap_or_default());
-                continue;
+        }
+        for (meta, data) in batch.iter_mut() {
+            if meta.source.ip().is_unspecified() {
+                continue; // A datagram without a source address.
             }
-            Inbound::Drop => continue,
-            Inbound::ToOwner => Input::Udp {
-                local,
-                remote,
-                data: data.to_vec(),
-                fast_tried: true,
-            },
-            Inbound::ToOwnerDecrypted {
-                local,
-                remote,
-                spi,
-                src_port,
-                l2tp,
-            } => Input::Decrypted {
-                local,
-                remote,
-                spi,
-                src_port,
-                data: data.get(l2tp).unwrap_or_default().to_vec(),
-            },
-        };
-        if shared.to_owner.send(input).await.is_err() {
-            return;
+            shared.packets.fetch_add(1, Ordering::Relaxed);
+            let local = local_of(listener.bound, meta.local);
+            let remote = SocketAddr::V4(meta.source);
+            match shared.fast.inbound_udp(local, remote, data) {
+                Inbound::ToTun(r) => write_tun(&shared, data.get(r).unwrap_or_default()),
+                Inbound::Drop => {}
+                Inbound::ToOwner => to_owner.push(Input::Udp {
+                    local,
+                    remote,
+                    data: data.to_vec(),
+                    fast_tried: true,
+                }),
+                Inbound::ToOwnerDecrypted {
+                    local,
+                    remote,
+                    spi,
+                    src_port,
+                    l2tp,
+                } => to_owner.push(Input::Decrypted {
+                    local,
+                    remote,
+                    spi,
+                    src_port,
+                    data: data.get(l2tp).unwrap_or_default().to_vec(),
+                }),
+            }
+        }
+        for input in to_owner.drain(..) {
+            if shared.to_owner.send(input).await.is_err() {
+                return;
+            }
         }
     }
 }
