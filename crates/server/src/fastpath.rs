@@ -30,9 +30,10 @@
 //! [`Server::snapshot`](crate::Server::snapshot).
 //!
 //! Everything else goes to the owner, which processes it exactly as it always does:
-//! - [`Inbound::ToOwner`]: the datagram is untouched (IKE, keepalive-free NAT-T framing
-//!   errors, unknown SPIs — including an SA the client just moved to after a rekey —, a peer or
-//!   session not in the table); the caller hands it to [`Server::handle_udp`] or
+//! - [`Inbound::ToOwner`]: the datagram is untouched (IKE, malformed NAT-T framing, unknown
+//!   SPIs — including an SA the client just moved to after a rekey —, a peer without an
+//!   established session in the table, a dead entry); the caller hands it to
+//!   [`Server::handle_udp`] or
 //!   [`Server::handle_esp`](crate::Server::handle_esp).
 //! - [`Inbound::ToOwnerDecrypted`]: the ESP packet was authenticated and decrypted (so its
 //!   sequence number is used up) but carries something other than established-session IPv4
@@ -45,13 +46,16 @@
 //!
 //! # Publishing and staleness
 //!
-//! Once [`Server::fast_path`] was called, the server rebuilds the table at the end of every
-//! input (`handle_*`, `reload_users`, `shutdown`) and swaps it in when it changed. An entry that
-//! leaves the table is marked dead before the call returns, so a thread still holding the old
-//! table (a [`Pinned`] view, or an in-flight lookup) sends that packet to the owner instead of
-//! using the entry. A packet can therefore never be delivered for a session after the owner
-//! published its removal, and never to another peer: the inbound SA checks the 4-tuple it was
-//! negotiated with, and the outbound entry is dead once its address is released.
+//! Once [`Server::fast_path`] was called, the server checks the table at the end of every
+//! input (`handle_*`, `reload_users`, `shutdown`) and swaps a new one in when it changed: after
+//! ESP input by comparing that one peer's part, otherwise by rebuilding from every peer. An
+//! entry that leaves the table is marked dead before the call returns, so a thread still
+//! holding the old table (a [`Pinned`] view) sends that packet to the owner instead of using
+//! the entry. A lookup that starts after the publish returned never uses a removed entry; one
+//! already past its liveness check finishes, like any packet in flight at the moment of the
+//! change. Nothing is delivered to another peer: the inbound SA checks the 4-tuple it was
+//! negotiated with, and an address's outbound entry dies when its session leaves the table,
+//! before the pool can hand the address out again.
 //!
 //! [`Server`]: crate::Server
 //! [`Server::handle_udp`]: crate::Server::handle_udp
