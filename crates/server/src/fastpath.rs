@@ -54,8 +54,8 @@
 //! the entry. A lookup that starts after the publish returned never uses a removed entry; one
 //! already past its liveness check finishes, like any packet in flight at the moment of the
 //! change. Nothing is delivered to another peer: the inbound SA checks the 4-tuple it was
-//! negotiated with, and an address's outbound entry dies when its session leaves the table,
-//! before the pool can hand the address out again.
+//! negotiated with, and an address's outbound entry dies at the end of the owner input that
+//! ends its session, before another session can own that address in the table.
 //!
 //! [`Server`]: crate::Server
 //! [`Server::handle_udp`]: crate::Server::handle_udp
