@@ -43,6 +43,15 @@ pub(crate) struct DaemonInfo {
     pub raw_esp: bool,
     /// Users loaded.
     pub users: usize,
+    /// Data-path worker threads besides the owner task (0: the owner carries everything).
+    #[serde(default)]
+    pub workers: usize,
+    /// Datagrams and TUN packets each worker read (how the kernel spread the flows).
+    #[serde(default)]
+    pub worker_packets: Vec<u64>,
+    /// The multi-core fast path's counters, when workers run.
+    #[serde(default)]
+    pub fast_path: Option<server::FastPathStats>,
 }
 
 /// A control response.

@@ -21,6 +21,7 @@ mod clock;
 mod control;
 mod run;
 mod status;
+mod workers;
 
 /// The configuration file used when `--config` is not given.
 const DEFAULT_CONFIG: &str = "config/l2tpd.yaml";

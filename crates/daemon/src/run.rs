@@ -21,8 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 use server::config::Config;
-use server::{Event, Server, Transmit};
+use server::{Event, Inbound, Outbound, Server, Transmit};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::net::{UdpSocket, UnixListener, UnixStream};
@@ -40,30 +42,50 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 const USERS_POLL: Duration = Duration::from_secs(2);
 
 /// The largest datagram or packet read (IPv4 maximum).
-const MAX_PACKET: usize = 65_535;
+pub(crate) const MAX_PACKET: usize = 65_535;
 
 /// Packets read from the TUN or raw ESP socket per wake-up before other inputs get a turn.
-const BATCH: usize = 64;
+pub(crate) const BATCH: usize = 64;
 
 /// Depth of the channel from the socket readers to the server task.
 const CHANNEL_DEPTH: usize = 1024;
 
 /// Something for the server task.
-enum Input {
+pub(crate) enum Input {
     /// A UDP datagram: local and remote addresses and the payload.
     Udp {
         local: SocketAddr,
         remote: SocketAddr,
         data: Vec<u8>,
+        /// A worker already ran the fast path on it (it answered `ToOwner`).
+        fast_tried: bool,
     },
+    /// An ESP packet a worker decrypted but did not handle (`Inbound::ToOwnerDecrypted`):
+    /// `data` is the L2TP message.
+    Decrypted {
+        local: SocketAddr,
+        remote: SocketAddr,
+        spi: u32,
+        src_port: u16,
+        data: Vec<u8>,
+    },
+    /// A TUN packet a worker did not handle (`Outbound::ToOwner`).
+    Tun(Vec<u8>),
     /// A control request and where to send the answer.
     Control(Request, oneshot::Sender<Response>),
 }
 
 /// A bound UDP socket: the address it was bound to (0.0.0.0 for a wildcard) and the port.
-struct Listener {
-    socket: Arc<UdpSocket>,
-    bound: SocketAddrV4,
+pub(crate) struct Listener {
+    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) bound: SocketAddrV4,
+}
+
+/// The sockets and TUN queues made for the worker threads, handed to them once the server
+/// exists.
+struct WorkerIo {
+    sockets: Vec<(std::net::UdpSocket, SocketAddrV4)>,
+    tun: Option<tun::Tun>,
 }
 
 /// Everything set up before the loop starts.
@@ -76,6 +98,12 @@ struct Runtime {
     keylog: Option<BufWriter<File>>,
     users_mtime: Option<SystemTime>,
     user_count: usize,
+    /// One entry per data-path worker thread (empty with `workers: 1`), until started.
+    workers: Vec<WorkerIo>,
+    /// Worker threads started.
+    worker_count: usize,
+    /// Packets each worker read.
+    worker_packets: Vec<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// `l2tpd-rs run`.
@@ -152,11 +180,33 @@ async fn setup(
     // Control socket first: it tells us whether another daemon is already running.
     let control = bind_control(&config.control_socket).await?;
 
+    // `workers: 1` is the single owner task; more means that many worker threads besides it.
+    let worker_count = match config.workers {
+        Some(n) => usize::from(n),
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    let worker_count = if worker_count > 1 { worker_count } else { 0 };
+    let mut workers: Vec<WorkerIo> = (0..worker_count)
+        .map(|_| WorkerIo {
+            sockets: Vec::new(),
+            tun: None,
+        })
+        .collect();
+
     let mut listeners = Vec::new();
     for addr in &config.listen.addresses {
         for port in [config.listen.ike_port, config.listen.nat_t_port] {
             let bound = SocketAddrV4::new(*addr, port);
-            let socket = bind_udp(bound).with_context(|| {
+            // Every NAT-T socket joins one SO_REUSEPORT group: the owner's and one per worker.
+            let reuse = port == config.listen.nat_t_port && worker_count > 0;
+            if reuse {
+                for w in &mut workers {
+                    let socket = bind_std_udp(bound, true)
+                        .with_context(|| format!("cannot bind a worker socket on UDP {bound}"))?;
+                    w.sockets.push((socket, bound));
+                }
+            }
+            let socket = bind_udp(bound, reuse).with_context(|| {
                 format!(
                     "cannot bind UDP {bound} (is another IKE daemon such as strongSwan or libreswan \
                      running, or are you not root for ports below 1024?)"
@@ -204,13 +254,26 @@ async fn setup(
         warn!("running without a TUN device (--no-tun): client traffic is dropped");
         None
     } else {
-        Some(open_tun(&config).with_context(|| {
+        let mut queues = open_tun(&config, worker_count + 1).with_context(|| {
             format!(
                 "cannot set up the TUN device {} (needs root or CAP_NET_ADMIN, and /dev/net/tun)",
                 config.tun.name
             )
-        })?)
+        })?;
+        for w in workers.iter_mut().rev() {
+            w.tun = queues.pop();
+        }
+        let owner_queue = queues
+            .pop()
+            .context("the TUN device has no queue for the owner")?;
+        Some(register(owner_queue, Interest::READABLE)?)
     };
+    if worker_count > 0 {
+        info!(
+            workers = worker_count,
+            "multi-core data path: worker threads with SO_REUSEPORT sockets and TUN queues"
+        );
+    }
 
     let keylog = match keylog {
         Some(path) => {
@@ -242,10 +305,18 @@ async fn setup(
         keylog,
         users_mtime,
         user_count,
+        workers,
+        worker_count: 0,
+        worker_packets: Vec::new(),
     })
 }
 
-fn bind_udp(addr: SocketAddrV4) -> anyhow::Result<UdpSocket> {
+fn bind_udp(addr: SocketAddrV4, reuseport: bool) -> anyhow::Result<UdpSocket> {
+    Ok(UdpSocket::from_std(bind_std_udp(addr, reuseport)?)?)
+}
+
+/// A non-blocking UDP socket with `IP_PKTINFO`, and `SO_REUSEPORT` if asked, bound to `addr`.
+fn bind_std_udp(addr: SocketAddrV4, reuseport: bool) -> anyhow::Result<std::net::UdpSocket> {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, socket};
     let fd = socket(
         AddressFamily::Inet,
@@ -256,17 +327,28 @@ fn bind_udp(addr: SocketAddrV4) -> anyhow::Result<UdpSocket> {
     // The local address of every datagram is part of the peer key (DESIGN.md "Per-client
     // demux"), also on a wildcard bind.
     tun::set_pktinfo(&fd)?;
+    if reuseport {
+        tun::set_reuseport(&fd)?;
+    }
     bind(
         std::os::fd::AsRawFd::as_raw_fd(&fd),
         &SockaddrIn::from(addr),
     )?;
-    let std_socket = std::net::UdpSocket::from(fd);
-    Ok(UdpSocket::from_std(std_socket)?)
+    Ok(std::net::UdpSocket::from(fd))
 }
 
-fn open_tun(config: &Config) -> anyhow::Result<AsyncFd<tun::Tun>> {
-    let dev = tun::Tun::create(&config.tun.name)?;
-    let name = dev.name().to_owned();
+/// Creates and configures the TUN device: one plain queue, or `queues` queues of a
+/// multi-queue device (the owner's and one per worker).
+fn open_tun(config: &Config, queues: usize) -> anyhow::Result<Vec<tun::Tun>> {
+    let devs = if queues > 1 {
+        tun::Tun::create_multi_queue(&config.tun.name, queues)?
+    } else {
+        vec![tun::Tun::create(&config.tun.name)?]
+    };
+    let name = devs
+        .first()
+        .map(|d| d.name().to_owned())
+        .context("no TUN queue")?;
     let net = config.pool.cidr;
     let mask = if config.tun.create_routes {
         net.mask()
@@ -289,9 +371,10 @@ fn open_tun(config: &Config) -> anyhow::Result<AsyncFd<tun::Tun>> {
         address = %config.pool.server_address,
         route = %if config.tun.create_routes { net.to_string() } else { "none".to_owned() },
         mtu = config.tun.mtu,
+        queues = devs.len(),
         "TUN device up"
     );
-    Ok(register(dev, Interest::READABLE)?)
+    Ok(devs)
 }
 
 /// Registers a descriptor with tokio's reactor.
@@ -302,7 +385,10 @@ fn open_tun(config: &Config) -> anyhow::Result<AsyncFd<tun::Tun>> {
 /// and is moved into the `AsyncFd`, so the contract holds; this crate forbids `unsafe`, hence
 /// the deprecated safe form.
 #[allow(deprecated)]
-fn register<T: std::os::fd::AsRawFd>(inner: T, interest: Interest) -> std::io::Result<AsyncFd<T>> {
+pub(crate) fn register<T: std::os::fd::AsRawFd>(
+    inner: T,
+    interest: Interest,
+) -> std::io::Result<AsyncFd<T>> {
     AsyncFd::with_interest(inner, interest)
 }
 
@@ -352,23 +438,42 @@ fn spawn_reader(listener: &Listener, tx: mpsc::Sender<Input>) {
                     continue;
                 }
             };
-            let local_ip = if bound.ip().is_unspecified() {
-                meta.local.unwrap_or_else(|| *bound.ip())
-            } else {
-                *bound.ip()
-            };
-            let local = SocketAddr::V4(SocketAddrV4::new(local_ip, bound.port()));
+            let local = local_of(bound, meta.local);
             let data = buf.get(..meta.len).unwrap_or_default().to_vec();
             let input = Input::Udp {
                 local,
                 remote: SocketAddr::V4(meta.source),
                 data,
+                fast_tried: false,
             };
             if tx.send(input).await.is_err() {
                 return;
             }
         }
     });
+}
+
+/// The local address of a datagram received on a socket bound to `bound`: the bound address,
+/// or the `IP_PKTINFO` destination on a wildcard bind.
+pub(crate) fn local_of(bound: SocketAddrV4, pktinfo: Option<Ipv4Addr>) -> SocketAddr {
+    let ip = if bound.ip().is_unspecified() {
+        pktinfo.unwrap_or_else(|| *bound.ip())
+    } else {
+        *bound.ip()
+    };
+    SocketAddr::V4(SocketAddrV4::new(ip, bound.port()))
+}
+
+/// The socket to send from `local`: bound to exactly it, or the wildcard on its port.
+pub(crate) fn find_listener(listeners: &[Listener], local: SocketAddrV4) -> Option<&Listener> {
+    listeners
+        .iter()
+        .find(|l| l.bound.port() == local.port() && l.bound.ip() == local.ip())
+        .or_else(|| {
+            listeners
+                .iter()
+                .find(|l| l.bound.port() == local.port() && l.bound.ip().is_unspecified())
+        })
 }
 
 /// Spawns the handler of one control connection.
@@ -402,6 +507,36 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
     for l in &rt.listeners {
         spawn_reader(l, tx.clone());
     }
+    // The multi-core data path: worker threads, and the owner runs the same fast path on its
+    // own socket share and TUN queue (so that it never rebuilds the table per data packet).
+    let fast = (!rt.workers.is_empty()).then(|| server.fast_path());
+    if let Some(fp) = &fast {
+        for (index, io) in std::mem::take(&mut rt.workers).into_iter().enumerate() {
+            let raw_esp = match rt.raw_esp.as_ref().map(|fd| fd.get_ref().try_clone()) {
+                Some(Ok(fd)) => Some(fd),
+                Some(Err(e)) => {
+                    warn!("cannot share the raw ESP socket with a worker: {e}");
+                    None
+                }
+                None => None,
+            };
+            let packets = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            crate::workers::spawn(crate::workers::Worker {
+                index,
+                fast: fp.clone(),
+                sockets: io.sockets,
+                tun: io.tun,
+                raw_esp,
+                to_owner: tx.clone(),
+                packets: Arc::clone(&packets),
+            })
+            .context("cannot start a worker thread")?;
+            rt.worker_count += 1;
+            rt.worker_packets.push(packets);
+        }
+    }
+    let mut rng = ChaCha20Rng::from_seed(clock::os_seed());
+    let mut out = Vec::with_capacity(MAX_PACKET);
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -438,9 +573,24 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
 
         tokio::select! {
             Some(input) = rx.recv() => match input {
-                Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),
+                Input::Udp { local, remote, mut data, fast_tried } => match fast.as_ref().filter(|_| !fast_tried) {
+                    Some(fp) => match fp.inbound_udp(local, remote, &mut data) {
+                        Inbound::ToTun(r) => write_tun(&rt, data.get(r).unwrap_or_default()),
+                        Inbound::ToOwnerDecrypted { local, remote, spi, src_port, l2tp } => {
+                            let l2tp = data.get(l2tp).unwrap_or_default();
+                            server.handle_decrypted(clock::now(), local, remote, spi, src_port, l2tp);
+                        }
+                        Inbound::ToOwner => server.handle_udp(clock::now(), local, remote, &data),
+                        Inbound::Drop => {}
+                    },
+                    None => server.handle_udp(clock::now(), local, remote, &data),
+                },
+                Input::Decrypted { local, remote, spi, src_port, data } => {
+                    server.handle_decrypted(clock::now(), local, remote, spi, src_port, &data);
+                }
+                Input::Tun(packet) => server.handle_tun(clock::now(), &packet),
                 Input::Control(req, reply) => {
-                    let response = handle_control(&mut rt, &mut server, req);
+                    let response = handle_control(&mut rt, &mut server, fast.as_ref(), req);
                     let _ = reply.send(response);
                 }
             },
@@ -449,7 +599,15 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
                 if let Ok(mut guard) = ready {
                     for _ in 0..BATCH {
                         match guard.try_io(|fd| fd.get_ref().read(&mut pkt)) {
-                            Ok(Ok(n)) => server.handle_tun(clock::now(), pkt.get(..n).unwrap_or_default()),
+                            Ok(Ok(n)) => {
+                                let ip = pkt.get(..n).unwrap_or_default();
+                                match fast.as_ref().map(|fp| fp.outbound(ip, &mut out, &mut rng)) {
+                                    Some(Outbound::Udp { local, remote }) => send_udp(&rt, local, remote, &out).await,
+                                    Some(Outbound::Esp { local, remote }) => send_esp(&rt, local, remote, &out).await,
+                                    Some(Outbound::ToOwner) | None => server.handle_tun(clock::now(), ip),
+                                    Some(Outbound::Drop) => {}
+                                }
+                            }
                             Ok(Err(e)) => { warn!("TUN read error: {e}"); break; }
                             Err(_would_block) => break,
                         }
@@ -461,8 +619,26 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
                     for _ in 0..BATCH {
                         match guard.try_io(|fd| tun::recv_esp(fd.get_ref(), &mut pkt)) {
                             Ok(Ok(p)) => {
-                                let esp = pkt.get(p.esp_offset..p.len).unwrap_or_default();
-                                server.handle_esp(clock::now(), p.destination, p.source, esp);
+                                let range = p.esp_offset..p.len;
+                                let verdict = match (&fast, pkt.get_mut(range.clone())) {
+                                    (Some(fp), Some(esp)) => fp.inbound_esp(p.destination, p.source, esp),
+                                    _ => Inbound::ToOwner,
+                                };
+                                match verdict {
+                                    Inbound::ToTun(r) => {
+                                        let ip = pkt.get(range).and_then(|esp| esp.get(r)).unwrap_or_default();
+                                        write_tun(&rt, ip);
+                                    }
+                                    Inbound::ToOwnerDecrypted { local, remote, spi, src_port, l2tp } => {
+                                        let l2tp = pkt.get(range).and_then(|esp| esp.get(l2tp)).unwrap_or_default();
+                                        server.handle_decrypted(clock::now(), local, remote, spi, src_port, l2tp);
+                                    }
+                                    Inbound::ToOwner => {
+                                        let esp = pkt.get(range).unwrap_or_default();
+                                        server.handle_esp(clock::now(), p.destination, p.source, esp);
+                                    }
+                                    Inbound::Drop => {}
+                                }
                             }
                             Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => debug!("raw ESP: {e}"),
                             Ok(Err(e)) => { warn!("raw ESP read error: {e}"); break; }
@@ -518,7 +694,12 @@ async fn readable<T: std::os::fd::AsRawFd>(
     }
 }
 
-fn handle_control(rt: &mut Runtime, server: &mut Server, req: Request) -> Response {
+fn handle_control(
+    rt: &mut Runtime,
+    server: &mut Server,
+    fast: Option<&server::FastPath>,
+    req: Request,
+) -> Response {
     match req {
         Request::Status => Response {
             ok: true,
@@ -530,6 +711,13 @@ fn handle_control(rt: &mut Runtime, server: &mut Server, req: Request) -> Respon
                 listening: rt.listeners.iter().map(|l| l.bound.to_string()).collect(),
                 raw_esp: rt.raw_esp.is_some(),
                 users: rt.user_count,
+                workers: rt.worker_count,
+                worker_packets: rt
+                    .worker_packets
+                    .iter()
+                    .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+                    .collect(),
+                fast_path: fast.map(server::FastPath::stats),
             }),
             ..Response::default()
         },
@@ -573,25 +761,8 @@ async fn drain(rt: &mut Runtime, server: &mut Server, buf: &mut Vec<u8>) {
     while let Some(t) = server.poll_transmit(buf) {
         match t {
             Transmit::Udp { local, remote } => send_udp(rt, local, remote, buf).await,
-            Transmit::Esp { local, remote } => match &rt.raw_esp {
-                Some(fd) => {
-                    let res = fd
-                        .async_io(Interest::WRITABLE, |fd| tun::send_esp(fd, buf, remote))
-                        .await;
-                    if let Err(e) = res {
-                        debug!(%local, %remote, "raw ESP send failed: {e}");
-                    }
-                }
-                None => debug!(%remote, "no raw ESP socket: packet dropped"),
-            },
-            Transmit::Tun => match &rt.tun {
-                Some(dev) => {
-                    if let Err(e) = dev.get_ref().write(buf) {
-                        debug!("TUN write failed ({e}): packet dropped");
-                    }
-                }
-                None => debug!("no TUN device: packet dropped"),
-            },
+            Transmit::Esp { local, remote } => send_esp(rt, local, remote, buf).await,
+            Transmit::Tun => write_tun(rt, buf),
             _ => debug!("unknown transmit kind dropped"),
         }
     }
@@ -605,21 +776,37 @@ async fn drain(rt: &mut Runtime, server: &mut Server, buf: &mut Vec<u8>) {
     }
 }
 
+async fn send_esp(rt: &Runtime, local: Ipv4Addr, remote: Ipv4Addr, esp: &[u8]) {
+    match &rt.raw_esp {
+        Some(fd) => {
+            let res = fd
+                .async_io(Interest::WRITABLE, |fd| tun::send_esp(fd, esp, remote))
+                .await;
+            if let Err(e) = res {
+                debug!(%local, %remote, "raw ESP send failed: {e}");
+            }
+        }
+        None => debug!(%remote, "no raw ESP socket: packet dropped"),
+    }
+}
+
+fn write_tun(rt: &Runtime, packet: &[u8]) {
+    match &rt.tun {
+        Some(dev) => {
+            if let Err(e) = dev.get_ref().write(packet) {
+                debug!("TUN write failed ({e}): packet dropped");
+            }
+        }
+        None => debug!("no TUN device: packet dropped"),
+    }
+}
+
 async fn send_udp(rt: &Runtime, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
     let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (local, remote) else {
         debug!(%local, %remote, "IPv6 transmit dropped: only IPv4 is served");
         return;
     };
-    let listener = rt
-        .listeners
-        .iter()
-        .find(|l| l.bound.port() == local.port() && l.bound.ip() == local.ip())
-        .or_else(|| {
-            rt.listeners
-                .iter()
-                .find(|l| l.bound.port() == local.port() && l.bound.ip().is_unspecified())
-        });
-    let Some(l) = listener else {
+    let Some(l) = find_listener(&rt.listeners, local) else {
         warn!(%local, %remote, "no socket for this local address: datagram dropped");
         return;
     };

@@ -47,7 +47,17 @@ pub(crate) fn main(json: bool, config: Option<&Path>, socket: Option<&Path>) -> 
         return ExitCode::FAILURE;
     };
     let out = if json {
-        match serde_json::to_string_pretty(&snapshot) {
+        // The snapshot's fields, plus the daemon's own facts under "info".
+        let value = serde_json::to_value(&snapshot).map(|mut v| {
+            if let (Some(obj), Some(info)) = (v.as_object_mut(), response.info.as_ref()) {
+                obj.insert(
+                    "info".to_owned(),
+                    serde_json::to_value(info).unwrap_or_default(),
+                );
+            }
+            v
+        });
+        match value.and_then(|v| serde_json::to_string_pretty(&v)) {
             Ok(s) => s + "\n",
             Err(e) => {
                 eprintln!("l2tpd-rs: {e}");
@@ -86,6 +96,18 @@ pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>) -> String {
             i.tun.as_deref().unwrap_or("none"),
             i.users
         );
+        if let Some(f) = &i.fast_path {
+            let _ = writeln!(
+                out,
+                "data path: {} worker threads + owner (packets read per worker: {:?}); fast path {} to TUN, {} sealed, {} in and {} out to the owner",
+                i.workers,
+                i.worker_packets,
+                f.to_tun,
+                f.sealed,
+                f.inbound_to_owner + f.inbound_to_owner_decrypted,
+                f.outbound_to_owner
+            );
+        }
     }
     let c = &s.counters;
     let _ = writeln!(

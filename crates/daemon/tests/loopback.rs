@@ -165,7 +165,7 @@ impl Sockets {
     }
 }
 
-fn write_config(dir: &TempDir, ike: u16, natt: u16) -> PathBuf {
+fn write_config(dir: &TempDir, ike: u16, natt: u16, workers: u16) -> PathBuf {
     let cfg = dir.path("l2tpd.yaml");
     std::fs::write(
         &cfg,
@@ -173,7 +173,7 @@ fn write_config(dir: &TempDir, ike: u16, natt: u16) -> PathBuf {
             "listen:\n  addresses: [127.0.0.1]\n  ike_port: {ike}\n  nat_t_port: {natt}\n\
              psk: {PSK}\npool:\n  cidr: 10.99.0.0/24\n  server_address: {SERVER_TUN_ADDR}\n\
              dns: [10.99.0.53]\nwins: [10.99.0.54]\ntun:\n  name: l2tpsmoke0\n\
-             control_socket: ctl.sock\nlog_level: debug\n"
+             control_socket: ctl.sock\nlog_level: debug\nworkers: {workers}\n"
         ),
     )
     .unwrap();
@@ -223,6 +223,17 @@ fn wait_for_daemon(socket: &Path, daemon: &mut Daemon) {
 
 #[test]
 fn real_binary_serves_a_testkit_client_over_loopback_udp_with_a_tun() {
+    smoke(1);
+}
+
+/// The same with two data-path worker threads: SO_REUSEPORT sockets, a multi-queue TUN and the
+/// fast path, with the owner still doing IKE, L2TP control, PPP negotiation and `status`.
+#[test]
+fn real_binary_with_two_workers() {
+    smoke(2);
+}
+
+fn smoke(workers: u16) {
     if !nix::unistd::Uid::effective().is_root() {
         assert!(
             std::env::var_os("L2TPD_RS_REQUIRE_ROOT_TESTS").is_none(),
@@ -232,10 +243,12 @@ fn real_binary_serves_a_testkit_client_over_loopback_udp_with_a_tun() {
         return;
     }
     // The namespace belongs to this thread only; the daemon (spawned from it) inherits it.
-    std::thread::spawn(smoke_in_fresh_namespace).join().unwrap();
+    std::thread::spawn(move || smoke_in_fresh_namespace(workers))
+        .join()
+        .unwrap();
 }
 
-fn smoke_in_fresh_namespace() {
+fn smoke_in_fresh_namespace(workers: u16) {
     // The client's own log, for a failing run: RUST_LOG=debug cargo test -p daemon --test loopback.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -246,7 +259,7 @@ fn smoke_in_fresh_namespace() {
 
     let dir = TempDir::new();
     let (ike_port, natt_port) = free_udp_ports();
-    let cfg = write_config(&dir, ike_port, natt_port);
+    let cfg = write_config(&dir, ike_port, natt_port, workers);
     let log_path = dir.path("daemon.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let mut daemon = Daemon(
@@ -352,6 +365,19 @@ fn smoke_in_fresh_namespace() {
     assert!(s["packets_out"].as_u64().unwrap() >= 3, "{json}");
     assert!(s["bytes_in"].as_u64().unwrap() > 0, "{json}");
     assert_eq!(v["counters"]["spoofed"], 0, "{json}");
+    let info = &v["info"];
+    if workers > 1 {
+        assert_eq!(info["workers"], u64::from(workers), "{json}");
+        // Echo requests in and replies out went through the fast path (on a worker or on the
+        // owner's own share of the sockets and TUN queues).
+        let fast = &info["fast_path"];
+        assert!(fast["to_tun"].as_u64().unwrap() >= 3, "{json}");
+        assert!(fast["sealed"].as_u64().unwrap() >= 3, "{json}");
+        assert!(fast["publishes"].as_u64().unwrap() >= 1, "{json}");
+    } else {
+        assert_eq!(info["workers"], 0, "{json}");
+        assert!(info["fast_path"].is_null(), "{json}");
+    }
     println!("status --json:\n{json}");
 
     let table = status(&sock, false);

@@ -40,6 +40,21 @@ pub struct Data<'a> {
     pub frame: &'a [u8],
 }
 
+/// The static framing of an established session's data messages (RFC 2661 §5.2): what a
+/// fast path needs to frame and check them without the engine, as long as no data sequence
+/// numbers are in use (those are engine state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataFraming {
+    /// The peer's tunnel ID: the Tunnel ID field of data we send.
+    pub peer_tunnel: u16,
+    /// The peer's session ID: the Session ID field of data we send.
+    pub peer_session: u16,
+    /// The peer's L2TP UDP port, learned from its control messages.
+    pub peer_port: u16,
+    /// Whether data messages we send carry the Length field.
+    pub length_field: bool,
+}
+
 /// Counters: every dropped datagram is counted under its cause.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -1315,6 +1330,25 @@ impl Engine {
         out.extend_from_slice(frame);
         self.stats.data_out += 1;
         Ok(t.peer_port)
+    }
+
+    /// How data messages of `key` are framed, when that framing is static: the tunnel and
+    /// the session are established and the session does not use data sequence numbers.
+    pub(crate) fn data_framing(&self, key: SessionKey) -> Option<DataFraming> {
+        let t = self.tunnels.get(&key.tunnel)?;
+        if t.state != TunnelState::Established {
+            return None;
+        }
+        let s = t
+            .sessions
+            .get(&key.session)
+            .filter(|s| s.state == SessionState::Established && !s.sequencing)?;
+        Some(DataFraming {
+            peer_tunnel: t.peer_id,
+            peer_session: s.peer_id,
+            peer_port: t.peer_port,
+            length_field: self.cfg.data_length_field,
+        })
     }
 
     pub(crate) fn close_session(

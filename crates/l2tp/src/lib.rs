@@ -53,7 +53,7 @@ pub use config::{
     DEFAULT_HELLO_INTERVAL, DEFAULT_MAX_RETRANSMITS, DEFAULT_PEER_WINDOW, DEFAULT_RETRANSMIT_CAP,
     DEFAULT_RETRANSMIT_INITIAL, DataSequencing, LacConfig, LnsConfig, Retransmit, TunnelSecret,
 };
-pub use engine::{Data, SessionInfo, Stats, Transmit};
+pub use engine::{Data, DataFraming, SessionInfo, Stats, Transmit};
 pub use error::Error;
 pub use event::{Disconnect, Event, Framing, Initiator, Scope, SessionKey};
 
@@ -172,6 +172,15 @@ impl Lns {
     /// Every session, for `status`.
     pub fn sessions(&self) -> Vec<SessionInfo> {
         self.engine.sessions()
+    }
+
+    /// The framing of `session`'s data messages while it is static (tunnel and session
+    /// established, no data sequencing); `None` otherwise. While this is `Some`,
+    /// [`Lns::handle_datagram`] returns the payload of every unsequenced data message for the
+    /// session unchanged and [`Lns::encode_data`] builds exactly this header, so a fast path may
+    /// do both without the LNS. It must re-read this after every input to the LNS.
+    pub fn data_framing(&self, session: SessionKey) -> Option<DataFraming> {
+        self.engine.data_framing(session)
     }
 
     /// Tunnels that are up or being set up (not those being torn down).

@@ -337,6 +337,21 @@ fn session_up_and_frames_both_ways() {
     );
     assert!(info[0].established);
     assert_eq!(info[0].peer_port, 1701);
+    // The static framing a fast path may use: the LAC's IDs and port, our Length-field choice.
+    assert_eq!(
+        net.lns.data_framing(lns_key),
+        Some(l2tp::DataFraming {
+            peer_tunnel: lac_key.tunnel,
+            peer_session: lac_key.session,
+            peer_port: 1701,
+            length_field: true,
+        })
+    );
+    let unknown = SessionKey {
+        tunnel: lns_key.tunnel,
+        session: lns_key.session.wrapping_add(1),
+    };
+    assert_eq!(net.lns.data_framing(unknown), None);
 
     net.lac_data(lac_key, PPP_LCP_ECHO);
     net.lns_data(lns_key, &PPP_LCP_ECHO[..8]);
@@ -1020,6 +1035,8 @@ fn data_sequencing_on_request_and_offset_field() {
             ..
         }
     )));
+    // Sequenced data is engine state: no static framing for a fast path.
+    assert_eq!(net.lns.data_framing(lns_key), None);
     net.lns_data(lns_key, b"\xff\x03\xc0\x21x");
     net.run_for(Duration::from_millis(1));
     let sent = Packet::new_checked(&net.lns_sent.last().unwrap()[..]).unwrap();

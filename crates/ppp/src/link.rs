@@ -319,6 +319,24 @@ impl Link {
         self.phase == Phase::Dead
     }
 
+    /// Whether IPv4 frames flow both ways right now: LCP is opened, IPCP is up and the peer has
+    /// an address. This is the precondition under which [`Link::handle_frame`] returns IPv4
+    /// packets (after the anti-spoofing check) and [`Link::encapsulate_ip`] succeeds, so a fast
+    /// path that carries IPv4 frames without the link may do so exactly while this holds.
+    pub fn ip_up(&self) -> bool {
+        self.ip_up
+            && self.phase == Phase::Network
+            && self.lcp.state() == State::Opened
+            && self.ipcp.neg.assigned.is_some()
+    }
+
+    /// Records a sign of life from the peer that was seen outside [`Link::handle_frame`] (an
+    /// IPv4 frame carried by a fast path): like any valid frame, it resets the count of
+    /// unanswered LCP Echo-Requests (pppd's "lcp-echo-adaptive", see the module docs).
+    pub fn note_alive(&mut self) {
+        self.alive();
+    }
+
     // --- internals ---
 
     fn malformed<T>(&mut self, e: wire::Error) -> Option<T> {

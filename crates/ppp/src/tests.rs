@@ -1007,3 +1007,31 @@ fn secrets_stay_out_of_debug() {
     assert!(!format!("{link:?}").contains("clientPass"));
     assert!(!format!("{peer:?}").contains("clientPass"));
 }
+
+#[test]
+fn ip_up_and_note_alive_for_a_fast_path() {
+    let (_now, mut link, _peer, _users) = opened_pair(AuthProtocol::MsChapV2);
+    assert!(link.ip_up(), "IPCP is open and the peer has an address");
+    drain(&mut link);
+    events(&mut link);
+    // The peer never answers Echo-Requests, but a fast path carries its IPv4 frames and says
+    // so before every timer: the link stays up, as it would if the frames came through it.
+    for _ in 0..10 {
+        let t = link.poll_timeout().unwrap();
+        link.note_alive();
+        link.handle_timeout(t);
+        drain(&mut link);
+    }
+    assert!(!link.is_down() && link.ip_up());
+    // Without the signs of life it is dead after the configured failures (one request was
+    // already outstanding from the last round).
+    let mut rounds = 0;
+    while let Some(t) = link.poll_timeout() {
+        link.handle_timeout(t);
+        rounds += 1;
+        assert!(rounds <= 10, "the link never gave up");
+    }
+    assert_eq!(rounds, 4);
+    assert!(link.is_down());
+    assert!(!link.ip_up(), "no fast path for a dead link");
+}

@@ -147,7 +147,13 @@ pub struct Config {
     pub allow_plaintext_l2tp: bool,
     /// Drop root privileges after set-up.
     pub privileges: Option<Privileges>,
+    /// Data-path worker threads (`workers`): `None` means one per CPU, decided by the daemon;
+    /// `Some(1)` keeps every packet on the single owner task. At most [`MAX_WORKERS`].
+    pub workers: Option<u16>,
 }
+
+/// The largest `workers` value accepted.
+pub const MAX_WORKERS: u16 = 128;
 
 /// Listening addresses and ports.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -467,6 +473,7 @@ impl Default for Config {
             users_file: PathBuf::from("users.yaml"),
             allow_plaintext_l2tp: false,
             privileges: None,
+            workers: None,
         }
     }
 }
@@ -510,6 +517,8 @@ struct RawConfig {
     allow_plaintext_l2tp: bool,
     #[serde(default)]
     privileges: Option<Privileges>,
+    #[serde(default)]
+    workers: Option<u16>,
 }
 
 #[derive(Deserialize)]
@@ -669,6 +678,14 @@ impl Config {
                 ck.error(&["privileges", "group"], "privileges.group is empty");
             }
         }
+        if let Some(n) = raw.workers
+            && !(1..=MAX_WORKERS).contains(&n)
+        {
+            ck.error(
+                &["workers"],
+                format!("workers must be between 1 and {MAX_WORKERS} (or left out: one per CPU)"),
+            );
+        }
         let control_socket = raw
             .control_socket
             .map_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET), |p| base.join(p));
@@ -705,6 +722,7 @@ impl Config {
             users_file,
             allow_plaintext_l2tp: raw.allow_plaintext_l2tp,
             privileges: raw.privileges,
+            workers: raw.workers,
         };
         Ok((config, ck.warnings))
     }
@@ -1639,6 +1657,24 @@ tun:
             "listen:\n  addresses: [0.0.0.0, 127.0.0.1]\npsk: secret-secret\npool:\n  cidr: 10.99.0.0/24\n",
         );
         assert_eq!(e[0].line, Some(2));
+    }
+
+    #[test]
+    fn workers_is_validated() {
+        assert_eq!(
+            load(MINIMAL).unwrap().0.workers,
+            None,
+            "default: one per CPU"
+        );
+        let (c, _) = load(&format!("{MINIMAL}workers: 2\n")).unwrap();
+        assert_eq!(c.workers, Some(2));
+        for bad in ["0", "129"] {
+            let e = errors(&format!("{MINIMAL}workers: {bad}\n"));
+            assert_eq!(e[0].line, Some(4), "{e:?}");
+            assert!(e[0].reason.contains("between 1 and 128"), "{e:?}");
+        }
+        let e = errors(&format!("{MINIMAL}workers: many\n"));
+        assert_eq!(e[0].line, Some(4), "{e:?}");
     }
 
     #[test]

@@ -15,10 +15,12 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod fastpath;
 pub mod pool;
 mod server;
 pub mod snapshot;
 pub mod users;
 
+pub use fastpath::{FastPath, FastPathStats, Inbound, Outbound, Pinned};
 pub use server::{Event, Server, Transmit};
 pub use snapshot::{SessionRow, Snapshot};

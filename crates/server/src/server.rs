@@ -38,6 +38,7 @@ use rand_chacha::ChaCha20Rng;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
+use crate::fastpath::{self, FastPath};
 use crate::pool::Pool;
 use crate::snapshot::{Counters, PeerRow, SessionRow, Snapshot};
 use crate::users::{self, Users};
@@ -196,6 +197,8 @@ pub struct Server {
     expiries: Vec<(esp::FourTuple, u32, esp::Expiry)>,
     /// Pairs (by our inbound SPI) whose soft limit was already reported.
     soft_reported: HashSet<u32>,
+    /// The multi-core data path's table, once [`Server::fast_path`] was called.
+    fast: Option<fastpath::Publisher>,
 }
 
 /// The credential and address look-ups PPP needs, over the users file and the pool.
@@ -268,6 +271,7 @@ impl Server {
             keylog: false,
             expiries: Vec::new(),
             soft_reported: HashSet::new(),
+            fast: None,
         }
     }
 
@@ -318,6 +322,7 @@ impl Server {
         } else {
             self.counters.malformed += 1;
         }
+        self.publish_fast_path_after_udp(local, remote, payload);
     }
 
     /// A raw ESP packet (IP protocol 50) arrived; `esp` starts at the ESP header.
@@ -327,6 +332,7 @@ impl Server {
             remote: SocketAddr::new(IpAddr::V4(remote), 0),
         };
         self.esp_in(now, tuple, esp);
+        self.publish_fast_path_for(tuple);
     }
 
     /// An IPv4 packet was read from the TUN device.
@@ -376,6 +382,7 @@ impl Server {
 
     /// Time has passed; a spurious call is a no-op.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.sync_fast_path(now);
         self.ike.handle_timeout(now);
         self.after_ike(now);
         let tuples: Vec<esp::FourTuple> = self.peers.keys().copied().collect();
@@ -389,6 +396,7 @@ impl Server {
             self.drive_peer(now, tuple);
         }
         self.handle_expiries(now);
+        self.publish_fast_path();
     }
 
     /// The next datagram to send; its payload is written into `buf` (cleared first).
@@ -444,6 +452,7 @@ impl Server {
             info!(%user, client = %tuple.remote, "user removed or disabled in the users file: disconnecting");
             self.disconnect_session(now, tuple, key, "user removed or disabled");
         }
+        self.publish_fast_path();
     }
 
     /// Graceful shutdown: LCP Terminate, CDN, StopCCN and IKE Delete go to every peer.
@@ -464,6 +473,7 @@ impl Server {
             }
         }
         self.after_ike(now);
+        self.publish_fast_path();
     }
 
     /// The status view.
@@ -494,6 +504,7 @@ impl Server {
                 });
             }
             for session in peer.sessions.values() {
+                let fast = self.fast_counters(peer.tuple, session.ids);
                 let mut os = Vec::new();
                 if let Some(p) = phase1
                     && let Some(v) = p.vendor.ms_nt5_version
@@ -524,10 +535,10 @@ impl Server {
                     l2tp_session: (session.ids.session, session.peer_ids.1),
                     state: session_state(&session.link),
                     connected_secs: now.saturating_duration_since(session.since).as_secs(),
-                    bytes_in: session.bytes_in,
-                    bytes_out: session.bytes_out,
-                    packets_in: session.packets_in,
-                    packets_out: session.packets_out,
+                    bytes_in: session.bytes_in + fast[1],
+                    bytes_out: session.bytes_out + fast[3],
+                    packets_in: session.packets_in + fast[0],
+                    packets_out: session.packets_out + fast[2],
                 });
             }
         }
@@ -556,12 +567,164 @@ impl Server {
             .flat_map(|p| p.sessions.values())
             .map(|s| s.link.stats().spoofed_drops)
             .sum::<u64>();
+        if let Some(fast) = &self.fast {
+            counters.esp_dropped += fast.esp_dropped();
+            counters.spoofed += fast.spoofed();
+        }
         Snapshot {
             uptime_secs: now.saturating_duration_since(self.started).as_secs(),
             sessions,
             pending_peers: pending,
             counters,
         }
+    }
+
+    // ---- multi-core fast path hook (the data path itself is in fastpath.rs) ------------------
+
+    /// A `Clone + Send + Sync` handle on the established-session data path, for worker
+    /// threads (see [`FastPath`]). From the first call on, the server publishes its table at
+    /// the end of every input.
+    pub fn fast_path(&mut self) -> FastPath {
+        let fast = self
+            .fast
+            .get_or_insert_with(|| fastpath::Publisher::new(self.config.listen.nat_t_port));
+        let handle = fast.handle();
+        self.publish_fast_path();
+        handle
+    }
+
+    /// An ESP packet from `remote` to `local` that a [`FastPath`] authenticated and decrypted
+    /// with inbound SA `spi` but did not handle ([`fastpath::Inbound::ToOwnerDecrypted`],
+    /// which carries every argument): `l2tp` is the L2TP message from the client's UDP port
+    /// `src_port`. It is processed as [`Server::handle_udp`] or [`Server::handle_esp`] would
+    /// after decryption. For raw ESP both ports are 0.
+    pub fn handle_decrypted(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        spi: u32,
+        src_port: u16,
+        l2tp: &[u8],
+    ) {
+        let tuple = esp::FourTuple { local, remote };
+        self.esp_opened(now, tuple, spi, src_port, l2tp);
+        self.drive_peer(now, tuple);
+        self.publish_fast_path_for(tuple);
+    }
+
+    /// Rebuilds the fast path's table from the current state (published only if it changed).
+    /// O(peers): used after inputs that may touch any peer (IKE, timers, users, shutdown).
+    fn publish_fast_path(&mut self) {
+        if self.fast.is_none() {
+            return;
+        }
+        let specs = self
+            .peers
+            .values()
+            .map(|p| self.fast_peer_spec(p))
+            .collect();
+        if let Some(fast) = &mut self.fast {
+            fast.publish(specs);
+        }
+    }
+
+    /// After an ESP packet from `tuple`: only that peer can have changed (its L2TP and PPP
+    /// engines, its sessions and their addresses), so the full rebuild runs only if its part
+    /// of the table differs from the last one published. O(sessions of the peer) otherwise.
+    fn publish_fast_path_for(&mut self, tuple: esp::FourTuple) {
+        let Some(fast) = &self.fast else {
+            return;
+        };
+        let spec = self.peers.get(&tuple).map(|p| self.fast_peer_spec(p));
+        if !fast.is_published(tuple, spec.as_ref()) {
+            self.publish_fast_path();
+        }
+    }
+
+    /// After a UDP datagram: ESP on the NAT-T port concerns its own peer only; anything else
+    /// (IKE) may touch any peer.
+    fn publish_fast_path_after_udp(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        payload: &[u8],
+    ) {
+        if self.fast.is_none() {
+            return;
+        }
+        let esp = local.port() == self.config.listen.nat_t_port
+            && matches!(
+                wire::natt::Repr::parse(payload),
+                Ok(wire::natt::Repr::Esp(_))
+            );
+        if esp {
+            self.publish_fast_path_for(esp::FourTuple { local, remote });
+        } else {
+            self.publish_fast_path();
+        }
+    }
+
+    /// One peer's part of the fast path's table.
+    fn fast_peer_spec(&self, peer: &Peer) -> fastpath::PeerSpec {
+        let current = peer.current.and_then(|i| peer.children.get(i));
+        let sessions = peer
+            .sessions
+            .iter()
+            .map(|(key, s)| {
+                let owns = |addr: &Ipv4Addr| self.by_addr.get(addr) == Some(&(peer.tuple, *key));
+                let fast = match (s.addr.filter(owns), peer.lns.data_framing(*key)) {
+                    (Some(addr), Some(framing)) if s.link.ip_up() => Some(fastpath::FastSession {
+                        addr,
+                        framing,
+                        peer_mru: s.link.peer_mru(),
+                    }),
+                    _ => None,
+                };
+                fastpath::SessionSpec { key: *key, fast }
+            })
+            .collect();
+        fastpath::PeerSpec {
+            tuple: peer.tuple,
+            inbound: current.and_then(|c| self.sadb.get(c.spi_in)),
+            outbound: current.map(|c| Arc::clone(&c.out)),
+            sessions,
+        }
+    }
+
+    /// Takes the fast path's signs of life into the PPP links and the IKE responder's dead
+    /// peer detection before their timers run, and its crossed ESP lifetimes into
+    /// [`Self::handle_expiries`].
+    fn sync_fast_path(&mut self, now: Instant) {
+        let Some(fast) = &self.fast else {
+            return;
+        };
+        let alive = fast.take_alive();
+        self.expiries.extend(fast.take_expiries());
+        for (tuple, key) in alive {
+            if let Some(p) = self.peers.get_mut(&tuple) {
+                if let Some(s) = p.sessions.get_mut(&key) {
+                    s.link.note_alive();
+                }
+                self.ike.note_activity(p.ike, now);
+            }
+        }
+    }
+
+    /// A session's fast-path counters: packets in, bytes in, packets out, bytes out.
+    fn fast_counters(&self, tuple: esp::FourTuple, key: l2tp::SessionKey) -> [u64; 4] {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.fast
+            .as_ref()
+            .and_then(|f| f.session(tuple, key))
+            .map_or([0; 4], |c| {
+                [
+                    c.inbound.packets.load(Relaxed),
+                    c.inbound.bytes.load(Relaxed),
+                    c.outbound.packets.load(Relaxed),
+                    c.outbound.bytes.load(Relaxed),
+                ]
+            })
     }
 
     // ---- inbound ----------------------------------------------------------------------------
@@ -576,29 +739,13 @@ impl Server {
                     && !self.move_peer(now, old, tuple)
                 {
                     self.counters.esp_dropped += 1;
-                } else if let Some(peer) = self.peers.get_mut(&tuple) {
-                    peer.l2tp_port = datagram.src_port;
-                    // Rekey (RFC 2409 §5.5): the responder keeps sending on the old outbound
-                    // SA until the client shows it installed the new pair by sending on it;
-                    // then outbound follows. Only ever forward: `children` is in the order
-                    // the pairs were established, and a late packet on an old SA must not
-                    // move us back.
-                    if let Some(i) = peer.children.iter().position(|c| c.spi_in == opened.spi)
-                        && peer.current.is_none_or(|c| i > c)
-                    {
-                        info!(client = %tuple.remote, spi_in = format_args!("{:08x}", opened.spi), "client sends on the rekeyed ESP SA; answering on it too");
-                        peer.current = Some(i);
-                    }
-                    let ike_peer = peer.ike;
-                    self.ike.note_activity(ike_peer, now);
+                } else {
                     if let Some(e) = opened.expiry {
                         self.expiries.push((tuple, opened.spi, e));
                     }
                     if let Some(l2tp) = buf.get(datagram.payload.clone()) {
-                        self.l2tp_in(now, tuple, datagram.src_port, l2tp);
+                        self.esp_opened(now, tuple, opened.spi, datagram.src_port, l2tp);
                     }
-                } else {
-                    self.counters.esp_dropped += 1;
                 }
             }
             Err(e) => debug!(client = %tuple.remote, error = %e, "ESP packet dropped"),
@@ -697,6 +844,36 @@ impl Server {
                     self.after_ike(now);
                 }
             }
+        }
+    }
+
+    /// An ESP packet from `tuple` was opened with inbound SA `spi`: `l2tp` is the L2TP message
+    /// from the client's UDP port `src_port`.
+    fn esp_opened(
+        &mut self,
+        now: Instant,
+        tuple: esp::FourTuple,
+        spi: u32,
+        src_port: u16,
+        l2tp: &[u8],
+    ) {
+        if let Some(peer) = self.peers.get_mut(&tuple) {
+            peer.l2tp_port = src_port;
+            // Rekey (RFC 2409 §5.5): the responder keeps sending on the old outbound SA until
+            // the client shows it installed the new pair by sending on it; then outbound
+            // follows. Only ever forward: `children` is in the order the pairs were
+            // established, and a late packet on an old SA must not move us back.
+            if let Some(i) = peer.children.iter().position(|c| c.spi_in == spi)
+                && peer.current.is_none_or(|c| i > c)
+            {
+                info!(client = %tuple.remote, spi_in = format_args!("{spi:08x}"), "client sends on the rekeyed ESP SA; answering on it too");
+                peer.current = Some(i);
+            }
+            let ike_peer = peer.ike;
+            self.ike.note_activity(ike_peer, now);
+            self.l2tp_in(now, tuple, src_port, l2tp);
+        } else {
+            self.counters.esp_dropped += 1;
         }
     }
 

@@ -26,6 +26,25 @@ pub struct Tun {
 impl Tun {
     /// Creates (or attaches to) the TUN interface `name`. Needs CAP_NET_ADMIN.
     pub fn create(name: &str) -> Result<Self> {
+        Self::open(name, 0)
+    }
+
+    /// Creates the TUN interface `name` with `IFF_MULTI_QUEUE` and opens `queues` queues of it
+    /// (at least one; the kernel allows 256). Each queue is its own descriptor: the kernel
+    /// spreads the packets it routes into the interface over the queues by flow, and a packet
+    /// written to any queue enters the stack (tuntap.rst "Multiqueue tuntap interface").
+    pub fn create_multi_queue(name: &str, queues: usize) -> Result<Vec<Self>> {
+        let flag = libc::IFF_MULTI_QUEUE;
+        let first = Self::open(name, flag)?;
+        let actual = first.name.clone();
+        let mut all = vec![first];
+        for _ in 1..queues {
+            all.push(Self::open(&actual, flag)?);
+        }
+        Ok(all)
+    }
+
+    fn open(name: &str, extra_flags: libc::c_int) -> Result<Self> {
         let mut req = ifreq(name)?;
         let file: File = OpenOptions::new()
             .read(true)
@@ -34,8 +53,8 @@ impl Tun {
             .open("/dev/net/tun")
             .map_err(|e| Error::io("open /dev/net/tun", e))?;
         let fd = OwnedFd::from(file);
-        // IFF_TUN | IFF_NO_PI both fit in a c_short (0x0001 | 0x1000).
-        req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        // IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE all fit in a c_short (0x0001 | 0x1000 | 0x0100).
+        req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI | extra_flags) as libc::c_short;
         // SAFETY: TUNSETIFF reads and writes a `struct ifreq`; `req` is a valid, initialised
         // ifreq that lives across the call, and `fd` is an open /dev/net/tun descriptor.
         let rc = unsafe {

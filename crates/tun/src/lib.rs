@@ -27,7 +27,9 @@ pub use device::{
 };
 pub use privileges::drop_privileges;
 pub use raw_esp::{RawEspPacket, open_raw_esp, parse_raw_esp, recv_esp, send_esp};
-pub use udp::{RecvMeta, recv_with_pktinfo, send_from, set_pktinfo, set_reuseport};
+pub use udp::{
+    RecvBatch, RecvMeta, recv_batch, recv_with_pktinfo, send_from, set_pktinfo, set_reuseport,
+};
 
 /// An operating-system call failed.
 #[derive(Debug, thiserror::Error)]

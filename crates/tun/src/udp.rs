@@ -9,8 +9,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsFd, AsRawFd};
 
 use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, sendmsg, setsockopt,
-    sockopt,
+    ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrIn, recvmmsg, recvmsg,
+    sendmsg, setsockopt, sockopt,
 };
 
 use crate::{Error, Result};
@@ -45,6 +45,10 @@ pub fn recv_with_pktinfo(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<RecvMe
     let mut iov = [IoSliceMut::new(buf)];
     let msg = recvmsg::<SockaddrIn>(fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
         .map_err(io::Error::from)?;
+    meta_of(&msg)
+}
+
+fn meta_of(msg: &nix::sys::socket::RecvMsg<'_, '_, SockaddrIn>) -> io::Result<RecvMeta> {
     let len = msg.bytes;
     let source = msg
         .address
@@ -62,6 +66,74 @@ pub fn recv_with_pktinfo(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<RecvMe
         }
     }
     Ok(RecvMeta { len, source, local })
+}
+
+/// Buffers and headers for [`recv_batch`]: `count` datagrams of up to `size` bytes each.
+pub struct RecvBatch {
+    headers: MultiHeaders<SockaddrIn>,
+    bufs: Vec<Vec<u8>>,
+    metas: Vec<RecvMeta>,
+}
+
+impl std::fmt::Debug for RecvBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBatch")
+            .field("count", &self.bufs.len())
+            .field("received", &self.metas.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecvBatch {
+    /// Room for `count` datagrams (at least one) of up to `size` bytes, with `IP_PKTINFO`.
+    pub fn new(count: usize, size: usize) -> Self {
+        let count = count.max(1);
+        let cmsg = nix::cmsg_space!(libc::in_pktinfo);
+        Self {
+            headers: MultiHeaders::preallocate(count, Some(cmsg)),
+            bufs: vec![vec![0; size]; count],
+            metas: Vec::with_capacity(count),
+        }
+    }
+
+    /// The datagrams of the last [`recv_batch`]: each one's metadata and its bytes (mutable,
+    /// for in-place decryption).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (RecvMeta, &mut [u8])> + '_ {
+        self.metas
+            .iter()
+            .zip(self.bufs.iter_mut())
+            .filter_map(|(m, b)| b.get_mut(..m.len).map(|d| (*m, d)))
+    }
+}
+
+/// Receives up to a batch of datagrams with one `recvmmsg` call (each with its `IP_PKTINFO`
+/// local address, as [`recv_with_pktinfo`]); returns how many. `WouldBlock` when none is
+/// queued on a non-blocking socket. A datagram without a source address is skipped.
+pub fn recv_batch(fd: &impl AsRawFd, batch: &mut RecvBatch) -> io::Result<usize> {
+    batch.metas.clear();
+    let mut iovs: Vec<[IoSliceMut<'_>; 1]> = batch
+        .bufs
+        .iter_mut()
+        .map(|b| [IoSliceMut::new(b)])
+        .collect();
+    let results = recvmmsg(
+        fd.as_raw_fd(),
+        &mut batch.headers,
+        iovs.iter_mut(),
+        MsgFlags::MSG_DONTWAIT,
+        None,
+    )
+    .map_err(io::Error::from)?;
+    for msg in results {
+        // Keep the positions aligned with the buffers: a bad entry becomes an empty one.
+        let meta = meta_of(&msg).unwrap_or(RecvMeta {
+            len: 0,
+            source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+            local: None,
+        });
+        batch.metas.push(meta);
+    }
+    Ok(batch.metas.len())
 }
 
 /// Sends `payload` to `to`, from local address `from` when given (an `IP_PKTINFO` control
@@ -138,6 +210,60 @@ mod tests {
         let meta = recv_with_pktinfo(&server, &mut buf).unwrap();
         assert_eq!(meta.local, None);
         assert_eq!(send_from(&server, b"y", None, meta.source).unwrap(), 1);
+    }
+
+    #[test]
+    fn recv_batch_takes_every_queued_datagram_with_its_addresses() {
+        let server = UdpSocket::bind("0.0.0.0:0").unwrap();
+        set_pktinfo(&server).unwrap();
+        server.set_nonblocking(true).unwrap();
+        let port = server.local_addr().unwrap().port();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client_addr = match client.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            other => panic!("{other}"),
+        };
+        let mut batch = RecvBatch::new(4, 2048);
+        assert_eq!(
+            recv_batch(&server, &mut batch).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let sent: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 100 + usize::from(i)]).collect();
+        for d in &sent {
+            client.send_to(d, ("127.0.0.1", port)).unwrap();
+        }
+        let mut got = Vec::new();
+        let mut largest = 0;
+        let mut tries = 0;
+        while got.len() < sent.len() && tries < 5000 {
+            tries += 1;
+            match recv_batch(&server, &mut batch) {
+                Ok(n) => {
+                    assert!((1..=4).contains(&n));
+                    largest = largest.max(n);
+                    for (meta, data) in batch.iter_mut() {
+                        assert_eq!(meta.source, client_addr);
+                        assert_eq!(meta.local, Some(Ipv4Addr::LOCALHOST));
+                        data[0] ^= 0xff; // writable in place
+                        got.push(data.to_vec());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let expected: Vec<Vec<u8>> = sent
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                d[0] ^= 0xff;
+                d
+            })
+            .collect();
+        assert_eq!(got, expected, "all six, in order, in at least two batches");
+        assert!(largest > 1, "one call returned several datagrams");
     }
 
     #[test]

@@ -92,6 +92,68 @@ fn tun_is_created_configured_and_carries_packets() {
 }
 
 #[test]
+fn multi_queue_tun_spreads_flows_and_takes_writes_on_any_queue() {
+    in_fresh_netns(
+        "multi_queue_tun_spreads_flows_and_takes_writes_on_any_queue",
+        || {
+            let queues = tun::Tun::create_multi_queue("l2tpmq0", 3).unwrap();
+            assert_eq!(queues.len(), 3);
+            assert!(queues.iter().all(|q| q.name() == "l2tpmq0"));
+            tun::set_ipv4_address(
+                "l2tpmq0",
+                Ipv4Addr::new(10, 99, 0, 1),
+                Ipv4Addr::new(255, 255, 255, 0),
+            )
+            .unwrap();
+            tun::set_up("l2tpmq0").unwrap();
+
+            // Datagrams of many flows leave through the queues; each arrives exactly once, on
+            // some queue.
+            let sock = UdpSocket::bind("10.99.0.1:0").unwrap();
+            let flows = 24u16;
+            for port in 0..flows {
+                sock.send_to(&port.to_be_bytes(), ("10.99.0.2", 2000 + port))
+                    .unwrap();
+            }
+            let mut seen = Vec::new();
+            let mut per_queue = [0usize; 3];
+            let mut buf = [0u8; 2000];
+            for _ in 0..200 {
+                for (i, q) in queues.iter().enumerate() {
+                    while let Ok(n) = q.read(&mut buf) {
+                        if n > 28 && buf[0] >> 4 == 4 && buf[9] == 17 {
+                            seen.push(u16::from_be_bytes([buf[28], buf[29]]));
+                            per_queue[i] += 1;
+                        }
+                    }
+                }
+                if seen.len() == usize::from(flows) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            seen.sort_unstable();
+            assert_eq!(seen, (0..flows).collect::<Vec<_>>(), "each flow once");
+            println!("packets per queue: {per_queue:?}");
+
+            // A packet written to the last queue reaches the local stack.
+            let reply = udp_packet(
+                [10, 99, 0, 2],
+                [10, 99, 0, 1],
+                1234,
+                sock.local_addr().unwrap().port(),
+                b"via queue 2",
+            );
+            assert_eq!(queues[2].write(&reply).unwrap(), reply.len());
+            sock.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                .unwrap();
+            let (n, _) = sock.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"via queue 2");
+        },
+    );
+}
+
+#[test]
 fn raw_esp_socket_sends_and_receives() {
     in_fresh_netns("raw_esp_socket_sends_and_receives", || {
         let rx = tun::open_raw_esp(Some(Ipv4Addr::LOCALHOST)).unwrap();
