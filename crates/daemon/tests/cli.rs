@@ -7,47 +7,17 @@
 use std::io::Write;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_l2tpd-rs");
+mod support;
+
+use support::{BIN, TempDir, free_udp_ports, run, text, wait_for_status};
 
 fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .join(rel)
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::UNIX_EPOCH
-            .elapsed()
-            .unwrap()
-            .subsec_nanos();
-        let p = std::env::temp_dir().join(format!("l2tpd-rs-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[test]
@@ -177,15 +147,6 @@ fn status_without_a_daemon_fails_clearly() {
     );
 }
 
-fn free_udp_ports() -> (u16, u16) {
-    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
-}
-
 fn write_config(dir: &TempDir, address: &str, ike: u16, natt: u16, tun: &str) -> PathBuf {
     let cfg = dir.path("l2tpd.yaml");
     std::fs::write(
@@ -203,25 +164,6 @@ fn write_config(dir: &TempDir, address: &str, ike: u16, natt: u16, tun: &str) ->
     )
     .unwrap();
     cfg
-}
-
-fn wait_for_status(socket: &Path, child: &mut Child) -> String {
-    let start = Instant::now();
-    loop {
-        let out = run(&["status", "--json", "--socket", socket.to_str().unwrap()]);
-        if out.status.success() {
-            return text(&out.stdout);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("daemon exited early with {status}");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "daemon never answered: {}",
-            text(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn stop(child: &mut Child) {

@@ -16,47 +16,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+
+use support::{BIN, TempDir, free_udp_ports, run, text, wait_for_status};
 use testkit::{Client, ClientConfig, ClientEvent, NAT_T_PORT, Profile, Stage, Transmit};
 
-const BIN: &str = env!("CARGO_BIN_EXE_l2tpd-rs");
 /// The client's private address as it believes it is: the server sees 127.0.0.1 and a
 /// different port, which is exactly what a NAT looks like.
 const CLIENT_PRIVATE: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
 const SERVER: Ipv4Addr = Ipv4Addr::LOCALHOST;
 const SERVER_TUN_ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const PSK: &str = "loopback-smoke-test-psk";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let nanos = std::time::SystemTime::UNIX_EPOCH
-            .elapsed()
-            .unwrap()
-            .subsec_nanos();
-        let p =
-            std::env::temp_dir().join(format!("l2tpd-rs-loopback-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Kills the daemon if the test fails half-way.
 struct Daemon(Child);
@@ -185,40 +155,12 @@ fn write_config(dir: &TempDir, ike: u16, natt: u16, workers: u16) -> PathBuf {
     cfg
 }
 
-fn free_udp_ports() -> (u16, u16) {
-    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
-}
-
 fn status(socket: &Path, json: bool) -> Output {
     let mut args = vec!["status", "--socket", socket.to_str().unwrap()];
     if json {
         args.insert(1, "--json");
     }
     run(&args)
-}
-
-fn wait_for_daemon(socket: &Path, daemon: &mut Daemon) {
-    let start = Instant::now();
-    loop {
-        let out = status(socket, true);
-        if out.status.success() {
-            return;
-        }
-        if let Some(st) = daemon.0.try_wait().unwrap() {
-            panic!("daemon exited early with {st}");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "daemon never answered: {}",
-            text(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -257,7 +199,7 @@ fn smoke_in_fresh_namespace(workers: u16) {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
     tun::set_up("lo").unwrap();
 
-    let dir = TempDir::new();
+    let dir = TempDir::new("loopback");
     let (ike_port, natt_port) = free_udp_ports();
     let cfg = write_config(&dir, ike_port, natt_port, workers);
     let log_path = dir.path("daemon.log");
@@ -271,7 +213,7 @@ fn smoke_in_fresh_namespace(workers: u16) {
             .unwrap(),
     );
     let sock = dir.path("ctl.sock");
-    wait_for_daemon(&sock, &mut daemon);
+    wait_for_status(&sock, &mut daemon.0);
     let daemon_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     // The client: XP SP2 (3DES-SHA1, MODP1024 offered second, draft-02\n NAT-T, MS-CHAPv2).
