@@ -1283,7 +1283,7 @@ fn install(child: &ike::ChildSa) -> Result<Child, esp::Error> {
 }
 
 /// The Identification, CCP and IPV6CP frames a profile sends once LCP is open.
-fn extra_frames(p: &Profile) -> Vec<Vec<u8>> {
+pub(crate) fn extra_frames(p: &Profile) -> Vec<Vec<u8>> {
     let mut frames = Vec::new();
     let mut id = EXTRA_IDENTIFIER_BASE;
     for message in &p.ppp_extras.identification {

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod client;
+pub mod fuzz;
 pub mod packet;
 mod profile;
 mod world;
@@ -24,7 +25,10 @@ pub use client::{
     Transmit,
 };
 pub use profile::{PppExtras, Profile};
-pub use world::{ClientId, DEFAULT_USERS, Direction, DropFilter, NetStats, World, WorldConfig};
+pub use world::{
+    ClientId, DEFAULT_USERS, Direction, DropFilter, NetStats, ServerParts, TapKind, TapRecord,
+    World, WorldConfig,
+};
 
 /// Why a testkit call failed.
 #[derive(Debug, thiserror::Error)]

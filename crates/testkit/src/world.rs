@@ -17,6 +17,9 @@
 //!   server, a client or the network.
 //! - The LAN side records every packet the server writes to TUN and can inject packets into
 //!   `handle_tun`; hosts listed in `lan_hosts` answer ICMP Echo Requests.
+//! - A tap ([`World::set_tap`]) records every input the world gives the server and every
+//!   output it takes, with the virtual time: replaying the inputs into a server built from the
+//!   same [`ServerParts`] at the same times reproduces the run (the fuzz seed corpora use it).
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::collections::HashMap;
@@ -162,6 +165,25 @@ impl WorldConfig {
     }
 }
 
+impl WorldConfig {
+    /// The parsed configuration, users and seed the world builds its server from; a server
+    /// built from them at the world's base instant and fed the same inputs at the same times
+    /// behaves exactly as the world's (see [`World::set_tap`]).
+    pub fn server_parts(&self) -> Result<ServerParts, Error> {
+        let (config, _warnings) =
+            server::config::Config::from_yaml_str(&self.server_yaml(), Path::new("l2tpd.yaml"))
+                .map_err(|e| Error::Config(format!("{e:?}")))?;
+        let users = load_users(&config, &self.users_yaml)?;
+        let mut rng_seed = [0u8; 32];
+        ChaCha20Rng::seed_from_u64(self.seed).fill_bytes(&mut rng_seed);
+        Ok(ServerParts {
+            config,
+            users,
+            rng_seed,
+        })
+    }
+}
+
 /// Which way a datagram travels, for [`World::set_drop_filter`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -186,6 +208,86 @@ pub struct NetStats {
     pub delayed: u64,
     /// Datagrams the NAT had no mapping for, or addressed to nobody.
     pub unroutable: u64,
+}
+
+/// What the world builds its server from: [`WorldConfig::server_parts`].
+#[derive(Debug, Clone)]
+pub struct ServerParts {
+    /// The parsed `l2tpd.yaml`.
+    pub config: server::config::Config,
+    /// The parsed users file.
+    pub users: server::users::Users,
+    /// The server's random seed, drawn from the world's seed.
+    pub rng_seed: [u8; 32],
+}
+
+impl ServerParts {
+    /// A new server from these parts, started at `now`.
+    pub fn build(&self, now: Instant) -> Server {
+        Server::new(self.config.clone(), self.users.clone(), self.rng_seed, now)
+    }
+}
+
+/// One record of the tap: what the server got or gave, `at` virtual time since the world was
+/// built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapRecord {
+    /// When, since the world was built.
+    pub at: Duration,
+    /// Which call or output.
+    pub kind: TapKind,
+    /// The datagram, ESP packet or IPv4 packet (empty for a timeout).
+    pub bytes: Vec<u8>,
+}
+
+/// Which server call (input) or output a [`TapRecord`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TapKind {
+    /// `Server::handle_udp(local, remote)`.
+    UdpIn {
+        /// The server's address and port.
+        local: SocketAddr,
+        /// The sender as the server sees it (after the NAT).
+        remote: SocketAddr,
+    },
+    /// `Server::handle_esp(local, remote)`.
+    EspIn {
+        /// The server's address.
+        local: Ipv4Addr,
+        /// The sender as the server sees it.
+        remote: Ipv4Addr,
+    },
+    /// `Server::handle_tun`.
+    TunIn,
+    /// `Server::handle_timeout`.
+    Timeout,
+    /// A UDP datagram the server sent.
+    UdpOut {
+        /// The server's address and port.
+        local: SocketAddr,
+        /// The destination.
+        remote: SocketAddr,
+    },
+    /// A raw ESP packet the server sent.
+    EspOut {
+        /// The server's address.
+        local: Ipv4Addr,
+        /// The destination.
+        remote: Ipv4Addr,
+    },
+    /// A packet the server wrote to TUN.
+    TunOut,
+}
+
+impl TapKind {
+    /// Whether this is an input to the server (what a replay feeds).
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            Self::UdpIn { .. } | Self::EspIn { .. } | Self::TunIn | Self::Timeout
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -259,6 +361,7 @@ pub struct World {
     scratch: Vec<u8>,
     steps_at_instant: u32,
     drop_filter: Option<DropFilter>,
+    tap: Option<Vec<TapRecord>>,
 }
 
 impl core::fmt::Debug for World {
@@ -277,17 +380,15 @@ impl World {
     /// Builds the server from `config` at virtual time `base` (any `Instant`; nothing reads
     /// the clock).
     pub fn new(config: WorldConfig, base: Instant) -> Result<Self, Error> {
-        let (server_config, _warnings) =
-            server::config::Config::from_yaml_str(&config.server_yaml(), Path::new("l2tpd.yaml"))
-                .map_err(|e| Error::Config(format!("{e:?}")))?;
-        let users = load_users(&server_config, &config.users_yaml)?;
+        let parts = config.server_parts()?;
         let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
+        // The first 32 bytes are the server's seed (drawn again in `server_parts`).
         let mut server_seed = [0u8; 32];
         rng.fill_bytes(&mut server_seed);
-        let server = Server::new(server_config.clone(), users, server_seed, base);
+        let server = parts.build(base);
         Ok(Self {
             config,
-            server_config,
+            server_config: parts.config,
             now: base,
             start: base,
             server,
@@ -305,6 +406,7 @@ impl World {
             scratch: Vec::with_capacity(2048),
             steps_at_instant: 0,
             drop_filter: None,
+            tap: None,
         })
     }
 
@@ -418,6 +520,7 @@ impl World {
 
     /// Injects a packet from the LAN into the server's `handle_tun`, now.
     pub fn lan_send(&mut self, packet: &[u8]) {
+        self.record(TapKind::TunIn, packet);
         self.server.handle_tun(self.now, packet);
         self.collect();
     }
@@ -436,6 +539,33 @@ impl World {
     /// (counted as lost), on top of the random loss; `None` removes the filter.
     pub fn set_drop_filter(&mut self, filter: Option<DropFilter>) {
         self.drop_filter = filter;
+    }
+
+    /// Starts (`true`) or stops recording every server input the world makes (datagrams,
+    /// raw ESP, TUN packets, timeouts) and every server output, with the virtual time. Calls
+    /// made through [`World::server_mut`] are not recorded.
+    pub fn set_tap(&mut self, on: bool) {
+        match (on, self.tap.is_some()) {
+            (true, false) => self.tap = Some(Vec::new()),
+            (false, true) => self.tap = None,
+            _ => {}
+        }
+    }
+
+    /// Takes what the tap recorded so far (it keeps recording).
+    pub fn take_tap(&mut self) -> Vec<TapRecord> {
+        self.tap.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn record(&mut self, kind: TapKind, bytes: &[u8]) {
+        let at = self.elapsed();
+        if let Some(tap) = &mut self.tap {
+            tap.push(TapRecord {
+                at,
+                kind,
+                bytes: bytes.to_vec(),
+            });
+        }
     }
 
     /// Every server event so far.
@@ -472,8 +602,10 @@ impl World {
     /// existed, with the new ones allocated already.
     pub fn remap_nat(&mut self, id: ClientId) -> Vec<(SocketAddr, SocketAddr)> {
         let public_ip = IpAddr::V4(self.config.nat_public_ip);
-        let keys: Vec<(ClientId, SocketAddr, SocketAddr)> =
+        let mut keys: Vec<(ClientId, SocketAddr, SocketAddr)> =
             self.nat.out.keys().filter(|k| k.0 == id).copied().collect();
+        // In a fixed order, so that the new ports do not depend on the hash map's order.
+        keys.sort_unstable();
         let mut moved = Vec::new();
         for key in keys {
             let Some(old) = self.nat.out.remove(&key) else {
@@ -566,6 +698,7 @@ impl World {
         }
         let now = self.now;
         if self.server.poll_timeout().is_some_and(|t| t <= now) {
+            self.record(TapKind::Timeout, &[]);
             self.server.handle_timeout(now);
         }
         for slot in &mut self.clients {
@@ -724,6 +857,15 @@ impl World {
     }
 
     fn route_from_server(&mut self, t: server::Transmit, payload: &[u8]) {
+        let kind = match t {
+            server::Transmit::Udp { local, remote } => Some(TapKind::UdpOut { local, remote }),
+            server::Transmit::Esp { local, remote } => Some(TapKind::EspOut { local, remote }),
+            server::Transmit::Tun => Some(TapKind::TunOut),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            self.record(kind, payload);
+        }
         let public = self.config.nat_public_ip;
         match t {
             server::Transmit::Udp { local, remote } => {
@@ -794,9 +936,11 @@ impl World {
         let now = self.now;
         match item.hop {
             Hop::ServerUdp { local, remote, .. } => {
+                self.record(TapKind::UdpIn { local, remote }, &item.payload);
                 self.server.handle_udp(now, local, remote, &item.payload);
             }
             Hop::ServerEsp { local, remote, .. } => {
+                self.record(TapKind::EspIn { local, remote }, &item.payload);
                 self.server.handle_esp(now, local, remote, &item.payload);
             }
             Hop::ServerTun => {
@@ -805,6 +949,7 @@ impl World {
                     .and_then(|_| packet::echo_reply_to(&item.payload));
                 self.lan.push(item.payload);
                 if let Some(reply) = reply {
+                    self.record(TapKind::TunIn, &reply);
                     self.server.handle_tun(now, &reply);
                 }
             }
