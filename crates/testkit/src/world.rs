@@ -973,3 +973,42 @@ fn load_users(config: &server::config::Config, text: &str) -> Result<server::use
     server::users::Users::from_yaml_str(text, Path::new("users.yaml"), &pool)
         .map_err(|e| Error::Config(format!("{e:?}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(clippy::disallowed_methods)]
+    fn base() -> Instant {
+        Instant::now()
+    }
+
+    /// A NAT rebinding hands out the new ports in the order of the old mappings, not in the
+    /// hash map's (random) order, so that a seeded world replays exactly.
+    #[test]
+    fn remap_nat_is_deterministic() {
+        for _ in 0..8 {
+            let mut w = World::new(WorldConfig::default(), base()).unwrap();
+            let id = w.add_client(
+                Profile::windows_xp_sp2(),
+                Ipv4Addr::new(192, 168, 1, 10),
+                true,
+                "alice",
+                "alice-pass",
+            );
+            w.connect(id).unwrap();
+            assert!(w.run_until(
+                |w| w.client(id).stage() >= crate::Stage::QuickMode,
+                Duration::from_secs(30)
+            ));
+            let moved = w.remap_nat(id);
+            assert_eq!(moved.len(), 2, "IKE from 500 and 4500");
+            let mut by_key: Vec<_> = w.nat.out.iter().map(|(k, port)| (*k, *port)).collect();
+            by_key.sort_unstable();
+            let ports: Vec<u16> = by_key.iter().map(|(_, p)| *p).collect();
+            let mut sorted = ports.clone();
+            sorted.sort_unstable();
+            assert_eq!(ports, sorted, "new ports follow the mappings' order");
+        }
+    }
+}
