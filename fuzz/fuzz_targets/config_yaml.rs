@@ -7,7 +7,9 @@ use std::path::Path;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let file = Path::new("/nonexistent-dir/l2tpd.yaml");
     if let Err(errors) = server::config::Config::from_yaml_str(text, file) {
         assert!(!errors.is_empty());

@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
             let mut out = [0u8; 8];
             repr.emit(&mut out).unwrap();
             assert_eq!(&out[..], &data[..8]);
-            assert_eq!(Repr::parse(&Packet::new_checked(&out[..]).unwrap()).unwrap(), repr);
+            assert_eq!(
+                Repr::parse(&Packet::new_checked(&out[..]).unwrap()).unwrap(),
+                repr
+            );
         }
     }
     // Trailer: the same bytes read as a decrypted payload.

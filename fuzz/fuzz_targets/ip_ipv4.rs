@@ -21,8 +21,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(again.payload(), packet.payload());
     // Canonical: no options, reserved flag clear, and not the alternative checksum 0xffff (a
     // one's-complement "-0" that verifies when the true sum is zero; we emit 0x0000).
-    if packet.header_len() == HEADER_LEN && !packet.reserved_flag() && packet.checksum() != 0xffff
-    {
+    if packet.header_len() == HEADER_LEN && !packet.reserved_flag() && packet.checksum() != 0xffff {
         assert_eq!(&out[..], &data[..usize::from(packet.total_len())]);
     }
 });

@@ -15,7 +15,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(raw, rest[..len]);
         rest = &rest[len..];
 
-        let Ok(typed) = AvpRepr::parse(&avp) else { continue };
+        let Ok(typed) = AvpRepr::parse(&avp) else {
+            continue;
+        };
         let mut out = vec![0u8; typed.buffer_len()];
         typed.emit(avp.mandatory, &mut out).unwrap();
         let (back, tail) = Avp::parse(&out).unwrap();

@@ -24,7 +24,9 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(again.payload(), payload);
 
     let pad = &data[packet.header_len() - repr.offset.unwrap_or(0) as usize..packet.header_len()];
-    let canonical = packet.flags() & RESERVED == 0 && pad.iter().all(|b| *b == 0) && packet.total_len() == data.len();
+    let canonical = packet.flags() & RESERVED == 0
+        && pad.iter().all(|b| *b == 0)
+        && packet.total_len() == data.len();
     if canonical {
         assert_eq!(out, data);
     }

@@ -21,18 +21,34 @@ fn options_round_trip<'a, O: ConfigOption<'a> + PartialEq + core::fmt::Debug>(da
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(packet) = Packet::new_checked(data) else { return };
+    let Ok(packet) = Packet::new_checked(data) else {
+        return;
+    };
     let header = wire::ppp::Repr::parse(&packet).expect("checked frame parses");
     let mut out = vec![0u8; header.buffer_len()];
     header.emit(&mut out).expect("emit of a parsed header");
-    assert_eq!(&out[..], &data[..header.buffer_len()], "frame header round trip");
+    assert_eq!(
+        &out[..],
+        &data[..header.buffer_len()],
+        "frame header round trip"
+    );
 
     let protocol = packet.protocol();
     let payload = &data[header.buffer_len()..];
-    let Ok(cp) = control::Packet::new_checked(payload) else { return };
+    let Ok(cp) = control::Packet::new_checked(payload) else {
+        return;
+    };
     let canonical = &payload[..usize::from(cp.length())];
-    for proto in [Protocol::Lcp, Protocol::Ipcp, Protocol::Ccp, Protocol::Ipv6cp, protocol] {
-        let Ok(repr) = Repr::parse(&cp, proto) else { continue };
+    for proto in [
+        Protocol::Lcp,
+        Protocol::Ipcp,
+        Protocol::Ccp,
+        Protocol::Ipv6cp,
+        protocol,
+    ] {
+        let Ok(repr) = Repr::parse(&cp, proto) else {
+            continue;
+        };
         assert_eq!(repr.buffer_len(), canonical.len());
         let mut out = vec![0u8; repr.buffer_len()];
         repr.emit(&mut out).expect("emit of a parsed packet");
