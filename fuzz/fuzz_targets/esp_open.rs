@@ -1,54 +1,26 @@
-//! Arbitrary bytes into `SaDb::open` and `SaDb::open_l2tp` for a configured SA. Under
-//! `cfg(fuzzing)` the ICV check is bypassed, so decryption, the trailer and the transport rules
-//! are reached. Nothing may panic; any success must point inside the buffer.
+//! Arbitrary bytes into `SaDb::open` and `SaDb::open_l2tp` for the SA of
+//! `testkit::fuzz::fixtures::esp_open_sa` (the first octet picks AES-128 or 3DES and UDP
+//! encapsulation or raw ESP). Under `cfg(fuzzing)` the ICV check is bypassed, so decryption,
+//! the trailer and the transport rules are reached. Nothing may panic; any success must point
+//! inside the buffer; the SA never opens for another port.
+//!
+//! Seeds are the L2TP datagrams of the testkit clients sealed with this SA.
 #![no_main]
 
 use std::net::SocketAddr;
 
-use crypto::Secret;
-use crypto::cipher::CipherAlg;
-use crypto::integ::IntegAlg;
-use esp::{Direction, Encap, FourTuple, Lifetime, Sa, SaDb, SaParams};
+use esp::{Direction, FourTuple, Sa, SaDb};
 use libfuzzer_sys::fuzz_target;
-
-fn db(peer: FourTuple, cipher: CipherAlg, natt: bool) -> SaDb {
-    let db = SaDb::new();
-    let sa = Sa::new(SaParams {
-        spi: 0x0000_1000,
-        direction: Direction::Inbound,
-        cipher,
-        enc_key: Secret::new(vec![0x11; cipher.key_len()]),
-        integ: IntegAlg::HmacSha1_96,
-        auth_key: Secret::new(vec![0x22; 20]),
-        encap: if natt {
-            Encap::Udp {
-                local: peer.local,
-                remote: peer.remote,
-            }
-        } else {
-            Encap::None
-        },
-        peer,
-        lifetime: Lifetime::UNLIMITED,
-    })
-    .unwrap();
-    db.insert(sa).unwrap();
-    db
-}
+use testkit::fuzz::fixtures;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, packet)) = data.split_first() else {
         return;
     };
-    let local: SocketAddr = "192.0.2.1:4500".parse().unwrap();
-    let remote: SocketAddr = "198.51.100.7:4500".parse().unwrap();
-    let peer = FourTuple { local, remote };
-    let cipher = if selector & 1 == 0 {
-        CipherAlg::Aes128
-    } else {
-        CipherAlg::TripleDes
-    };
-    let db = db(peer, cipher, selector & 2 == 0);
+    let params = fixtures::esp_open_sa(selector, Direction::Inbound);
+    let peer = params.peer;
+    let db = SaDb::new();
+    db.insert(Sa::new(params).unwrap()).unwrap();
 
     let mut buf = packet.to_vec();
     if let Ok(opened) = db.open(&peer, &mut buf) {
@@ -62,8 +34,8 @@ fuzz_target!(|data: &[u8]| {
     }
     // From another port the SA must never open.
     let other = FourTuple {
-        local,
-        remote: "198.51.100.7:4501".parse().unwrap(),
+        local: peer.local,
+        remote: SocketAddr::new(peer.remote.ip(), peer.remote.port().wrapping_add(1)),
     };
     let mut buf = packet.to_vec();
     assert!(db.open(&other, &mut buf).is_err());

@@ -1,38 +1,50 @@
-//! Arbitrary datagrams and time steps into an IKEv1 responder: no panics, bounded state.
+//! Arbitrary IKE datagrams (plain ISAKMP, as the server hands them over after the non-ESP
+//! marker) and time steps into the `testkit::fuzz::fixtures::ike_responder` fixture: no panics,
+//! bounded state, and nothing sent to an address we never heard from.
+//!
+//! The input is a `testkit::fuzz::script::Step` script (datagrams to ports other than 500 and
+//! 4500 are skipped); the seed corpus holds the testkit clients' whole exchanges with this very
+//! responder (Main Mode, Quick Mode, rekeys, Delete, DPD), which replay exactly.
 #![no_main]
 
-use std::net::SocketAddr;
+use std::collections::HashSet;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use testkit::fuzz::fixtures::{self, MAX_STEPS};
+use testkit::fuzz::script::Step;
 
-#[derive(Arbitrary, Debug)]
-enum Step {
-    Datagram { from_port: u8, to_4500: bool, data: Vec<u8> },
-    Advance { secs: u16 },
-}
-
-fuzz_target!(|steps: Vec<Step>| {
-    let mut cfg = ike::ResponderConfig::new(crypto::Secret::from_slice(b"vpn"));
-    cfg.max_half_open = 8;
-    let mut r = ike::Responder::new(cfg, [7; 32]);
+fuzz_target!(|data: &[u8]| {
+    let mut r = fixtures::ike_responder();
     let mut now = Instant::now();
-    for step in steps.into_iter().take(64) {
+    let mut heard_from: HashSet<IpAddr> = HashSet::new();
+    for (i, step) in Step::read_all(data).into_iter().take(MAX_STEPS).enumerate() {
         match step {
-            Step::Datagram { from_port, to_4500, data } => {
-                let local: SocketAddr = if to_4500 { "192.0.2.1:4500" } else { "192.0.2.1:500" }.parse().unwrap();
-                let remote = SocketAddr::new("203.0.113.9".parse().unwrap(), 1000 + u16::from(from_port));
-                r.handle_datagram(now, local, remote, &data);
+            Step::Udp {
+                local,
+                remote,
+                data,
+            } if matches!(local.port(), 500 | 4500) => {
+                heard_from.insert(remote.ip());
+                r.handle_datagram(now, local, remote, data);
             }
-            Step::Advance { secs } => {
-                now += Duration::from_secs(u64::from(secs));
+            Step::Advance { ms } => {
+                now += Duration::from_millis(u64::from(ms));
                 r.handle_timeout(now);
             }
+            _ => continue,
         }
-        while r.poll_transmit().is_some() {}
+        while let Some(t) = r.poll_transmit() {
+            assert!(
+                heard_from.contains(&t.remote.ip()),
+                "sent to a stranger: {}",
+                t.remote
+            );
+        }
         while r.poll_event().is_some() {}
         let _ = r.poll_timeout();
-        assert!(r.peers(now).len() <= 8 + 64);
+        // At most 8 half-open SAs, plus one established SA per datagram at most.
+        assert!(r.peers(now).len() <= 8 + i + 1);
     }
 });

@@ -2,15 +2,9 @@
 //! byte-exact round trip.
 #![no_main]
 
-use std::net::Ipv4Addr;
-
 use libfuzzer_sys::fuzz_target;
-use wire::ip::udp::{Packet, PseudoHeader, Repr};
-
-const PSEUDO: PseudoHeader = PseudoHeader {
-    src_addr: Ipv4Addr::new(198, 51, 100, 7),
-    dst_addr: Ipv4Addr::new(192, 0, 2, 1),
-};
+use testkit::fuzz::fixtures::UDP_PSEUDO as PSEUDO;
+use wire::ip::udp::{Packet, Repr};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(packet) = Packet::new_checked(data) else {

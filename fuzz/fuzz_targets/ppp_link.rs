@@ -1,76 +1,44 @@
-//! Arbitrary frames and time steps into a `ppp::Link` authenticator, optionally after a real
-//! client brought it to the Network phase. Nothing may panic.
+//! Arbitrary frames and time steps into the `ppp::Link` authenticator of
+//! `testkit::fuzz::fixtures` (every protocol, PAP included), optionally after the fixture's
+//! client brought it to the Network phase (header bit 0). Nothing may panic, IPv4 flows only
+//! for an authenticated user with an address, and an accepted IPv4 packet comes from that
+//! address.
+//!
+//! The input is a `testkit::fuzz::script::FrameStep` script (an empty frame only moves time);
+//! the seed corpus holds PPP clients in the manner of the testkit profiles (MS-CHAPv2, CHAP,
+//! MS-CHAPv1, PAP) negotiating with this very link, which replays exactly.
 #![no_main]
 
 use std::net::Ipv4Addr;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use ppp::{Authenticator, Credential, Link, LinkConfig, Lookup, Peer, PeerConfig};
+use testkit::fuzz::fixtures::{self, MAX_STEPS};
+use testkit::fuzz::script::FrameStep;
 
-#[derive(Debug, Arbitrary)]
-struct Input {
-    open_first: bool,
-    steps: Vec<(u16, Vec<u8>)>,
-}
-
-struct Users;
-
-impl Authenticator for Users {
-    fn lookup(&mut self, user: &str) -> Lookup {
-        match user {
-            "User" => Lookup::Found(Credential::password("clientPass")),
-            "off" => Lookup::Disabled,
-            _ => Lookup::NotFound,
-        }
+fuzz_target!(|data: &[u8]| {
+    let (header, steps) = FrameStep::read_input(data);
+    let mut now = Instant::now();
+    let mut link = fixtures::ppp_link(now);
+    if header & 1 != 0 {
+        fixtures::ppp_link_open(&mut link, now);
     }
-
-    fn assign_address(&mut self, _: &str, _: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
-        Some(Ipv4Addr::new(10, 0, 0, 2))
-    }
-}
-
-fn origin() -> Instant {
-    static T: OnceLock<Instant> = OnceLock::new();
-    *T.get_or_init(Instant::now)
-}
-
-fuzz_target!(|input: Input| {
-    let mut now = origin();
-    let cfg = LinkConfig { dns: [Some(Ipv4Addr::new(10, 0, 0, 1)), None], ..LinkConfig::default() };
-    let mut link = Link::new(&cfg, [7; 32], now);
-    let mut users = Users;
-    if input.open_first {
-        let mut peer = Peer::new(&PeerConfig::new("User", "clientPass"), [8; 32], now);
-        for _ in 0..50 {
-            let mut moved = false;
-            while let Some(f) = link.poll_transmit() {
-                moved = true;
-                let _ = peer.handle_frame(now, &f);
-            }
-            while let Some(f) = peer.poll_transmit() {
-                moved = true;
-                let _ = link.handle_frame(now, &f, &mut users);
-            }
-            if !moved {
-                break;
-            }
+    for s in steps.iter().take(MAX_STEPS) {
+        now += Duration::from_millis(u64::from(s.advance_ms));
+        let out = fixtures::ppp_link_step(&mut link, now, s.data);
+        if link.ip_up() {
+            assert!(link.user().is_some(), "IP up without an authenticated user");
         }
-    }
-    for (ms, frame) in input.steps.iter().take(64) {
-        now += Duration::from_millis(u64::from(*ms) * 16);
-        if let Some(t) = link.poll_timeout() {
-            if t <= now {
-                link.handle_timeout(now);
-            }
+        if let Some(ip) = out.ip {
+            let src = ip
+                .get(12..16)
+                .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]));
+            assert_eq!(
+                src,
+                link.assigned_address(),
+                "a spoofed packet was accepted"
+            );
         }
-        let _ = link.handle_frame(now, frame, &mut users);
-        while link.poll_transmit().is_some() {}
-        while link.poll_event().is_some() {}
-        let mut out = Vec::new();
-        let _ = link.encapsulate_ip(frame, &mut out);
     }
     let _ = link.stats();
 });

@@ -23,6 +23,9 @@ use crate::{Error, Profile, Stage, World, WorldConfig};
 /// The server's public address in every fixture ([`WorldConfig::default`]'s).
 pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 
+/// Steps a stateful target runs at most per input (the longest seed script has about 300).
+pub const MAX_STEPS: usize = 1024;
+
 /// The NAT's public address in every fixture world ([`WorldConfig::default`]'s).
 pub const NAT_PUBLIC_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
 
@@ -288,14 +291,25 @@ fn inside(whole: &[u8], part: &[u8]) -> bool {
     w.start <= p.start && p.end <= w.end
 }
 
+/// What one `ppp_link` or `ppp_peer` step did.
+#[derive(Debug, Clone, Default)]
+pub struct PppStep {
+    /// The frames sent.
+    pub sent: Vec<Vec<u8>>,
+    /// The IPv4 packet the frame carried, if it was accepted as one.
+    pub ip: Option<Vec<u8>>,
+}
+
 /// One step of the `ppp_link` target at `now`: timers run, the frame arrives (an empty one
-/// only moves time), outputs are drained and the frame is also sent as an IP packet. Returns
-/// what the link sent.
-pub fn ppp_link_step(link: &mut ppp::Link, now: Instant, frame: &[u8]) -> Vec<Vec<u8>> {
+/// only moves time), outputs are drained and the frame is also sent as an IP packet.
+pub fn ppp_link_step(link: &mut ppp::Link, now: Instant, frame: &[u8]) -> PppStep {
     link.handle_timeout(now);
-    if !frame.is_empty() {
-        let _ = link.handle_frame(now, frame, &mut PppUsers);
-    }
+    let ip = if frame.is_empty() {
+        None
+    } else {
+        link.handle_frame(now, frame, &mut PppUsers)
+            .map(<[u8]>::to_vec)
+    };
     let mut sent = Vec::new();
     while let Some(f) = link.poll_transmit() {
         sent.push(f);
@@ -303,7 +317,7 @@ pub fn ppp_link_step(link: &mut ppp::Link, now: Instant, frame: &[u8]) -> Vec<Ve
     while link.poll_event().is_some() {}
     let mut out = Vec::new();
     let _ = link.encapsulate_ip(frame, &mut out);
-    sent
+    PppStep { sent, ip }
 }
 
 /// Brings the `ppp_link` fixture to the Network phase with the `ppp_peer` fixture (the
@@ -328,11 +342,13 @@ pub fn ppp_link_open(link: &mut ppp::Link, now: Instant) {
 }
 
 /// One step of the `ppp_peer` target at `now`, as [`ppp_link_step`] for the client role.
-pub fn ppp_peer_step(peer: &mut ppp::Peer, now: Instant, frame: &[u8]) -> Vec<Vec<u8>> {
+pub fn ppp_peer_step(peer: &mut ppp::Peer, now: Instant, frame: &[u8]) -> PppStep {
     peer.handle_timeout(now);
-    if !frame.is_empty() {
-        let _ = peer.handle_frame(now, frame);
-    }
+    let ip = if frame.is_empty() {
+        None
+    } else {
+        peer.handle_frame(now, frame).map(<[u8]>::to_vec)
+    };
     let mut sent = Vec::new();
     while let Some(f) = peer.poll_transmit() {
         sent.push(f);
@@ -340,7 +356,7 @@ pub fn ppp_peer_step(peer: &mut ppp::Peer, now: Instant, frame: &[u8]) -> Vec<Ve
     while peer.poll_event().is_some() {}
     let mut out = Vec::new();
     let _ = peer.encapsulate_ip(frame, &mut out);
-    sent
+    PppStep { sent, ip }
 }
 
 /// Carries datagrams between a LAC and an LNS until both are quiet.

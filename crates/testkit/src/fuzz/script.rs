@@ -47,6 +47,11 @@ impl<'a> Reader<'a> {
         Some(u32::from_be_bytes(*b))
     }
 
+    /// Everything not read yet.
+    pub fn rest(&mut self) -> &'a [u8] {
+        core::mem::take(&mut self.data)
+    }
+
     /// A data field: a 2-octet length, then that many octets or what is left.
     pub fn bytes(&mut self) -> Option<&'a [u8]> {
         let len = usize::from(self.u16()?);

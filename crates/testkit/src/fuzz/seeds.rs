@@ -699,6 +699,7 @@ impl<'c> Dissect<'c> {
         if ports == (68, 67) || ports == (67, 68) {
             self.add("dhcp_message", "dhcp", datagram.payload().to_vec());
             self.add("dhcp_inform", "dhcp", ip.to_vec());
+            self.add("dhcp_inform", "dhcp-payload", datagram.payload().to_vec());
         }
     }
 
@@ -1095,9 +1096,9 @@ fn ppp_link_script(profile: &Profile, base: Instant) -> Vec<u8> {
         if !frames.is_empty() {
             for f in frames {
                 let at = rec.step(now, &f, |t| {
-                    to_peer.extend(fixtures::ppp_link_step(&mut link, t, &[]));
+                    to_peer.extend(fixtures::ppp_link_step(&mut link, t, &[]).sent);
                 });
-                to_peer.extend(fixtures::ppp_link_step(&mut link, at, &f));
+                to_peer.extend(fixtures::ppp_link_step(&mut link, at, &f).sent);
             }
             continue;
         }
@@ -1124,9 +1125,9 @@ fn ppp_link_script(profile: &Profile, base: Instant) -> Vec<u8> {
         peer.handle_timeout(now);
         if link.poll_timeout().is_some_and(|t| t <= now) {
             let at = rec.step(now, &[], |t| {
-                to_peer.extend(fixtures::ppp_link_step(&mut link, t, &[]));
+                to_peer.extend(fixtures::ppp_link_step(&mut link, t, &[]).sent);
             });
-            to_peer.extend(fixtures::ppp_link_step(&mut link, at, &[]));
+            to_peer.extend(fixtures::ppp_link_step(&mut link, at, &[]).sent);
         }
     }
     rec.finish(0, 0)
@@ -1159,9 +1160,9 @@ fn ppp_peer_script(auth: ppp::AuthProtocol, base: Instant) -> Vec<u8> {
         if !frames.is_empty() {
             for f in frames {
                 let at = rec.step(now, &f, |t| {
-                    to_link.extend(fixtures::ppp_peer_step(&mut peer, t, &[]));
+                    to_link.extend(fixtures::ppp_peer_step(&mut peer, t, &[]).sent);
                 });
-                to_link.extend(fixtures::ppp_peer_step(&mut peer, at, &f));
+                to_link.extend(fixtures::ppp_peer_step(&mut peer, at, &f).sent);
             }
             continue;
         }
@@ -1182,9 +1183,9 @@ fn ppp_peer_script(auth: ppp::AuthProtocol, base: Instant) -> Vec<u8> {
         link.handle_timeout(now);
         if peer.poll_timeout().is_some_and(|t| t <= now) {
             let at = rec.step(now, &[], |t| {
-                to_link.extend(fixtures::ppp_peer_step(&mut peer, t, &[]));
+                to_link.extend(fixtures::ppp_peer_step(&mut peer, t, &[]).sent);
             });
-            to_link.extend(fixtures::ppp_peer_step(&mut peer, at, &[]));
+            to_link.extend(fixtures::ppp_peer_step(&mut peer, at, &[]).sent);
         }
     }
     rec.finish(0, 0)
@@ -1607,7 +1608,7 @@ mod tests {
             let mut acked_ipcp = false;
             for s in steps {
                 now += Duration::from_millis(u64::from(s.advance_ms));
-                for f in fixtures::ppp_link_step(&mut link, now, s.data) {
+                for f in fixtures::ppp_link_step(&mut link, now, s.data).sent {
                     acked_ipcp |= proto_code(&f) == Some((0x8021, 2));
                 }
                 ip_up |= link.ip_up();
