@@ -56,8 +56,10 @@ pub const TARGETS: &[&str] = &[
     "dhcp_message",
     "esp_header",
     "esp_open",
+    "esp_replay",
     "fastpath",
     "ike_responder",
+    "ike_suites",
     "ip_ipv4",
     "ip_udp",
     "isakmp_message",
@@ -490,6 +492,8 @@ struct Dissect<'c> {
     ike: IkeDecryptor,
     /// L2TP datagrams from clients: (their UDP source port, the message).
     inner: Vec<(u16, Vec<u8>)>,
+    /// ESP sequence numbers by SPI, in wire order.
+    seqs: BTreeMap<u32, Vec<u32>>,
 }
 
 impl<'c> Dissect<'c> {
@@ -500,6 +504,7 @@ impl<'c> Dissect<'c> {
             keys,
             ike: IkeDecryptor::default(),
             inner: Vec::new(),
+            seqs: BTreeMap::new(),
         }
     }
 
@@ -525,6 +530,51 @@ impl<'c> Dissect<'c> {
             }
         }
         self.reseal();
+        self.replay_windows();
+    }
+
+    /// The sequence numbers of each SA as `esp_replay` steps relative to the highest one (the
+    /// tap holds each packet once, so these are the senders' orders).
+    fn replay_windows(&mut self) {
+        for seqs in std::mem::take(&mut self.seqs).into_values() {
+            let mut top = 0u32;
+            let mut seed = Vec::new();
+            for seq in seqs {
+                let (mode, value) = if seq >= top {
+                    (1u8, seq - top)
+                } else {
+                    (2u8, top - seq)
+                };
+                let Ok(value) = u16::try_from(value) else {
+                    continue;
+                };
+                seed.push(mode);
+                seed.extend_from_slice(&value.to_be_bytes());
+                top = top.max(seq);
+            }
+            self.add("esp_replay", "seqs", seed);
+        }
+    }
+
+    /// The SA payload bodies of an ISAKMP message (plain, or decrypted with the E flag kept),
+    /// as `ike_suites` inputs under the default policy (modern and legacy).
+    fn sa_payloads(&mut self, msg: &[u8]) {
+        let Ok(packet) = isakmp::Packet::new_checked(msg) else {
+            return;
+        };
+        let body = msg.get(isakmp::HEADER_LEN..).unwrap_or_default();
+        let mut bodies = Vec::new();
+        for p in isakmp::Payloads::new(packet.next_payload(), body) {
+            let Ok(p) = p else { break };
+            if p.kind == isakmp::PayloadType::Sa {
+                let mut seed = vec![0b0011];
+                seed.extend_from_slice(p.body);
+                bodies.push(seed);
+            }
+        }
+        for seed in bodies {
+            self.add("ike_suites", "sa", seed);
+        }
     }
 
     fn nat_t(&mut self, payload: &[u8], from_server: bool) {
@@ -545,11 +595,13 @@ impl<'c> Dissect<'c> {
                 self.add("crypto_cbc", "ike", seed);
             }
             if let Some(plain) = decode::as_plain(&d.message) {
+                self.sa_payloads(&plain);
                 self.add("isakmp_message", "ike-plain", plain);
             }
             self.add("isakmp_message", "ike-decrypted", d.message);
             return;
         }
+        self.sa_payloads(msg);
         // Key exchange data of Main Mode messages 3 and 4.
         let Ok(repr) = isakmp::Repr::parse(msg) else {
             return;
@@ -578,6 +630,13 @@ impl<'c> Dissect<'c> {
         else {
             return;
         };
+        if let Some(seq) = packet
+            .get(4..8)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+        {
+            self.seqs.entry(spi).or_default().push(seq);
+        }
         let Some(keys) = self.keys.esp(spi).cloned() else {
             return;
         };
@@ -1795,5 +1854,15 @@ mod tests {
         );
         assert!(c.get("dhcp_inform").unwrap().len() >= 2);
         assert!(!c.get("esp_open").unwrap().is_empty());
+        // Quick Mode SA payloads (ESP proposals) for the selection target.
+        let esp_offer = c.get("ike_suites").unwrap().values().any(|s| {
+            isakmp::SaRepr::parse(&s[1..]).is_ok_and(|sa| {
+                sa.proposals
+                    .iter()
+                    .any(|p| p.protocol == isakmp::protocol::ESP)
+            })
+        });
+        assert!(esp_offer, "no ESP proposal among the SA payloads");
+        assert!(!c.get("esp_replay").unwrap().is_empty());
     }
 }
