@@ -19,6 +19,7 @@ use clap::{Parser, Subcommand};
 mod check;
 mod clock;
 mod control;
+mod datapath;
 mod run;
 mod status;
 mod workers;

@@ -12,19 +12,18 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
 use server::config::Config;
-use server::{Event, Inbound, Outbound, Server, Transmit};
+use server::{Event, Server};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::net::{UdpSocket, UnixListener, UnixStream};
@@ -34,6 +33,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::clock;
 use crate::control::{self, DaemonInfo, Request, Response};
+use crate::datapath::{self, Input, Lane, Listener, Owner};
 
 /// How long a shutdown may take to send its Delete/StopCCN messages.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -41,45 +41,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// How often the users file's modification time is checked.
 const USERS_POLL: Duration = Duration::from_secs(2);
 
-/// The largest datagram or packet read (IPv4 maximum).
-pub(crate) const MAX_PACKET: usize = 65_535;
-
-/// Packets read from the TUN or raw ESP socket per wake-up before other inputs get a turn.
-pub(crate) const BATCH: usize = 64;
-
-/// Depth of the channel from the socket readers to the server task.
+/// Depth of each of the owner's input channels (hand-offs, and IKE).
 const CHANNEL_DEPTH: usize = 1024;
-
-/// Something for the server task.
-pub(crate) enum Input {
-    /// A UDP datagram: local and remote addresses and the payload.
-    Udp {
-        local: SocketAddr,
-        remote: SocketAddr,
-        data: Vec<u8>,
-        /// A worker already ran the fast path on it (it answered `ToOwner`).
-        fast_tried: bool,
-    },
-    /// An ESP packet a worker decrypted but did not handle (`Inbound::ToOwnerDecrypted`):
-    /// `data` is the L2TP message.
-    Decrypted {
-        local: SocketAddr,
-        remote: SocketAddr,
-        spi: u32,
-        src_port: u16,
-        data: Vec<u8>,
-    },
-    /// A TUN packet a worker did not handle (`Outbound::ToOwner`).
-    Tun(Vec<u8>),
-    /// A control request and where to send the answer.
-    Control(Request, oneshot::Sender<Response>),
-}
-
-/// A bound UDP socket: the address it was bound to (0.0.0.0 for a wildcard) and the port.
-pub(crate) struct Listener {
-    pub(crate) socket: Arc<UdpSocket>,
-    pub(crate) bound: SocketAddrV4,
-}
 
 /// The sockets and TUN queues made for the worker threads, handed to them once the server
 /// exists.
@@ -91,9 +54,14 @@ struct WorkerIo {
 /// Everything set up before the loop starts.
 struct Runtime {
     config: Config,
+    /// The owner's sockets (moved into its [`Lane`] when the loop starts).
     listeners: Vec<Listener>,
+    /// The owner's TUN queue (moved into its [`Lane`]).
     tun: Option<AsyncFd<tun::Tun>>,
     raw_esp: Option<AsyncFd<OwnedFd>>,
+    /// For `status`: the TUN device's name and the addresses we listen on.
+    tun_name: Option<String>,
+    listening: Vec<String>,
     control: UnixListener,
     keylog: Option<BufWriter<File>>,
     users_mtime: Option<SystemTime>,
@@ -103,7 +71,7 @@ struct Runtime {
     /// Worker threads started.
     worker_count: usize,
     /// Packets each worker read.
-    worker_packets: Vec<Arc<std::sync::atomic::AtomicU64>>,
+    worker_packets: Vec<Arc<AtomicU64>>,
 }
 
 /// `l2tpd-rs run`.
@@ -144,7 +112,9 @@ pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> E
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move {
+    // Local tasks: the readers' batch receive buffers hold raw `mmsghdr` pointers (not `Send`).
+    let local = tokio::task::LocalSet::new();
+    let result = local.block_on(&runtime, async move {
         let rt = setup(config, keylog, no_tun, users.len()).await?;
         serve(rt, users).await
     });
@@ -228,9 +198,11 @@ async fn setup(
             .copied()
             .filter(|a| !a.is_unspecified());
         match tun::open_raw_esp(local).and_then(|fd| {
-            register(fd, Interest::READABLE | Interest::WRITABLE).map_err(|e| tun::Error::Io {
-                op: "register raw ESP with tokio".into(),
-                source: e,
+            datapath::register(fd, Interest::READABLE | Interest::WRITABLE).map_err(|e| {
+                tun::Error::Io {
+                    op: "register raw ESP with tokio".into(),
+                    source: e,
+                }
             })
         }) {
             Ok(fd) => {
@@ -266,7 +238,7 @@ async fn setup(
         let owner_queue = queues
             .pop()
             .context("the TUN device has no queue for the owner")?;
-        Some(register(owner_queue, Interest::READABLE)?)
+        Some(datapath::register(owner_queue, Interest::READABLE)?)
     };
     if worker_count > 0 {
         info!(
@@ -297,6 +269,8 @@ async fn setup(
 
     let users_mtime = mtime(&config.users_file);
     Ok(Runtime {
+        tun_name: tun.as_ref().map(|t| t.get_ref().name().to_owned()),
+        listening: listeners.iter().map(|l| l.bound.to_string()).collect(),
         config,
         listeners,
         tun,
@@ -377,21 +351,6 @@ fn open_tun(config: &Config, queues: usize) -> anyhow::Result<Vec<tun::Tun>> {
     Ok(devs)
 }
 
-/// Registers a descriptor with tokio's reactor.
-///
-/// tokio 1.54 deprecated the safe constructors in favour of an `unsafe` one whose contract is
-/// that the descriptor stays open and the same while the `AsyncFd` lives (tokio PR 8587). Both
-/// callers pass a value that *owns* its descriptor (`OwnedFd`, `tun::Tun` holding an `OwnedFd`)
-/// and is moved into the `AsyncFd`, so the contract holds; this crate forbids `unsafe`, hence
-/// the deprecated safe form.
-#[allow(deprecated)]
-pub(crate) fn register<T: std::os::fd::AsRawFd>(
-    inner: T,
-    interest: Interest,
-) -> std::io::Result<AsyncFd<T>> {
-    AsyncFd::with_interest(inner, interest)
-}
-
 async fn bind_control(path: &Path) -> anyhow::Result<UnixListener> {
     if path.exists() {
         if UnixStream::connect(path).await.is_ok() {
@@ -416,64 +375,6 @@ async fn bind_control(path: &Path) -> anyhow::Result<UnixListener> {
 
 fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-/// Spawns the reader task of one UDP socket.
-fn spawn_reader(listener: &Listener, tx: mpsc::Sender<Input>) {
-    let socket = Arc::clone(&listener.socket);
-    let bound = listener.bound;
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; MAX_PACKET];
-        loop {
-            let meta = socket
-                .async_io(Interest::READABLE, || {
-                    tun::recv_with_pktinfo(&*socket, &mut buf)
-                })
-                .await;
-            let meta = match meta {
-                Ok(m) => m,
-                Err(e) => {
-                    // ICMP errors surface here (e.g. ECONNREFUSED); they are not fatal.
-                    debug!(%bound, "UDP receive error: {e}");
-                    continue;
-                }
-            };
-            let local = local_of(bound, meta.local);
-            let data = buf.get(..meta.len).unwrap_or_default().to_vec();
-            let input = Input::Udp {
-                local,
-                remote: SocketAddr::V4(meta.source),
-                data,
-                fast_tried: false,
-            };
-            if tx.send(input).await.is_err() {
-                return;
-            }
-        }
-    });
-}
-
-/// The local address of a datagram received on a socket bound to `bound`: the bound address,
-/// or the `IP_PKTINFO` destination on a wildcard bind.
-pub(crate) fn local_of(bound: SocketAddrV4, pktinfo: Option<Ipv4Addr>) -> SocketAddr {
-    let ip = if bound.ip().is_unspecified() {
-        pktinfo.unwrap_or_else(|| *bound.ip())
-    } else {
-        *bound.ip()
-    };
-    SocketAddr::V4(SocketAddrV4::new(ip, bound.port()))
-}
-
-/// The socket to send from `local`: bound to exactly it, or the wildcard on its port.
-pub(crate) fn find_listener(listeners: &[Listener], local: SocketAddrV4) -> Option<&Listener> {
-    listeners
-        .iter()
-        .find(|l| l.bound.port() == local.port() && l.bound.ip() == local.ip())
-        .or_else(|| {
-            listeners
-                .iter()
-                .find(|l| l.bound.port() == local.port() && l.bound.ip().is_unspecified())
-        })
 }
 
 /// Spawns the handler of one control connection.
@@ -503,40 +404,61 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
     if rt.keylog.is_some() {
         server.set_keylog(true);
     }
-    let (tx, mut rx) = mpsc::channel::<Input>(CHANNEL_DEPTH);
-    for l in &rt.listeners {
-        spawn_reader(l, tx.clone());
-    }
-    // The multi-core data path: worker threads, and the owner runs the same fast path on its
-    // own socket share and TUN queue (so that it never rebuilds the table per data packet).
-    let fast = (!rt.workers.is_empty()).then(|| server.fast_path());
-    if let Some(fp) = &fast {
-        for (index, io) in std::mem::take(&mut rt.workers).into_iter().enumerate() {
-            let raw_esp = match rt.raw_esp.as_ref().map(|fd| fd.get_ref().try_clone()) {
-                Some(Ok(fd)) => Some(fd),
-                Some(Err(e)) => {
-                    warn!("cannot share the raw ESP socket with a worker: {e}");
-                    None
-                }
-                None => None,
-            };
-            let packets = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            crate::workers::spawn(crate::workers::Worker {
-                index,
-                fast: fp.clone(),
-                sockets: io.sockets,
-                tun: io.tun,
-                raw_esp,
-                to_owner: tx.clone(),
-                packets: Arc::clone(&packets),
-            })
-            .context("cannot start a worker thread")?;
-            rt.worker_count += 1;
-            rt.worker_packets.push(packets);
+    let (control_tx, mut control_rx) = mpsc::channel::<Input>(CHANNEL_DEPTH);
+    let (ike_tx, mut ike_rx) = mpsc::channel::<Input>(CHANNEL_DEPTH);
+    let counters = Arc::new(datapath::Counters::default());
+    let owner = Owner {
+        control: control_tx.clone(),
+        ike: ike_tx,
+        wake_queued: Arc::new(AtomicBool::new(false)),
+        counters: Arc::clone(&counters),
+    };
+    let dp = server.data_plane();
+    let nat_t_port = rt.config.listen.nat_t_port;
+    let raw_send = |fd: Option<&AsyncFd<OwnedFd>>| match fd.map(|fd| fd.get_ref().try_clone()) {
+        Some(Ok(fd)) => Some(fd),
+        Some(Err(e)) => {
+            warn!("cannot share the raw ESP socket: {e}");
+            None
         }
+        None => None,
+    };
+    // The data plane's worker threads: each reads its own sockets and TUN queue.
+    for (index, io) in std::mem::take(&mut rt.workers).into_iter().enumerate() {
+        let mut sockets = Vec::new();
+        for (socket, bound) in io.sockets {
+            sockets.push((socket, bound));
+        }
+        let packets = Arc::new(AtomicU64::new(0));
+        let path = WorkerPath {
+            sockets,
+            tun: io.tun,
+            raw_esp: raw_send(rt.raw_esp.as_ref()),
+        };
+        let (dp, owner, counters) = (dp.clone(), owner.clone(), Arc::clone(&packets));
+        crate::workers::spawn(index, move || {
+            path.into_path(index, dp, nat_t_port, owner, counters)
+        })
+        .context("cannot start a worker thread")?;
+        rt.worker_count += 1;
+        rt.worker_packets.push(packets);
     }
-    let mut rng = ChaCha20Rng::from_seed(clock::os_seed());
-    let mut out = Vec::with_capacity(MAX_PACKET);
+    // The owner runs the same reader tasks on its own sockets, TUN queue and raw ESP socket.
+    let path = Arc::new(Lane {
+        name: "owner".to_owned(),
+        dp: dp.clone(),
+        nat_t_port,
+        sockets: std::mem::take(&mut rt.listeners),
+        tun: rt.tun.take(),
+        raw_esp: raw_send(rt.raw_esp.as_ref()),
+        owner: owner.clone(),
+        packets: Arc::new(AtomicU64::new(0)),
+    });
+    let mut readers = tokio::task::JoinSet::new();
+    datapath::spawn_readers(&path, &mut readers);
+    if let Some(fd) = rt.raw_esp.take() {
+        readers.spawn_local(datapath::esp_loop(Arc::clone(&path), Arc::new(fd)));
+    }
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -544,8 +466,7 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
     users_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(sleep);
-    let mut buf = Vec::with_capacity(MAX_PACKET);
-    let mut pkt = vec![0u8; MAX_PACKET];
+    let mut buf = Vec::with_capacity(datapath::MAX_PACKET);
 
     info!(
         users = rt.user_count,
@@ -572,83 +493,30 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
         let armed = wake.is_some();
 
         tokio::select! {
-            Some(input) = rx.recv() => match input {
-                Input::Udp { local, remote, mut data, fast_tried } => match fast.as_ref().filter(|_| !fast_tried) {
-                    Some(fp) => match fp.inbound_udp(local, remote, &mut data) {
-                        Inbound::ToTun(r) => write_tun(&rt, data.get(r).unwrap_or_default()),
-                        Inbound::ToOwnerDecrypted { local, remote, spi, src_port, l2tp } => {
-                            let l2tp = data.get(l2tp).unwrap_or_default();
-                            server.handle_decrypted(clock::now(), local, remote, spi, src_port, l2tp);
-                        }
-                        Inbound::ToOwner => server.handle_udp(clock::now(), local, remote, &data),
-                        Inbound::Drop => {}
-                    },
-                    None => server.handle_udp(clock::now(), local, remote, &data),
-                },
-                Input::Decrypted { local, remote, spi, src_port, data } => {
-                    server.handle_decrypted(clock::now(), local, remote, spi, src_port, &data);
+            // Authenticated clients and the admin first, strangers' IKE after.
+            biased;
+            Some(input) = control_rx.recv() => match input {
+                Input::Decrypted { handoff, data } => {
+                    server.handle_decrypted(clock::now(), &handoff, &data);
                 }
-                Input::Tun(packet) => server.handle_tun(clock::now(), &packet),
+                Input::Wake => {
+                    owner.wake_queued.store(false, std::sync::atomic::Ordering::Release);
+                    server.handle_timeout(clock::now());
+                }
                 Input::Control(req, reply) => {
-                    let response = handle_control(&mut rt, &mut server, fast.as_ref(), req);
+                    let response = handle_control(&mut rt, &mut server, &path, &counters, req);
                     let _ = reply.send(response);
                 }
+                Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),
             },
             () = &mut sleep, if armed => server.handle_timeout(clock::now()),
-            ready = readable(rt.tun.as_ref()), if rt.tun.is_some() => {
-                if let Ok(mut guard) = ready {
-                    for _ in 0..BATCH {
-                        match guard.try_io(|fd| fd.get_ref().read(&mut pkt)) {
-                            Ok(Ok(n)) => {
-                                let ip = pkt.get(..n).unwrap_or_default();
-                                match fast.as_ref().map(|fp| fp.outbound(ip, &mut out, &mut rng)) {
-                                    Some(Outbound::Udp { local, remote }) => send_udp(&rt, local, remote, &out).await,
-                                    Some(Outbound::Esp { local, remote }) => send_esp(&rt, local, remote, &out).await,
-                                    Some(Outbound::ToOwner) | None => server.handle_tun(clock::now(), ip),
-                                    Some(Outbound::Drop) => {}
-                                }
-                            }
-                            Ok(Err(e)) => { warn!("TUN read error: {e}"); break; }
-                            Err(_would_block) => break,
-                        }
-                    }
-                }
-            },
-            ready = readable(rt.raw_esp.as_ref()), if rt.raw_esp.is_some() => {
-                if let Ok(mut guard) = ready {
-                    for _ in 0..BATCH {
-                        match guard.try_io(|fd| tun::recv_esp(fd.get_ref(), &mut pkt)) {
-                            Ok(Ok(p)) => {
-                                let range = p.esp_offset..p.len;
-                                let verdict = match (&fast, pkt.get_mut(range.clone())) {
-                                    (Some(fp), Some(esp)) => fp.inbound_esp(p.destination, p.source, esp),
-                                    _ => Inbound::ToOwner,
-                                };
-                                match verdict {
-                                    Inbound::ToTun(r) => {
-                                        let ip = pkt.get(range).and_then(|esp| esp.get(r)).unwrap_or_default();
-                                        write_tun(&rt, ip);
-                                    }
-                                    Inbound::ToOwnerDecrypted { local, remote, spi, src_port, l2tp } => {
-                                        let l2tp = pkt.get(range).and_then(|esp| esp.get(l2tp)).unwrap_or_default();
-                                        server.handle_decrypted(clock::now(), local, remote, spi, src_port, l2tp);
-                                    }
-                                    Inbound::ToOwner => {
-                                        let esp = pkt.get(range).unwrap_or_default();
-                                        server.handle_esp(clock::now(), p.destination, p.source, esp);
-                                    }
-                                    Inbound::Drop => {}
-                                }
-                            }
-                            Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => debug!("raw ESP: {e}"),
-                            Ok(Err(e)) => { warn!("raw ESP read error: {e}"); break; }
-                            Err(_would_block) => break,
-                        }
-                    }
+            Some(input) = ike_rx.recv() => {
+                if let Input::Udp { local, remote, data } = input {
+                    server.handle_udp(clock::now(), local, remote, &data);
                 }
             },
             accepted = rt.control.accept(), if shutdown_deadline.is_none() => match accepted {
-                Ok((stream, _)) => spawn_control(stream, tx.clone()),
+                Ok((stream, _)) => spawn_control(stream, control_tx.clone()),
                 Err(e) => warn!("control socket accept failed: {e}"),
             },
             _ = users_poll.tick(), if shutdown_deadline.is_none() => {
@@ -675,8 +543,9 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
                 shutdown_deadline = Some(clock::now() + SHUTDOWN_GRACE);
             },
         }
-        drain(&mut rt, &mut server, &mut buf).await;
+        drain(&mut rt, &path, &mut server, &mut buf).await;
     }
+    readers.abort_all();
     if let Some(k) = rt.keylog.as_mut() {
         let _ = k.flush();
     }
@@ -685,19 +554,52 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
     Ok(())
 }
 
-async fn readable<T: std::os::fd::AsRawFd>(
-    fd: Option<&AsyncFd<T>>,
-) -> std::io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, T>> {
-    match fd {
-        Some(fd) => fd.readable().await,
-        None => std::future::pending().await,
+/// What a worker thread is given; it builds its [`Lane`] on its own runtime (tokio sockets
+/// and `AsyncFd`s belong to the runtime that registers them).
+struct WorkerPath {
+    sockets: Vec<(std::net::UdpSocket, SocketAddrV4)>,
+    tun: Option<tun::Tun>,
+    raw_esp: Option<OwnedFd>,
+}
+
+impl WorkerPath {
+    fn into_path(
+        self,
+        index: usize,
+        dp: server::DataPlane,
+        nat_t_port: u16,
+        owner: Owner,
+        packets: Arc<AtomicU64>,
+    ) -> std::io::Result<Lane> {
+        let mut sockets = Vec::new();
+        for (socket, bound) in self.sockets {
+            sockets.push(Listener {
+                socket: Arc::new(UdpSocket::from_std(socket)?),
+                bound,
+            });
+        }
+        let tun = self
+            .tun
+            .map(|t| datapath::register(t, Interest::READABLE))
+            .transpose()?;
+        Ok(Lane {
+            name: format!("worker {index}"),
+            dp,
+            nat_t_port,
+            sockets,
+            tun,
+            raw_esp: self.raw_esp,
+            owner,
+            packets,
+        })
     }
 }
 
 fn handle_control(
     rt: &mut Runtime,
     server: &mut Server,
-    fast: Option<&server::FastPath>,
+    path: &Lane,
+    counters: &datapath::Counters,
     req: Request,
 ) -> Response {
     match req {
@@ -707,9 +609,9 @@ fn handle_control(
             info: Some(DaemonInfo {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 config: rt.config.path.clone(),
-                tun: rt.tun.as_ref().map(|t| t.get_ref().name().to_owned()),
-                listening: rt.listeners.iter().map(|l| l.bound.to_string()).collect(),
-                raw_esp: rt.raw_esp.is_some(),
+                tun: rt.tun_name.clone(),
+                listening: rt.listening.clone(),
+                raw_esp: path.raw_esp.is_some(),
                 users: rt.user_count,
                 workers: rt.worker_count,
                 worker_packets: rt
@@ -717,7 +619,11 @@ fn handle_control(
                     .iter()
                     .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
                     .collect(),
-                fast_path: fast.map(server::FastPath::stats),
+                owner_packets: path.packets.load(std::sync::atomic::Ordering::Relaxed),
+                owner_busy: counters
+                    .owner_busy
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                data_plane: Some(path.dp.stats()),
             }),
             ..Response::default()
         },
@@ -755,16 +661,10 @@ fn reload_users(rt: &mut Runtime, server: &mut Server) -> Result<usize, Vec<Stri
         }
     }
 }
-
 /// Sends everything the server has queued and handles its events.
-async fn drain(rt: &mut Runtime, server: &mut Server, buf: &mut Vec<u8>) {
+async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, buf: &mut Vec<u8>) {
     while let Some(t) = server.poll_transmit(buf) {
-        match t {
-            Transmit::Udp { local, remote } => send_udp(rt, local, remote, buf).await,
-            Transmit::Esp { local, remote } => send_esp(rt, local, remote, buf).await,
-            Transmit::Tun => write_tun(rt, buf),
-            _ => debug!("unknown transmit kind dropped"),
-        }
+        datapath::send(path, t, buf).await;
     }
     // Sessions and refusals: the server has logged them already; only key log lines remain.
     while let Some(event) = server.poll_event() {
@@ -773,51 +673,5 @@ async fn drain(rt: &mut Runtime, server: &mut Server, buf: &mut Vec<u8>) {
         {
             let _ = writeln!(k, "{line}").and_then(|()| k.flush());
         }
-    }
-}
-
-async fn send_esp(rt: &Runtime, local: Ipv4Addr, remote: Ipv4Addr, esp: &[u8]) {
-    match &rt.raw_esp {
-        Some(fd) => {
-            let res = fd
-                .async_io(Interest::WRITABLE, |fd| tun::send_esp(fd, esp, remote))
-                .await;
-            if let Err(e) = res {
-                debug!(%local, %remote, "raw ESP send failed: {e}");
-            }
-        }
-        None => debug!(%remote, "no raw ESP socket: packet dropped"),
-    }
-}
-
-fn write_tun(rt: &Runtime, packet: &[u8]) {
-    match &rt.tun {
-        Some(dev) => {
-            if let Err(e) = dev.get_ref().write(packet) {
-                debug!("TUN write failed ({e}): packet dropped");
-            }
-        }
-        None => debug!("no TUN device: packet dropped"),
-    }
-}
-
-async fn send_udp(rt: &Runtime, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
-    let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (local, remote) else {
-        debug!(%local, %remote, "IPv6 transmit dropped: only IPv4 is served");
-        return;
-    };
-    let Some(l) = find_listener(&rt.listeners, local) else {
-        warn!(%local, %remote, "no socket for this local address: datagram dropped");
-        return;
-    };
-    let from = l.bound.ip().is_unspecified().then_some(*local.ip());
-    let socket = &l.socket;
-    let res = socket
-        .async_io(Interest::WRITABLE, || {
-            tun::send_from(&**socket, payload, from, remote)
-        })
-        .await;
-    if let Err(e) = res {
-        debug!(%local, %remote, "UDP send failed: {e}");
     }
 }

@@ -96,17 +96,19 @@ pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>) -> String {
             i.tun.as_deref().unwrap_or("none"),
             i.users
         );
-        if let Some(f) = &i.fast_path {
+        if let Some(f) = &i.data_plane {
             let _ = writeln!(
                 out,
-                "data path: {} worker threads + owner (packets read per worker: {:?}); fast path {} to TUN, {} sealed, {} in and {} out to the owner",
-                i.workers,
-                i.worker_packets,
-                f.to_tun,
-                f.sealed,
-                f.inbound_to_owner + f.inbound_to_owner_decrypted,
-                f.outbound_to_owner
+                "data plane: {} worker threads + owner; {} to TUN, {} sealed, {} to the control plane",
+                i.workers, f.to_tun, f.sealed, f.to_owner
             );
+            if i.owner_busy > 0 {
+                let _ = writeln!(
+                    out,
+                    "  {} packets dropped while the control plane was busy",
+                    i.owner_busy
+                );
+            }
         }
     }
     let c = &s.counters;

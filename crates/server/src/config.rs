@@ -371,6 +371,8 @@ pub struct Limits {
     pub tunnels_per_peer: u32,
     /// L2TP sessions per tunnel.
     pub sessions_per_tunnel: u32,
+    /// Sessions one user may have at once (0: no limit).
+    pub sessions_per_user: u32,
 }
 
 impl Default for Limits {
@@ -381,6 +383,7 @@ impl Default for Limits {
             max_peers: 20_000,
             tunnels_per_peer: 4,
             sessions_per_tunnel: 4,
+            sessions_per_user: 4,
         }
     }
 }
