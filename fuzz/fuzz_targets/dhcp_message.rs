@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 
 use libfuzzer_sys::fuzz_target;
-use wire::dhcp::inform::{InformConfig, answer_inform};
+use server::dhcp::{InformConfig, answer_inform};
 use wire::dhcp::{
     ClasslessRoute, ClasslessRoutes, MIN_MESSAGE_LEN, MessageType, OPTIONS_OFFSET, OptionCode,
     Packet, Repr,

@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod dhcp;
 mod dataplane;
 pub mod escape;
 mod guard;

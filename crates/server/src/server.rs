@@ -169,7 +169,7 @@ pub struct Server {
     scratch: Vec<u8>,
     batch: Batch,
     /// What a DHCPINFORM from a client is answered with (routes, domain, DNS).
-    inform: wire::dhcp::inform::InformConfig,
+    inform: crate::dhcp::InformConfig,
     keylog: bool,
     /// Pairs (by our inbound SPI) whose soft limit was already reported.
     soft_reported: HashSet<u32>,
@@ -651,7 +651,7 @@ impl Server {
         if let Some(session) = self.peers.get(&id).and_then(|p| p.sessions.get(&key)) {
             session.counters.inbound.add(ip.len());
         }
-        match wire::dhcp::inform::answer_inform(ip, &self.inform) {
+        match crate::dhcp::answer_inform(ip, &self.inform) {
             Some(reply) => {
                 debug!(client = ?self.peers.get(&id).map(|p| p.tuple.remote), "DHCPINFORM answered");
                 // The answer goes to the client's own address, through the data plane once
@@ -1325,8 +1325,8 @@ fn ike_config(config: &Config) -> ike::ResponderConfig {
     c
 }
 
-fn inform_config(config: &Config) -> wire::dhcp::inform::InformConfig {
-    let mut c = wire::dhcp::inform::InformConfig::new(config.pool.server_address);
+fn inform_config(config: &Config) -> crate::dhcp::InformConfig {
+    let mut c = crate::dhcp::InformConfig::new(config.pool.server_address);
     c.routes = config
         .client_routes
         .iter()
