@@ -1231,13 +1231,13 @@ impl Server {
                     self.refuse(now, client, message);
                 }
                 PeerEvent::IpUp { key, addr } => {
-                    let user = self
-                        .peers
-                        .get(&id)
-                        .and_then(|p| p.sessions.get(&key))
-                        .and_then(|s| s.user.clone())
-                        .unwrap_or_default();
+                    let session = self.peers.get(&id).and_then(|p| p.sessions.get(&key));
+                    let user = session.and_then(|s| s.user.clone()).unwrap_or_default();
+                    let mru = session.map_or(u16::MAX, |s| s.link.peer_mru());
                     info!(%client, user = %user.printable(), %addr, "IPCP up: address assigned");
+                    if mru < self.settings.tun_mtu {
+                        info!(%client, mru, tun_mtu = self.settings.tun_mtu, "the client takes packets of at most {mru} bytes, less than tun.mtu: larger ones are fragmented, or answered with ICMP \"fragmentation needed\" when they forbid it");
+                    }
                     self.by_addr.insert(addr, (id, key));
                     self.events
                         .push_back(Event::SessionUp { user, addr, client });
