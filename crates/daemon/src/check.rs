@@ -4,9 +4,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use server::config::{Config, Warning};
-use server::pool::Pool;
-use server::users::Users;
+use config::users::Users;
+use config::{Config, Privileges, Warning};
 
 /// Loads the configuration and users; on failure, the messages to print.
 pub(crate) fn load_all(config_path: &Path) -> Result<(Config, Vec<Warning>, Users), Vec<String>> {
@@ -26,9 +25,7 @@ pub(crate) fn load_all(config_path: &Path) -> Result<(Config, Vec<Warning>, User
 
 /// Loads the users file named by `config`.
 pub(crate) fn load_users(config: &Config) -> Result<Users, Vec<String>> {
-    let pool = Pool::from_config(&config.pool)
-        .map_err(|e| vec![format!("error: {}: {e}", config.path.display())])?;
-    Users::load(&config.users_file, &pool)
+    Users::load(&config.daemon.users_file, &config.server.pool)
         .map_err(|errors| errors.iter().map(|e| format!("error: {e}")).collect())
 }
 
@@ -49,7 +46,7 @@ pub(crate) fn check_config(config_path: &Path) -> ExitCode {
         eprintln!("warning: {w}");
     }
     let mut failed = false;
-    if let Some(p) = &config.privileges {
+    if let Some(p) = &config.daemon.privileges {
         for msg in check_account(p) {
             eprintln!("error: {}: {msg}", config.path.display());
             failed = true;
@@ -64,7 +61,7 @@ pub(crate) fn check_config(config_path: &Path) -> ExitCode {
         config.path.display(),
         warnings.len(),
         if warnings.len() == 1 { "" } else { "s" },
-        config.users_file.display(),
+        config.daemon.users_file.display(),
         users.len(),
         enabled
     );
@@ -72,7 +69,7 @@ pub(crate) fn check_config(config_path: &Path) -> ExitCode {
 }
 
 /// Problems with the `privileges` account (it must exist).
-pub(crate) fn check_account(p: &server::config::Privileges) -> Vec<String> {
+pub(crate) fn check_account(p: &Privileges) -> Vec<String> {
     let mut out = Vec::new();
     match nix::unistd::User::from_name(&p.user) {
         Ok(Some(_)) => {}

@@ -136,10 +136,10 @@ fn socket_path(config: Option<&Path>, socket: Option<&Path>) -> Result<PathBuf, 
     }
     let config_path = config.unwrap_or_else(|| Path::new(DEFAULT_CONFIG));
     if config.is_none() && !config_path.exists() {
-        return Ok(PathBuf::from(server::config::DEFAULT_CONTROL_SOCKET));
+        return Ok(PathBuf::from(config::DEFAULT_CONTROL_SOCKET));
     }
-    match server::config::Config::load(config_path) {
-        Ok((c, _)) => Ok(c.control_socket),
+    match config::Config::load(config_path) {
+        Ok((c, _)) => Ok(c.daemon.control_socket),
         Err(errors) => {
             let mut msg = format!(
                 "cannot read the control socket path from {}:",

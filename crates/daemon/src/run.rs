@@ -21,9 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
+use config::Config;
+use config::users::Users;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use server::config::Config;
 use server::{Event, Inbound, Outbound, Server, Transmit};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -124,14 +125,14 @@ pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> E
     for w in &warnings {
         warn!("{w}");
     }
-    if config.psk_is_example() {
+    if config.server.psk_is_example() {
         warn!(
             config = %config.path.display(),
             "THE PRE-SHARED KEY IS THE SHIPPED EXAMPLE: anyone who has read the example can connect. \
              Change `psk` before exposing this server"
         );
     }
-    if config.allow_plaintext_l2tp {
+    if config.server.allow_plaintext_l2tp {
         warn!("allow_plaintext_l2tp is on: L2TP without IPsec will be accepted");
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -161,7 +162,7 @@ pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> E
 fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(config.log_level.as_str()));
+        .unwrap_or_else(|_| EnvFilter::new(config.daemon.log_level.as_str()));
     // Colour only on a terminal: a log file or journald gets plain text that grep can match.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
@@ -178,10 +179,10 @@ async fn setup(
     user_count: usize,
 ) -> anyhow::Result<Runtime> {
     // Control socket first: it tells us whether another daemon is already running.
-    let control = bind_control(&config.control_socket).await?;
+    let control = bind_control(&config.daemon.control_socket).await?;
 
     // `workers: 1` is the single owner task; more means that many worker threads besides it.
-    let worker_count = match config.workers {
+    let worker_count = match config.daemon.workers {
         Some(n) => usize::from(n),
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };
@@ -193,12 +194,13 @@ async fn setup(
         })
         .collect();
 
+    let listen = &config.server.listen;
     let mut listeners = Vec::new();
-    for addr in &config.listen.addresses {
-        for port in [config.listen.ike_port, config.listen.nat_t_port] {
+    for addr in &listen.addresses {
+        for port in [listen.ike_port, listen.nat_t_port] {
             let bound = SocketAddrV4::new(*addr, port);
             // Every NAT-T socket joins one SO_REUSEPORT group: the owner's and one per worker.
-            let reuse = port == config.listen.nat_t_port && worker_count > 0;
+            let reuse = port == listen.nat_t_port && worker_count > 0;
             if reuse {
                 for w in &mut workers {
                     let socket = bind_std_udp(bound, true)
@@ -220,9 +222,8 @@ async fn setup(
         }
     }
 
-    let raw_esp = if config.listen.raw_esp {
-        let local = config
-            .listen
+    let raw_esp = if listen.raw_esp {
+        let local = listen
             .addresses
             .first()
             .copied()
@@ -241,7 +242,7 @@ async fn setup(
                 warn!(
                     "raw ESP is configured but unavailable ({e}): only UDP-encapsulated ESP (port {}) \
                      will work; run as root or with CAP_NET_RAW",
-                    config.listen.nat_t_port
+                    listen.nat_t_port
                 );
                 None
             }
@@ -257,7 +258,7 @@ async fn setup(
         let mut queues = open_tun(&config, worker_count + 1).with_context(|| {
             format!(
                 "cannot set up the TUN device {} (needs root or CAP_NET_ADMIN, and /dev/net/tun)",
-                config.tun.name
+                config.daemon.tun.name
             )
         })?;
         for w in workers.iter_mut().rev() {
@@ -289,13 +290,13 @@ async fn setup(
         None => None,
     };
 
-    if let Some(p) = &config.privileges {
+    if let Some(p) = &config.daemon.privileges {
         tun::drop_privileges(&p.user, p.group.as_deref())
             .with_context(|| format!("cannot drop privileges to {}", p.user))?;
         info!(user = %p.user, "dropped root privileges");
     }
 
-    let users_mtime = mtime(&config.users_file);
+    let users_mtime = mtime(&config.daemon.users_file);
     Ok(Runtime {
         config,
         listeners,
@@ -340,37 +341,38 @@ fn bind_std_udp(addr: SocketAddrV4, reuseport: bool) -> anyhow::Result<std::net:
 /// Creates and configures the TUN device: one plain queue, or `queues` queues of a
 /// multi-queue device (the owner's and one per worker).
 fn open_tun(config: &Config, queues: usize) -> anyhow::Result<Vec<tun::Tun>> {
+    let (tun_options, pool) = (&config.daemon.tun, &config.server.pool);
     let devs = if queues > 1 {
-        tun::Tun::create_multi_queue(&config.tun.name, queues)?
+        tun::Tun::create_multi_queue(&tun_options.name, queues)?
     } else {
-        vec![tun::Tun::create(&config.tun.name)?]
+        vec![tun::Tun::create(&tun_options.name)?]
     };
     let name = devs
         .first()
         .map(|d| d.name().to_owned())
         .context("no TUN queue")?;
-    let net = config.pool.cidr;
-    let mask = if config.tun.create_routes {
+    let net = pool.cidr;
+    let mask = if tun_options.create_routes {
         net.mask()
     } else {
         Ipv4Addr::BROADCAST
     };
-    tun::set_ipv4_address(&name, config.pool.server_address, mask)?;
-    tun::set_mtu(&name, config.tun.mtu)?;
+    tun::set_ipv4_address(&name, pool.server_address, mask)?;
+    tun::set_mtu(&name, tun_options.mtu)?;
     // The pool is IPv4 only: without this the kernel sends router solicitations and MLD
     // reports into the TUN. Best effort (no IPv6 in the kernel is fine too).
     let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
     tun::set_up(&name)?;
-    if config.tun.create_routes {
+    if tun_options.create_routes {
         // Setting the pool netmask already made the kernel add the connected route; adding it
         // explicitly is a no-op then, and covers kernels that did not.
         tun::add_route(net.network(), net.prefix(), &name)?;
     }
     info!(
         tun = %name,
-        address = %config.pool.server_address,
-        route = %if config.tun.create_routes { net.to_string() } else { "none".to_owned() },
-        mtu = config.tun.mtu,
+        address = %pool.server_address,
+        route = %if tun_options.create_routes { net.to_string() } else { "none".to_owned() },
+        mtu = tun_options.mtu,
         queues = devs.len(),
         "TUN device up"
     );
@@ -498,8 +500,13 @@ fn spawn_control(mut stream: UnixStream, tx: mpsc::Sender<Input>) {
     });
 }
 
-async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<()> {
-    let mut server = Server::new(rt.config.clone(), users, clock::os_seed(), clock::now());
+async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
+    let mut server = Server::new(
+        rt.config.server.clone(),
+        users,
+        clock::os_seed(),
+        clock::now(),
+    );
     if rt.keylog.is_some() {
         server.set_keylog(true);
     }
@@ -549,7 +556,7 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
 
     info!(
         users = rt.user_count,
-        pool = %rt.config.pool.cidr,
+        pool = %rt.config.server.pool.cidr,
         "l2tpd-rs {} started",
         env!("CARGO_PKG_VERSION")
     );
@@ -652,16 +659,16 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
                 Err(e) => warn!("control socket accept failed: {e}"),
             },
             _ = users_poll.tick(), if shutdown_deadline.is_none() => {
-                let now_mtime = mtime(&rt.config.users_file);
+                let now_mtime = mtime(&rt.config.daemon.users_file);
                 if now_mtime != rt.users_mtime {
                     rt.users_mtime = now_mtime;
-                    info!(file = %rt.config.users_file.display(), "users file changed");
+                    info!(file = %rt.config.daemon.users_file.display(), "users file changed");
                     let _ = reload_users(&mut rt, &mut server);
                 }
             },
             _ = sighup.recv() => {
                 info!("SIGHUP: reloading the users file");
-                rt.users_mtime = mtime(&rt.config.users_file);
+                rt.users_mtime = mtime(&rt.config.daemon.users_file);
                 let _ = reload_users(&mut rt, &mut server);
             },
             _ = sigterm.recv(), if shutdown_deadline.is_none() => {
@@ -680,7 +687,7 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
     if let Some(k) = rt.keylog.as_mut() {
         let _ = k.flush();
     }
-    let _ = std::fs::remove_file(&rt.config.control_socket);
+    let _ = std::fs::remove_file(&rt.config.daemon.control_socket);
     info!("stopped");
     Ok(())
 }
@@ -739,7 +746,7 @@ fn reload_users(rt: &mut Runtime, server: &mut Server) -> Result<usize, Vec<Stri
             let n = users.len();
             server.reload_users(clock::now(), users);
             rt.user_count = n;
-            info!(users = n, file = %rt.config.users_file.display(), "users file reloaded");
+            info!(users = n, file = %rt.config.daemon.users_file.display(), "users file reloaded");
             Ok(n)
         }
         Err(errors) => {
@@ -747,7 +754,7 @@ fn reload_users(rt: &mut Runtime, server: &mut Server) -> Result<usize, Vec<Stri
                 error!("{e}");
             }
             error!(
-                file = %rt.config.users_file.display(),
+                file = %rt.config.daemon.users_file.display(),
                 kept = rt.user_count,
                 "users file NOT reloaded: keeping the previous users until the file is fixed"
             );

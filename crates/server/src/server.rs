@@ -33,15 +33,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use config::ServerConfig;
+use config::users::{self, Users};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tracing::{debug, info, warn};
 
-use crate::config::Config;
 use crate::fastpath::{self, FastPath};
 use crate::pool::Pool;
 use crate::snapshot::{Counters, PeerRow, SessionRow, Snapshot};
-use crate::users::{self, Users};
 
 /// The L2TP port (RFC 2661 §8.1).
 const L2TP_PORT: u16 = 1701;
@@ -171,7 +171,7 @@ struct Peer {
 /// The L2TP/IPsec server.
 #[derive(Debug)]
 pub struct Server {
-    config: Config,
+    config: ServerConfig,
     users: Users,
     pool: Option<Pool>,
     ike: ike::Responder,
@@ -233,7 +233,7 @@ impl ppp::Authenticator for Auth<'_> {
 impl Server {
     /// A server with the given configuration and users. `rng_seed` seeds every random choice
     /// (SPIs, cookies, nonces, tunnel and session IDs, LCP magic, CHAP challenges).
-    pub fn new(config: Config, users: Users, rng_seed: [u8; 32], now: Instant) -> Self {
+    pub fn new(config: ServerConfig, users: Users, rng_seed: [u8; 32], now: Instant) -> Self {
         let mut rng = ChaCha20Rng::from_seed(rng_seed);
         let mut ike_seed = [0; 32];
         rng.fill_bytes(&mut ike_seed);
@@ -1533,17 +1533,11 @@ fn session_state(link: &ppp::Link) -> String {
     }
 }
 
-fn ike_config(config: &Config) -> ike::ResponderConfig {
+fn ike_config(config: &ServerConfig) -> ike::ResponderConfig {
     let mut c = ike::ResponderConfig::new(config.psk.clone());
     c.policy = ike::Policy {
-        modern: config
-            .ike
-            .profiles
-            .contains(&crate::config::Profile::Modern),
-        legacy: config
-            .ike
-            .profiles
-            .contains(&crate::config::Profile::Legacy),
+        modern: config.ike.profiles.contains(&config::Profile::Modern),
+        legacy: config.ike.profiles.contains(&config::Profile::Legacy),
         des: config.ike.legacy_des,
         modp768: config.ike.modp768,
     };
@@ -1563,7 +1557,7 @@ fn ike_config(config: &Config) -> ike::ResponderConfig {
     c
 }
 
-fn inform_config(config: &Config) -> wire::dhcp::inform::InformConfig {
+fn inform_config(config: &ServerConfig) -> wire::dhcp::inform::InformConfig {
     let mut c = wire::dhcp::inform::InformConfig::new(config.pool.server_address);
     c.routes = config
         .client_routes
@@ -1575,7 +1569,7 @@ fn inform_config(config: &Config) -> wire::dhcp::inform::InformConfig {
     c
 }
 
-fn lns_config(config: &Config) -> l2tp::LnsConfig {
+fn lns_config(config: &ServerConfig) -> l2tp::LnsConfig {
     let mut c = l2tp::LnsConfig::default();
     c.host_name.clone_from(&config.l2tp.host_name);
     c.hello_interval = Duration::from_secs(u64::from(config.l2tp.hello_interval_secs));
@@ -1591,7 +1585,7 @@ fn lns_config(config: &Config) -> l2tp::LnsConfig {
     c
 }
 
-fn link_config(config: &Config, our_addr: Ipv4Addr) -> ppp::LinkConfig {
+fn link_config(config: &ServerConfig, our_addr: Ipv4Addr) -> ppp::LinkConfig {
     let mut c = ppp::LinkConfig {
         our_addr,
         dns: [config.dns.first().copied(), config.dns.get(1).copied()],
@@ -1607,9 +1601,9 @@ fn link_config(config: &Config, our_addr: Ipv4Addr) -> ppp::LinkConfig {
         .auth
         .iter()
         .map(|a| match a {
-            crate::config::AuthProtocol::MsChapV2 => ppp::AuthProtocol::MsChapV2,
-            crate::config::AuthProtocol::Chap => ppp::AuthProtocol::Chap,
-            crate::config::AuthProtocol::MsChapV1 => ppp::AuthProtocol::MsChapV1,
+            config::AuthProtocol::MsChapV2 => ppp::AuthProtocol::MsChapV2,
+            config::AuthProtocol::Chap => ppp::AuthProtocol::Chap,
+            config::AuthProtocol::MsChapV1 => ppp::AuthProtocol::MsChapV1,
         })
         .collect();
     if config.ppp.pap && !c.auth_protocols.contains(&ppp::AuthProtocol::Pap) {

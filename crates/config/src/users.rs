@@ -1,13 +1,14 @@
-//! `users.yaml`: the user accounts PPP authenticates against (DESIGN.md "Interfaces").
+//! `users.yaml`: the user accounts PPP authenticates against.
 //!
 //! Each user has a name, either a `password` or an `nt_hash` (the MD4 of the UTF-16LE password,
 //! RFC 2759 §8.3 `NtPasswordHash`, 32 hex digits as printed by `l2tpd-rs hash-password`), an
 //! optional `static_ip` from the pool, and a `disabled` flag. A user with only an `nt_hash` can
 //! use MS-CHAPv2 and MS-CHAPv1 but not CHAP-MD5 or PAP, which need the password itself.
 //!
-//! [`Users::load`] reports every problem in the file at once, each with file, line and reason.
-//! It returns a new table or the errors; the caller keeps its old table on error, so a bad edit
-//! never replaces a good file already loaded.
+//! [`Users::from_yaml_str`] checks the **whole** text before it returns a table: it reports
+//! every problem in the file at once, each with file, line and reason, and returns either a
+//! complete new table or the errors, never a part. The caller keeps its old table on error, so
+//! a bad edit never replaces a good table already loaded.
 //!
 //! # User names
 //! Names are compared **case-sensitively** and exactly as typed in the client. Windows sends the
@@ -24,11 +25,12 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use crypto::Secret;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::config::{Location, nth_key_line, yaml_reason};
-use crate::pool::Pool;
+use crate::de_opt_secret;
+use crate::locate::{Location, nth_key_line, yaml_location, yaml_reason};
+use crate::server::PoolConfig;
 
 /// Why a users file was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,9 +106,9 @@ pub struct User {
     pub disabled: bool,
 }
 
-/// The result of [`Users::lookup`].
+/// The result of [`Users::lookup`]. Exhaustive on purpose: the authenticator must decide
+/// what every kind of answer means.
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
 pub enum Lookup<'a> {
     /// No such user.
     NotFound,
@@ -158,14 +160,9 @@ struct RawUser {
     disabled: bool,
 }
 
-fn de_opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
-    let s: Option<String> = Option::deserialize(d)?;
-    Ok(s.map(|s| Secret::new(s.into_bytes())))
-}
-
 impl Users {
     /// Reads and validates `path`; static addresses must be assignable addresses of `pool`.
-    pub fn load(path: &Path, pool: &Pool) -> Result<Self, Vec<UsersError>> {
+    pub fn load(path: &Path, pool: &PoolConfig) -> Result<Self, Vec<UsersError>> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             vec![UsersError {
                 file: path.to_path_buf(),
@@ -179,7 +176,11 @@ impl Users {
     }
 
     /// Parses and validates `text` as if it were the contents of `path`.
-    pub fn from_yaml_str(text: &str, path: &Path, pool: &Pool) -> Result<Self, Vec<UsersError>> {
+    pub fn from_yaml_str(
+        text: &str,
+        path: &Path,
+        pool: &PoolConfig,
+    ) -> Result<Self, Vec<UsersError>> {
         let err = |line: Option<usize>, kind, reason: String| UsersError {
             file: path.to_path_buf(),
             line,
@@ -195,9 +196,7 @@ impl Users {
             )]);
         }
         let raw: RawFile = serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map_or((None, None), |l| (Some(l.line()), Some(l.column())));
+            let (line, column) = yaml_location(&e);
             vec![UsersError {
                 file: path.to_path_buf(),
                 line,
@@ -288,8 +287,7 @@ impl Users {
                         format!(
                             "user `{name}`: static_ip {ip} is not an assignable address of the pool {} \
                              (server address {})",
-                            pool.network(),
-                            pool.server_address()
+                            pool.cidr, pool.server_address
                         ),
                     ));
                     ok = false;
@@ -357,7 +355,7 @@ impl Users {
         self.users.is_empty()
     }
 
-    /// The static reservations, for [`Pool::set_reservations`].
+    /// The static reservations (user, address), for the server's address pool.
     pub fn reservations(&self) -> impl Iterator<Item = (&str, Ipv4Addr)> {
         self.users
             .iter()
@@ -377,8 +375,8 @@ mod tests {
 
     const FILE: &str = "/etc/l2tpd-rs/users.yaml";
 
-    fn pool() -> Pool {
-        Pool::new("10.99.0.0/24".parse().unwrap(), Ipv4Addr::new(10, 99, 0, 1)).unwrap()
+    fn pool() -> PoolConfig {
+        PoolConfig::default()
     }
 
     fn load(text: &str) -> Result<Users, Vec<UsersError>> {
