@@ -1,6 +1,7 @@
 //! [`DaemonConfig`]: the part of `l2tpd.yaml` only the `l2tpd-rs` daemon reads, with its checks.
 //!
-//! These keys set up the host around the server: the TUN device, the control socket, logging, the users file, the account to drop to and the data-path threads. The
+//! These keys set up the host around the server: the TUN device, the control socket and its
+//! group, logging, the users file, the account to drop to and the data-path threads. The
 //! sans-IO `server` crate never sees them ([`crate::ServerConfig`] is what it gets). They live
 //! here rather than in the daemon because they are keys of the same file: one parser reads
 //! `l2tpd.yaml` and reports every problem in it at once, each with its line.
@@ -25,6 +26,9 @@ pub struct DaemonConfig {
     pub tun: TunOptions,
     /// The Unix control socket `l2tpd-rs status` talks to (mode 0660).
     pub control_socket: PathBuf,
+    /// The group that owns the control socket, so its members may run `l2tpd-rs status`
+    /// (`control_socket_group`). `None`: the daemon's own group, as created.
+    pub control_socket_group: Option<String>,
     /// The log level (`RUST_LOG` overrides it).
     pub log_level: LogLevel,
     /// The users file (`users.yaml`).
@@ -41,6 +45,7 @@ impl Default for DaemonConfig {
         Self {
             tun: TunOptions::default(),
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            control_socket_group: None,
             log_level: LogLevel::default(),
             users_file: PathBuf::from("users.yaml"),
             privileges: None,
@@ -169,11 +174,23 @@ pub(crate) fn check_workers(ck: &mut Checker<'_>, workers: Option<u16>) {
     }
 }
 
-pub(crate) fn check_control_socket(ck: &mut Checker<'_>, path: &std::path::Path) {
+pub(crate) fn check_control_socket(
+    ck: &mut Checker<'_>,
+    path: &std::path::Path,
+    group: Option<&str>,
+) {
     if path.as_os_str().to_string_lossy().ends_with('/') {
         ck.error(
             &["control_socket"],
             "control_socket must name a file, not a directory",
+        );
+    }
+    if let Some(g) = group
+        && (g.trim().is_empty() || g.contains(['/', ':', '\n']))
+    {
+        ck.error(
+            &["control_socket_group"],
+            format!("control_socket_group `{g}` is not a group name"),
         );
     }
 }

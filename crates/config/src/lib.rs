@@ -3,8 +3,9 @@
 //!
 //! Problems are reported the way an administrator fixes them: every problem of a file at once,
 //! each as `file:line: reason` ([`ConfigError`], [`users::UsersError`]), and things that work
-//! but are unwise as [`Warning`]s. Files are checked completely before anything is returned,
-//! so a caller either gets a whole, valid value or the list of problems.
+//! but are unwise as [`Warning`]s. Files are read once into memory ([`files::FileText`]) and
+//! checked completely before anything is returned, so a caller either gets a whole, valid
+//! value or the list of problems.
 //!
 //! # Who gets what
 //! This crate does the file I/O so that the engines below it never do: the sans-IO `server`
@@ -15,7 +16,8 @@
 //!   binds the addresses), the PSK, the pool, IPCP servers, DHCPINFORM routes, IKE, PPP and
 //!   L2TP options, limits and `allow_plaintext_l2tp`.
 //! - [`Config::daemon`] ([`DaemonConfig`]): what only the `l2tpd-rs` daemon uses to set the
-//!   host up around the server: the TUN device, the control socket, the log level, the users file, the account to drop to and the data-path worker threads. The server
+//!   host up around the server: the TUN device, the control socket and its group, the log
+//!   level, the users file, the account to drop to and the data-path worker threads. The server
 //!   never sees these. They are parsed here rather than in the daemon because they are keys of
 //!   the same file, and one parser reports every problem of a file in one pass.
 //!
@@ -29,6 +31,7 @@
 #![warn(missing_docs)]
 
 mod daemon;
+pub mod files;
 mod load;
 mod locate;
 mod server;

@@ -5,9 +5,10 @@
 //! `psk_file` if one is named, and then validates the values. Validation reports **every**
 //! problem at once, each with the file, the line and a plain reason, so an administrator fixes a
 //! file in one pass. Things that work but are unwise (the shipped example PSK, the legacy DES
-//! suite, plaintext L2TP) are [`Warning`]s, not errors.
+//! suite, plaintext L2TP, a key other users can read) are [`Warning`]s, not errors.
 
 use std::fmt;
+use std::io::Read;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,7 @@ use crate::daemon::{
     check_privileges, check_tun, check_workers,
 };
 use crate::de_opt_secret;
+use crate::files::{FileText, readable_by};
 use crate::locate::{Location, find_key_line, yaml_location, yaml_reason};
 use crate::server::{
     EXAMPLE_PSK, IkePolicy, L2tpOptions, Limits, Listen, PppOptions, ServerConfig,
@@ -56,7 +58,7 @@ pub struct ConfigError {
 }
 
 /// Something that works but that the administrator should know about (the example PSK, a
-/// weak algorithm enabled, plaintext L2TP allowed, ...).
+/// weak algorithm enabled, plaintext L2TP allowed, a secret readable by others, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
     /// The file the warning is about.
@@ -119,6 +121,8 @@ struct RawConfig {
     tun: TunOptions,
     #[serde(default)]
     control_socket: Option<PathBuf>,
+    #[serde(default)]
+    control_socket_group: Option<String>,
     #[serde(default)]
     log_level: LogLevel,
     #[serde(default)]
@@ -206,11 +210,12 @@ impl Checker<'_> {
 }
 
 impl Config {
-    /// Reads and validates `path`. On success, returns the configuration and any warnings; on
-    /// failure, every problem found (syntax errors stop at the first, since serde cannot go on;
+    /// Reads `path` once and checks it. On success, returns the configuration and any warnings
+    /// (including one if the file holds an inline `psk` and others can read it); on failure,
+    /// every problem found (syntax errors stop at the first, since serde cannot go on;
     /// validation errors are all reported).
     pub fn load(path: &Path) -> Result<(Self, Vec<Warning>), Vec<ConfigError>> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let file = FileText::read(path).map_err(|e| {
             vec![ConfigError {
                 file: path.to_path_buf(),
                 line: None,
@@ -219,7 +224,7 @@ impl Config {
                 reason: format!("cannot read the configuration file: {e}"),
             }]
         })?;
-        Self::from_yaml_str(&text, path)
+        parse(&file.text, path, Some(file.mode))
     }
 
     /// Parses and validates `text` as if it were the contents of `path` (relative paths resolve
@@ -228,12 +233,17 @@ impl Config {
         text: &str,
         path: &Path,
     ) -> Result<(Self, Vec<Warning>), Vec<ConfigError>> {
-        parse(text, path)
+        parse(text, path, None)
     }
 }
 
-/// Parses and validates `text`, the contents of `path`.
-fn parse(text: &str, path: &Path) -> Result<(Config, Vec<Warning>), Vec<ConfigError>> {
+/// Parses and validates `text`, the contents of `path`; `mode` is the file's permission bits
+/// when it was read from disk.
+fn parse(
+    text: &str,
+    path: &Path,
+    mode: Option<u32>,
+) -> Result<(Config, Vec<Warning>), Vec<ConfigError>> {
     if text.trim().is_empty() {
         return Err(vec![ConfigError {
             file: path.to_path_buf(),
@@ -261,7 +271,19 @@ fn parse(text: &str, path: &Path) -> Result<(Config, Vec<Warning>), Vec<ConfigEr
         warnings: Vec::new(),
     };
 
+    let inline_psk = raw.psk.is_some() && raw.psk_file.is_none();
     let psk = resolve_psk(&mut ck, raw.psk, raw.psk_file.as_deref(), &base);
+    if let Some(who) = mode.and_then(readable_by).filter(|_| inline_psk) {
+        ck.warn(
+            &["psk"],
+            format!(
+                "{} holds the pre-shared key and is readable by {}: chmod 600 it (or move the \
+                 key to a psk_file)",
+                path.display(),
+                who.as_str()
+            ),
+        );
+    }
     let pool = check_pool(&mut ck, raw.pool.cidr, raw.pool.server_address);
     check_listen(&mut ck, &raw.listen);
     check_servers(&mut ck, "dns", &raw.dns, &pool);
@@ -289,7 +311,11 @@ fn parse(text: &str, path: &Path) -> Result<(Config, Vec<Warning>), Vec<ConfigEr
     let control_socket = raw
         .control_socket
         .map_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET), |p| base.join(p));
-    check_control_socket(&mut ck, &control_socket);
+    check_control_socket(
+        &mut ck,
+        &control_socket,
+        raw.control_socket_group.as_deref(),
+    );
     let users_file = base.join(
         raw.users_file
             .unwrap_or_else(|| PathBuf::from("users.yaml")),
@@ -317,6 +343,7 @@ fn parse(text: &str, path: &Path) -> Result<(Config, Vec<Warning>), Vec<ConfigEr
         daemon: DaemonConfig {
             tun: raw.tun,
             control_socket,
+            control_socket_group: raw.control_socket_group,
             log_level: raw.log_level,
             users_file,
             privileges: raw.privileges,
@@ -352,12 +379,21 @@ fn resolve_psk(
         (Some(psk), None) => psk,
         (None, Some(file)) => {
             let full = base.join(file);
-            match std::fs::read(&full) {
-                Ok(mut bytes) => {
+            match read_psk_file(&full) {
+                Ok((mut bytes, mode)) => {
                     while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                         bytes.pop();
                     }
-                    warn_if_readable_by_others(ck, &full);
+                    if let Some(who) = readable_by(mode) {
+                        ck.warn(
+                            &["psk_file"],
+                            format!(
+                                "{} is readable by {}: chmod 600 it",
+                                full.display(),
+                                who.as_str()
+                            ),
+                        );
+                    }
                     Secret::new(bytes)
                 }
                 Err(e) => {
@@ -387,16 +423,14 @@ fn resolve_psk(
     psk
 }
 
-fn warn_if_readable_by_others(ck: &mut Checker<'_>, file: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(file)
-        && meta.permissions().mode() & 0o004 != 0
-    {
-        ck.warn(
-            &["psk_file"],
-            format!("{} is readable by every user: chmod 600 it", file.display()),
-        );
-    }
+/// The bytes of a `psk_file` and its permission bits, from one open descriptor.
+fn read_psk_file(path: &Path) -> std::io::Result<(Vec<u8>, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut file = std::fs::File::open(path)?;
+    let mode = file.metadata()?.mode() & 0o7777;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok((bytes, mode))
 }
 
 #[cfg(test)]
@@ -493,6 +527,7 @@ mod tests {
             }
         );
         assert_eq!(d.control_socket, PathBuf::from(DEFAULT_CONTROL_SOCKET));
+        assert_eq!(d.control_socket_group, None);
         assert_eq!(d.users_file, PathBuf::from("/etc/l2tpd-rs/users.yaml"));
         assert_eq!(d.privileges, None);
         assert_eq!(d.log_level, LogLevel::Info);
@@ -505,7 +540,7 @@ mod tests {
         let (plain, _) = load(MINIMAL).unwrap();
         let (with_daemon_keys, _) = load(&format!(
             "{MINIMAL}tun: {{ name: vpn9, mtu: 1300, create_routes: false }}\n\
-             control_socket: /run/x.sock\nlog_level: trace\n\
+             control_socket: /run/x.sock\ncontrol_socket_group: l2tpd\nlog_level: trace\n\
              users_file: /srv/u.yaml\nprivileges: {{ user: nobody }}\nworkers: 3\n"
         ))
         .unwrap();
@@ -513,6 +548,7 @@ mod tests {
         assert_ne!(plain.daemon, with_daemon_keys.daemon);
         let d = &with_daemon_keys.daemon;
         assert_eq!(d.tun.name, "vpn9");
+        assert_eq!(d.control_socket_group.as_deref(), Some("l2tpd"));
         assert_eq!(d.workers, Some(3));
     }
 
@@ -555,6 +591,7 @@ limits:
   sessions_per_tunnel: 1
 tun: { name: vpn7, mtu: 1280, create_routes: false }
 control_socket: run/ctl.sock
+control_socket_group: l2tpd
 log_level: debug
 users_file: /srv/users.yaml
 allow_plaintext_l2tp: true
@@ -583,6 +620,7 @@ privileges: { user: nobody, group: nogroup }
             d.control_socket,
             PathBuf::from("/etc/l2tpd-rs/run/ctl.sock")
         );
+        assert_eq!(d.control_socket_group.as_deref(), Some("l2tpd"));
         assert_eq!(d.users_file, PathBuf::from("/srv/users.yaml"));
         assert_eq!(d.log_level, LogLevel::Debug);
         assert_eq!(
@@ -703,6 +741,7 @@ ppp:
   mru: 100
 tun:
   name: a-very-long-interface-name
+control_socket_group: \"\"
 ";
         let e = errors(text);
         let find = |needle: &str| {
@@ -721,8 +760,9 @@ tun:
         assert_eq!(find("no PPP authentication"), Some(15));
         assert_eq!(find("ppp.mru"), Some(16));
         assert_eq!(find("tun.name"), Some(18));
+        assert_eq!(find("control_socket_group"), Some(19));
         assert!(e.iter().all(|e| e.kind == ConfigErrorKind::Invalid));
-        assert!(e.len() >= 10);
+        assert!(e.len() >= 11);
     }
 
     #[test]
@@ -759,6 +799,13 @@ tun:
                 .any(|w| w.message.contains("is readable by every user: chmod 600")),
             "{w:?}"
         );
+        std::fs::set_permissions(&psk_path, PermissionsExt::from_mode(0o640)).unwrap();
+        let (_, w) = Config::load(&cfg).unwrap();
+        assert!(
+            w.iter()
+                .any(|w| w.message.contains("is readable by its group: chmod 600")),
+            "{w:?}"
+        );
 
         std::fs::write(&cfg, "psk_file: missing.txt\npool:\n  cidr: 10.99.0.0/24\n").unwrap();
         let e = Config::load(&cfg).unwrap_err();
@@ -776,6 +823,30 @@ tun:
 
         let e = Config::load(&dir.join("nope.yaml")).unwrap_err();
         assert_eq!(e[0].kind, ConfigErrorKind::Io);
+    }
+
+    #[test]
+    fn inline_psk_in_a_readable_file_is_a_warning() {
+        let dir = temp_dir("inline");
+        let cfg = dir.join("l2tpd.yaml");
+        std::fs::write(&cfg, MINIMAL).unwrap();
+        let warning = |mode: u32| {
+            std::fs::set_permissions(&cfg, PermissionsExt::from_mode(mode)).unwrap();
+            let (_, w) = Config::load(&cfg).unwrap();
+            w.into_iter()
+                .find(|w| w.message.contains("holds the pre-shared key"))
+        };
+        let w = warning(0o644).expect("0644 is readable by every user");
+        assert_eq!(w.line, Some(1), "points at `psk`");
+        assert!(w.message.contains("every user: chmod 600"), "{w}");
+        let w = warning(0o640).expect("0640 is readable by the group");
+        assert!(w.message.contains("its group: chmod 600"), "{w}");
+        assert_eq!(warning(0o600), None);
+        assert_eq!(warning(0o400), None);
+        // Text that was not read from a file has no mode to judge.
+        let (_, w) = Config::from_yaml_str(MINIMAL, &cfg).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -816,5 +887,16 @@ tun:
         }
         let e = errors(&format!("{MINIMAL}workers: many\n"));
         assert_eq!(e[0].line, Some(4), "{e:?}");
+    }
+
+    #[test]
+    fn control_socket_group_is_validated() {
+        let (c, _) = load(&format!("{MINIMAL}control_socket_group: vpnadmins\n")).unwrap();
+        assert_eq!(c.daemon.control_socket_group.as_deref(), Some("vpnadmins"));
+        for bad in ["\"\"", "\"a/b\"", "\"a:b\""] {
+            let e = errors(&format!("{MINIMAL}control_socket_group: {bad}\n"));
+            assert_eq!(e[0].line, Some(4), "{e:?}");
+            assert!(e[0].reason.contains("not a group name"), "{e:?}");
+        }
     }
 }

@@ -8,7 +8,8 @@
 //! [`Users::from_yaml_str`] checks the **whole** text before it returns a table: it reports
 //! every problem in the file at once, each with file, line and reason, and returns either a
 //! complete new table or the errors, never a part. The caller keeps its old table on error, so
-//! a bad edit never replaces a good table already loaded.
+//! a bad edit (or a file caught half-written) never replaces a good table already loaded.
+//! [`Users::load`] reads the file once into memory first ([`FileText`]).
 //!
 //! # User names
 //! Names are compared **case-sensitively** and exactly as typed in the client. Windows sends the
@@ -29,6 +30,8 @@ use serde::Deserialize;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::de_opt_secret;
+use crate::files::{FileText, Readers};
+use crate::load::Warning;
 use crate::locate::{Location, nth_key_line, yaml_location, yaml_reason};
 use crate::server::PoolConfig;
 
@@ -66,6 +69,39 @@ pub struct UsersError {
     pub kind: UsersErrorKind,
     /// The reason, in plain words.
     pub reason: String,
+}
+
+impl UsersError {
+    /// The users file at `path` could not be opened or read.
+    pub fn unreadable(path: &Path, e: &std::io::Error) -> Self {
+        Self {
+            file: path.to_path_buf(),
+            line: None,
+            column: None,
+            kind: UsersErrorKind::Io,
+            reason: format!("cannot read the users file: {e}"),
+        }
+    }
+}
+
+/// A warning if users.yaml (passwords and NT hashes, each as good as the password for MS-CHAP)
+/// can be read by anyone but its owner. A file readable by its group is accepted without a
+/// warning when that group is `daemon_gid`, the group the daemon runs as after dropping
+/// privileges (the daemon must still read the file to reload it).
+pub fn permission_warning(file: &FileText, daemon_gid: Option<u32>) -> Option<Warning> {
+    let who = match file.readable_by()? {
+        Readers::Group if daemon_gid == Some(file.gid) => return None,
+        who => who,
+    };
+    Some(Warning {
+        file: file.path.clone(),
+        line: None,
+        message: format!(
+            "the users file holds passwords and is readable by {}: chmod 600 it (or 640 with \
+             the group the daemon drops to)",
+            who.as_str()
+        ),
+    })
 }
 
 /// An NT password hash (MD4 of the UTF-16LE password, RFC 2759 §8.3). It is as good as the
@@ -161,18 +197,11 @@ struct RawUser {
 }
 
 impl Users {
-    /// Reads and validates `path`; static addresses must be assignable addresses of `pool`.
+    /// Reads `path` once and validates what was read; static addresses must be assignable
+    /// addresses of `pool`.
     pub fn load(path: &Path, pool: &PoolConfig) -> Result<Self, Vec<UsersError>> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            vec![UsersError {
-                file: path.to_path_buf(),
-                line: None,
-                column: None,
-                kind: UsersErrorKind::Io,
-                reason: format!("cannot read the users file: {e}"),
-            }]
-        })?;
-        Self::from_yaml_str(&text, path, pool)
+        let file = FileText::read(path).map_err(|e| vec![UsersError::unreadable(path, &e)])?;
+        Self::from_yaml_str(&file.text, path, pool)
     }
 
     /// Parses and validates `text` as if it were the contents of `path`.
@@ -572,5 +601,36 @@ users:
         std::fs::remove_dir_all(&dir).unwrap();
         let e = Users::load(&path, &pool()).unwrap_err();
         assert_eq!(e[0].kind, UsersErrorKind::Io);
+    }
+
+    #[test]
+    fn readable_files_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("l2tpd-users-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("users.yaml");
+        std::fs::write(&path, GOOD).unwrap();
+        let check = |mode: u32, daemon_gid: Option<u32>| {
+            std::fs::set_permissions(&path, PermissionsExt::from_mode(mode)).unwrap();
+            let file = FileText::read(&path).unwrap();
+            permission_warning(&file, daemon_gid).map(|w| w.to_string())
+        };
+        let gid = FileText::read(&path).unwrap().gid;
+        let w = check(0o644, None).expect("every user can read it");
+        assert!(w.starts_with(&path.display().to_string()), "{w}");
+        assert!(w.contains("readable by every user: chmod 600"), "{w}");
+        assert!(
+            check(0o640, None)
+                .unwrap()
+                .contains("readable by its group")
+        );
+        assert!(
+            check(0o640, Some(gid.wrapping_add(1))).is_some(),
+            "another group than the daemon's"
+        );
+        assert_eq!(check(0o640, Some(gid)), None, "the daemon's own group");
+        assert!(check(0o644, Some(gid)).is_some(), "others still can");
+        assert_eq!(check(0o600, None), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,4 +1,4 @@
-//! `l2tpd-rs`: the L2TP/IPsec remote-access VPN server (DESIGN.md "Interfaces").
+//! `l2tpd-rs`: the L2TP/IPsec remote-access VPN server.
 //!
 //! Subcommands:
 //! - `run`: load the configuration and users, bind UDP 500/4500 (and optionally raw ESP), open
@@ -19,6 +19,8 @@ use clap::{Parser, Subcommand};
 mod check;
 mod clock;
 mod control;
+mod files;
+mod reload;
 mod run;
 mod status;
 mod workers;
@@ -42,7 +44,8 @@ enum Command {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Append IKE and ESP keys in Wireshark's formats to FILE (debugging only: anyone who
-        /// reads the file can decrypt the captured traffic).
+        /// reads the file can decrypt the captured traffic). FILE is kept mode 0600; a symbolic
+        /// link, a non-regular file or a file owned by another user is refused.
         #[arg(long, value_name = "FILE")]
         keylog: Option<PathBuf>,
         /// Do not create the TUN device (control plane only; packets for the network are
@@ -58,11 +61,14 @@ enum Command {
         /// The configuration file naming the control socket.
         #[arg(long, short, conflicts_with = "socket")]
         config: Option<PathBuf>,
-        /// The control socket to talk to.
+        /// The control socket to talk to (members of `control_socket_group` can use it
+        /// without reading the configuration file).
         #[arg(long)]
         socket: Option<PathBuf>,
     },
-    /// Validate the configuration and users files; exit 1 if there is any problem.
+    /// Validate the configuration and users files (and that the accounts and groups they
+    /// name exist); print warnings, such as secrets readable by other users; exit 1 if there
+    /// is any problem.
     CheckConfig {
         /// The configuration file.
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
@@ -148,6 +154,7 @@ fn socket_path(config: Option<&Path>, socket: Option<&Path>) -> Result<PathBuf, 
             for e in errors {
                 msg.push_str(&format!("\n  {e}"));
             }
+            msg.push_str("\n(or name the socket with --socket PATH)");
             Err(msg)
         }
     }

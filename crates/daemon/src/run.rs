@@ -1,27 +1,29 @@
 //! `l2tpd-rs run`: set-up, then one task that owns [`server::Server`] and drives it.
 //!
-//! The loop (quinn's `drive_timer` pattern, STYLE.md §2) selects over: datagrams from the UDP
+//! The loop (quinn's `drive_timer` pattern: one state machine, one timer) selects over: datagrams from the UDP
 //! sockets (one small reader task per socket forwards them over a bounded channel), the TUN
 //! device and the raw ESP socket (`AsyncFd`), a single `Sleep` re-armed from
 //! [`Server::poll_timeout`], control-socket requests, a 2-second users-file poll and the
 //! signals. After every input it drains [`Server::poll_transmit`] and [`Server::poll_event`].
 //!
-//! SIGHUP (or a change of the users file's modification time) reloads users.yaml; a bad file
-//! is reported and the previous table kept. SIGTERM/SIGINT call [`Server::shutdown`], keep
+//! SIGHUP, `reload-users` on the control socket, or a change of the users file seen by the
+//! periodic check reloads users.yaml: read once, checked whole, applied only when valid; a bad
+//! file is reported and the previous table kept (see [`crate::reload`] for when a change is
+//! acted on). SIGTERM/SIGINT call [`Server::shutdown`], keep
 //! the loop going for at most [`SHUTDOWN_GRACE`] so the goodbyes get out, and exit 0.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use config::Config;
+use config::files::FileStamp;
 use config::users::Users;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -35,6 +37,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::clock;
 use crate::control::{self, DaemonInfo, Request, Response};
+use crate::reload::UsersWatch;
 
 /// How long a shutdown may take to send its Delete/StopCCN messages.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -97,7 +100,8 @@ struct Runtime {
     raw_esp: Option<AsyncFd<OwnedFd>>,
     control: UnixListener,
     keylog: Option<BufWriter<File>>,
-    users_mtime: Option<SystemTime>,
+    /// When to reload users.yaml.
+    users_watch: UsersWatch,
     user_count: usize,
     /// One entry per data-path worker thread (empty with `workers: 1`), until started.
     workers: Vec<WorkerIo>,
@@ -109,7 +113,12 @@ struct Runtime {
 
 /// `l2tpd-rs run`.
 pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> ExitCode {
-    let (config, warnings, users) = match crate::check::load_all(config_path) {
+    let crate::check::Loaded {
+        config,
+        warnings,
+        users,
+        users_stamp,
+    } = match crate::check::load_all(config_path) {
         Ok(v) => v,
         Err(messages) => {
             for m in &messages {
@@ -146,7 +155,7 @@ pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> E
         }
     };
     let result = runtime.block_on(async move {
-        let rt = setup(config, keylog, no_tun, users.len()).await?;
+        let rt = setup(config, keylog, no_tun, users.len(), users_stamp).await?;
         serve(rt, users).await
     });
     match result {
@@ -177,9 +186,15 @@ async fn setup(
     keylog: Option<&Path>,
     no_tun: bool,
     user_count: usize,
+    users_stamp: Option<FileStamp>,
 ) -> anyhow::Result<Runtime> {
     // Control socket first: it tells us whether another daemon is already running.
-    let control = bind_control(&config.daemon.control_socket).await?;
+    let control = crate::files::bind_control(
+        &config.daemon.control_socket,
+        config.daemon.control_socket_group.as_deref(),
+    )
+    .await?;
+    let unbind_on_error = crate::files::UnbindOnError::new(&config.daemon.control_socket);
 
     // `workers: 1` is the single owner task; more means that many worker threads besides it.
     let worker_count = match config.daemon.workers {
@@ -278,12 +293,7 @@ async fn setup(
 
     let keylog = match keylog {
         Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(path)
-                .with_context(|| format!("cannot open the key log {}", path.display()))?;
+            let file = crate::files::open_keylog(path)?;
             warn!(file = %path.display(), "writing IKE/ESP keys to a key log: for debugging only");
             Some(BufWriter::new(file))
         }
@@ -291,12 +301,15 @@ async fn setup(
     };
 
     if let Some(p) = &config.daemon.privileges {
+        let group = crate::check::daemon_group_name(p);
         tun::drop_privileges(&p.user, p.group.as_deref())
             .with_context(|| format!("cannot drop privileges to {}", p.user))?;
         info!(user = %p.user, "dropped root privileges");
+        // Reloads run as this account from now on: find out now, not at the first edit.
+        crate::files::check_users_file_readable(&config.daemon.users_file, &p.user, &group)?;
     }
 
-    let users_mtime = mtime(&config.daemon.users_file);
+    unbind_on_error.keep();
     Ok(Runtime {
         config,
         listeners,
@@ -304,7 +317,7 @@ async fn setup(
         raw_esp,
         control,
         keylog,
-        users_mtime,
+        users_watch: UsersWatch::new(users_stamp),
         user_count,
         workers,
         worker_count: 0,
@@ -392,32 +405,6 @@ pub(crate) fn register<T: std::os::fd::AsRawFd>(
     interest: Interest,
 ) -> std::io::Result<AsyncFd<T>> {
     AsyncFd::with_interest(inner, interest)
-}
-
-async fn bind_control(path: &Path) -> anyhow::Result<UnixListener> {
-    if path.exists() {
-        if UnixStream::connect(path).await.is_ok() {
-            anyhow::bail!(
-                "another l2tpd-rs is already listening on {} (stop it first, or set another control_socket)",
-                path.display()
-            );
-        }
-        std::fs::remove_file(path)
-            .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
-    }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let listener = UnixListener::bind(path)
-        .with_context(|| format!("cannot bind the control socket {}", path.display()))?;
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o660))
-        .with_context(|| format!("cannot chmod {}", path.display()))?;
-    info!(socket = %path.display(), "control socket ready");
-    Ok(listener)
-}
-
-fn mtime(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// Spawns the reader task of one UDP socket.
@@ -658,17 +645,9 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
                 Ok((stream, _)) => spawn_control(stream, tx.clone()),
                 Err(e) => warn!("control socket accept failed: {e}"),
             },
-            _ = users_poll.tick(), if shutdown_deadline.is_none() => {
-                let now_mtime = mtime(&rt.config.daemon.users_file);
-                if now_mtime != rt.users_mtime {
-                    rt.users_mtime = now_mtime;
-                    info!(file = %rt.config.daemon.users_file.display(), "users file changed");
-                    let _ = reload_users(&mut rt, &mut server);
-                }
-            },
+            _ = users_poll.tick(), if shutdown_deadline.is_none() => poll_users(&mut rt, &mut server),
             _ = sighup.recv() => {
                 info!("SIGHUP: reloading the users file");
-                rt.users_mtime = mtime(&rt.config.daemon.users_file);
                 let _ = reload_users(&mut rt, &mut server);
             },
             _ = sigterm.recv(), if shutdown_deadline.is_none() => {
@@ -687,7 +666,7 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     if let Some(k) = rt.keylog.as_mut() {
         let _ = k.flush();
     }
-    let _ = std::fs::remove_file(&rt.config.daemon.control_socket);
+    crate::files::remove_control_socket(&rt.config.daemon.control_socket);
     info!("stopped");
     Ok(())
 }
@@ -739,22 +718,41 @@ fn handle_control(
     }
 }
 
-/// Loads users.yaml again; on success hands it to the server, on failure keeps the old table.
+/// The periodic check of users.yaml: reloads it when [`UsersWatch`] says so.
+fn poll_users(rt: &mut Runtime, server: &mut Server) {
+    let file = &rt.config.daemon.users_file;
+    if rt.users_watch.poll(FileStamp::of_path(file)) {
+        info!(file = %file.display(), "users file changed");
+        let _ = reload_users(rt, server);
+    }
+}
+
+/// Reads users.yaml once and checks all of it; a complete valid table replaces the server's,
+/// anything else keeps the old table.
 fn reload_users(rt: &mut Runtime, server: &mut Server) -> Result<usize, Vec<String>> {
-    match crate::check::load_users(&rt.config) {
-        Ok(users) => {
+    let load = crate::check::load_users(&rt.config);
+    let file = &rt.config.daemon.users_file;
+    match load.result {
+        Ok((users, warnings)) => {
+            for w in &warnings {
+                warn!("{w}");
+            }
             let n = users.len();
             server.reload_users(clock::now(), users);
             rt.user_count = n;
-            info!(users = n, file = %rt.config.daemon.users_file.display(), "users file reloaded");
+            if let Some(stamp) = load.stamp {
+                rt.users_watch.applied(stamp);
+            }
+            info!(users = n, file = %file.display(), "users file reloaded");
             Ok(n)
         }
         Err(errors) => {
+            rt.users_watch.failed(load.stamp);
             for e in &errors {
                 error!("{e}");
             }
             error!(
-                file = %rt.config.daemon.users_file.display(),
+                file = %file.display(),
                 kept = rt.user_count,
                 "users file NOT reloaded: keeping the previous users until the file is fixed"
             );
