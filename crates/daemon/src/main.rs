@@ -3,7 +3,8 @@
 //! Subcommands:
 //! - `run`: load the configuration and users, bind UDP 500/4500 (and optionally raw ESP), open
 //!   the TUN device, serve the control socket and drive [`server::Server`] (see [`run`]).
-//! - `status`: ask a running daemon for its [`server::Snapshot`] and print a table or JSON.
+//! - `status`: ask a running daemon for its [`server::Snapshot`] and print a table that fits
+//!   a terminal, every detail with `--wide`, or JSON (see [`status`]).
 //! - `check-config`: validate `l2tpd.yaml` and `users.yaml`, printing every problem.
 //! - `hash-password`: print the NT hash (RFC 2759 §8.3) of a password for `users.yaml`.
 //!
@@ -53,8 +54,14 @@ enum Command {
         #[arg(long)]
         no_tun: bool,
     },
-    /// Show the connected sessions of a running daemon.
+    /// Show the connected sessions of a running daemon: one short row per session (user,
+    /// address, client, OS, state, uptime, traffic), fitting an 80-100 column terminal.
+    /// Strings the clients sent are shown escaped.
     Status {
+        /// Every detail of each session (IKE and ESP suites, NAT-T dialect, lifetimes, host
+        /// name and full OS hints, packet counts), untruncated: rows are long.
+        #[arg(long, conflicts_with = "json")]
+        wide: bool,
         /// Print the raw JSON snapshot instead of a table.
         #[arg(long)]
         json: bool,
@@ -91,10 +98,20 @@ fn main() -> ExitCode {
             no_tun,
         } => run::main(&config, keylog.as_deref(), no_tun),
         Command::Status {
+            wide,
             json,
             config,
             socket,
-        } => status::main(json, config.as_deref(), socket.as_deref()),
+        } => {
+            let view = if json {
+                status::View::Json
+            } else if wide {
+                status::View::Wide
+            } else {
+                status::View::Compact
+            };
+            status::main(view, config.as_deref(), socket.as_deref())
+        }
         Command::CheckConfig { config } => check::check_config(&config),
         Command::HashPassword { password } => hash_password(password),
     }
