@@ -54,9 +54,11 @@ enum Command {
         #[arg(long)]
         no_tun: bool,
     },
-    /// Show the connected sessions of a running daemon: one short row per session (user,
-    /// address, client, OS, state, uptime, traffic), fitting an 80-100 column terminal.
-    /// Strings the clients sent are shown escaped.
+    /// Show the connected sessions of a running daemon.
+    ///
+    /// One short row per session (user, address, client, OS, state, uptime, traffic) that fits
+    /// an 80-100 column terminal; long names end in `…`. Strings the clients sent (user and
+    /// host names, vendor strings) are printed escaped.
     Status {
         /// Every detail of each session (IKE and ESP suites, NAT-T dialect, lifetimes, host
         /// name and full OS hints, packet counts), untruncated: rows are long.
@@ -73,9 +75,11 @@ enum Command {
         #[arg(long)]
         socket: Option<PathBuf>,
     },
-    /// Validate the configuration and users files (and that the accounts and groups they
-    /// name exist); print warnings, such as secrets readable by other users; exit 1 if there
-    /// is any problem.
+    /// Validate the configuration and users files; exit 1 if there is any problem.
+    ///
+    /// Every problem is printed as `file:line: reason`. The accounts and groups the
+    /// configuration names must exist. Warnings (such as secrets other users can read) do not
+    /// fail the check.
     CheckConfig {
         /// The configuration file.
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
