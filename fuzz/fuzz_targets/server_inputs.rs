@@ -25,15 +25,14 @@ const CONFIG: &str = "listen:\n  addresses: [192.0.2.1]\n  raw_esp: true\npsk: f
 pool:\n  cidr: 10.99.0.0/24\nlimits:\n  half_open_ike_sas: 8\n  max_peers: 16\n";
 const USERS: &str = "users:\n  - name: alice\n    password: alice-pass\n";
 
-fn setup() -> &'static (server::config::Config, server::users::Users) {
-    static S: OnceLock<(server::config::Config, server::users::Users)> = OnceLock::new();
+fn setup() -> &'static (config::ServerConfig, config::users::Users) {
+    static S: OnceLock<(config::ServerConfig, config::users::Users)> = OnceLock::new();
     S.get_or_init(|| {
-        let (config, _) =
-            server::config::Config::from_yaml_str(CONFIG, Path::new("l2tpd.yaml")).unwrap();
-        let pool = server::pool::Pool::from_config(&config.pool).unwrap();
+        let (file, _) = config::Config::from_yaml_str(CONFIG, Path::new("l2tpd.yaml")).unwrap();
         let users =
-            server::users::Users::from_yaml_str(USERS, Path::new("users.yaml"), &pool).unwrap();
-        (config, users)
+            config::users::Users::from_yaml_str(USERS, Path::new("users.yaml"), &file.server.pool)
+                .unwrap();
+        (file.server, users)
     })
 }
 

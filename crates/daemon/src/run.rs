@@ -1,28 +1,31 @@
 //! `l2tpd-rs run`: set-up, then one task that owns [`server::Server`] and drives it.
 //!
-//! The loop (quinn's `drive_timer` pattern, STYLE.md §2) selects over: datagrams from the UDP
+//! The loop (quinn's `drive_timer` pattern: one state machine, one timer) selects over: datagrams from the UDP
 //! sockets (one small reader task per socket forwards them over a bounded channel), the TUN
 //! device and the raw ESP socket (`AsyncFd`), a single `Sleep` re-armed from
 //! [`Server::poll_timeout`], control-socket requests, a 2-second users-file poll and the
 //! signals. After every input it drains [`Server::poll_transmit`] and [`Server::poll_event`].
 //!
-//! SIGHUP (or a change of the users file's modification time) reloads users.yaml; a bad file
-//! is reported and the previous table kept. SIGTERM/SIGINT call [`Server::shutdown`], keep
+//! SIGHUP, `reload-users` on the control socket, or a change of the users file seen by the
+//! periodic check reloads users.yaml: read once, checked whole, applied only when valid; a bad
+//! file is reported and the previous table kept (see [`crate::reload`] for when a change is
+//! acted on). SIGTERM/SIGINT call [`Server::shutdown`], keep
 //! the loop going for at most [`SHUTDOWN_GRACE`] so the goodbyes get out, and exit 0.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use server::config::Config;
+use config::Config;
+use config::files::FileStamp;
+use config::users::Users;
 use server::{Event, Server};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -34,6 +37,7 @@ use tracing::{debug, error, info, warn};
 use crate::clock;
 use crate::control::{self, DaemonInfo, Request, Response};
 use crate::datapath::{self, Input, Lane, Listener, Owner};
+use crate::reload::UsersWatch;
 
 /// How long a shutdown may take to send its Delete/StopCCN messages.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -64,7 +68,8 @@ struct Runtime {
     listening: Vec<String>,
     control: UnixListener,
     keylog: Option<BufWriter<File>>,
-    users_mtime: Option<SystemTime>,
+    /// When to reload users.yaml.
+    users_watch: UsersWatch,
     user_count: usize,
     /// One entry per data-path worker thread (empty with `workers: 1`), until started.
     workers: Vec<WorkerIo>,
@@ -76,7 +81,12 @@ struct Runtime {
 
 /// `l2tpd-rs run`.
 pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> ExitCode {
-    let (config, warnings, users) = match crate::check::load_all(config_path) {
+    let crate::check::Loaded {
+        config,
+        warnings,
+        users,
+        users_stamp,
+    } = match crate::check::load_all(config_path) {
         Ok(v) => v,
         Err(messages) => {
             for m in &messages {
@@ -92,14 +102,14 @@ pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> E
     for w in &warnings {
         warn!("{w}");
     }
-    if config.psk_is_example() {
+    if config.server.psk_is_example() {
         warn!(
             config = %config.path.display(),
             "THE PRE-SHARED KEY IS THE SHIPPED EXAMPLE: anyone who has read the example can connect. \
              Change `psk` before exposing this server"
         );
     }
-    if config.allow_plaintext_l2tp {
+    if config.server.allow_plaintext_l2tp {
         warn!("allow_plaintext_l2tp is on: L2TP without IPsec will be accepted");
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -115,7 +125,7 @@ pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> E
     // Local tasks: the readers' batch receive buffers hold raw `mmsghdr` pointers (not `Send`).
     let local = tokio::task::LocalSet::new();
     let result = local.block_on(&runtime, async move {
-        let rt = setup(config, keylog, no_tun, users.len()).await?;
+        let rt = setup(config, keylog, no_tun, users.len(), users_stamp).await?;
         serve(rt, users).await
     });
     match result {
@@ -131,7 +141,7 @@ pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> E
 fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(config.log_level.as_str()));
+        .unwrap_or_else(|_| EnvFilter::new(config.daemon.log_level.as_str()));
     // Colour only on a terminal: a log file or journald gets plain text that grep can match.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
@@ -146,12 +156,18 @@ async fn setup(
     keylog: Option<&Path>,
     no_tun: bool,
     user_count: usize,
+    users_stamp: Option<FileStamp>,
 ) -> anyhow::Result<Runtime> {
     // Control socket first: it tells us whether another daemon is already running.
-    let control = bind_control(&config.control_socket).await?;
+    let control = crate::files::bind_control(
+        &config.daemon.control_socket,
+        config.daemon.control_socket_group.as_deref(),
+    )
+    .await?;
+    let unbind_on_error = crate::files::UnbindOnError::new(&config.daemon.control_socket);
 
     // `workers: 1` is the single owner task; more means that many worker threads besides it.
-    let worker_count = match config.workers {
+    let worker_count = match config.daemon.workers {
         Some(n) => usize::from(n),
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };
@@ -163,12 +179,13 @@ async fn setup(
         })
         .collect();
 
+    let listen = &config.server.listen;
     let mut listeners = Vec::new();
-    for addr in &config.listen.addresses {
-        for port in [config.listen.ike_port, config.listen.nat_t_port] {
+    for addr in &listen.addresses {
+        for port in [listen.ike_port, listen.nat_t_port] {
             let bound = SocketAddrV4::new(*addr, port);
             // Every NAT-T socket joins one SO_REUSEPORT group: the owner's and one per worker.
-            let reuse = port == config.listen.nat_t_port && worker_count > 0;
+            let reuse = port == listen.nat_t_port && worker_count > 0;
             if reuse {
                 for w in &mut workers {
                     let socket = bind_std_udp(bound, true)
@@ -190,9 +207,8 @@ async fn setup(
         }
     }
 
-    let raw_esp = if config.listen.raw_esp {
-        let local = config
-            .listen
+    let raw_esp = if listen.raw_esp {
+        let local = listen
             .addresses
             .first()
             .copied()
@@ -213,7 +229,7 @@ async fn setup(
                 warn!(
                     "raw ESP is configured but unavailable ({e}): only UDP-encapsulated ESP (port {}) \
                      will work; run as root or with CAP_NET_RAW",
-                    config.listen.nat_t_port
+                    listen.nat_t_port
                 );
                 None
             }
@@ -229,7 +245,7 @@ async fn setup(
         let mut queues = open_tun(&config, worker_count + 1).with_context(|| {
             format!(
                 "cannot set up the TUN device {} (needs root or CAP_NET_ADMIN, and /dev/net/tun)",
-                config.tun.name
+                config.daemon.tun.name
             )
         })?;
         for w in workers.iter_mut().rev() {
@@ -249,25 +265,23 @@ async fn setup(
 
     let keylog = match keylog {
         Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(path)
-                .with_context(|| format!("cannot open the key log {}", path.display()))?;
+            let file = crate::files::open_keylog(path)?;
             warn!(file = %path.display(), "writing IKE/ESP keys to a key log: for debugging only");
             Some(BufWriter::new(file))
         }
         None => None,
     };
 
-    if let Some(p) = &config.privileges {
+    if let Some(p) = &config.daemon.privileges {
+        let group = crate::check::daemon_group_name(p);
         tun::drop_privileges(&p.user, p.group.as_deref())
             .with_context(|| format!("cannot drop privileges to {}", p.user))?;
         info!(user = %p.user, "dropped root privileges");
+        // Reloads run as this account from now on: find out now, not at the first edit.
+        crate::files::check_users_file_readable(&config.daemon.users_file, &p.user, &group)?;
     }
 
-    let users_mtime = mtime(&config.users_file);
+    unbind_on_error.keep();
     Ok(Runtime {
         tun_name: tun.as_ref().map(|t| t.get_ref().name().to_owned()),
         listening: listeners.iter().map(|l| l.bound.to_string()).collect(),
@@ -277,7 +291,7 @@ async fn setup(
         raw_esp,
         control,
         keylog,
-        users_mtime,
+        users_watch: UsersWatch::new(users_stamp),
         user_count,
         workers,
         worker_count: 0,
@@ -314,67 +328,42 @@ fn bind_std_udp(addr: SocketAddrV4, reuseport: bool) -> anyhow::Result<std::net:
 /// Creates and configures the TUN device: one plain queue, or `queues` queues of a
 /// multi-queue device (the owner's and one per worker).
 fn open_tun(config: &Config, queues: usize) -> anyhow::Result<Vec<tun::Tun>> {
+    let (tun_options, pool) = (&config.daemon.tun, &config.server.pool);
     let devs = if queues > 1 {
-        tun::Tun::create_multi_queue(&config.tun.name, queues)?
+        tun::Tun::create_multi_queue(&tun_options.name, queues)?
     } else {
-        vec![tun::Tun::create(&config.tun.name)?]
+        vec![tun::Tun::create(&tun_options.name)?]
     };
     let name = devs
         .first()
         .map(|d| d.name().to_owned())
         .context("no TUN queue")?;
-    let net = config.pool.cidr;
-    let mask = if config.tun.create_routes {
+    let net = pool.cidr;
+    let mask = if tun_options.create_routes {
         net.mask()
     } else {
         Ipv4Addr::BROADCAST
     };
-    tun::set_ipv4_address(&name, config.pool.server_address, mask)?;
-    tun::set_mtu(&name, config.tun.mtu)?;
+    tun::set_ipv4_address(&name, pool.server_address, mask)?;
+    tun::set_mtu(&name, tun_options.mtu)?;
     // The pool is IPv4 only: without this the kernel sends router solicitations and MLD
     // reports into the TUN. Best effort (no IPv6 in the kernel is fine too).
     let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
     tun::set_up(&name)?;
-    if config.tun.create_routes {
+    if tun_options.create_routes {
         // Setting the pool netmask already made the kernel add the connected route; adding it
         // explicitly is a no-op then, and covers kernels that did not.
         tun::add_route(net.network(), net.prefix(), &name)?;
     }
     info!(
         tun = %name,
-        address = %config.pool.server_address,
-        route = %if config.tun.create_routes { net.to_string() } else { "none".to_owned() },
-        mtu = config.tun.mtu,
+        address = %pool.server_address,
+        route = %if tun_options.create_routes { net.to_string() } else { "none".to_owned() },
+        mtu = tun_options.mtu,
         queues = devs.len(),
         "TUN device up"
     );
     Ok(devs)
-}
-
-async fn bind_control(path: &Path) -> anyhow::Result<UnixListener> {
-    if path.exists() {
-        if UnixStream::connect(path).await.is_ok() {
-            anyhow::bail!(
-                "another l2tpd-rs is already listening on {} (stop it first, or set another control_socket)",
-                path.display()
-            );
-        }
-        std::fs::remove_file(path)
-            .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
-    }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let listener = UnixListener::bind(path)
-        .with_context(|| format!("cannot bind the control socket {}", path.display()))?;
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o660))
-        .with_context(|| format!("cannot chmod {}", path.display()))?;
-    info!(socket = %path.display(), "control socket ready");
-    Ok(listener)
-}
-
-fn mtime(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// Spawns the handler of one control connection.
@@ -399,8 +388,14 @@ fn spawn_control(mut stream: UnixStream, tx: mpsc::Sender<Input>) {
     });
 }
 
-async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<()> {
-    let mut server = Server::new(rt.config.clone(), users, clock::os_seed(), clock::now());
+async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
+    let mut server = Server::new(
+        rt.config.server.clone(),
+        users,
+        clock::os_seed(),
+        clock::now(),
+    );
+    server.set_tun_mtu(rt.config.daemon.tun.mtu);
     if rt.keylog.is_some() {
         server.set_keylog(true);
     }
@@ -414,7 +409,7 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
         counters: Arc::clone(&counters),
     };
     let dp = server.data_plane();
-    let nat_t_port = rt.config.listen.nat_t_port;
+    let nat_t_port = rt.config.server.listen.nat_t_port;
     let raw_send = |fd: Option<&AsyncFd<OwnedFd>>| match fd.map(|fd| fd.get_ref().try_clone()) {
         Some(Ok(fd)) => Some(fd),
         Some(Err(e)) => {
@@ -470,7 +465,7 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
 
     info!(
         users = rt.user_count,
-        pool = %rt.config.pool.cidr,
+        pool = %rt.config.server.pool.cidr,
         "l2tpd-rs {} started",
         env!("CARGO_PKG_VERSION")
     );
@@ -519,17 +514,9 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
                 Ok((stream, _)) => spawn_control(stream, control_tx.clone()),
                 Err(e) => warn!("control socket accept failed: {e}"),
             },
-            _ = users_poll.tick(), if shutdown_deadline.is_none() => {
-                let now_mtime = mtime(&rt.config.users_file);
-                if now_mtime != rt.users_mtime {
-                    rt.users_mtime = now_mtime;
-                    info!(file = %rt.config.users_file.display(), "users file changed");
-                    let _ = reload_users(&mut rt, &mut server);
-                }
-            },
+            _ = users_poll.tick(), if shutdown_deadline.is_none() => poll_users(&mut rt, &mut server),
             _ = sighup.recv() => {
                 info!("SIGHUP: reloading the users file");
-                rt.users_mtime = mtime(&rt.config.users_file);
                 let _ = reload_users(&mut rt, &mut server);
             },
             _ = sigterm.recv(), if shutdown_deadline.is_none() => {
@@ -549,7 +536,7 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
     if let Some(k) = rt.keylog.as_mut() {
         let _ = k.flush();
     }
-    let _ = std::fs::remove_file(&rt.config.control_socket);
+    crate::files::remove_control_socket(&rt.config.daemon.control_socket);
     info!("stopped");
     Ok(())
 }
@@ -638,22 +625,41 @@ fn handle_control(
     }
 }
 
-/// Loads users.yaml again; on success hands it to the server, on failure keeps the old table.
+/// The periodic check of users.yaml: reloads it when [`UsersWatch`] says so.
+fn poll_users(rt: &mut Runtime, server: &mut Server) {
+    let file = &rt.config.daemon.users_file;
+    if rt.users_watch.poll(FileStamp::of_path(file)) {
+        info!(file = %file.display(), "users file changed");
+        let _ = reload_users(rt, server);
+    }
+}
+
+/// Reads users.yaml once and checks all of it; a complete valid table replaces the server's,
+/// anything else keeps the old table.
 fn reload_users(rt: &mut Runtime, server: &mut Server) -> Result<usize, Vec<String>> {
-    match crate::check::load_users(&rt.config) {
-        Ok(users) => {
+    let load = crate::check::load_users(&rt.config);
+    let file = &rt.config.daemon.users_file;
+    match load.result {
+        Ok((users, warnings)) => {
+            for w in &warnings {
+                warn!("{w}");
+            }
             let n = users.len();
             server.reload_users(clock::now(), users);
             rt.user_count = n;
-            info!(users = n, file = %rt.config.users_file.display(), "users file reloaded");
+            if let Some(stamp) = load.stamp {
+                rt.users_watch.applied(stamp);
+            }
+            info!(users = n, file = %file.display(), "users file reloaded");
             Ok(n)
         }
         Err(errors) => {
+            rt.users_watch.failed(load.stamp);
             for e in &errors {
                 error!("{e}");
             }
             error!(
-                file = %rt.config.users_file.display(),
+                file = %file.display(),
                 kept = rt.user_count,
                 "users file NOT reloaded: keeping the previous users until the file is fixed"
             );

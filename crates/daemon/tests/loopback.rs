@@ -326,7 +326,20 @@ fn smoke_in_fresh_namespace(workers: u16) {
         table.contains("alice") && table.contains(&addr.to_string()),
         "{table}"
     );
+    // The default view fits a terminal; the XP client is named from its MS NT5 vendor ID.
+    assert!(table.lines().all(|l| l.chars().count() <= 100), "{table}");
+    assert!(table.contains("WinXP"), "{table}");
     println!("status:\n{table}");
+    let wide = run(&["status", "--wide", "--socket", sock.to_str().unwrap()]);
+    assert!(wide.status.success(), "{}", text(&wide.stderr));
+    let wide = text(&wide.stdout);
+    for needle in ["XPCLIENT / MS NT5", "3DES", "UDP-encap", "pkts"] {
+        assert!(
+            wide.contains(needle),
+            "{needle:?} missing in --wide:\n{wide}"
+        );
+    }
+    println!("status --wide:\n{wide}");
 
     // SIGTERM: CDN, StopCCN and Delete reach the client, then the daemon exits 0.
     nix::sys::signal::kill(

@@ -12,13 +12,16 @@
 //!
 //! Peers are keyed by their outer 4-tuple: each has its own IKE state, ESP SAs, L2TP tunnel
 //! table and PPP sessions, so clients behind one NAT never meet.
+//!
+//! The server does no file I/O: it is built from values the `config` crate parsed and checked
+//! ([`config::ServerConfig`] and [`config::users::Users`]), and
+//! [`Server::reload_users`] takes a new, complete table.
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 #![warn(missing_docs)]
 
-pub mod config;
 pub mod dhcp;
 mod dataplane;
 pub mod escape;
@@ -27,9 +30,7 @@ mod peer;
 pub mod pool;
 mod server;
 pub mod snapshot;
-pub mod users;
 
 pub use dataplane::{Batch, DataPlane, DataPlaneStats, Handoff, HandoffReason, Inbound, Outbound};
-pub use peer::MssClamp;
 pub use server::{Event, Server, Transmit};
 pub use snapshot::{SessionRow, Snapshot};

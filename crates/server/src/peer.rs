@@ -26,6 +26,8 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tracing::{debug, info};
 
+use config::MssClamp;
+
 use crate::dataplane::{self, Activity, PeerId, PeerSpec, SessionCounters, SessionSpec};
 use crate::escape::Printable;
 use crate::server::Transmit;
@@ -46,18 +48,6 @@ pub(crate) struct Settings {
     pub(crate) mss_clamp: MssClamp,
     /// The TUN device's MTU: what the kernel sends us at most.
     pub(crate) tun_mtu: u16,
-}
-
-/// TCP MSS clamping (the classic "some web sites hang over the VPN" fix): SYNs in both
-/// directions get an MSS that fits the session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MssClamp {
-    /// Never touch TCP.
-    Off,
-    /// The session's MTU (the smaller of the client's MRU, ours and the TUN's) minus 40.
-    Auto,
-    /// At most this value (and at most what `Auto` gives).
-    Max(u16),
 }
 
 /// An ESP SA pair of the peer: our inbound SA and the outbound SA negotiated with it.

@@ -35,18 +35,18 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use config::ServerConfig;
+use config::users::{self, Users};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tracing::{debug, info, warn};
 
-use crate::config::Config;
 use crate::dataplane::{Batch, DataPlane, Handoff, HandoffReason, Inbound, PeerId, Publisher};
 use crate::escape::Printable;
 use crate::guard::{Blocked, LogLimiter, Logins};
-use crate::peer::{ChildPair, L2TP_PORT, MssClamp, Peer, PeerEvent, Settings};
+use crate::peer::{ChildPair, L2TP_PORT, Peer, PeerEvent, Settings};
 use crate::pool::Pool;
 use crate::snapshot::{Counters, PeerRow, SessionRow, Snapshot};
-use crate::users::{self, Users};
 
 /// Where a datagram produced by [`Server::poll_transmit`] goes. The payload is in the buffer
 /// passed to `poll_transmit`.
@@ -130,7 +130,7 @@ const MAX_EVENTS: usize = 4096;
 /// The L2TP/IPsec server.
 #[derive(Debug)]
 pub struct Server {
-    config: Config,
+    config: ServerConfig,
     settings: Settings,
     users: Users,
     pool: Option<Pool>,
@@ -220,7 +220,7 @@ fn throttled(blocked: Blocked) -> ppp::Lookup {
 impl Server {
     /// A server with the given configuration and users. `rng_seed` seeds every random choice
     /// (SPIs, cookies, nonces, tunnel and session IDs, LCP magic, CHAP challenges).
-    pub fn new(config: Config, users: Users, rng_seed: [u8; 32], now: Instant) -> Self {
+    pub fn new(config: ServerConfig, users: Users, rng_seed: [u8; 32], now: Instant) -> Self {
         let mut rng = ChaCha20Rng::from_seed(rng_seed);
         let mut ike_seed = [0; 32];
         rng.fill_bytes(&mut ike_seed);
@@ -232,7 +232,7 @@ impl Server {
                 Some(pool)
             }
             Err(e) => {
-                // Config::load validated the pool, so this is unreachable from the daemon; a
+                // config::Config::load validated the pool, so this is unreachable from the daemon; a
                 // server without a pool still runs IKE and L2TP but assigns no address.
                 warn!(error = %e, "address pool unusable; no addresses can be assigned");
                 None
@@ -244,8 +244,10 @@ impl Server {
         let settings = Settings {
             lns: lns_config(&config),
             link: link_config(&config, server_addr),
-            mss_clamp: MssClamp::Auto,
-            tun_mtu: config.tun.mtu,
+            mss_clamp: config.ppp.tcp_mss_clamp,
+            // Until the daemon says otherwise (`set_tun_mtu`), the TUN is assumed to send no
+            // more than our own MRU.
+            tun_mtu: config.ppp.mru,
         };
         Self {
             plane: Publisher::new(config.listen.nat_t_port, server_addr),
@@ -288,6 +290,12 @@ impl Server {
     pub fn set_keylog(&mut self, on: bool) {
         self.keylog = on;
         self.ike.set_keylog(on);
+    }
+
+    /// The TUN device's MTU: the largest packet the kernel hands us, which bounds the TCP MSS
+    /// clamp. Only the daemon knows it (it is a host setting).
+    pub fn set_tun_mtu(&mut self, mtu: u16) {
+        self.settings.tun_mtu = mtu;
     }
 
     /// A `Clone + Send + Sync` handle on the data plane, for every thread that reads sockets
@@ -1295,17 +1303,11 @@ fn session_state(link: &ppp::Link) -> String {
     }
 }
 
-fn ike_config(config: &Config) -> ike::ResponderConfig {
+fn ike_config(config: &ServerConfig) -> ike::ResponderConfig {
     let mut c = ike::ResponderConfig::new(config.psk.clone());
     c.policy = ike::Policy {
-        modern: config
-            .ike
-            .profiles
-            .contains(&crate::config::Profile::Modern),
-        legacy: config
-            .ike
-            .profiles
-            .contains(&crate::config::Profile::Legacy),
+        modern: config.ike.profiles.contains(&config::Profile::Modern),
+        legacy: config.ike.profiles.contains(&config::Profile::Legacy),
         des: config.ike.legacy_des,
         modp768: config.ike.modp768,
     };
@@ -1325,7 +1327,7 @@ fn ike_config(config: &Config) -> ike::ResponderConfig {
     c
 }
 
-fn inform_config(config: &Config) -> crate::dhcp::InformConfig {
+fn inform_config(config: &ServerConfig) -> crate::dhcp::InformConfig {
     let mut c = crate::dhcp::InformConfig::new(config.pool.server_address);
     c.routes = config
         .client_routes
@@ -1337,7 +1339,7 @@ fn inform_config(config: &Config) -> crate::dhcp::InformConfig {
     c
 }
 
-fn lns_config(config: &Config) -> l2tp::LnsConfig {
+fn lns_config(config: &ServerConfig) -> l2tp::LnsConfig {
     let mut c = l2tp::LnsConfig::default();
     c.host_name.clone_from(&config.l2tp.host_name);
     c.hello_interval = Duration::from_secs(u64::from(config.l2tp.hello_interval_secs));
@@ -1353,7 +1355,7 @@ fn lns_config(config: &Config) -> l2tp::LnsConfig {
     c
 }
 
-fn link_config(config: &Config, our_addr: Ipv4Addr) -> ppp::LinkConfig {
+fn link_config(config: &ServerConfig, our_addr: Ipv4Addr) -> ppp::LinkConfig {
     let mut c = ppp::LinkConfig {
         our_addr,
         dns: [config.dns.first().copied(), config.dns.get(1).copied()],
@@ -1369,9 +1371,9 @@ fn link_config(config: &Config, our_addr: Ipv4Addr) -> ppp::LinkConfig {
         .auth
         .iter()
         .map(|a| match a {
-            crate::config::AuthProtocol::MsChapV2 => ppp::AuthProtocol::MsChapV2,
-            crate::config::AuthProtocol::Chap => ppp::AuthProtocol::Chap,
-            crate::config::AuthProtocol::MsChapV1 => ppp::AuthProtocol::MsChapV1,
+            config::AuthProtocol::MsChapV2 => ppp::AuthProtocol::MsChapV2,
+            config::AuthProtocol::Chap => ppp::AuthProtocol::Chap,
+            config::AuthProtocol::MsChapV1 => ppp::AuthProtocol::MsChapV1,
         })
         .collect();
     if config.ppp.pap && !c.auth_protocols.contains(&ppp::AuthProtocol::Pap) {

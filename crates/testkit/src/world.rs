@@ -244,7 +244,7 @@ struct Nat {
 /// The simulated world.
 pub struct World {
     config: WorldConfig,
-    server_config: server::config::Config,
+    server_config: config::ServerConfig,
     now: Instant,
     start: Instant,
     server: Server,
@@ -277,9 +277,10 @@ impl World {
     /// Builds the server from `config` at virtual time `base` (any `Instant`; nothing reads
     /// the clock).
     pub fn new(config: WorldConfig, base: Instant) -> Result<Self, Error> {
-        let (server_config, _warnings) =
-            server::config::Config::from_yaml_str(&config.server_yaml(), Path::new("l2tpd.yaml"))
+        let (file, _warnings) =
+            config::Config::from_yaml_str(&config.server_yaml(), Path::new("l2tpd.yaml"))
                 .map_err(|e| Error::Config(format!("{e:?}")))?;
+        let server_config = file.server;
         let users = load_users(&server_config, &config.users_yaml)?;
         let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
         let mut server_seed = [0u8; 32];
@@ -822,9 +823,7 @@ impl World {
     }
 }
 
-fn load_users(config: &server::config::Config, text: &str) -> Result<server::users::Users, Error> {
-    let pool =
-        server::pool::Pool::from_config(&config.pool).map_err(|e| Error::Config(e.to_string()))?;
-    server::users::Users::from_yaml_str(text, Path::new("users.yaml"), &pool)
+fn load_users(config: &config::ServerConfig, text: &str) -> Result<config::users::Users, Error> {
+    config::users::Users::from_yaml_str(text, Path::new("users.yaml"), &config.pool)
         .map_err(|e| Error::Config(format!("{e:?}")))
 }
