@@ -6,7 +6,6 @@ use std::io;
 use std::net::UdpSocket;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use nix::errno::Errno;
 use nix::sys::socket::{
     AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn, sendto, setsockopt,
     socket, sockopt,
@@ -101,16 +100,15 @@ impl UdpPool {
 /// Whether an error means "not allowed" (no root, no `CAP_NET_RAW`).
 pub fn is_permission_error(e: &Error) -> bool {
     match e {
-        Error::Socket { source, .. } => {
-            source.kind() == io::ErrorKind::PermissionDenied
-                || source.raw_os_error() == Some(Errno::EPERM as i32)
-        }
+        Error::Socket { source, .. } => source.kind() == io::ErrorKind::PermissionDenied,
         _ => false,
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use nix::errno::Errno;
+
     use super::*;
 
     #[test]
@@ -134,6 +132,18 @@ mod tests {
             ports.insert(from.port());
         }
         assert_eq!(ports.len(), 3);
+    }
+
+    #[test]
+    fn permission_errors_are_told_apart() {
+        let err = |e: Errno| Error::Socket {
+            what: "raw socket".to_owned(),
+            source: e.into(),
+        };
+        assert!(is_permission_error(&err(Errno::EPERM)));
+        assert!(is_permission_error(&err(Errno::EACCES)));
+        assert!(!is_permission_error(&err(Errno::ENOBUFS)));
+        assert!(!is_permission_error(&Error::Usage("x".to_owned())));
     }
 
     #[test]
