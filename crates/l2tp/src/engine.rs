@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use subtle::ConstantTimeEq;
 use tracing::{debug, info, warn};
 use wire::l2tp::{self as w, AttrType, AvpRepr, MessageType, Packet, ResultCode, Sequence};
 
@@ -846,7 +845,7 @@ impl Engine {
         };
         let want = hidden::challenge_response(response_type, secret.as_bytes(), &ch);
         msg.bytes_avp(AttrType::ChallengeResponse)
-            .is_some_and(|got| bool::from(got.ct_eq(&want)))
+            .is_some_and(|got| crypto::ct_eq(got, &want))
     }
 
     fn tunnel_up(&mut self, tid: u16) {
