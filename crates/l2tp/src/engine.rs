@@ -186,36 +186,6 @@ pub(crate) struct Engine {
     stats: Stats,
 }
 
-fn tunnel_reason(
-    initiator: Initiator,
-    result: u16,
-    error: Option<u16>,
-    message: Option<String>,
-) -> Disconnect {
-    Disconnect {
-        initiator,
-        scope: Scope::Tunnel,
-        result,
-        error,
-        message,
-    }
-}
-
-fn session_reason(
-    initiator: Initiator,
-    result: u16,
-    error: Option<u16>,
-    message: Option<String>,
-) -> Disconnect {
-    Disconnect {
-        initiator,
-        scope: Scope::Session,
-        result,
-        error,
-        message,
-    }
-}
-
 /// Messages that belong to a session rather than to the tunnel (RFC 2661 §3.2, §4.1).
 fn is_session_message(t: MessageType) -> bool {
     matches!(
@@ -417,50 +387,43 @@ impl Engine {
         if msg.tunnel_id != 0 && self.tunnels.contains_key(&msg.tunnel_id) {
             return Ok(msg.tunnel_id);
         }
-        match msg.msg_type {
+        // Windows may send StopCCN or CDN with the wrong tunnel ID (xl2tpd CHANGES, v1.1.05).
+        // All tunnels here belong to one peer, so match tolerantly: by the peer's Assigned
+        // Tunnel ID (StopCCN) or a session ID (CDN), else the only tunnel there is.
+        let matched = match msg.msg_type {
             Some(MessageType::Sccrq) if self.cfg.role == Role::Lns && msg.tunnel_id == 0 => {
                 return self.accept_sccrq(now, peer_port, msg);
             }
-            // Windows may send StopCCN or CDN with the wrong tunnel ID (xl2tpd CHANGES v1.1.05,
-            // clients.md C.3). All tunnels here belong to one peer, so match tolerantly.
             Some(MessageType::StopCcn) => {
-                let by_avp = msg.u16_avp(AttrType::AssignedTunnelId).and_then(|peer| {
+                msg.u16_avp(AttrType::AssignedTunnelId).and_then(|peer| {
                     self.tunnels
                         .iter()
                         .find(|(_, t)| t.peer_id == peer)
                         .map(|(&id, _)| id)
-                });
-                if let Some(id) = by_avp.or_else(|| self.only_tunnel()) {
-                    info!(
-                        header_tunnel = msg.tunnel_id,
-                        tunnel = id,
-                        "StopCCN with a wrong tunnel ID matched within the peer"
-                    );
-                    return Ok(id);
-                }
+                })
             }
             Some(MessageType::Cdn) => {
                 let peer_sid = msg.u16_avp(AttrType::AssignedSessionId);
-                let by_session = self
-                    .tunnels
+                self.tunnels
                     .iter()
                     .find(|(_, t)| {
                         t.sessions.contains_key(&msg.session_id)
                             || t.sessions.values().any(|s| Some(s.peer_id) == peer_sid)
                     })
-                    .map(|(&id, _)| id);
-                if let Some(id) = by_session.or_else(|| self.only_tunnel()) {
-                    info!(
-                        header_tunnel = msg.tunnel_id,
-                        tunnel = id,
-                        "CDN with a wrong tunnel ID matched within the peer"
-                    );
-                    return Ok(id);
-                }
+                    .map(|(&id, _)| id)
             }
-            _ => {}
-        }
-        Err(Error::UnknownTunnel(msg.tunnel_id))
+            _ => return Err(Error::UnknownTunnel(msg.tunnel_id)),
+        };
+        let id = matched
+            .or_else(|| self.only_tunnel())
+            .ok_or(Error::UnknownTunnel(msg.tunnel_id))?;
+        info!(
+            header_tunnel = msg.tunnel_id,
+            tunnel = id,
+            message = ?msg.msg_type,
+            "StopCCN or CDN with a wrong tunnel ID matched within the peer"
+        );
+        Ok(id)
     }
 
     fn only_tunnel(&self) -> Option<u16> {
@@ -497,7 +460,7 @@ impl Engine {
                     peer_tunnel = peer_tid,
                     "peer reused a tunnel ID from a new port; old tunnel dropped"
                 );
-                let reason = tunnel_reason(
+                let reason = Scope::Tunnel.reason(
                     Initiator::Peer,
                     stopccn::CLEAR,
                     None,
@@ -633,7 +596,7 @@ impl Engine {
                         .get(&tid)
                         .is_some_and(|t| t.sessions.contains_key(&msg.session_id))
                     {
-                        let reason = session_reason(
+                        let reason = Scope::Session.reason(
                             Initiator::Local,
                             cdn::GENERAL_ERROR,
                             Some(codes::error::UNKNOWN_MANDATORY_AVP),
@@ -644,13 +607,13 @@ impl Engine {
                     return;
                 }
             } else if mt != MessageType::StopCcn {
-                let reason = tunnel_reason(
-                    Initiator::Local,
+                self.stop_tunnel(
+                    now,
+                    tid,
                     stopccn::GENERAL_ERROR,
                     Some(codes::error::UNKNOWN_MANDATORY_AVP),
-                    Some(text),
+                    text,
                 );
-                self.close_tunnel_inner(now, tid, reason);
                 return;
             }
         }
@@ -709,13 +672,13 @@ impl Engine {
             }
             (_, MessageType::Unknown(n)) if msg.type_mandatory => {
                 // RFC 2661 §4.4.1: an unknown Message Type with the M bit set clears the tunnel.
-                let reason = tunnel_reason(
-                    Initiator::Local,
+                self.stop_tunnel(
+                    now,
+                    tid,
                     stopccn::GENERAL_ERROR,
                     Some(codes::error::BAD_VALUE),
-                    Some(format!("unknown message type {n}")),
+                    format!("unknown message type {n}"),
                 );
-                self.close_tunnel_inner(now, tid, reason);
             }
             _ => {
                 self.stats.peer_misbehaved += 1;
@@ -767,85 +730,105 @@ impl Engine {
     }
 
     fn on_sccrq(&mut self, now: Instant, tid: u16, msg: &Message) {
-        let (host, vendor) = (
-            msg.text_avp(AttrType::HostName),
-            msg.text_avp(AttrType::VendorName),
-        );
-        let rws = msg
-            .u16_avp(AttrType::ReceiveWindowSize)
-            .unwrap_or(DEFAULT_PEER_WINDOW);
+        self.learn_peer(tid, msg);
+        if msg.protocol_version() != Some((1, 0)) {
+            self.stop_tunnel(
+                now,
+                tid,
+                stopccn::BAD_VERSION,
+                None,
+                "only L2TP version 1.0 is supported",
+            );
+            return;
+        }
+        let Ok(response) = self.answer_challenge(now, tid, 2, msg) else {
+            return;
+        };
         let ours = self.cfg.secret.is_some().then(|| self.random_challenge());
-        let secret = self.cfg.secret.clone();
         let Some(t) = self.tunnels.get_mut(&tid) else {
             return;
         };
-        t.host_name = host.unwrap_or_default();
-        t.vendor = vendor;
-        t.channel.set_peer_window(rws);
-        info!(tunnel = tid, peer_tunnel = t.peer_id, host = %t.host_name, vendor = ?t.vendor, "SCCRQ");
-        if msg.protocol_version() != Some((1, 0)) {
-            let reason = tunnel_reason(
-                Initiator::Local,
-                stopccn::BAD_VERSION,
-                None,
-                Some("only L2TP version 1.0 is supported".into()),
-            );
-            self.close_tunnel_inner(now, tid, reason);
-            return;
-        }
-        let response = match (msg.bytes_avp(AttrType::Challenge), &secret) {
-            (None, _) => None,
-            (Some(ch), Some(s)) => Some(hidden::challenge_response(2, s.as_bytes(), ch)),
-            (Some(_), None) => {
-                let reason = tunnel_reason(
-                    Initiator::Local,
-                    stopccn::NOT_AUTHORIZED,
-                    None,
-                    Some("tunnel authentication requested but no secret is configured".into()),
-                );
-                self.close_tunnel_inner(now, tid, reason);
-                return;
-            }
-        };
         t.challenge = ours;
         t.state = TunnelState::WaitCtlConn;
-        let host_name = self.cfg.host_name.clone();
-        let vendor_name = self.cfg.vendor_name.clone();
-        let mut avps = vec![
-            OutAvp::from(AvpRepr::ProtocolVersion {
-                version: 1,
-                revision: 0,
-            }),
-            OutAvp::from(AvpRepr::FramingCapabilities(
-                w::framing::SYNC | w::framing::ASYNC,
-            )),
-            OutAvp::from(AvpRepr::BearerCapabilities(0)),
-            OutAvp::from(AvpRepr::FirmwareRevision(self.cfg.firmware_revision)),
-            OutAvp::from(AvpRepr::HostName(host_name.as_bytes())),
-            OutAvp::from(AvpRepr::VendorName(vendor_name.as_bytes())),
-            OutAvp::from(AvpRepr::AssignedTunnelId(tid)),
-            OutAvp::from(AvpRepr::ReceiveWindowSize(self.cfg.receive_window)),
-        ];
-        if let Some(c) = &ours {
-            avps.push(OutAvp::from(AvpRepr::Challenge(c)));
-        }
-        if let Some(r) = response {
-            avps.push(OutAvp::from(AvpRepr::ChallengeResponse(r)));
-        }
+        let cfg = self.cfg.clone();
+        let framing = w::framing::SYNC | w::framing::ASYNC;
+        let avps = start_avps(&cfg, tid, framing, ours.as_ref(), response.as_ref());
         self.queue(tid, 0, MessageType::Sccrp, &avps);
     }
 
-    /// Checks the Challenge Response to our challenge (constant time).
-    fn response_ok(&self, tid: u16, response_type: u8, msg: &Message) -> bool {
+    /// Records the peer's Host Name, Vendor Name and Receive Window Size from its SCCRQ or
+    /// SCCRP (RFC 2661 §6.1, §6.2; the window defaults to 4, §4.4.3).
+    fn learn_peer(&mut self, tid: u16, msg: &Message) {
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        t.host_name = msg.text_avp(AttrType::HostName).unwrap_or_default();
+        t.vendor = msg.text_avp(AttrType::VendorName);
+        t.channel.set_peer_window(
+            msg.u16_avp(AttrType::ReceiveWindowSize)
+                .unwrap_or(DEFAULT_PEER_WINDOW),
+        );
+        info!(tunnel = tid, peer_tunnel = t.peer_id, host = %t.host_name, vendor = ?t.vendor, "control connection request or reply");
+    }
+
+    /// Our Challenge Response (in a message of `response_type`) to the peer's Challenge AVP,
+    /// if it sent one (RFC 2661 §5.1.1). Challenged without a secret, we close the tunnel
+    /// (Result Code 4, not authorized) and return `Err`.
+    fn answer_challenge(
+        &mut self,
+        now: Instant,
+        tid: u16,
+        response_type: u8,
+        msg: &Message,
+    ) -> Result<Option<[u8; 16]>, ()> {
+        match (msg.bytes_avp(AttrType::Challenge), &self.cfg.secret) {
+            (None, _) => Ok(None),
+            (Some(ch), Some(s)) => Ok(Some(hidden::challenge_response(
+                response_type,
+                s.as_bytes(),
+                ch,
+            ))),
+            (Some(_), None) => {
+                self.stop_tunnel(
+                    now,
+                    tid,
+                    stopccn::NOT_AUTHORIZED,
+                    None,
+                    "challenged by the peer but no tunnel secret is configured",
+                );
+                Err(())
+            }
+        }
+    }
+
+    /// Checks the peer's Challenge Response (in a message of `response_type`) to our
+    /// challenge, in constant time (RFC 2661 §5.1.1). A wrong or missing one closes the tunnel
+    /// (Result Code 4, not authorized) and returns false. Without our challenge it is true.
+    fn peer_authenticated(
+        &mut self,
+        now: Instant,
+        tid: u16,
+        response_type: u8,
+        msg: &Message,
+    ) -> bool {
         let Some(ch) = self.tunnels.get(&tid).and_then(|t| t.challenge) else {
             return true;
         };
-        let Some(secret) = &self.cfg.secret else {
-            return false;
-        };
-        let want = hidden::challenge_response(response_type, secret.as_bytes(), &ch);
-        msg.bytes_avp(AttrType::ChallengeResponse)
-            .is_some_and(|got| crypto::ct_eq(got, &want))
+        let ok = self.cfg.secret.as_ref().is_some_and(|secret| {
+            let want = hidden::challenge_response(response_type, secret.as_bytes(), &ch);
+            msg.bytes_avp(AttrType::ChallengeResponse)
+                .is_some_and(|got| crypto::ct_eq(got, &want))
+        });
+        if !ok {
+            self.stop_tunnel(
+                now,
+                tid,
+                stopccn::NOT_AUTHORIZED,
+                None,
+                "tunnel authentication failed",
+            );
+        }
+        ok
     }
 
     fn tunnel_up(&mut self, tid: u16) {
@@ -863,65 +846,31 @@ impl Engine {
     }
 
     fn on_scccn(&mut self, now: Instant, tid: u16, msg: &Message) {
-        if !self.response_ok(tid, 3, msg) {
-            let reason = tunnel_reason(
-                Initiator::Local,
-                stopccn::NOT_AUTHORIZED,
-                None,
-                Some("tunnel authentication failed".into()),
-            );
-            self.close_tunnel_inner(now, tid, reason);
-            return;
+        if self.peer_authenticated(now, tid, 3, msg) {
+            self.tunnel_up(tid);
         }
-        self.tunnel_up(tid);
     }
 
     fn on_sccrp(&mut self, now: Instant, tid: u16, msg: &Message) {
         let Some(peer_tid) = msg.u16_avp(AttrType::AssignedTunnelId).filter(|&t| t != 0) else {
-            let reason = tunnel_reason(
-                Initiator::Local,
+            self.stop_tunnel(
+                now,
+                tid,
                 stopccn::GENERAL_ERROR,
                 Some(codes::error::BAD_VALUE),
-                Some("SCCRP without an Assigned Tunnel ID".into()),
+                "SCCRP without an Assigned Tunnel ID",
             );
-            self.close_tunnel_inner(now, tid, reason);
             return;
         };
-        let rws = msg
-            .u16_avp(AttrType::ReceiveWindowSize)
-            .unwrap_or(DEFAULT_PEER_WINDOW);
-        let ok = self.response_ok(tid, 2, msg);
-        let secret = self.cfg.secret.clone();
-        let Some(t) = self.tunnels.get_mut(&tid) else {
-            return;
-        };
-        t.peer_id = peer_tid;
-        t.host_name = msg.text_avp(AttrType::HostName).unwrap_or_default();
-        t.vendor = msg.text_avp(AttrType::VendorName);
-        t.channel.set_peer_window(rws);
-        if !ok {
-            let reason = tunnel_reason(
-                Initiator::Local,
-                stopccn::NOT_AUTHORIZED,
-                None,
-                Some("tunnel authentication failed".into()),
-            );
-            self.close_tunnel_inner(now, tid, reason);
+        if let Some(t) = self.tunnels.get_mut(&tid) {
+            t.peer_id = peer_tid;
+        }
+        self.learn_peer(tid, msg);
+        if !self.peer_authenticated(now, tid, 2, msg) {
             return;
         }
-        let response = match (msg.bytes_avp(AttrType::Challenge), &secret) {
-            (None, _) => None,
-            (Some(ch), Some(s)) => Some(hidden::challenge_response(3, s.as_bytes(), ch)),
-            (Some(_), None) => {
-                let reason = tunnel_reason(
-                    Initiator::Local,
-                    stopccn::NOT_AUTHORIZED,
-                    None,
-                    Some("challenged without a secret".into()),
-                );
-                self.close_tunnel_inner(now, tid, reason);
-                return;
-            }
+        let Ok(response) = self.answer_challenge(now, tid, 3, msg) else {
+            return;
         };
         let avps: Vec<OutAvp<'_>> = response
             .iter()
@@ -933,7 +882,7 @@ impl Engine {
 
     fn on_stopccn(&mut self, now: Instant, tid: u16, msg: &Message) {
         let (result, error, message) = msg.result_code().unwrap_or((0, None, None));
-        let reason = tunnel_reason(Initiator::Peer, result, error, message);
+        let reason = Scope::Tunnel.reason(Initiator::Peer, result, error, message);
         info!(tunnel = tid, reason = %reason, "StopCCN received");
         self.teardown(tid, reason);
         self.set_closed(now, tid);
@@ -1015,80 +964,45 @@ impl Engine {
     }
 
     fn on_iccn(&mut self, tid: u16, msg: &Message) {
-        let always = self.cfg.data_sequencing == DataSequencing::Always;
-        let Some(t) = self.tunnels.get_mut(&tid) else {
-            return;
-        };
-        let Some(s) = t
-            .sessions
-            .get_mut(&msg.session_id)
-            .filter(|s| s.state == SessionState::WaitConnect)
-        else {
-            self.stats.peer_misbehaved += 1;
+        let framing = Framing::from_bits(
+            msg.u32_avp(AttrType::FramingType)
+                .unwrap_or(w::framing::SYNC),
+        );
+        let sequencing = self.cfg.data_sequencing == DataSequencing::Always
+            || msg.has(AttrType::SequencingRequired);
+        if !self.establish_session(
+            tid,
+            msg.session_id,
+            SessionState::WaitConnect,
+            None,
+            framing,
+            sequencing,
+        ) {
             debug!(
                 tunnel = tid,
                 session = msg.session_id,
                 "ICCN for no waiting session; ignored"
             );
-            return;
-        };
-        s.framing = Framing::from_bits(
-            msg.u32_avp(AttrType::FramingType)
-                .unwrap_or(w::framing::SYNC),
-        );
-        s.sequencing = always || msg.has(AttrType::SequencingRequired);
-        s.state = SessionState::Established;
-        let event = Event::SessionUp {
-            key: SessionKey {
-                tunnel: tid,
-                session: msg.session_id,
-            },
-            peer_session: s.peer_id,
-            peer_host_name: t.host_name.clone(),
-            vendor: t.vendor.clone(),
-            framing: s.framing,
-            sequencing: s.sequencing,
-        };
-        info!(
-            tunnel = tid,
-            session = msg.session_id,
-            "session established"
-        );
-        self.events.push_back(event);
+        }
     }
 
     fn on_icrp(&mut self, tid: u16, msg: &Message) {
-        let request = self.cfg.request_sequencing;
         let Some(peer_sid) = msg.u16_avp(AttrType::AssignedSessionId).filter(|&s| s != 0) else {
             self.stats.peer_misbehaved += 1;
             return;
         };
-        let Some(t) = self.tunnels.get_mut(&tid) else {
+        let request = self.cfg.request_sequencing;
+        let framing = Framing::from_bits(w::framing::SYNC);
+        if !self.establish_session(
+            tid,
+            msg.session_id,
+            SessionState::WaitReply,
+            Some(peer_sid),
+            framing,
+            request,
+        ) {
             return;
-        };
-        let Some(s) = t
-            .sessions
-            .get_mut(&msg.session_id)
-            .filter(|s| s.state == SessionState::WaitReply)
-        else {
-            self.stats.peer_misbehaved += 1;
-            return;
-        };
-        s.peer_id = peer_sid;
-        s.state = SessionState::Established;
-        s.sequencing = request;
-        s.framing = Framing::from_bits(w::framing::SYNC);
-        let event = Event::SessionUp {
-            key: SessionKey {
-                tunnel: tid,
-                session: msg.session_id,
-            },
-            peer_session: peer_sid,
-            peer_host_name: t.host_name.clone(),
-            vendor: t.vendor.clone(),
-            framing: s.framing,
-            sequencing: request,
-        };
+        }
         let mut avps = vec![
             OutAvp::from(AvpRepr::TxConnectSpeed(100_000_000)),
             OutAvp::from(AvpRepr::FramingType(w::framing::SYNC)),
@@ -1097,7 +1011,46 @@ impl Engine {
             avps.push(OutAvp::from(AvpRepr::SequencingRequired));
         }
         self.queue(tid, peer_sid, MessageType::Iccn, &avps);
-        self.events.push_back(event);
+    }
+
+    /// Moves session `sid`, waiting in state `from`, to Established (RFC 2661 §7.3, §7.4) and
+    /// reports `SessionUp`. `peer_sid` is the peer's session ID when it arrives now (ICRP).
+    /// Returns false, counting a protocol violation, when no session waits there.
+    fn establish_session(
+        &mut self,
+        tid: u16,
+        sid: u16,
+        from: SessionState,
+        peer_sid: Option<u16>,
+        framing: Framing,
+        sequencing: bool,
+    ) -> bool {
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return false;
+        };
+        let Some(s) = t.sessions.get_mut(&sid).filter(|s| s.state == from) else {
+            self.stats.peer_misbehaved += 1;
+            return false;
+        };
+        if let Some(p) = peer_sid {
+            s.peer_id = p;
+        }
+        s.state = SessionState::Established;
+        s.framing = framing;
+        s.sequencing = sequencing;
+        info!(tunnel = tid, session = sid, "session established");
+        self.events.push_back(Event::SessionUp {
+            key: SessionKey {
+                tunnel: tid,
+                session: sid,
+            },
+            peer_session: s.peer_id,
+            peer_host_name: t.host_name.clone(),
+            vendor: t.vendor.clone(),
+            framing,
+            sequencing,
+        });
+        true
     }
 
     fn on_cdn(&mut self, tid: u16, msg: &Message) {
@@ -1124,7 +1077,7 @@ impl Engine {
         };
         t.sessions.remove(&sid);
         let (result, error, message) = msg.result_code().unwrap_or((0, None, None));
-        let reason = session_reason(Initiator::Peer, result, error, message);
+        let reason = Scope::Session.reason(Initiator::Peer, result, error, message);
         info!(tunnel = tid, session = sid, reason = %reason, "CDN received");
         self.events.push_back(Event::SessionDown {
             key: SessionKey {
@@ -1173,6 +1126,20 @@ impl Engine {
             },
             reason,
         });
+    }
+
+    /// Closes a tunnel on our own initiative: StopCCN with `result`, `error` and `text`, then
+    /// `SessionDown` and `TunnelDown` events (RFC 2661 §5.7).
+    fn stop_tunnel(
+        &mut self,
+        now: Instant,
+        tid: u16,
+        result: u16,
+        error: Option<u16>,
+        text: impl Into<String>,
+    ) {
+        let reason = Scope::Tunnel.reason(Initiator::Local, result, error, Some(text.into()));
+        self.close_tunnel_inner(now, tid, reason);
     }
 
     fn close_tunnel_inner(&mut self, now: Instant, tid: u16, reason: Disconnect) {
@@ -1239,7 +1206,7 @@ impl Engine {
                     let state = t.state;
                     if !matches!(state, TunnelState::Closing | TunnelState::Closed) {
                         // RFC 2661 §5.8: after the retransmission limit the tunnel is cleared.
-                        let reason = tunnel_reason(
+                        let reason = Scope::Tunnel.reason(
                             Initiator::Local,
                             stopccn::GENERAL_ERROR,
                             None,
@@ -1268,13 +1235,13 @@ impl Engine {
                         self.queue(tid, 0, MessageType::Hello, &[]);
                     }
                 } else {
-                    let reason = tunnel_reason(
-                        Initiator::Local,
+                    self.stop_tunnel(
+                        now,
+                        tid,
                         stopccn::GENERAL_ERROR,
                         None,
-                        Some("control connection setup timed out".into()),
+                        "control connection setup timed out",
                     );
-                    self.close_tunnel_inner(now, tid, reason);
                 }
             }
         }
@@ -1367,7 +1334,8 @@ impl Engine {
                 session: key.session,
             });
         }
-        let reason = session_reason(Initiator::Local, result, None, message.map(str::to_owned));
+        let reason =
+            Scope::Session.reason(Initiator::Local, result, None, message.map(str::to_owned));
         self.close_session_inner(key.tunnel, key.session, reason);
         self.flush(now);
         Ok(())
@@ -1383,7 +1351,8 @@ impl Engine {
         if !self.tunnels.contains_key(&tid) {
             return Err(Error::UnknownTunnel(tid));
         }
-        let reason = tunnel_reason(Initiator::Local, result, None, message.map(str::to_owned));
+        let reason =
+            Scope::Tunnel.reason(Initiator::Local, result, None, message.map(str::to_owned));
         self.close_tunnel_inner(now, tid, reason);
         self.flush(now);
         Ok(())
@@ -1392,13 +1361,13 @@ impl Engine {
     pub(crate) fn close_all(&mut self, now: Instant) {
         let ids: Vec<u16> = self.tunnels.keys().copied().collect();
         for tid in ids {
-            let reason = tunnel_reason(
-                Initiator::Local,
+            self.stop_tunnel(
+                now,
+                tid,
                 stopccn::SHUTTING_DOWN,
                 None,
-                Some("server shutting down".into()),
+                "server shutting down",
             );
-            self.close_tunnel_inner(now, tid, reason);
         }
         self.flush(now);
     }
@@ -1414,28 +1383,8 @@ impl Engine {
         let challenge = self.cfg.secret.is_some().then(|| self.random_challenge());
         t.challenge = challenge;
         self.tunnels.insert(tid, t);
-        let host = self.cfg.host_name.clone();
-        let vendor = self.cfg.vendor_name.clone();
-        let hide = self.cfg.hide_avps && self.cfg.secret.is_some();
-        let mut avps = vec![
-            OutAvp::from(AvpRepr::ProtocolVersion {
-                version: 1,
-                revision: 0,
-            }),
-            OutAvp::from(AvpRepr::FramingCapabilities(w::framing::SYNC)),
-            OutAvp::from(AvpRepr::BearerCapabilities(0)),
-            OutAvp::from(AvpRepr::FirmwareRevision(self.cfg.firmware_revision)),
-            OutAvp {
-                repr: AvpRepr::HostName(host.as_bytes()),
-                hide,
-            },
-            OutAvp::from(AvpRepr::VendorName(vendor.as_bytes())),
-            OutAvp::from(AvpRepr::AssignedTunnelId(tid)),
-            OutAvp::from(AvpRepr::ReceiveWindowSize(self.cfg.receive_window)),
-        ];
-        if let Some(c) = &challenge {
-            avps.push(OutAvp::from(AvpRepr::Challenge(c)));
-        }
+        let cfg = self.cfg.clone();
+        let avps = start_avps(&cfg, tid, w::framing::SYNC, challenge.as_ref(), None);
         self.queue(tid, 0, MessageType::Sccrq, &avps);
         self.flush(now);
         Ok(tid)
@@ -1541,6 +1490,42 @@ impl Engine {
     pub(crate) fn peer_tunnel_id(&self, tid: u16) -> Option<u16> {
         self.tunnels.get(&tid).map(|t| t.peer_id)
     }
+}
+
+/// The AVPs of SCCRQ and SCCRP after the Message Type (RFC 2661 §6.1, §6.2): protocol version
+/// 1.0, our framing, no bearer, firmware, Host Name (hidden when the LAC is configured to hide
+/// AVPs), Vendor Name, our tunnel ID, our receive window, then our Challenge and our response
+/// to the peer's, when there are any.
+fn start_avps<'a>(
+    cfg: &'a Common,
+    tid: u16,
+    framing: u32,
+    challenge: Option<&'a [u8; 16]>,
+    response: Option<&[u8; 16]>,
+) -> Vec<OutAvp<'a>> {
+    let mut avps = vec![
+        OutAvp::from(AvpRepr::ProtocolVersion {
+            version: 1,
+            revision: 0,
+        }),
+        OutAvp::from(AvpRepr::FramingCapabilities(framing)),
+        OutAvp::from(AvpRepr::BearerCapabilities(0)),
+        OutAvp::from(AvpRepr::FirmwareRevision(cfg.firmware_revision)),
+        OutAvp {
+            repr: AvpRepr::HostName(cfg.host_name.as_bytes()),
+            hide: cfg.hide_avps && cfg.secret.is_some(),
+        },
+        OutAvp::from(AvpRepr::VendorName(cfg.vendor_name.as_bytes())),
+        OutAvp::from(AvpRepr::AssignedTunnelId(tid)),
+        OutAvp::from(AvpRepr::ReceiveWindowSize(cfg.receive_window)),
+    ];
+    if let Some(c) = challenge {
+        avps.push(OutAvp::from(AvpRepr::Challenge(c)));
+    }
+    if let Some(r) = response {
+        avps.push(OutAvp::from(AvpRepr::ChallengeResponse(*r)));
+    }
+    avps
 }
 
 /// A control connection that is not established after this long is closed, when the Hello

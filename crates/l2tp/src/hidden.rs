@@ -148,7 +148,13 @@ mod tests {
     fn challenge_response_is_chap_md5() {
         // CHAP ID = message type 2, secret "secret", challenge 01 02 03 04.
         let want = md5(&[&[2u8], b"secret", &[1u8, 2, 3, 4]]);
-        assert_eq!(challenge_response(2, b"secret", &[1, 2, 3, 4])[..], want[..]);
-        assert_ne!(challenge_response(3, b"secret", &[1, 2, 3, 4])[..], want[..]);
+        assert_eq!(
+            challenge_response(2, b"secret", &[1, 2, 3, 4])[..],
+            want[..]
+        );
+        assert_ne!(
+            challenge_response(3, b"secret", &[1, 2, 3, 4])[..],
+            want[..]
+        );
     }
 }
