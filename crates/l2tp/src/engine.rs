@@ -1,11 +1,12 @@
 //! The tunnel and session state machines (RFC 2661 §7) shared by the LNS and the LAC.
 //!
-//! One [`Engine`] holds the tunnels of one peer. Control messages go through the tunnel's
-//! reliable [`Channel`] and come out in order, once, into [`Engine::dispatch`]. Data messages
-//! bypass all of it: [`Engine::handle_datagram`] finds the session and returns a slice of the
+//! One [`Endpoint`] holds the tunnels of one peer. Control messages go through the tunnel's
+//! reliable [`Channel`] and come out in order, once, into `Endpoint::dispatch`. Data messages
+//! bypass all of it: [`Endpoint::handle_datagram`] finds the session and returns a slice of the
 //! datagram.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -175,15 +176,18 @@ pub(crate) struct Common {
     pub(crate) request_sequencing: bool,
 }
 
-/// The state of all tunnels of one peer.
+/// One L2TP endpoint in role `R` ([`crate::role::Lns`] or [`crate::role::Lac`]): the tunnels
+/// and sessions it holds with one peer, and the quinn-style driving surface both roles share.
+/// The roles differ only in their constructors and the LAC's call-placing methods.
 #[derive(Debug)]
-pub(crate) struct Engine {
+pub struct Endpoint<R> {
     cfg: Common,
     rng: ChaCha20Rng,
     tunnels: BTreeMap<u16, Tunnel>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
+    role: PhantomData<R>,
 }
 
 /// Messages that belong to a session rather than to the tunnel (RFC 2661 §3.2, §4.1).
@@ -202,8 +206,8 @@ fn is_session_message(t: MessageType) -> bool {
     )
 }
 
-impl Engine {
-    pub(crate) fn new(cfg: Common, rng_seed: [u8; 32]) -> Self {
+impl<R> Endpoint<R> {
+    pub(crate) fn with(cfg: Common, rng_seed: [u8; 32]) -> Self {
         Self {
             cfg,
             rng: ChaCha20Rng::from_seed(rng_seed),
@@ -211,22 +215,30 @@ impl Engine {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            role: PhantomData,
         }
     }
 
-    pub(crate) fn stats(&self) -> &Stats {
+    /// Drop and traffic counters.
+    pub fn stats(&self) -> &Stats {
         &self.stats
     }
 
-    pub(crate) fn poll_transmit(&mut self) -> Option<Transmit> {
+    /// The next datagram to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }
 
-    pub(crate) fn poll_event(&mut self) -> Option<Event> {
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+    /// When [`Endpoint::handle_timeout`] should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
         self.tunnels
             .values()
             .flat_map(|t| [t.channel.deadline(), t.hello_at, t.linger_until])
@@ -234,7 +246,8 @@ impl Engine {
             .min()
     }
 
-    pub(crate) fn sessions(&self) -> Vec<SessionInfo> {
+    /// Every session, for `status`.
+    pub fn sessions(&self) -> Vec<SessionInfo> {
         let mut out = Vec::new();
         for (&tid, t) in &self.tunnels {
             for (&sid, s) in &t.sessions {
@@ -255,8 +268,8 @@ impl Engine {
         out
     }
 
-    /// Tunnels that are not being torn down.
-    pub(crate) fn active_tunnels(&self) -> usize {
+    /// Tunnels that are up or being set up (not those being torn down).
+    pub fn tunnel_count(&self) -> usize {
         self.tunnels
             .values()
             .filter(|t| !matches!(t.state, TunnelState::Closing | TunnelState::Closed))
@@ -278,7 +291,13 @@ impl Engine {
 
     // ---- input -------------------------------------------------------------------------
 
-    pub(crate) fn handle_datagram<'a>(
+    /// Processes one L2TP datagram (the UDP payload) from the peer's UDP port `peer_port`.
+    ///
+    /// Control messages are consumed (drain [`Endpoint::poll_transmit`] and
+    /// [`Endpoint::poll_event`] afterwards). A data message for an established session returns
+    /// its PPP frame as a slice of `payload`. An `Err` means the datagram was dropped; it is
+    /// counted in [`Endpoint::stats`] under its cause.
+    pub fn handle_datagram<'a>(
         &mut self,
         now: Instant,
         peer_port: u16,
@@ -471,7 +490,7 @@ impl Engine {
             }
             None => {}
         }
-        if self.active_tunnels() >= self.cfg.max_tunnels {
+        if self.tunnel_count() >= self.cfg.max_tunnels {
             // No state is kept for a refused tunnel: one unreliable StopCCN answers it.
             let avps = [
                 OutAvp::from(AvpRepr::AssignedTunnelId(0)),
@@ -1185,7 +1204,8 @@ impl Engine {
         }
     }
 
-    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+    /// Runs the timers due at `now` (retransmission, Hello, teardown). Spurious calls are no-ops.
+    pub fn handle_timeout(&mut self, now: Instant) {
         let ids: Vec<u16> = self.tunnels.keys().copied().collect();
         let mut out = Vec::new();
         for tid in ids {
@@ -1250,7 +1270,9 @@ impl Engine {
 
     // ---- API ------------------------------------------------------------------------------
 
-    pub(crate) fn encode_data(
+    /// Frames a PPP frame for a session into `out` (cleared first) and returns the peer's
+    /// L2TP UDP port to send it to.
+    pub fn encode_data(
         &mut self,
         key: SessionKey,
         frame: &[u8],
@@ -1298,9 +1320,12 @@ impl Engine {
         Ok(t.peer_port)
     }
 
-    /// How data messages of `key` are framed, when that framing is static: the tunnel and
-    /// the session are established and the session does not use data sequence numbers.
-    pub(crate) fn data_framing(&self, key: SessionKey) -> Option<DataFraming> {
+    /// The framing of `session`'s data messages while it is static (tunnel and session
+    /// established, no data sequencing); `None` otherwise. While this is `Some`,
+    /// [`Endpoint::handle_datagram`] returns the payload of every unsequenced data message for
+    /// the session unchanged and [`Endpoint::encode_data`] builds exactly this header, so a fast
+    /// path may do both without the endpoint. It must re-read this after every input.
+    pub fn data_framing(&self, key: SessionKey) -> Option<DataFraming> {
         let t = self.tunnels.get(&key.tunnel)?;
         if t.state != TunnelState::Established {
             return None;
@@ -1317,7 +1342,9 @@ impl Engine {
         })
     }
 
-    pub(crate) fn close_session(
+    /// Closes a session with a CDN carrying `result` (see [`codes::cdn`]) and an optional
+    /// message. A `SessionDown` event follows.
+    pub fn close_session(
         &mut self,
         now: Instant,
         key: SessionKey,
@@ -1341,7 +1368,8 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) fn close_tunnel(
+    /// Closes one tunnel with a StopCCN carrying `result` (see [`codes::stopccn`]).
+    pub fn close_tunnel(
         &mut self,
         now: Instant,
         tid: u16,
@@ -1358,7 +1386,8 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) fn close_all(&mut self, now: Instant) {
+    /// Graceful shutdown: a StopCCN ("requester is being shut down") on every tunnel.
+    pub fn close_all(&mut self, now: Instant) {
         let ids: Vec<u16> = self.tunnels.keys().copied().collect();
         for tid in ids {
             self.stop_tunnel(
@@ -1371,10 +1400,13 @@ impl Engine {
         }
         self.flush(now);
     }
+}
 
-    /// LAC: starts a control connection (SCCRQ) towards the LNS port.
-    pub(crate) fn connect(&mut self, now: Instant, lns_port: u16) -> Result<u16, Error> {
-        if self.active_tunnels() >= self.cfg.max_tunnels {
+impl Endpoint<crate::role::Lac> {
+    /// Starts a control connection (SCCRQ) to the LNS at UDP port `lns_port`; returns our
+    /// tunnel ID. A `TunnelUp` event follows when the SCCRP arrives.
+    pub fn connect(&mut self, now: Instant, lns_port: u16) -> Result<u16, Error> {
+        if self.tunnel_count() >= self.cfg.max_tunnels {
             return Err(Error::LimitReached("tunnels"));
         }
         let tid = self.alloc_tunnel_id();
@@ -1390,8 +1422,9 @@ impl Engine {
         Ok(tid)
     }
 
-    /// LAC: starts an incoming call (ICRQ) on an established tunnel.
-    pub(crate) fn open_session(&mut self, now: Instant, tid: u16) -> Result<SessionKey, Error> {
+    /// Starts an incoming call (ICRQ) on an established tunnel. A `SessionUp` event follows
+    /// when the ICRP arrives (we then send the ICCN).
+    pub fn open_session(&mut self, now: Instant, tid: u16) -> Result<SessionKey, Error> {
         let t = self.tunnels.get(&tid).ok_or(Error::UnknownTunnel(tid))?;
         if t.state != TunnelState::Established {
             return Err(Error::ApiMisuse("the tunnel is not established"));
@@ -1433,8 +1466,8 @@ impl Engine {
         })
     }
 
-    /// LAC: sends WAN-Error-Notify for a session (RFC 2661 §6.13).
-    pub(crate) fn send_wan_error_notify(
+    /// Sends WAN-Error-Notify with Call Errors for an established session (RFC 2661 §6.13).
+    pub fn send_wan_error_notify(
         &mut self,
         now: Instant,
         key: SessionKey,
@@ -1451,8 +1484,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Sends Set-Link-Info for a session (RFC 2661 §6.14).
-    pub(crate) fn send_set_link_info(
+    /// Sends Set-Link-Info with an ACCM for an established session (RFC 2661 §6.14).
+    pub fn send_set_link_info(
         &mut self,
         now: Instant,
         key: SessionKey,
@@ -1486,8 +1519,8 @@ impl Engine {
             })
     }
 
-    /// The peer's tunnel ID for one of our tunnels.
-    pub(crate) fn peer_tunnel_id(&self, tid: u16) -> Option<u16> {
+    /// The LNS's tunnel ID for one of our tunnels (0 until the SCCRP).
+    pub fn peer_tunnel_id(&self, tid: u16) -> Option<u16> {
         self.tunnels.get(&tid).map(|t| t.peer_id)
     }
 }
