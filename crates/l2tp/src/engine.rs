@@ -71,6 +71,9 @@ pub struct Stats {
     pub peer_misbehaved: u64,
     /// Requests refused because of a limit.
     pub limit_refused: u64,
+    /// Tunnels torn down because the peer left too many of our control messages
+    /// unacknowledged (`max_queued_control`).
+    pub unacknowledged_teardowns: u64,
     /// Duplicate control messages (acknowledged, not delivered again).
     pub duplicates: u64,
     /// Control messages delivered to the state machines.
@@ -153,6 +156,8 @@ struct Tunnel {
     /// The challenge we sent (RFC 2661 §5.1.1).
     challenge: Option<[u8; 16]>,
     next_call_serial: u32,
+    /// ICRQs refused because of the session limit (for rate-limited logging).
+    refused_sessions: u64,
 }
 
 /// The role-independent configuration.
@@ -168,6 +173,7 @@ pub(crate) struct Common {
     pub(crate) secret: Option<TunnelSecret>,
     pub(crate) max_tunnels: usize,
     pub(crate) max_sessions: usize,
+    pub(crate) max_queued: usize,
     pub(crate) data_sequencing: DataSequencing,
     pub(crate) data_length_field: bool,
     pub(crate) hide_avps: bool,
@@ -492,15 +498,13 @@ impl<R> Endpoint<R> {
         }
         if self.tunnel_count() >= self.cfg.max_tunnels {
             // No state is kept for a refused tunnel: one unreliable StopCCN answers it.
-            let avps = [
-                OutAvp::from(AvpRepr::AssignedTunnelId(0)),
-                OutAvp::from(AvpRepr::ResultCode(ResultCode {
-                    result: stopccn::GENERAL_ERROR,
-                    error: Some(codes::error::NO_RESOURCES),
-                    message: Some(b"tunnel limit reached"),
-                })),
-            ];
-            let mut bytes = message::build(peer_tid, 0, MessageType::StopCcn, &avps, None)?;
+            let reason = Scope::Tunnel.reason(
+                Initiator::Local,
+                stopccn::GENERAL_ERROR,
+                Some(codes::error::NO_RESOURCES),
+                Some("tunnel limit reached".into()),
+            );
+            let mut bytes = stopccn_message(peer_tid, 0, &reason)?;
             let mut p = Packet::new_unchecked(&mut bytes[..]);
             p.set_ns(0);
             p.set_nr(msg.seq.ns.wrapping_add(1));
@@ -526,6 +530,7 @@ impl<R> Endpoint<R> {
                 self.cfg.retransmit,
                 self.cfg.receive_window,
                 DEFAULT_PEER_WINDOW,
+                self.cfg.max_queued,
             ),
             host_name: String::new(),
             vendor: None,
@@ -534,6 +539,7 @@ impl<R> Endpoint<R> {
             linger_until: None,
             challenge: None,
             next_call_serial: 1,
+            refused_sessions: 0,
         }
     }
 
@@ -717,9 +723,53 @@ impl<R> Endpoint<R> {
             random_vector: rv,
         });
         match message::build(t.peer_id, session_header, mt, avps, hiding.as_ref()) {
-            Ok(bytes) => t.channel.queue(bytes),
+            Ok(bytes) => self.queue_built(tid, bytes),
             Err(e) => warn!(error = %e, message = ?mt, "could not build a control message"),
         }
+    }
+
+    /// Queues a built control message on the tunnel's channel; a full channel abandons the
+    /// tunnel.
+    fn queue_built(&mut self, tid: u16, bytes: Vec<u8>) {
+        let full = self
+            .tunnels
+            .get_mut(&tid)
+            .is_some_and(|t| t.channel.queue(bytes).is_err());
+        if full {
+            self.abandon_tunnel(tid);
+        }
+    }
+
+    /// The peer leaves `max_queued` of our control messages unacknowledged: we stop queueing,
+    /// send one unreliable StopCCN (General Error Code 4, insufficient resources), report the
+    /// tunnel and its sessions down and forget the tunnel.
+    fn abandon_tunnel(&mut self, tid: u16) {
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        let reason = Scope::Tunnel.reason(
+            Initiator::Local,
+            stopccn::GENERAL_ERROR,
+            Some(codes::error::NO_RESOURCES),
+            Some(format!(
+                "peer left {} control messages unacknowledged",
+                t.channel.queued()
+            )),
+        );
+        match stopccn_message(t.peer_id, tid, &reason) {
+            Ok(bytes) => {
+                let payload = t.channel.abandon(bytes);
+                self.transmits.push_back(Transmit {
+                    peer_port: t.peer_port,
+                    payload,
+                });
+            }
+            Err(e) => warn!(error = %e, "could not build a StopCCN"),
+        }
+        warn!(tunnel = tid, reason = %reason, "peer does not acknowledge; tunnel torn down");
+        self.stats.unacknowledged_teardowns += 1;
+        self.teardown(tid, reason);
+        self.tunnels.remove(&tid);
     }
 
     fn send_cdn(
@@ -732,11 +782,7 @@ impl<R> Endpoint<R> {
         text: &str,
     ) {
         let avps = [
-            OutAvp::from(AvpRepr::ResultCode(ResultCode {
-                result,
-                error: error.or_else(|| (!text.is_empty()).then_some(0)),
-                message: (!text.is_empty()).then_some(text.as_bytes()),
-            })),
+            OutAvp::from(AvpRepr::ResultCode(result_code(result, error, text))),
             OutAvp::from(AvpRepr::AssignedSessionId(local_sid)),
         ];
         self.queue(tid, peer_sid, MessageType::Cdn, &avps);
@@ -936,13 +982,23 @@ impl<R> Endpoint<R> {
                 vendor, attr, "Microsoft Correlation ID ignored"
             );
         }
-        let full = self
-            .tunnels
-            .get(&tid)
-            .is_some_and(|t| t.sessions.len() >= self.cfg.max_sessions);
-        if full {
+        let max_sessions = self.cfg.max_sessions;
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        if t.sessions.len() >= max_sessions {
+            // No session state is created: the refusal is one CDN on the tunnel's channel,
+            // whose queue is bounded. Logged on the 1st, 2nd, 4th, 8th, ... refusal.
+            t.refused_sessions += 1;
+            if t.refused_sessions.is_power_of_two() {
+                warn!(
+                    tunnel = tid,
+                    refused = t.refused_sessions,
+                    limit = max_sessions,
+                    "session limit reached; ICRQ refused"
+                );
+            }
             self.stats.limit_refused += 1;
-            warn!(tunnel = tid, "session limit reached; ICRQ refused");
             self.send_cdn(
                 tid,
                 peer_sid,
@@ -1162,22 +1218,17 @@ impl<R> Endpoint<R> {
     }
 
     fn close_tunnel_inner(&mut self, now: Instant, tid: u16, reason: Disconnect) {
-        let Some(state) = self.tunnels.get(&tid).map(|t| t.state) else {
+        let Some((state, peer_tunnel)) = self.tunnels.get(&tid).map(|t| (t.state, t.peer_id))
+        else {
             return;
         };
         if matches!(state, TunnelState::Closing | TunnelState::Closed) {
             return;
         }
-        let text = reason.message.clone().unwrap_or_default();
-        let avps = [
-            OutAvp::from(AvpRepr::AssignedTunnelId(tid)),
-            OutAvp::from(AvpRepr::ResultCode(ResultCode {
-                result: reason.result,
-                error: reason.error.or_else(|| (!text.is_empty()).then_some(0)),
-                message: (!text.is_empty()).then_some(text.as_bytes()),
-            })),
-        ];
-        self.queue(tid, 0, MessageType::StopCcn, &avps);
+        match stopccn_message(peer_tunnel, tid, &reason) {
+            Ok(bytes) => self.queue_built(tid, bytes),
+            Err(e) => warn!(error = %e, "could not build a StopCCN"),
+        }
         info!(tunnel = tid, reason = %reason, "tunnel closing");
         self.teardown(tid, reason);
         if let Some(t) = self.tunnels.get_mut(&tid) {
@@ -1559,6 +1610,31 @@ fn start_avps<'a>(
         avps.push(OutAvp::from(AvpRepr::ChallengeResponse(*r)));
     }
     avps
+}
+
+/// A Result Code AVP value (RFC 2661 §4.4.2): an Error Code (0 when there is none) is present
+/// whenever there is an error message, which may follow only it.
+fn result_code(result: u16, error: Option<u16>, text: &str) -> ResultCode<'_> {
+    ResultCode {
+        result,
+        error: error.or_else(|| (!text.is_empty()).then_some(codes::error::NONE)),
+        message: (!text.is_empty()).then_some(text.as_bytes()),
+    }
+}
+
+/// A StopCCN from our tunnel `tid` (0 when we keep no tunnel) to the peer's `peer_tunnel`,
+/// carrying `reason` (RFC 2661 §6.4), with placeholder Ns/Nr, never hidden.
+fn stopccn_message(peer_tunnel: u16, tid: u16, reason: &Disconnect) -> Result<Vec<u8>, Error> {
+    let text = reason.message.as_deref().unwrap_or_default();
+    let avps = [
+        OutAvp::from(AvpRepr::AssignedTunnelId(tid)),
+        OutAvp::from(AvpRepr::ResultCode(result_code(
+            reason.result,
+            reason.error,
+            text,
+        ))),
+    ];
+    message::build(peer_tunnel, 0, MessageType::StopCcn, &avps, None)
 }
 
 /// A control connection that is not established after this long is closed, when the Hello

@@ -22,6 +22,14 @@
 //!   window honoured and ours advertised, in-order delivery with a reorder buffer, duplicates
 //!   acknowledged and dropped, retransmission with exponential backoff and a cap, ZLB acks,
 //!   and teardown after the retransmission limit. Hello keepalive (§6.5).
+//! - Bounded state for a peer that is already through IPsec but misbehaves: tunnels per peer
+//!   and sessions per tunnel are capped, and requests over a cap are refused (StopCCN or CDN,
+//!   result "general error" or "temporary lack of facilities" with General Error Code 4,
+//!   insufficient resources, §4.4.2) without creating tunnel or session state. At most
+//!   `max_queued_control` control messages per tunnel wait for the peer's acknowledgement; a
+//!   peer that stops acknowledging while it keeps sending (e.g. a flood of ICRQs over the
+//!   session limit behind a receive window of 1) has its tunnel torn down with one StopCCN
+//!   instead of growing our queue.
 //! - The tunnel state machine of §7.2 (SCCRQ, SCCRP, SCCCN, StopCCN), with optional tunnel
 //!   authentication (Challenge / Challenge Response, §5.1.1) and hidden AVPs (§4.3) when a
 //!   secret is configured.
@@ -53,8 +61,9 @@ pub mod hidden;
 mod message;
 
 pub use config::{
-    DEFAULT_HELLO_INTERVAL, DEFAULT_MAX_RETRANSMITS, DEFAULT_PEER_WINDOW, DEFAULT_RETRANSMIT_CAP,
-    DEFAULT_RETRANSMIT_INITIAL, DataSequencing, LacConfig, LnsConfig, Retransmit, TunnelSecret,
+    DEFAULT_HELLO_INTERVAL, DEFAULT_MAX_QUEUED_CONTROL, DEFAULT_MAX_RETRANSMITS,
+    DEFAULT_PEER_WINDOW, DEFAULT_RETRANSMIT_CAP, DEFAULT_RETRANSMIT_INITIAL, DataSequencing,
+    LacConfig, LnsConfig, Retransmit, TunnelSecret,
 };
 pub use engine::{Data, DataFraming, Endpoint, SessionInfo, Stats, Transmit};
 pub use error::Error;
@@ -95,6 +104,9 @@ impl Endpoint<role::Lns> {
                 secret: config.secret,
                 max_tunnels: config.max_tunnels,
                 max_sessions: config.max_sessions_per_tunnel,
+                max_queued: config
+                    .max_queued_control
+                    .max(config.max_sessions_per_tunnel.saturating_add(8)),
                 data_sequencing: config.data_sequencing,
                 data_length_field: config.data_length_field,
                 hide_avps: false,
@@ -122,6 +134,7 @@ impl Endpoint<role::Lac> {
                 secret: config.secret,
                 max_tunnels: usize::MAX,
                 max_sessions: usize::from(u16::MAX),
+                max_queued: usize::MAX,
                 data_sequencing: DataSequencing::OnRequest,
                 data_length_field: config.data_length_field,
                 hide_avps: config.hide_avps,
