@@ -6,7 +6,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// The Hello interval (RFC 2661 §6.5 leaves it to the implementation; 60 s as xl2tpd and
-/// accel-ppp use, clients.md A.6).
+/// accel-ppp use).
 pub const DEFAULT_HELLO_INTERVAL: Duration = Duration::from_secs(60);
 /// The first retransmission timeout (RFC 2661 §5.8: "a recommended default value of 1 second").
 pub const DEFAULT_RETRANSMIT_INITIAL: Duration = Duration::from_secs(1);
@@ -65,7 +65,7 @@ impl Retransmit {
 #[non_exhaustive]
 pub enum DataSequencing {
     /// Only when the LAC sends Sequencing Required in the ICCN (Windows does not; the data
-    /// channel then has no Ns/Nr, clients.md A.6).
+    /// channel then has no Ns/Nr).
     #[default]
     OnRequest,
     /// Always.

@@ -478,7 +478,7 @@ impl<R> Endpoint<R> {
             Some((id, port)) if port == peer_port => return Ok(id),
             Some((id, _)) => {
                 // The same tunnel ID from a new port: the peer restarted (iOS always uses
-                // tunnel ID 1 and a random port, clients.md B.8). Its old tunnel is gone, so
+                // tunnel ID 1 and a random source port). Its old tunnel is gone, so
                 // drop ours without a StopCCN, which would hit the new one.
                 warn!(
                     tunnel = id,
@@ -976,7 +976,7 @@ impl<R> Endpoint<R> {
             })
             .map(|a| (a.vendor_id, a.attr_type))
         {
-            // MS-L2TPIE §2.2.1.1 Correlation ID (Vista SP1+, clients.md C.3): recognised, ignored.
+            // MS-L2TPIE §2.2.1.1 Correlation ID (Windows Vista SP1 and later): recognised, ignored.
             debug!(
                 tunnel = tid,
                 vendor, attr, "Microsoft Correlation ID ignored"
@@ -1136,7 +1136,7 @@ impl<R> Endpoint<R> {
         let sid = if t.sessions.contains_key(&msg.session_id) {
             Some(msg.session_id)
         } else {
-            // Tolerant match by the peer's session ID (clients.md C.3).
+            // Tolerant match by the peer's session ID (xl2tpd CHANGES, v1.1.05).
             t.sessions
                 .iter()
                 .find(|(_, s)| Some(s.peer_id) == peer_sid)

@@ -480,8 +480,8 @@ fn lossy_reordering_network_converges_without_double_delivery() {
 
 #[test]
 fn same_tunnel_and_session_ids_on_two_peers_do_not_interfere() {
-    // Two Windows-like LACs, both using Assigned Tunnel ID 7 and Session ID 1 (clients.md
-    // C.3), each with its own LNS instance (one per IKE peer).
+    // Two Windows-like LACs, both using Assigned Tunnel ID 7 and Session ID 1 (Windows
+    // numbers tunnels by attempts since boot), each with its own LNS instance (one per IKE peer).
     let cfg = |name: &str| LacConfig {
         tunnel_id: Some(7),
         first_session_id: Some(1),
@@ -614,7 +614,7 @@ fn hello_interval_zero_disables_hello_but_not_setup() {
 fn stopccn_with_a_wrong_tunnel_id_is_honoured_for_that_peer() {
     let mut net = Net::new(lac_config(), lns_config(), 4);
     let (lac_key, lns_key) = net.bring_up();
-    // Windows may put a wrong tunnel ID in StopCCN (xl2tpd CHANGES v1.1.05, clients.md C.3).
+    // Windows may put a wrong tunnel ID in StopCCN (xl2tpd CHANGES v1.1.05).
     net.to_lns = Some(Box::new(|b: &mut Vec<u8>| {
         if message_type(b) == Some(MessageType::StopCcn) {
             Packet::new_unchecked(&mut b[..]).set_tunnel_id(0x4242);
