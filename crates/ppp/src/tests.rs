@@ -258,14 +258,14 @@ fn rfc2759_known_answers_through_the_engines() {
     // PeerChallenge for user "User", password "clientPass".
     let now = t0();
     let mut link = Link::new(&server_config(), [3; 32], now);
-    link.forced_challenge = Some(h16(AUTH_CHALLENGE));
+    link.role.forced_challenge = Some(h16(AUTH_CHALLENGE));
     let mut peer = Peer::new(&PeerConfig::new("User", "clientPass"), [4; 32], now);
-    peer.forced_peer_challenge = Some(h16(PEER_CHALLENGE));
+    peer.role.forced_peer_challenge = Some(h16(PEER_CHALLENGE));
     let mut users = Users::with("User", "clientPass");
     let frames = pump(now, &mut link, &mut peer, &mut users);
 
     assert_eq!(
-        hex::encode_upper(peer.last_nt_response.unwrap()),
+        hex::encode_upper(peer.role.last_nt_response.unwrap()),
         NT_RESPONSE
     );
     let success = frames
@@ -292,7 +292,7 @@ fn rfc2759_known_answers_through_the_engines() {
 fn windows_xp_shaped_exchange() {
     let now = t0();
     let mut link = Link::new(&server_config(), [5; 32], now);
-    link.forced_challenge = Some(h16(AUTH_CHALLENGE));
+    link.role.forced_challenge = Some(h16(AUTH_CHALLENGE));
     let mut users = Users::with("User", "clientPass");
 
     // Our own ConfReq: mru 1400, auth chap MS-v2, magic.
