@@ -51,8 +51,8 @@ pub mod role {
     pub use crate::peer::Client;
 }
 
-/// The Windows error a user sees when authentication fails (ERROR_AUTHENTICATION_FAILURE;
-/// clients.md "691").
+/// The Windows error a user sees when authentication fails: ERROR_AUTHENTICATION_FAILURE,
+/// 691 in Microsoft's RAS error codes (`raserror.h`).
 pub const WINDOWS_ERROR_AUTH_FAILURE: u32 = 691;
 
 /// Something that happened on a link, drained with `poll_event`.

@@ -45,6 +45,9 @@ pub struct Server {
     identifications: Vec<String>,
     #[cfg(test)]
     pub(crate) forced_challenge: Option<[u8; 16]>,
+    /// Responses the authentication checked (against a real or the dummy credential).
+    #[cfg(test)]
+    pub(crate) auth_checks: u32,
 }
 
 /// One PPP session in the authenticator (LNS) role. See the crate documentation for the
@@ -76,6 +79,8 @@ impl Endpoint<Server> {
             identifications: Vec::new(),
             #[cfg(test)]
             forced_challenge: None,
+            #[cfg(test)]
+            auth_checks: 0,
         };
         Self::start(rng_seed, config.limits(), lcp_role, config.mru, server, now)
     }
@@ -277,6 +282,10 @@ impl Endpoint<Server> {
             let repr = pap::Repr::parse(&packet)?;
             a.handle_pap(now, &repr, &self.role.cfg, authenticator, &mut self.rng)
         };
+        #[cfg(test)]
+        {
+            self.role.auth_checks = a.checks;
+        }
         self.auth_outcome(now, outcome);
         Ok(())
     }

@@ -675,6 +675,145 @@ fn disabled_and_unknown_users_get_691() {
     }
 }
 
+/// Runs one authentication of a peer presenting "User" / `password` against `users`, with fixed
+/// seeds, to the end; returns what the link sent, its events and how many responses it checked.
+fn attempt(
+    method: AuthProtocol,
+    users: &mut Users,
+    password: &str,
+) -> (Vec<Vec<u8>>, Vec<Event>, u32) {
+    let now = t0();
+    let mut cfg = server_config();
+    cfg.auth_protocols = vec![method];
+    let mut pcfg = PeerConfig::new("User", password);
+    pcfg.auth_protocols = vec![method];
+    let mut link = Link::new(&cfg, [18; 32], now);
+    let mut peer = Peer::new(&pcfg, [19; 32], now);
+    let mut frames = pump(now, &mut link, &mut peer, users);
+    // Let the restart timers run out: the Terminate-Requests are part of the reply.
+    let mut t = now;
+    while let Some(next) = link
+        .poll_timeout()
+        .filter(|d| *d <= now + Duration::from_secs(60))
+    {
+        t = t.max(next);
+        link.handle_timeout(t);
+        frames.extend(drain(&mut link));
+    }
+    let checks = link.role.auth_checks;
+    (frames, events(&mut link), checks)
+}
+
+fn failure_reasons(ev: &[Event]) -> Vec<AuthFailure> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::AuthFailed { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn unknown_disabled_and_wrong_password_are_indistinguishable_on_the_wire() {
+    // NT hash of "clientPass" (RFC 2759 §9.2 PasswordHash): a CHAP-MD5 refusal without
+    // cleartext must look like the others too.
+    let hash = h16("44EBBA8D5312B8D611474411F56989AE");
+    for method in [
+        AuthProtocol::MsChapV2,
+        AuthProtocol::MsChapV1,
+        AuthProtocol::Chap,
+        AuthProtocol::Pap,
+    ] {
+        let (wrong, wrong_ev, wrong_checks) =
+            attempt(method, &mut Users::with("User", "clientPass"), "wrong");
+        assert_eq!(
+            failure_reasons(&wrong_ev),
+            [AuthFailure::WrongPassword; 3],
+            "{method}"
+        );
+        assert_eq!(wrong_checks, 3, "{method}: every attempt is checked");
+        let mut cases = vec![
+            (Users::with("someone", "else"), AuthFailure::UnknownUser),
+            (Users::with("someone", "else"), AuthFailure::UserDisabled),
+        ];
+        cases[1].0.users.insert("User".into(), Lookup::Disabled);
+        if method == AuthProtocol::Chap {
+            let mut u = Users::with("someone", "else");
+            u.users
+                .insert("User".into(), Lookup::Found(Credential::nt_hash(hash)));
+            cases.push((u, AuthFailure::CleartextRequired));
+        }
+        for (mut users, reason) in cases {
+            let (frames, ev, checks) = attempt(method, &mut users, "wrong");
+            // Same frames, byte for byte: same codes, E=691, R flags, C= challenges (the
+            // generator is drawn the same way), V= and M= texts, same Terminate-Request.
+            assert_eq!(frames, wrong, "{method}: {reason}");
+            assert_eq!(
+                checks, wrong_checks,
+                "{method}: {reason} costs the same work"
+            );
+            assert_eq!(failure_reasons(&ev), [reason; 3], "{method}");
+            assert!(ev.contains(&Event::Down {
+                reason: DownReason::AuthFailed
+            }));
+        }
+    }
+}
+
+#[test]
+fn throttled_attempt_is_refused_unchecked_with_r0_and_ends_the_link() {
+    let retry_after = Duration::from_millis(29_500);
+    for method in [
+        AuthProtocol::MsChapV2,
+        AuthProtocol::MsChapV1,
+        AuthProtocol::Chap,
+        AuthProtocol::Pap,
+    ] {
+        let mut users = Users::with("someone", "else");
+        users
+            .users
+            .insert("User".into(), Lookup::Throttled { retry_after });
+        // Even the right password is not checked against the user's credential.
+        let (frames, ev, checks) = attempt(method, &mut users, "clientPass");
+        let reason = AuthFailure::Throttled { retry_after };
+        assert_eq!(failure_reasons(&ev), [reason], "{method}: one attempt only");
+        assert_eq!(reason.to_string(), "too many failed logins, retry in 30 s");
+        assert_eq!(
+            checks, 1,
+            "{method}: checked against the dummy, like any refusal"
+        );
+        assert_eq!(
+            ev.last(),
+            Some(&Event::Down {
+                reason: DownReason::AuthFailed
+            })
+        );
+        assert!(!ev.iter().any(|e| matches!(e, Event::Authenticated { .. })));
+        // The reply is the 691 family; MS-CHAP says R=0 (RFC 2759 §6), and an LCP
+        // Terminate-Request follows the failure.
+        let at = frames
+            .iter()
+            .position(|f| {
+                let (p, pl) = split(f);
+                matches!((p, pl[0]), (Protocol::Chap, 4) | (Protocol::Pap, 3))
+            })
+            .expect("a Failure or Authenticate-Nak");
+        if matches!(method, AuthProtocol::MsChapV2 | AuthProtocol::MsChapV1) {
+            let (_, text) = failure_of(&frames[at]).unwrap();
+            let f = FailureMessage::parse(&text).unwrap();
+            assert_eq!((f.error, f.retry), (691, false), "{method}");
+            assert!(text.starts_with(b"E=691 R=0 C="));
+            assert!(text.ends_with(b" M=Authentication failed"));
+        }
+        let (p, pl) = split(&frames[at + 1]);
+        assert_eq!(
+            (p, pl[0]),
+            (Protocol::Lcp, 5),
+            "{method}: Terminate-Request"
+        );
+    }
+}
+
 #[test]
 fn chap_md5_needs_cleartext_and_nt_hash_serves_mschap() {
     let now = t0();
