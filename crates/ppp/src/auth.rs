@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use rand::RngCore;
 use rand_chacha::ChaCha20Rng;
 use wire::ppp::Protocol;
+use wire::ppp::control::{Message, MessageBody};
 use wire::ppp::mschap::{FailureChallenge, FailureMessage, SuccessMessage, V1Response, V2Response};
 use wire::ppp::{chap, pap};
 use zeroize::Zeroizing;
@@ -204,15 +205,9 @@ pub(crate) struct ServerAuth {
 const SUCCESS_TEXT: &[u8] = b"Access granted";
 const FAILURE_TEXT: &[u8] = b"Authentication failed";
 
-fn emit_chap(repr: &chap::Repr<'_>) -> Vec<u8> {
-    let mut buf = vec![0u8; repr.buffer_len()];
-    if repr.emit(&mut buf).is_err() {
-        buf.clear();
-    }
-    buf
-}
-
-fn emit_pap(repr: &pap::Repr<'_>) -> Vec<u8> {
+/// Encodes a CHAP or PAP packet (empty if it cannot be: the caller then sends nothing).
+fn emit<'a, B: MessageBody<'a>>(identifier: u8, body: B) -> Vec<u8> {
+    let repr = Message { identifier, body };
     let mut buf = vec![0u8; repr.buffer_len()];
     if repr.emit(&mut buf).is_err() {
         buf.clear();
@@ -268,11 +263,13 @@ impl ServerAuth {
     }
 
     fn send_challenge(&mut self, id: u8, cfg: &LinkConfig) {
-        let packet = emit_chap(&chap::Repr::Challenge {
-            identifier: id,
-            value: self.challenge(),
-            name: cfg.server_name.as_bytes(),
-        });
+        let packet = emit(
+            id,
+            chap::Body::Challenge {
+                value: self.challenge(),
+                name: cfg.server_name.as_bytes(),
+            },
+        );
         self.out.push_back((Protocol::Chap, packet));
     }
 
@@ -352,10 +349,9 @@ impl ServerAuth {
         auth: &mut dyn Authenticator,
         rng: &mut ChaCha20Rng,
     ) -> Outcome {
-        let chap::Repr::Response {
+        let chap::Repr {
             identifier,
-            value,
-            name,
+            body: chap::Body::Response { value, name },
         } = *repr
         else {
             tracing::debug!(packet = ?repr, "unexpected CHAP packet ignored");
@@ -382,10 +378,7 @@ impl ServerAuth {
         let user = String::from_utf8_lossy(name).into_owned();
         match self.verify(identifier, value, name, &user, auth) {
             Ok(success_message) => {
-                let reply = emit_chap(&chap::Repr::Success {
-                    identifier,
-                    message: &success_message,
-                });
+                let reply = emit(identifier, chap::Body::Success(&success_message));
                 self.last_reply.clone_from(&reply);
                 self.out.push_back((Protocol::Chap, reply));
                 self.phase = Phase::Done { id: identifier };
@@ -430,10 +423,7 @@ impl ServerAuth {
                 if msg.emit(&mut text).is_err() {
                     text.clear();
                 }
-                let packet = emit_chap(&chap::Repr::Failure {
-                    identifier,
-                    message: &text,
-                });
+                let packet = emit(identifier, chap::Body::Failure(&text));
                 self.out.push_back((Protocol::Chap, packet));
                 self.phase = Phase::Waiting {
                     id: identifier,
@@ -444,10 +434,7 @@ impl ServerAuth {
                 self.deadline = Some(now + cfg.restart_interval * cfg.max_configure);
             }
             AuthProtocol::Chap => {
-                let packet = emit_chap(&chap::Repr::Failure {
-                    identifier,
-                    message: FAILURE_TEXT,
-                });
+                let packet = emit(identifier, chap::Body::Failure(FAILURE_TEXT));
                 self.out.push_back((Protocol::Chap, packet));
                 if !fatal {
                     // RFC 1994 §2: the authenticator may challenge again at any time.
@@ -463,10 +450,7 @@ impl ServerAuth {
                 }
             }
             AuthProtocol::Pap => {
-                let packet = emit_pap(&pap::Repr::AuthenticateNak {
-                    identifier,
-                    message: FAILURE_TEXT,
-                });
+                let packet = emit(identifier, pap::Body::AuthenticateNak(FAILURE_TEXT));
                 self.out.push_back((Protocol::Pap, packet));
                 self.phase = Phase::Waiting {
                     id: identifier,
@@ -496,10 +480,9 @@ impl ServerAuth {
         auth: &mut dyn Authenticator,
         rng: &mut ChaCha20Rng,
     ) -> Outcome {
-        let pap::Repr::AuthenticateRequest {
+        let pap::Repr {
             identifier,
-            peer_id,
-            password,
+            body: pap::Body::AuthenticateRequest { peer_id, password },
         } = *repr
         else {
             return Outcome::Pending;
@@ -520,10 +503,7 @@ impl ServerAuth {
         let result = self.verify(identifier, password, peer_id, &user, auth);
         match result {
             Ok(_) => {
-                let reply = emit_pap(&pap::Repr::AuthenticateAck {
-                    identifier,
-                    message: SUCCESS_TEXT,
-                });
+                let reply = emit(identifier, pap::Body::AuthenticateAck(SUCCESS_TEXT));
                 self.last_reply.clone_from(&reply);
                 self.out.push_back((Protocol::Pap, reply));
                 self.phase = Phase::Done { id: identifier };

@@ -225,10 +225,12 @@ impl Endpoint<Client> {
             }
             AuthProtocol::Pap => return,
         };
-        let repr = chap::Repr::Response {
+        let repr = chap::Repr {
             identifier,
-            value: &value,
-            name: user.as_bytes(),
+            body: chap::Body::Response {
+                value: &value,
+                name: user.as_bytes(),
+            },
         };
         let mut buf = vec![0u8; repr.buffer_len()];
         if repr.emit(&mut buf).is_ok() {
@@ -240,11 +242,10 @@ impl Endpoint<Client> {
         if self.phase != Phase::Authenticate {
             return;
         }
-        match *repr {
-            chap::Repr::Challenge {
-                identifier, value, ..
-            } => self.respond(identifier, value),
-            chap::Repr::Success { message, .. } => {
+        let identifier = repr.identifier;
+        match repr.body {
+            chap::Body::Challenge { value, .. } => self.respond(identifier, value),
+            chap::Body::Success(message) => {
                 if self.role.method == Some(AuthProtocol::MsChapV2) {
                     let ok = match (SuccessMessage::parse(message), self.role.expected_s) {
                         (Ok(m), Some(s)) => crypto::ct_eq(&m.authenticator_response, &s),
@@ -259,10 +260,7 @@ impl Endpoint<Client> {
                 }
                 self.authenticated(now);
             }
-            chap::Repr::Failure {
-                identifier,
-                message,
-            } => {
+            chap::Body::Failure(message) => {
                 let parsed = FailureMessage::parse(message).ok();
                 self.events.push_back(Event::AuthFailed {
                     user: self.role.cfg.user.clone(),
@@ -297,10 +295,12 @@ impl Endpoint<Client> {
     fn send_pap(&mut self) {
         self.role.pap_id = self.role.pap_id.wrapping_add(1);
         let password = self.role.cfg.password.clone();
-        let repr = pap::Repr::AuthenticateRequest {
+        let repr = pap::Repr {
             identifier: self.role.pap_id,
-            peer_id: self.role.cfg.user.as_bytes(),
-            password: password.as_bytes(),
+            body: pap::Body::AuthenticateRequest {
+                peer_id: self.role.cfg.user.as_bytes(),
+                password: password.as_bytes(),
+            },
         };
         let mut buf = Zeroizing::new(vec![0u8; repr.buffer_len()]);
         if repr.emit(&mut buf).is_ok() {
@@ -312,11 +312,12 @@ impl Endpoint<Client> {
         if self.phase != Phase::Authenticate {
             return;
         }
-        match *repr {
-            pap::Repr::AuthenticateAck { identifier, .. } if identifier == self.role.pap_id => {
-                self.authenticated(now)
-            }
-            pap::Repr::AuthenticateNak { identifier, .. } if identifier == self.role.pap_id => {
+        if repr.identifier != self.role.pap_id {
+            return;
+        }
+        match repr.body {
+            pap::Body::AuthenticateAck(_) => self.authenticated(now),
+            pap::Body::AuthenticateNak(_) => {
                 self.events.push_back(Event::AuthFailed {
                     user: self.role.cfg.user.clone(),
                     reason: AuthFailure::WrongPassword,

@@ -273,8 +273,10 @@ fn rfc2759_known_answers_through_the_engines() {
         .map(|f| split(f))
         .find(|(p, pl)| *p == Protocol::Chap && pl[0] == 3)
         .expect("CHAP Success sent");
-    let chap::Repr::Success { message, .. } =
-        chap::Repr::parse(&control::Packet::new_checked(success.1).unwrap()).unwrap()
+    let chap::Body::Success(message) =
+        chap::Repr::parse(&control::Packet::new_checked(success.1).unwrap())
+            .unwrap()
+            .body
     else {
         panic!()
     };
@@ -338,10 +340,9 @@ fn windows_xp_shaped_exchange() {
     assert_eq!(out.len(), 1);
     let (proto, challenge) = split(&out[0]);
     assert_eq!(proto, Protocol::Chap);
-    let chap::Repr::Challenge {
+    let chap::Repr {
         identifier: chap_id,
-        value,
-        name,
+        body: chap::Body::Challenge { value, name },
     } = chap::Repr::parse(&control::Packet::new_checked(challenge).unwrap()).unwrap()
     else {
         panic!()
@@ -383,10 +384,12 @@ fn windows_xp_shaped_exchange() {
     value.extend_from_slice(&[0; 8]);
     value.extend_from_slice(&hex::decode(NT_RESPONSE).unwrap());
     value.push(0);
-    let resp = chap::Repr::Response {
+    let resp = chap::Repr {
         identifier: chap_id,
-        value: &value,
-        name: b"User",
+        body: chap::Body::Response {
+            value: &value,
+            name: b"User",
+        },
     };
     let mut buf = vec![0; resp.buffer_len()];
     resp.emit(&mut buf).unwrap();
@@ -394,8 +397,10 @@ fn windows_xp_shaped_exchange() {
     let out = drain(&mut link);
     let (proto, success) = split(&out[0]);
     assert_eq!(proto, Protocol::Chap);
-    let chap::Repr::Success { message, .. } =
-        chap::Repr::parse(&control::Packet::new_checked(success).unwrap()).unwrap()
+    let chap::Body::Success(message) =
+        chap::Repr::parse(&control::Packet::new_checked(success).unwrap())
+            .unwrap()
+            .body
     else {
         panic!()
     };
@@ -553,9 +558,9 @@ fn failure_of(frame: &[u8]) -> Option<(u8, Vec<u8>)> {
     if p != Protocol::Chap || pl[0] != 4 {
         return None;
     }
-    let chap::Repr::Failure {
+    let chap::Repr {
         identifier,
-        message,
+        body: chap::Body::Failure(message),
     } = chap::Repr::parse(&control::Packet::new_checked(pl).unwrap()).unwrap()
     else {
         return None;
