@@ -1,6 +1,6 @@
 //! Engine tests: a `Link` paired with a `Peer` in memory, and hand-driven exchanges shaped like
-//! the Windows XP trace (decoded-traces.md #3, windows_xp_ppp_observations.json), with explicit
-//! time steps.
+//! what a Windows XP client sends (as a pppd debug log of one shows it), with explicit time
+//! steps.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -289,7 +289,7 @@ fn rfc2759_known_answers_through_the_engines() {
     assert_eq!(peer.ipcp_state(), State::Opened);
 }
 
-/// The Windows XP exchange of decoded-traces.md #3, driven by hand.
+/// A Windows XP shaped exchange, driven by hand.
 #[test]
 fn windows_xp_shaped_exchange() {
     let now = t0();
@@ -1001,7 +1001,7 @@ fn malformed_frames_are_dropped_and_counted() {
 fn unknown_protocols_get_protocol_reject_and_unknown_codes_code_reject() {
     let (now, mut link, _peer, mut users) = opened_pair(AuthProtocol::MsChapV2);
     drain(&mut link);
-    // IPV6CP ConfReq <addr fe80::483c:272c:c66a:ebe1> (decoded-traces.md #4).
+    // IPV6CP ConfReq <addr fe80::483c:272c:c66a:ebe1>, as Windows 7 sends it.
     let ipv6cp = hex::decode("0106000e010a483c272cc66aebe1").unwrap();
     let _ = link.handle_frame(now, &frame(0x8057, &ipv6cp), &mut users);
     let _ = link.handle_frame(now, &frame(0x4221, &[1, 2, 3]), &mut users);

@@ -779,8 +779,7 @@ impl<'a> Repr<'a> {
 mod tests {
     use super::*;
 
-    // decoded-traces.md #3 / windows_xp_ppp_observations.json: the XP first LCP ConfReq, rebuilt
-    // from the pppd log per RFC 1661 §6 encodings (mru 1400, magic, pcomp, accomp, callback CBCP).
+    // A Windows XP client's first LCP ConfReq, rebuilt from a pppd debug log per RFC 1661 §6 encodings (mru 1400, magic, pcomp, accomp, callback CBCP).
     const XP_CONFREQ: [u8; 21] = [
         0x01, 0x01, 0x00, 0x15, 0x01, 0x04, 0x05, 0x78, 0x05, 0x06, 0x74, 0xcd, 0x45, 0xcf, 0x07,
         0x02, 0x08, 0x02, 0x0d, 0x03, 0x06,
