@@ -43,8 +43,7 @@ pub use daemon::{
 pub use load::{Config, ConfigError, ConfigErrorKind, Warning};
 pub use server::{
     AuthProtocol, EXAMPLE_PSK, IkePolicy, L2tpOptions, Lifetimes, Limits, Listen, MAX_POOL_PREFIX,
-    MssClamp,
-    MIN_POOL_PREFIX, PoolConfig, PppOptions, Profile, ServerConfig, first_host,
+    MIN_POOL_PREFIX, MssClamp, PoolConfig, PppOptions, Profile, ServerConfig, first_host,
 };
 
 /// Deserialises an optional string into an optional [`crypto::Secret`] (the string never

@@ -681,7 +681,7 @@ impl DataPlane {
             return handoff(HandoffReason::Dhcp);
         }
         if let Some(mss) = session.mss
-            && shim::clamp_mss(packet, mss)
+            && wire::ip::tcp::clamp_mss(packet, mss)
         {
             bump(&c.mss_clamped);
         }
@@ -741,7 +741,7 @@ impl DataPlane {
         ppp_header.copy_from_slice(&PPP_IPV4_HEADER);
         ip.copy_from_slice(packet);
         if let Some(mss) = entry.session.mss
-            && shim::clamp_mss(ip, mss)
+            && wire::ip::tcp::clamp_mss(ip, mss)
         {
             bump(&c.mss_clamped);
         }
@@ -776,13 +776,19 @@ impl DataPlane {
             return Outbound::Drop;
         };
         if ip.dont_frag() {
-            if !shim::may_answer_with_error(packet) {
+            if !wire::ip::icmp::may_send_frag_needed(packet) {
                 return Outbound::Drop;
             }
             let start = batch.data.len();
-            let room = batch.reserve(shim::FRAG_NEEDED_MAX_LEN);
+            let room = batch.reserve(wire::ip::icmp::MAX_ERROR_LEN);
             let written = batch.data.get_mut(room).and_then(|out| {
-                shim::emit_frag_needed(packet, entry.session.mtu, self.shared.server_addr, out).ok()
+                wire::ip::icmp::emit_frag_needed(
+                    packet,
+                    entry.session.mtu,
+                    self.shared.server_addr,
+                    out,
+                )
+                .ok()
             });
             let Some(len) = written else {
                 batch.truncate(start);
@@ -974,24 +980,6 @@ pub(crate) fn seal_l2tp(
         seal_l2tp_in_place(sa, tuple, &mut buf, l2tp_msg.len(), port, rng)?;
     buf.truncate(len);
     Ok((transmit, buf, expiry))
-}
-
-mod shim {
-    pub(super) const FRAG_NEEDED_MAX_LEN: usize = 576;
-    pub(super) fn clamp_mss(_p: &mut [u8], _m: u16) -> bool {
-        false
-    }
-    pub(super) fn may_answer_with_error(_p: &[u8]) -> bool {
-        false
-    }
-    pub(super) fn emit_frag_needed(
-        _p: &[u8],
-        _mtu: u16,
-        _src: std::net::Ipv4Addr,
-        _out: &mut [u8],
-    ) -> Result<usize, ()> {
-        Err(())
-    }
 }
 
 // ---- the control plane's side ------------------------------------------------------------
@@ -1481,7 +1469,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "waits for the wire ICMP emitter"]
     fn too_big_with_df_gets_icmp_and_without_df_is_fragmented() {
         let mut f = fixture(576, None);
         let mut big = ipv4(Ipv4Addr::new(192, 168, 100, 5), 1000, 17, true);
@@ -1522,7 +1509,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "waits for the wire MSS clamp"]
     fn mss_is_clamped_both_ways() {
         let mut f = fixture(1400, Some(1360));
         // A SYN from the client with MSS 1460.

@@ -22,8 +22,8 @@
 )]
 #![warn(missing_docs)]
 
-pub mod dhcp;
 mod dataplane;
+pub mod dhcp;
 pub mod escape;
 mod guard;
 mod peer;

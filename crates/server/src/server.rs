@@ -213,8 +213,10 @@ impl ppp::Authenticator for Auth<'_> {
 
 /// A login refused before its password is checked.
 fn throttled(blocked: Blocked) -> ppp::Lookup {
-    let _ = blocked;
-    ppp::Lookup::Disabled
+    match blocked {
+        Blocked::Backoff(retry_after) => ppp::Lookup::Throttled { retry_after },
+        Blocked::TooManySessions(limit) => ppp::Lookup::SessionLimit { limit },
+    }
 }
 
 impl Server {
@@ -1231,7 +1233,14 @@ impl Server {
                     reason,
                     windows_error,
                 } => {
-                    self.logins.failed(now, &user, client.ip());
+                    // An attempt refused unchecked guessed nothing: it does not lengthen the
+                    // wait of a user who is retrying.
+                    if !matches!(
+                        reason,
+                        ppp::AuthFailure::Throttled { .. } | ppp::AuthFailure::SessionLimit { .. }
+                    ) {
+                        self.logins.failed(now, &user, client.ip());
+                    }
                     let message = format!(
                         "user {}: {reason} -> Windows error {windows_error}",
                         user.printable()

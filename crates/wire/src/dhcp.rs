@@ -52,7 +52,6 @@ use core::net::Ipv4Addr;
 
 use crate::{Error, Result};
 
-
 /// The UDP port of DHCP servers (RFC 2131 §4.1).
 pub const SERVER_PORT: u16 = 67;
 /// The UDP port of DHCP clients (RFC 2131 §4.1).
