@@ -913,16 +913,12 @@ fn fragment(packet: &[u8], mtu: usize, mut each: impl FnMut(&[u8])) -> bool {
             frag.extend_from_slice(&later_options);
         }
         frag.extend_from_slice(data.get(done..done + take).unwrap_or_default());
-        let offset = (base_offset + done / 8) & 0x1fff;
+        let offset = u16::try_from(base_offset + done / 8).unwrap_or(u16::MAX);
         let mf = if last { last_mf } else { true };
-        let flags = u16::try_from(offset).unwrap_or(0) | if mf { 0x2000 } else { 0 };
         let mut p = wire::ip::ipv4::Packet::new_unchecked(&mut frag[..]);
         p.set_version_and_header_len(h);
         p.set_total_len(u16::try_from(h + take).unwrap_or(u16::MAX));
-        if let Some(f) = frag.get_mut(6..8) {
-            f.copy_from_slice(&flags.to_be_bytes());
-        }
-        let mut p = wire::ip::ipv4::Packet::new_unchecked(&mut frag[..]);
+        p.set_fragment(mf, offset);
         p.fill_checksum();
         each(&frag);
         done += take;
@@ -1508,6 +1504,54 @@ mod tests {
         assert_eq!(f.plane.stats().fragmented, 1);
     }
 
+    /// RFC 791 §3.2: fragments fit, carry the right offsets and flags and valid checksums,
+    /// reassemble to the original data, and only "copied" options go past the first.
+    #[test]
+    fn fragments_reassemble_and_copy_only_copied_options() {
+        // A 24-byte header holding one 4-byte option with the copied flag (type 0x83).
+        let mut ip = vec![0u8; 24 + 1000];
+        ip[0] = 0x46;
+        ip[2..4].copy_from_slice(&1024u16.to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 17;
+        ip[12..16].copy_from_slice(&[192, 168, 100, 5]);
+        ip[16..20].copy_from_slice(&ADDR.octets());
+        ip[20..24].copy_from_slice(&[0x83, 4, 0xaa, 0xbb]);
+        for (i, b) in ip[24..].iter_mut().enumerate() {
+            *b = u8::try_from(i % 251).unwrap();
+        }
+        let mut p = wire::ip::ipv4::Packet::new_unchecked(&mut ip[..]);
+        p.fill_checksum();
+        let mut frags = Vec::new();
+        assert!(fragment(&ip, 400, |f| frags.push(f.to_vec())));
+        assert_eq!(frags.len(), 3);
+        let mut data = vec![0u8; 1000];
+        for (i, f) in frags.iter().enumerate() {
+            let v = wire::ip::ipv4::Packet::new_checked(&f[..]).unwrap();
+            assert!(f.len() <= 400 && v.verify_checksum());
+            assert_eq!(v.more_frags(), i + 1 < frags.len());
+            assert_eq!(
+                v.options(),
+                &[0x83, 4, 0xaa, 0xbb],
+                "the copied option goes everywhere"
+            );
+            let at = usize::from(v.frag_offset()) * 8;
+            data[at..at + v.payload().len()].copy_from_slice(v.payload());
+        }
+        assert_eq!(&data[..], &ip[24..]);
+        // A non-copied option stays in the first fragment only.
+        ip[20] = 0x07;
+        let mut p = wire::ip::ipv4::Packet::new_unchecked(&mut ip[..]);
+        p.fill_checksum();
+        frags.clear();
+        assert!(fragment(&ip, 400, |f| frags.push(f.to_vec())));
+        let second = wire::ip::ipv4::Packet::new_checked(&frags[1][..]).unwrap();
+        assert!(second.options().is_empty());
+        // DF set: not ours to cut.
+        ip[6] = 0x40;
+        assert!(!fragment(&ip, 400, |_| panic!("no fragment for DF")));
+    }
+
     #[test]
     fn mss_is_clamped_both_ways() {
         let mut f = fixture(1400, Some(1360));
@@ -1523,5 +1567,28 @@ mod tests {
         };
         assert_eq!(&p[r.start + 42..r.start + 44], &1360u16.to_be_bytes());
         assert_eq!(f.plane.stats().mss_clamped, 1);
+        // The SYN-ACK from the LAN host, MSS 1460: sealed with 1360.
+        let mut synack = ipv4(Ipv4Addr::new(192, 168, 100, 5), 44, 6, true);
+        synack[16..20].copy_from_slice(&ADDR.octets());
+        synack[32] = 0x60;
+        synack[33] = 0x12; // SYN + ACK
+        synack[40..44].copy_from_slice(&[2, 4, 0x05, 0xb4]);
+        let mut p = wire::ip::ipv4::Packet::new_unchecked(&mut synack[..]);
+        p.fill_checksum();
+        let mut batch = Batch::new();
+        assert_eq!(
+            f.plane.outbound(&synack, &mut batch, &mut f.rng),
+            Outbound::Sealed(1)
+        );
+        assert_eq!(f.plane.stats().mss_clamped, 2);
+        // What the client decrypts carries the clamped MSS.
+        let (_, sealed) = batch.iter().next().unwrap();
+        let mut esp = sealed.to_vec();
+        let client_in = sa(0x2001, esp::Direction::Inbound, 2);
+        let opened = client_in.open(&mut esp).unwrap();
+        let plain = &esp[opened.payload];
+        // inner UDP 8, L2TP data header with length 8 (flags, length, tunnel, session), PPP 4.
+        let tcp_mss = 8 + 8 + 4 + 20 + 22;
+        assert_eq!(&plain[tcp_mss..tcp_mss + 2], &1360u16.to_be_bytes());
     }
 }
