@@ -82,14 +82,17 @@ pub struct ChildSa {
     pub client_id: Option<Ipv4Addr>,
     /// The client's port from IDci (0 = any).
     pub client_port: u16,
-    /// The suite.
+    /// The suite ([`EspSuite::is_legacy`]: from the legacy profile; logging it is the owner's
+    /// choice, as for [`Phase1Info::suite`]).
     pub suite: EspSuite,
 }
 
 /// Phase 1 facts for status and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phase1Info {
-    /// The negotiated suite ("AES256-SHA1-MODP2048").
+    /// The negotiated suite ("AES256-SHA1-MODP2048"). [`Phase1Suite::is_legacy`] tells whether
+    /// it is from the legacy profile; the engine does not log that itself, so the owner can
+    /// warn about it once per client with its own rate limit.
     pub suite: Phase1Suite,
     /// What the peer's Vendor IDs said.
     pub vendor: VendorInfo,

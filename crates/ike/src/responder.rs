@@ -24,7 +24,7 @@ use crypto::Secret;
 use crypto::dh::DhPrivate;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 use wire::isakmp::{
     self, Body, DeleteRepr, ExchangeType, HeaderRepr, IdRepr, IdType, NatOaRepr, NotifyRepr,
     NotifyType, Packet, Payload, PayloadType, Payloads, ProposalRepr, Repr, SaRepr, flags,
@@ -148,7 +148,6 @@ pub struct Responder {
     /// When each established peer was last heard from (authenticated IKE, or ESP through
     /// [`Responder::note_activity`]).
     activity: HashMap<Peer, Instant>,
-    legacy_warned: HashSet<IpAddr>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -195,7 +194,6 @@ impl Responder {
             children: HashMap::new(),
             established_peers: HashSet::new(),
             activity: HashMap::new(),
-            legacy_warned: HashSet::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -223,7 +221,9 @@ impl Responder {
                 }
                 Error::Refused(reason) => {
                     self.stats.dropped += 1;
-                    warn!(%remote, %reason, "IKE negotiation refused");
+                    // Refusals are reported as events; the owner logs them rate-limited. A
+                    // stream of refused packets must never become a stream of warnings.
+                    debug!(%remote, %reason, "IKE negotiation refused");
                     self.events.push_back(Event::Refused {
                         peer: Peer { local, remote },
                         reason: reason.clone(),
@@ -446,7 +446,7 @@ impl Responder {
                 if sa.state == MmState::Established {
                     info!(%peer, "IKE SA lifetime expired");
                 } else {
-                    warn!(%peer, reason = %RefuseReason::Timeout, "half-open IKE SA expired");
+                    debug!(%peer, reason = %RefuseReason::Timeout, "half-open IKE SA expired");
                     self.events.push_back(Event::Refused {
                         peer,
                         reason: RefuseReason::Timeout,
@@ -526,7 +526,8 @@ impl Responder {
             if !self.established_peers.contains(&peer) {
                 continue;
             }
-            warn!(
+            // Once per authenticated peer; the owner logs the event for the operator.
+            info!(
                 %peer,
                 unanswered,
                 silent_secs = silent.as_secs(),
@@ -776,9 +777,6 @@ impl Responder {
             }));
         };
         let sa_i_b = raw_first_body(&packet_payload(msg)?, PayloadType::Sa)?;
-        if choice.suite.is_legacy() && self.legacy_warned.insert(peer.remote.ip()) {
-            warn!(%peer, suite = %choice.suite, "peer negotiates a legacy IKE suite");
-        }
         let mut rcky = [0u8; 8];
         while rcky == [0; 8] || self.sas.contains_key(&(header.initiator_cookie, rcky)) {
             self.rng.fill_bytes(&mut rcky);
@@ -1227,9 +1225,6 @@ impl Responder {
             }
             _ => Encapsulation::Transport,
         };
-        if esp.is_legacy() && self.legacy_warned.insert(sa.peer.remote.ip()) {
-            warn!(peer = %sa.peer, suite = %esp, "peer negotiates a legacy ESP suite");
-        }
         let prop = sa_i
             .proposals
             .get(choice.proposal)

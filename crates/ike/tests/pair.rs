@@ -1190,3 +1190,66 @@ fn initiator_deletes_its_old_ike_sa_after_a_main_mode_rekey() {
     w.run();
     assert_eq!(w.clients[c2].init.dpd_acks(), &[5]);
 }
+
+/// An MM1 whose SA payload carries thousands of proposals: the refusal names a few of them and
+/// counts the rest, instead of building one huge string.
+#[test]
+fn mm1_with_thousands_of_proposals_gets_a_short_refusal() {
+    use wire::isakmp::{
+        Attribute, Body, ExchangeType, HeaderRepr, Payload, ProposalRepr, Repr, SaRepr,
+        TransformRepr,
+    };
+    const N: usize = 2000;
+    // DES-MD5-MODP768 with a pre-shared key: decodable, but off by default.
+    let attrs = vec![
+        Attribute::Basic { kind: 1, value: 1 },
+        Attribute::Basic { kind: 2, value: 1 },
+        Attribute::Basic { kind: 4, value: 1 },
+        Attribute::Basic { kind: 3, value: 1 },
+    ];
+    let proposals: Vec<ProposalRepr<'_>> = (0..N)
+        .map(|i| ProposalRepr {
+            number: (i % 255) as u8 + 1,
+            protocol: wire::isakmp::protocol::ISAKMP,
+            spi: &[],
+            transforms: vec![TransformRepr {
+                number: 1,
+                id: 1,
+                attributes: attrs.clone(),
+            }],
+        })
+        .collect();
+    let mm1 = Repr {
+        header: HeaderRepr {
+            initiator_cookie: [7; 8],
+            responder_cookie: [0; 8],
+            version: wire::isakmp::VERSION_1_0,
+            exchange: ExchangeType::IdentityProtection,
+            flags: 0,
+            message_id: 0,
+        },
+        body: Body::Plain(vec![Payload::Sa(SaRepr {
+            doi: wire::isakmp::DOI_IPSEC,
+            situation: wire::isakmp::SIT_IDENTITY_ONLY,
+            proposals,
+        })]),
+    }
+    .to_vec()
+    .unwrap();
+    let mut w = World::new(psk_config());
+    w.resp
+        .handle_datagram(w.now, sa(SERVER, 500), sa(PUBLIC, 500), &mm1);
+    while let Some(e) = w.resp.poll_event() {
+        w.resp_events.push(e);
+    }
+    let refusals = w.refusals();
+    let [RefuseReason::NoIkeProposal { offered, .. }] = refusals.as_slice() else {
+        panic!("{refusals:?}")
+    };
+    assert!(offered.len() < 400, "{} bytes: {offered}", offered.len());
+    assert!(offered.starts_with("DES-MD5-MODP768, "), "{offered}");
+    assert!(
+        offered.ends_with(&format!("... and {} more", N - 8)),
+        "{offered}"
+    );
+}
