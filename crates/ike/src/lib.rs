@@ -27,6 +27,7 @@ mod event;
 mod initiator;
 mod responder;
 pub mod suite;
+mod timers;
 pub mod vendor;
 
 pub use config::{LifetimeBounds, ResponderConfig};

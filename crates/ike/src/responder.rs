@@ -39,6 +39,7 @@ use crate::event::{
     Transmit, secs_left,
 };
 use crate::suite::{self, EncapsulationMode, EspRefusal, Lifetime, Phase1Suite, p2attr};
+use crate::timers::Timers;
 use crate::vendor::{self, NatDialect, VendorInfo};
 
 /// L2TP's UDP port (RFC 2661 §8.1).
@@ -103,6 +104,8 @@ struct IkeSa {
     done_qms: VecDeque<u32>,
     info: Option<Phase1Info>,
     dpd: Dpd,
+    /// This SA's entry in [`Responder::timers`]: its earliest deadline.
+    timer: Option<Instant>,
 }
 
 /// Dead peer detection state of one IKE SA (RFC 3706 §5.3-§5.5).
@@ -125,12 +128,55 @@ impl IkeSa {
     }
 }
 
+impl IkeSa {
+    /// The SA's earliest deadline apart from DPD: its lifetime (or half-open expiry), and the
+    /// retransmission and expiry of its Quick Modes.
+    fn deadline(&self) -> Instant {
+        let qms = self
+            .qms
+            .values()
+            .flat_map(|q| [Some(q.expires), q.retx.map(|r| r.at)])
+            .flatten();
+        [Some(self.expires), self.retx.map(|r| r.at)]
+            .into_iter()
+            .flatten()
+            .chain(qms)
+            .fold(self.expires, Instant::min)
+    }
+}
+
 struct Child {
     peer: Peer,
     /// The IKE SA that negotiated it.
     ike: Cookies,
     spi_out: u32,
     expires: Instant,
+    /// This pair's entry in [`Responder::timers`].
+    timer: Option<Instant>,
+}
+
+/// What lives in [`Responder::timers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKey {
+    /// An IKE SA: lifetime or half-open expiry, retransmission, Quick Modes, DPD.
+    Sa(Cookies),
+    /// An ESP SA pair, by our SPI: its lifetime.
+    Child(u32),
+}
+
+/// Everything of one 4-tuple, so that per-peer work never scans all SAs.
+#[derive(Debug, Default)]
+struct PeerEntry {
+    /// Its IKE SAs (any state).
+    sas: HashSet<Cookies>,
+    /// Its ESP SA pairs, by our SPI.
+    children: HashSet<u32>,
+    /// An IKE SA of this 4-tuple was established: [`Event::PeerGone`] is due when the entry
+    /// empties.
+    established: bool,
+    /// When the peer was last heard from (authenticated IKE, or ESP through
+    /// [`Responder::note_activity`]); set once established.
+    activity: Option<Instant>,
 }
 
 /// A sans-IO IKEv1 responder for many peers.
@@ -142,12 +188,15 @@ pub struct Responder {
     config: ResponderConfig,
     rng: ChaCha20Rng,
     sas: HashMap<Cookies, IkeSa>,
+    /// (client address, initiator cookie) of every half-open SA, to its responder cookie.
     half_open_index: HashMap<(SocketAddr, [u8; 8]), [u8; 8]>,
+    /// How many SAs are half-open (Main Mode not finished), kept as they come and go.
+    half_open: usize,
     children: HashMap<u32, Child>,
-    established_peers: HashSet<Peer>,
-    /// When each established peer was last heard from (authenticated IKE, or ESP through
-    /// [`Responder::note_activity`]).
-    activity: HashMap<Peer, Instant>,
+    /// The SAs and ESP SA pairs of each 4-tuple.
+    peers: HashMap<Peer, PeerEntry>,
+    /// Every deadline: one entry per IKE SA and per ESP SA pair.
+    timers: Timers<TimerKey>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -191,9 +240,10 @@ impl Responder {
             rng: ChaCha20Rng::from_seed(rng_seed),
             sas: HashMap::new(),
             half_open_index: HashMap::new(),
+            half_open: 0,
             children: HashMap::new(),
-            established_peers: HashSet::new(),
-            activity: HashMap::new(),
+            peers: HashMap::new(),
+            timers: Timers::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -254,32 +304,10 @@ impl Responder {
         self.stats
     }
 
-    /// The earliest deadline, if any.
+    /// The earliest deadline, if any: O(log n), whatever the number of SAs.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let sa_times = self.sas.values().flat_map(|sa| {
-            let qm = sa
-                .qms
-                .values()
-                .flat_map(|q| [Some(q.expires), q.retx.map(|r| r.at)]);
-            [Some(sa.expires), sa.retx.map(|r| r.at)]
-                .into_iter()
-                .chain(qm)
-        });
-        let dpd = self.dpd_interval().map(|interval| {
-            self.sas
-                .values()
-                .filter(|sa| sa.state == MmState::Established && sa.vendor.dpd)
-                .filter_map(move |sa| match sa.dpd.next {
-                    Some(next) if sa.dpd.probe_since.is_some() => Some(next),
-                    _ => self.activity.get(&sa.peer).map(|t| *t + interval),
-                })
-        });
-        sa_times
-            .flatten()
-            .chain(self.children.values().map(|c| c.expires))
-            .chain(dpd.into_iter().flatten())
-            .min()
+        self.timers.next()
     }
 
     fn dpd_interval(&self) -> Option<Duration> {
@@ -288,9 +316,12 @@ impl Responder {
 
     /// The peer showed it is alive outside IKE (an ESP packet that verified): dead peer
     /// detection counts from now (RFC 3706 §5.3: DPD is needed only when there is no traffic).
-    /// Only established peers are tracked; other 4-tuples are ignored.
+    /// Only established peers are tracked; other 4-tuples are ignored. O(1): the DPD timer is
+    /// not moved; when it fires it looks at the latest activity.
     pub fn note_activity(&mut self, peer: Peer, now: Instant) {
-        if let Some(t) = self.activity.get_mut(&peer) {
+        if let Some(e) = self.peers.get_mut(&peer)
+            && let Some(t) = &mut e.activity
+        {
             *t = (*t).max(now);
         }
     }
@@ -300,30 +331,28 @@ impl Responder {
     /// one of the peer's SAs (as in IKEv2, RFC 7296 §2.23, the end not behind the NAT follows the
     /// last valid
     /// UDP-encapsulated packet). Returns false, moving nothing, when `to` already belongs to
-    /// another peer or `from` has nothing.
+    /// another peer or `from` has nothing. Costs O(SAs of the peer).
     pub fn rebind_peer(&mut self, from: Peer, to: Peer) -> bool {
-        if from == to {
+        if from == to || self.peers.contains_key(&to) {
             return false;
         }
-        let taken =
-            self.sas.values().any(|s| s.peer == to) || self.children.values().any(|c| c.peer == to);
-        let has = self.sas.values().any(|s| s.peer == from)
-            || self.children.values().any(|c| c.peer == from);
-        if taken || !has {
+        let Some(entry) = self.peers.remove(&from) else {
             return false;
+        };
+        for key in &entry.sas {
+            if let Some(sa) = self.sas.get_mut(key) {
+                sa.peer = to;
+                if let Some(rcky) = self.half_open_index.remove(&(from.remote, key.0)) {
+                    self.half_open_index.insert((to.remote, key.0), rcky);
+                }
+            }
         }
-        for sa in self.sas.values_mut().filter(|s| s.peer == from) {
-            sa.peer = to;
+        for spi in &entry.children {
+            if let Some(c) = self.children.get_mut(spi) {
+                c.peer = to;
+            }
         }
-        for c in self.children.values_mut().filter(|c| c.peer == from) {
-            c.peer = to;
-        }
-        if self.established_peers.remove(&from) {
-            self.established_peers.insert(to);
-        }
-        if let Some(t) = self.activity.remove(&from) {
-            self.activity.insert(to, t);
-        }
+        self.peers.insert(to, entry);
         info!(%from, %to, "peer moved to a new 4-tuple (NAT mapping changed)");
         true
     }
@@ -338,240 +367,212 @@ impl Responder {
                 phase1: sa.info.clone(),
                 ike_expires_in_secs: secs_left(now, sa.expires),
                 children: self
-                    .children
-                    .iter()
-                    .filter(|(_, c)| c.peer == sa.peer)
+                    .peers
+                    .get(&sa.peer)
+                    .into_iter()
+                    .flat_map(|e| e.children.iter())
+                    .filter_map(|spi| self.children.get(spi).map(|c| (spi, c)))
                     .map(|(spi, c)| (*spi, c.spi_out, secs_left(now, c.expires)))
                     .collect(),
             })
             .collect();
+        for r in &mut rows {
+            r.children.sort_unstable();
+        }
         rows.sort_by_key(|r| r.peer);
         rows
     }
 
     /// Deletes one ESP SA pair of `peer` (our SPI `spi_in`) and tells the peer.
     pub fn delete_child(&mut self, now: Instant, peer: Peer, spi_in: u32) {
-        let Some(c) = self.children.get(&spi_in) else {
-            return;
-        };
-        if c.peer != peer {
+        if self.children.get(&spi_in).is_none_or(|c| c.peer != peer) {
             return;
         }
-        let spi_out = c.spi_out;
-        self.children.remove(&spi_in);
         self.send_delete(now, peer, protocol::ESP, &spi_in.to_be_bytes());
-        info!(%peer, spi_in = format_args!("{spi_in:08x}"), "ESP SA deleted by us");
-        self.events.push_back(Event::SaDeleted {
-            peer,
-            spi_in,
-            spi_out,
-        });
+        self.drop_child(spi_in, "ESP SA deleted by us");
     }
 
     /// Deletes everything of `peer` (for disconnecting a user) and tells the peer.
     pub fn delete_peer(&mut self, now: Instant, peer: Peer) {
-        let spis: Vec<u32> = self
-            .children
-            .iter()
-            .filter(|(_, c)| c.peer == peer)
-            .map(|(s, _)| *s)
-            .collect();
+        let Some(entry) = self.peers.get(&peer) else {
+            return;
+        };
+        let spis: Vec<u32> = entry.children.iter().copied().collect();
+        let keys: Vec<Cookies> = entry.sas.iter().copied().collect();
         for spi in spis {
             self.delete_child(now, peer, spi);
         }
-        let keys: Vec<Cookies> = self
-            .sas
-            .iter()
-            .filter(|(_, s)| s.peer == peer)
-            .map(|(k, _)| *k)
-            .collect();
         for k in keys {
-            let mut spi = [0u8; 16];
-            spi[..8].copy_from_slice(&k.0);
-            spi[8..].copy_from_slice(&k.1);
-            self.send_delete_via(now, k, protocol::ISAKMP, &spi);
+            self.send_delete_via(now, k, protocol::ISAKMP, &cookie_spi(k));
             self.remove_sa(&k);
         }
-        self.check_gone(peer);
     }
 
-    /// Advances timers: retransmissions, half-open expiry, SA lifetimes.
+    /// Advances timers: retransmissions, half-open expiry, SA lifetimes, DPD. Costs
+    /// O(due · log n): only the objects whose deadline passed are looked at.
     pub fn handle_timeout(&mut self, now: Instant) {
+        for key in self.timers.expire(now) {
+            match key {
+                TimerKey::Sa(k) => self.on_sa_timer(now, k),
+                TimerKey::Child(spi) => self.on_child_timer(now, spi),
+            }
+        }
+    }
+
+    fn on_sa_timer(&mut self, now: Instant, key: Cookies) {
+        let Some(mut sa) = self.sas.remove(&key) else {
+            return;
+        };
+        // The entry was taken out of the set by `expire`.
+        sa.timer = None;
+        let peer = sa.peer;
+        if sa.expires <= now {
+            if sa.state == MmState::Established {
+                info!(%peer, "IKE SA lifetime expired");
+            } else {
+                debug!(%peer, reason = %RefuseReason::Timeout, "half-open IKE SA expired");
+                self.events.push_back(Event::Refused {
+                    peer,
+                    reason: RefuseReason::Timeout,
+                });
+            }
+            self.drop_sa(sa);
+            return;
+        }
         let interval = self.config.retransmit_interval;
         let max = self.config.retransmit_tries;
         let mut resend = Vec::new();
-        let mut expired = Vec::new();
-        for (k, sa) in &mut self.sas {
-            if sa.expires <= now {
-                expired.push(*k);
-                continue;
+        if let Some(r) = &mut sa.retx
+            && r.at <= now
+        {
+            if r.tries < max {
+                r.tries += 1;
+                r.at = now + interval;
+                resend.push(sa.last_tx.clone());
+            } else {
+                sa.retx = None;
             }
-            if let Some(r) = &mut sa.retx
+        }
+        sa.qms.retain(|id, q| {
+            if q.expires <= now {
+                debug!(message_id = id, "Quick Mode expired unfinished");
+                return false;
+            }
+            if let Some(r) = &mut q.retx
                 && r.at <= now
             {
                 if r.tries < max {
                     r.tries += 1;
                     r.at = now + interval;
-                    resend.push((sa.peer, sa.last_tx.clone()));
+                    resend.push(q.last_tx.clone());
                 } else {
-                    sa.retx = None;
+                    q.retx = None;
                 }
             }
-            sa.qms.retain(|id, q| {
-                if q.expires <= now {
-                    debug!(message_id = id, "Quick Mode expired unfinished");
-                    return false;
-                }
-                if let Some(r) = &mut q.retx
-                    && r.at <= now
-                {
-                    if r.tries < max {
-                        r.tries += 1;
-                        r.at = now + interval;
-                        resend.push((sa.peer, q.last_tx.clone()));
-                    } else {
-                        q.retx = None;
-                    }
-                }
-                true
-            });
-        }
-        for (peer, msg) in resend {
+            true
+        });
+        for msg in resend {
             self.stats.retransmitted += 1;
             self.push_tx(peer, msg);
         }
-        for k in expired {
-            if let Some(sa) = self.sas.get(&k) {
-                let peer = sa.peer;
-                if sa.state == MmState::Established {
-                    info!(%peer, "IKE SA lifetime expired");
-                } else {
-                    debug!(%peer, reason = %RefuseReason::Timeout, "half-open IKE SA expired");
-                    self.events.push_back(Event::Refused {
-                        peer,
-                        reason: RefuseReason::Timeout,
-                    });
-                }
-                self.remove_sa(&k);
-                self.check_gone(peer);
-            }
+        if self.dpd_due(&sa).is_some_and(|due| due <= now)
+            && let Some((unanswered, silent)) = self.dpd_step(now, &mut sa)
+        {
+            self.declare_dead(peer, unanswered, silent);
+            self.drop_sa(sa);
+            return;
         }
-        self.run_dpd(now);
-        let dead: Vec<u32> = self
-            .children
-            .iter()
-            .filter(|(_, c)| c.expires <= now)
-            .map(|(s, _)| *s)
-            .collect();
-        for spi in dead {
-            if let Some(c) = self.children.remove(&spi) {
-                info!(peer = %c.peer, spi_in = format_args!("{spi:08x}"), "ESP SA lifetime expired");
-                self.send_delete(now, c.peer, protocol::ESP, &spi.to_be_bytes());
-                self.events.push_back(Event::SaDeleted {
-                    peer: c.peer,
-                    spi_in: spi,
-                    spi_out: c.spi_out,
-                });
-                self.check_gone(c.peer);
-            }
+        self.put_sa(sa);
+    }
+
+    fn on_child_timer(&mut self, now: Instant, spi: u32) {
+        let Some(c) = self.children.get_mut(&spi) else {
+            return;
+        };
+        c.timer = None;
+        let peer = c.peer;
+        self.send_delete(now, peer, protocol::ESP, &spi.to_be_bytes());
+        self.drop_child(spi, "ESP SA lifetime expired");
+    }
+
+    /// When DPD next wants to look at this SA (RFC 3706 §5.3): the pending probe's deadline,
+    /// or one interval after the peer was last heard from.
+    fn dpd_due(&self, sa: &IkeSa) -> Option<Instant> {
+        let interval = self.dpd_interval()?;
+        if sa.state != MmState::Established || !sa.vendor.dpd {
+            return None;
+        }
+        match (sa.dpd.probe_since, sa.dpd.next) {
+            (Some(_), Some(next)) => Some(next),
+            _ => self
+                .peers
+                .get(&sa.peer)
+                .and_then(|e| e.activity)
+                .map(|t| t + interval),
         }
     }
 
-    /// RFC 3706 §5.3-§5.5: probe idle DPD-capable peers, and give up on silent ones.
-    fn run_dpd(&mut self, now: Instant) {
-        let Some(interval) = self.dpd_interval() else {
-            return;
-        };
+    /// RFC 3706 §5.3-§5.5 for one SA whose DPD time came: probe an idle peer, or give up on a
+    /// silent one (returns the unanswered count and how long the peer was silent).
+    fn dpd_step(&mut self, now: Instant, sa: &mut IkeSa) -> Option<(u32, Duration)> {
+        let interval = self.dpd_interval()?;
         let failures = self.config.dpd_failures.max(1);
-        let mut probe = Vec::new();
-        let mut dead = Vec::new();
-        for (k, sa) in &mut self.sas {
-            if sa.state != MmState::Established || !sa.vendor.dpd {
-                continue;
-            }
-            let Some(&last) = self.activity.get(&sa.peer) else {
-                continue;
+        let last = self.peers.get(&sa.peer).and_then(|e| e.activity)?;
+        if sa.dpd.probe_since.is_some_and(|since| last >= since) {
+            sa.dpd = Dpd {
+                seq: sa.dpd.seq,
+                ..Dpd::default()
             };
-            if sa.dpd.probe_since.is_some_and(|since| last >= since) {
-                sa.dpd = Dpd {
-                    seq: sa.dpd.seq,
-                    ..Dpd::default()
-                };
-            }
-            match (sa.dpd.probe_since, sa.dpd.next) {
-                (None, _) if now >= last + interval => {
-                    sa.dpd.probe_since = Some(now);
-                    sa.dpd.next = Some(now + interval);
-                    probe.push(*k);
-                }
-                (Some(_), Some(next)) if now >= next => {
-                    if sa.dpd.unanswered >= failures {
-                        dead.push((
-                            sa.peer,
-                            sa.dpd.unanswered,
-                            now.saturating_duration_since(last),
-                        ));
-                    } else {
-                        sa.dpd.next = Some(now + interval);
-                        probe.push(*k);
-                    }
-                }
-                _ => {}
-            }
         }
-        for k in probe {
-            self.send_r_u_there(k);
-        }
-        for (peer, unanswered, silent) in dead {
-            if !self.established_peers.contains(&peer) {
-                continue;
+        match (sa.dpd.probe_since, sa.dpd.next) {
+            (None, _) if now >= last + interval => {
+                sa.dpd.probe_since = Some(now);
+                sa.dpd.next = Some(now + interval);
+                self.send_r_u_there(sa);
             }
-            // Once per authenticated peer; the owner logs the event for the operator.
-            info!(
-                %peer,
-                unanswered,
-                silent_secs = silent.as_secs(),
-                "the client stopped answering dead peer detection (R-U-THERE); removing it"
-            );
-            self.events.push_back(Event::DeadPeer {
-                peer,
-                unanswered,
-                silent_secs: silent.as_secs(),
-            });
-            let spis: Vec<u32> = self
-                .children
-                .iter()
-                .filter(|(_, c)| c.peer == peer)
-                .map(|(s, _)| *s)
-                .collect();
-            for spi in spis {
-                if let Some(c) = self.children.remove(&spi) {
-                    self.events.push_back(Event::SaDeleted {
-                        peer,
-                        spi_in: spi,
-                        spi_out: c.spi_out,
-                    });
+            (Some(_), Some(next)) if now >= next => {
+                if sa.dpd.unanswered >= failures {
+                    return Some((sa.dpd.unanswered, now.saturating_duration_since(last)));
                 }
+                sa.dpd.next = Some(now + interval);
+                self.send_r_u_there(sa);
             }
-            let keys: Vec<Cookies> = self
-                .sas
-                .iter()
-                .filter(|(_, s)| s.peer == peer)
-                .map(|(k, _)| *k)
-                .collect();
-            for k in keys {
-                self.remove_sa(&k);
-            }
-            self.check_gone(peer);
+            _ => {}
+        }
+        None
+    }
+
+    /// DPD gave up on `peer` (RFC 3706 §5.5): every ESP SA pair and every other IKE SA of the
+    /// 4-tuple goes. The caller drops the SA it holds.
+    fn declare_dead(&mut self, peer: Peer, unanswered: u32, silent: Duration) {
+        // Once per authenticated peer; the owner logs the event for the operator.
+        info!(
+            %peer,
+            unanswered,
+            silent_secs = silent.as_secs(),
+            "the client stopped answering dead peer detection (R-U-THERE); removing it"
+        );
+        self.events.push_back(Event::DeadPeer {
+            peer,
+            unanswered,
+            silent_secs: silent.as_secs(),
+        });
+        let Some(entry) = self.peers.get(&peer) else {
+            return;
+        };
+        let spis: Vec<u32> = entry.children.iter().copied().collect();
+        let keys: Vec<Cookies> = entry.sas.iter().copied().collect();
+        for spi in spis {
+            self.drop_child(spi, "ESP SA of a dead peer removed");
+        }
+        for k in keys {
+            self.remove_sa(&k);
         }
     }
 
-    /// Sends one R-U-THERE on the IKE SA `key` (RFC 3706 §5.1: Notify 36136, the cookies as
-    /// SPI, a 32-bit sequence number as data).
-    fn send_r_u_there(&mut self, key: Cookies) {
-        let Some(mut sa) = self.sas.remove(&key) else {
-            return;
-        };
+    /// Sends one R-U-THERE on `sa` (RFC 3706 §5.1: Notify 36136, the cookies as SPI, a 32-bit
+    /// sequence number as data).
+    fn send_r_u_there(&mut self, sa: &mut IkeSa) {
         if sa.dpd.seq == 0 {
             // RFC 3706 §7: the first sequence number is random.
             sa.dpd.seq = self.rng.r#gen::<u32>() >> 1 | 1;
@@ -580,9 +581,7 @@ impl Responder {
         }
         sa.dpd.unanswered += 1;
         let seq = sa.dpd.seq.to_be_bytes();
-        let mut spi = [0u8; 16];
-        spi[..8].copy_from_slice(&sa.cookies.0);
-        spi[8..].copy_from_slice(&sa.cookies.1);
+        let spi = cookie_spi(sa.cookies);
         let n = Payload::Notification(NotifyRepr {
             doi: isakmp::DOI_IPSEC,
             protocol: protocol::ISAKMP,
@@ -590,14 +589,13 @@ impl Responder {
             spi: &spi,
             data: &seq,
         });
-        match self.build_informational(&sa, &[n]) {
+        match informational(&mut self.rng, sa, &[n]) {
             Ok(m) => {
                 debug!(peer = %sa.peer, seq = sa.dpd.seq, unanswered = sa.dpd.unanswered, "DPD R-U-THERE sent");
                 self.push_tx(sa.peer, m);
             }
             Err(e) => debug!(error = %e, "could not build R-U-THERE"),
         }
-        self.sas.insert(key, sa);
     }
 
     fn process(&mut self, now: Instant, peer: Peer, msg: &[u8]) -> Result<(), Error> {
@@ -637,16 +635,10 @@ impl Responder {
         match r {
             Ok(true)
             | Err(Error::Malformed(_) | Error::PeerMisbehaved(_) | Error::Unsupported(_)) => {
-                self.sas.insert(key, sa);
+                self.put_sa(sa);
             }
-            Err(_) if phase2 => {
-                self.sas.insert(key, sa);
-            }
-            Ok(false) | Err(_) => {
-                let p = sa.peer;
-                self.half_open_index.remove(&(p.remote, key.0));
-                self.check_gone(p);
-            }
+            Err(_) if phase2 => self.put_sa(sa),
+            Ok(false) | Err(_) => self.drop_sa(sa),
         }
         r.map(|_| ())
     }
@@ -671,8 +663,7 @@ impl Responder {
                 return Err(Error::PeerMisbehaved("message from another 4-tuple"));
             }
             info!(from = %sa.peer, to = %peer, "peer floated to the NAT-T port");
-            self.half_open_index.remove(&(sa.peer.remote, sa.cookies.0));
-            sa.peer = peer;
+            self.move_sa(now, sa, peer);
         }
         match header.exchange {
             ExchangeType::IdentityProtection => {
@@ -738,12 +729,7 @@ impl Responder {
                 vendor.observe(v);
             }
         }
-        let half_open = self
-            .sas
-            .values()
-            .filter(|s| s.state != MmState::Established)
-            .count();
-        if half_open >= self.config.max_half_open {
+        if self.half_open >= self.config.max_half_open {
             return Err(Error::Refused(RefuseReason::HalfOpenLimit));
         }
         let Some(choice) = suite::choose_phase1(&sa_i.proposals, &self.config.policy) else {
@@ -848,10 +834,13 @@ impl Responder {
             done_qms: VecDeque::new(),
             info: None,
             dpd: Dpd::default(),
+            timer: None,
         };
         self.half_open_index
             .insert((peer.remote, header.initiator_cookie), rcky);
-        self.sas.insert(sa.cookies, sa);
+        self.half_open += 1;
+        self.peers.entry(peer).or_default().sas.insert(sa.cookies);
+        self.put_sa(sa);
         self.push_tx(peer, mm2);
         Ok(())
     }
@@ -1042,6 +1031,7 @@ impl Responder {
         sa.retx = None;
         sa.expires = now + Duration::from_secs(sa.lifetime_secs);
         self.half_open_index.remove(&(sa.peer.remote, icky));
+        self.half_open = self.half_open.saturating_sub(1);
         let info = Phase1Info {
             suite: sa.suite,
             vendor: sa.vendor.clone(),
@@ -1052,8 +1042,9 @@ impl Responder {
         sa.info = Some(info.clone());
         self.push_tx(sa.peer, mm6);
         info!(peer = %sa.peer, suite = %sa.suite, "IKE SA established");
-        self.established_peers.insert(sa.peer);
-        self.activity.insert(sa.peer, now);
+        let entry = self.peers.entry(sa.peer).or_default();
+        entry.established = true;
+        entry.activity = Some(entry.activity.map_or(now, |t| t.max(now)));
         if self.config.keylog
             && let Some(k) = sa.keys.as_ref()
         {
@@ -1076,31 +1067,22 @@ impl Responder {
     /// INITIAL-CONTACT (RFC 2407 §4.6.3.3): the peer has rebooted; forget its older SAs. Only
     /// this exact 4-tuple is affected.
     fn initial_contact(&mut self, peer: Peer, keep: Cookies) {
-        let old: Vec<Cookies> = self
-            .sas
+        let Some(entry) = self.peers.get(&peer) else {
+            return;
+        };
+        let old: Vec<Cookies> = entry.sas.iter().filter(|k| **k != keep).copied().collect();
+        let spis: Vec<u32> = entry
+            .children
             .iter()
-            .filter(|(k, s)| s.peer == peer && **k != keep)
-            .map(|(k, _)| *k)
+            .filter(|spi| self.children.get(spi).is_some_and(|c| c.ike != keep))
+            .copied()
             .collect();
         for k in old {
             debug!(%peer, "INITIAL-CONTACT: dropping an older IKE SA");
             self.remove_sa(&k);
         }
-        let spis: Vec<u32> = self
-            .children
-            .iter()
-            .filter(|(_, c)| c.peer == peer && c.ike != keep)
-            .map(|(s, _)| *s)
-            .collect();
         for spi in spis {
-            if let Some(c) = self.children.remove(&spi) {
-                info!(%peer, spi_in = format_args!("{spi:08x}"), "INITIAL-CONTACT: dropping an older ESP SA");
-                self.events.push_back(Event::SaDeleted {
-                    peer,
-                    spi_in: spi,
-                    spi_out: c.spi_out,
-                });
-            }
+            self.drop_child(spi, "INITIAL-CONTACT: dropping an older ESP SA");
         }
     }
 
@@ -1142,13 +1124,14 @@ impl Responder {
             let child = q.complete(proof);
             info!(peer = %sa.peer, spi_in = format_args!("{:08x}", child.spi_in), spi_out = format_args!("{:08x}", child.spi_out),
                 suite = %child.suite, "ESP SA established");
-            self.children.insert(
+            self.add_child(
                 child.spi_in,
                 Child {
                     peer: sa.peer,
                     ike: sa.cookies,
                     spi_out: child.spi_out,
                     expires: now + Duration::from_secs(child.lifetime_secs),
+                    timer: None,
                 },
             );
             sa.done_qms.push_back(id);
@@ -1463,19 +1446,13 @@ impl Responder {
                         };
                         let x = u32::from_be_bytes(b);
                         // The sender names its inbound SPI (our spi_out); accept ours too.
-                        let found = self
-                            .children
-                            .iter()
-                            .find(|(s, c)| c.peer == peer && (c.spi_out == x || **s == x))
-                            .map(|(s, c)| (*s, c.spi_out));
-                        if let Some((spi_in, spi_out)) = found {
-                            self.children.remove(&spi_in);
-                            info!(%peer, spi_in = format_args!("{spi_in:08x}"), "ESP SA deleted by the peer");
-                            self.events.push_back(Event::SaDeleted {
-                                peer,
-                                spi_in,
-                                spi_out,
-                            });
+                        let found = self.peers.get(&peer).and_then(|e| {
+                            e.children.iter().copied().find(|s| {
+                                *s == x || self.children.get(s).is_some_and(|c| c.spi_out == x)
+                            })
+                        });
+                        if let Some(spi_in) = found {
+                            self.drop_child(spi_in, "ESP SA deleted by the peer");
                         }
                     }
                 }
@@ -1493,9 +1470,7 @@ impl Responder {
             }
         }
         for seq in acks {
-            let mut spi = [0u8; 16];
-            spi[..8].copy_from_slice(&sa.cookies.0);
-            spi[8..].copy_from_slice(&sa.cookies.1);
+            let spi = cookie_spi(sa.cookies);
             let n = Payload::Notification(NotifyRepr {
                 doi: isakmp::DOI_IPSEC,
                 protocol: protocol::ISAKMP,
@@ -1503,86 +1478,135 @@ impl Responder {
                 spi: &spi,
                 data: &seq,
             });
-            let m = self.build_informational(sa, &[n])?;
+            let m = informational(&mut self.rng, sa, &[n])?;
             self.push_tx(peer, m);
         }
         let _ = now;
         Ok(keep)
     }
 
-    fn build_informational(
-        &mut self,
-        sa: &IkeSa,
-        payloads: &[Payload<'_>],
-    ) -> Result<Vec<u8>, Error> {
-        let keys = sa.keys.as_ref().ok_or(Error::PeerMisbehaved("no keys"))?;
-        let mut id = 0u32;
-        while id == 0 {
-            id = self.rng.r#gen();
-        }
-        let rest_len = isakmp::payloads_len(payloads);
-        let mut rest = vec![0u8; rest_len];
-        isakmp::emit_payloads(payloads, &mut rest)?;
-        let hash =
-            crypto::ikev1::informational_hash(keys.prf(), keys.skeyid_a.as_bytes(), id, &rest);
-        let mut all = vec![Payload::Hash(&hash)];
-        all.extend(payloads.iter().cloned());
-        let header = HeaderRepr {
-            initiator_cookie: sa.cookies.0,
-            responder_cookie: sa.cookies.1,
-            version: isakmp::VERSION_1_0,
-            exchange: ExchangeType::Informational,
-            flags: flags::ENCRYPTION,
-            message_id: id,
-        };
-        Ok(keys.encrypt_message(header, &all, &keys.phase2_iv(id))?.0)
-    }
-
+    /// Sends a Delete for `spi` to `peer` under one of its established IKE SAs, if it has one.
     fn send_delete(&mut self, now: Instant, peer: Peer, proto: u8, spi: &[u8]) {
-        let key = self
-            .sas
-            .iter()
-            .find(|(_, s)| s.peer == peer && s.state == MmState::Established)
-            .map(|(k, _)| *k);
+        let key = self.peers.get(&peer).and_then(|e| {
+            e.sas.iter().copied().find(|k| {
+                self.sas
+                    .get(k)
+                    .is_some_and(|s| s.state == MmState::Established)
+            })
+        });
         if let Some(k) = key {
             self.send_delete_via(now, k, proto, spi);
         }
     }
 
     fn send_delete_via(&mut self, _now: Instant, key: Cookies, proto: u8, spi: &[u8]) {
-        let Some(sa) = self.sas.remove(&key) else {
+        let Some(sa) = self.sas.get(&key) else {
             return;
         };
-        if sa.state == MmState::Established {
-            let d = Payload::Delete(DeleteRepr {
-                doi: isakmp::DOI_IPSEC,
-                protocol: proto,
-                spi_size: u8::try_from(spi.len()).unwrap_or(0),
-                spis: spi,
-            });
-            match self.build_informational(&sa, &[d]) {
-                Ok(m) => self.push_tx(sa.peer, m),
-                Err(e) => debug!(error = %e, "could not build Delete"),
-            }
+        if sa.state != MmState::Established {
+            return;
         }
-        self.sas.insert(key, sa);
+        let d = Payload::Delete(DeleteRepr {
+            doi: isakmp::DOI_IPSEC,
+            protocol: proto,
+            spi_size: u8::try_from(spi.len()).unwrap_or(0),
+            spis: spi,
+        });
+        let peer = sa.peer;
+        match informational(&mut self.rng, sa, &[d]) {
+            Ok(m) => self.push_tx(peer, m),
+            Err(e) => debug!(error = %e, "could not build Delete"),
+        }
+    }
+
+    /// (Re)inserts `sa`, with its timer entry at its earliest deadline.
+    fn put_sa(&mut self, mut sa: IkeSa) {
+        let own = sa.deadline();
+        let at = self.dpd_due(&sa).map_or(own, |d| d.min(own));
+        self.timers
+            .set(&mut sa.timer, TimerKey::Sa(sa.cookies), Some(at));
+        self.sas.insert(sa.cookies, sa);
     }
 
     fn remove_sa(&mut self, key: &Cookies) {
         if let Some(sa) = self.sas.remove(key) {
-            self.half_open_index.remove(&(sa.peer.remote, key.0));
+            self.drop_sa(sa);
         }
     }
 
-    fn check_gone(&mut self, peer: Peer) {
-        if !self.established_peers.contains(&peer) {
+    /// Forgets an IKE SA that is out of the table: its timer, its half-open accounting and its
+    /// place in the peer index (possibly [`Event::PeerGone`]).
+    fn drop_sa(&mut self, mut sa: IkeSa) {
+        self.timers
+            .set(&mut sa.timer, TimerKey::Sa(sa.cookies), None);
+        if sa.state != MmState::Established {
+            self.half_open_index.remove(&(sa.peer.remote, sa.cookies.0));
+            self.half_open = self.half_open.saturating_sub(1);
+        }
+        if let Some(e) = self.peers.get_mut(&sa.peer) {
+            e.sas.remove(&sa.cookies);
+        }
+        self.tidy_peer(sa.peer);
+    }
+
+    /// Moves `sa` (out of the table) to another 4-tuple in the peer index.
+    fn move_sa(&mut self, now: Instant, sa: &mut IkeSa, to: Peer) {
+        let from = sa.peer;
+        if let Some(e) = self.peers.get_mut(&from) {
+            e.sas.remove(&sa.cookies);
+        }
+        self.half_open_index.remove(&(from.remote, sa.cookies.0));
+        let e = self.peers.entry(to).or_default();
+        e.sas.insert(sa.cookies);
+        if sa.state == MmState::Established {
+            e.established = true;
+            e.activity = Some(e.activity.map_or(now, |t| t.max(now)));
+        }
+        sa.peer = to;
+        self.tidy_peer(from);
+    }
+
+    fn add_child(&mut self, spi_in: u32, mut c: Child) {
+        self.timers
+            .set(&mut c.timer, TimerKey::Child(spi_in), Some(c.expires));
+        self.peers
+            .entry(c.peer)
+            .or_default()
+            .children
+            .insert(spi_in);
+        self.children.insert(spi_in, c);
+    }
+
+    /// Removes one ESP SA pair, says so ([`Event::SaDeleted`]) and tidies its peer.
+    fn drop_child(&mut self, spi_in: u32, why: &'static str) {
+        let Some(mut c) = self.children.remove(&spi_in) else {
+            return;
+        };
+        self.timers.set(&mut c.timer, TimerKey::Child(spi_in), None);
+        info!(peer = %c.peer, spi_in = format_args!("{spi_in:08x}"), "{why}");
+        self.events.push_back(Event::SaDeleted {
+            peer: c.peer,
+            spi_in,
+            spi_out: c.spi_out,
+        });
+        if let Some(e) = self.peers.get_mut(&c.peer) {
+            e.children.remove(&spi_in);
+        }
+        self.tidy_peer(c.peer);
+    }
+
+    /// Removes the entry of a 4-tuple that has nothing left; [`Event::PeerGone`] if it had been
+    /// established.
+    fn tidy_peer(&mut self, peer: Peer) {
+        let Some(e) = self.peers.get(&peer) else {
+            return;
+        };
+        if !e.sas.is_empty() || !e.children.is_empty() {
             return;
         }
-        let any_sa = self.sas.values().any(|s| s.peer == peer);
-        let any_child = self.children.values().any(|c| c.peer == peer);
-        if !any_sa && !any_child {
-            self.established_peers.remove(&peer);
-            self.activity.remove(&peer);
+        let established = e.established;
+        self.peers.remove(&peer);
+        if established {
             info!(%peer, "peer gone");
             self.events.push_back(Event::PeerGone { peer });
         }
@@ -1595,6 +1619,43 @@ impl Responder {
             payload: frame(peer.local.port() == self.config.nat_t_port, msg),
         });
     }
+}
+
+/// The ISAKMP SA's SPI in Notify and Delete payloads: CKY-I | CKY-R (RFC 2408 §3.14, §3.15).
+fn cookie_spi(c: Cookies) -> [u8; 16] {
+    let mut spi = [0u8; 16];
+    spi[..8].copy_from_slice(&c.0);
+    spi[8..].copy_from_slice(&c.1);
+    spi
+}
+
+/// An Informational exchange on `sa` (RFC 2409 §5.7): HASH(1) = prf(SKEYID_a, M-ID | payloads),
+/// encrypted from the phase 2 IV of a fresh message ID.
+fn informational(
+    rng: &mut ChaCha20Rng,
+    sa: &IkeSa,
+    payloads: &[Payload<'_>],
+) -> Result<Vec<u8>, Error> {
+    let keys = sa.keys.as_ref().ok_or(Error::PeerMisbehaved("no keys"))?;
+    let mut id = 0u32;
+    while id == 0 {
+        id = rng.r#gen();
+    }
+    let rest_len = isakmp::payloads_len(payloads);
+    let mut rest = vec![0u8; rest_len];
+    isakmp::emit_payloads(payloads, &mut rest)?;
+    let hash = crypto::ikev1::informational_hash(keys.prf(), keys.skeyid_a.as_bytes(), id, &rest);
+    let mut all = vec![Payload::Hash(&hash)];
+    all.extend(payloads.iter().cloned());
+    let header = HeaderRepr {
+        initiator_cookie: sa.cookies.0,
+        responder_cookie: sa.cookies.1,
+        version: isakmp::VERSION_1_0,
+        exchange: ExchangeType::Informational,
+        flags: flags::ENCRYPTION,
+        message_id: id,
+    };
+    Ok(keys.encrypt_message(header, &all, &keys.phase2_iv(id))?.0)
 }
 
 /// The payload bytes after the header, up to Length.
@@ -1641,3 +1702,7 @@ pub(crate) fn split_keymat(km: &Secret, enc_len: usize) -> (Secret, Secret) {
     let (e, a) = b.split_at_checked(enc_len).unwrap_or((b, &[]));
     (Secret::from_slice(e), Secret::from_slice(a))
 }
+
+#[cfg(test)]
+#[path = "responder_tests.rs"]
+mod tests;

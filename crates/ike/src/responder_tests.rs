@@ -1,0 +1,238 @@
+//! Unit tests that look inside the responder: its bookkeeping (timers, half-open count, peer
+//! index) and choices that the wire alone cannot show.
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crypto::Secret;
+use crypto::cipher::CipherAlg;
+use crypto::dh::DhGroup;
+use crypto::hash::HashAlg;
+use crypto::integ::IntegAlg;
+
+use super::*;
+use crate::initiator::{Initiator, InitiatorConfig};
+use crate::suite::{EncapsulationMode, EspSuite};
+
+impl Responder {
+    /// The bookkeeping that replaces scans agrees with the tables: one timer entry per IKE SA
+    /// and per ESP SA pair, the half-open count, and the peer index both ways.
+    fn check_invariants(&self) {
+        assert_eq!(self.timers.len(), self.sas.len() + self.children.len());
+        for (k, sa) in &self.sas {
+            assert_eq!(*k, sa.cookies);
+            assert!(sa.timer.is_some());
+            assert!(self.peers[&sa.peer].sas.contains(k));
+        }
+        for (spi, c) in &self.children {
+            assert_eq!(c.timer, Some(c.expires));
+            assert!(self.peers[&c.peer].children.contains(spi));
+        }
+        let half_open = self
+            .sas
+            .values()
+            .filter(|s| s.state != MmState::Established)
+            .count();
+        assert_eq!(self.half_open, half_open);
+        let (mut sas, mut children) = (0, 0);
+        for (p, e) in &self.peers {
+            assert!(
+                !e.sas.is_empty() || !e.children.is_empty(),
+                "empty entry {p}"
+            );
+            assert!(e.sas.iter().all(|k| self.sas[k].peer == *p));
+            assert!(e.children.iter().all(|s| self.children[s].peer == *p));
+            sas += e.sas.len();
+            children += e.children.len();
+        }
+        assert_eq!((sas, children), (self.sas.len(), self.children.len()));
+    }
+}
+
+const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+
+fn addr(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(ip), port)
+}
+
+#[allow(clippy::disallowed_methods)] // The test's time origin.
+fn origin() -> Instant {
+    Instant::now()
+}
+
+fn client_config(ip: Ipv4Addr, vids: Vec<Vec<u8>>) -> InitiatorConfig {
+    let life = Lifetime {
+        secs: 28800,
+        kb: None,
+    };
+    InitiatorConfig {
+        psk: Secret::from_slice(b"vpn"),
+        local: addr(ip, 500),
+        remote: addr(SERVER, 500),
+        ike_proposals: vec![Phase1Suite {
+            cipher: CipherAlg::Aes128,
+            hash: HashAlg::Sha1,
+            group: DhGroup::Ecp256,
+            lifetime: life,
+        }],
+        esp_proposals: vec![EspSuite {
+            cipher: CipherAlg::Aes128,
+            integ: IntegAlg::HmacSha1_96,
+            pfs: None,
+            mode: EncapsulationMode::Transport,
+            mode_value: 2,
+            lifetime: Lifetime {
+                secs: 3600,
+                kb: None,
+            },
+        }],
+        vendor_ids: vids,
+        initial_contact: false,
+        l2tp_port: 1701,
+        tunnel_mode: false,
+        pfs: None,
+    }
+}
+
+/// A responder and initiators on a loss-free network without NAT.
+struct Pair {
+    now: Instant,
+    resp: Responder,
+    clients: Vec<Initiator>,
+    events: Vec<Event>,
+}
+
+fn strip(local: SocketAddr, remote: SocketAddr, p: Vec<u8>) -> Vec<u8> {
+    if local.port() == 4500 || remote.port() == 4500 {
+        p.get(4..).unwrap_or_default().to_vec()
+    } else {
+        p
+    }
+}
+
+impl Pair {
+    fn new(config: ResponderConfig) -> Self {
+        Self {
+            now: origin(),
+            resp: Responder::new(config, [1; 32]),
+            clients: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, ip: Ipv4Addr, vids: Vec<Vec<u8>>) -> usize {
+        let seed = u8::try_from(self.clients.len() + 10).unwrap();
+        self.clients
+            .push(Initiator::new(client_config(ip, vids), [seed; 32]));
+        self.clients.len() - 1
+    }
+
+    fn run(&mut self) {
+        loop {
+            let mut moved = false;
+            for c in &mut self.clients {
+                while let Some(t) = c.poll_transmit() {
+                    moved = true;
+                    let m = strip(t.local, t.remote, t.payload);
+                    self.resp.handle_datagram(self.now, t.remote, t.local, &m);
+                }
+            }
+            while let Some(t) = self.resp.poll_transmit() {
+                moved = true;
+                let m = strip(t.local, t.remote, t.payload);
+                if let Some(c) = self.clients.iter_mut().find(|c| c.peer().local == t.remote) {
+                    c.handle_datagram(self.now, t.remote, t.local, &m);
+                }
+            }
+            while let Some(e) = self.resp.poll_event() {
+                self.events.push(e);
+            }
+            self.resp.check_invariants();
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn connect(&mut self, c: usize) {
+        self.clients[c].connect(self.now).unwrap();
+        self.run();
+        assert!(self.clients[c].is_established(), "{:?}", self.events);
+        self.clients[c].start_quick_mode(self.now).unwrap();
+        self.run();
+    }
+
+    fn tick(&mut self, secs: u64) {
+        self.now += Duration::from_secs(secs);
+        self.resp.handle_timeout(self.now);
+        self.run();
+    }
+}
+
+fn dpd_vids() -> Vec<Vec<u8>> {
+    vec![vendor::RFC3947.to_vec(), vendor::DPD.to_vec()]
+}
+
+/// Connects, rekeys, deletes, disconnects and expires, checking after every step that the
+/// timer set, the half-open count and the peer index agree with the SA tables.
+#[test]
+fn bookkeeping_stays_consistent() {
+    let mut p = Pair::new(ResponderConfig::new(Secret::from_slice(b"vpn")));
+    let a = p.add(Ipv4Addr::new(192, 0, 2, 10), dpd_vids());
+    let b = p.add(Ipv4Addr::new(192, 0, 2, 11), dpd_vids());
+    p.connect(a);
+    p.connect(b);
+    assert_eq!((p.resp.sas.len(), p.resp.children.len()), (2, 2));
+    // A Quick Mode rekey, then the client deletes the old pair.
+    p.clients[a].start_quick_mode(p.now).unwrap();
+    p.run();
+    let old = p
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::ChildSaEstablished(c) if c.peer.remote.port() == 4500 => Some(c.spi_out),
+            _ => None,
+        })
+        .unwrap();
+    p.clients[a].send_delete(p.now, old).unwrap();
+    p.run();
+    assert_eq!(p.resp.children.len(), 2);
+    // Time passes with DPD answered.
+    p.tick(100);
+    p.tick(100);
+    // The owner disconnects b.
+    let peer_b = p.clients[b].peer();
+    let peer_b = Peer {
+        local: peer_b.remote,
+        remote: peer_b.local,
+    };
+    p.resp.delete_peer(p.now, peer_b);
+    p.run();
+    assert!(
+        p.events
+            .iter()
+            .any(|e| matches!(e, Event::PeerGone { peer } if *peer == peer_b))
+    );
+    // A half-open SA that never finishes expires.
+    let c = p.add(Ipv4Addr::new(192, 0, 2, 12), dpd_vids());
+    p.clients[c].connect(p.now).unwrap();
+    let mm1 = p.clients[c].poll_transmit().unwrap();
+    p.resp
+        .handle_datagram(p.now, mm1.remote, mm1.local, &mm1.payload);
+    p.resp.check_invariants();
+    assert_eq!(p.resp.half_open, 1);
+    while p.resp.poll_transmit().is_some() {}
+    p.tick(31);
+    assert_eq!(p.resp.half_open, 0);
+    // Everything left expires in the end, and then no timer remains.
+    for _ in 0..300 {
+        p.tick(100);
+    }
+    assert!(
+        p.resp.sas.is_empty() && p.resp.children.is_empty(),
+        "{:?}",
+        p.resp
+    );
+    assert!(p.resp.peers.is_empty());
+    assert_eq!(p.resp.poll_timeout(), None);
+}
