@@ -43,7 +43,10 @@ pub struct ResponderConfig {
     pub max_half_open: usize,
     /// A half-open IKE SA or Quick Mode is dropped after this long.
     pub half_open_timeout: Duration,
-    /// Interval between retransmissions of our last message (SoftEther: 2 s, clients.md A.1).
+    /// Interval between retransmissions of our last message (SoftEther VPN resends every 2 s:
+    /// `IKE_SA_RESEND_INTERVAL` in its `src/Cedar/Proto_IKE.h`).
+    /// Only MM4, MM6 and QM2 are resent on this timer: their peer has shown it receives our
+    /// messages. MM2 is sent once per MM1 received and never on a timer.
     pub retransmit_interval: Duration,
     /// Retransmissions before giving up.
     pub retransmit_tries: u32,

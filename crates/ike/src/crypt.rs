@@ -126,6 +126,21 @@ pub(crate) fn verify_hash(expected: &[u8], received: &[u8]) -> Option<HashVerifi
     crypto::ct_eq(expected, received).then_some(HashVerified(()))
 }
 
+/// A message's fingerprint: the first 16 octets of its SHA-256. Retransmission detection keeps
+/// this instead of the message (a Main Mode message 1 can be tens of kilobytes); a peer cannot
+/// make another message match it.
+pub(crate) type Fingerprint = [u8; 16];
+
+/// The [`Fingerprint`] of `msg`.
+pub(crate) fn fingerprint(msg: &[u8]) -> Fingerprint {
+    let d = hash::digest(HashAlg::Sha256, &[msg]);
+    let mut f = [0u8; 16];
+    if let Some(head) = d.get(..16) {
+        f.copy_from_slice(head);
+    }
+    f
+}
+
 /// NAT-D hash (RFC 3947 §3.2): HASH(CKY-I | CKY-R | IP | Port), HASH = negotiated hash.
 pub(crate) fn nat_d(h: HashAlg, cky_i: &[u8; 8], cky_r: &[u8; 8], addr: SocketAddr) -> Vec<u8> {
     let port = addr.port().to_be_bytes();

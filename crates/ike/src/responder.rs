@@ -32,7 +32,7 @@ use wire::isakmp::{
 };
 
 use crate::config::{LifetimeBounds, ResponderConfig};
-use crate::crypt::{HashVerified, Keys, frame, nat_d, verify_hash};
+use crate::crypt::{Fingerprint, HashVerified, Keys, fingerprint, frame, nat_d, verify_hash};
 use crate::error::Error;
 use crate::event::{
     ChildSa, Encapsulation, Event, Peer, PeerSnapshot, Phase1Info, PskSymptom, RefuseReason, Stats,
@@ -64,7 +64,8 @@ struct Retx {
 
 struct Qm {
     iv: Vec<u8>,
-    last_rx: Vec<u8>,
+    /// Fingerprint of the last message received, to recognise its retransmissions.
+    last_rx: Fingerprint,
     last_tx: Vec<u8>,
     retx: Option<Retx>,
     expires: Instant,
@@ -95,7 +96,8 @@ struct IkeSa {
     keys: Option<Keys>,
     nat_t: Option<NatDialect>,
     nat_detected: bool,
-    last_rx: Vec<u8>,
+    /// Fingerprint of the last message received, to recognise its retransmissions.
+    last_rx: Fingerprint,
     last_tx: Vec<u8>,
     retx: Option<Retx>,
     expires: Instant,
@@ -667,7 +669,7 @@ impl Responder {
         }
         match header.exchange {
             ExchangeType::IdentityProtection => {
-                if msg == sa.last_rx.as_slice() {
+                if fingerprint(msg) == sa.last_rx {
                     self.stats.retransmitted += 1;
                     self.push_tx(sa.peer, sa.last_tx.clone());
                     return Ok(true);
@@ -704,7 +706,7 @@ impl Responder {
             .get(&(peer.remote, header.initiator_cookie))
         {
             if let Some(sa) = self.sas.get(&(header.initiator_cookie, *rcky))
-                && sa.last_rx == msg
+                && sa.last_rx == fingerprint(msg)
             {
                 self.stats.retransmitted += 1;
                 let (p, m) = (sa.peer, sa.last_tx.clone());
@@ -822,12 +824,12 @@ impl Responder {
             keys: None,
             nat_t: None,
             nat_detected: false,
-            last_rx: msg.to_vec(),
+            last_rx: fingerprint(msg),
             last_tx: mm2.clone(),
-            retx: Some(Retx {
-                at: now + self.config.retransmit_interval,
-                tries: 0,
-            }),
+            // No timer resends MM2: MM1's source address is unproven (it may be spoofed, and a
+            // timer would reflect MM2 at it several times). A client that lost MM2 resends MM1,
+            // and an identical MM1 gets MM2 again, once per copy.
+            retx: None,
             expires: now + self.config.half_open_timeout,
             lifetime_secs: lt.secs,
             qms: HashMap::new(),
@@ -937,7 +939,7 @@ impl Responder {
         sa.dh = Some(dh);
         sa.keys = Some(keys);
         sa.state = MmState::AwaitMm5;
-        sa.last_rx = msg.to_vec();
+        sa.last_rx = fingerprint(msg);
         sa.last_tx = mm4.clone();
         sa.retx = Some(Retx {
             at: now + self.config.retransmit_interval,
@@ -1026,7 +1028,7 @@ impl Responder {
         }
         sa.dh = None;
         sa.establish(proof);
-        sa.last_rx = msg.to_vec();
+        sa.last_rx = fingerprint(msg);
         sa.last_tx = mm6.clone();
         sa.retx = None;
         sa.expires = now + Duration::from_secs(sa.lifetime_secs);
@@ -1103,7 +1105,7 @@ impl Responder {
         };
         let keys = sa.keys.as_ref().ok_or(Error::PeerMisbehaved("no keys"))?;
         if let Some(q) = sa.qms.get(&id) {
-            if q.last_rx == msg {
+            if q.last_rx == fingerprint(msg) {
                 self.stats.retransmitted += 1;
                 self.push_tx(sa.peer, q.last_tx.clone());
                 return Ok(());
@@ -1380,7 +1382,7 @@ impl Responder {
             id,
             Qm {
                 iv: iv_after,
-                last_rx: msg.to_vec(),
+                last_rx: fingerprint(msg),
                 last_tx: qm2.clone(),
                 retx: Some(Retx {
                     at: now + self.config.retransmit_interval,

@@ -723,7 +723,7 @@ fn long_lifetime_is_shortened_with_responder_lifetime() {
 }
 
 #[test]
-fn retransmission_on_duplicate_and_on_timer_then_half_open_expiry() {
+fn retransmission_on_duplicate_then_half_open_expiry() {
     let mut w = World::new(psk_config());
     let c = w.add(client_config("vpn"), true, 19);
     w.clients[c].init.connect(w.now).unwrap();
@@ -736,18 +736,12 @@ fn retransmission_on_duplicate_and_on_timer_then_half_open_expiry() {
     assert_eq!(w.resp.poll_transmit().unwrap().payload, mm2.payload);
     assert_eq!(w.resp.stats().retransmitted, 1);
     assert_eq!(w.resp.peers(w.now).len(), 1);
-    // Timer: resent every 2 s, up to 5 times.
-    let deadline = w.resp.poll_timeout().unwrap();
-    assert_eq!(deadline, w.now + Duration::from_secs(2));
-    let mut sent = 0;
+    // No timer resends MM2: the peer has not shown it can receive (the address may be spoofed).
+    assert_eq!(w.resp.poll_timeout(), Some(w.now + Duration::from_secs(30)));
     for s in 1..=20 {
         w.resp.handle_timeout(w.now + Duration::from_secs(s));
-        while let Some(t) = w.resp.poll_transmit() {
-            assert_eq!(t.payload, mm2.payload);
-            sent += 1;
-        }
+        assert!(w.resp.poll_transmit().is_none());
     }
-    assert_eq!(sent, 5);
     // Half-open expiry at 30 s.
     w.resp.handle_timeout(w.now + Duration::from_secs(31));
     assert!(w.resp.peers(w.now).is_empty());
@@ -1252,4 +1246,54 @@ fn mm1_with_thousands_of_proposals_gets_a_short_refusal() {
         offered.ends_with(&format!("... and {} more", N - 8)),
         "{offered}"
     );
+}
+
+/// MM2 goes out once per MM1 received: never on a timer (MM1's source may be spoofed, and a
+/// timer would reflect it several times), again only for a byte-identical MM1. Later messages
+/// (here MM4) keep their timer: the peer has shown it receives our messages.
+#[test]
+fn mm2_is_sent_once_per_mm1_and_mm4_keeps_its_timer() {
+    let mut w = World::new(psk_config());
+    let c = w.add(client_config("vpn"), true, 25);
+    w.clients[c].init.connect(w.now).unwrap();
+    let mm1 = w.clients[c].init.poll_transmit().unwrap();
+    let src = w.outside(c, mm1.local);
+    let mut sent = 0;
+    for _ in 0..3 {
+        w.resp.handle_datagram(w.now, mm1.remote, src, &mm1.payload);
+        while w.resp.poll_transmit().is_some() {
+            sent += 1;
+        }
+    }
+    for s in 1..=60 {
+        w.resp.handle_timeout(w.now + Duration::from_secs(s));
+        while w.resp.poll_transmit().is_some() {
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 3, "one MM2 per MM1, none by timer");
+    // A fresh exchange. Same cookie, other bytes: not a retransmission, no answer.
+    let mut w2 = World::new(psk_config());
+    let c2 = w2.add(client_config("vpn"), true, 26);
+    w2.clients[c2].init.connect(w2.now).unwrap();
+    let m = w2.clients[c2].init.poll_transmit().unwrap();
+    let src2 = w2.outside(c2, m.local);
+    w2.resp.handle_datagram(w2.now, m.remote, src2, &m.payload);
+    let mm2 = w2.resp.poll_transmit().unwrap();
+    let mut other = m.payload.clone();
+    let last = other.len() - 1;
+    other[last] ^= 1;
+    w2.resp.handle_datagram(w2.now, m.remote, src2, &other);
+    assert!(w2.resp.poll_transmit().is_none());
+    // MM3 proves the peer receives: MM4 is resent by timer until MM5 arrives.
+    let (i, private) = w2.inside(mm2.remote).unwrap();
+    w2.clients[i]
+        .init
+        .handle_datagram(w2.now, private, mm2.local, &mm2.payload);
+    let mm3 = w2.clients[i].init.poll_transmit().unwrap();
+    w2.resp
+        .handle_datagram(w2.now, mm3.remote, src2, &mm3.payload);
+    let mm4 = w2.resp.poll_transmit().unwrap();
+    w2.resp.handle_timeout(w2.now + Duration::from_secs(2));
+    assert_eq!(w2.resp.poll_transmit().unwrap().payload, mm4.payload);
 }
