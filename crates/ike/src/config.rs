@@ -39,8 +39,15 @@ pub struct ResponderConfig {
     pub phase1_lifetime: LifetimeBounds,
     /// Phase 2 lifetime bounds (default 300..28800 s, kilobytes unlimited).
     pub phase2_lifetime: LifetimeBounds,
-    /// Maximum number of half-open IKE SAs (Main Mode not finished).
+    /// Maximum number of half-open IKE SAs (Main Mode not finished), over all sources.
+    /// At this bound a newcomer evicts an entry still waiting for Main Mode message 3 (the
+    /// oldest of the source address holding the most half-open entries) instead of being
+    /// refused; it is refused only when every entry is past MM3. Default 1000.
     pub max_half_open: usize,
+    /// Maximum number of half-open IKE SAs from one source address (clients behind one NAT
+    /// share it). At this bound a newcomer evicts that address's oldest entry still waiting
+    /// for MM3. Default 16.
+    pub max_half_open_per_ip: usize,
     /// A half-open IKE SA or Quick Mode is dropped after this long.
     pub half_open_timeout: Duration,
     /// Interval between retransmissions of our last message (SoftEther VPN resends every 2 s:
@@ -83,6 +90,7 @@ impl ResponderConfig {
                 max_kb: None,
             },
             max_half_open: 1000,
+            max_half_open_per_ip: 16,
             half_open_timeout: Duration::from_secs(30),
             retransmit_interval: Duration::from_secs(2),
             retransmit_tries: 5,

@@ -146,7 +146,8 @@ pub enum RefuseReason {
         /// Port in the ID.
         port: u16,
     },
-    /// Too many half-open IKE SAs.
+    /// Too many half-open IKE SAs, all past Main Mode message 3 (newer ones would have been
+    /// evicted instead).
     HalfOpenLimit,
     /// The peer's Diffie-Hellman public value was invalid.
     BadKeyExchange,
@@ -297,6 +298,8 @@ pub struct Stats {
     pub retransmitted: u64,
     /// Datagrams dropped for any other reason (state, hash, decryption).
     pub dropped: u64,
+    /// Half-open IKE SAs given up to make room for a newcomer (the table was at a bound).
+    pub half_open_evicted: u64,
 }
 
 pub(crate) fn secs_left(now: Instant, at: Instant) -> u64 {

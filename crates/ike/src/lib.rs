@@ -24,6 +24,7 @@ mod config;
 mod crypt;
 mod error;
 mod event;
+mod half_open;
 mod initiator;
 mod responder;
 pub mod suite;

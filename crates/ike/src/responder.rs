@@ -38,6 +38,7 @@ use crate::event::{
     ChildSa, Encapsulation, Event, Peer, PeerSnapshot, Phase1Info, PskSymptom, RefuseReason, Stats,
     Transmit, secs_left,
 };
+use crate::half_open::{Admission, HalfOpen};
 use crate::suite::{self, EncapsulationMode, EspRefusal, Lifetime, Phase1Suite, p2attr};
 use crate::timers::Timers;
 use crate::vendor::{self, NatDialect, VendorInfo};
@@ -93,7 +94,8 @@ struct IkeSa {
     g_xr: Vec<u8>,
     ni_b: Vec<u8>,
     nr_b: Vec<u8>,
-    keys: Option<Keys>,
+    /// Boxed: the cipher state is large and half-open SAs waiting for MM3 have none.
+    keys: Option<Box<Keys>>,
     nat_t: Option<NatDialect>,
     nat_detected: bool,
     /// Fingerprint of the last message received, to recognise its retransmissions.
@@ -192,8 +194,8 @@ pub struct Responder {
     sas: HashMap<Cookies, IkeSa>,
     /// (client address, initiator cookie) of every half-open SA, to its responder cookie.
     half_open_index: HashMap<(SocketAddr, [u8; 8]), [u8; 8]>,
-    /// How many SAs are half-open (Main Mode not finished), kept as they come and go.
-    half_open: usize,
+    /// The half-open SAs (Main Mode not finished), counted per source address and in total.
+    half_open: HalfOpen,
     children: HashMap<u32, Child>,
     /// The SAs and ESP SA pairs of each 4-tuple.
     peers: HashMap<Peer, PeerEntry>,
@@ -238,11 +240,11 @@ impl Responder {
     /// A responder with `config`, drawing cookies, nonces, SPIs and DH secrets from `rng_seed`.
     pub fn new(config: ResponderConfig, rng_seed: [u8; 32]) -> Self {
         Self {
+            half_open: HalfOpen::new(config.max_half_open, config.max_half_open_per_ip),
             config,
             rng: ChaCha20Rng::from_seed(rng_seed),
             sas: HashMap::new(),
             half_open_index: HashMap::new(),
-            half_open: 0,
             children: HashMap::new(),
             peers: HashMap::new(),
             timers: Timers::new(),
@@ -731,9 +733,6 @@ impl Responder {
                 vendor.observe(v);
             }
         }
-        if self.half_open >= self.config.max_half_open {
-            return Err(Error::Refused(RefuseReason::HalfOpenLimit));
-        }
         let Some(choice) = suite::choose_phase1(&sa_i.proposals, &self.config.policy) else {
             // Tell the client at once (RFC 2408 §5.4: NO-PROPOSAL-CHOSEN in an unprotected
             // Informational), so that it fails fast instead of retransmitting.
@@ -765,6 +764,7 @@ impl Responder {
             }));
         };
         let sa_i_b = raw_first_body(&packet_payload(msg)?, PayloadType::Sa)?;
+        self.make_room_for(peer)?;
         let mut rcky = [0u8; 8];
         while rcky == [0; 8] || self.sas.contains_key(&(header.initiator_cookie, rcky)) {
             self.rng.fill_bytes(&mut rcky);
@@ -840,11 +840,34 @@ impl Responder {
         };
         self.half_open_index
             .insert((peer.remote, header.initiator_cookie), rcky);
-        self.half_open += 1;
+        self.half_open.insert(peer.remote.ip(), sa.cookies);
         self.peers.entry(peer).or_default().sas.insert(sa.cookies);
         self.put_sa(sa);
         self.push_tx(peer, mm2);
         Ok(())
+    }
+
+    /// Makes room for a new half-open SA from `peer` (see [`crate::half_open`]): evicts entries
+    /// still waiting for MM3 as the bounds require, or refuses when only entries past MM3 fill
+    /// a bound.
+    fn make_room_for(&mut self, peer: Peer) -> Result<(), Error> {
+        loop {
+            match self.half_open.admit(peer.remote.ip()) {
+                Admission::Admit => return Ok(()),
+                Admission::Evict(victim) => {
+                    self.stats.half_open_evicted += 1;
+                    if let Some(sa) = self.sas.remove(&victim) {
+                        debug!(peer = %sa.peer, for_ = %peer, "half-open IKE SA evicted for a newcomer");
+                        self.drop_sa(sa);
+                    } else {
+                        // Not in the table (cannot happen: both are updated together); forget
+                        // it so the loop ends.
+                        self.half_open.remove(&victim);
+                    }
+                }
+                Admission::Refuse => return Err(Error::Refused(RefuseReason::HalfOpenLimit)),
+            }
+        }
     }
 
     fn on_mm3(
@@ -937,8 +960,10 @@ impl Responder {
         sa.ni_b = ni.to_vec();
         sa.nr_b = nr;
         sa.dh = Some(dh);
-        sa.keys = Some(keys);
+        sa.keys = Some(Box::new(keys));
         sa.state = MmState::AwaitMm5;
+        // Return-routable and DH done: no newcomer may evict it any more.
+        self.half_open.promote(&sa.cookies);
         sa.last_rx = fingerprint(msg);
         sa.last_tx = mm4.clone();
         sa.retx = Some(Retx {
@@ -1033,7 +1058,7 @@ impl Responder {
         sa.retx = None;
         sa.expires = now + Duration::from_secs(sa.lifetime_secs);
         self.half_open_index.remove(&(sa.peer.remote, icky));
-        self.half_open = self.half_open.saturating_sub(1);
+        self.half_open.remove(&sa.cookies);
         let info = Phase1Info {
             suite: sa.suite,
             vendor: sa.vendor.clone(),
@@ -1543,7 +1568,7 @@ impl Responder {
             .set(&mut sa.timer, TimerKey::Sa(sa.cookies), None);
         if sa.state != MmState::Established {
             self.half_open_index.remove(&(sa.peer.remote, sa.cookies.0));
-            self.half_open = self.half_open.saturating_sub(1);
+            self.half_open.remove(&sa.cookies);
         }
         if let Some(e) = self.peers.get_mut(&sa.peer) {
             e.sas.remove(&sa.cookies);

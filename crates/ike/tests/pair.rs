@@ -758,24 +758,101 @@ fn retransmission_on_duplicate_then_half_open_expiry() {
     assert!(refused);
 }
 
+/// A Main Mode message 1 like `template` with initiator cookie `n`, as from `src`.
+fn mm1_from(w: &mut World, template: &[u8], n: u32, src: SocketAddr) {
+    let mut m = template.to_vec();
+    m[..4].copy_from_slice(&n.to_be_bytes());
+    m[4..8].copy_from_slice(&[0xf1, 0x00, 0xd0, 0x01]);
+    w.resp.handle_datagram(w.now, sa(SERVER, 500), src, &m);
+}
+
+/// At a bound a newcomer is never refused while some entry still waits for MM3: the oldest
+/// entry of the source holding the most half-open entries goes instead, so a flood from
+/// sources that hold more entries than a real client never evicts the client's lone entry.
+/// Entries past MM3 (return-routable, DH done) are never evicted; when all are, the newcomer
+/// is refused.
 #[test]
-fn half_open_limit() {
+fn half_open_bounds_evict_the_busiest_source_instead_of_refusing() {
+    let mut rc = psk_config();
+    rc.max_half_open = 8;
+    rc.max_half_open_per_ip = 3;
+    let mut w = World::new(rc);
+    let mut probe = Initiator::new(client_config("vpn"), [60; 32]);
+    probe.connect(w.now).unwrap();
+    let template = probe.poll_transmit().unwrap().payload;
+    // The real client sends MM1 first.
+    let c = w.add(client_config("vpn"), true, 61);
+    w.clients[c].init.connect(w.now).unwrap();
+    let mm1 = w.clients[c].init.poll_transmit().unwrap();
+    let src = w.outside(c, mm1.local);
+    w.resp.handle_datagram(w.now, mm1.remote, src, &mm1.payload);
+    let mm2 = w.resp.poll_transmit().unwrap();
+    // A flood: 200 MM1s from 4 addresses (50 each, 5 ports per address).
+    let mut n = 0;
+    for round in 0..50u16 {
+        for host in 0..4u8 {
+            n += 1;
+            let from = sa(Ipv4Addr::new(192, 0, 2, host), 1000 + round % 5);
+            mm1_from(&mut w, &template, n, from);
+            assert!(w.resp.peers(w.now).len() <= 8);
+        }
+    }
+    while w.resp.poll_transmit().is_some() {}
+    while let Some(e) = w.resp.poll_event() {
+        w.resp_events.push(e);
+    }
+    assert!(w.refusals().is_empty(), "{:?}", w.refusals());
+    assert_eq!(w.resp.stats().half_open_evicted, 200 + 1 - 8);
+    let rows = w.resp.peers(w.now);
+    assert_eq!(rows.len(), 8);
+    for host in 0..4u8 {
+        let ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, host));
+        assert!(rows.iter().filter(|r| r.peer.remote.ip() == ip).count() <= 3);
+    }
+    // The real client's entry survived the flood: it finishes Main Mode and Quick Mode.
+    let (i, private) = w.inside(mm2.remote).unwrap();
+    let m = mm2.payload.clone();
+    w.clients[i]
+        .init
+        .handle_datagram(w.now, private, mm2.local, &m);
+    w.run();
+    assert!(w.clients[c].init.is_established());
+    w.clients[c].init.start_quick_mode(w.now).unwrap();
+    w.run();
+    assert_eq!(w.resp_children().len(), 1);
+}
+
+/// Entries past MM3 are never evicted by newcomers: with the table full of them, MM1 is refused.
+#[test]
+fn half_open_entries_past_mm3_are_not_evicted() {
     let mut rc = psk_config();
     rc.max_half_open = 1;
     let mut w = World::new(rc);
     let a = w.add(client_config("vpn"), true, 20);
     let b = w.add(client_config("vpn"), true, 21);
+    // A reaches "waiting for MM5": MM1, MM2, MM3 delivered; its MM5 is held back.
     w.clients[a].init.connect(w.now).unwrap();
+    let mm1 = w.clients[a].init.poll_transmit().unwrap();
+    let src = w.outside(a, mm1.local);
+    w.resp.handle_datagram(w.now, mm1.remote, src, &mm1.payload);
+    let mm2 = w.resp.poll_transmit().unwrap();
+    let (i, private) = w.inside(mm2.remote).unwrap();
+    w.clients[i]
+        .init
+        .handle_datagram(w.now, private, mm2.local, &mm2.payload);
+    let mm3 = w.clients[a].init.poll_transmit().unwrap();
+    w.resp.handle_datagram(w.now, mm3.remote, src, &mm3.payload);
+    assert!(w.resp.poll_transmit().is_some(), "MM4");
+    // B's MM1 finds no entry it may evict.
     w.clients[b].init.connect(w.now).unwrap();
-    for i in [a, b] {
-        let t = w.clients[i].init.poll_transmit().unwrap();
-        let src = w.outside(i, t.local);
-        w.resp.handle_datagram(w.now, t.remote, src, &t.payload);
-    }
+    let t = w.clients[b].init.poll_transmit().unwrap();
+    let src = w.outside(b, t.local);
+    w.resp.handle_datagram(w.now, t.remote, src, &t.payload);
     while let Some(e) = w.resp.poll_event() {
         w.resp_events.push(e);
     }
     assert_eq!(w.refusals(), vec![&RefuseReason::HalfOpenLimit]);
+    assert_eq!(w.resp.stats().half_open_evicted, 0);
 }
 
 #[test]
