@@ -20,6 +20,17 @@ pub struct LifetimeBounds {
     pub max_kb: Option<u64>,
 }
 
+/// A token bucket per source address (see [`ResponderConfig::dh_rate_limit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Tokens a bucket holds: what an address may do at once.
+    pub burst: u32,
+    /// Tokens a bucket gains per second.
+    pub per_second: u32,
+    /// Addresses tracked at most; the least recently seen one is forgotten beyond this.
+    pub max_addresses: usize,
+}
+
 /// Everything the responder needs to know.
 #[derive(Debug, Clone)]
 pub struct ResponderConfig {
@@ -48,6 +59,13 @@ pub struct ResponderConfig {
     /// share it). At this bound a newcomer evicts that address's oldest entry still waiting
     /// for MM3. Default 16.
     pub max_half_open_per_ip: usize,
+    /// Diffie-Hellman work per source address: each Main Mode message 3 (and each Quick Mode
+    /// with PFS) takes a token. Over the limit the message is dropped and counted
+    /// ([`crate::Stats::dh_rate_limited`], [`crate::RefuseReason::KeyExchangeRateLimited`]);
+    /// the SA stays and the client's retransmission is served once tokens are back. Only a
+    /// peer that echoed our responder cookie gets this far. Default: burst 20, 10 per second,
+    /// 4096 addresses.
+    pub dh_rate_limit: RateLimit,
     /// A half-open IKE SA or Quick Mode is dropped after this long.
     pub half_open_timeout: Duration,
     /// Interval between retransmissions of our last message (SoftEther VPN resends every 2 s:
@@ -91,6 +109,11 @@ impl ResponderConfig {
             },
             max_half_open: 1000,
             max_half_open_per_ip: 16,
+            dh_rate_limit: RateLimit {
+                burst: 20,
+                per_second: 10,
+                max_addresses: 4096,
+            },
             half_open_timeout: Duration::from_secs(30),
             retransmit_interval: Duration::from_secs(2),
             retransmit_tries: 5,

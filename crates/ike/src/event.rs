@@ -151,6 +151,10 @@ pub enum RefuseReason {
     HalfOpenLimit,
     /// The peer's Diffie-Hellman public value was invalid.
     BadKeyExchange,
+    /// The source address asked for more Diffie-Hellman computations than
+    /// [`crate::ResponderConfig::dh_rate_limit`] allows; the message was dropped and its
+    /// retransmission will be served later.
+    KeyExchangeRateLimited,
     /// A Quick Mode message failed its HASH.
     QuickModeHash,
     /// The peer did not answer.
@@ -205,6 +209,11 @@ impl fmt::Display for RefuseReason {
             Self::BadKeyExchange => write!(
                 f,
                 "invalid Diffie-Hellman public value -> Windows error 789"
+            ),
+            Self::KeyExchangeRateLimited => write!(
+                f,
+                "too many key exchanges from this address; the message was dropped and the \
+                 client's retransmission will be answered (if it persists -> Windows error 789)"
             ),
             Self::QuickModeHash => write!(f, "Quick Mode HASH did not verify -> Windows error 788"),
             Self::Timeout => write!(
@@ -300,6 +309,11 @@ pub struct Stats {
     pub dropped: u64,
     /// Half-open IKE SAs given up to make room for a newcomer (the table was at a bound).
     pub half_open_evicted: u64,
+    /// Diffie-Hellman computations done (Main Mode message 3, Quick Mode with PFS).
+    pub key_exchanges: u64,
+    /// Messages that needed a Diffie-Hellman computation but were dropped because their source
+    /// address was over [`crate::ResponderConfig::dh_rate_limit`].
+    pub dh_rate_limited: u64,
 }
 
 pub(crate) fn secs_left(now: Instant, at: Instant) -> u64 {

@@ -26,12 +26,13 @@ mod error;
 mod event;
 mod half_open;
 mod initiator;
+mod rate_limit;
 mod responder;
 pub mod suite;
 mod timers;
 pub mod vendor;
 
-pub use config::{LifetimeBounds, ResponderConfig};
+pub use config::{LifetimeBounds, RateLimit, ResponderConfig};
 pub use error::Error;
 pub use event::{
     ChildSa, Encapsulation, Event, Peer, PeerSnapshot, Phase1Info, PskSymptom, RefuseReason, Stats,

@@ -39,6 +39,7 @@ use crate::event::{
     Transmit, secs_left,
 };
 use crate::half_open::{Admission, HalfOpen};
+use crate::rate_limit::RateLimiter;
 use crate::suite::{self, EncapsulationMode, EspRefusal, Lifetime, Phase1Suite, p2attr};
 use crate::timers::Timers;
 use crate::vendor::{self, NatDialect, VendorInfo};
@@ -201,6 +202,8 @@ pub struct Responder {
     peers: HashMap<Peer, PeerEntry>,
     /// Every deadline: one entry per IKE SA and per ESP SA pair.
     timers: Timers<TimerKey>,
+    /// Diffie-Hellman computations per source address.
+    dh_limit: RateLimiter,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -241,6 +244,7 @@ impl Responder {
     pub fn new(config: ResponderConfig, rng_seed: [u8; 32]) -> Self {
         Self {
             half_open: HalfOpen::new(config.max_half_open, config.max_half_open_per_ip),
+            dh_limit: RateLimiter::new(config.dh_rate_limit),
             config,
             rng: ChaCha20Rng::from_seed(rng_seed),
             sas: HashMap::new(),
@@ -272,6 +276,14 @@ impl Responder {
                 Error::Malformed(w) => {
                     self.stats.malformed += 1;
                     debug!(%remote, error = %w, "dropping malformed ISAKMP message");
+                }
+                Error::RateLimited(reason) => {
+                    self.stats.dh_rate_limited += 1;
+                    debug!(%remote, %reason, "IKE message dropped by a rate limit");
+                    self.events.push_back(Event::Refused {
+                        peer: Peer { local, remote },
+                        reason: reason.clone(),
+                    });
                 }
                 Error::Refused(reason) => {
                     self.stats.dropped += 1;
@@ -638,7 +650,12 @@ impl Responder {
         let phase2 = header.exchange != ExchangeType::IdentityProtection;
         match r {
             Ok(true)
-            | Err(Error::Malformed(_) | Error::PeerMisbehaved(_) | Error::Unsupported(_)) => {
+            | Err(
+                Error::Malformed(_)
+                | Error::PeerMisbehaved(_)
+                | Error::Unsupported(_)
+                | Error::RateLimited(_),
+            ) => {
                 self.put_sa(sa);
             }
             Err(_) if phase2 => self.put_sa(sa),
@@ -870,6 +887,16 @@ impl Responder {
         }
     }
 
+    /// Takes a token of `peer`'s address for one Diffie-Hellman computation
+    /// ([`ResponderConfig::dh_rate_limit`]).
+    fn take_dh_token(&mut self, peer: Peer, now: Instant) -> Result<(), Error> {
+        if !self.dh_limit.allow(peer.remote.ip(), now) {
+            return Err(Error::RateLimited(RefuseReason::KeyExchangeRateLimited));
+        }
+        self.stats.key_exchanges += 1;
+        Ok(())
+    }
+
     fn on_mm3(
         &mut self,
         now: Instant,
@@ -897,6 +924,10 @@ impl Responder {
                 "Main Mode message 3 without KE or Nonce",
             ));
         };
+        // Only a peer that echoed our responder cookie, from the 4-tuple of its MM1, gets
+        // here (the SA is found by both cookies and `on_existing` checks the 4-tuple): it
+        // receives what we send. Even so, its address pays for the work.
+        self.take_dh_token(sa.peer, now)?;
         let (dh, g_xr) = sa.suite.group.generate(&mut self.rng);
         let g_xy = dh
             .compute_shared(ke)
@@ -1253,6 +1284,7 @@ impl Responder {
         }
         let (pfs_priv, g_qm) = match (esp.pfs, ke) {
             (Some(g), Some(ke)) => {
+                self.take_dh_token(sa.peer, now)?;
                 let (d, pubv) = g.generate(&mut self.rng);
                 let shared = d
                     .compute_shared(ke)

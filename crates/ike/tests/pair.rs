@@ -1374,3 +1374,93 @@ fn mm2_is_sent_once_per_mm1_and_mm4_keeps_its_timer() {
     w2.resp.handle_timeout(w2.now + Duration::from_secs(2));
     assert_eq!(w2.resp.poll_transmit().unwrap().payload, mm4.payload);
 }
+
+/// Delivers one datagram from client `c` to the responder and returns the responder's answers.
+fn deliver_one(w: &mut World, c: usize) -> Vec<ike::Transmit> {
+    let t = w.clients[c].init.poll_transmit().unwrap();
+    let src = w.outside(c, t.local);
+    let msg = strip_marker(t.local, t.remote, t.payload);
+    w.resp.handle_datagram(w.now, t.remote, src, &msg);
+    std::iter::from_fn(|| w.resp.poll_transmit()).collect()
+}
+
+/// Hands responder transmits to their clients.
+fn answer(w: &mut World, ts: Vec<ike::Transmit>) {
+    for t in ts {
+        let (i, private) = w.inside(t.remote).unwrap();
+        let msg = strip_marker(t.local, t.remote, t.payload);
+        w.clients[i]
+            .init
+            .handle_datagram(w.now, private, t.local, &msg);
+    }
+}
+
+/// Diffie-Hellman work happens only for an MM3 that echoes our responder cookie, from the
+/// 4-tuple MM1 came from: proof that the sender receives our messages.
+#[test]
+fn key_exchange_only_for_an_mm3_that_echoes_our_cookie() {
+    let mut w = World::new(psk_config());
+    let c = w.add(client_config("vpn"), true, 70);
+    w.clients[c].init.connect(w.now).unwrap();
+    let mm2 = deliver_one(&mut w, c);
+    answer(&mut w, mm2);
+    let mm3 = w.clients[c].init.poll_transmit().unwrap();
+    let src = w.outside(c, mm3.local);
+    // A guessed responder cookie: unknown SA, nothing computed, nothing sent.
+    let mut guessed = mm3.payload.clone();
+    guessed[8] ^= 0xff;
+    w.resp.handle_datagram(w.now, mm3.remote, src, &guessed);
+    assert_eq!(w.resp.stats().unknown_sa, 1);
+    // The right cookies from another 4-tuple: not the SA's peer.
+    w.resp
+        .handle_datagram(w.now, mm3.remote, sa(PUBLIC, 1), &mm3.payload);
+    assert_eq!(w.resp.stats().wrong_peer, 1);
+    assert!(w.resp.poll_transmit().is_none());
+    assert_eq!(w.resp.stats().key_exchanges, 0);
+    // The real MM3.
+    w.resp.handle_datagram(w.now, mm3.remote, src, &mm3.payload);
+    assert!(w.resp.poll_transmit().is_some(), "MM4");
+    assert_eq!(w.resp.stats().key_exchanges, 1);
+}
+
+/// Key exchanges are rate-limited per source address (token bucket): over the limit MM3 is
+/// dropped and counted, the SA waits, and the client's retransmission succeeds later.
+#[test]
+fn key_exchanges_are_rate_limited_per_source_address() {
+    let mut rc = psk_config();
+    rc.dh_rate_limit.burst = 2;
+    rc.dh_rate_limit.per_second = 1;
+    let mut w = World::new(rc);
+    // Three clients behind one NAT address, and one elsewhere.
+    let cs: Vec<usize> = (0..3)
+        .map(|i| w.add(client_config("vpn"), true, 71 + i))
+        .collect();
+    let other = w.add(client_config("vpn"), false, 75);
+    let mut mm3s = Vec::new();
+    for &c in cs.iter().chain([&other]) {
+        w.clients[c].init.connect(w.now).unwrap();
+        let mm2 = deliver_one(&mut w, c);
+        answer(&mut w, mm2);
+        let t = w.clients[c].init.poll_transmit().unwrap();
+        mm3s.push((c, t));
+    }
+    let mut answered = Vec::new();
+    for (c, t) in &mm3s {
+        let src = w.outside(*c, t.local);
+        w.resp.handle_datagram(w.now, t.remote, src, &t.payload);
+        answered.push(w.resp.poll_transmit().is_some());
+    }
+    assert_eq!(answered, vec![true, true, false, true]);
+    assert_eq!(w.resp.stats().dh_rate_limited, 1);
+    while let Some(e) = w.resp.poll_event() {
+        w.resp_events.push(e);
+    }
+    assert_eq!(w.refusals(), vec![&RefuseReason::KeyExchangeRateLimited]);
+    // The SA waited; a second later the client's retransmission gets MM4.
+    w.now += Duration::from_secs(1);
+    let (c, t) = &mm3s[2];
+    let src = w.outside(*c, t.local);
+    w.resp.handle_datagram(w.now, t.remote, src, &t.payload);
+    assert!(w.resp.poll_transmit().is_some());
+    assert_eq!(w.resp.stats().key_exchanges, 4);
+}
