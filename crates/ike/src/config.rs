@@ -59,6 +59,19 @@ pub struct ResponderConfig {
     /// share it). At this bound a newcomer evicts that address's oldest entry still waiting
     /// for MM3. Default 16.
     pub max_half_open_per_ip: usize,
+    /// Quick Modes an IKE SA may have in progress at once (answered, waiting for message 3).
+    /// Over it a new Quick Mode is refused ([`crate::RefuseReason::TooManyQuickModes`]).
+    /// Default 4.
+    pub max_quick_modes_per_ike_sa: usize,
+    /// ESP SA pairs an IKE SA may hold, counting those in progress (a Windows rekey holds two
+    /// or three). Over it a new Quick Mode is refused ([`crate::RefuseReason::TooManyChildSas`]);
+    /// one 4-tuple may hold at most this times [`ResponderConfig::max_ike_sas_per_peer`],
+    /// including pairs whose IKE SA is gone. Default 8.
+    pub max_child_sas_per_ike_sa: usize,
+    /// Established IKE SAs one 4-tuple may hold (a Main Mode rekey holds two). Over it Main
+    /// Mode is refused after authentication ([`crate::RefuseReason::TooManyIkeSas`]).
+    /// Default 4.
+    pub max_ike_sas_per_peer: usize,
     /// Diffie-Hellman work per source address: each Main Mode message 3 (and each Quick Mode
     /// with PFS) takes a token. Over the limit the message is dropped and counted
     /// ([`crate::Stats::dh_rate_limited`], [`crate::RefuseReason::KeyExchangeRateLimited`]);
@@ -109,6 +122,9 @@ impl ResponderConfig {
             },
             max_half_open: 1000,
             max_half_open_per_ip: 16,
+            max_quick_modes_per_ike_sa: 4,
+            max_child_sas_per_ike_sa: 8,
+            max_ike_sas_per_peer: 4,
             dh_rate_limit: RateLimit {
                 burst: 20,
                 per_second: 10,

@@ -157,6 +157,15 @@ pub enum RefuseReason {
     KeyExchangeRateLimited,
     /// A Quick Mode message failed its HASH.
     QuickModeHash,
+    /// The IKE SA already has [`crate::ResponderConfig::max_quick_modes_per_ike_sa`] Quick
+    /// Modes in progress.
+    TooManyQuickModes,
+    /// The IKE SA (or its 4-tuple) already holds the most ESP SA pairs allowed
+    /// ([`crate::ResponderConfig::max_child_sas_per_ike_sa`]).
+    TooManyChildSas,
+    /// The 4-tuple already holds [`crate::ResponderConfig::max_ike_sas_per_peer`] established
+    /// IKE SAs.
+    TooManyIkeSas,
     /// The peer did not answer.
     Timeout,
 }
@@ -216,6 +225,21 @@ impl fmt::Display for RefuseReason {
                  client's retransmission will be answered (if it persists -> Windows error 789)"
             ),
             Self::QuickModeHash => write!(f, "Quick Mode HASH did not verify -> Windows error 788"),
+            Self::TooManyQuickModes => write!(
+                f,
+                "too many Quick Modes in progress on this IKE SA; the new one was refused -> \
+                 Windows error 788"
+            ),
+            Self::TooManyChildSas => write!(
+                f,
+                "this client already holds the most ESP SAs allowed; the new Quick Mode was \
+                 refused -> Windows error 788"
+            ),
+            Self::TooManyIkeSas => write!(
+                f,
+                "this client address and port already hold the most IKE SAs allowed; the new \
+                 Main Mode was refused -> Windows error 789"
+            ),
             Self::Timeout => write!(
                 f,
                 "the peer stopped answering during negotiation -> Windows error 789"

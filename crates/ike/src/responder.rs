@@ -887,6 +887,45 @@ impl Responder {
         }
     }
 
+    /// Established IKE SAs of `peer` (in the table; O(its SAs)).
+    fn established_sas_of(&self, peer: Peer) -> usize {
+        self.peers.get(&peer).map_or(0, |e| {
+            e.sas
+                .iter()
+                .filter(|k| {
+                    self.sas
+                        .get(k)
+                        .is_some_and(|s| s.state == MmState::Established)
+                })
+                .count()
+        })
+    }
+
+    /// Whether `sa` may start one more Quick Mode: pending ones per IKE SA, and ESP SA pairs
+    /// per IKE SA (live plus pending) and per 4-tuple (live, including those whose IKE SA is
+    /// gone) stay under their caps. O(SAs of the peer), itself capped.
+    fn check_child_room(&self, sa: &IkeSa) -> Result<(), Error> {
+        let c = &self.config;
+        if sa.qms.len() >= c.max_quick_modes_per_ike_sa {
+            return Err(Error::Refused(RefuseReason::TooManyQuickModes));
+        }
+        let of_peer: Vec<&Child> = self
+            .peers
+            .get(&sa.peer)
+            .into_iter()
+            .flat_map(|e| e.children.iter())
+            .filter_map(|spi| self.children.get(spi))
+            .collect();
+        let of_sa = of_peer.iter().filter(|ch| ch.ike == sa.cookies).count();
+        let per_peer = c
+            .max_child_sas_per_ike_sa
+            .saturating_mul(c.max_ike_sas_per_peer);
+        if of_sa + sa.qms.len() >= c.max_child_sas_per_ike_sa || of_peer.len() >= per_peer {
+            return Err(Error::Refused(RefuseReason::TooManyChildSas));
+        }
+        Ok(())
+    }
+
     /// Takes a token of `peer`'s address for one Diffie-Hellman computation
     /// ([`ResponderConfig::dh_rate_limit`]).
     fn take_dh_token(&mut self, peer: Peer, now: Instant) -> Result<(), Error> {
@@ -1051,6 +1090,9 @@ impl Responder {
         let proof = verify_hash(&expected, hash).ok_or(Error::Refused(
             RefuseReason::PskMismatch(PskSymptom::HashMismatch),
         ))?;
+        if self.established_sas_of(sa.peer) >= self.config.max_ike_sas_per_peer {
+            return Err(Error::Refused(RefuseReason::TooManyIkeSas));
+        }
         let me = self
             .config
             .identity
@@ -1209,6 +1251,7 @@ impl Responder {
         if !crypto::ct_eq(&expected, hash) {
             return Err(Error::Refused(RefuseReason::QuickModeHash));
         }
+        self.check_child_room(sa)?;
         let (ps, _) = isakmp::parse_payloads(first, &plain, true)?;
         let mut sa_i = None;
         let mut ni = None;

@@ -1464,3 +1464,85 @@ fn key_exchanges_are_rate_limited_per_source_address() {
     assert!(w.resp.poll_transmit().is_some());
     assert_eq!(w.resp.stats().key_exchanges, 4);
 }
+
+/// A PSK holder cannot make us hold unbounded state: pending Quick Modes per IKE SA are capped.
+#[test]
+fn pending_quick_modes_per_ike_sa_are_capped() {
+    let mut rc = psk_config();
+    rc.max_quick_modes_per_ike_sa = 2;
+    let mut w = World::new(rc);
+    let c = w.add(client_config("vpn"), true, 80);
+    w.clients[c].init.connect(w.now).unwrap();
+    w.run();
+    let mut answered = Vec::new();
+    for _ in 0..3 {
+        w.clients[c].init.start_quick_mode(w.now).unwrap();
+        // QM1 reaches us; our QM2 is lost, so the exchange stays pending.
+        answered.push(!deliver_one(&mut w, c).is_empty());
+    }
+    assert_eq!(answered, vec![true, true, false]);
+    while let Some(e) = w.resp.poll_event() {
+        w.resp_events.push(e);
+    }
+    assert_eq!(w.refusals(), vec![&RefuseReason::TooManyQuickModes]);
+    assert!(w.refusals()[0].to_string().contains("Windows error 788"));
+    // The IKE SA survives; once the pending ones expire a new Quick Mode works.
+    w.now += Duration::from_secs(31);
+    w.resp.handle_timeout(w.now);
+    w.clients[c].init.start_quick_mode(w.now).unwrap();
+    w.run();
+    assert_eq!(w.resp_children().len(), 1);
+}
+
+/// ESP SA pairs per IKE SA are capped (a Windows rekey holds two or three).
+#[test]
+fn child_sas_per_ike_sa_are_capped() {
+    let mut rc = psk_config();
+    rc.max_child_sas_per_ike_sa = 3;
+    let mut w = World::new(rc);
+    let c = w.add(client_config("vpn"), true, 81);
+    w.connect(c);
+    for _ in 0..3 {
+        w.clients[c].init.start_quick_mode(w.now).unwrap();
+        w.run();
+    }
+    assert_eq!(w.resp_children().len(), 3);
+    assert_eq!(w.refusals(), vec![&RefuseReason::TooManyChildSas]);
+    // After the client deletes one, a new pair is accepted.
+    let old = w.client_children(c)[0].spi_in;
+    w.clients[c].init.send_delete(w.now, old).unwrap();
+    w.run();
+    w.clients[c].init.start_quick_mode(w.now).unwrap();
+    w.run();
+    assert_eq!(w.resp_children().len(), 4);
+    assert_eq!(w.refusals().len(), 1);
+}
+
+/// IKE SAs per peer 4-tuple are capped: Main Mode from a 4-tuple that already holds the
+/// maximum is refused after authentication.
+#[test]
+fn ike_sas_per_peer_are_capped() {
+    let mut rc = psk_config();
+    rc.max_ike_sas_per_peer = 2;
+    let mut w = World::new(rc);
+    let mut cfg = client_config("vpn");
+    cfg.vendor_ids
+        .retain(|v| v[..] != vendor::MS_INITIAL_CONTACT[..]);
+    let first = w.add(cfg.clone(), true, 82);
+    w.clients[first].init.connect(w.now).unwrap();
+    w.run();
+    let nat = w.clients[first].nat.clone();
+    // Two more Main Modes from the same 4-tuple (the NAT maps the same private ports).
+    for seed in [83, 84] {
+        let c = w.add(cfg.clone(), true, seed);
+        w.clients[c].nat = nat.clone();
+        for o in 0..w.clients.len() - 1 {
+            w.clients[o].nat = Some(HashMap::new());
+        }
+        w.clients[c].init.connect(w.now).unwrap();
+        w.run();
+    }
+    assert_eq!(w.resp.peers(w.now).len(), 2);
+    assert_eq!(w.refusals(), vec![&RefuseReason::TooManyIkeSas]);
+    assert!(w.refusals()[0].to_string().contains("Windows error 789"));
+}
