@@ -88,7 +88,9 @@ impl Keys {
         Ok((buf, next_iv))
     }
 
-    /// Builds an encrypted message; returns it and the next IV.
+    /// Builds an encrypted message; returns it and the next IV. Its flags are ENCRYPTION and
+    /// nothing else, whatever `header` says: a reply must not echo the peer's COMMIT or
+    /// AUTHENTICATION-ONLY bit (RFC 2408 §3.1, §4.8: COMMIT promises a CONNECTED notify).
     pub(crate) fn encrypt_message(
         &self,
         header: HeaderRepr,
@@ -104,7 +106,7 @@ impl Keys {
         let next_iv = body.get(padded - bl..).unwrap_or_default().to_vec();
         let first = payloads.first().map_or(PayloadType::None, Payload::kind);
         let header = HeaderRepr {
-            flags: header.flags | flags::ENCRYPTION,
+            flags: flags::ENCRYPTION,
             ..header
         };
         let msg = Repr {

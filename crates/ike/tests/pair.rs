@@ -1546,3 +1546,45 @@ fn ike_sas_per_peer_are_capped() {
     assert_eq!(w.refusals(), vec![&RefuseReason::TooManyIkeSas]);
     assert!(w.refusals()[0].to_string().contains("Windows error 789"));
 }
+
+/// Sets the COMMIT flag (RFC 2408 §3.1) in an ISAKMP message.
+fn with_commit(mut msg: Vec<u8>) -> Vec<u8> {
+    msg[19] |= wire::isakmp::flags::COMMIT;
+    msg
+}
+
+/// Our messages carry ENCRYPTION exactly where encrypted and no other flag: a client's COMMIT
+/// bit is not echoed (we send no CONNECTED notify, RFC 2408 §4.8, so echoing it would promise
+/// one).
+#[test]
+fn header_flags_are_not_echoed() {
+    let mut w = World::new(psk_config());
+    let c = w.add(client_config("vpn"), true, 90);
+    w.clients[c].init.connect(w.now).unwrap();
+    let mut seen = Vec::new();
+    // MM1, MM3, MM5, then QM1 and QM3, each with COMMIT set.
+    for step in 0..5 {
+        if step == 3 {
+            w.clients[c].init.start_quick_mode(w.now).unwrap();
+        }
+        let Some(t) = w.clients[c].init.poll_transmit() else {
+            break;
+        };
+        let src = w.outside(c, t.local);
+        let msg = with_commit(strip_marker(t.local, t.remote, t.payload));
+        w.resp.handle_datagram(w.now, t.remote, src, &msg);
+        let answers: Vec<_> = std::iter::from_fn(|| w.resp.poll_transmit()).collect();
+        for a in &answers {
+            let m = strip_marker(a.local, a.remote, a.payload.clone());
+            seen.push((m[18], m[19]));
+        }
+        answer(&mut w, answers);
+    }
+    let enc = wire::isakmp::flags::ENCRYPTION;
+    // MM2, MM4 in the clear; MM6 and QM2 encrypted; nothing else set.
+    assert_eq!(seen, vec![(2, 0), (2, 0), (2, enc), (0x20, enc)]);
+    while let Some(e) = w.resp.poll_event() {
+        w.resp_events.push(e);
+    }
+    assert_eq!(w.resp_children().len(), 1, "QM3 with COMMIT completes");
+}
