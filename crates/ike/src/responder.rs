@@ -3,7 +3,8 @@
 //! and NAT traversal (RFC 3947; draft-02 for Windows XP, clients.md C.1).
 //!
 //! Each IKE SA is found by its cookie pair and bound to the outer 4-tuple it was created on;
-//! it moves only with the NAT-T float from port 500 to 4500 (RFC 3947 §4), or when the owner
+//! it moves only with the NAT-T float from port 500 to 4500 (RFC 3947 §4), committed once a
+//! message from the new port decrypted and its HASH verified, or when the owner
 //! saw an authenticated ESP packet from a new NAT mapping ([`Responder::rebind_peer`],
 //! the IKEv2 rule of RFC 7296 §2.23; RFC 3947/3948 leave it open).
 //!
@@ -665,50 +666,69 @@ impl Responder {
     }
 
     /// Returns whether the SA stays.
+    ///
+    /// `from` is the message's 4-tuple. It differs from the SA's only for the NAT-T float
+    /// (RFC 3947 §4: to our NAT-T port, same addresses, after NAT-T was negotiated), and the
+    /// float is committed only once the message decrypted and its HASH verified: a forged
+    /// message from the new port moves nothing.
     fn on_existing(
         &mut self,
         now: Instant,
-        peer: Peer,
+        from: Peer,
         header: HeaderRepr,
         msg: &[u8],
         sa: &mut IkeSa,
     ) -> Result<bool, Error> {
-        if peer != sa.peer {
-            let float = sa.nat_t.is_some()
-                && peer.local.port() == self.config.nat_t_port
-                && sa.peer.local.port() != self.config.nat_t_port
-                && peer.remote.ip() == sa.peer.remote.ip()
-                && peer.local.ip() == sa.peer.local.ip();
-            if !float {
-                self.stats.wrong_peer += 1;
-                return Err(Error::PeerMisbehaved("message from another 4-tuple"));
-            }
-            info!(from = %sa.peer, to = %peer, "peer floated to the NAT-T port");
-            self.move_sa(now, sa, peer);
+        let floats = from != sa.peer;
+        if floats && !self.may_float(sa, from) {
+            self.stats.wrong_peer += 1;
+            return Err(Error::PeerMisbehaved("message from another 4-tuple"));
         }
         match header.exchange {
             ExchangeType::IdentityProtection => {
                 if fingerprint(msg) == sa.last_rx {
+                    if floats {
+                        self.stats.wrong_peer += 1;
+                        return Err(Error::PeerMisbehaved("retransmission from another 4-tuple"));
+                    }
                     self.stats.retransmitted += 1;
                     self.push_tx(sa.peer, sa.last_tx.clone());
                     return Ok(true);
                 }
                 match sa.state {
                     MmState::AwaitMm3 => self.on_mm3(now, header, msg, sa),
-                    MmState::AwaitMm5 => self.on_mm5(now, header, msg, sa),
+                    MmState::AwaitMm5 => self.on_mm5(now, from, header, msg, sa),
                     MmState::Established => Err(Error::PeerMisbehaved(
                         "Main Mode message after establishment",
                     )),
                 }
             }
             ExchangeType::QuickMode if sa.state == MmState::Established => {
-                self.on_quick_mode(now, header, msg, sa)?;
+                self.on_quick_mode(now, from, header, msg, sa)?;
                 Ok(true)
             }
             ExchangeType::Informational if sa.state == MmState::Established => {
-                self.on_informational(now, header, msg, sa)
+                self.on_informational(now, from, header, msg, sa)
             }
             _ => Err(Error::PeerMisbehaved("exchange not allowed in this state")),
+        }
+    }
+
+    /// Whether `sa` may move to `to` by the NAT-T float (RFC 3947 §4): NAT-T was negotiated,
+    /// the SA is not on our NAT-T port yet, `to` is, and both addresses stay.
+    fn may_float(&self, sa: &IkeSa, to: Peer) -> bool {
+        sa.nat_t.is_some()
+            && to.local.port() == self.config.nat_t_port
+            && sa.peer.local.port() != self.config.nat_t_port
+            && to.remote.ip() == sa.peer.remote.ip()
+            && to.local.ip() == sa.peer.local.ip()
+    }
+
+    /// Commits the NAT-T float of `sa` to `from`, once a message from there authenticated.
+    fn commit_float(&mut self, now: Instant, sa: &mut IkeSa, from: Peer) {
+        if from != sa.peer {
+            info!(from = %sa.peer, to = %from, "peer floated to the NAT-T port");
+            self.move_sa(now, sa, from);
         }
     }
 
@@ -1047,6 +1067,7 @@ impl Responder {
     fn on_mm5(
         &mut self,
         now: Instant,
+        from: Peer,
         header: HeaderRepr,
         msg: &[u8],
         sa: &mut IkeSa,
@@ -1090,6 +1111,8 @@ impl Responder {
         let proof = verify_hash(&expected, hash).ok_or(Error::Refused(
             RefuseReason::PskMismatch(PskSymptom::HashMismatch),
         ))?;
+        self.commit_float(now, sa, from);
+        let keys = sa.keys.as_ref().ok_or(Error::PeerMisbehaved("no keys"))?;
         if self.established_sas_of(sa.peer) >= self.config.max_ike_sas_per_peer {
             return Err(Error::Refused(RefuseReason::TooManyIkeSas));
         }
@@ -1189,6 +1212,7 @@ impl Responder {
     fn on_quick_mode(
         &mut self,
         now: Instant,
+        from: Peer,
         header: HeaderRepr,
         msg: &[u8],
         sa: &mut IkeSa,
@@ -1204,6 +1228,10 @@ impl Responder {
         let keys = sa.keys.as_ref().ok_or(Error::PeerMisbehaved("no keys"))?;
         if let Some(q) = sa.qms.get(&id) {
             if q.last_rx == fingerprint(msg) {
+                if from != sa.peer {
+                    self.stats.wrong_peer += 1;
+                    return Err(Error::PeerMisbehaved("retransmission from another 4-tuple"));
+                }
                 self.stats.retransmitted += 1;
                 self.push_tx(sa.peer, q.last_tx.clone());
                 return Ok(());
@@ -1218,10 +1246,12 @@ impl Responder {
                 crypto::ikev1::qm_hash3(keys.prf(), keys.skeyid_a.as_bytes(), id, &q.ni_b, &q.nr_b);
             let proof = verify_hash(&expected, h)
                 .ok_or(Error::PeerMisbehaved("Quick Mode HASH(3) did not verify"))?;
+            self.commit_float(now, sa, from);
             let Some(q) = sa.qms.remove(&id) else {
                 return Ok(());
             };
-            let child = q.complete(proof);
+            let mut child = q.complete(proof);
+            child.peer = sa.peer;
             info!(peer = %sa.peer, spi_in = format_args!("{:08x}", child.spi_in), spi_out = format_args!("{:08x}", child.spi_out),
                 suite = %child.suite, "ESP SA established");
             self.add_child(
@@ -1251,6 +1281,8 @@ impl Responder {
         if !crypto::ct_eq(&expected, hash) {
             return Err(Error::Refused(RefuseReason::QuickModeHash));
         }
+        self.commit_float(now, sa, from);
+        let keys = sa.keys.as_ref().ok_or(Error::PeerMisbehaved("no keys"))?;
         self.check_child_room(sa)?;
         let (ps, _) = isakmp::parse_payloads(first, &plain, true)?;
         let mut sa_i = None;
@@ -1501,6 +1533,7 @@ impl Responder {
     fn on_informational(
         &mut self,
         now: Instant,
+        from: Peer,
         header: HeaderRepr,
         msg: &[u8],
         sa: &mut IkeSa,
@@ -1520,6 +1553,7 @@ impl Responder {
         if !crypto::ct_eq(&expected, hash) {
             return Err(Error::PeerMisbehaved("Informational HASH did not verify"));
         }
+        self.commit_float(now, sa, from);
         let (ps, _) = isakmp::parse_payloads(first, &plain, true)?;
         let mut keep = true;
         let peer = sa.peer;

@@ -1588,3 +1588,47 @@ fn header_flags_are_not_echoed() {
     }
     assert_eq!(w.resp_children().len(), 1, "QM3 with COMMIT completes");
 }
+
+/// The NAT-T float (RFC 3947 §4: port 500 to 4500) is committed only by a message that
+/// decrypted and whose HASH verified: a forged message from the new port moves nothing.
+#[test]
+fn nat_t_float_only_after_the_message_authenticates() {
+    let mut rc = psk_config();
+    rc.nat_d_trick = false;
+    let mut w = World::new(rc);
+    let mut cfg = client_config("vpn");
+    cfg.vendor_ids = vec![vendor::RFC3947.to_vec()];
+    let c = w.add(cfg, false, 91);
+    w.clients[c].init.connect(w.now).unwrap();
+    w.run();
+    let on_500 = Peer {
+        local: sa(SERVER, 500),
+        remote: sa(PRIVATE, 500),
+    };
+    let at_4500 = Peer {
+        local: sa(SERVER, 4500),
+        remote: sa(PRIVATE, 4500),
+    };
+    assert_eq!(w.resp.peers(w.now)[0].peer, on_500);
+    // A genuine Informational from the client, forged (one ciphertext bit flipped) and sent
+    // from port 4500.
+    w.clients[c].init.send_dpd(w.now, 7).unwrap();
+    let t = w.clients[c].init.poll_transmit().unwrap();
+    let mut forged = t.payload.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    w.resp
+        .handle_datagram(w.now, at_4500.local, at_4500.remote, &forged);
+    assert!(w.resp.poll_transmit().is_none());
+    assert_eq!(
+        w.resp.peers(w.now)[0].peer,
+        on_500,
+        "a forgery moved the SA"
+    );
+    // The genuine message from port 4500 floats the SA, and the answer goes there.
+    w.resp
+        .handle_datagram(w.now, at_4500.local, at_4500.remote, &t.payload);
+    let ack = w.resp.poll_transmit().unwrap();
+    assert_eq!((ack.local, ack.remote), (at_4500.local, at_4500.remote));
+    assert_eq!(w.resp.peers(w.now)[0].peer, at_4500);
+}
