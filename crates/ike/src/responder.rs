@@ -205,6 +205,8 @@ pub struct Responder {
     timers: Timers<TimerKey>,
     /// Diffie-Hellman computations per source address.
     dh_limit: RateLimiter,
+    /// Our SPIs of every pending Quick Mode, of any IKE SA.
+    pending_spis: HashSet<u32>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -253,6 +255,7 @@ impl Responder {
             children: HashMap::new(),
             peers: HashMap::new(),
             timers: Timers::new(),
+            pending_spis: HashSet::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -470,9 +473,11 @@ impl Responder {
                 sa.retx = None;
             }
         }
+        let pending_spis = &mut self.pending_spis;
         sa.qms.retain(|id, q| {
             if q.expires <= now {
                 debug!(message_id = id, "Quick Mode expired unfinished");
+                pending_spis.remove(&q.pending.spi_in);
                 return false;
             }
             if let Some(r) = &mut q.retx
@@ -1250,6 +1255,7 @@ impl Responder {
             let Some(q) = sa.qms.remove(&id) else {
                 return Ok(());
             };
+            self.pending_spis.remove(&q.pending.spi_in);
             let mut child = q.complete(proof);
             child.peer = sa.peer;
             info!(peer = %sa.peer, spi_in = format_args!("{:08x}", child.spi_in), spi_out = format_args!("{:08x}", child.spi_out),
@@ -1351,9 +1357,11 @@ impl Responder {
                 .map_err(|_| Error::PeerMisbehaved("ESP SPI size"))?,
         );
         let mut spi_in = 0u32;
+        // Unique among every installed pair and every pending Quick Mode of any IKE SA: the
+        // owner finds the SA by this SPI alone (RFC 4301 §4.1 lets the receiver pick it).
         while spi_in < 0x100
             || self.children.contains_key(&spi_in)
-            || sa.qms.values().any(|q| q.pending.spi_in == spi_in)
+            || self.pending_spis.contains(&spi_in)
         {
             spi_in = self.rng.r#gen();
         }
@@ -1510,6 +1518,7 @@ impl Responder {
             client_port: client.map_or(0, |i| i.port),
             suite: esp,
         });
+        self.pending_spis.insert(spi_in);
         sa.qms.insert(
             id,
             Qm {
@@ -1675,6 +1684,9 @@ impl Responder {
     fn drop_sa(&mut self, mut sa: IkeSa) {
         self.timers
             .set(&mut sa.timer, TimerKey::Sa(sa.cookies), None);
+        for q in sa.qms.values() {
+            self.pending_spis.remove(&q.pending.spi_in);
+        }
         if sa.state != MmState::Established {
             self.half_open_index.remove(&(sa.peer.remote, sa.cookies.0));
             self.half_open.remove(&sa.cookies);

@@ -46,6 +46,12 @@ impl Responder {
             children += e.children.len();
         }
         assert_eq!((sas, children), (self.sas.len(), self.children.len()));
+        let pending: HashSet<u32> = self
+            .sas
+            .values()
+            .flat_map(|s| s.qms.values().map(|q| q.pending.spi_in))
+            .collect();
+        assert_eq!(pending, self.pending_spis);
     }
 }
 
@@ -235,4 +241,39 @@ fn bookkeeping_stays_consistent() {
     );
     assert!(p.resp.peers.is_empty());
     assert_eq!(p.resp.poll_timeout(), None);
+}
+
+/// A new inbound SPI differs from every installed pair's and every pending Quick Mode's, of
+/// any IKE SA: here the random source is rewound so that B's Quick Mode draws the SPI A's
+/// pending one holds.
+#[test]
+fn inbound_spi_is_unique_across_ike_sas() {
+    let mut p = Pair::new(ResponderConfig::new(Secret::from_slice(b"vpn")));
+    let a = p.add(Ipv4Addr::new(192, 0, 2, 20), dpd_vids());
+    let b = p.add(Ipv4Addr::new(192, 0, 2, 21), dpd_vids());
+    for c in [a, b] {
+        p.clients[c].connect(p.now).unwrap();
+        p.run();
+    }
+    let rewind = p.resp.rng.clone();
+    let mut qm1 = |p: &mut Pair, c: usize| {
+        p.clients[c].start_quick_mode(p.now).unwrap();
+        let t = p.clients[c].poll_transmit().unwrap();
+        let m = strip(t.local, t.remote, t.payload);
+        p.resp.handle_datagram(p.now, t.remote, t.local, &m);
+        // Our QM2 is lost: the Quick Mode stays pending.
+        assert!(p.resp.poll_transmit().is_some());
+    };
+    qm1(&mut p, a);
+    p.resp.rng = rewind;
+    qm1(&mut p, b);
+    let pending: Vec<u32> = p
+        .resp
+        .sas
+        .values()
+        .flat_map(|s| s.qms.values().map(|q| q.pending.spi_in))
+        .collect();
+    assert_eq!(pending.len(), 2);
+    assert_ne!(pending[0], pending[1]);
+    p.resp.check_invariants();
 }
