@@ -256,7 +256,7 @@ fn inbound_spi_is_unique_across_ike_sas() {
         p.run();
     }
     let rewind = p.resp.rng.clone();
-    let mut qm1 = |p: &mut Pair, c: usize| {
+    let qm1 = |p: &mut Pair, c: usize| {
         p.clients[c].start_quick_mode(p.now).unwrap();
         let t = p.clients[c].poll_transmit().unwrap();
         let m = strip(t.local, t.remote, t.payload);
