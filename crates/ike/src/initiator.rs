@@ -82,6 +82,7 @@ pub struct Initiator {
     qms: HashMap<u32, Qm>,
     dpd_acks: Vec<u32>,
     dpd_requests: u64,
+    ike_deleted: bool,
     last_error: Option<Error>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -131,6 +132,7 @@ impl Initiator {
             qms: HashMap::new(),
             dpd_acks: Vec::new(),
             dpd_requests: 0,
+            ike_deleted: false,
             last_error: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -165,6 +167,11 @@ impl Initiator {
     /// How many R-U-THEREs the responder sent us (each was answered with an ACK).
     pub fn dpd_requests(&self) -> u64 {
         self.dpd_requests
+    }
+
+    /// Whether the responder deleted this IKE SA (an ISAKMP Delete naming our cookies).
+    pub fn ike_sa_deleted(&self) -> bool {
+        self.ike_deleted
     }
 
     /// The cookie pair.
@@ -756,6 +763,12 @@ impl Initiator {
                 Payload::Notification(n) if n.kind == NotifyType::RUThereAck => {
                     if let Ok(b) = <[u8; 4]>::try_from(n.data) {
                         self.dpd_acks.push(u32::from_be_bytes(b));
+                    }
+                }
+                Payload::Delete(d) if d.protocol == protocol::ISAKMP => {
+                    let mine = [self.icky, self.rcky].concat();
+                    if d.spis().any(|spi| spi == mine.as_slice()) {
+                        self.ike_deleted = true;
                     }
                 }
                 Payload::Delete(d) if d.protocol == protocol::ESP => {

@@ -449,6 +449,19 @@ impl Responder {
         if sa.expires <= now {
             if sa.state == MmState::Established {
                 info!(%peer, "IKE SA lifetime expired");
+                // Tell the peer (RFC 2408 §3.15: protocol ISAKMP, the cookie pair as SPI), so
+                // that it does not keep using an SA we have forgotten.
+                let spi = cookie_spi(sa.cookies);
+                let d = Payload::Delete(DeleteRepr {
+                    doi: isakmp::DOI_IPSEC,
+                    protocol: protocol::ISAKMP,
+                    spi_size: 16,
+                    spis: &spi,
+                });
+                match informational(&mut self.rng, &sa, &[d]) {
+                    Ok(m) => self.push_tx(peer, m),
+                    Err(e) => debug!(error = %e, "could not build Delete"),
+                }
             } else {
                 debug!(%peer, reason = %RefuseReason::Timeout, "half-open IKE SA expired");
                 self.events.push_back(Event::Refused {

@@ -1632,3 +1632,24 @@ fn nat_t_float_only_after_the_message_authenticates() {
     assert_eq!((ack.local, ack.remote), (at_4500.local, at_4500.remote));
     assert_eq!(w.resp.peers(w.now)[0].peer, at_4500);
 }
+
+/// When our phase 1 SA expires the client hears it: an ISAKMP Delete with the cookie pair
+/// (RFC 2408 §3.15), not silence.
+#[test]
+fn expired_ike_sa_is_deleted_with_a_delete() {
+    let mut w = World::new(psk_config());
+    let c = w.add(client_config("vpn"), true, 92);
+    w.connect(c);
+    w.now += Duration::from_secs(3601);
+    w.resp.handle_timeout(w.now);
+    w.run();
+    assert!(
+        !w.clients[c].init.ike_sa_deleted(),
+        "the ESP SA expired first"
+    );
+    w.now += Duration::from_secs(28800 - 3600);
+    w.resp.handle_timeout(w.now);
+    w.run();
+    assert!(w.clients[c].init.ike_sa_deleted());
+    assert!(w.resp.peers(w.now).is_empty());
+}
