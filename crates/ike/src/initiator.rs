@@ -26,7 +26,7 @@ use crate::event::{
     ChildSa, Encapsulation, Event, Peer, Phase1Info, PskSymptom, RefuseReason, Transmit,
 };
 use crate::responder::{hashed_rest, split_keymat};
-use crate::suite::{self, EncapsulationMode, EspSuite, LifeBytes, Phase1Suite, p2attr};
+use crate::suite::{self, EncapsulationMode, EspSuite, LifeBytes, Phase1Suite, p1attr, p2attr};
 use crate::vendor::{NatDialect, VendorInfo};
 
 /// How the initiator behaves.
@@ -83,6 +83,7 @@ pub struct Initiator {
     dpd_acks: Vec<u32>,
     dpd_requests: u64,
     ike_deleted: bool,
+    ike_lifetime: Option<u64>,
     last_error: Option<Error>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -133,6 +134,7 @@ impl Initiator {
             dpd_acks: Vec::new(),
             dpd_requests: 0,
             ike_deleted: false,
+            ike_lifetime: None,
             last_error: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -172,6 +174,11 @@ impl Initiator {
     /// Whether the responder deleted this IKE SA (an ISAKMP Delete naming our cookies).
     pub fn ike_sa_deleted(&self) -> bool {
         self.ike_deleted
+    }
+
+    /// The phase 1 lifetime in seconds the responder announced with RESPONDER-LIFETIME.
+    pub fn responder_ike_lifetime(&self) -> Option<u64> {
+        self.ike_lifetime
     }
 
     /// The cookie pair.
@@ -646,23 +653,14 @@ impl Initiator {
         let mut sa_r = None;
         let mut nr = None;
         let mut ke = None;
-        let mut lifetime_override: Option<u64> = None;
+        let mut responder_lifetime = None;
         for p in &ps {
             match p {
                 Payload::Sa(s) => sa_r = Some(s),
                 Payload::Nonce(n) => nr = Some(*n),
                 Payload::KeyExchange(k) => ke = Some(*k),
                 Payload::Notification(n) if n.kind == NotifyType::ResponderLifetime => {
-                    let mut rest = n.data;
-                    let mut kind = 0;
-                    while let Ok((a, r)) = isakmp::Attribute::parse(rest) {
-                        if a.kind() == p2attr::LIFE_TYPE {
-                            kind = a.value_u64().unwrap_or(0);
-                        } else if a.kind() == p2attr::LIFE_DURATION && kind == 1 {
-                            lifetime_override = a.value_u64();
-                        }
-                        rest = r;
-                    }
+                    responder_lifetime = Some(n);
                 }
                 _ => {}
             }
@@ -684,6 +682,10 @@ impl Initiator {
                 .try_into()
                 .map_err(|_| Error::PeerMisbehaved("SPI size"))?,
         );
+        // RFC 2407 §4.6.3.1: the notify names the sender's inbound SPI, our outbound one.
+        let lifetime_override = responder_lifetime
+            .filter(|n| n.spi == spi_out.to_be_bytes().as_slice())
+            .and_then(|n| life_seconds(n.data, p2attr::LIFE_TYPE, p2attr::LIFE_DURATION));
         let g_qm = match (&q.dh, ke) {
             (Some(d), Some(k)) => Some(
                 d.compute_shared(k)
@@ -764,6 +766,14 @@ impl Initiator {
                     if let Ok(b) = <[u8; 4]>::try_from(n.data) {
                         self.dpd_acks.push(u32::from_be_bytes(b));
                     }
+                }
+                Payload::Notification(n)
+                    if n.kind == NotifyType::ResponderLifetime
+                        && n.protocol == protocol::ISAKMP
+                        && n.spi == [self.icky, self.rcky].concat().as_slice() =>
+                {
+                    self.ike_lifetime =
+                        life_seconds(n.data, p1attr::LIFE_TYPE, p1attr::LIFE_DURATION);
                 }
                 Payload::Delete(d) if d.protocol == protocol::ISAKMP => {
                     let mine = [self.icky, self.rcky].concat();
@@ -884,4 +894,19 @@ impl Initiator {
             data: &[],
         })])
     }
+}
+
+/// The seconds lifetime in a RESPONDER-LIFETIME attribute list (RFC 2407 §4.6.3.1).
+fn life_seconds(mut data: &[u8], type_attr: u16, duration_attr: u16) -> Option<u64> {
+    let mut kind = 0;
+    let mut secs = None;
+    while let Ok((a, rest)) = isakmp::Attribute::parse(data) {
+        if a.kind() == type_attr {
+            kind = a.value_u64().unwrap_or(0);
+        } else if a.kind() == duration_attr && kind == 1 {
+            secs = a.value_u64();
+        }
+        data = rest;
+    }
+    secs
 }

@@ -27,9 +27,9 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tracing::{debug, info};
 use wire::isakmp::{
-    self, Body, DeleteRepr, ExchangeType, HeaderRepr, IdRepr, IdType, NatOaRepr, NotifyRepr,
-    NotifyType, Packet, Payload, PayloadType, Payloads, ProposalRepr, Repr, SaRepr, flags,
-    protocol,
+    self, Attribute, Body, DeleteRepr, ExchangeType, HeaderRepr, IdRepr, IdType, NatOaRepr,
+    NotifyRepr, NotifyType, Packet, Payload, PayloadType, Payloads, ProposalRepr, Repr, SaRepr,
+    flags, protocol,
 };
 
 use crate::config::{LifetimeBounds, ResponderConfig};
@@ -41,7 +41,7 @@ use crate::event::{
 };
 use crate::half_open::{Admission, HalfOpen};
 use crate::rate_limit::RateLimiter;
-use crate::suite::{self, EncapsulationMode, EspRefusal, Lifetime, Phase1Suite, p2attr};
+use crate::suite::{self, EncapsulationMode, EspRefusal, Lifetime, Phase1Suite, p1attr, p2attr};
 use crate::timers::Timers;
 use crate::vendor::{self, NatDialect, VendorInfo};
 
@@ -106,6 +106,8 @@ struct IkeSa {
     retx: Option<Retx>,
     expires: Instant,
     lifetime_secs: u64,
+    /// The phase 1 lifetime to announce after MM6, when we shortened the client's.
+    lifetime_announce: Option<Lifetime>,
     qms: HashMap<u32, Qm>,
     done_qms: VecDeque<u32>,
     info: Option<Phase1Info>,
@@ -862,7 +864,7 @@ impl Responder {
             body: Body::Plain(out),
         }
         .to_vec()?;
-        let (lt, _) = clamp_lifetime(choice.suite.lifetime, &self.config.phase1_lifetime);
+        let (lt, shortened) = clamp_lifetime(choice.suite.lifetime, &self.config.phase1_lifetime);
         info!(%peer, suite = %choice.suite, nat_t = ?vendor.nat_t, ms_nt5 = ?vendor.ms_nt5_version, "Main Mode 1: proposal chosen");
         let sa = IkeSa {
             peer,
@@ -887,6 +889,7 @@ impl Responder {
             retx: None,
             expires: now + self.config.half_open_timeout,
             lifetime_secs: lt.secs,
+            lifetime_announce: shortened.then_some(lt),
             qms: HashMap::new(),
             done_qms: VecDeque::new(),
             info: None,
@@ -1182,6 +1185,9 @@ impl Responder {
         };
         sa.info = Some(info.clone());
         self.push_tx(sa.peer, mm6);
+        if let Some(lt) = sa.lifetime_announce.take() {
+            self.announce_lifetime(sa, lt);
+        }
         info!(peer = %sa.peer, suite = %sa.suite, "IKE SA established");
         let entry = self.peers.entry(sa.peer).or_default();
         entry.established = true;
@@ -1203,6 +1209,33 @@ impl Responder {
             self.initial_contact(sa.peer, sa.cookies);
         }
         Ok(true)
+    }
+
+    /// Tells the peer the phase 1 lifetime we granted when we shortened its proposal: the
+    /// RESPONDER-LIFETIME notify (RFC 2407 §4.6.3.1; protocol ISAKMP, the cookie pair as SPI,
+    /// Life Type/Duration attributes of RFC 2409 Appendix A) in an Informational exchange right
+    /// after MM6. That is where Apple's racoon (macOS, iOS) handles a phase 1
+    /// RESPONDER-LIFETIME (`isakmp_info_recv_n` in its `isakmp_inf.c`); strongSwan logs and
+    /// ignores a status notify it does not know (`src/libcharon/sa/ikev1/tasks/informational.c`),
+    /// as libreswan does ("ignoring informational payload", `programs/pluto/ikev1.c`), and a
+    /// peer that ignores it still learns the end from our Delete when the SA expires.
+    fn announce_lifetime(&mut self, sa: &IkeSa, lt: Lifetime) {
+        let spi = cookie_spi(sa.cookies);
+        let data = life_attributes(p1attr::LIFE_TYPE, p1attr::LIFE_DURATION, lt);
+        let n = Payload::Notification(NotifyRepr {
+            doi: isakmp::DOI_IPSEC,
+            protocol: protocol::ISAKMP,
+            kind: NotifyType::ResponderLifetime,
+            spi: &spi,
+            data: &data,
+        });
+        match informational(&mut self.rng, sa, &[n]) {
+            Ok(m) => {
+                info!(peer = %sa.peer, offered = sa.suite.lifetime.secs, granted = lt.secs, "shortening the IKE SA lifetime");
+                self.push_tx(sa.peer, m);
+            }
+            Err(e) => debug!(error = %e, "could not build RESPONDER-LIFETIME"),
+        }
     }
 
     /// INITIAL-CONTACT (RFC 2407 §4.6.3.3): the peer has rebooted; forget its older SAs. Only
@@ -1461,40 +1494,15 @@ impl Responder {
                 });
             }
         }
-        let mut life_attrs = Vec::new();
-        life_attrs.extend_from_slice(&[
-            0x80,
-            p2attr::LIFE_TYPE as u8,
-            0,
-            1,
-            0,
-            p2attr::LIFE_DURATION as u8,
-            0,
-            4,
-        ]);
-        let lt_secs = u32::try_from(lt.secs).unwrap_or(u32::MAX).to_be_bytes();
-        life_attrs.extend_from_slice(&lt_secs);
-        if let Some(kb) = lt.kb {
-            life_attrs.extend_from_slice(&[
-                0x80,
-                p2attr::LIFE_TYPE as u8,
-                0,
-                2,
-                0,
-                p2attr::LIFE_DURATION as u8,
-                0,
-                4,
-            ]);
-            life_attrs.extend_from_slice(&u32::try_from(kb).unwrap_or(u32::MAX).to_be_bytes());
-        }
-        let spi_out_b = spi_out.to_be_bytes();
+        let life_attrs = life_attributes(p2attr::LIFE_TYPE, p2attr::LIFE_DURATION, lt);
         if shortened {
-            // RFC 2407 §4.6.3.1 RESPONDER-LIFETIME, with the lifetime we actually grant.
+            // RFC 2407 §4.6.3.1 RESPONDER-LIFETIME, with the lifetime we actually grant; its
+            // SPI is "the sender's inbound IPSEC SPI", ours.
             out.push(Payload::Notification(NotifyRepr {
                 doi: isakmp::DOI_IPSEC,
                 protocol: protocol::ESP,
                 kind: NotifyType::ResponderLifetime,
-                spi: &spi_out_b,
+                spi: &spi_in_b,
                 data: &life_attrs,
             }));
             info!(peer = %sa.peer, offered = esp.lifetime.secs, granted = lt.secs, "shortening the ESP lifetime");
@@ -1780,6 +1788,45 @@ impl Responder {
             payload: frame(peer.local.port() == self.config.nat_t_port, msg),
         });
     }
+}
+
+/// A lifetime as SA attributes (RFC 2407 §4.5, RFC 2409 Appendix A): Life Type seconds and its
+/// Duration, then Life Type kilobytes and its Duration when limited. Durations use the
+/// variable form, four octets, as Windows sends them.
+fn life_attributes(type_attr: u16, duration_attr: u16, lt: Lifetime) -> Vec<u8> {
+    let four = |v: u64| u32::try_from(v).unwrap_or(u32::MAX).to_be_bytes();
+    let secs = four(lt.secs);
+    let kb = lt.kb.map(four);
+    let mut attrs = vec![
+        Attribute::Basic {
+            kind: type_attr,
+            value: 1,
+        },
+        Attribute::Variable {
+            kind: duration_attr,
+            value: &secs,
+        },
+    ];
+    if let Some(kb) = &kb {
+        attrs.push(Attribute::Basic {
+            kind: type_attr,
+            value: 2,
+        });
+        attrs.push(Attribute::Variable {
+            kind: duration_attr,
+            value: kb,
+        });
+    }
+    let mut out = vec![0u8; attrs.iter().map(Attribute::buffer_len).sum()];
+    let mut at = 0;
+    for a in &attrs {
+        if let Some(buf) = out.get_mut(at..) {
+            // Cannot fail: `out` was sized from the same attributes.
+            let _ = a.emit(buf);
+        }
+        at += a.buffer_len();
+    }
+    out
 }
 
 /// The ISAKMP SA's SPI in Notify and Delete payloads: CKY-I | CKY-R (RFC 2408 §3.14, §3.15).

@@ -1653,3 +1653,25 @@ fn expired_ike_sa_is_deleted_with_a_delete() {
     assert!(w.clients[c].init.ike_sa_deleted());
     assert!(w.resp.peers(w.now).is_empty());
 }
+
+/// A phase 1 lifetime we shorten is announced: RESPONDER-LIFETIME (RFC 2407 §4.6.3.1, protocol
+/// ISAKMP, the cookie pair as SPI) in an Informational right after MM6, where Apple's racoon
+/// (macOS, iOS) reads it; strongSwan and libreswan ignore unknown status notifies there.
+#[test]
+fn shortened_phase1_lifetime_is_announced() {
+    let mut w = World::new(psk_config());
+    let mut cfg = client_config("vpn");
+    cfg.ike_proposals[0].lifetime.secs = 86400;
+    let c = w.add(cfg, true, 93);
+    w.connect(c);
+    let Some(Event::Phase1Established { info, .. }) = w.resp_events.first() else {
+        panic!()
+    };
+    assert_eq!(info.lifetime_secs, 28800);
+    assert_eq!(w.clients[c].init.responder_ike_lifetime(), Some(28800));
+    // An acceptable lifetime is not announced.
+    let mut w = World::new(psk_config());
+    let c = w.add(client_config("vpn"), true, 94);
+    w.connect(c);
+    assert_eq!(w.clients[c].init.responder_ike_lifetime(), None);
+}
