@@ -157,6 +157,13 @@ pub enum RefuseReason {
     KeyExchangeRateLimited,
     /// A Quick Mode message failed its HASH.
     QuickModeHash,
+    /// The peer's nonce is not 8 to 256 octets long (RFC 2409 §5).
+    NonceLength {
+        /// Its length.
+        len: usize,
+        /// In Quick Mode message 1 (else Main Mode message 3).
+        quick_mode: bool,
+    },
     /// The IKE SA already has [`crate::ResponderConfig::max_quick_modes_per_ike_sa`] Quick
     /// Modes in progress.
     TooManyQuickModes,
@@ -225,6 +232,17 @@ impl fmt::Display for RefuseReason {
                  client's retransmission will be answered (if it persists -> Windows error 789)"
             ),
             Self::QuickModeHash => write!(f, "Quick Mode HASH did not verify -> Windows error 788"),
+            Self::NonceLength { len, quick_mode } => write!(
+                f,
+                "the client's {} nonce is {len} octets; RFC 2409 §5 requires 8 to 256 -> Windows \
+                 error {}",
+                if *quick_mode {
+                    "Quick Mode"
+                } else {
+                    "Main Mode"
+                },
+                if *quick_mode { 788 } else { 789 }
+            ),
             Self::TooManyQuickModes => write!(
                 f,
                 "too many Quick Modes in progress on this IKE SA; the new one was refused -> \

@@ -84,6 +84,7 @@ pub struct Initiator {
     dpd_requests: u64,
     ike_deleted: bool,
     ike_lifetime: Option<u64>,
+    nonce_len: usize,
     last_error: Option<Error>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -135,6 +136,7 @@ impl Initiator {
             dpd_requests: 0,
             ike_deleted: false,
             ike_lifetime: None,
+            nonce_len: 24,
             last_error: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -353,7 +355,7 @@ impl Initiator {
         self.rcky = h.responder_cookie;
         self.suite = Some(chosen.suite);
         let (dh, g_xi) = chosen.suite.group.generate(&mut self.rng);
-        let mut ni = vec![0u8; 24];
+        let mut ni = vec![0u8; self.nonce_len];
         self.rng.fill_bytes(&mut ni);
         let mut out = vec![Payload::KeyExchange(&g_xi), Payload::Nonce(&ni)];
         let natd: Vec<Vec<u8>> = if let Some(d) = self.nat_t {
@@ -565,7 +567,7 @@ impl Initiator {
                 transforms,
             }],
         };
-        let mut ni = vec![0u8; 24];
+        let mut ni = vec![0u8; self.nonce_len];
         self.rng.fill_bytes(&mut ni);
         let (dh, ke) = match self.config.pfs {
             Some(g) => {
@@ -834,6 +836,12 @@ impl Initiator {
         )?;
         self.send(msg);
         Ok(())
+    }
+
+    /// Changes the length of the nonces we send from now on (default 24 octets; RFC 2409 §5
+    /// allows 8 to 256, other lengths exercise the responder's check).
+    pub fn set_nonce_len(&mut self, len: usize) {
+        self.nonce_len = len;
     }
 
     /// Changes whether later Quick Modes ask for tunnel mode.

@@ -49,6 +49,8 @@ use crate::vendor::{self, NatDialect, VendorInfo};
 const L2TP_PORT: u16 = 1701;
 /// Nonce length we send (RFC 2409 §5: 8..256 octets).
 const NONCE_LEN: usize = 32;
+/// Nonce lengths we accept (RFC 2409 §5).
+const NONCE_RANGE: core::ops::RangeInclusive<usize> = 8..=256;
 
 type Cookies = ([u8; 8], [u8; 8]);
 
@@ -1004,6 +1006,7 @@ impl Responder {
                 "Main Mode message 3 without KE or Nonce",
             ));
         };
+        check_nonce(ni, false)?;
         // Only a peer that echoed our responder cookie, from the 4-tuple of its MM1, gets
         // here (the SA is found by both cookies and `on_existing` checks the 4-tuple): it
         // receives what we send. Even so, its address pays for the work.
@@ -1361,6 +1364,7 @@ impl Responder {
         let (Some(sa_i), Some(ni)) = (sa_i, ni) else {
             return Err(Error::PeerMisbehaved("Quick Mode 1 without SA or Nonce"));
         };
+        check_nonce(ni, true)?;
         let choice = suite::choose_esp(&sa_i.proposals, &self.config.policy).map_err(|e| {
             Error::Refused(match e {
                 EspRefusal::Tunnel => RefuseReason::TunnelMode,
@@ -1787,6 +1791,18 @@ impl Responder {
             remote: peer.remote,
             payload: frame(peer.local.port() == self.config.nat_t_port, msg),
         });
+    }
+}
+
+/// RFC 2409 §5: "The length of nonce payload MUST be between 8 and 256 bytes inclusive."
+fn check_nonce(nonce: &[u8], quick_mode: bool) -> Result<(), Error> {
+    if NONCE_RANGE.contains(&nonce.len()) {
+        Ok(())
+    } else {
+        Err(Error::Refused(RefuseReason::NonceLength {
+            len: nonce.len(),
+            quick_mode,
+        }))
     }
 }
 

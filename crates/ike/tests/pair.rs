@@ -1675,3 +1675,55 @@ fn shortened_phase1_lifetime_is_announced() {
     w.connect(c);
     assert_eq!(w.clients[c].init.responder_ike_lifetime(), None);
 }
+
+/// RFC 2409 §5: "The length of nonce payload MUST be between 8 and 256 bytes inclusive."
+/// Other lengths are refused in Main Mode message 3 and in Quick Mode message 1.
+#[test]
+fn nonce_length_is_checked() {
+    let mut w = World::new(psk_config());
+    let c = w.add(client_config("vpn"), true, 95);
+    w.clients[c].init.set_nonce_len(4);
+    w.clients[c].init.connect(w.now).unwrap();
+    w.run();
+    assert!(!w.clients[c].init.is_established());
+    assert_eq!(
+        w.refusals(),
+        vec![&RefuseReason::NonceLength {
+            len: 4,
+            quick_mode: false
+        }]
+    );
+    assert_eq!(w.resp.stats().key_exchanges, 0);
+    let d = w.add(client_config("vpn"), true, 96);
+    w.clients[d].init.set_nonce_len(257);
+    w.clients[d].init.connect(w.now).unwrap();
+    w.run();
+    assert!(!w.clients[d].init.is_established());
+    // 8 and 256 are fine in Main Mode; 300 is not in Quick Mode.
+    for (seed, len) in [(97, 8), (98, 256)] {
+        let e = w.add(client_config("vpn"), true, seed);
+        w.clients[e].init.set_nonce_len(len);
+        w.connect(e);
+        assert!(w.clients[e].init.is_established());
+    }
+    assert_eq!(w.resp_children().len(), 2);
+    let e = w.clients.len() - 1;
+    w.clients[e].init.set_nonce_len(300);
+    w.clients[e].init.start_quick_mode(w.now).unwrap();
+    w.run();
+    assert_eq!(
+        w.refusals().last().unwrap(),
+        &&RefuseReason::NonceLength {
+            len: 300,
+            quick_mode: true
+        }
+    );
+    assert!(
+        w.refusals()
+            .last()
+            .unwrap()
+            .to_string()
+            .contains("8 to 256")
+    );
+    assert_eq!(w.resp_children().len(), 2);
+}
