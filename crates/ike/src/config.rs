@@ -44,6 +44,12 @@ pub struct ResponderConfig {
     /// The local UDP port of NAT-T (RFC 3947 §4: 4500). A peer may float only to this port;
     /// configurable so that tests and unusual deployments can listen elsewhere.
     pub nat_t_port: u16,
+    /// Whether plain ESP (IP protocol 50, transport mode without UDP encapsulation) can be
+    /// received: the owner has a raw ESP socket. Off (the default), a Quick Mode asking for
+    /// it is refused ([`crate::RefuseReason::PlainEspUnavailable`]); on, it is still refused
+    /// when NAT was detected, and for a second 4-tuple of an address whose other peer holds
+    /// plain-ESP SAs (plain ESP is told apart by address alone).
+    pub raw_esp: bool,
     /// Our phase 1 identity (ID_IPV4_ADDR); `None` uses the local address of the exchange.
     pub identity: Option<Ipv4Addr>,
     /// Phase 1 lifetime bounds (default 60..28800 s).
@@ -109,6 +115,7 @@ impl ResponderConfig {
             policy: Policy::default(),
             nat_d_trick: true,
             nat_t_port: 4500,
+            raw_esp: false,
             identity: None,
             phase1_lifetime: LifetimeBounds {
                 min_secs: 60,

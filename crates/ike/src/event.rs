@@ -139,6 +139,15 @@ pub enum RefuseReason {
     },
     /// Quick Mode asked for tunnel mode.
     TunnelMode,
+    /// Quick Mode asked for plain ESP (transport mode without UDP encapsulation) but the
+    /// server cannot receive IP protocol 50 ([`crate::ResponderConfig::raw_esp`] is off).
+    PlainEspUnavailable,
+    /// Quick Mode asked for plain ESP although NAT was detected: only UDP-encapsulated ESP
+    /// (RFC 3948) crosses a NAT.
+    PlainEspBehindNat,
+    /// Quick Mode asked for plain ESP while another client at the same public address holds
+    /// plain-ESP SAs: plain ESP is told apart by address alone.
+    PlainEspAddressInUse,
     /// The Quick Mode IDs name something other than L2TP (UDP 1701 or any).
     NotL2tp {
         /// Protocol in the ID.
@@ -214,6 +223,21 @@ impl fmt::Display for RefuseReason {
                     "Quick Mode asked for tunnel mode; only transport mode is supported for L2TP -> Windows error 788"
                 )
             }
+            Self::PlainEspUnavailable => write!(
+                f,
+                "the client asked for plain ESP (IP protocol 50, no UDP encapsulation), which this \
+                 server does not receive (raw ESP is off) -> Windows error 788"
+            ),
+            Self::PlainEspBehindNat => write!(
+                f,
+                "the client asked for plain ESP although NAT was detected; only UDP-encapsulated \
+                 ESP crosses a NAT -> Windows error 788"
+            ),
+            Self::PlainEspAddressInUse => write!(
+                f,
+                "another client at this public address already uses plain ESP, which is told \
+                 apart by address alone; a second one needs UDP encapsulation -> Windows error 788"
+            ),
             Self::NotL2tp { protocol, port } => write!(
                 f,
                 "Quick Mode IDs name protocol {protocol} port {port}; only L2TP (UDP 1701 or any) is served -> Windows error 788"

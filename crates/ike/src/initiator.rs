@@ -85,6 +85,7 @@ pub struct Initiator {
     ike_deleted: bool,
     ike_lifetime: Option<u64>,
     nonce_len: usize,
+    force_plain: bool,
     last_error: Option<Error>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -137,6 +138,7 @@ impl Initiator {
             ike_deleted: false,
             ike_lifetime: None,
             nonce_len: 24,
+            force_plain: false,
             last_error: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -533,7 +535,7 @@ impl Initiator {
         let spi_b = spi_in.to_be_bytes();
         let udp = self
             .nat_t
-            .filter(|_| self.nat_detected || self.server_behind_nat);
+            .filter(|_| (self.nat_detected || self.server_behind_nat) && !self.force_plain);
         let mode = match (udp, self.config.tunnel_mode) {
             (Some(d), false) => d.udp_transport_mode(),
             (Some(d), true) => d.udp_tunnel_mode(),
@@ -842,6 +844,12 @@ impl Initiator {
     /// allows 8 to 256, other lengths exercise the responder's check).
     pub fn set_nonce_len(&mut self, len: usize) {
         self.nonce_len = len;
+    }
+
+    /// Makes later Quick Modes ask for plain ESP transport (no UDP encapsulation) even when
+    /// NAT was detected (to exercise the responder's refusal).
+    pub fn force_plain_transport(&mut self, on: bool) {
+        self.force_plain = on;
     }
 
     /// Changes whether later Quick Modes ask for tunnel mode.

@@ -77,6 +77,8 @@ struct Qm {
     ni_b: Vec<u8>,
     nr_b: Vec<u8>,
     pending: Box<ChildSa>,
+    /// The 4-tuple this plain-ESP Quick Mode is counted under in [`Responder::plain_esp`].
+    plain: Option<Peer>,
 }
 
 impl Qm {
@@ -163,6 +165,8 @@ struct Child {
     expires: Instant,
     /// This pair's entry in [`Responder::timers`].
     timer: Option<Instant>,
+    /// The 4-tuple this plain-ESP pair is counted under in [`Responder::plain_esp`].
+    plain: Option<Peer>,
 }
 
 /// What lives in [`Responder::timers`].
@@ -211,6 +215,9 @@ pub struct Responder {
     dh_limit: RateLimiter,
     /// Our SPIs of every pending Quick Mode, of any IKE SA.
     pending_spis: HashSet<u32>,
+    /// Plain-ESP pairs and Quick Modes in progress, by public address and 4-tuple: plain ESP
+    /// is told apart by address alone, so one address serves one such peer at a time.
+    plain_esp: HashMap<IpAddr, HashMap<Peer, usize>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -260,6 +267,7 @@ impl Responder {
             peers: HashMap::new(),
             timers: Timers::new(),
             pending_spis: HashSet::new(),
+            plain_esp: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -490,13 +498,19 @@ impl Responder {
                 sa.retx = None;
             }
         }
-        let pending_spis = &mut self.pending_spis;
-        sa.qms.retain(|id, q| {
-            if q.expires <= now {
+        let expired: Vec<u32> = sa
+            .qms
+            .iter()
+            .filter(|(_, q)| q.expires <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some(q) = sa.qms.remove(&id) {
                 debug!(message_id = id, "Quick Mode expired unfinished");
-                pending_spis.remove(&q.pending.spi_in);
-                return false;
+                self.forget_qm(&q);
             }
+        }
+        sa.qms.retain(|_, q| {
             if let Some(r) = &mut q.retx
                 && r.at <= now
             {
@@ -1305,6 +1319,7 @@ impl Responder {
                 return Ok(());
             };
             self.pending_spis.remove(&q.pending.spi_in);
+            let plain = q.plain;
             let mut child = q.complete(proof);
             child.peer = sa.peer;
             info!(peer = %sa.peer, spi_in = format_args!("{:08x}", child.spi_in), spi_out = format_args!("{:08x}", child.spi_out),
@@ -1317,6 +1332,7 @@ impl Responder {
                     spi_out: child.spi_out,
                     expires: now + Duration::from_secs(child.lifetime_secs),
                     timer: None,
+                    plain,
                 },
             );
             sa.done_qms.push_back(id);
@@ -1397,6 +1413,9 @@ impl Responder {
             }
             _ => Encapsulation::Transport,
         };
+        if encapsulation == Encapsulation::Transport {
+            self.check_plain_esp(sa)?;
+        }
         let prop = sa_i
             .proposals
             .get(choice.proposal)
@@ -1544,6 +1563,10 @@ impl Responder {
             suite: esp,
         });
         self.pending_spis.insert(spi_in);
+        let plain = (encapsulation == Encapsulation::Transport).then_some(sa.peer);
+        if let Some(p) = plain {
+            self.count_plain_esp(p, true);
+        }
         sa.qms.insert(
             id,
             Qm {
@@ -1558,6 +1581,7 @@ impl Responder {
                 ni_b: ni.to_vec(),
                 nr_b: nr.clone(),
                 pending: child,
+                plain,
             },
         );
         self.push_tx(sa.peer, qm2);
@@ -1710,7 +1734,7 @@ impl Responder {
         self.timers
             .set(&mut sa.timer, TimerKey::Sa(sa.cookies), None);
         for q in sa.qms.values() {
-            self.pending_spis.remove(&q.pending.spi_in);
+            self.forget_qm(q);
         }
         if sa.state != MmState::Established {
             self.half_open_index.remove(&(sa.peer.remote, sa.cookies.0));
@@ -1757,6 +1781,9 @@ impl Responder {
         };
         self.timers.set(&mut c.timer, TimerKey::Child(spi_in), None);
         info!(peer = %c.peer, spi_in = format_args!("{spi_in:08x}"), "{why}");
+        if let Some(p) = c.plain {
+            self.count_plain_esp(p, false);
+        }
         self.events.push_back(Event::SaDeleted {
             peer: c.peer,
             spi_in,
@@ -1766,6 +1793,53 @@ impl Responder {
             e.children.remove(&spi_in);
         }
         self.tidy_peer(c.peer);
+    }
+
+    /// Forgets the bookkeeping of a Quick Mode that ends unfinished.
+    fn forget_qm(&mut self, q: &Qm) {
+        self.pending_spis.remove(&q.pending.spi_in);
+        if let Some(p) = q.plain {
+            self.count_plain_esp(p, false);
+        }
+    }
+
+    /// Counts a plain-ESP pair or Quick Mode of `peer` in or out.
+    fn count_plain_esp(&mut self, peer: Peer, add: bool) {
+        let ip = peer.remote.ip();
+        let of_ip = self.plain_esp.entry(ip).or_default();
+        let n = of_ip.entry(peer).or_default();
+        if add {
+            *n += 1;
+        } else {
+            *n = n.saturating_sub(1);
+        }
+        if *n == 0 {
+            of_ip.remove(&peer);
+        }
+        if of_ip.is_empty() {
+            self.plain_esp.remove(&ip);
+        }
+    }
+
+    /// Whether `sa` may have a plain-ESP pair (transport mode without UDP encapsulation):
+    /// raw ESP is on, no NAT was detected, and no other 4-tuple of the address holds one (the
+    /// owner tells plain ESP apart by address alone, so two such clients behind one address
+    /// would be merged).
+    fn check_plain_esp(&self, sa: &IkeSa) -> Result<(), Error> {
+        if !self.config.raw_esp {
+            return Err(Error::Refused(RefuseReason::PlainEspUnavailable));
+        }
+        if sa.nat_detected {
+            return Err(Error::Refused(RefuseReason::PlainEspBehindNat));
+        }
+        let taken = self
+            .plain_esp
+            .get(&sa.peer.remote.ip())
+            .is_some_and(|of_ip| of_ip.keys().any(|p| *p != sa.peer));
+        if taken {
+            return Err(Error::Refused(RefuseReason::PlainEspAddressInUse));
+        }
+        Ok(())
     }
 
     /// Removes the entry of a 4-tuple that has nothing left; [`Event::PeerGone`] if it had been

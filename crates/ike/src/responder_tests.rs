@@ -52,6 +52,20 @@ impl Responder {
             .flat_map(|s| s.qms.values().map(|q| q.pending.spi_in))
             .collect();
         assert_eq!(pending, self.pending_spis);
+        let mut plain: HashMap<IpAddr, HashMap<Peer, usize>> = HashMap::new();
+        let counted = self.children.values().filter_map(|c| c.plain).chain(
+            self.sas
+                .values()
+                .flat_map(|s| s.qms.values().filter_map(|q| q.plain)),
+        );
+        for p in counted {
+            *plain
+                .entry(p.remote.ip())
+                .or_default()
+                .entry(p)
+                .or_default() += 1;
+        }
+        assert_eq!(plain, self.plain_esp);
     }
 }
 
@@ -183,12 +197,18 @@ fn dpd_vids() -> Vec<Vec<u8>> {
 /// timer set, the half-open count and the peer index agree with the SA tables.
 #[test]
 fn bookkeeping_stays_consistent() {
-    let mut p = Pair::new(ResponderConfig::new(Secret::from_slice(b"vpn")));
+    let mut config = ResponderConfig::new(Secret::from_slice(b"vpn"));
+    config.raw_esp = true;
+    let mut p = Pair::new(config);
     let a = p.add(Ipv4Addr::new(192, 0, 2, 10), dpd_vids());
     let b = p.add(Ipv4Addr::new(192, 0, 2, 11), dpd_vids());
+    // Without NAT-T: plain ESP.
+    let d = p.add(Ipv4Addr::new(192, 0, 2, 13), Vec::new());
     p.connect(a);
     p.connect(b);
-    assert_eq!((p.resp.sas.len(), p.resp.children.len()), (2, 2));
+    p.connect(d);
+    assert_eq!(p.resp.plain_esp.len(), 1);
+    assert_eq!((p.resp.sas.len(), p.resp.children.len()), (3, 3));
     // A Quick Mode rekey, then the client deletes the old pair.
     p.clients[a].start_quick_mode(p.now).unwrap();
     p.run();
@@ -202,7 +222,7 @@ fn bookkeeping_stays_consistent() {
         .unwrap();
     p.clients[a].send_delete(p.now, old).unwrap();
     p.run();
-    assert_eq!(p.resp.children.len(), 2);
+    assert_eq!(p.resp.children.len(), 3);
     // Time passes with DPD answered.
     p.tick(100);
     p.tick(100);
@@ -240,6 +260,7 @@ fn bookkeeping_stays_consistent() {
         p.resp
     );
     assert!(p.resp.peers.is_empty());
+    assert!(p.resp.plain_esp.is_empty() && p.resp.pending_spis.is_empty());
     assert_eq!(p.resp.poll_timeout(), None);
 }
 

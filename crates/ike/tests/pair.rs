@@ -438,6 +438,7 @@ fn aes_cbc_with_ecp256_and_sha256_esp() {
 fn no_nat_plain_esp_with_trick_off() {
     let mut rc = psk_config();
     rc.nat_d_trick = false;
+    rc.raw_esp = true;
     let mut w = World::new(rc);
     let mut cfg = client_config("vpn");
     cfg.vendor_ids = vec![vendor::RFC3947.to_vec()];
@@ -1726,4 +1727,78 @@ fn nonce_length_is_checked() {
             .contains("8 to 256")
     );
     assert_eq!(w.resp_children().len(), 2);
+}
+
+/// A client at 192.168.50.11 without NAT on `port`, asking for plain ESP (IP protocol 50).
+fn plain_esp_client(w: &mut World, port: u16, seed: u8) -> usize {
+    let mut cfg = client_config("vpn");
+    cfg.vendor_ids = vec![vendor::RFC3947.to_vec()];
+    cfg.local = sa(PRIVATE, port);
+    w.add(cfg, false, seed)
+}
+
+fn plain_esp_config(raw_esp: bool) -> ResponderConfig {
+    let mut rc = psk_config();
+    rc.nat_d_trick = false;
+    rc.raw_esp = raw_esp;
+    rc
+}
+
+/// Plain ESP (transport mode, no UDP encapsulation) needs the raw ESP socket.
+#[test]
+fn plain_esp_needs_raw_esp() {
+    let mut w = World::new(plain_esp_config(false));
+    let c = plain_esp_client(&mut w, 500, 100);
+    w.connect(c);
+    assert!(w.resp_children().is_empty());
+    assert_eq!(w.refusals(), vec![&RefuseReason::PlainEspUnavailable]);
+    assert!(w.refusals()[0].to_string().contains("Windows error 788"));
+    let mut w = World::new(plain_esp_config(true));
+    let c = plain_esp_client(&mut w, 500, 100);
+    w.connect(c);
+    assert_eq!(w.resp_children()[0].encapsulation, Encapsulation::Transport);
+}
+
+/// Plain ESP does not cross a NAT: refused when NAT was detected.
+#[test]
+fn plain_esp_is_refused_behind_nat() {
+    let mut w = World::new(plain_esp_config(true));
+    let mut cfg = client_config("vpn");
+    cfg.vendor_ids = vec![vendor::RFC3947.to_vec()];
+    let c = w.add(cfg, true, 101);
+    w.clients[c].init.force_plain_transport(true);
+    w.connect(c);
+    assert!(w.resp_children().is_empty());
+    assert_eq!(w.refusals(), vec![&RefuseReason::PlainEspBehindNat]);
+}
+
+/// Plain ESP is told apart by address alone, so while one IKE peer of an address holds plain
+/// ESP SAs, another 4-tuple of the same address may not get any.
+#[test]
+fn second_plain_esp_client_from_one_address_is_refused() {
+    let mut w = World::new(plain_esp_config(true));
+    let a = plain_esp_client(&mut w, 500, 102);
+    let b = plain_esp_client(&mut w, 501, 103);
+    w.connect(a);
+    w.connect(b);
+    assert_eq!(w.resp_children().len(), 1);
+    assert_eq!(w.refusals(), vec![&RefuseReason::PlainEspAddressInUse]);
+    // The same peer may rekey.
+    w.clients[a].init.start_quick_mode(w.now).unwrap();
+    w.run();
+    assert_eq!(w.resp_children().len(), 2);
+    // Once a's pairs are gone, b gets plain ESP.
+    for c in w
+        .client_children(a)
+        .iter()
+        .map(|c| c.spi_in)
+        .collect::<Vec<_>>()
+    {
+        w.clients[a].init.send_delete(w.now, c).unwrap();
+    }
+    w.run();
+    w.clients[b].init.start_quick_mode(w.now).unwrap();
+    w.run();
+    assert_eq!(w.resp_children().len(), 3);
+    assert_eq!(w.resp_children()[2].peer.remote, sa(PRIVATE, 501));
 }

@@ -1549,6 +1549,7 @@ fn ike_config(config: &Config) -> ike::ResponderConfig {
     };
     c.nat_d_trick = config.ike.nat_d_trick;
     c.nat_t_port = config.listen.nat_t_port;
+    c.raw_esp = config.listen.raw_esp;
     c.max_half_open = config.limits.half_open_ike_sas as usize;
     c.dpd_interval = match config.ike.dpd_interval_secs {
         0 => None,
