@@ -1802,3 +1802,126 @@ fn second_plain_esp_client_from_one_address_is_refused() {
     assert_eq!(w.resp_children().len(), 3);
     assert_eq!(w.resp_children()[2].peer.remote, sa(PRIVATE, 501));
 }
+
+/// A Windows 10 client: AES/ECP and MODP transforms, RFC 3947 and its Microsoft VIDs.
+fn win10_config() -> InitiatorConfig {
+    let mut cfg = client_config("vpn");
+    cfg.ike_proposals = vec![
+        p1(CipherAlg::Aes256, HashAlg::Sha1, DhGroup::Ecp384),
+        p1(CipherAlg::Aes128, HashAlg::Sha1, DhGroup::Ecp256),
+        p1(CipherAlg::Aes256, HashAlg::Sha1, DhGroup::Modp2048),
+        p1(CipherAlg::Aes128, HashAlg::Sha1, DhGroup::Modp2048),
+        p1(CipherAlg::TripleDes, HashAlg::Sha1, DhGroup::Modp2048),
+        p1(CipherAlg::TripleDes, HashAlg::Sha1, DhGroup::Modp1024),
+    ];
+    cfg.esp_proposals = vec![
+        esp(CipherAlg::Aes256, IntegAlg::HmacSha1_96, 3600),
+        esp(CipherAlg::Aes128, IntegAlg::HmacSha1_96, 3600),
+        esp(CipherAlg::TripleDes, IntegAlg::HmacSha1_96, 3600),
+    ];
+    cfg.vendor_ids = vec![
+        vendor::ms_nt5(9),
+        vendor::RFC3947.to_vec(),
+        vendor::DRAFT_02N.to_vec(),
+        vendor::FRAGMENTATION.to_vec(),
+        vendor::MS_INITIAL_CONTACT.to_vec(),
+        hex::decode("01528bbbc00696121849ab9a1c5b2a5100000001").unwrap(),
+    ];
+    cfg
+}
+
+/// 10,000 Windows 10 shaped MM1s with fresh cookies from 1,000 spoofed 4-tuples (250
+/// addresses, four ports each) at the default bounds, with a real client connecting in the
+/// middle of it. The client completes Main Mode and Quick Mode; the half-open table never
+/// exceeds its bounds; and no spoofed address ever gets more than one datagram per MM1 it
+/// "sent", timers included.
+#[test]
+fn flood_of_spoofed_mm1s_does_not_lock_out_a_real_client() {
+    const TUPLES: u32 = 1000;
+    const MM1S: u32 = 10_000;
+    let rc = psk_config();
+    let (max_total, max_per_ip) = (rc.max_half_open, rc.max_half_open_per_ip);
+    let mut w = World::new(rc);
+    let mut probe = Initiator::new(win10_config(), [110; 32]);
+    probe.connect(w.now).unwrap();
+    let template = probe.poll_transmit().unwrap().payload;
+    let spoofed = |n: u32| {
+        let t = n % TUPLES;
+        let ip = Ipv4Addr::new(10, 66, (t / 4 / 250) as u8, (t / 4 % 250) as u8 + 1);
+        sa(ip, 1024 + (t % 4) as u16)
+    };
+    let c = w.add(win10_config(), true, 111);
+    let mut received: HashMap<SocketAddr, u32> = HashMap::new();
+    let mut sent: HashMap<SocketAddr, u32> = HashMap::new();
+    let mut qm_started = false;
+    // Routes the responder's datagrams: to the real client, or counted per spoofed address.
+    let drain = |w: &mut World, sent: &mut HashMap<SocketAddr, u32>| {
+        let out: Vec<ike::Transmit> = std::iter::from_fn(|| w.resp.poll_transmit()).collect();
+        let (mine, others): (Vec<_>, Vec<_>) = out
+            .into_iter()
+            .partition(|t| t.remote.ip() == IpAddr::V4(PUBLIC));
+        for t in others {
+            *sent.entry(t.remote).or_default() += 1;
+        }
+        answer(w, mine);
+        while let Some(e) = w.resp.poll_event() {
+            w.resp_events.push(e);
+        }
+    };
+    for n in 0..MM1S {
+        let from = spoofed(n);
+        *received.entry(from).or_default() += 1;
+        mm1_from(&mut w, &template, n, from);
+        drain(&mut w, &mut sent);
+        if n == 2000 {
+            w.clients[c].init.connect(w.now).unwrap();
+        }
+        if n > 2000 && n % 25 == 0 {
+            // The real client's next message, if any (Quick Mode once Main Mode is done).
+            if w.clients[c].init.is_established() && !qm_started {
+                w.clients[c].init.start_quick_mode(w.now).unwrap();
+                qm_started = true;
+            }
+            while let Some(e) = w.clients[c].init.poll_event() {
+                w.clients[c].events.push(e);
+            }
+            if let Some(t) = w.clients[c].init.poll_transmit() {
+                let src = w.outside(c, t.local);
+                let msg = strip_marker(t.local, t.remote, t.payload);
+                w.resp.handle_datagram(w.now, t.remote, src, &msg);
+                drain(&mut w, &mut sent);
+            }
+        }
+        if n % 100 == 0 {
+            let rows = w.resp.peers(w.now);
+            let half_open: Vec<_> = rows.iter().filter(|r| r.phase1.is_none()).collect();
+            assert!(half_open.len() <= max_total, "{}", half_open.len());
+            let mut per_ip: HashMap<IpAddr, usize> = HashMap::new();
+            for r in &half_open {
+                *per_ip.entry(r.peer.remote.ip()).or_default() += 1;
+            }
+            assert!(per_ip.values().all(|n| *n <= max_per_ip), "{per_ip:?}");
+        }
+        w.now += Duration::from_millis(1);
+        w.resp.handle_timeout(w.now);
+        drain(&mut w, &mut sent);
+    }
+    assert!(w.clients[c].init.is_established(), "{:?}", w.resp.stats());
+    assert_eq!(w.resp_children().len(), 1, "the real client's Quick Mode");
+    assert_same_keys(w.resp_children()[0], w.client_children(c)[0]);
+    assert!(w.resp.stats().half_open_evicted > 0);
+    // Timers never reach a spoofed address: a minute later still one datagram per MM1 at most.
+    for _ in 0..60 {
+        w.now += Duration::from_secs(1);
+        w.resp.handle_timeout(w.now);
+        drain(&mut w, &mut sent);
+    }
+    for (to, n) in &sent {
+        assert!(
+            *n <= received[to],
+            "{to}: {n} sent for {} MM1s",
+            received[to]
+        );
+    }
+    assert_eq!(sent.values().sum::<u32>(), MM1S, "one MM2 per MM1");
+}
