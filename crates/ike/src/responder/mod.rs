@@ -2002,5 +2002,4 @@ pub(crate) fn split_keymat(km: &Secret, enc_len: usize) -> (Secret, Secret) {
 }
 
 #[cfg(test)]
-#[path = "responder_tests.rs"]
 mod tests;
