@@ -12,7 +12,7 @@ use crypto::Secret;
 use crypto::cipher::CbcCipher;
 use crypto::hash::{self, HashAlg};
 use wire::isakmp::{
-    Body, HeaderRepr, Payload, PayloadType, Repr, emit_payloads, flags, payloads_len,
+    Body, HeaderRepr, Payload, PayloadType, Payloads, Repr, emit_payloads, flags, payloads_len,
 };
 
 use crate::error::Error;
@@ -150,6 +150,37 @@ pub(crate) fn nat_d(h: HashAlg, cky_i: &[u8; 8], cky_r: &[u8; 8], addr: SocketAd
         core::net::IpAddr::V4(ip) => hash::digest(h, &[cky_i, cky_r, &ip.octets(), &port]),
         core::net::IpAddr::V6(ip) => hash::digest(h, &[cky_i, cky_r, &ip.octets(), &port]),
     }
+}
+
+/// Splits a decrypted phase 2 body into its leading HASH and the bytes the HASH covers (the
+/// payloads after it, without padding; RFC 2409 §5.5).
+pub(crate) fn hashed_rest(first: PayloadType, plain: &[u8]) -> Result<(&[u8], &[u8]), Error> {
+    let mut it = Payloads::new(first, plain);
+    let h = match it.next() {
+        Some(Ok(p)) if p.kind == PayloadType::Hash => p.body,
+        Some(Err(e)) => return Err(e.into()),
+        _ => {
+            return Err(Error::PeerMisbehaved(
+                "phase 2 message does not start with HASH",
+            ));
+        }
+    };
+    let start = it.consumed();
+    for p in &mut it {
+        p?;
+    }
+    let rest = plain
+        .get(start..it.consumed())
+        .ok_or(Error::PeerMisbehaved("payload bounds"))?;
+    Ok((h, rest))
+}
+
+/// KEYMAT = encryption key | authentication key (RFC 2409 §5.5; the order all implementations
+/// use).
+pub(crate) fn split_keymat(km: &Secret, enc_len: usize) -> (Secret, Secret) {
+    let b = km.as_bytes();
+    let (e, a) = b.split_at_checked(enc_len).unwrap_or((b, &[]));
+    (Secret::from_slice(e), Secret::from_slice(a))
 }
 
 /// Prepends the non-ESP marker to an IKE message sent over the NAT-T port (RFC 3948 §2.2).

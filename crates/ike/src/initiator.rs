@@ -20,12 +20,11 @@ use wire::isakmp::{
     protocol,
 };
 
-use crate::crypt::{Keys, frame, nat_d};
+use crate::crypt::{Keys, frame, hashed_rest, nat_d, split_keymat};
 use crate::error::Error;
 use crate::event::{
     ChildSa, Encapsulation, Event, Peer, Phase1Info, PskSymptom, RefuseReason, Transmit,
 };
-use crate::responder::{hashed_rest, split_keymat};
 use crate::suite::{self, EncapsulationMode, EspSuite, LifeBytes, Phase1Suite, p1attr, p2attr};
 use crate::vendor::{NatDialect, VendorInfo};
 

@@ -12,7 +12,16 @@ use crypto::integ::IntegAlg;
 
 use super::*;
 use crate::initiator::{Initiator, InitiatorConfig};
-use crate::suite::{EncapsulationMode, EspSuite};
+use crate::suite::{EncapsulationMode, EspSuite, Phase1Suite};
+use crate::vendor;
+
+/// The Quick Modes in progress on `sa`.
+fn qms(sa: &IkeSa) -> impl Iterator<Item = &quick_mode::Qm> {
+    sa.established()
+        .ok()
+        .into_iter()
+        .flat_map(|e| e.qms.values())
+}
 
 impl Responder {
     /// The bookkeeping that replaces scans agrees with the tables: one timer entry per IKE SA
@@ -28,11 +37,7 @@ impl Responder {
             assert_eq!(c.timer, Some(c.expires));
             assert!(self.peers[&c.peer].children.contains(spi));
         }
-        let half_open = self
-            .sas
-            .values()
-            .filter(|s| s.state != MmState::Established)
-            .count();
+        let half_open = self.sas.values().filter(|s| !s.is_established()).count();
         assert_eq!(self.half_open.len(), half_open);
         let (mut sas, mut children) = (0, 0);
         for (p, e) in &self.peers {
@@ -49,14 +54,14 @@ impl Responder {
         let pending: HashSet<u32> = self
             .sas
             .values()
-            .flat_map(|s| s.qms.values().map(|q| q.pending.spi_in))
+            .flat_map(|s| qms(s).map(|q| q.spi_in()))
             .collect();
         assert_eq!(pending, self.pending_spis);
         let mut plain: HashMap<IpAddr, HashMap<Peer, usize>> = HashMap::new();
         let counted = self.children.values().filter_map(|c| c.plain).chain(
             self.sas
                 .values()
-                .flat_map(|s| s.qms.values().filter_map(|q| q.plain)),
+                .flat_map(|s| qms(s).filter_map(|q| q.plain)),
         );
         for p in counted {
             *plain
@@ -292,9 +297,83 @@ fn inbound_spi_is_unique_across_ike_sas() {
         .resp
         .sas
         .values()
-        .flat_map(|s| s.qms.values().map(|q| q.pending.spi_in))
+        .flat_map(|s| qms(s).map(|q| q.spi_in()))
         .collect();
     assert_eq!(pending.len(), 2);
     assert_ne!(pending[0], pending[1]);
     p.resp.check_invariants();
+}
+
+/// A Windows 10 client: AES/ECP and MODP transforms, RFC 3947 and its Microsoft VIDs.
+fn win10_mm1(now: Instant) -> Vec<u8> {
+    let suite = |cipher, group| Phase1Suite {
+        cipher,
+        hash: HashAlg::Sha1,
+        group,
+        lifetime: Lifetime {
+            secs: 28800,
+            kb: None,
+        },
+    };
+    let mut cfg = client_config(
+        Ipv4Addr::new(192, 0, 2, 30),
+        vec![
+            vendor::ms_nt5(9),
+            vendor::RFC3947.to_vec(),
+            vendor::DRAFT_02N.to_vec(),
+            vendor::FRAGMENTATION.to_vec(),
+            vendor::MS_INITIAL_CONTACT.to_vec(),
+            vec![
+                0x01, 0x52, 0x8b, 0xbb, 0xc0, 0x06, 0x96, 0x12, 0x18, 0x49, 0xab, 0x9a, 0x1c, 0x5a,
+                0x2b, 0x51, 0x00, 0x00, 0x00, 0x01,
+            ],
+        ],
+    );
+    cfg.ike_proposals = vec![
+        suite(CipherAlg::Aes256, DhGroup::Ecp384),
+        suite(CipherAlg::Aes128, DhGroup::Ecp256),
+        suite(CipherAlg::Aes256, DhGroup::Modp2048),
+        suite(CipherAlg::Aes128, DhGroup::Modp2048),
+        suite(CipherAlg::TripleDes, DhGroup::Modp2048),
+        suite(CipherAlg::TripleDes, DhGroup::Modp1024),
+    ];
+    let mut init = Initiator::new(cfg, [31; 32]);
+    init.connect(now).unwrap();
+    init.poll_transmit().unwrap().payload
+}
+
+/// What one half-open SA waiting for MM3 costs, for a Windows 10 MM1 (six transforms, six
+/// VIDs): the SA itself (inline, its SAi_b and its MM2) and its entries in the tables. The
+/// SA and its own heap are measured (280 bytes inline, 248 of SAi_b, 108 of MM2); the table
+/// entries are their key and value sizes plus one hash-table control byte each (hash-table
+/// slack and B-tree node overhead are not counted).
+#[test]
+fn a_half_open_sa_is_small() {
+    let mut p = Pair::new(ResponderConfig::new(Secret::from_slice(b"vpn")));
+    let mm1 = win10_mm1(p.now);
+    p.resp.handle_datagram(
+        p.now,
+        addr(SERVER, 500),
+        addr(Ipv4Addr::new(192, 0, 2, 30), 500),
+        &mm1,
+    );
+    assert!(p.resp.poll_transmit().is_some());
+    let sa = p.resp.sas.values().next().unwrap();
+    let State::Mm3(state) = &sa.state else {
+        panic!("not waiting for MM3")
+    };
+    let own = size_of::<IkeSa>() + state.heap_len() + sa.reply.bytes().len();
+    let tables = (size_of::<Cookies>() + 1) // the SA table key
+        + (size_of::<Cookies>() + 1) // the peer index's set
+        + (size_of::<(SocketAddr, [u8; 8])>() + 8 + 1) // MM1 retransmission index
+        + (size_of::<Cookies>() + 32 + 1) + (8 + size_of::<Cookies>()) // half-open accounting
+        + (16 + size_of::<TimerKey>()); // the deadline set
+    // A new 4-tuple also gets an index entry, with a set of one (four buckets).
+    let new_peer = size_of::<Peer>() + size_of::<PeerEntry>() + 1 + 4 * (size_of::<Cookies>() + 1);
+    assert!(own <= 720, "{own} bytes");
+    assert!(
+        own + tables + new_peer <= 1200,
+        "{} bytes",
+        own + tables + new_peer
+    );
 }
