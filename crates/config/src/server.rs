@@ -357,8 +357,15 @@ impl Default for L2tpOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// IKE SAs still in Main Mode, over all peers.
+    /// IKE SAs still in Main Mode, over all peers. At the bound a newcomer evicts a
+    /// negotiation still waiting for Main Mode message 3, from the address holding the most.
     pub half_open_ike_sas: u32,
+    /// IKE SAs still in Main Mode from one source address (strongSwan calls its equivalent
+    /// the block threshold).
+    pub half_open_per_source_ip: u32,
+    /// Diffie-Hellman computations per second one source address may cause (a burst of twice
+    /// as many is allowed): each costs milliseconds of CPU.
+    pub key_exchanges_per_source_per_second: u32,
     /// Peers (outer 4-tuples) sharing one source IP address (clients behind one NAT).
     pub peers_per_source_ip: u32,
     /// Peers in total.
@@ -374,7 +381,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            half_open_ike_sas: 512,
+            half_open_ike_sas: 4096,
+            half_open_per_source_ip: 16,
+            key_exchanges_per_source_per_second: 10,
             peers_per_source_ip: 64,
             max_peers: 20_000,
             tunnels_per_peer: 4,
@@ -714,6 +723,11 @@ pub(crate) fn check_l2tp(ck: &mut Checker<'_>, l2tp: &L2tpOptions) {
 pub(crate) fn check_limits(ck: &mut Checker<'_>, limits: &Limits) {
     let fields = [
         ("half_open_ike_sas", limits.half_open_ike_sas),
+        ("half_open_per_source_ip", limits.half_open_per_source_ip),
+        (
+            "key_exchanges_per_source_per_second",
+            limits.key_exchanges_per_source_per_second,
+        ),
         ("peers_per_source_ip", limits.peers_per_source_ip),
         ("max_peers", limits.max_peers),
         ("tunnels_per_peer", limits.tunnels_per_peer),

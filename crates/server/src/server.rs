@@ -874,6 +874,14 @@ impl Server {
             match event {
                 ike::Event::Phase1Established { peer, info } => {
                     info!(client = %peer.remote, suite = %info.suite, nat = info.nat_detected, "IKE SA established");
+                    if info.suite.is_legacy()
+                        && self
+                            .log
+                            .allow(now, peer.remote.ip(), "legacy suite")
+                            .is_some()
+                    {
+                        warn!(client = %peer.remote, suite = %info.suite, "the client negotiates a legacy IKE suite (Windows XP has nothing better; newer clients should not need it)");
+                    }
                     let tuple = esp::FourTuple {
                         local: peer.local,
                         remote: peer.remote,
@@ -1322,7 +1330,14 @@ fn ike_config(config: &ServerConfig) -> ike::ResponderConfig {
     };
     c.nat_d_trick = config.ike.nat_d_trick;
     c.nat_t_port = config.listen.nat_t_port;
+    c.raw_esp = config.listen.raw_esp;
     c.max_half_open = config.limits.half_open_ike_sas as usize;
+    c.max_half_open_per_ip = config.limits.half_open_per_source_ip as usize;
+    c.dh_rate_limit.per_second = config.limits.key_exchanges_per_source_per_second;
+    c.dh_rate_limit.burst = config
+        .limits
+        .key_exchanges_per_source_per_second
+        .saturating_mul(2);
     c.dpd_interval = match config.ike.dpd_interval_secs {
         0 => None,
         secs => Some(Duration::from_secs(u64::from(secs))),

@@ -64,6 +64,8 @@ impl MiniServer {
     fn new(nat_d_trick: bool) -> Self {
         let mut cfg = ike::ResponderConfig::new(Secret::from_slice(PSK));
         cfg.nat_d_trick = nat_d_trick;
+        // This server receives plain ESP (`Out::Esp`).
+        cfg.raw_esp = true;
         Self {
             ike: ike::Responder::new(cfg, [9; 32]),
             inbound: None,
