@@ -179,6 +179,10 @@ pub struct Opened {
     pub payload: Range<usize>,
     /// A lifetime threshold this packet crossed.
     pub expiry: Option<Expiry>,
+    /// Whether this is the highest sequence number the SA has accepted so far (not a late
+    /// packet that the window still admits, RFC 4303 §3.4.3). Only such a packet may move a
+    /// peer to a new NAT mapping: a delayed one from the old mapping must not move it back.
+    pub newest: bool,
 }
 
 /// An ESP security association, shareable across threads (`Sync`).
@@ -465,9 +469,13 @@ impl Sa {
         }
         // Only now may the window move (RFC 4303 §3.4.3). Two threads racing with the same
         // number both pass `check`; only one passes here.
-        self.window()
-            .check_and_update(seq)
-            .map_err(|_: ReplayError| Error::Replay { seq })?;
+        let newest = {
+            let mut window = self.window();
+            window
+                .check_and_update(seq)
+                .map_err(|_: ReplayError| Error::Replay { seq })?;
+            window.top() == seq
+        };
 
         let (_, rest) = authed.split_at_mut(HEADER_LEN);
         let (iv, body) = rest.split_at_mut(block);
@@ -484,6 +492,7 @@ impl Sa {
             next_header: parsed.next_header,
             payload: start..start + data_len,
             expiry,
+            newest,
         })
     }
 

@@ -476,30 +476,38 @@ impl Shared {
     }
 
     fn note_alive(&self, peer: &PeerView) {
-        if !peer.activity.alive.swap(true, Ordering::Relaxed) {
+        // A plain load first: the flag is set on almost every packet, and a swap would write
+        // the cache line every time.
+        if !peer.activity.alive.load(Ordering::Relaxed)
+            && !peer.activity.alive.swap(true, Ordering::Relaxed)
+        {
             let id = peer.id;
             self.note(|n| n.active.push(id));
         }
     }
 
-    /// The live entry for `spi`: a dead one (removed while we looked) makes us look again.
-    fn in_entry(&self, spi: u32) -> Option<Arc<InEntry>> {
+    /// Runs `f` on the live entry for `spi`, borrowed from the table (no reference count is
+    /// touched per packet); a dead one (removed while we looked) makes us look again.
+    fn with_in_entry<R>(&self, spi: u32, f: impl FnOnce(&InEntry) -> R) -> Option<R> {
         let shard = self.by_spi.get(spi_shard(spi))?;
         for _ in 0..2 {
-            let entry = shard.load().get(&spi).cloned()?;
+            let table = shard.load();
+            let entry = table.get(&spi)?;
             if entry.live.load(Ordering::Acquire) {
-                return Some(entry);
+                return Some(f(entry));
             }
         }
         None
     }
 
-    fn out_entry(&self, addr: Ipv4Addr) -> Option<Arc<OutEntry>> {
+    /// As [`Self::with_in_entry`], for the assigned address `addr`.
+    fn with_out_entry<R>(&self, addr: Ipv4Addr, f: impl FnOnce(&OutEntry) -> R) -> Option<R> {
         let shard = self.by_addr.get(addr_shard(addr))?;
         for _ in 0..2 {
-            let entry = shard.load().get(&addr).cloned()?;
+            let table = shard.load();
+            let entry = table.get(&addr)?;
             if entry.live.load(Ordering::Acquire) {
-                return Some(entry);
+                return Some(f(entry));
             }
         }
         None
@@ -558,21 +566,19 @@ impl DataPlane {
             bump(&c.malformed);
             return Outbound::Drop;
         };
-        let dst = ip.dst_addr();
-        let Some(entry) = self.shared.out_entry(dst) else {
+        let sealed = self.shared.with_out_entry(ip.dst_addr(), |entry| {
+            if packet.len() > usize::from(entry.session.mtu) {
+                return self.too_big(entry, packet, batch, rng);
+            }
+            match self.seal_ip(entry, packet, batch, rng) {
+                0 => Outbound::Drop,
+                n => Outbound::Sealed(n),
+            }
+        });
+        sealed.unwrap_or_else(|| {
             bump(&c.no_session);
-            return Outbound::Drop;
-        };
-        let mtu = usize::from(entry.session.mtu);
-        if packet.len() > mtu {
-            return self.too_big(&entry, packet, batch, rng);
-        }
-        let n = self.seal_ip(&entry, packet, batch, rng);
-        if n == 0 {
             Outbound::Drop
-        } else {
-            Outbound::Sealed(n)
-        }
+        })
     }
 
     /// Whether the data plane noted something for the control plane since it last looked
@@ -621,10 +627,17 @@ impl DataPlane {
             bump(&c.malformed);
             return Inbound::Drop;
         };
-        let Some(entry) = s.in_entry(header.spi()) else {
+        let verdict = s.with_in_entry(header.spi(), |entry| self.inbound_on(entry, tuple, buf));
+        verdict.unwrap_or_else(|| {
             bump(&c.esp_dropped);
-            return Inbound::Drop;
-        };
+            Inbound::Drop
+        })
+    }
+
+    /// [`Self::inbound`] once the SPI's entry is found.
+    fn inbound_on(&self, entry: &InEntry, tuple: esp::FourTuple, buf: &mut [u8]) -> Inbound {
+        let s = &*self.shared;
+        let c = &s.counters;
         // The SA is bound to its peer's 4-tuple. From another 4-tuple, only a packet that
         // verifies under a UDP-encapsulated SA on the same local address and port can be a
         // NAT rebinding; anything else is a forgery.
@@ -660,6 +673,13 @@ impl DataPlane {
             })
         };
         if moved {
+            if !opened.newest {
+                // A late packet from a mapping the peer already left (RFC 4303 §3.4.3 admits
+                // it): it must not move the peer back. Its payload is dropped too: the peer
+                // is no longer there.
+                bump(&c.esp_dropped);
+                return Inbound::Drop;
+            }
             return handoff(HandoffReason::Moved { from: bound });
         }
         let Some((session, ip)) = established_ipv4(&entry.peer, buf, datagram.payload.clone())
@@ -686,7 +706,9 @@ impl DataPlane {
             bump(&c.mss_clamped);
         }
         session.counters.inbound.add(ip.len());
-        session.counters.alive.store(true, Ordering::Relaxed);
+        if !session.counters.alive.load(Ordering::Relaxed) {
+            session.counters.alive.store(true, Ordering::Relaxed);
+        }
         c.to_tun.bump(opened.spi);
         Inbound::Tun(ip)
     }
@@ -1402,6 +1424,36 @@ mod tests {
             ),
             Inbound::Drop
         );
+    }
+
+    /// After a peer moved to a new NAT mapping, a delayed packet from the old one (an older
+    /// sequence number the window still admits) must not move it back.
+    #[test]
+    fn a_late_packet_from_the_old_mapping_does_not_move_the_peer_back() {
+        let mut f = fixture(1400, None);
+        let old = tuple();
+        let new = esp::FourTuple {
+            local: old.local,
+            remote: "203.0.113.7:40001".parse().unwrap(),
+        };
+        let ip = ipv4(ADDR, 40, 17, false);
+        let mut late = client_packet(&f.client, &ip_frame(&ip), &mut f.rng);
+        let mut first = client_packet(&f.client, &ip_frame(&ip), &mut f.rng);
+        let Inbound::ToOwner(h) = f.plane.inbound_udp(new.local, new.remote, &mut first) else {
+            panic!("the newest packet from a new mapping is handed over");
+        };
+        assert_eq!(h.reason, HandoffReason::Moved { from: old });
+        // The control plane moved the peer and republished.
+        f.inbound.rebind(new).unwrap();
+        let mut moved = spec(&f, 1400, None);
+        moved.tuple = new;
+        f.publisher.publish(vec![(1, Some(moved))]);
+        let dropped = f.plane.stats().esp_dropped;
+        assert_eq!(
+            f.plane.inbound_udp(old.local, old.remote, &mut late),
+            Inbound::Drop
+        );
+        assert_eq!(f.plane.stats().esp_dropped, dropped + 1);
     }
 
     /// The client uses a rekeyed SA before the control plane switched to it: the data plane
