@@ -22,7 +22,7 @@ pub(crate) const LOG_WINDOW: Duration = Duration::from_secs(60);
 /// How many (source, reason) pairs are remembered.
 pub(crate) const LOG_ENTRIES: usize = 4096;
 /// Refusal lines per second over all sources.
-pub(crate) const LOG_BURST: u32 = 20;
+pub(crate) const LOG_BURST: u32 = 5;
 
 /// Failed logins that cost nothing (typos).
 pub(crate) const FREE_FAILURES: u32 = 3;
