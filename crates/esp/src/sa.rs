@@ -73,15 +73,7 @@ impl Encap {
     }
 }
 
-/// The peer's outer 4-tuple: what an inbound SA is bound to. For plain ESP (protocol 50) the
-/// ports are 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FourTuple {
-    /// Our address (and port 4500 or 500 for UDP).
-    pub local: SocketAddr,
-    /// The peer's address and port as seen on the wire.
-    pub remote: SocketAddr,
-}
+pub use wire::FourTuple;
 
 /// Lifetime limits (RFC 2407 §4.5 SA Life Type kilobytes; packets as a local policy). Bytes
 /// count the protected payload (the plaintext handed to seal or returned by open). Crossing a

@@ -13,7 +13,9 @@ use crypto::Secret;
 use crypto::cipher::CipherAlg;
 use crypto::dh::DhGroup;
 use crypto::hash::HashAlg;
-use ike::{Initiator, InitiatorConfig, Lifetime, Peer, Phase1Suite, Responder, ResponderConfig};
+use ike::{
+    FourTuple, Initiator, InitiatorConfig, Lifetime, Phase1Suite, Responder, ResponderConfig,
+};
 
 #[allow(clippy::disallowed_methods)] // A benchmark measures wall-clock time.
 fn clock() -> Instant {
@@ -106,7 +108,7 @@ fn main() {
             std::hint::black_box(resp.poll_timeout());
         });
         let timeout = time(1000, |_| resp.handle_timeout(idle));
-        let peer = Peer {
+        let peer = FourTuple {
             local,
             remote: source(0),
         };

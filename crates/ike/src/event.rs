@@ -8,23 +8,10 @@ use crypto::Secret;
 use crypto::cipher::CipherAlg;
 use crypto::integ::IntegAlg;
 
+pub use wire::FourTuple;
+
 use crate::suite::{EspSuite, Phase1Suite};
 use crate::vendor::{NatDialect, VendorInfo};
-
-/// A peer: the outer UDP 4-tuple. Every SA belongs to exactly one (DESIGN.md "Per-client demux").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Peer {
-    /// Our address and port.
-    pub local: SocketAddr,
-    /// The client's (public) address and port.
-    pub remote: SocketAddr,
-}
-
-impl fmt::Display for Peer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} <-> {}", self.remote, self.local)
-    }
-}
 
 /// How ESP travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,7 +38,7 @@ pub struct Transmit {
 #[derive(Debug, Clone)]
 pub struct ChildSa {
     /// The peer 4-tuple the SA is bound to.
-    pub peer: Peer,
+    pub peer: FourTuple,
     /// Our SPI: we receive with it.
     pub spi_in: u32,
     /// Their SPI: we send with it.
@@ -308,7 +295,7 @@ pub enum Event {
     /// Main Mode finished.
     Phase1Established {
         /// The peer.
-        peer: Peer,
+        peer: FourTuple,
         /// Suite, vendor and NAT facts.
         info: Phase1Info,
     },
@@ -316,7 +303,7 @@ pub enum Event {
     /// when [`crate::ResponderConfig::keylog`] is on.
     Phase1Keys {
         /// The peer.
-        peer: Peer,
+        peer: FourTuple,
         /// The initiator's cookie.
         cky_i: [u8; 8],
         /// The expanded encryption key (RFC 2409 Appendix B).
@@ -327,7 +314,7 @@ pub enum Event {
     /// An ESP SA pair is gone (deleted by either side or expired).
     SaDeleted {
         /// The peer.
-        peer: Peer,
+        peer: FourTuple,
         /// Our SPI.
         spi_in: u32,
         /// Their SPI.
@@ -338,7 +325,7 @@ pub enum Event {
     /// peer is removed; [`Event::SaDeleted`] and [`Event::PeerGone`] follow.
     DeadPeer {
         /// The peer.
-        peer: Peer,
+        peer: FourTuple,
         /// R-U-THERE messages sent without an answer.
         unanswered: u32,
         /// Seconds since the last sign of life.
@@ -347,12 +334,12 @@ pub enum Event {
     /// Nothing is left for this 4-tuple.
     PeerGone {
         /// The peer.
-        peer: Peer,
+        peer: FourTuple,
     },
     /// A negotiation was refused.
     Refused {
         /// The peer.
-        peer: Peer,
+        peer: FourTuple,
         /// Why, in plain words.
         reason: RefuseReason,
     },
@@ -362,7 +349,7 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSnapshot {
     /// The peer.
-    pub peer: Peer,
+    pub peer: FourTuple,
     /// Phase 1 facts, once established.
     pub phase1: Option<Phase1Info>,
     /// Seconds until the IKE SA expires.

@@ -23,7 +23,7 @@ use wire::isakmp::{
 use crate::crypt::{Keys, frame, hashed_rest, nat_d, split_keymat};
 use crate::error::Error;
 use crate::event::{
-    ChildSa, Encapsulation, Event, Peer, Phase1Info, PskSymptom, RefuseReason, Transmit,
+    ChildSa, Encapsulation, Event, FourTuple, Phase1Info, PskSymptom, RefuseReason, Transmit,
 };
 use crate::suite::{self, EncapsulationMode, EspSuite, LifeBytes, Phase1Suite, p1attr, p2attr};
 use crate::vendor::{NatDialect, VendorInfo};
@@ -64,7 +64,7 @@ struct Qm {
 pub struct Initiator {
     config: InitiatorConfig,
     rng: ChaCha20Rng,
-    peer: Peer,
+    peer: FourTuple,
     icky: [u8; 8],
     rcky: [u8; 8],
     stage: u8,
@@ -110,7 +110,7 @@ fn v4(a: SocketAddr) -> [u8; 4] {
 impl Initiator {
     /// A new initiator; call [`Initiator::connect`] to start.
     pub fn new(config: InitiatorConfig, rng_seed: [u8; 32]) -> Self {
-        let peer = Peer {
+        let peer = FourTuple {
             local: config.local,
             remote: config.remote,
         };
@@ -145,7 +145,7 @@ impl Initiator {
     }
 
     /// The current 4-tuple (after a float, ports 4500).
-    pub fn peer(&self) -> Peer {
+    pub fn peer(&self) -> FourTuple {
         self.peer
     }
 
@@ -278,7 +278,7 @@ impl Initiator {
         remote: SocketAddr,
         msg: &[u8],
     ) {
-        if let Err(e) = self.process(now, Peer { local, remote }, msg) {
+        if let Err(e) = self.process(now, FourTuple { local, remote }, msg) {
             debug!(error = %e, "initiator dropped a message");
             if let Error::Refused(reason) = &e {
                 self.events.push_back(Event::Refused {
@@ -290,7 +290,7 @@ impl Initiator {
         }
     }
 
-    fn process(&mut self, now: Instant, peer: Peer, msg: &[u8]) -> Result<(), Error> {
+    fn process(&mut self, now: Instant, peer: FourTuple, msg: &[u8]) -> Result<(), Error> {
         if peer != self.peer {
             return Err(Error::PeerMisbehaved("wrong 4-tuple"));
         }

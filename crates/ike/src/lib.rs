@@ -44,8 +44,8 @@ pub mod vendor;
 pub use config::{LifetimeBounds, RateLimit, ResponderConfig};
 pub use error::Error;
 pub use event::{
-    ChildSa, Encapsulation, Event, Peer, PeerSnapshot, Phase1Info, PskSymptom, RefuseReason, Stats,
-    Transmit,
+    ChildSa, Encapsulation, Event, FourTuple, PeerSnapshot, Phase1Info, PskSymptom, RefuseReason,
+    Stats, Transmit,
 };
 pub use initiator::{Initiator, InitiatorConfig};
 pub use responder::Responder;

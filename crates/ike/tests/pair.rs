@@ -13,7 +13,7 @@ use crypto::integ::{Integ, IntegAlg};
 use ike::suite::EncapsulationMode;
 use ike::vendor::{self, NatDialect};
 use ike::{
-    ChildSa, Encapsulation, EspSuite, Event, Initiator, InitiatorConfig, Lifetime, Peer,
+    ChildSa, Encapsulation, EspSuite, Event, FourTuple, Initiator, InitiatorConfig, Lifetime,
     Phase1Suite, PskSymptom, RefuseReason, Responder, ResponderConfig,
 };
 
@@ -453,7 +453,7 @@ fn no_nat_plain_esp_with_trick_off() {
     );
     assert_eq!(
         *peer,
-        Peer {
+        FourTuple {
             local: sa(SERVER, 500),
             remote: sa(PRIVATE, 500)
         }
@@ -1206,7 +1206,7 @@ fn rebind_peer_moves_the_ike_and_esp_sas() {
     // The NAT gives client a a new public port for its port 4500.
     let new_port = w.next_public_port + 100;
     w.clients[a].nat.as_mut().unwrap().insert(4500, new_port);
-    let new = Peer {
+    let new = FourTuple {
         local: old.local,
         remote: sa(PUBLIC, new_port),
     };
@@ -1613,11 +1613,11 @@ fn nat_t_float_only_after_the_message_authenticates() {
     let c = w.add(cfg, false, 91);
     w.clients[c].init.connect(w.now).unwrap();
     w.run();
-    let on_500 = Peer {
+    let on_500 = FourTuple {
         local: sa(SERVER, 500),
         remote: sa(PRIVATE, 500),
     };
-    let at_4500 = Peer {
+    let at_4500 = FourTuple {
         local: sa(SERVER, 4500),
         remote: sa(PRIVATE, 4500),
     };

@@ -45,6 +45,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use wire::FourTuple;
 
 use arc_swap::ArcSwap;
 use rand::{CryptoRng, RngCore};
@@ -87,10 +88,8 @@ pub enum Inbound {
 /// An authenticated, decrypted L2TP message for the control plane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handoff {
-    /// Our address (port 0 for raw ESP).
-    pub local: SocketAddr,
-    /// The client's address (port 0 for raw ESP).
-    pub remote: SocketAddr,
+    /// Where it came from (ports 0 for raw ESP).
+    pub tuple: FourTuple,
     /// The inbound SPI that opened the packet.
     pub spi: u32,
     /// The client's inner UDP source port.
@@ -114,7 +113,7 @@ pub enum HandoffReason {
     /// mapping (RFC 3947 and RFC 3948 leave this open; we follow IKEv2, RFC 7296 §2.23).
     Moved {
         /// The 4-tuple the peer had.
-        from: esp::FourTuple,
+        from: FourTuple,
     },
 }
 
@@ -353,7 +352,7 @@ impl PartialEq for SessionSpec {
 #[derive(Debug, Clone)]
 pub(crate) struct PeerSpec {
     pub(crate) id: PeerId,
-    pub(crate) tuple: esp::FourTuple,
+    pub(crate) tuple: FourTuple,
     /// Every installed inbound SA, and whether it belongs to the pair we send with.
     pub(crate) inbound: Vec<(Arc<esp::Sa>, bool)>,
     /// The outbound SA we send with and our inbound SPI of its pair.
@@ -389,7 +388,7 @@ impl PartialEq for PeerSpec {
 #[derive(Debug)]
 struct PeerView {
     id: PeerId,
-    tuple: esp::FourTuple,
+    tuple: FourTuple,
     sessions: Vec<SessionSpec>,
     activity: Arc<Activity>,
 }
@@ -414,7 +413,7 @@ struct OutEntry {
     /// Our inbound SPI of the pair `sa` belongs to (names the pair in lifetime notes).
     spi_in: u32,
     peer: PeerId,
-    tuple: esp::FourTuple,
+    tuple: FourTuple,
     session: SessionSpec,
 }
 
@@ -531,7 +530,7 @@ impl DataPlane {
         }
         match wire::natt::Repr::parse(buf) {
             Ok(wire::natt::Repr::Keepalive) => Inbound::Drop,
-            Ok(wire::natt::Repr::Esp(_)) => self.inbound(esp::FourTuple { local, remote }, buf),
+            Ok(wire::natt::Repr::Esp(_)) => self.inbound(FourTuple { local, remote }, buf),
             Ok(wire::natt::Repr::Ike(_)) => {
                 bump(&c.ike);
                 Inbound::Ike
@@ -620,7 +619,7 @@ impl DataPlane {
 
     // ---- inbound ------------------------------------------------------------------------
 
-    fn inbound(&self, tuple: esp::FourTuple, buf: &mut [u8]) -> Inbound {
+    fn inbound(&self, tuple: FourTuple, buf: &mut [u8]) -> Inbound {
         let s = &*self.shared;
         let c = &s.counters;
         let Ok(header) = wire::esp::Packet::new_checked(&*buf) else {
@@ -635,7 +634,7 @@ impl DataPlane {
     }
 
     /// [`Self::inbound`] once the SPI's entry is found.
-    fn inbound_on(&self, entry: &InEntry, tuple: esp::FourTuple, buf: &mut [u8]) -> Inbound {
+    fn inbound_on(&self, entry: &InEntry, tuple: FourTuple, buf: &mut [u8]) -> Inbound {
         let s = &*self.shared;
         let c = &s.counters;
         // The SA is bound to its peer's 4-tuple. From another 4-tuple, only a packet that
@@ -664,8 +663,7 @@ impl DataPlane {
         let handoff = |reason| {
             bump(&c.to_owner);
             Inbound::ToOwner(Handoff {
-                local: tuple.local,
-                remote: tuple.remote,
+                tuple,
                 spi: opened.spi,
                 src_port: datagram.src_port,
                 l2tp: datagram.payload.clone(),
@@ -948,8 +946,8 @@ fn fragment(packet: &[u8], mtu: usize, mut each: impl FnMut(&[u8])) -> bool {
     true
 }
 
-fn raw_tuple(local: Ipv4Addr, remote: Ipv4Addr) -> esp::FourTuple {
-    esp::FourTuple {
+fn raw_tuple(local: Ipv4Addr, remote: Ipv4Addr) -> FourTuple {
+    FourTuple {
         local: SocketAddr::new(IpAddr::V4(local), 0),
         remote: SocketAddr::new(IpAddr::V4(remote), 0),
     }
@@ -960,7 +958,7 @@ fn raw_tuple(local: Ipv4Addr, remote: Ipv4Addr) -> esp::FourTuple {
 /// where it goes, the sealed length and a lifetime threshold crossed.
 pub(crate) fn seal_l2tp_in_place(
     sa: &esp::Sa,
-    tuple: esp::FourTuple,
+    tuple: FourTuple,
     buf: &mut [u8],
     l2tp_len: usize,
     port: u16,
@@ -981,7 +979,7 @@ pub(crate) fn seal_l2tp_in_place(
 /// peer: copies it behind the ESP headroom and seals it ([`seal_l2tp_in_place`]).
 pub(crate) fn seal_l2tp(
     sa: &esp::Sa,
-    tuple: esp::FourTuple,
+    tuple: FourTuple,
     l2tp_msg: &[u8],
     port: u16,
     rng: &mut (impl RngCore + CryptoRng),
@@ -1171,8 +1169,8 @@ mod tests {
     const ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
     const SERVER: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 
-    fn tuple() -> esp::FourTuple {
-        esp::FourTuple {
+    fn tuple() -> FourTuple {
+        FourTuple {
             local: "198.51.100.1:4500".parse().unwrap(),
             remote: "203.0.113.7:40000".parse().unwrap(),
         }
@@ -1392,7 +1390,7 @@ mod tests {
     fn a_verified_packet_from_a_new_port_is_handed_over_as_moved_and_a_forgery_is_dropped() {
         let mut f = fixture(1400, None);
         let t = tuple();
-        let new = esp::FourTuple {
+        let new = FourTuple {
             local: t.local,
             remote: "203.0.113.7:40001".parse().unwrap(),
         };
@@ -1416,7 +1414,7 @@ mod tests {
         std::mem::swap(&mut dp, &mut f.plane);
         assert_eq!(
             dp.inbound(
-                esp::FourTuple {
+                FourTuple {
                     local: other,
                     remote: new.remote
                 },
@@ -1432,7 +1430,7 @@ mod tests {
     fn a_late_packet_from_the_old_mapping_does_not_move_the_peer_back() {
         let mut f = fixture(1400, None);
         let old = tuple();
-        let new = esp::FourTuple {
+        let new = FourTuple {
             local: old.local,
             remote: "203.0.113.7:40001".parse().unwrap(),
         };

@@ -21,6 +21,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use wire::FourTuple;
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -104,8 +105,8 @@ pub(crate) enum PeerEvent {
 #[derive(Debug)]
 pub(crate) struct Peer {
     pub(crate) id: PeerId,
-    pub(crate) ike: ike::Peer,
-    pub(crate) tuple: esp::FourTuple,
+    pub(crate) ike: FourTuple,
+    pub(crate) tuple: FourTuple,
     lns: l2tp::Lns,
     /// The client's L2TP UDP source port (learned from the decrypted datagrams).
     l2tp_port: u16,
@@ -126,8 +127,8 @@ pub(crate) struct Peer {
 impl Peer {
     pub(crate) fn new(
         id: PeerId,
-        ike: ike::Peer,
-        tuple: esp::FourTuple,
+        ike: FourTuple,
+        tuple: FourTuple,
         settings: &Settings,
         seed: [u8; 32],
     ) -> Self {
@@ -269,8 +270,9 @@ impl Peer {
         true
     }
 
-    /// The client's NAT moved its mapping: every SA follows to `tuple`.
-    pub(crate) fn rebind(&mut self, tuple: esp::FourTuple, ike: ike::Peer) {
+    /// The client's NAT moved its mapping: every SA follows to `tuple` (only UDP-encapsulated
+    /// peers move, so the IKE 4-tuple is the same one).
+    pub(crate) fn rebind(&mut self, tuple: FourTuple) {
         for child in &self.children {
             for sa in [&child.inbound, &child.outbound] {
                 if let Err(e) = sa.rebind(tuple) {
@@ -279,7 +281,7 @@ impl Peer {
             }
         }
         self.tuple = tuple;
-        self.ike = ike;
+        self.ike = tuple;
     }
 
     // ---- outputs ----------------------------------------------------------------------------

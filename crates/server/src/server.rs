@@ -34,6 +34,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wire::FourTuple;
 
 use config::ServerConfig;
 use config::users::{self, Users};
@@ -136,7 +137,7 @@ pub struct Server {
     pool: Option<Pool>,
     ike: ike::Responder,
     peers: HashMap<PeerId, Peer>,
-    by_tuple: HashMap<esp::FourTuple, PeerId>,
+    by_tuple: HashMap<FourTuple, PeerId>,
     /// Our inbound SPI → its peer.
     by_spi: HashMap<u32, PeerId>,
     /// Assigned address → the session that owns it.
@@ -144,7 +145,7 @@ pub struct Server {
     /// Peers per public source address (`limits.peers_per_source_ip`).
     per_source: HashMap<IpAddr, u32>,
     /// Phase-1 facts that arrived before any child SA (the peer is made by Quick Mode).
-    phase1: HashMap<ike::Peer, ike::Phase1Info>,
+    phase1: HashMap<FourTuple, ike::Phase1Info>,
     next_id: PeerId,
     /// Every peer's next deadline, ordered; `scheduled` says what each peer has in it.
     timers: BTreeSet<(Instant, PeerId)>,
@@ -477,7 +478,7 @@ impl Server {
     /// The status view: O(peers + sessions).
     #[must_use]
     pub fn snapshot(&self, now: Instant) -> Snapshot {
-        let ike_rows: HashMap<ike::Peer, ike::PeerSnapshot> = self
+        let ike_rows: HashMap<FourTuple, ike::PeerSnapshot> = self
             .ike
             .peers(now)
             .into_iter()
@@ -549,10 +550,7 @@ impl Server {
             }
         }
         for row in ike_rows.values() {
-            let tuple = esp::FourTuple {
-                local: row.peer.local,
-                remote: row.peer.remote,
-            };
+            let tuple = row.peer;
             if !self.by_tuple.contains_key(&tuple) {
                 pending.push(PeerRow {
                     client_public: row.peer.remote,
@@ -601,10 +599,7 @@ impl Server {
 
     /// The control plane's part of an authenticated, decrypted L2TP message.
     fn decrypted(&mut self, now: Instant, handoff: &Handoff, l2tp: &[u8]) {
-        let tuple = esp::FourTuple {
-            local: handoff.local,
-            remote: handoff.remote,
-        };
+        let tuple = handoff.tuple;
         let Some(&id) = self.by_spi.get(&handoff.spi) else {
             // The SA went away while the packet was on its way.
             self.counters.esp_dropped += 1;
@@ -770,7 +765,7 @@ impl Server {
     /// `new` under one of the peer's SAs (ICV and replay window). The IKE SAs, every ESP SA,
     /// the L2TP tunnels and PPP sessions, and the address routes move together. Returns false,
     /// moving nothing, if `new` belongs to another peer.
-    fn move_peer(&mut self, id: PeerId, new: esp::FourTuple) -> bool {
+    fn move_peer(&mut self, id: PeerId, new: FourTuple) -> bool {
         let Some(old) = self.peers.get(&id).map(|p| p.tuple) else {
             return false;
         };
@@ -781,30 +776,22 @@ impl Server {
             debug!(from = %old.remote, to = %new.remote, "authenticated ESP from a 4-tuple in use by another client; dropped");
             return false;
         }
-        let from = ike::Peer {
-            local: old.local,
-            remote: old.remote,
-        };
-        let to = ike::Peer {
-            local: new.local,
-            remote: new.remote,
-        };
-        if !self.ike.rebind_peer(from, to) {
+        if !self.ike.rebind_peer(old, new) {
             debug!(from = %old.remote, to = %new.remote, "IKE state could not move; ESP packet dropped");
             return false;
         }
         let Some(peer) = self.peers.get_mut(&id) else {
             return false;
         };
-        peer.rebind(new, to);
+        peer.rebind(new);
         self.by_tuple.remove(&old);
         self.by_tuple.insert(new, id);
         if old.remote.ip() != new.remote.ip() {
             self.leave_source(old.remote.ip());
             *self.per_source.entry(new.remote.ip()).or_insert(0) += 1;
         }
-        if let Some(info) = self.phase1.remove(&from) {
-            self.phase1.insert(to, info);
+        if let Some(info) = self.phase1.remove(&old) {
+            self.phase1.insert(new, info);
         }
         self.touch(id);
         info!(from = %old.remote, to = %new.remote, "client's NAT mapping changed; its session moved to the new address and port");
@@ -882,10 +869,7 @@ impl Server {
                     {
                         warn!(client = %peer.remote, suite = %info.suite, "the client negotiates a legacy IKE suite (Windows XP has nothing better; newer clients should not need it)");
                     }
-                    let tuple = esp::FourTuple {
-                        local: peer.local,
-                        remote: peer.remote,
-                    };
+                    let tuple = peer;
                     if let Some(p) = self
                         .by_tuple
                         .get(&tuple)
@@ -978,14 +962,11 @@ impl Server {
                     local: child.peer.local,
                     remote: child.peer.remote,
                 },
-                esp::FourTuple {
-                    local: child.peer.local,
-                    remote: child.peer.remote,
-                },
+                child.peer,
             ),
             _ => (
                 esp::Encap::None,
-                esp::FourTuple {
+                FourTuple {
                     local: SocketAddr::new(child.peer.local.ip(), 0),
                     remote: SocketAddr::new(child.peer.remote.ip(), 0),
                 },
@@ -1122,12 +1103,9 @@ impl Server {
         }
     }
 
-    fn remove_peer_at(&mut self, now: Instant, peer: ike::Peer, why: &str) {
-        let tuple = esp::FourTuple {
-            local: peer.local,
-            remote: peer.remote,
-        };
-        let raw = esp::FourTuple {
+    fn remove_peer_at(&mut self, now: Instant, peer: FourTuple, why: &str) {
+        let tuple = peer;
+        let raw = FourTuple {
             local: SocketAddr::new(peer.local.ip(), 0),
             remote: SocketAddr::new(peer.remote.ip(), 0),
         };

@@ -12,6 +12,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
+use wire::FourTuple;
 
 use crypto::cipher::CipherAlg;
 use crypto::integ::IntegAlg;
@@ -72,9 +73,9 @@ impl Sent {
     }
 
     /// The 4-tuple the server sees.
-    fn tuple(&self) -> esp::FourTuple {
+    fn tuple(&self) -> FourTuple {
         match self.server {
-            Kind::Udp { local, remote } => esp::FourTuple { local, remote },
+            Kind::Udp { local, remote } => FourTuple { local, remote },
             Kind::Esp { .. } => panic!("expected UDP"),
         }
     }

@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
+use wire::FourTuple;
 
 use crypto::Secret;
 use rand::SeedableRng;
@@ -152,15 +153,12 @@ impl MiniServer {
                             local: c.peer.local,
                             remote: c.peer.remote,
                         },
-                        esp::FourTuple {
-                            local: c.peer.local,
-                            remote: c.peer.remote,
-                        },
+                        c.peer,
                     )
                 } else {
                     (
                         esp::Encap::None,
-                        esp::FourTuple {
+                        FourTuple {
                             local: SocketAddr::new(c.peer.local.ip(), 0),
                             remote: SocketAddr::new(c.peer.remote.ip(), 0),
                         },

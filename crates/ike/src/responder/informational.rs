@@ -16,7 +16,7 @@ use super::main_mode::Established;
 use super::message::{Message, Protected};
 use super::{Cookies, Dpd, IkeSa, Responder};
 use crate::error::Error;
-use crate::event::Peer;
+use crate::event::FourTuple;
 use crate::suite::{Lifetime, p1attr};
 
 impl Responder {
@@ -25,7 +25,7 @@ impl Responder {
     pub(super) fn on_informational(
         &mut self,
         now: Instant,
-        from: Peer,
+        from: FourTuple,
         msg: &Message<'_>,
         sa: &mut IkeSa,
     ) -> Result<bool, Error> {
@@ -98,7 +98,7 @@ impl Responder {
 
     /// The peer deleted an ESP SA pair: the sender names its inbound SPI (our spi_out); ours
     /// is accepted too.
-    fn peer_deleted_child(&mut self, peer: Peer, spi: u32) {
+    fn peer_deleted_child(&mut self, peer: FourTuple, spi: u32) {
         let found = self.peers.get(&peer).and_then(|e| {
             e.children
                 .iter()
@@ -112,7 +112,7 @@ impl Responder {
 
     /// INITIAL-CONTACT (RFC 2407 §4.6.3.3): the peer has rebooted; forget its older SAs. Only
     /// this exact 4-tuple is affected, never another client behind the same NAT.
-    pub(super) fn initial_contact(&mut self, peer: Peer, keep: Cookies) {
+    pub(super) fn initial_contact(&mut self, peer: FourTuple, keep: Cookies) {
         let Some(entry) = self.peers.get(&peer) else {
             return;
         };
@@ -140,7 +140,12 @@ impl Responder {
     /// ignores a status notify it does not know (`src/libcharon/sa/ikev1/tasks/informational.c`),
     /// as libreswan does ("ignoring informational payload", `programs/pluto/ikev1.c`), and a
     /// peer that ignores it still learns the end from our Delete when the SA expires.
-    pub(super) fn announce_lifetime(&mut self, peer: Peer, cookies: Cookies, est: &Established) {
+    pub(super) fn announce_lifetime(
+        &mut self,
+        peer: FourTuple,
+        cookies: Cookies,
+        est: &Established,
+    ) {
         let Some(lt) = est.announce else {
             return;
         };
@@ -165,7 +170,7 @@ impl Responder {
     /// Sends a Delete (RFC 2408 §3.15) for `spi` of protocol `proto` on an established SA.
     pub(super) fn send_delete_on(
         &mut self,
-        peer: Peer,
+        peer: FourTuple,
         cookies: Cookies,
         est: &Established,
         proto: u8,
@@ -185,7 +190,12 @@ impl Responder {
 
     /// Sends one R-U-THERE (RFC 3706 §5.1: Notify 36136, the cookies as SPI, a 32-bit
     /// sequence number as data).
-    pub(super) fn send_r_u_there(&mut self, peer: Peer, cookies: Cookies, est: &mut Established) {
+    pub(super) fn send_r_u_there(
+        &mut self,
+        peer: FourTuple,
+        cookies: Cookies,
+        est: &mut Established,
+    ) {
         if est.dpd.seq == 0 {
             // RFC 3706 §7: the first sequence number is random.
             est.dpd.seq = self.rng.r#gen::<u32>() >> 1 | 1;

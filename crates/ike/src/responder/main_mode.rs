@@ -29,7 +29,7 @@ use super::{Cookies, Dpd, NONCE_LEN, check_nonce, clamp_lifetime, local_v4};
 use crate::config::ResponderConfig;
 use crate::crypt::{HashVerified, Keys, nat_d, verify_hash};
 use crate::error::Error;
-use crate::event::{Peer, Phase1Info, PskSymptom, RefuseReason};
+use crate::event::{FourTuple, Phase1Info, PskSymptom, RefuseReason};
 use crate::suite::{self, Lifetime, Phase1Choice, Phase1Suite};
 use crate::vendor::{self, NatDialect, VendorInfo};
 
@@ -38,7 +38,7 @@ pub(super) struct Cx<'a> {
     pub(super) rng: &'a mut ChaCha20Rng,
     pub(super) config: &'a ResponderConfig,
     /// The SA's 4-tuple (for MM5, the one it floats to).
-    pub(super) peer: Peer,
+    pub(super) peer: FourTuple,
     pub(super) cookies: Cookies,
     /// The header of the message being answered.
     pub(super) header: HeaderRepr,

@@ -48,7 +48,7 @@ use self::reply::{Reply, Resend};
 use crate::config::{LifetimeBounds, ResponderConfig};
 use crate::crypt::frame;
 use crate::error::Error;
-use crate::event::{Event, Peer, PeerSnapshot, RefuseReason, Stats, Transmit, secs_left};
+use crate::event::{Event, FourTuple, PeerSnapshot, RefuseReason, Stats, Transmit, secs_left};
 use crate::half_open::{Admission, HalfOpen};
 use crate::rate_limit::RateLimiter;
 use crate::suite::Lifetime;
@@ -79,7 +79,7 @@ enum State {
 }
 
 struct IkeSa {
-    peer: Peer,
+    peer: FourTuple,
     cookies: Cookies,
     state: State,
     /// Our last Main Mode message (MM2, MM4 with its timer, MM6), for the peer's
@@ -152,7 +152,7 @@ struct Dpd {
 
 /// An installed ESP SA pair.
 struct Child {
-    peer: Peer,
+    peer: FourTuple,
     /// The IKE SA that negotiated it.
     ike: Cookies,
     spi_out: u32,
@@ -160,7 +160,7 @@ struct Child {
     /// This pair's entry in [`Responder::timers`].
     timer: Option<Instant>,
     /// The 4-tuple this plain-ESP pair is counted under in [`Responder::plain_esp`].
-    plain: Option<Peer>,
+    plain: Option<FourTuple>,
 }
 
 /// What lives in [`Responder::timers`].
@@ -202,7 +202,7 @@ pub struct Responder {
     half_open: HalfOpen,
     children: HashMap<u32, Child>,
     /// The SAs and ESP SA pairs of each 4-tuple.
-    peers: HashMap<Peer, PeerEntry>,
+    peers: HashMap<FourTuple, PeerEntry>,
     /// Every deadline: one entry per IKE SA and per ESP SA pair.
     timers: Timers<TimerKey>,
     /// Diffie-Hellman computations per source address.
@@ -211,7 +211,7 @@ pub struct Responder {
     pending_spis: HashSet<u32>,
     /// Plain-ESP pairs and Quick Modes in progress, by public address and 4-tuple: plain ESP
     /// is told apart by address alone, so one address serves one such peer at a time.
-    plain_esp: HashMap<IpAddr, HashMap<Peer, usize>>,
+    plain_esp: HashMap<IpAddr, HashMap<FourTuple, usize>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -295,7 +295,7 @@ impl Responder {
         remote: SocketAddr,
         msg: &[u8],
     ) {
-        let Err(e) = self.process(now, Peer { local, remote }, msg) else {
+        let Err(e) = self.process(now, FourTuple { local, remote }, msg) else {
             return;
         };
         match e {
@@ -307,7 +307,7 @@ impl Responder {
                 self.stats.dh_rate_limited += 1;
                 debug!(%remote, %reason, "IKE message dropped by a rate limit");
                 self.events.push_back(Event::Refused {
-                    peer: Peer { local, remote },
+                    peer: FourTuple { local, remote },
                     reason,
                 });
             }
@@ -317,7 +317,7 @@ impl Responder {
                 // stream of refused packets must never become a stream of warnings.
                 debug!(%remote, %reason, "IKE negotiation refused");
                 self.events.push_back(Event::Refused {
-                    peer: Peer { local, remote },
+                    peer: FourTuple { local, remote },
                     reason,
                 });
             }
@@ -355,7 +355,7 @@ impl Responder {
     /// detection counts from now (RFC 3706 §5.3: DPD is needed only when there is no traffic).
     /// Only established peers are tracked; other 4-tuples are ignored. O(1): the DPD timer is
     /// not moved; when it fires it looks at the latest activity.
-    pub fn note_activity(&mut self, peer: Peer, now: Instant) {
+    pub fn note_activity(&mut self, peer: FourTuple, now: Instant) {
         if let Some(e) = self.peers.get_mut(&peer)
             && let Some(t) = &mut e.activity
         {
@@ -368,7 +368,7 @@ impl Responder {
     /// one of the peer's SAs (as in IKEv2, RFC 7296 §2.23, the end not behind the NAT follows
     /// the last valid UDP-encapsulated packet). Returns false, moving nothing, when `to`
     /// already belongs to another peer or `from` has nothing. Costs O(SAs of the peer).
-    pub fn rebind_peer(&mut self, from: Peer, to: Peer) -> bool {
+    pub fn rebind_peer(&mut self, from: FourTuple, to: FourTuple) -> bool {
         if from == to || self.peers.contains_key(&to) {
             return false;
         }
@@ -420,7 +420,7 @@ impl Responder {
     }
 
     /// Deletes one ESP SA pair of `peer` (our SPI `spi_in`) and tells the peer.
-    pub fn delete_child(&mut self, now: Instant, peer: Peer, spi_in: u32) {
+    pub fn delete_child(&mut self, now: Instant, peer: FourTuple, spi_in: u32) {
         if self.children.get(&spi_in).is_none_or(|c| c.peer != peer) {
             return;
         }
@@ -429,7 +429,7 @@ impl Responder {
     }
 
     /// Deletes everything of `peer` (for disconnecting a user) and tells the peer.
-    pub fn delete_peer(&mut self, now: Instant, peer: Peer) {
+    pub fn delete_peer(&mut self, now: Instant, peer: FourTuple) {
         let Some(entry) = self.peers.get(&peer) else {
             return;
         };
@@ -602,7 +602,7 @@ impl Responder {
 
     /// DPD gave up on `peer` (RFC 3706 §5.5): every ESP SA pair and every other IKE SA of the
     /// 4-tuple goes. The caller drops the SA it holds.
-    fn declare_dead(&mut self, peer: Peer, unanswered: u32, silent: Duration) {
+    fn declare_dead(&mut self, peer: FourTuple, unanswered: u32, silent: Duration) {
         // Once per authenticated peer; the owner logs the event for the operator.
         info!(
             %peer,
@@ -630,7 +630,7 @@ impl Responder {
 
     // ---- messages ----------------------------------------------------------------------------
 
-    fn process(&mut self, now: Instant, peer: Peer, datagram: &[u8]) -> Result<(), Error> {
+    fn process(&mut self, now: Instant, peer: FourTuple, datagram: &[u8]) -> Result<(), Error> {
         let msg = Message::parse(datagram)?;
         let h = msg.header;
         if h.responder_cookie == [0; 8] {
@@ -689,7 +689,7 @@ impl Responder {
     fn on_existing(
         &mut self,
         now: Instant,
-        from: Peer,
+        from: FourTuple,
         msg: &Message<'_>,
         sa: &mut IkeSa,
     ) -> Result<bool, Error> {
@@ -712,7 +712,7 @@ impl Responder {
 
     /// Whether `sa` may move to `to` by the NAT-T float (RFC 3947 §4): NAT-T was negotiated,
     /// the SA is not on our NAT-T port yet, `to` is, and both addresses stay.
-    fn may_float(&self, sa: &IkeSa, to: Peer) -> bool {
+    fn may_float(&self, sa: &IkeSa, to: FourTuple) -> bool {
         sa.nat_t().is_some()
             && to.local.port() == self.config.nat_t_port
             && sa.peer.local.port() != self.config.nat_t_port
@@ -721,7 +721,7 @@ impl Responder {
     }
 
     /// Commits the NAT-T float of `sa` to `from`, once a message from there authenticated.
-    fn commit_float(&mut self, now: Instant, sa: &mut IkeSa, from: Peer) {
+    fn commit_float(&mut self, now: Instant, sa: &mut IkeSa, from: FourTuple) {
         if from != sa.peer {
             info!(from = %sa.peer, to = %from, "peer floated to the NAT-T port");
             self.move_sa(now, sa, from);
@@ -729,7 +729,12 @@ impl Responder {
     }
 
     /// Our last message again, for a retransmission from the SA's own 4-tuple.
-    fn answer_again(&mut self, from: Peer, peer: Peer, message: Vec<u8>) -> Result<(), Error> {
+    fn answer_again(
+        &mut self,
+        from: FourTuple,
+        peer: FourTuple,
+        message: Vec<u8>,
+    ) -> Result<(), Error> {
         if from != peer {
             self.stats.wrong_peer += 1;
             return Err(Error::PeerMisbehaved("retransmission from another 4-tuple"));
@@ -741,7 +746,7 @@ impl Responder {
 
     /// Main Mode message 1: a retransmission gets MM2 again; otherwise a proposal is chosen,
     /// room is made in the half-open table, and MM2 answers.
-    fn on_mm1(&mut self, now: Instant, peer: Peer, msg: &Message<'_>) -> Result<(), Error> {
+    fn on_mm1(&mut self, now: Instant, peer: FourTuple, msg: &Message<'_>) -> Result<(), Error> {
         let icky = msg.header.initiator_cookie;
         if let Some(rcky) = self.half_open_index.get(&(peer.remote, icky)) {
             let again = self
@@ -804,7 +809,7 @@ impl Responder {
     fn on_main_mode(
         &mut self,
         now: Instant,
-        from: Peer,
+        from: FourTuple,
         msg: &Message<'_>,
         sa: &mut IkeSa,
     ) -> Result<bool, Error> {
@@ -856,7 +861,7 @@ impl Responder {
     fn on_mm5(
         &mut self,
         now: Instant,
-        from: Peer,
+        from: FourTuple,
         msg: &Message<'_>,
         sa: &mut IkeSa,
     ) -> Result<(), Error> {
@@ -907,7 +912,7 @@ impl Responder {
     /// Makes room for a new half-open SA from `peer` (see [`crate::half_open`]): evicts entries
     /// still waiting for MM3 as the bounds require, or refuses when only entries past MM3 fill
     /// a bound.
-    fn make_room_for(&mut self, peer: Peer) -> Result<(), Error> {
+    fn make_room_for(&mut self, peer: FourTuple) -> Result<(), Error> {
         loop {
             match self.half_open.admit(peer.remote.ip()) {
                 Admission::Admit => return Ok(()),
@@ -928,7 +933,7 @@ impl Responder {
     }
 
     /// Established IKE SAs of `peer` (in the table; O(its SAs)).
-    fn established_sas_of(&self, peer: Peer) -> usize {
+    fn established_sas_of(&self, peer: FourTuple) -> usize {
         self.peers.get(&peer).map_or(0, |e| {
             e.sas
                 .iter()
@@ -965,7 +970,7 @@ impl Responder {
 
     /// Takes a token of `peer`'s address for one Diffie-Hellman computation
     /// ([`ResponderConfig::dh_rate_limit`]).
-    fn take_dh_token(&mut self, peer: Peer, now: Instant) -> Result<(), Error> {
+    fn take_dh_token(&mut self, peer: FourTuple, now: Instant) -> Result<(), Error> {
         if !self.dh_limit.allow(peer.remote.ip(), now) {
             return Err(Error::RateLimited(RefuseReason::KeyExchangeRateLimited));
         }
@@ -995,7 +1000,7 @@ impl Responder {
     }
 
     /// Counts a plain-ESP pair or Quick Mode of `peer` in or out.
-    fn count_plain_esp(&mut self, peer: Peer, add: bool) {
+    fn count_plain_esp(&mut self, peer: FourTuple, add: bool) {
         let ip = peer.remote.ip();
         let of_ip = self.plain_esp.entry(ip).or_default();
         let n = of_ip.entry(peer).or_default();
@@ -1015,7 +1020,7 @@ impl Responder {
     // ---- tables ------------------------------------------------------------------------------
 
     /// Sends a Delete for `spi` to `peer` under one of its established IKE SAs, if it has one.
-    fn send_delete(&mut self, _now: Instant, peer: Peer, proto: u8, spi: &[u8]) {
+    fn send_delete(&mut self, _now: Instant, peer: FourTuple, proto: u8, spi: &[u8]) {
         let key = self.peers.get(&peer).and_then(|e| {
             e.sas
                 .iter()
@@ -1075,7 +1080,7 @@ impl Responder {
     }
 
     /// Moves `sa` (out of the table) to another 4-tuple in the peer index.
-    fn move_sa(&mut self, now: Instant, sa: &mut IkeSa, to: Peer) {
+    fn move_sa(&mut self, now: Instant, sa: &mut IkeSa, to: FourTuple) {
         let from = sa.peer;
         if let Some(e) = self.peers.get_mut(&from) {
             e.sas.remove(&sa.cookies);
@@ -1133,7 +1138,7 @@ impl Responder {
 
     /// Removes the entry of a 4-tuple that has nothing left; [`Event::PeerGone`] if it had been
     /// established.
-    fn tidy_peer(&mut self, peer: Peer) {
+    fn tidy_peer(&mut self, peer: FourTuple) {
         let Some(e) = self.peers.get(&peer) else {
             return;
         };
@@ -1148,7 +1153,7 @@ impl Responder {
         }
     }
 
-    fn push_tx(&mut self, peer: Peer, msg: Vec<u8>) {
+    fn push_tx(&mut self, peer: FourTuple, msg: Vec<u8>) {
         self.transmits.push_back(Transmit {
             local: peer.local,
             remote: peer.remote,

@@ -25,7 +25,7 @@ use super::reply::Reply;
 use super::{Child, IkeSa, NONCE_LEN, Responder, check_nonce, clamp_lifetime, local_v4};
 use crate::crypt::{HashVerified, split_keymat, verify_hash};
 use crate::error::Error;
-use crate::event::{ChildSa, Encapsulation, Event, Peer, RefuseReason};
+use crate::event::{ChildSa, Encapsulation, Event, FourTuple, RefuseReason};
 use crate::suite::{self, EncapsulationMode, EspChoice, EspRefusal, EspSuite, Lifetime, p2attr};
 use crate::vendor::NatDialect;
 
@@ -45,7 +45,7 @@ pub(super) struct Qm {
     nr_b: Vec<u8>,
     pending: Box<ChildSa>,
     /// The 4-tuple this plain-ESP Quick Mode is counted under in [`Responder::plain_esp`].
-    pub(super) plain: Option<Peer>,
+    pub(super) plain: Option<FourTuple>,
 }
 
 impl Qm {
@@ -193,7 +193,7 @@ impl Responder {
     pub(super) fn on_quick_mode(
         &mut self,
         now: Instant,
-        from: Peer,
+        from: FourTuple,
         msg: &Message<'_>,
         sa: &mut IkeSa,
     ) -> Result<(), Error> {
@@ -219,7 +219,7 @@ impl Responder {
     fn on_qm1(
         &mut self,
         now: Instant,
-        from: Peer,
+        from: FourTuple,
         msg: &Message<'_>,
         ciphertext: &[u8],
         sa: &mut IkeSa,
@@ -291,7 +291,7 @@ impl Responder {
     fn on_qm3(
         &mut self,
         now: Instant,
-        from: Peer,
+        from: FourTuple,
         msg: &Message<'_>,
         ciphertext: &[u8],
         sa: &mut IkeSa,
@@ -362,7 +362,7 @@ impl Responder {
     fn pfs(
         &mut self,
         now: Instant,
-        peer: Peer,
+        peer: FourTuple,
         esp: &EspSuite,
         ke: Option<&[u8]>,
     ) -> Result<Option<(Vec<u8>, Secret)>, Error> {
@@ -395,7 +395,7 @@ impl Responder {
 fn answer_qm1(
     est: &Established,
     header: HeaderRepr,
-    peer: Peer,
+    peer: FourTuple,
     qm1: &Qm1<'_>,
     a: &Answer,
     iv: &[u8],
@@ -494,7 +494,7 @@ impl Qm2Fields {
 
 /// The ESP SA pair being negotiated: KEYMAT = prf(SKEYID_d, [g(qm)^xy |] protocol | SPI |
 /// Ni_b | Nr_b), one per direction (RFC 2409 §5.5).
-fn pending_pair(est: &Established, peer: Peer, qm1: &Qm1<'_>, a: &Answer) -> Box<ChildSa> {
+fn pending_pair(est: &Established, peer: FourTuple, qm1: &Qm1<'_>, a: &Answer) -> Box<ChildSa> {
     let keys = est.keys();
     let esp = a.choice.suite;
     let klen = esp.cipher.key_len() + esp.integ.key_len();

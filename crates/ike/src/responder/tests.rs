@@ -57,7 +57,7 @@ impl Responder {
             .flat_map(|s| qms(s).map(|q| q.spi_in()))
             .collect();
         assert_eq!(pending, self.pending_spis);
-        let mut plain: HashMap<IpAddr, HashMap<Peer, usize>> = HashMap::new();
+        let mut plain: HashMap<IpAddr, HashMap<FourTuple, usize>> = HashMap::new();
         let counted = self.children.values().filter_map(|c| c.plain).chain(
             self.sas
                 .values()
@@ -233,7 +233,7 @@ fn bookkeeping_stays_consistent() {
     p.tick(100);
     // The owner disconnects b.
     let peer_b = p.clients[b].peer();
-    let peer_b = Peer {
+    let peer_b = FourTuple {
         local: peer_b.remote,
         remote: peer_b.local,
     };
@@ -369,7 +369,8 @@ fn a_half_open_sa_is_small() {
         + (size_of::<Cookies>() + 32 + 1) + (8 + size_of::<Cookies>()) // half-open accounting
         + (16 + size_of::<TimerKey>()); // the deadline set
     // A new 4-tuple also gets an index entry, with a set of one (four buckets).
-    let new_peer = size_of::<Peer>() + size_of::<PeerEntry>() + 1 + 4 * (size_of::<Cookies>() + 1);
+    let new_peer =
+        size_of::<FourTuple>() + size_of::<PeerEntry>() + 1 + 4 * (size_of::<Cookies>() + 1);
     assert!(own <= 720, "{own} bytes");
     assert!(
         own + tables + new_peer <= 1200,
