@@ -869,10 +869,9 @@ impl Server {
                     {
                         warn!(client = %peer.remote, suite = %info.suite, "the client negotiates a legacy IKE suite (Windows XP has nothing better; newer clients should not need it)");
                     }
-                    let tuple = peer;
                     if let Some(p) = self
                         .by_tuple
-                        .get(&tuple)
+                        .get(&peer)
                         .and_then(|id| self.peers.get_mut(id))
                     {
                         p.phase1 = Some(info.clone());
@@ -966,10 +965,7 @@ impl Server {
             ),
             _ => (
                 esp::Encap::None,
-                FourTuple {
-                    local: SocketAddr::new(child.peer.local.ip(), 0),
-                    remote: SocketAddr::new(child.peer.remote.ip(), 0),
-                },
+                child.peer.without_ports(),
             ),
         };
         if !self.by_tuple.contains_key(&tuple)
@@ -1104,14 +1100,10 @@ impl Server {
     }
 
     fn remove_peer_at(&mut self, now: Instant, peer: FourTuple, why: &str) {
-        let tuple = peer;
-        let raw = FourTuple {
-            local: SocketAddr::new(peer.local.ip(), 0),
-            remote: SocketAddr::new(peer.remote.ip(), 0),
-        };
+        let raw = peer.without_ports();
         let id = self
             .by_tuple
-            .get(&tuple)
+            .get(&peer)
             .or_else(|| {
                 self.by_tuple
                     .get(&raw)
