@@ -7,7 +7,8 @@
 # Boots Debian guests (strongSwan or libreswan + xl2tpd + pppd) under qemu, connects them through a NAT router
 # (or straight over the WAN) to the server under test in its own network namespace, and checks what a user
 # would see: an address and DNS, pings and iperf3 to a LAN host behind the server, concurrent clients, clean
-# failures. Exit status 0 only if every selected scenario passed. Must run as root.
+# failures, and service under a flood from spoofed sources (l2tpd-load). Exit status 0 only if every selected
+# scenario passed. Must run as root.
 set -uo pipefail
 
 IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,8 +25,13 @@ CACHE_DIR=${IT_CACHE_DIR:-/var/cache/l2tpd-rs-integration}
 . "$IT_DIR/lib/softether.sh"
 # shellcheck source=lib/l2tpd.sh
 . "$IT_DIR/lib/l2tpd.sh"
+# shellcheck source=lib/flood.sh
+. "$IT_DIR/lib/flood.sh"
 
-ALL_SCENARIOS=a,b,c,d,e,f,g
+ALL_SCENARIOS=a,b,c,d,e,f,g,h,i
+# Scenarios that measure the server under test rather than interoperability: against SoftEther they run only
+# when --reference-scenarios names them.
+L2TPD_ONLY=h,i
 SERVERS=both
 SCENARIOS=$ALL_SCENARIOS
 REF_SCENARIOS=
@@ -56,6 +62,8 @@ for s in "${SCN_LIST[@]}" "${REF_LIST[@]}"; do
     [[ ",$ALL_SCENARIOS," == *",$s,"* ]] || { echo "unknown scenario '$s' (known: $ALL_SCENARIOS)" >&2; exit 2; }
 done
 [ "$(id -u)" = 0 ] || { echo "run.sh must run as root (namespaces, taps, qemu)" >&2; exit 2; }
+NEED_LOADGEN=0
+for s in "${SCN_LIST[@]}" "${REF_LIST[@]}"; do [[ ",$L2TPD_ONLY," == *",$s,"* ]] && NEED_LOADGEN=1; done
 
 # ---- test data -------------------------------------------------------------------------------------------
 PSK=it-psk-$RANDOM$RANDOM
@@ -98,6 +106,26 @@ declare -A DNS_WANT=([l2tpd-rs]=$LAN_HOST_IP [softether]=192.168.30.1)
 # Time limits (seconds). Generous: guests are emulated and share 2 cores with compilers.
 CONNECT_WAIT=${IT_CONNECT_WAIT:-300}
 STEP_WAIT=${IT_STEP_WAIT:-240}
+
+# Flood scenarios (h, i). The daemon logs at info there, as with the shipped configuration: the flood is
+# measured against a production set-up, and debug lines for every spoofed datagram would only measure logging.
+declare -A SCN_LOG_LEVEL=([h]=info [i]=info)
+# h: Main Mode 1 flood, split evenly over UDP 500 and 4500 (so each port gets half of the rate).
+H_FLOOD_RATE=${IT_H_FLOOD_RATE:-2000}
+H_FLOOD_SOURCES=1000
+H_FLOOD_LEAD=8          # seconds of flood before the third client starts to connect
+H_FLOOD_TAIL=5          # seconds of flood after it connected
+H_CONNECT_SLACK=5       # the connect during the flood may take this much longer than without
+H_CONNECT_LIMIT=120     # stop waiting for the connect during the flood after this long
+# i: garbage flood to UDP 500 and 4500.
+I_FLOOD_RATE=${IT_I_FLOOD_RATE:-20000}
+I_FLOOD_SOURCES=1000
+I_FLOOD_SECS=20
+I_MAX_LOSS_PCT=1
+# The daemon's resident memory at its peak during a flood must stay below this (MiB). About 10 MiB were measured
+# with bounded half-open state; state that grew with every spoofed Main Mode 1 (2000/s, several hundred octets
+# each plus bookkeeping) would cross it within a minute.
+FLOOD_RSS_MAX_MB=${IT_FLOOD_RSS_MAX_MB:-64}
 
 # ---- run directory, cleanup ------------------------------------------------------------------------------
 RUN_ID=$$
@@ -189,6 +217,12 @@ server_sessions() {
     case $SERVER in
     softether) se_sessions ;;
     l2tpd-rs) l2tpd_sessions ;;
+    esac
+}
+server_rss_kb() {
+    case $SERVER in
+    softether) se_rss_kb ;;
+    l2tpd-rs) l2tpd_rss_kb ;;
     esac
 }
 
@@ -410,8 +444,130 @@ scn_f() {
     for g in f1 f2 f3; do [ "$(guest_get $g ok)" = 1 ] || fail_scn "$g: $(guest_failure $g)" || return 1; done
 }
 
+# h. Main Mode 1 flood. Two clients connect and ping the LAN host every 0.2 s; a third connects once (the
+# baseline), disconnects, and connects again while l2tpd-load sends valid-looking Main Mode message 1s (Windows 10
+# layout, a fresh cookie each) from H_FLOOD_SOURCES spoofed addresses at H_FLOOD_RATE/s to UDP 500 and 4500.
+# Both connects of the third client happen while the other two ping, so the flood is the only difference; they
+# are compared by up_secs (`ipsec up` to a PPP address, without the IPsec daemon's start-up, which only the
+# first connect pays). Passes when the connect during the flood takes at most H_CONNECT_SLACK s longer, the two
+# pinging clients lose no ping, and the daemon's peak RSS stays below FLOOD_RSS_MAX_MB.
+scn_h() {
+    local g base during rss0 rss1 rss2 replies h3_ok=1 h3_reason='' lost
+    flood_prepare || return 1
+    for g in 1 2; do
+        start_client "h$g" nat "$g" "$(user_n "$g")" "net connect wait:go bgping:$LAN_HOST_IP wait:stop bgstop disconnect" \
+            IKE=3des-sha1-modp1024 ESP=3des-sha1
+    done
+    start_client h3 nat 3 carol "net wait:base connect disconnect mark:baseline wait:flood connect ping:$LAN_HOST_IP:5 mark:flood-connected wait:stop disconnect" \
+        IKE=3des-sha1-modp1024 ESP=3des-sha1
+    wait_clients connected-1 "$CONNECT_WAIT" h1 h2 || return 1
+    for g in h1 h2; do check_connected "$g" || return 1; done
+    for g in h1 h2; do guest_signal "$g" go; done
+    wait_clients bgping-started "$STEP_WAIT" h1 h2 || return 1
+    guest_signal h3 base
+    wait_clients baseline "$CONNECT_WAIT" h3 || return 1
+    check_connected h3 1 || return 1
+    sleep 2
+    rss0=$(server_rss_kb)
+    net_sink_reset
+    flood_start mm1 --kind mm1 --sources "$H_FLOOD_SOURCES" --rate "$H_FLOOD_RATE" --port both --duration 900
+    rss_sampler_start
+    sleep "$H_FLOOD_LEAD"
+    flood_running || fail_scn "the flooder stopped early: $(flood_describe mm1)" || return 1
+    log "  h3 connects during the flood"
+    guest_signal h3 flood
+    GUEST_WAIT_REASON=
+    guest_wait h3 flood-connected "$H_CONNECT_LIMIT" || { h3_ok=0 h3_reason=$GUEST_WAIT_REASON; }
+    flood_running && sleep "$H_FLOOD_TAIL"
+    flood_stop
+    rss_sampler_stop
+    replies=$(net_sink_dropped)
+    rss1=$(rss_peak_kb)
+    sleep 5
+    rss2=$(server_rss_kb)
+    for g in h1 h2 h3; do guest_signal "$g" stop; done
+    wait_clients done "$STEP_WAIT" h1 h2 || return 1
+    [ "$h3_ok" = 1 ] && { wait_clients done "$STEP_WAIT" h3 || return 1; }
+    base=$(guest_get h3 up_secs_1)
+    during=$(guest_get h3 up_secs_2)
+    SCN_METRICS="h3 up to PPP: ${base:-?} s before the flood, ${during:-no connect} during it (allowed +$H_CONNECT_SLACK s);"
+    SCN_METRICS+=" pings lost: h1 $(ping_lost h1) of $(ping_counts h1), h2 $(ping_lost h2) of $(ping_counts h2) (rx/tx);"
+    SCN_METRICS+=" daemon RSS before/peak/after $(mib "$rss0")/$(mib "$rss1")/$(mib "$rss2") MiB (bound $FLOOD_RSS_MAX_MB MiB);"
+    SCN_METRICS+=" $(flood_describe mm1); server replies to spoofed sources (dropped upstream): ${replies:-?}"
+    log "  $SCN_METRICS"
+    flood_check mm1 100 || return 1
+    [ "$h3_ok" = 1 ] || fail_scn "h3 did not connect during the flood: $h3_reason" || return 1
+    check_connected h3 2 || return 1
+    awk -v b="$base" -v d="$during" -v s="$H_CONNECT_SLACK" 'BEGIN {exit !(d <= b + s)}' ||
+        fail_scn "h3 needed ${during} s to connect during the flood, ${base} s without (more than $H_CONNECT_SLACK s slower)" || return 1
+    for g in h1 h2; do
+        lost=$(ping_lost "$g")
+        [ "$(guest_get "$g" bgping_tx)" -gt 10 ] 2>/dev/null || fail_scn "$g: background ping did not run" || return 1
+        [ "$lost" = 0 ] || fail_scn "$g lost $lost pings during the flood ($(ping_counts "$g") rx/tx)" || return 1
+    done
+    rss_check "$rss1" || return 1
+    check_ping h3 1 80 || return 1
+    for g in h1 h2 h3; do [ "$(guest_get $g ok)" = 1 ] || fail_scn "$g: $(guest_failure $g)" || return 1; done
+}
+
+# i. Garbage flood: two established clients (3DES and AES) ping the LAN host every 0.2 s while l2tpd-load sends
+# random bytes to UDP 500 and 4500, and ESP-looking datagrams with random SPIs to 4500, from I_FLOOD_SOURCES
+# spoofed addresses at I_FLOOD_RATE/s for I_FLOOD_SECS s. Passes when each client loses at most I_MAX_LOSS_PCT %
+# of its pings and the daemon's peak RSS stays below FLOOD_RSS_MAX_MB.
+scn_i() {
+    local g rss0 rss1 rss2 replies tx lost
+    flood_prepare || return 1
+    start_client i1 nat 1 alice "net connect wait:go bgping:$LAN_HOST_IP wait:stop bgstop disconnect" \
+        IKE=3des-sha1-modp1024 ESP=3des-sha1
+    start_client i2 nat 2 bob "net connect wait:go bgping:$LAN_HOST_IP wait:stop bgstop disconnect" \
+        IKE=aes128-sha1-modp2048 ESP=aes128-sha1
+    wait_clients connected-1 "$CONNECT_WAIT" i1 i2 || return 1
+    for g in i1 i2; do check_connected "$g" || return 1; done
+    for g in i1 i2; do guest_signal "$g" go; done
+    wait_clients bgping-started "$STEP_WAIT" i1 i2 || return 1
+    sleep 2
+    rss0=$(server_rss_kb)
+    net_sink_reset
+    flood_start garbage --kind garbage --sources "$I_FLOOD_SOURCES" --rate "$I_FLOOD_RATE" --port both \
+        --duration "$I_FLOOD_SECS"
+    rss_sampler_start
+    flood_wait $((I_FLOOD_SECS + 30))
+    rss_sampler_stop
+    replies=$(net_sink_dropped)
+    rss1=$(rss_peak_kb)
+    sleep 5
+    rss2=$(server_rss_kb)
+    for g in i1 i2; do guest_signal "$g" stop; done
+    wait_clients done "$STEP_WAIT" i1 i2 || return 1
+    SCN_METRICS="pings lost: i1 $(ping_lost i1) of $(ping_counts i1), i2 $(ping_lost i2) of $(ping_counts i2) (rx/tx; allowed $I_MAX_LOSS_PCT %);"
+    SCN_METRICS+=" daemon RSS before/peak/after $(mib "$rss0")/$(mib "$rss1")/$(mib "$rss2") MiB (bound $FLOOD_RSS_MAX_MB MiB);"
+    SCN_METRICS+=" $(flood_describe garbage); server replies to spoofed sources (dropped upstream): ${replies:-?}"
+    log "  $SCN_METRICS"
+    flood_check garbage 100 || return 1
+    for g in i1 i2; do
+        tx=$(guest_get "$g" bgping_tx)
+        lost=$(ping_lost "$g")
+        [ "${tx:-0}" -gt 10 ] 2>/dev/null || fail_scn "$g: background ping did not run" || return 1
+        ((lost * 100 <= (tx - 1) * I_MAX_LOSS_PCT)) ||
+            fail_scn "$g lost $lost of $((tx - 1)) pings during the garbage flood (more than $I_MAX_LOSS_PCT %)" || return 1
+    done
+    rss_check "$rss1" || return 1
+    for g in i1 i2; do [ "$(guest_get $g ok)" = 1 ] || fail_scn "$g: $(guest_failure $g)" || return 1; done
+}
+
+# flood_prepare: the flooder binary and its namespace.
+flood_prepare() {
+    [ -x "$LOADGEN_BIN" ] || fail_scn "l2tpd-load binary $LOADGEN_BIN is missing (cargo build --release -p loadgen)" || return 1
+    net_flooder_up || fail_scn "could not set up the flooder's namespace" || return 1
+}
+rss_check() {
+    [ -n "$1" ] && [ "$1" -gt 0 ] || fail_scn "could not read the daemon's RSS" || return 1
+    (($1 <= FLOOD_RSS_MAX_MB * 1024)) ||
+        fail_scn "the daemon's RSS reached $(mib "$1") MiB during the flood (bound $FLOOD_RSS_MAX_MB MiB)" || return 1
+}
+
 # ---- running ---------------------------------------------------------------------------------------------
-declare -A RES_STATUS RES_CONNECT RES_WALL RES_REASON
+declare -A RES_STATUS RES_CONNECT RES_WALL RES_REASON RES_METRICS
 PASSED=0
 FAILED=0
 XFAILED=0
@@ -420,11 +576,13 @@ run_scenario() {
     local scn=$1 start pcap tcpdump_pid
     SCN_DIR=$RUN_DIR/$SERVER/$scn
     mkdir -p "$SCN_DIR"
-    SCN_STATUS=PASS SCN_REASON= SCN_CONNECT= SCN_NOTE= GUEST_NAMES=()
+    SCN_STATUS=PASS SCN_REASON= SCN_CONNECT= SCN_NOTE= SCN_METRICS= GUEST_NAMES=()
+    L2TPD_LOG_LEVEL=${SCN_LOG_LEVEL[$scn]:-debug}
     start=$(now_secs)
     log "[$SERVER] scenario $scn: start"
     pcap=$SCN_DIR/wan.pcap
-    ip netns exec "$NS_SRV" tcpdump -i eth0 -U -s 0 -w "$pcap" >"$SCN_DIR/tcpdump.log" 2>&1 &
+    # Flood traffic (spoofed sources and the replies to them) stays out of the capture.
+    ip netns exec "$NS_SRV" tcpdump -i eth0 -U -s 0 -w "$pcap" "not net $SPOOF_NET" >"$SCN_DIR/tcpdump.log" 2>&1 &
     tcpdump_pid=$!
     track_pid "$tcpdump_pid"
     if [ -n "$SERVER_UNAVAILABLE" ]; then
@@ -434,6 +592,8 @@ run_scenario() {
     else
         fail_scn "server did not start: $SERVER_FAIL"
     fi
+    flood_stop
+    rss_sampler_stop
     [ ${#GUEST_NAMES[@]} -gt 0 ] && guest_stop_all 60
     server_stop
     stop_pid "$tcpdump_pid" 5
@@ -452,7 +612,9 @@ run_scenario() {
     RES_CONNECT[$SERVER:$scn]=${SCN_CONNECT:-}
     RES_WALL[$SERVER:$scn]=$(secs_since "$start")
     RES_REASON[$SERVER:$scn]=${SCN_REASON:-${SCN_NOTE:-}}
+    RES_METRICS[$SERVER:$scn]=$SCN_METRICS
     echo "$SCN_STATUS ${SCN_REASON:-${SCN_NOTE:-}}" >"$SCN_DIR/result.txt"
+    [ -n "$SCN_METRICS" ] && echo "$SCN_METRICS" >"$SCN_DIR/metrics.txt"
     if [ "$SCN_STATUS" = PASS ]; then
         echo "PASS [$SERVER] $scn (${RES_WALL[$SERVER:$scn]} s${SCN_NOTE:+; $SCN_NOTE})"
     elif [ "$SCN_STATUS" = XFAIL ]; then
@@ -460,6 +622,7 @@ run_scenario() {
     else
         echo "FAIL [$SERVER] $scn: $SCN_REASON (logs, wan.pcap and keylog.txt: $SERVER/$scn/ in the logs directory)"
     fi
+    [ -n "$SCN_METRICS" ] && echo "  measured: $SCN_METRICS"
 }
 
 print_table() {
@@ -490,6 +653,7 @@ main() {
     install_prereqs
     ensure_image
     guest_choose_accel
+    [ "$NEED_LOADGEN" = 1 ] && loadgen_prepare
     for SERVER in $SERVERS; do
         SERVER_UNAVAILABLE=
         case $SERVER in
@@ -500,7 +664,13 @@ main() {
         ip netns exec "$NS_LAN" iperf3 -s >"$RUN_DIR/iperf3-server-$SERVER.log" 2>&1 &
         track_pid $!
         if [ "$SERVER" = softether ]; then
-            for scn in "${REF_LIST[@]}"; do run_scenario "$scn"; done
+            for scn in "${REF_LIST[@]}"; do
+                if [ -z "$REF_SCENARIOS" ] && [[ ",$L2TPD_ONLY," == *",$scn,"* ]]; then
+                    log "[softether] scenario $scn: not run (l2tpd-rs only unless named in --reference-scenarios)"
+                    continue
+                fi
+                run_scenario "$scn"
+            done
         else
             for scn in "${SCN_LIST[@]}"; do run_scenario "$scn"; done
         fi
@@ -508,6 +678,9 @@ main() {
     done
     print_table
     log "total wall time $(secs_since "$total_start") s"
+    for k in "${!RES_METRICS[@]}"; do
+        [ -n "${RES_METRICS[$k]}" ] && printf 'MEASURED %s: %s\n' "$k" "${RES_METRICS[$k]}"
+    done | sort
     for k in "${!RES_STATUS[@]}"; do
         [ "${RES_STATUS[$k]}" = PASS ] || printf '%s %s: %s\n' "${RES_STATUS[$k]}" "$k" "${RES_REASON[$k]}"
     done | sort

@@ -11,21 +11,20 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let file = Path::new("/nonexistent-dir/l2tpd.yaml");
-    if let Err(errors) = server::config::Config::from_yaml_str(text, file) {
+    if let Err(errors) = config::Config::from_yaml_str(text, file) {
         assert!(!errors.is_empty());
         for e in errors {
             assert!(e.to_string().starts_with("/nonexistent-dir/l2tpd.yaml"));
         }
     }
-    let net = "10.99.0.0/24".parse().unwrap();
-    let pool = server::pool::Pool::new(net, std::net::Ipv4Addr::new(10, 99, 0, 1)).unwrap();
+    let pool = config::PoolConfig::default();
     let users_file = Path::new("/nonexistent-dir/users.yaml");
-    match server::users::Users::from_yaml_str(text, users_file, &pool) {
+    match config::users::Users::from_yaml_str(text, users_file, &pool) {
         Ok(users) => {
             for u in users.iter() {
                 // Every loaded user can be looked up, also behind a domain prefix.
                 let found = users.lookup(&u.name);
-                assert!(!matches!(found, server::users::Lookup::NotFound));
+                assert!(!matches!(found, config::users::Lookup::NotFound));
                 let _ = users.lookup(&format!("DOMAIN\\{}", u.name));
             }
         }

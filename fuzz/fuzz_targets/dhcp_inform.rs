@@ -9,7 +9,7 @@
 use std::net::Ipv4Addr;
 
 use libfuzzer_sys::fuzz_target;
-use wire::dhcp::inform::{InformConfig, answer_inform};
+use server::dhcp::{InformConfig, answer_inform};
 use wire::dhcp::{MessageType, OptionCode, Packet, Repr};
 use wire::ip::{Protocol, ipv4, udp};
 

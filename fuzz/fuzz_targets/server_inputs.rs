@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
                 s.handle_timeout(now);
             }
             Step::ReloadUsers => s.reload_users(now, parts.users.clone()),
-            Step::Pin => {}
+            Step::Hold => {}
         }
         while let Some(t) = s.poll_transmit(&mut buf) {
             match t {

@@ -46,11 +46,13 @@ l2tpd_server_start() {
     sed -e "s|@SERVER_IP@|$SRV_WAN_IP|g" -e "s|@PSK@|$PSK|g" -e "s|@POOL_CIDR@|$L2TPD_POOL|g" \
         -e "s|@POOL_GATEWAY@|$L2TPD_POOL_GW|g" -e "s|@DNS1@|$LAN_HOST_IP|g" \
         -e "s|@NAT_D_TRICK@|${NAT_D_TRICK:-true}|g" -e "s|@RAW_ESP@|${RAW_ESP:-true}|g" \
+        -e "s|@LOG_LEVEL@|${L2TPD_LOG_LEVEL:-debug}|g" \
         -e "s|@TUN_NAME@|l2tp0|g" -e "s|@CONTROL_SOCKET@|$logdir/l2tpd.sock|g" -e "s|@USERS_FILE@|$users|g" \
         "$IT_DIR/templates/l2tpd.yaml" >"$cfg"
     L2TPD_SOCK=$logdir/l2tpd.sock
-    ip netns exec "$NS_SRV" env RUST_LOG=debug "$L2TPD_BIN" run --config "$cfg" --keylog "$logdir/keylog.txt" \
-        >>"$logdir/l2tpd.log" 2>&1 &
+    # L2TPD_LOG_LEVEL: per scenario (run.sh SCN_LOG_LEVEL), debug unless said otherwise.
+    ip netns exec "$NS_SRV" env RUST_LOG="${L2TPD_LOG_LEVEL:-debug}" "$L2TPD_BIN" run --config "$cfg" \
+        --keylog "$logdir/keylog.txt" >>"$logdir/l2tpd.log" 2>&1 &
     SERVER_PID=$!
     track_pid "$SERVER_PID"
     net_route_pool "$L2TPD_POOL"
@@ -66,6 +68,13 @@ l2tpd_server_stop() {
 }
 
 l2tpd_server_log() { cat "$SCN_DIR/l2tpd.log" 2>/dev/null; }
+
+# l2tpd_rss_kb: the running daemon's resident set size in kB (VmRSS of /proc/PID/status; `ip netns exec` and
+# `env` exec the daemon, so SERVER_PID is the daemon itself). Empty if it is not running.
+l2tpd_rss_kb() {
+    [ -n "${SERVER_PID:-}" ] || return 0
+    awk '$1 == "VmRSS:" {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null
+}
 
 # l2tpd_sessions: "user<TAB>client-ip<TAB>client-port" per session from `l2tpd-rs status --json`
 # (a server::Snapshot, possibly wrapped as {"snapshot": ...}; each session has `client_public` "ip:port").

@@ -92,6 +92,17 @@ se_server_stop() {
     wait_until 20 sh -c "! ip netns exec '$NS_SRV' ss -ltn | grep -q ':5555 '"
 }
 
+# se_rss_kb: resident memory (kB) of vpnserver and the worker it forks, together.
+se_rss_kb() {
+    [ -n "${SERVER_PID:-}" ] || return 0
+    local p total=0 kb
+    for p in $SERVER_PID $(descendants "$SERVER_PID"); do
+        kb=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$p/status" 2>/dev/null)
+        total=$((total + ${kb:-0}))
+    done
+    echo "$total"
+}
+
 # se_server_log: the server's own logs, concatenated (for the negative-case substrings).
 se_server_log() { cat "$SE_STATE"/log/softether/server_log/*.log "$SE_STATE"/log/softether/security_log/*/*.log 2>/dev/null; }
 

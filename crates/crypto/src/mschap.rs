@@ -4,8 +4,7 @@
 //! `ChallengeHash`, `ChallengeResponse`, `DesEncrypt`, `GenerateNTResponse`,
 //! `GenerateAuthenticatorResponse`) and the NT response of RFC 2433 Appendix A
 //! (`NtChallengeResponse`). The LAN Manager response is not implemented: Windows sends it as
-//! zeros with the "use NT response" flag set (RFC 2433 §3; observed from Windows XP, see
-//! `clients.md`).
+//! zeros with the "use NT response" flag set (RFC 2433 §3; observed from Windows XP).
 //!
 //! User names: RFC 2759 §4 hashes the user name as sent in the Response packet's Name field,
 //! but Windows sends `DOMAIN\user` there while computing the hash over `user`; pppd strips the

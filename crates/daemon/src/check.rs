@@ -1,40 +1,114 @@
-//! Loading both files with every problem printed as `file:line: reason` (`check-config`, and
-//! the start of `run`).
+//! Loading both files with every problem printed as `file:line: reason` (`check-config`, the
+//! start of `run`, and every users.yaml reload).
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use server::config::{Config, Warning};
-use server::pool::Pool;
-use server::users::Users;
+use config::files::{FileStamp, FileText};
+use config::users::{self, Users, UsersError};
+use config::{Config, DaemonConfig, Privileges, Warning};
+
+/// Both files, loaded and checked.
+pub(crate) struct Loaded {
+    pub(crate) config: Config,
+    /// Warnings about both files.
+    pub(crate) warnings: Vec<Warning>,
+    pub(crate) users: Users,
+    /// The version of users.yaml that was read.
+    pub(crate) users_stamp: Option<FileStamp>,
+}
 
 /// Loads the configuration and users; on failure, the messages to print.
-pub(crate) fn load_all(config_path: &Path) -> Result<(Config, Vec<Warning>, Users), Vec<String>> {
-    let (config, warnings) = Config::load(config_path).map_err(|errors| {
+pub(crate) fn load_all(config_path: &Path) -> Result<Loaded, Vec<String>> {
+    let (config, mut warnings) = Config::load(config_path).map_err(|errors| {
         errors
             .iter()
             .map(|e| format!("error: {e}"))
             .collect::<Vec<_>>()
     })?;
-    let users = load_users(&config).map_err(|errors| {
-        let mut out: Vec<String> = warnings.iter().map(|w| format!("warning: {w}")).collect();
-        out.extend(errors);
-        out
-    })?;
-    Ok((config, warnings, users))
+    let load = load_users(&config);
+    match load.result {
+        Ok((users, users_warnings)) => {
+            warnings.extend(users_warnings);
+            Ok(Loaded {
+                config,
+                warnings,
+                users,
+                users_stamp: load.stamp,
+            })
+        }
+        Err(errors) => {
+            let mut out: Vec<String> = warnings.iter().map(|w| format!("warning: {w}")).collect();
+            out.extend(errors);
+            Err(out)
+        }
+    }
 }
 
-/// Loads the users file named by `config`.
-pub(crate) fn load_users(config: &Config) -> Result<Users, Vec<String>> {
-    let pool = Pool::from_config(&config.pool)
-        .map_err(|e| vec![format!("error: {}: {e}", config.path.display())])?;
-    Users::load(&config.users_file, &pool)
-        .map_err(|errors| errors.iter().map(|e| format!("error: {e}")).collect())
+/// users.yaml as read for a load or reload.
+pub(crate) struct UsersLoad {
+    /// The version that was read (`None` if the file could not be opened).
+    pub(crate) stamp: Option<FileStamp>,
+    /// The complete table and its warnings, or every problem as a printable line.
+    pub(crate) result: Result<(Users, Vec<Warning>), Vec<String>>,
+}
+
+/// Reads the users file named by `config` once and checks all of it.
+pub(crate) fn load_users(config: &Config) -> UsersLoad {
+    let path = &config.daemon.users_file;
+    let file = match FileText::read(path) {
+        Ok(f) => f,
+        Err(e) => {
+            return UsersLoad {
+                stamp: None,
+                result: Err(vec![format!("error: {}", UsersError::unreadable(path, &e))]),
+            };
+        }
+    };
+    let result = Users::from_yaml_str(&file.text, path, &config.server.pool)
+        .map(|users| {
+            let warning = users::permission_warning(&file, daemon_gid(&config.daemon));
+            (users, warning.into_iter().collect())
+        })
+        .map_err(|errors| errors.iter().map(|e| format!("error: {e}")).collect());
+    UsersLoad {
+        stamp: Some(file.stamp),
+        result,
+    }
+}
+
+/// The group the daemon runs as after dropping privileges, if it drops them.
+fn daemon_gid(daemon: &DaemonConfig) -> Option<u32> {
+    let p = daemon.privileges.as_ref()?;
+    match &p.group {
+        Some(g) => crate::files::group_id(g).ok(),
+        None => nix::unistd::User::from_name(&p.user)
+            .ok()
+            .flatten()
+            .map(|u| u.gid.as_raw()),
+    }
+}
+
+/// The name of the group the daemon drops to (for messages).
+pub(crate) fn daemon_group_name(p: &Privileges) -> String {
+    if let Some(g) = &p.group {
+        return g.clone();
+    }
+    nix::unistd::User::from_name(&p.user)
+        .ok()
+        .flatten()
+        .and_then(|u| nix::unistd::Group::from_gid(u.gid).ok().flatten())
+        .map_or_else(|| p.user.clone(), |g| g.name)
 }
 
 /// `l2tpd-rs check-config`.
 pub(crate) fn check_config(config_path: &Path) -> ExitCode {
-    let (config, warnings, users) = match load_all(config_path) {
+    let Loaded {
+        config,
+        warnings,
+        users,
+        ..
+    } = match load_all(config_path) {
         Ok(v) => v,
         Err(messages) => {
             for m in &messages {
@@ -49,11 +123,9 @@ pub(crate) fn check_config(config_path: &Path) -> ExitCode {
         eprintln!("warning: {w}");
     }
     let mut failed = false;
-    if let Some(p) = &config.privileges {
-        for msg in check_account(p) {
-            eprintln!("error: {}: {msg}", config.path.display());
-            failed = true;
-        }
+    for msg in check_accounts(&config.daemon) {
+        eprintln!("error: {}: {msg}", config.path.display());
+        failed = true;
     }
     if failed {
         return ExitCode::FAILURE;
@@ -64,27 +136,35 @@ pub(crate) fn check_config(config_path: &Path) -> ExitCode {
         config.path.display(),
         warnings.len(),
         if warnings.len() == 1 { "" } else { "s" },
-        config.users_file.display(),
+        config.daemon.users_file.display(),
         users.len(),
         enabled
     );
     ExitCode::SUCCESS
 }
 
-/// Problems with the `privileges` account (it must exist).
-pub(crate) fn check_account(p: &server::config::Privileges) -> Vec<String> {
+/// Problems with the accounts the configuration names: the `privileges` user and group and
+/// the `control_socket_group` must exist.
+pub(crate) fn check_accounts(daemon: &DaemonConfig) -> Vec<String> {
     let mut out = Vec::new();
-    match nix::unistd::User::from_name(&p.user) {
-        Ok(Some(_)) => {}
-        Ok(None) => out.push(format!("privileges.user `{}` does not exist", p.user)),
-        Err(e) => out.push(format!("cannot look up privileges.user `{}`: {e}", p.user)),
-    }
-    if let Some(g) = &p.group {
-        match nix::unistd::Group::from_name(g) {
+    if let Some(p) = &daemon.privileges {
+        match nix::unistd::User::from_name(&p.user) {
             Ok(Some(_)) => {}
-            Ok(None) => out.push(format!("privileges.group `{g}` does not exist")),
-            Err(e) => out.push(format!("cannot look up privileges.group `{g}`: {e}")),
+            Ok(None) => out.push(format!("privileges.user `{}` does not exist", p.user)),
+            Err(e) => out.push(format!("cannot look up privileges.user `{}`: {e}", p.user)),
         }
+        if let Some(g) = &p.group {
+            match nix::unistd::Group::from_name(g) {
+                Ok(Some(_)) => {}
+                Ok(None) => out.push(format!("privileges.group `{g}` does not exist")),
+                Err(e) => out.push(format!("cannot look up privileges.group `{g}`: {e}")),
+            }
+        }
+    }
+    if let Some(g) = &daemon.control_socket_group
+        && let Err(e) = crate::files::group_id(g)
+    {
+        out.push(format!("control_socket_group: {e}"));
     }
     out
 }

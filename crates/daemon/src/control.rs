@@ -49,9 +49,15 @@ pub(crate) struct DaemonInfo {
     /// Datagrams and TUN packets each worker read (how the kernel spread the flows).
     #[serde(default)]
     pub worker_packets: Vec<u64>,
-    /// The multi-core fast path's counters, when workers run.
+    /// Datagrams and TUN packets the owner task's own readers took.
     #[serde(default)]
-    pub fast_path: Option<server::FastPathStats>,
+    pub owner_packets: u64,
+    /// Packets dropped because the owner task's input channel was full.
+    #[serde(default)]
+    pub owner_busy: u64,
+    /// The data plane's counters.
+    #[serde(default)]
+    pub data_plane: Option<server::DataPlaneStats>,
 }
 
 /// A control response.

@@ -1,9 +1,10 @@
-//! `l2tpd-rs`: the L2TP/IPsec remote-access VPN server (DESIGN.md "Interfaces").
+//! `l2tpd-rs`: the L2TP/IPsec remote-access VPN server.
 //!
 //! Subcommands:
 //! - `run`: load the configuration and users, bind UDP 500/4500 (and optionally raw ESP), open
 //!   the TUN device, serve the control socket and drive [`server::Server`] (see [`run`]).
-//! - `status`: ask a running daemon for its [`server::Snapshot`] and print a table or JSON.
+//! - `status`: ask a running daemon for its [`server::Snapshot`] and print a table that fits
+//!   a terminal, every detail with `--wide`, or JSON (see [`status`]).
 //! - `check-config`: validate `l2tpd.yaml` and `users.yaml`, printing every problem.
 //! - `hash-password`: print the NT hash (RFC 2759 §8.3) of a password for `users.yaml`.
 //!
@@ -19,6 +20,9 @@ use clap::{Parser, Subcommand};
 mod check;
 mod clock;
 mod control;
+mod datapath;
+mod files;
+mod reload;
 mod run;
 mod status;
 mod workers;
@@ -42,7 +46,8 @@ enum Command {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Append IKE and ESP keys in Wireshark's formats to FILE (debugging only: anyone who
-        /// reads the file can decrypt the captured traffic).
+        /// reads the file can decrypt the captured traffic). FILE is kept mode 0600; a symbolic
+        /// link, a non-regular file or a file owned by another user is refused.
         #[arg(long, value_name = "FILE")]
         keylog: Option<PathBuf>,
         /// Do not create the TUN device (control plane only; packets for the network are
@@ -51,18 +56,31 @@ enum Command {
         no_tun: bool,
     },
     /// Show the connected sessions of a running daemon.
+    ///
+    /// One short row per session (user, address, client, OS, state, uptime, traffic) that fits
+    /// an 80-100 column terminal; long names end in `…`. Strings the clients sent (user and
+    /// host names, vendor strings) are printed escaped.
     Status {
+        /// Every detail of each session (IKE and ESP suites, NAT-T dialect, lifetimes, host
+        /// name and full OS hints, packet counts), untruncated: rows are long.
+        #[arg(long, conflicts_with = "json")]
+        wide: bool,
         /// Print the raw JSON snapshot instead of a table.
         #[arg(long)]
         json: bool,
         /// The configuration file naming the control socket.
         #[arg(long, short, conflicts_with = "socket")]
         config: Option<PathBuf>,
-        /// The control socket to talk to.
+        /// The control socket to talk to (members of `control_socket_group` can use it
+        /// without reading the configuration file).
         #[arg(long)]
         socket: Option<PathBuf>,
     },
     /// Validate the configuration and users files; exit 1 if there is any problem.
+    ///
+    /// Every problem is printed as `file:line: reason`. The accounts and groups the
+    /// configuration names must exist. Warnings (such as secrets other users can read) do not
+    /// fail the check.
     CheckConfig {
         /// The configuration file.
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
@@ -85,10 +103,20 @@ fn main() -> ExitCode {
             no_tun,
         } => run::main(&config, keylog.as_deref(), no_tun),
         Command::Status {
+            wide,
             json,
             config,
             socket,
-        } => status::main(json, config.as_deref(), socket.as_deref()),
+        } => {
+            let view = if json {
+                status::View::Json
+            } else if wide {
+                status::View::Wide
+            } else {
+                status::View::Compact
+            };
+            status::main(view, config.as_deref(), socket.as_deref())
+        }
         Command::CheckConfig { config } => check::check_config(&config),
         Command::HashPassword { password } => hash_password(password),
     }
@@ -136,10 +164,10 @@ fn socket_path(config: Option<&Path>, socket: Option<&Path>) -> Result<PathBuf, 
     }
     let config_path = config.unwrap_or_else(|| Path::new(DEFAULT_CONFIG));
     if config.is_none() && !config_path.exists() {
-        return Ok(PathBuf::from(server::config::DEFAULT_CONTROL_SOCKET));
+        return Ok(PathBuf::from(config::DEFAULT_CONTROL_SOCKET));
     }
-    match server::config::Config::load(config_path) {
-        Ok((c, _)) => Ok(c.control_socket),
+    match config::Config::load(config_path) {
+        Ok((c, _)) => Ok(c.daemon.control_socket),
         Err(errors) => {
             let mut msg = format!(
                 "cannot read the control socket path from {}:",
@@ -148,6 +176,7 @@ fn socket_path(config: Option<&Path>, socket: Option<&Path>) -> Result<PathBuf, 
             for e in errors {
                 msg.push_str(&format!("\n  {e}"));
             }
+            msg.push_str("\n(or name the socket with --socket PATH)");
             Err(msg)
         }
     }

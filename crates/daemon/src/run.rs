@@ -1,30 +1,32 @@
 //! `l2tpd-rs run`: set-up, then one task that owns [`server::Server`] and drives it.
 //!
-//! The loop (quinn's `drive_timer` pattern, STYLE.md §2) selects over: datagrams from the UDP
+//! The loop (quinn's `drive_timer` pattern: one state machine, one timer) selects over: datagrams from the UDP
 //! sockets (one small reader task per socket forwards them over a bounded channel), the TUN
 //! device and the raw ESP socket (`AsyncFd`), a single `Sleep` re-armed from
 //! [`Server::poll_timeout`], control-socket requests, a 2-second users-file poll and the
 //! signals. After every input it drains [`Server::poll_transmit`] and [`Server::poll_event`].
 //!
-//! SIGHUP (or a change of the users file's modification time) reloads users.yaml; a bad file
-//! is reported and the previous table kept. SIGTERM/SIGINT call [`Server::shutdown`], keep
+//! SIGHUP, `reload-users` on the control socket, or a change of the users file seen by the
+//! periodic check reloads users.yaml: read once, checked whole, applied only when valid; a bad
+//! file is reported and the previous table kept (see [`crate::reload`] for when a change is
+//! acted on). SIGTERM/SIGINT call [`Server::shutdown`], keep
 //! the loop going for at most [`SHUTDOWN_GRACE`] so the goodbyes get out, and exit 0.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
-use server::config::Config;
-use server::{Event, Inbound, Outbound, Server, Transmit};
+use config::Config;
+use config::files::FileStamp;
+use config::users::Users;
+use server::{Event, Server};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::net::{UdpSocket, UnixListener, UnixStream};
@@ -34,6 +36,8 @@ use tracing::{debug, error, info, warn};
 
 use crate::clock;
 use crate::control::{self, DaemonInfo, Request, Response};
+use crate::datapath::{self, Input, Lane, Listener, Owner};
+use crate::reload::UsersWatch;
 
 /// How long a shutdown may take to send its Delete/StopCCN messages.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -41,45 +45,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// How often the users file's modification time is checked.
 const USERS_POLL: Duration = Duration::from_secs(2);
 
-/// The largest datagram or packet read (IPv4 maximum).
-pub(crate) const MAX_PACKET: usize = 65_535;
-
-/// Packets read from the TUN or raw ESP socket per wake-up before other inputs get a turn.
-pub(crate) const BATCH: usize = 64;
-
-/// Depth of the channel from the socket readers to the server task.
+/// Depth of each of the owner's input channels (hand-offs, and IKE).
 const CHANNEL_DEPTH: usize = 1024;
-
-/// Something for the server task.
-pub(crate) enum Input {
-    /// A UDP datagram: local and remote addresses and the payload.
-    Udp {
-        local: SocketAddr,
-        remote: SocketAddr,
-        data: Vec<u8>,
-        /// A worker already ran the fast path on it (it answered `ToOwner`).
-        fast_tried: bool,
-    },
-    /// An ESP packet a worker decrypted but did not handle (`Inbound::ToOwnerDecrypted`):
-    /// `data` is the L2TP message.
-    Decrypted {
-        local: SocketAddr,
-        remote: SocketAddr,
-        spi: u32,
-        src_port: u16,
-        data: Vec<u8>,
-    },
-    /// A TUN packet a worker did not handle (`Outbound::ToOwner`).
-    Tun(Vec<u8>),
-    /// A control request and where to send the answer.
-    Control(Request, oneshot::Sender<Response>),
-}
-
-/// A bound UDP socket: the address it was bound to (0.0.0.0 for a wildcard) and the port.
-pub(crate) struct Listener {
-    pub(crate) socket: Arc<UdpSocket>,
-    pub(crate) bound: SocketAddrV4,
-}
 
 /// The sockets and TUN queues made for the worker threads, handed to them once the server
 /// exists.
@@ -91,24 +58,35 @@ struct WorkerIo {
 /// Everything set up before the loop starts.
 struct Runtime {
     config: Config,
+    /// The owner's sockets (moved into its [`Lane`] when the loop starts).
     listeners: Vec<Listener>,
+    /// The owner's TUN queue (moved into its [`Lane`]).
     tun: Option<AsyncFd<tun::Tun>>,
     raw_esp: Option<AsyncFd<OwnedFd>>,
+    /// For `status`: the TUN device's name and the addresses we listen on.
+    tun_name: Option<String>,
+    listening: Vec<String>,
     control: UnixListener,
     keylog: Option<BufWriter<File>>,
-    users_mtime: Option<SystemTime>,
+    /// When to reload users.yaml.
+    users_watch: UsersWatch,
     user_count: usize,
     /// One entry per data-path worker thread (empty with `workers: 1`), until started.
     workers: Vec<WorkerIo>,
     /// Worker threads started.
     worker_count: usize,
     /// Packets each worker read.
-    worker_packets: Vec<Arc<std::sync::atomic::AtomicU64>>,
+    worker_packets: Vec<Arc<AtomicU64>>,
 }
 
 /// `l2tpd-rs run`.
 pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> ExitCode {
-    let (config, warnings, users) = match crate::check::load_all(config_path) {
+    let crate::check::Loaded {
+        config,
+        warnings,
+        users,
+        users_stamp,
+    } = match crate::check::load_all(config_path) {
         Ok(v) => v,
         Err(messages) => {
             for m in &messages {
@@ -124,14 +102,14 @@ pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> E
     for w in &warnings {
         warn!("{w}");
     }
-    if config.psk_is_example() {
+    if config.server.psk_is_example() {
         warn!(
             config = %config.path.display(),
             "THE PRE-SHARED KEY IS THE SHIPPED EXAMPLE: anyone who has read the example can connect. \
              Change `psk` before exposing this server"
         );
     }
-    if config.allow_plaintext_l2tp {
+    if config.server.allow_plaintext_l2tp {
         warn!("allow_plaintext_l2tp is on: L2TP without IPsec will be accepted");
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -144,8 +122,10 @@ pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> E
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move {
-        let rt = setup(config, keylog, no_tun, users.len()).await?;
+    // Local tasks: the readers' batch receive buffers hold raw `mmsghdr` pointers (not `Send`).
+    let local = tokio::task::LocalSet::new();
+    let result = local.block_on(&runtime, async move {
+        let rt = setup(config, keylog, no_tun, users.len(), users_stamp).await?;
         serve(rt, users).await
     });
     match result {
@@ -161,7 +141,7 @@ pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> E
 fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(config.log_level.as_str()));
+        .unwrap_or_else(|_| EnvFilter::new(config.daemon.log_level.as_str()));
     // Colour only on a terminal: a log file or journald gets plain text that grep can match.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
@@ -176,12 +156,18 @@ async fn setup(
     keylog: Option<&Path>,
     no_tun: bool,
     user_count: usize,
+    users_stamp: Option<FileStamp>,
 ) -> anyhow::Result<Runtime> {
     // Control socket first: it tells us whether another daemon is already running.
-    let control = bind_control(&config.control_socket).await?;
+    let control = crate::files::bind_control(
+        &config.daemon.control_socket,
+        config.daemon.control_socket_group.as_deref(),
+    )
+    .await?;
+    let unbind_on_error = crate::files::UnbindOnError::new(&config.daemon.control_socket);
 
     // `workers: 1` is the single owner task; more means that many worker threads besides it.
-    let worker_count = match config.workers {
+    let worker_count = match config.daemon.workers {
         Some(n) => usize::from(n),
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };
@@ -193,12 +179,13 @@ async fn setup(
         })
         .collect();
 
+    let listen = &config.server.listen;
     let mut listeners = Vec::new();
-    for addr in &config.listen.addresses {
-        for port in [config.listen.ike_port, config.listen.nat_t_port] {
+    for addr in &listen.addresses {
+        for port in [listen.ike_port, listen.nat_t_port] {
             let bound = SocketAddrV4::new(*addr, port);
             // Every NAT-T socket joins one SO_REUSEPORT group: the owner's and one per worker.
-            let reuse = port == config.listen.nat_t_port && worker_count > 0;
+            let reuse = port == listen.nat_t_port && worker_count > 0;
             if reuse {
                 for w in &mut workers {
                     let socket = bind_std_udp(bound, true)
@@ -220,17 +207,18 @@ async fn setup(
         }
     }
 
-    let raw_esp = if config.listen.raw_esp {
-        let local = config
-            .listen
+    let raw_esp = if listen.raw_esp {
+        let local = listen
             .addresses
             .first()
             .copied()
             .filter(|a| !a.is_unspecified());
         match tun::open_raw_esp(local).and_then(|fd| {
-            register(fd, Interest::READABLE | Interest::WRITABLE).map_err(|e| tun::Error::Io {
-                op: "register raw ESP with tokio".into(),
-                source: e,
+            datapath::register(fd, Interest::READABLE | Interest::WRITABLE).map_err(|e| {
+                tun::Error::Io {
+                    op: "register raw ESP with tokio".into(),
+                    source: e,
+                }
             })
         }) {
             Ok(fd) => {
@@ -241,7 +229,7 @@ async fn setup(
                 warn!(
                     "raw ESP is configured but unavailable ({e}): only UDP-encapsulated ESP (port {}) \
                      will work; run as root or with CAP_NET_RAW",
-                    config.listen.nat_t_port
+                    listen.nat_t_port
                 );
                 None
             }
@@ -257,7 +245,7 @@ async fn setup(
         let mut queues = open_tun(&config, worker_count + 1).with_context(|| {
             format!(
                 "cannot set up the TUN device {} (needs root or CAP_NET_ADMIN, and /dev/net/tun)",
-                config.tun.name
+                config.daemon.tun.name
             )
         })?;
         for w in workers.iter_mut().rev() {
@@ -266,7 +254,7 @@ async fn setup(
         let owner_queue = queues
             .pop()
             .context("the TUN device has no queue for the owner")?;
-        Some(register(owner_queue, Interest::READABLE)?)
+        Some(datapath::register(owner_queue, Interest::READABLE)?)
     };
     if worker_count > 0 {
         info!(
@@ -277,33 +265,33 @@ async fn setup(
 
     let keylog = match keylog {
         Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(path)
-                .with_context(|| format!("cannot open the key log {}", path.display()))?;
+            let file = crate::files::open_keylog(path)?;
             warn!(file = %path.display(), "writing IKE/ESP keys to a key log: for debugging only");
             Some(BufWriter::new(file))
         }
         None => None,
     };
 
-    if let Some(p) = &config.privileges {
+    if let Some(p) = &config.daemon.privileges {
+        let group = crate::check::daemon_group_name(p);
         tun::drop_privileges(&p.user, p.group.as_deref())
             .with_context(|| format!("cannot drop privileges to {}", p.user))?;
         info!(user = %p.user, "dropped root privileges");
+        // Reloads run as this account from now on: find out now, not at the first edit.
+        crate::files::check_users_file_readable(&config.daemon.users_file, &p.user, &group)?;
     }
 
-    let users_mtime = mtime(&config.users_file);
+    unbind_on_error.keep();
     Ok(Runtime {
+        tun_name: tun.as_ref().map(|t| t.get_ref().name().to_owned()),
+        listening: listeners.iter().map(|l| l.bound.to_string()).collect(),
         config,
         listeners,
         tun,
         raw_esp,
         control,
         keylog,
-        users_mtime,
+        users_watch: UsersWatch::new(users_stamp),
         user_count,
         workers,
         worker_count: 0,
@@ -340,140 +328,42 @@ fn bind_std_udp(addr: SocketAddrV4, reuseport: bool) -> anyhow::Result<std::net:
 /// Creates and configures the TUN device: one plain queue, or `queues` queues of a
 /// multi-queue device (the owner's and one per worker).
 fn open_tun(config: &Config, queues: usize) -> anyhow::Result<Vec<tun::Tun>> {
+    let (tun_options, pool) = (&config.daemon.tun, &config.server.pool);
     let devs = if queues > 1 {
-        tun::Tun::create_multi_queue(&config.tun.name, queues)?
+        tun::Tun::create_multi_queue(&tun_options.name, queues)?
     } else {
-        vec![tun::Tun::create(&config.tun.name)?]
+        vec![tun::Tun::create(&tun_options.name)?]
     };
     let name = devs
         .first()
         .map(|d| d.name().to_owned())
         .context("no TUN queue")?;
-    let net = config.pool.cidr;
-    let mask = if config.tun.create_routes {
+    let net = pool.cidr;
+    let mask = if tun_options.create_routes {
         net.mask()
     } else {
         Ipv4Addr::BROADCAST
     };
-    tun::set_ipv4_address(&name, config.pool.server_address, mask)?;
-    tun::set_mtu(&name, config.tun.mtu)?;
+    tun::set_ipv4_address(&name, pool.server_address, mask)?;
+    tun::set_mtu(&name, tun_options.mtu)?;
     // The pool is IPv4 only: without this the kernel sends router solicitations and MLD
     // reports into the TUN. Best effort (no IPv6 in the kernel is fine too).
     let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
     tun::set_up(&name)?;
-    if config.tun.create_routes {
+    if tun_options.create_routes {
         // Setting the pool netmask already made the kernel add the connected route; adding it
         // explicitly is a no-op then, and covers kernels that did not.
         tun::add_route(net.network(), net.prefix(), &name)?;
     }
     info!(
         tun = %name,
-        address = %config.pool.server_address,
-        route = %if config.tun.create_routes { net.to_string() } else { "none".to_owned() },
-        mtu = config.tun.mtu,
+        address = %pool.server_address,
+        route = %if tun_options.create_routes { net.to_string() } else { "none".to_owned() },
+        mtu = tun_options.mtu,
         queues = devs.len(),
         "TUN device up"
     );
     Ok(devs)
-}
-
-/// Registers a descriptor with tokio's reactor.
-///
-/// tokio 1.54 deprecated the safe constructors in favour of an `unsafe` one whose contract is
-/// that the descriptor stays open and the same while the `AsyncFd` lives (tokio PR 8587). Both
-/// callers pass a value that *owns* its descriptor (`OwnedFd`, `tun::Tun` holding an `OwnedFd`)
-/// and is moved into the `AsyncFd`, so the contract holds; this crate forbids `unsafe`, hence
-/// the deprecated safe form.
-#[allow(deprecated)]
-pub(crate) fn register<T: std::os::fd::AsRawFd>(
-    inner: T,
-    interest: Interest,
-) -> std::io::Result<AsyncFd<T>> {
-    AsyncFd::with_interest(inner, interest)
-}
-
-async fn bind_control(path: &Path) -> anyhow::Result<UnixListener> {
-    if path.exists() {
-        if UnixStream::connect(path).await.is_ok() {
-            anyhow::bail!(
-                "another l2tpd-rs is already listening on {} (stop it first, or set another control_socket)",
-                path.display()
-            );
-        }
-        std::fs::remove_file(path)
-            .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
-    }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let listener = UnixListener::bind(path)
-        .with_context(|| format!("cannot bind the control socket {}", path.display()))?;
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o660))
-        .with_context(|| format!("cannot chmod {}", path.display()))?;
-    info!(socket = %path.display(), "control socket ready");
-    Ok(listener)
-}
-
-fn mtime(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-/// Spawns the reader task of one UDP socket.
-fn spawn_reader(listener: &Listener, tx: mpsc::Sender<Input>) {
-    let socket = Arc::clone(&listener.socket);
-    let bound = listener.bound;
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; MAX_PACKET];
-        loop {
-            let meta = socket
-                .async_io(Interest::READABLE, || {
-                    tun::recv_with_pktinfo(&*socket, &mut buf)
-                })
-                .await;
-            let meta = match meta {
-                Ok(m) => m,
-                Err(e) => {
-                    // ICMP errors surface here (e.g. ECONNREFUSED); they are not fatal.
-                    debug!(%bound, "UDP receive error: {e}");
-                    continue;
-                }
-            };
-            let local = local_of(bound, meta.local);
-            let data = buf.get(..meta.len).unwrap_or_default().to_vec();
-            let input = Input::Udp {
-                local,
-                remote: SocketAddr::V4(meta.source),
-                data,
-                fast_tried: false,
-            };
-            if tx.send(input).await.is_err() {
-                return;
-            }
-        }
-    });
-}
-
-/// The local address of a datagram received on a socket bound to `bound`: the bound address,
-/// or the `IP_PKTINFO` destination on a wildcard bind.
-pub(crate) fn local_of(bound: SocketAddrV4, pktinfo: Option<Ipv4Addr>) -> SocketAddr {
-    let ip = if bound.ip().is_unspecified() {
-        pktinfo.unwrap_or_else(|| *bound.ip())
-    } else {
-        *bound.ip()
-    };
-    SocketAddr::V4(SocketAddrV4::new(ip, bound.port()))
-}
-
-/// The socket to send from `local`: bound to exactly it, or the wildcard on its port.
-pub(crate) fn find_listener(listeners: &[Listener], local: SocketAddrV4) -> Option<&Listener> {
-    listeners
-        .iter()
-        .find(|l| l.bound.port() == local.port() && l.bound.ip() == local.ip())
-        .or_else(|| {
-            listeners
-                .iter()
-                .find(|l| l.bound.port() == local.port() && l.bound.ip().is_unspecified())
-        })
 }
 
 /// Spawns the handler of one control connection.
@@ -498,45 +388,72 @@ fn spawn_control(mut stream: UnixStream, tx: mpsc::Sender<Input>) {
     });
 }
 
-async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<()> {
-    let mut server = Server::new(rt.config.clone(), users, clock::os_seed(), clock::now());
+async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
+    let mut server = Server::new(
+        rt.config.server.clone(),
+        users,
+        clock::os_seed(),
+        clock::now(),
+    );
+    server.set_tun_mtu(rt.config.daemon.tun.mtu);
     if rt.keylog.is_some() {
         server.set_keylog(true);
     }
-    let (tx, mut rx) = mpsc::channel::<Input>(CHANNEL_DEPTH);
-    for l in &rt.listeners {
-        spawn_reader(l, tx.clone());
-    }
-    // The multi-core data path: worker threads, and the owner runs the same fast path on its
-    // own socket share and TUN queue (so that it never rebuilds the table per data packet).
-    let fast = (!rt.workers.is_empty()).then(|| server.fast_path());
-    if let Some(fp) = &fast {
-        for (index, io) in std::mem::take(&mut rt.workers).into_iter().enumerate() {
-            let raw_esp = match rt.raw_esp.as_ref().map(|fd| fd.get_ref().try_clone()) {
-                Some(Ok(fd)) => Some(fd),
-                Some(Err(e)) => {
-                    warn!("cannot share the raw ESP socket with a worker: {e}");
-                    None
-                }
-                None => None,
-            };
-            let packets = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            crate::workers::spawn(crate::workers::Worker {
-                index,
-                fast: fp.clone(),
-                sockets: io.sockets,
-                tun: io.tun,
-                raw_esp,
-                to_owner: tx.clone(),
-                packets: Arc::clone(&packets),
-            })
-            .context("cannot start a worker thread")?;
-            rt.worker_count += 1;
-            rt.worker_packets.push(packets);
+    let (control_tx, mut control_rx) = mpsc::channel::<Input>(CHANNEL_DEPTH);
+    let (ike_tx, mut ike_rx) = mpsc::channel::<Input>(CHANNEL_DEPTH);
+    let counters = Arc::new(datapath::Counters::default());
+    let owner = Owner {
+        control: control_tx.clone(),
+        ike: ike_tx,
+        wake_queued: Arc::new(AtomicBool::new(false)),
+        counters: Arc::clone(&counters),
+    };
+    let dp = server.data_plane();
+    let nat_t_port = rt.config.server.listen.nat_t_port;
+    let raw_send = |fd: Option<&AsyncFd<OwnedFd>>| match fd.map(|fd| fd.get_ref().try_clone()) {
+        Some(Ok(fd)) => Some(fd),
+        Some(Err(e)) => {
+            warn!("cannot share the raw ESP socket: {e}");
+            None
         }
+        None => None,
+    };
+    // The data plane's worker threads: each reads its own sockets and TUN queue.
+    for (index, io) in std::mem::take(&mut rt.workers).into_iter().enumerate() {
+        let mut sockets = Vec::new();
+        for (socket, bound) in io.sockets {
+            sockets.push((socket, bound));
+        }
+        let packets = Arc::new(AtomicU64::new(0));
+        let path = WorkerPath {
+            sockets,
+            tun: io.tun,
+            raw_esp: raw_send(rt.raw_esp.as_ref()),
+        };
+        let (dp, owner, counters) = (dp.clone(), owner.clone(), Arc::clone(&packets));
+        crate::workers::spawn(index, move || {
+            path.into_path(index, dp, nat_t_port, owner, counters)
+        })
+        .context("cannot start a worker thread")?;
+        rt.worker_count += 1;
+        rt.worker_packets.push(packets);
     }
-    let mut rng = ChaCha20Rng::from_seed(clock::os_seed());
-    let mut out = Vec::with_capacity(MAX_PACKET);
+    // The owner runs the same reader tasks on its own sockets, TUN queue and raw ESP socket.
+    let path = Arc::new(Lane {
+        name: "owner".to_owned(),
+        dp: dp.clone(),
+        nat_t_port,
+        sockets: std::mem::take(&mut rt.listeners),
+        tun: rt.tun.take(),
+        raw_esp: raw_send(rt.raw_esp.as_ref()),
+        owner: owner.clone(),
+        packets: Arc::new(AtomicU64::new(0)),
+    });
+    let mut readers = tokio::task::JoinSet::new();
+    datapath::spawn_readers(&path, &mut readers);
+    if let Some(fd) = rt.raw_esp.take() {
+        readers.spawn_local(datapath::esp_loop(Arc::clone(&path), Arc::new(fd)));
+    }
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -544,12 +461,11 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
     users_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(sleep);
-    let mut buf = Vec::with_capacity(MAX_PACKET);
-    let mut pkt = vec![0u8; MAX_PACKET];
+    let mut buf = Vec::with_capacity(datapath::MAX_PACKET);
 
     info!(
         users = rt.user_count,
-        pool = %rt.config.pool.cidr,
+        pool = %rt.config.server.pool.cidr,
         "l2tpd-rs {} started",
         env!("CARGO_PKG_VERSION")
     );
@@ -572,96 +488,35 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
         let armed = wake.is_some();
 
         tokio::select! {
-            Some(input) = rx.recv() => match input {
-                Input::Udp { local, remote, mut data, fast_tried } => match fast.as_ref().filter(|_| !fast_tried) {
-                    Some(fp) => match fp.inbound_udp(local, remote, &mut data) {
-                        Inbound::ToTun(r) => write_tun(&rt, data.get(r).unwrap_or_default()),
-                        Inbound::ToOwnerDecrypted { local, remote, spi, src_port, l2tp } => {
-                            let l2tp = data.get(l2tp).unwrap_or_default();
-                            server.handle_decrypted(clock::now(), local, remote, spi, src_port, l2tp);
-                        }
-                        Inbound::ToOwner => server.handle_udp(clock::now(), local, remote, &data),
-                        Inbound::Drop => {}
-                    },
-                    None => server.handle_udp(clock::now(), local, remote, &data),
-                },
-                Input::Decrypted { local, remote, spi, src_port, data } => {
-                    server.handle_decrypted(clock::now(), local, remote, spi, src_port, &data);
+            // Authenticated clients and the admin first, strangers' IKE after.
+            biased;
+            Some(input) = control_rx.recv() => match input {
+                Input::Decrypted { handoff, data } => {
+                    server.handle_decrypted(clock::now(), &handoff, &data);
                 }
-                Input::Tun(packet) => server.handle_tun(clock::now(), &packet),
+                Input::Wake => {
+                    owner.wake_queued.store(false, std::sync::atomic::Ordering::Release);
+                    server.handle_timeout(clock::now());
+                }
                 Input::Control(req, reply) => {
-                    let response = handle_control(&mut rt, &mut server, fast.as_ref(), req);
+                    let response = handle_control(&mut rt, &mut server, &path, &counters, req);
                     let _ = reply.send(response);
                 }
+                Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),
             },
             () = &mut sleep, if armed => server.handle_timeout(clock::now()),
-            ready = readable(rt.tun.as_ref()), if rt.tun.is_some() => {
-                if let Ok(mut guard) = ready {
-                    for _ in 0..BATCH {
-                        match guard.try_io(|fd| fd.get_ref().read(&mut pkt)) {
-                            Ok(Ok(n)) => {
-                                let ip = pkt.get(..n).unwrap_or_default();
-                                match fast.as_ref().map(|fp| fp.outbound(ip, &mut out, &mut rng)) {
-                                    Some(Outbound::Udp { local, remote }) => send_udp(&rt, local, remote, &out).await,
-                                    Some(Outbound::Esp { local, remote }) => send_esp(&rt, local, remote, &out).await,
-                                    Some(Outbound::ToOwner) | None => server.handle_tun(clock::now(), ip),
-                                    Some(Outbound::Drop) => {}
-                                }
-                            }
-                            Ok(Err(e)) => { warn!("TUN read error: {e}"); break; }
-                            Err(_would_block) => break,
-                        }
-                    }
-                }
-            },
-            ready = readable(rt.raw_esp.as_ref()), if rt.raw_esp.is_some() => {
-                if let Ok(mut guard) = ready {
-                    for _ in 0..BATCH {
-                        match guard.try_io(|fd| tun::recv_esp(fd.get_ref(), &mut pkt)) {
-                            Ok(Ok(p)) => {
-                                let range = p.esp_offset..p.len;
-                                let verdict = match (&fast, pkt.get_mut(range.clone())) {
-                                    (Some(fp), Some(esp)) => fp.inbound_esp(p.destination, p.source, esp),
-                                    _ => Inbound::ToOwner,
-                                };
-                                match verdict {
-                                    Inbound::ToTun(r) => {
-                                        let ip = pkt.get(range).and_then(|esp| esp.get(r)).unwrap_or_default();
-                                        write_tun(&rt, ip);
-                                    }
-                                    Inbound::ToOwnerDecrypted { local, remote, spi, src_port, l2tp } => {
-                                        let l2tp = pkt.get(range).and_then(|esp| esp.get(l2tp)).unwrap_or_default();
-                                        server.handle_decrypted(clock::now(), local, remote, spi, src_port, l2tp);
-                                    }
-                                    Inbound::ToOwner => {
-                                        let esp = pkt.get(range).unwrap_or_default();
-                                        server.handle_esp(clock::now(), p.destination, p.source, esp);
-                                    }
-                                    Inbound::Drop => {}
-                                }
-                            }
-                            Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => debug!("raw ESP: {e}"),
-                            Ok(Err(e)) => { warn!("raw ESP read error: {e}"); break; }
-                            Err(_would_block) => break,
-                        }
-                    }
+            Some(input) = ike_rx.recv() => {
+                if let Input::Udp { local, remote, data } = input {
+                    server.handle_udp(clock::now(), local, remote, &data);
                 }
             },
             accepted = rt.control.accept(), if shutdown_deadline.is_none() => match accepted {
-                Ok((stream, _)) => spawn_control(stream, tx.clone()),
+                Ok((stream, _)) => spawn_control(stream, control_tx.clone()),
                 Err(e) => warn!("control socket accept failed: {e}"),
             },
-            _ = users_poll.tick(), if shutdown_deadline.is_none() => {
-                let now_mtime = mtime(&rt.config.users_file);
-                if now_mtime != rt.users_mtime {
-                    rt.users_mtime = now_mtime;
-                    info!(file = %rt.config.users_file.display(), "users file changed");
-                    let _ = reload_users(&mut rt, &mut server);
-                }
-            },
+            _ = users_poll.tick(), if shutdown_deadline.is_none() => poll_users(&mut rt, &mut server),
             _ = sighup.recv() => {
                 info!("SIGHUP: reloading the users file");
-                rt.users_mtime = mtime(&rt.config.users_file);
                 let _ = reload_users(&mut rt, &mut server);
             },
             _ = sigterm.recv(), if shutdown_deadline.is_none() => {
@@ -675,29 +530,63 @@ async fn serve(mut rt: Runtime, users: server::users::Users) -> anyhow::Result<(
                 shutdown_deadline = Some(clock::now() + SHUTDOWN_GRACE);
             },
         }
-        drain(&mut rt, &mut server, &mut buf).await;
+        drain(&mut rt, &path, &mut server, &mut buf).await;
     }
+    readers.abort_all();
     if let Some(k) = rt.keylog.as_mut() {
         let _ = k.flush();
     }
-    let _ = std::fs::remove_file(&rt.config.control_socket);
+    crate::files::remove_control_socket(&rt.config.daemon.control_socket);
     info!("stopped");
     Ok(())
 }
 
-async fn readable<T: std::os::fd::AsRawFd>(
-    fd: Option<&AsyncFd<T>>,
-) -> std::io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, T>> {
-    match fd {
-        Some(fd) => fd.readable().await,
-        None => std::future::pending().await,
+/// What a worker thread is given; it builds its [`Lane`] on its own runtime (tokio sockets
+/// and `AsyncFd`s belong to the runtime that registers them).
+struct WorkerPath {
+    sockets: Vec<(std::net::UdpSocket, SocketAddrV4)>,
+    tun: Option<tun::Tun>,
+    raw_esp: Option<OwnedFd>,
+}
+
+impl WorkerPath {
+    fn into_path(
+        self,
+        index: usize,
+        dp: server::DataPlane,
+        nat_t_port: u16,
+        owner: Owner,
+        packets: Arc<AtomicU64>,
+    ) -> std::io::Result<Lane> {
+        let mut sockets = Vec::new();
+        for (socket, bound) in self.sockets {
+            sockets.push(Listener {
+                socket: Arc::new(UdpSocket::from_std(socket)?),
+                bound,
+            });
+        }
+        let tun = self
+            .tun
+            .map(|t| datapath::register(t, Interest::READABLE))
+            .transpose()?;
+        Ok(Lane {
+            name: format!("worker {index}"),
+            dp,
+            nat_t_port,
+            sockets,
+            tun,
+            raw_esp: self.raw_esp,
+            owner,
+            packets,
+        })
     }
 }
 
 fn handle_control(
     rt: &mut Runtime,
     server: &mut Server,
-    fast: Option<&server::FastPath>,
+    path: &Lane,
+    counters: &datapath::Counters,
     req: Request,
 ) -> Response {
     match req {
@@ -707,9 +596,9 @@ fn handle_control(
             info: Some(DaemonInfo {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 config: rt.config.path.clone(),
-                tun: rt.tun.as_ref().map(|t| t.get_ref().name().to_owned()),
-                listening: rt.listeners.iter().map(|l| l.bound.to_string()).collect(),
-                raw_esp: rt.raw_esp.is_some(),
+                tun: rt.tun_name.clone(),
+                listening: rt.listening.clone(),
+                raw_esp: path.raw_esp.is_some(),
                 users: rt.user_count,
                 workers: rt.worker_count,
                 worker_packets: rt
@@ -717,7 +606,11 @@ fn handle_control(
                     .iter()
                     .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
                     .collect(),
-                fast_path: fast.map(server::FastPath::stats),
+                owner_packets: path.packets.load(std::sync::atomic::Ordering::Relaxed),
+                owner_busy: counters
+                    .owner_busy
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                data_plane: Some(path.dp.stats()),
             }),
             ..Response::default()
         },
@@ -732,22 +625,41 @@ fn handle_control(
     }
 }
 
-/// Loads users.yaml again; on success hands it to the server, on failure keeps the old table.
+/// The periodic check of users.yaml: reloads it when [`UsersWatch`] says so.
+fn poll_users(rt: &mut Runtime, server: &mut Server) {
+    let file = &rt.config.daemon.users_file;
+    if rt.users_watch.poll(FileStamp::of_path(file)) {
+        info!(file = %file.display(), "users file changed");
+        let _ = reload_users(rt, server);
+    }
+}
+
+/// Reads users.yaml once and checks all of it; a complete valid table replaces the server's,
+/// anything else keeps the old table.
 fn reload_users(rt: &mut Runtime, server: &mut Server) -> Result<usize, Vec<String>> {
-    match crate::check::load_users(&rt.config) {
-        Ok(users) => {
+    let load = crate::check::load_users(&rt.config);
+    let file = &rt.config.daemon.users_file;
+    match load.result {
+        Ok((users, warnings)) => {
+            for w in &warnings {
+                warn!("{w}");
+            }
             let n = users.len();
             server.reload_users(clock::now(), users);
             rt.user_count = n;
-            info!(users = n, file = %rt.config.users_file.display(), "users file reloaded");
+            if let Some(stamp) = load.stamp {
+                rt.users_watch.applied(stamp);
+            }
+            info!(users = n, file = %file.display(), "users file reloaded");
             Ok(n)
         }
         Err(errors) => {
+            rt.users_watch.failed(load.stamp);
             for e in &errors {
                 error!("{e}");
             }
             error!(
-                file = %rt.config.users_file.display(),
+                file = %file.display(),
                 kept = rt.user_count,
                 "users file NOT reloaded: keeping the previous users until the file is fixed"
             );
@@ -755,16 +667,10 @@ fn reload_users(rt: &mut Runtime, server: &mut Server) -> Result<usize, Vec<Stri
         }
     }
 }
-
 /// Sends everything the server has queued and handles its events.
-async fn drain(rt: &mut Runtime, server: &mut Server, buf: &mut Vec<u8>) {
+async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, buf: &mut Vec<u8>) {
     while let Some(t) = server.poll_transmit(buf) {
-        match t {
-            Transmit::Udp { local, remote } => send_udp(rt, local, remote, buf).await,
-            Transmit::Esp { local, remote } => send_esp(rt, local, remote, buf).await,
-            Transmit::Tun => write_tun(rt, buf),
-            _ => debug!("unknown transmit kind dropped"),
-        }
+        datapath::send(path, t, buf).await;
     }
     // Sessions and refusals: the server has logged them already; only key log lines remain.
     while let Some(event) = server.poll_event() {
@@ -773,51 +679,5 @@ async fn drain(rt: &mut Runtime, server: &mut Server, buf: &mut Vec<u8>) {
         {
             let _ = writeln!(k, "{line}").and_then(|()| k.flush());
         }
-    }
-}
-
-async fn send_esp(rt: &Runtime, local: Ipv4Addr, remote: Ipv4Addr, esp: &[u8]) {
-    match &rt.raw_esp {
-        Some(fd) => {
-            let res = fd
-                .async_io(Interest::WRITABLE, |fd| tun::send_esp(fd, esp, remote))
-                .await;
-            if let Err(e) = res {
-                debug!(%local, %remote, "raw ESP send failed: {e}");
-            }
-        }
-        None => debug!(%remote, "no raw ESP socket: packet dropped"),
-    }
-}
-
-fn write_tun(rt: &Runtime, packet: &[u8]) {
-    match &rt.tun {
-        Some(dev) => {
-            if let Err(e) = dev.get_ref().write(packet) {
-                debug!("TUN write failed ({e}): packet dropped");
-            }
-        }
-        None => debug!("no TUN device: packet dropped"),
-    }
-}
-
-async fn send_udp(rt: &Runtime, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
-    let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (local, remote) else {
-        debug!(%local, %remote, "IPv6 transmit dropped: only IPv4 is served");
-        return;
-    };
-    let Some(l) = find_listener(&rt.listeners, local) else {
-        warn!(%local, %remote, "no socket for this local address: datagram dropped");
-        return;
-    };
-    let from = l.bound.ip().is_unspecified().then_some(*local.ip());
-    let socket = &l.socket;
-    let res = socket
-        .async_io(Interest::WRITABLE, || {
-            tun::send_from(&**socket, payload, from, remote)
-        })
-        .await;
-    if let Err(e) = res {
-        debug!(%local, %remote, "UDP send failed: {e}");
     }
 }

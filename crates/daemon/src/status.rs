@@ -1,5 +1,20 @@
-//! `l2tpd-rs status`: one row per session, joining IKE ⇄ ESP ⇄ L2TP ⇄ PPP (DESIGN.md
-//! "Visibility"), or the raw JSON snapshot with `--json`.
+//! `l2tpd-rs status`: the sessions of a running daemon, one row each, joined across IKE, ESP,
+//! L2TP and PPP.
+//!
+//! Three views, in the habit of `kubectl get` (`-o wide`), `swanctl --list-sas` and
+//! `accel-cmd show sessions`:
+//! - [`View::Compact`] (the default): USER, IP, CLIENT, OS, STATE, UPTIME, IN, OUT. A row fits
+//!   100 columns (80 for typical values): long fields are cut to a fixed width and end in `…`,
+//!   traffic is shown in short units (`12.4M`).
+//! - [`View::Wide`] (`--wide`): every field of the snapshot row, untruncated: IKE and ESP
+//!   suites, NAT-T dialect, lifetimes, host name and every OS hint, packet counts.
+//! - [`View::Json`] (`--json`): the snapshot as the daemon sent it, plus its `info`.
+//!
+//! Strings a client chose (user name, L2TP host name and vendor, LCP Identification, which
+//! all reach the OS hint) are escaped in both tables ([`escape`]): control characters and
+//! invisible layout characters are printed as `\x1b`, `\n`, `\u{202e}`, ..., so a client can
+//! neither move the cursor, clear the screen, retitle the terminal, add fake rows nor reorder
+//! text. JSON escapes control characters itself.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -10,8 +25,26 @@ use server::snapshot::SessionRow;
 
 use crate::control::{self, DaemonInfo, Request};
 
+/// How `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum View {
+    /// Short rows that fit a terminal.
+    Compact,
+    /// Every detail (`--wide`).
+    Wide,
+    /// The JSON snapshot (`--json`).
+    Json,
+}
+
+/// Widest user name shown in the compact view.
+const USER_WIDTH: usize = 14;
+/// Widest OS name shown in the compact view.
+const OS_WIDTH: usize = 10;
+/// Widest state shown in the compact view.
+const STATE_WIDTH: usize = 8;
+
 /// `l2tpd-rs status`.
-pub(crate) fn main(json: bool, config: Option<&Path>, socket: Option<&Path>) -> ExitCode {
+pub(crate) fn main(view: View, config: Option<&Path>, socket: Option<&Path>) -> ExitCode {
     let path = match crate::socket_path(config, socket) {
         Ok(p) => p,
         Err(msg) => {
@@ -46,7 +79,7 @@ pub(crate) fn main(json: bool, config: Option<&Path>, socket: Option<&Path>) -> 
         );
         return ExitCode::FAILURE;
     };
-    let out = if json {
+    let out = if view == View::Json {
         // The snapshot's fields, plus the daemon's own facts under "info".
         let value = serde_json::to_value(&snapshot).map(|mut v| {
             if let (Some(obj), Some(info)) = (v.as_object_mut(), response.info.as_ref()) {
@@ -65,14 +98,15 @@ pub(crate) fn main(json: bool, config: Option<&Path>, socket: Option<&Path>) -> 
             }
         }
     } else {
-        render(&snapshot, response.info.as_ref())
+        render(&snapshot, response.info.as_ref(), view)
     };
     print!("{out}");
     ExitCode::SUCCESS
 }
 
-/// The human-readable status.
-pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>) -> String {
+/// The human-readable status, compact or wide.
+pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>, view: View) -> String {
+    let wide = view == View::Wide;
     let mut out = String::new();
     let _ = write!(out, "l2tpd-rs");
     if let Some(i) = info {
@@ -96,16 +130,34 @@ pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>) -> String {
             i.tun.as_deref().unwrap_or("none"),
             i.users
         );
-        if let Some(f) = &i.fast_path {
+        if let Some(f) = &i.data_plane {
+            if wide {
+                let _ = writeln!(
+                    out,
+                    "data plane: {} worker threads + owner (packets read: owner {}, workers {:?}); {} to TUN, {} sealed, {} to the control plane, {} MSS clamped, {} ICMP too big, {} fragmented",
+                    i.workers,
+                    i.owner_packets,
+                    i.worker_packets,
+                    f.to_tun,
+                    f.sealed,
+                    f.to_owner,
+                    f.mss_clamped,
+                    f.icmp_too_big,
+                    f.fragmented
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "data plane: {} workers + owner; {} to TUN, {} sealed, {} to the control plane",
+                    i.workers, f.to_tun, f.sealed, f.to_owner
+                );
+            }
+        }
+        if i.owner_busy > 0 {
             let _ = writeln!(
                 out,
-                "data path: {} worker threads + owner (packets read per worker: {:?}); fast path {} to TUN, {} sealed, {} in and {} out to the owner",
-                i.workers,
-                i.worker_packets,
-                f.to_tun,
-                f.sealed,
-                f.inbound_to_owner + f.inbound_to_owner_decrypted,
-                f.outbound_to_owner
+                "  {} packets dropped while the control plane was busy",
+                i.owner_busy
             );
         }
     }
@@ -118,7 +170,7 @@ pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>) -> String {
     out.push('\n');
     if s.sessions.is_empty() {
         out.push_str("no sessions\n");
-    } else {
+    } else if wide {
         let header = [
             "USER",
             "IP",
@@ -133,7 +185,11 @@ pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>) -> String {
             "IN",
             "OUT",
         ];
-        let rows: Vec<[String; 12]> = s.sessions.iter().map(row).collect();
+        let rows: Vec<[String; 12]> = s.sessions.iter().map(wide_row).collect();
+        table(&mut out, &header, &rows);
+    } else {
+        let header = ["USER", "IP", "CLIENT", "OS", "STATE", "UPTIME", "IN", "OUT"];
+        let rows: Vec<[String; 8]> = s.sessions.iter().map(compact_row).collect();
         table(&mut out, &header, &rows);
     }
     if !s.pending_peers.is_empty() {
@@ -141,34 +197,61 @@ pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>) -> String {
         let rows: Vec<[String; 2]> = s
             .pending_peers
             .iter()
-            .map(|p| [p.client_public.to_string(), p.state.clone()])
+            .map(|p| [p.client_public.to_string(), escape(&p.state)])
             .collect();
         table(&mut out, &["PEER", "STATE"], &rows);
     }
     out
 }
 
-fn row(r: &SessionRow) -> [String; 12] {
+fn user(r: &SessionRow) -> String {
+    if r.user.is_empty() {
+        "-".to_owned()
+    } else {
+        escape(&r.user)
+    }
+}
+
+fn assigned_ip(r: &SessionRow) -> String {
+    r.assigned_ip
+        .map_or_else(|| "-".to_owned(), |a| a.to_string())
+}
+
+/// The default view's row: everything fits a fixed width.
+fn compact_row(r: &SessionRow) -> [String; 8] {
+    let state = match r.state.as_str() {
+        "authenticating" => "auth".to_owned(),
+        other => fit(&escape(other), STATE_WIDTH),
+    };
+    [
+        fit(&user(r), USER_WIDTH),
+        assigned_ip(r),
+        r.client_public.to_string(),
+        fit(&os_short(&r.os_hint), OS_WIDTH),
+        state,
+        duration(r.connected_secs),
+        short_bytes(r.bytes_in),
+        short_bytes(r.bytes_out),
+    ]
+}
+
+/// `--wide`: every field, untruncated (but escaped).
+fn wide_row(r: &SessionRow) -> [String; 12] {
     let nat = if r.nat {
         format!("yes, {}", r.nat_t_dialect)
     } else {
         format!("no, {}", r.nat_t_dialect)
     };
     let host = match (r.host_name.is_empty(), r.os_hint.is_empty()) {
-        (false, false) => format!("{} / {}", r.host_name, r.os_hint),
-        (false, true) => r.host_name.clone(),
-        (true, false) => r.os_hint.clone(),
+        (false, false) => format!("{} / {}", escape(&r.host_name), escape(&r.os_hint)),
+        (false, true) => escape(&r.host_name),
+        (true, false) => escape(&r.os_hint),
         (true, true) => "-".to_owned(),
     };
     let life = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), duration);
     [
-        if r.user.is_empty() {
-            "-".to_owned()
-        } else {
-            r.user.clone()
-        },
-        r.assigned_ip
-            .map_or_else(|| "-".to_owned(), |a| a.to_string()),
+        user(r),
+        assigned_ip(r),
         r.client_public.to_string(),
         nat,
         host,
@@ -179,11 +262,103 @@ fn row(r: &SessionRow) -> [String; 12] {
             life(r.ike_lifetime_left_secs),
             life(r.esp_lifetime_left_secs)
         ),
-        r.state.clone(),
+        escape(&r.state),
         duration(r.connected_secs),
         format!("{} ({} pkts)", bytes(r.bytes_in), r.packets_in),
         format!("{} ({} pkts)", bytes(r.bytes_out), r.packets_out),
     ]
+}
+
+/// A short OS name from the snapshot's OS hint, which lists (comma-separated) the MS NT5
+/// vendor ID version, the LCP Identification strings and the L2TP vendor name: the Windows
+/// release if the client sent the MS NT5 vendor ID, else the L2TP vendor (`Apple`, ...), else
+/// the first hint. Escaped.
+fn os_short(hint: &str) -> String {
+    let mut parts = hint.split(", ").filter(|p| !p.is_empty());
+    if let Some(v) = parts.clone().find_map(|p| {
+        p.strip_prefix("MS NT5 v")?
+            .split(' ')
+            .next()?
+            .parse::<u32>()
+            .ok()
+    }) {
+        return windows_short(v).to_owned();
+    }
+    if let Some(vendor) = parts.clone().find_map(|p| p.strip_prefix("L2TP vendor ")) {
+        return escape(vendor);
+    }
+    parts.next().map_or_else(|| "-".to_owned(), escape)
+}
+
+/// The Windows release behind an MS NT5 ISAKMPOAKLEY vendor ID version, shortened (the
+/// version map of ike-scan's `ike-vendor-ids` and Openswan's `programs/pluto/vendor.c`).
+fn windows_short(version: u32) -> &'static str {
+    match version {
+        2 => "Win2000",
+        3 => "WinXP SP1",
+        4 => "WinXP/2003",
+        5 => "Vista",
+        6 => "Win2008",
+        7 => "Win7",
+        8 => "Win2008R2",
+        9 => "Win8+",
+        10 => "Win2012",
+        _ => "Windows",
+    }
+}
+
+/// Escapes a string a client chose for a terminal. Control characters become `\n`, `\r`,
+/// `\t` or `\xNN` (C0 and DEL) or `\u{NN}` (C1, such as the one-byte CSI `\u{9b}`);
+/// invisible format characters that reorder or hide text (bidirectional overrides and
+/// isolates, zero-width characters, the line and paragraph separators, the byte order mark,
+/// tag characters) become `\u{...}`. Everything else, including ordinary non-ASCII letters
+/// and the backslash of a Windows `DOMAIN\user` name, is printed as is.
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if c.is_control() || is_invisible_format(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Unicode format characters (category Cf) and separators (Zl, Zp) that change the layout or
+/// order of the text around them or show nothing.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{61c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{e0001}'
+            | '\u{e0020}'..='\u{e007f}'
+    )
+}
+
+/// `s` cut to at most `max` characters, the last one `…` if anything was cut.
+fn fit(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
 }
 
 fn table<const N: usize>(out: &mut String, header: &[&str; N], rows: &[[String; N]]) {
@@ -243,6 +418,28 @@ pub(crate) fn bytes(n: u64) -> String {
     format!("{v:.1} {unit}")
 }
 
+/// Bytes in at most 5 characters: `512B`, `9.9K`, `12K`, `1023M`, `1.5G`.
+pub(crate) fn short_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["K", "M", "G", "T", "P", "E"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in UNITS.iter().skip(1) {
+        if v < 1023.5 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    if v < 9.95 {
+        format!("{v:.1}{unit}")
+    } else {
+        format!("{v:.0}{unit}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::{Ipv4Addr, SocketAddr};
@@ -260,18 +457,38 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(12 * 1024 * 1024), "12.0 MiB");
+        assert_eq!(short_bytes(0), "0B");
+        assert_eq!(short_bytes(1023), "1023B");
+        assert_eq!(short_bytes(1024), "1.0K");
+        assert_eq!(short_bytes(1536), "1.5K");
+        assert_eq!(short_bytes(12_700), "12K");
+        assert_eq!(short_bytes(1024 * 1024 - 1), "1.0M");
+        assert_eq!(short_bytes(13 * 1024 * 1024), "13M");
+        assert_eq!(short_bytes(u64::MAX), "16E");
+        for n in (0..64)
+            .map(|b| 1u64 << b)
+            .chain([999, 1000, 10_189, 1_048_000])
+        {
+            for m in [n.saturating_sub(1), n, n.saturating_add(1)] {
+                assert!(short_bytes(m).len() <= 5, "{m}: {}", short_bytes(m));
+            }
+        }
+        assert_eq!(fit("abcdef", 6), "abcdef");
+        assert_eq!(fit("abcdefg", 6), "abcde…");
+        assert_eq!(fit("ééééééé", 3), "éé…");
     }
 
-    #[test]
-    fn renders_one_row_per_session() {
-        let session = SessionRow {
+    fn xp_session() -> SessionRow {
+        SessionRow {
             user: "alice".into(),
             assigned_ip: Some(Ipv4Addr::new(10, 99, 0, 2)),
             client_public: SocketAddr::from(([198, 51, 100, 7], 4500)),
             nat: true,
             nat_t_dialect: "draft-02\\n".into(),
             host_name: "XPBOX".into(),
-            os_hint: "MSRASV5.10".into(),
+            os_hint: "MS NT5 v4 (Windows XP SP2/SP3 or Server 2003), MSRASV5.10, MSRAS-0-XPBOX, \
+                      L2TP vendor Microsoft"
+                .into(),
             ike_suite: "3DES-CBC/HMAC-SHA1/MODP1024".into(),
             esp_suite: "3DES-CBC/HMAC-SHA1-96 UDP-encap transport".into(),
             ike_lifetime_left_secs: Some(28_000),
@@ -284,39 +501,59 @@ mod tests {
             bytes_out: 100,
             packets_in: 3,
             packets_out: 1,
-        };
-        let snap = Snapshot {
+        }
+    }
+
+    fn snapshot(sessions: Vec<SessionRow>) -> Snapshot {
+        Snapshot {
             uptime_secs: 3600,
-            sessions: vec![session],
+            sessions,
             pending_peers: vec![PeerRow {
                 client_public: SocketAddr::from(([203, 0, 113, 1], 500)),
                 state: "Main Mode".into(),
             }],
             ..Snapshot::default()
-        };
-        let text = render(&snap, None);
+        }
+    }
+
+    fn session_row<'a>(text: &'a str, header: &str) -> (&'a str, &'a str) {
         let lines: Vec<&str> = text.lines().collect();
+        let at = lines.iter().position(|l| l.starts_with(header)).unwrap();
+        (lines[at], lines[at + 1])
+    }
+
+    #[test]
+    fn compact_view_has_one_short_row_per_session() {
+        let text = render(&snapshot(vec![xp_session()]), None, View::Compact);
         assert!(
-            lines[0].contains("up 1h00m, 1 session, 1 peer negotiating"),
+            text.lines()
+                .next()
+                .unwrap()
+                .contains("up 1h00m, 1 session, 1 peer negotiating"),
             "{text}"
         );
-        let header = lines.iter().position(|l| l.starts_with("USER")).unwrap();
-        let row = lines[header + 1];
-        for needle in [
-            "alice",
-            "10.99.0.2",
-            "198.51.100.7:4500",
-            "yes, draft-02\\n",
-            "XPBOX / MSRASV5.10",
-            "7h46m/-",
-            "1m05s",
-            "2.0 KiB (3 pkts)",
-            "100 B (1 pkts)",
-        ] {
-            assert!(row.contains(needle), "{needle:?} missing in {row}");
-        }
+        let (header, row) = session_row(&text, "USER");
+        assert_eq!(
+            header.split_whitespace().collect::<Vec<_>>(),
+            ["USER", "IP", "CLIENT", "OS", "STATE", "UPTIME", "IN", "OUT"]
+        );
+        assert_eq!(
+            row.split_whitespace().collect::<Vec<_>>(),
+            [
+                "alice",
+                "10.99.0.2",
+                "198.51.100.7:4500",
+                "WinXP/2003",
+                "up",
+                "1m05s",
+                "2.0K",
+                "100B"
+            ]
+        );
         // Columns line up: each header starts where its cell starts.
-        assert_eq!(lines[header].find("IP"), row.find("10.99.0.2"));
+        assert_eq!(header.find("IP"), row.find("10.99.0.2"));
+        assert_eq!(header.find("OS"), row.find("WinXP"));
+        assert!(!text.contains("3DES"), "suites are for --wide: {text}");
         assert!(text.contains("203.0.113.1:500  Main Mode"), "{text}");
 
         let empty = render(
@@ -325,8 +562,135 @@ mod tests {
                 version: "0.1.0".into(),
                 ..DaemonInfo::default()
             }),
+            View::Compact,
         );
         assert!(empty.contains("no sessions"), "{empty}");
         assert!(empty.contains("TUN none"), "{empty}");
+    }
+
+    #[test]
+    fn wide_view_has_every_detail() {
+        let text = render(&snapshot(vec![xp_session()]), None, View::Wide);
+        let (header, row) = session_row(&text, "USER");
+        for needle in [
+            "alice",
+            "10.99.0.2",
+            "198.51.100.7:4500",
+            "yes, draft-02\\n",
+            "XPBOX / MS NT5 v4 (Windows XP SP2/SP3 or Server 2003), MSRASV5.10, MSRAS-0-XPBOX, \
+             L2TP vendor Microsoft",
+            "3DES-CBC/HMAC-SHA1/MODP1024",
+            "3DES-CBC/HMAC-SHA1-96 UDP-encap transport",
+            "7h46m/-",
+            "1m05s",
+            "2.0 KiB (3 pkts)",
+            "100 B (1 pkts)",
+        ] {
+            assert!(row.contains(needle), "{needle:?} missing in {row}");
+        }
+        assert_eq!(header.find("IP"), row.find("10.99.0.2"));
+        assert_eq!(header.find("IKE "), row.find("3DES-CBC/HMAC-SHA1/MODP1024"));
+    }
+
+    #[test]
+    fn os_short_names() {
+        assert_eq!(
+            os_short("MS NT5 v9 (Windows 8 or later), MSRASV5.20"),
+            "Win8+"
+        );
+        assert_eq!(os_short("MSRASV5.20, L2TP vendor Microsoft"), "Microsoft");
+        assert_eq!(os_short("L2TP vendor Apple"), "Apple");
+        assert_eq!(os_short("MSRASV5.10"), "MSRASV5.10");
+        assert_eq!(os_short(""), "-");
+        assert_eq!(os_short("MS NT5 vX, L2TP vendor \u{1b}[31m"), "\\x1b[31m");
+    }
+
+    /// The worst the compact view can get: every field at its widest.
+    #[test]
+    fn compact_view_fits_100_columns() {
+        let long = SessionRow {
+            user: "CORP\\a-very-long-user-name-indeed@example.com".into(),
+            assigned_ip: Some(Ipv4Addr::new(100, 127, 255, 254)),
+            client_public: SocketAddr::from(([255, 255, 255, 254], 65535)),
+            host_name: "H".repeat(255),
+            os_hint: "L2TP vendor a vendor name that goes on and on and on".into(),
+            state: "authenticating".into(),
+            connected_secs: 999 * 86_400,
+            bytes_in: 1023 * 1024 * 1024 * 1024 + 1,
+            bytes_out: u64::MAX,
+            ..xp_session()
+        };
+        let mut other = long.clone();
+        other.state = "a state name the server may add one day".into();
+        let info = DaemonInfo {
+            version: "0.1.0".into(),
+            listening: vec!["203.0.113.10:500".into(), "203.0.113.10:4500".into()],
+            tun: Some("l2tp0".into()),
+            users: 20_000,
+            workers: 16,
+            data_plane: Some(server::DataPlaneStats::default()),
+            owner_busy: 12_345_678,
+            ..DaemonInfo::default()
+        };
+        let mut snap = snapshot(vec![long, other]);
+        snap.uptime_secs = 999 * 86_400;
+        let text = render(&snap, Some(&info), View::Compact);
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= 100,
+                "{} columns: {line}",
+                line.chars().count()
+            );
+        }
+        let (_, row) = session_row(&text, "USER");
+        assert!(row.starts_with("CORP\\a-very-l… "), "{row}");
+        assert!(row.contains(" auth "), "{row}");
+        assert!(text.contains("a state…"), "{text}");
+        assert!(row.contains("a vendor …"), "{row}");
+        assert!(row.ends_with("1023G  16E"), "{row}");
+    }
+
+    #[test]
+    fn strings_from_the_wire_are_escaped() {
+        let evil = SessionRow {
+            user: "bob\u{1b}]0;owned\u{7}".into(),
+            host_name: "\u{1b}[2J\nFAKE ROW".into(),
+            os_hint: "MSRASV5.20\u{9b}1m, L2TP vendor \u{202e}tfosorciM".into(),
+            state: "up\r".into(),
+            ..xp_session()
+        };
+        for view in [View::Compact, View::Wide] {
+            let text = render(&snapshot(vec![evil.clone()]), None, view);
+            for c in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}', '\r'] {
+                assert!(
+                    !text.contains(c),
+                    "{view:?}: {c:?} reached the terminal: {text:?}"
+                );
+            }
+            assert!(
+                !text.contains("\nFAKE ROW"),
+                "{view:?}: a newline reached the terminal"
+            );
+            let (_, row) = session_row(&text, "USER");
+            if view == View::Wide {
+                assert!(row.starts_with("bob\\x1b]0;owned\\x07 "), "{row}");
+                assert!(
+                    row.contains("\\x1b[2J\\nFAKE ROW / MSRASV5.20\\u{9b}1m"),
+                    "{row}"
+                );
+                assert!(row.contains("L2TP vendor \\u{202e}tfosorciM"), "{row}");
+                assert!(row.contains("up\\r"), "{row}");
+            } else {
+                assert!(row.starts_with("bob\\x1b]0;own… "), "{row}");
+                assert!(row.contains(" \\u{202e}t… "), "{row}");
+            }
+        }
+        // Ordinary text stays readable.
+        assert_eq!(escape("CORP\\Jürgen Øster 東京"), "CORP\\Jürgen Øster 東京");
+        assert_eq!(escape("a\tb\u{7f}\u{0}"), "a\\tb\\x7f\\x00");
+        assert_eq!(
+            escape("\u{200b}\u{feff}\u{2028}"),
+            "\\u{200b}\\u{feff}\\u{2028}"
+        );
     }
 }

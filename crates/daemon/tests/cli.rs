@@ -284,3 +284,316 @@ fn run_as_root_creates_the_tun_in_a_fresh_namespace() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
     assert!(log.contains("TUN device up"), "{log}");
 }
+
+/// A configuration on loopback high ports with `extra` appended, and users.yaml with alice.
+fn write_config_with(dir: &TempDir, extra: &str) -> PathBuf {
+    let (ike, natt) = free_udp_ports();
+    let cfg = dir.path("l2tpd.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen:\n  addresses: [127.0.0.1]\n  ike_port: {ike}\n  nat_t_port: {natt}\n\
+             psk: test-pre-shared-key\npool:\n  cidr: 10.99.0.0/24\n\
+             control_socket: ctl.sock\nlog_level: debug\nworkers: 1\n{extra}"
+        ),
+    )
+    .unwrap();
+    set_mode(&cfg, 0o600);
+    std::fs::write(
+        dir.path("users.yaml"),
+        "users:\n  - name: alice\n    password: pw\n",
+    )
+    .unwrap();
+    set_mode(&dir.path("users.yaml"), 0o600);
+    cfg
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+}
+
+/// Runs the binary, which must exit by itself within 20 s (a `run` that should refuse to
+/// start but serves instead is killed and fails the test rather than hanging it).
+fn run_to_exit(args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("still running after 20 s: {args:?}\n{}", text(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `run --no-tun` with stderr in `log`.
+fn start(cfg: &Path, extra_args: &[&str], log: &Path) -> Child {
+    Command::new(BIN)
+        .args(["run", "--no-tun", "--config", cfg.to_str().unwrap()])
+        .args(extra_args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `cond` holds on the status JSON; panics after 20 s.
+fn wait_for_json(sock: &Path, what: &str, cond: impl Fn(&serde_json::Value) -> bool) {
+    let start = Instant::now();
+    loop {
+        let out = run(&["status", "--json", "--socket", sock.to_str().unwrap()]);
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if cond(&v) {
+                return;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "never: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn wait_for_log(log: &Path, needle: &str) {
+    let start = Instant::now();
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains(needle)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{needle:?} never logged:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn keylog_is_never_followed_through_a_link_and_is_kept_0600() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = TempDir::new("keylog");
+    let cfg = write_config_with(&dir, "");
+    let target = dir.path("target.txt");
+    std::fs::write(&target, "precious\n").unwrap();
+    let link = dir.path("keys-link.txt");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = run_to_exit(&[
+        "run",
+        "--no-tun",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--keylog",
+        link.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is a symbolic link"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious\n");
+    assert!(!dir.path("ctl.sock").exists(), "refused before serving");
+
+    // A key log that exists with mode 0644 is used, and is 0600 from then on.
+    let keys = dir.path("keys.txt");
+    std::fs::write(&keys, "").unwrap();
+    set_mode(&keys, 0o644);
+    let log = dir.path("daemon.log");
+    let mut child = start(&cfg, &["--keylog", keys.to_str().unwrap()], &log);
+    let sock = dir.path("ctl.sock");
+    wait_for_status(&sock, &mut child);
+    assert_eq!(std::fs::metadata(&keys).unwrap().mode() & 0o777, 0o600);
+    stop(&mut child);
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("was mode 0644 and is now 0600"),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+}
+
+#[test]
+fn a_non_socket_at_the_control_socket_path_is_never_deleted() {
+    let dir = TempDir::new("ctlfile");
+    let cfg = write_config_with(&dir, "");
+    let sock = dir.path("ctl.sock");
+    std::fs::write(&sock, "someone's file\n").unwrap();
+    let out = run_to_exit(&["run", "--no-tun", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("exists and is a regular file, not a socket: refusing to replace it"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&sock).unwrap(), b"someone's file\n");
+}
+
+#[test]
+fn control_socket_group() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = TempDir::new("ctlgroup");
+    let cfg = write_config_with(&dir, "control_socket_group: no-such-group-l2tpd\n");
+    let out = run(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .contains("control_socket_group: group `no-such-group-l2tpd` does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run_to_exit(&["run", "--no-tun", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    if !nix::unistd::Uid::effective().is_root() {
+        println!("skipping the chgrp part of control_socket_group: needs root");
+        return;
+    }
+    let Some(group) = ["nogroup", "nobody", "daemon"]
+        .into_iter()
+        .find_map(|g| nix::unistd::Group::from_name(g).ok().flatten())
+    else {
+        println!("skipping the chgrp part of control_socket_group: no system group found");
+        return;
+    };
+    let cfg = write_config_with(&dir, &format!("control_socket_group: {}\n", group.name));
+    let mut child = start(&cfg, &[], &dir.path("daemon.log"));
+    let sock = dir.path("ctl.sock");
+    wait_for_status(&sock, &mut child);
+    let meta = std::fs::symlink_metadata(&sock).unwrap();
+    assert_eq!(meta.gid(), group.gid.as_raw());
+    assert_eq!(meta.mode() & 0o7777, 0o660);
+    stop(&mut child);
+}
+
+/// A users.yaml caught half-written is not applied, and the next change is retried even when
+/// it carries the same modification time as the broken one.
+#[test]
+fn users_reload_keeps_the_old_table_and_retries_the_next_change() {
+    let dir = TempDir::new("reload");
+    let cfg = write_config_with(&dir, "");
+    let users = dir.path("users.yaml");
+    let log = dir.path("daemon.log");
+    let mut child = start(&cfg, &[], &log);
+    let sock = dir.path("ctl.sock");
+    wait_for_status(&sock, &mut child);
+    let users_loaded = |n: u64| move |v: &serde_json::Value| v["info"]["users"] == n;
+    wait_for_json(&sock, "1 user", users_loaded(1));
+
+    // An editor writing in place: the file is cut in the middle of bob's entry.
+    let mtime = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let write = |content: &str| {
+        std::fs::write(&users, content).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&users)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+    };
+    write("users:\n  - name: alice\n    password: pw\n  - name: bob\n    pass");
+    wait_for_log(&log, "users file NOT reloaded");
+    wait_for_json(&sock, "old table kept", users_loaded(1));
+
+    // The writer finishes, with the same modification time.
+    write("users:\n  - name: alice\n    password: pw\n  - name: bob\n    password: pw2\n");
+    wait_for_json(&sock, "2 users after the retry", users_loaded(2));
+    stop(&mut child);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        log.matches("users file NOT reloaded").count(),
+        1,
+        "a broken version is reported once:\n{log}"
+    );
+}
+
+#[test]
+fn check_config_warns_about_secrets_others_can_read() {
+    let dir = TempDir::new("modes");
+    let cfg = write_config_with(&dir, "");
+    let users = dir.path("users.yaml");
+    let warnings = || {
+        let out = run(&["check-config", "--config", cfg.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    let quiet = warnings();
+    assert!(!quiet.contains("chmod 600"), "{quiet}");
+    set_mode(&cfg, 0o644);
+    set_mode(&users, 0o640);
+    let loud = warnings();
+    assert!(
+        loud.contains(&format!(
+            "{}:5: {} holds the pre-shared key and is readable by every user: chmod 600 it",
+            cfg.display(),
+            cfg.display()
+        )),
+        "{loud}"
+    );
+    assert!(
+        loud.contains(&format!(
+            "{}: the users file holds passwords and is readable by its group: chmod 600 it",
+            users.display()
+        )),
+        "{loud}"
+    );
+}
+
+#[test]
+fn users_file_must_stay_readable_after_the_privilege_drop() {
+    if !nix::unistd::Uid::effective().is_root() {
+        println!("skipping: dropping privileges needs root");
+        return;
+    }
+    let (Ok(Some(_)), Ok(Some(group))) = (
+        nix::unistd::User::from_name("nobody"),
+        nix::unistd::Group::from_name("nogroup"),
+    ) else {
+        println!("skipping: no nobody/nogroup account");
+        return;
+    };
+    let dir = TempDir::new("privdrop");
+    let cfg = write_config_with(&dir, "privileges: { user: nobody, group: nogroup }\n");
+    // The temporary directory must be searchable by nobody.
+    set_mode(&dir.path(""), 0o755);
+    let users = dir.path("users.yaml");
+    let out = run_to_exit(&["run", "--no-tun", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "after dropping privileges to nobody, the users file {} cannot be read",
+            users.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("chgrp nogroup"), "{err}");
+
+    // Readable by the daemon's group: it starts, and check-config does not call the group
+    // read access a problem.
+    std::os::unix::fs::chown(&users, None, Some(group.gid.as_raw())).unwrap();
+    set_mode(&users, 0o640);
+    let out = run(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("users file holds"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mut child = start(&cfg, &[], &dir.path("daemon.log"));
+    let sock = dir.path("ctl.sock");
+    wait_for_status(&sock, &mut child);
+    stop(&mut child);
+}

@@ -169,7 +169,7 @@ fn real_binary_serves_a_testkit_client_over_loopback_udp_with_a_tun() {
 }
 
 /// The same with two data-path worker threads: SO_REUSEPORT sockets, a multi-queue TUN and the
-/// fast path, with the owner still doing IKE, L2TP control, PPP negotiation and `status`.
+/// data plane on every thread, with the owner still doing IKE, L2TP control, PPP negotiation and `status`.
 #[test]
 fn real_binary_with_two_workers() {
     smoke(2);
@@ -308,18 +308,15 @@ fn smoke_in_fresh_namespace(workers: u16) {
     assert!(s["bytes_in"].as_u64().unwrap() > 0, "{json}");
     assert_eq!(v["counters"]["spoofed"], 0, "{json}");
     let info = &v["info"];
-    if workers > 1 {
-        assert_eq!(info["workers"], u64::from(workers), "{json}");
-        // Echo requests in and replies out went through the fast path (on a worker or on the
-        // owner's own share of the sockets and TUN queues).
-        let fast = &info["fast_path"];
-        assert!(fast["to_tun"].as_u64().unwrap() >= 3, "{json}");
-        assert!(fast["sealed"].as_u64().unwrap() >= 3, "{json}");
-        assert!(fast["publishes"].as_u64().unwrap() >= 1, "{json}");
-    } else {
-        assert_eq!(info["workers"], 0, "{json}");
-        assert!(info["fast_path"].is_null(), "{json}");
-    }
+    let expected_workers = if workers > 1 { u64::from(workers) } else { 0 };
+    assert_eq!(info["workers"], expected_workers, "{json}");
+    // Echo requests in and replies out went through the data plane (on a worker or on the
+    // owner's own share of the sockets and TUN queues), with `workers: 1` too.
+    let plane = &info["data_plane"];
+    assert!(plane["to_tun"].as_u64().unwrap() >= 3, "{json}");
+    assert!(plane["sealed"].as_u64().unwrap() >= 3, "{json}");
+    assert!(plane["publishes"].as_u64().unwrap() >= 1, "{json}");
+    assert_eq!(info["owner_busy"], 0, "{json}");
     println!("status --json:\n{json}");
 
     let table = status(&sock, false);
@@ -329,7 +326,20 @@ fn smoke_in_fresh_namespace(workers: u16) {
         table.contains("alice") && table.contains(&addr.to_string()),
         "{table}"
     );
+    // The default view fits a terminal; the XP client is named from its MS NT5 vendor ID.
+    assert!(table.lines().all(|l| l.chars().count() <= 100), "{table}");
+    assert!(table.contains("WinXP"), "{table}");
     println!("status:\n{table}");
+    let wide = run(&["status", "--wide", "--socket", sock.to_str().unwrap()]);
+    assert!(wide.status.success(), "{}", text(&wide.stderr));
+    let wide = text(&wide.stdout);
+    for needle in ["XPCLIENT / MS NT5", "3DES", "UDP-encap", "pkts"] {
+        assert!(
+            wide.contains(needle),
+            "{needle:?} missing in --wide:\n{wide}"
+        );
+    }
+    println!("status --wide:\n{wide}");
 
     // SIGTERM: CDN, StopCCN and Delete reach the client, then the daemon exits 0.
     nix::sys::signal::kill(

@@ -73,15 +73,7 @@ impl Encap {
     }
 }
 
-/// The peer's outer 4-tuple: what an inbound SA is bound to. For plain ESP (protocol 50) the
-/// ports are 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FourTuple {
-    /// Our address (and port 4500 or 500 for UDP).
-    pub local: SocketAddr,
-    /// The peer's address and port as seen on the wire.
-    pub remote: SocketAddr,
-}
+pub use wire::FourTuple;
 
 /// Lifetime limits (RFC 2407 §4.5 SA Life Type kilobytes; packets as a local policy). Bytes
 /// count the protected payload (the plaintext handed to seal or returned by open). Crossing a
@@ -179,6 +171,10 @@ pub struct Opened {
     pub payload: Range<usize>,
     /// A lifetime threshold this packet crossed.
     pub expiry: Option<Expiry>,
+    /// Whether this is the highest sequence number the SA has accepted so far (not a late
+    /// packet that the window still admits, RFC 4303 §3.4.3). Only such a packet may move a
+    /// peer to a new NAT mapping: a delayed one from the old mapping must not move it back.
+    pub newest: bool,
 }
 
 /// An ESP security association, shareable across threads (`Sync`).
@@ -465,9 +461,13 @@ impl Sa {
         }
         // Only now may the window move (RFC 4303 §3.4.3). Two threads racing with the same
         // number both pass `check`; only one passes here.
-        self.window()
-            .check_and_update(seq)
-            .map_err(|_: ReplayError| Error::Replay { seq })?;
+        let newest = {
+            let mut window = self.window();
+            window
+                .check_and_update(seq)
+                .map_err(|_: ReplayError| Error::Replay { seq })?;
+            window.top() == seq
+        };
 
         let (_, rest) = authed.split_at_mut(HEADER_LEN);
         let (iv, body) = rest.split_at_mut(block);
@@ -484,6 +484,7 @@ impl Sa {
             next_header: parsed.next_header,
             payload: start..start + data_len,
             expiry,
+            newest,
         })
     }
 

@@ -20,6 +20,17 @@ pub struct LifetimeBounds {
     pub max_kb: Option<u64>,
 }
 
+/// A token bucket per source address (see [`ResponderConfig::dh_rate_limit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Tokens a bucket holds: what an address may do at once.
+    pub burst: u32,
+    /// Tokens a bucket gains per second.
+    pub per_second: u32,
+    /// Addresses tracked at most; the least recently seen one is forgotten beyond this.
+    pub max_addresses: usize,
+}
+
 /// Everything the responder needs to know.
 #[derive(Debug, Clone)]
 pub struct ResponderConfig {
@@ -33,17 +44,53 @@ pub struct ResponderConfig {
     /// The local UDP port of NAT-T (RFC 3947 §4: 4500). A peer may float only to this port;
     /// configurable so that tests and unusual deployments can listen elsewhere.
     pub nat_t_port: u16,
+    /// Whether plain ESP (IP protocol 50, transport mode without UDP encapsulation) can be
+    /// received: the owner has a raw ESP socket. Off (the default), a Quick Mode asking for
+    /// it is refused ([`crate::RefuseReason::PlainEspUnavailable`]); on, it is still refused
+    /// when NAT was detected, and for a second 4-tuple of an address whose other peer holds
+    /// plain-ESP SAs (plain ESP is told apart by address alone).
+    pub raw_esp: bool,
     /// Our phase 1 identity (ID_IPV4_ADDR); `None` uses the local address of the exchange.
     pub identity: Option<Ipv4Addr>,
     /// Phase 1 lifetime bounds (default 60..28800 s).
     pub phase1_lifetime: LifetimeBounds,
     /// Phase 2 lifetime bounds (default 300..28800 s, kilobytes unlimited).
     pub phase2_lifetime: LifetimeBounds,
-    /// Maximum number of half-open IKE SAs (Main Mode not finished).
+    /// Maximum number of half-open IKE SAs (Main Mode not finished), over all sources.
+    /// At this bound a newcomer evicts an entry still waiting for Main Mode message 3 (the
+    /// oldest of the source address holding the most half-open entries) instead of being
+    /// refused; it is refused only when every entry is past MM3. Default 1000.
     pub max_half_open: usize,
+    /// Maximum number of half-open IKE SAs from one source address (clients behind one NAT
+    /// share it). At this bound a newcomer evicts that address's oldest entry still waiting
+    /// for MM3. Default 16.
+    pub max_half_open_per_ip: usize,
+    /// Quick Modes an IKE SA may have in progress at once (answered, waiting for message 3).
+    /// Over it a new Quick Mode is refused ([`crate::RefuseReason::TooManyQuickModes`]).
+    /// Default 4.
+    pub max_quick_modes_per_ike_sa: usize,
+    /// ESP SA pairs an IKE SA may hold, counting those in progress (a Windows rekey holds two
+    /// or three). Over it a new Quick Mode is refused ([`crate::RefuseReason::TooManyChildSas`]);
+    /// one 4-tuple may hold at most this times [`ResponderConfig::max_ike_sas_per_peer`],
+    /// including pairs whose IKE SA is gone. Default 8.
+    pub max_child_sas_per_ike_sa: usize,
+    /// Established IKE SAs one 4-tuple may hold (a Main Mode rekey holds two). Over it Main
+    /// Mode is refused after authentication ([`crate::RefuseReason::TooManyIkeSas`]).
+    /// Default 4.
+    pub max_ike_sas_per_peer: usize,
+    /// Diffie-Hellman work per source address: each Main Mode message 3 (and each Quick Mode
+    /// with PFS) takes a token. Over the limit the message is dropped and counted
+    /// ([`crate::Stats::dh_rate_limited`], [`crate::RefuseReason::KeyExchangeRateLimited`]);
+    /// the SA stays and the client's retransmission is served once tokens are back. Only a
+    /// peer that echoed our responder cookie gets this far. Default: burst 20, 10 per second,
+    /// 4096 addresses.
+    pub dh_rate_limit: RateLimit,
     /// A half-open IKE SA or Quick Mode is dropped after this long.
     pub half_open_timeout: Duration,
-    /// Interval between retransmissions of our last message (SoftEther: 2 s, clients.md A.1).
+    /// Interval between retransmissions of our last message (SoftEther VPN resends every 2 s:
+    /// `IKE_SA_RESEND_INTERVAL` in its `src/Cedar/Proto_IKE.h`).
+    /// Only MM4, MM6 and QM2 are resent on this timer: their peer has shown it receives our
+    /// messages. MM2 is sent once per MM1 received and never on a timer.
     pub retransmit_interval: Duration,
     /// Retransmissions before giving up.
     pub retransmit_tries: u32,
@@ -68,6 +115,7 @@ impl ResponderConfig {
             policy: Policy::default(),
             nat_d_trick: true,
             nat_t_port: 4500,
+            raw_esp: false,
             identity: None,
             phase1_lifetime: LifetimeBounds {
                 min_secs: 60,
@@ -80,6 +128,15 @@ impl ResponderConfig {
                 max_kb: None,
             },
             max_half_open: 1000,
+            max_half_open_per_ip: 16,
+            max_quick_modes_per_ike_sa: 4,
+            max_child_sas_per_ike_sa: 8,
+            max_ike_sas_per_peer: 4,
+            dh_rate_limit: RateLimit {
+                burst: 20,
+                per_second: 10,
+                max_addresses: 4096,
+            },
             half_open_timeout: Duration::from_secs(30),
             retransmit_interval: Duration::from_secs(2),
             retransmit_tries: 5,

@@ -12,7 +12,7 @@ use crypto::Secret;
 use crypto::cipher::CbcCipher;
 use crypto::hash::{self, HashAlg};
 use wire::isakmp::{
-    Body, HeaderRepr, Payload, PayloadType, Repr, emit_payloads, flags, payloads_len,
+    Body, HeaderRepr, Payload, PayloadType, Payloads, Repr, emit_payloads, flags, payloads_len,
 };
 
 use crate::error::Error;
@@ -88,7 +88,9 @@ impl Keys {
         Ok((buf, next_iv))
     }
 
-    /// Builds an encrypted message; returns it and the next IV.
+    /// Builds an encrypted message; returns it and the next IV. Its flags are ENCRYPTION and
+    /// nothing else, whatever `header` says: a reply must not echo the peer's COMMIT or
+    /// AUTHENTICATION-ONLY bit (RFC 2408 §3.1, §4.8: COMMIT promises a CONNECTED notify).
     pub(crate) fn encrypt_message(
         &self,
         header: HeaderRepr,
@@ -104,7 +106,7 @@ impl Keys {
         let next_iv = body.get(padded - bl..).unwrap_or_default().to_vec();
         let first = payloads.first().map_or(PayloadType::None, Payload::kind);
         let header = HeaderRepr {
-            flags: header.flags | flags::ENCRYPTION,
+            flags: flags::ENCRYPTION,
             ..header
         };
         let msg = Repr {
@@ -126,6 +128,21 @@ pub(crate) fn verify_hash(expected: &[u8], received: &[u8]) -> Option<HashVerifi
     crypto::ct_eq(expected, received).then_some(HashVerified(()))
 }
 
+/// A message's fingerprint: the first 16 octets of its SHA-256. Retransmission detection keeps
+/// this instead of the message (a Main Mode message 1 can be tens of kilobytes); a peer cannot
+/// make another message match it.
+pub(crate) type Fingerprint = [u8; 16];
+
+/// The [`Fingerprint`] of `msg`.
+pub(crate) fn fingerprint(msg: &[u8]) -> Fingerprint {
+    let d = hash::digest(HashAlg::Sha256, &[msg]);
+    let mut f = [0u8; 16];
+    if let Some(head) = d.get(..16) {
+        f.copy_from_slice(head);
+    }
+    f
+}
+
 /// NAT-D hash (RFC 3947 §3.2): HASH(CKY-I | CKY-R | IP | Port), HASH = negotiated hash.
 pub(crate) fn nat_d(h: HashAlg, cky_i: &[u8; 8], cky_r: &[u8; 8], addr: SocketAddr) -> Vec<u8> {
     let port = addr.port().to_be_bytes();
@@ -133,6 +150,37 @@ pub(crate) fn nat_d(h: HashAlg, cky_i: &[u8; 8], cky_r: &[u8; 8], addr: SocketAd
         core::net::IpAddr::V4(ip) => hash::digest(h, &[cky_i, cky_r, &ip.octets(), &port]),
         core::net::IpAddr::V6(ip) => hash::digest(h, &[cky_i, cky_r, &ip.octets(), &port]),
     }
+}
+
+/// Splits a decrypted phase 2 body into its leading HASH and the bytes the HASH covers (the
+/// payloads after it, without padding; RFC 2409 §5.5).
+pub(crate) fn hashed_rest(first: PayloadType, plain: &[u8]) -> Result<(&[u8], &[u8]), Error> {
+    let mut it = Payloads::new(first, plain);
+    let h = match it.next() {
+        Some(Ok(p)) if p.kind == PayloadType::Hash => p.body,
+        Some(Err(e)) => return Err(e.into()),
+        _ => {
+            return Err(Error::PeerMisbehaved(
+                "phase 2 message does not start with HASH",
+            ));
+        }
+    };
+    let start = it.consumed();
+    for p in &mut it {
+        p?;
+    }
+    let rest = plain
+        .get(start..it.consumed())
+        .ok_or(Error::PeerMisbehaved("payload bounds"))?;
+    Ok((h, rest))
+}
+
+/// KEYMAT = encryption key | authentication key (RFC 2409 §5.5; the order all implementations
+/// use).
+pub(crate) fn split_keymat(km: &Secret, enc_len: usize) -> (Secret, Secret) {
+    let b = km.as_bytes();
+    let (e, a) = b.split_at_checked(enc_len).unwrap_or((b, &[]));
+    (Secret::from_slice(e), Secret::from_slice(a))
 }
 
 /// Prepends the non-ESP marker to an IKE message sent over the NAT-T port (RFC 3948 §2.2).

@@ -19,6 +19,10 @@ pub enum Error {
     /// The negotiation is refused; the reason is reported as an event.
     #[error("refused: {0}")]
     Refused(RefuseReason),
+    /// Over a rate limit: the message is dropped without harm to its SA, whose peer
+    /// retransmits.
+    #[error("rate-limited: {0}")]
+    RateLimited(RefuseReason),
     /// A crypto operation failed (inconsistent lengths after negotiation).
     #[error("crypto: {0}")]
     Crypto(#[from] crypto::Error),

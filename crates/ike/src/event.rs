@@ -8,23 +8,10 @@ use crypto::Secret;
 use crypto::cipher::CipherAlg;
 use crypto::integ::IntegAlg;
 
+pub use wire::FourTuple;
+
 use crate::suite::{EspSuite, Phase1Suite};
 use crate::vendor::{NatDialect, VendorInfo};
-
-/// A peer: the outer UDP 4-tuple. Every SA belongs to exactly one (DESIGN.md "Per-client demux").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Peer {
-    /// Our address and port.
-    pub local: SocketAddr,
-    /// The client's (public) address and port.
-    pub remote: SocketAddr,
-}
-
-impl fmt::Display for Peer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} <-> {}", self.remote, self.local)
-    }
-}
 
 /// How ESP travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,7 +38,7 @@ pub struct Transmit {
 #[derive(Debug, Clone)]
 pub struct ChildSa {
     /// The peer 4-tuple the SA is bound to.
-    pub peer: Peer,
+    pub peer: FourTuple,
     /// Our SPI: we receive with it.
     pub spi_in: u32,
     /// Their SPI: we send with it.
@@ -82,14 +69,17 @@ pub struct ChildSa {
     pub client_id: Option<Ipv4Addr>,
     /// The client's port from IDci (0 = any).
     pub client_port: u16,
-    /// The suite.
+    /// The suite ([`EspSuite::is_legacy`]: from the legacy profile; logging it is the owner's
+    /// choice, as for [`Phase1Info::suite`]).
     pub suite: EspSuite,
 }
 
 /// Phase 1 facts for status and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phase1Info {
-    /// The negotiated suite ("AES256-SHA1-MODP2048").
+    /// The negotiated suite ("AES256-SHA1-MODP2048"). [`Phase1Suite::is_legacy`] tells whether
+    /// it is from the legacy profile; the engine does not log that itself, so the owner can
+    /// warn about it once per client with its own rate limit.
     pub suite: Phase1Suite,
     /// What the peer's Vendor IDs said.
     pub vendor: VendorInfo,
@@ -136,6 +126,21 @@ pub enum RefuseReason {
     },
     /// Quick Mode asked for tunnel mode.
     TunnelMode,
+    /// Quick Mode asked for plain ESP (transport mode without UDP encapsulation) but the
+    /// server cannot receive IP protocol 50 ([`crate::ResponderConfig::raw_esp`] is off).
+    PlainEspUnavailable,
+    /// Quick Mode asked for plain ESP although NAT was detected: only UDP-encapsulated ESP
+    /// (RFC 3948) crosses a NAT.
+    PlainEspBehindNat,
+    /// Quick Mode asked for plain ESP while another client at the same public address holds
+    /// plain-ESP SAs: plain ESP is told apart by address alone.
+    PlainEspAddressInUse,
+    /// The Main Mode SA payload is larger than any client sends; it would be kept until
+    /// message 5 (it is hashed, RFC 2409 §5), so it is refused.
+    OfferTooLarge {
+        /// Its length in bytes.
+        len: usize,
+    },
     /// The Quick Mode IDs name something other than L2TP (UDP 1701 or any).
     NotL2tp {
         /// Protocol in the ID.
@@ -143,12 +148,33 @@ pub enum RefuseReason {
         /// Port in the ID.
         port: u16,
     },
-    /// Too many half-open IKE SAs.
+    /// Too many half-open IKE SAs, all past Main Mode message 3 (newer ones would have been
+    /// evicted instead).
     HalfOpenLimit,
     /// The peer's Diffie-Hellman public value was invalid.
     BadKeyExchange,
+    /// The source address asked for more Diffie-Hellman computations than
+    /// [`crate::ResponderConfig::dh_rate_limit`] allows; the message was dropped and its
+    /// retransmission will be served later.
+    KeyExchangeRateLimited,
     /// A Quick Mode message failed its HASH.
     QuickModeHash,
+    /// The peer's nonce is not 8 to 256 octets long (RFC 2409 §5).
+    NonceLength {
+        /// Its length.
+        len: usize,
+        /// In Quick Mode message 1 (else Main Mode message 3).
+        quick_mode: bool,
+    },
+    /// The IKE SA already has [`crate::ResponderConfig::max_quick_modes_per_ike_sa`] Quick
+    /// Modes in progress.
+    TooManyQuickModes,
+    /// The IKE SA (or its 4-tuple) already holds the most ESP SA pairs allowed
+    /// ([`crate::ResponderConfig::max_child_sas_per_ike_sa`]).
+    TooManyChildSas,
+    /// The 4-tuple already holds [`crate::ResponderConfig::max_ike_sas_per_peer`] established
+    /// IKE SAs.
+    TooManyIkeSas,
     /// The peer did not answer.
     Timeout,
 }
@@ -190,6 +216,26 @@ impl fmt::Display for RefuseReason {
                     "Quick Mode asked for tunnel mode; only transport mode is supported for L2TP -> Windows error 788"
                 )
             }
+            Self::PlainEspUnavailable => write!(
+                f,
+                "the client asked for plain ESP (IP protocol 50, no UDP encapsulation), which this \
+                 server does not receive (raw ESP is off) -> Windows error 788"
+            ),
+            Self::PlainEspBehindNat => write!(
+                f,
+                "the client asked for plain ESP although NAT was detected; only UDP-encapsulated \
+                 ESP crosses a NAT -> Windows error 788"
+            ),
+            Self::PlainEspAddressInUse => write!(
+                f,
+                "another client at this public address already uses plain ESP, which is told \
+                 apart by address alone; a second one needs UDP encapsulation -> Windows error 788"
+            ),
+            Self::OfferTooLarge { len } => write!(
+                f,
+                "Main Mode SA payload of {len} bytes (over {} bytes: too many proposals) -> Windows error 13801",
+                crate::responder::MAX_SA_PAYLOAD
+            ),
             Self::NotL2tp { protocol, port } => write!(
                 f,
                 "Quick Mode IDs name protocol {protocol} port {port}; only L2TP (UDP 1701 or any) is served -> Windows error 788"
@@ -202,7 +248,38 @@ impl fmt::Display for RefuseReason {
                 f,
                 "invalid Diffie-Hellman public value -> Windows error 789"
             ),
+            Self::KeyExchangeRateLimited => write!(
+                f,
+                "too many key exchanges from this address; the message was dropped and the \
+                 client's retransmission will be answered (if it persists -> Windows error 789)"
+            ),
             Self::QuickModeHash => write!(f, "Quick Mode HASH did not verify -> Windows error 788"),
+            Self::NonceLength { len, quick_mode } => write!(
+                f,
+                "the client's {} nonce is {len} octets; RFC 2409 §5 requires 8 to 256 -> Windows \
+                 error {}",
+                if *quick_mode {
+                    "Quick Mode"
+                } else {
+                    "Main Mode"
+                },
+                if *quick_mode { 788 } else { 789 }
+            ),
+            Self::TooManyQuickModes => write!(
+                f,
+                "too many Quick Modes in progress on this IKE SA; the new one was refused -> \
+                 Windows error 788"
+            ),
+            Self::TooManyChildSas => write!(
+                f,
+                "this client already holds the most ESP SAs allowed; the new Quick Mode was \
+                 refused -> Windows error 788"
+            ),
+            Self::TooManyIkeSas => write!(
+                f,
+                "this client address and port already hold the most IKE SAs allowed; the new \
+                 Main Mode was refused -> Windows error 789"
+            ),
             Self::Timeout => write!(
                 f,
                 "the peer stopped answering during negotiation -> Windows error 789"
@@ -218,7 +295,7 @@ pub enum Event {
     /// Main Mode finished.
     Phase1Established {
         /// The peer.
-        peer: Peer,
+        peer: FourTuple,
         /// Suite, vendor and NAT facts.
         info: Phase1Info,
     },
@@ -226,7 +303,7 @@ pub enum Event {
     /// when [`crate::ResponderConfig::keylog`] is on.
     Phase1Keys {
         /// The peer.
-        peer: Peer,
+        peer: FourTuple,
         /// The initiator's cookie.
         cky_i: [u8; 8],
         /// The expanded encryption key (RFC 2409 Appendix B).
@@ -237,7 +314,7 @@ pub enum Event {
     /// An ESP SA pair is gone (deleted by either side or expired).
     SaDeleted {
         /// The peer.
-        peer: Peer,
+        peer: FourTuple,
         /// Our SPI.
         spi_in: u32,
         /// Their SPI.
@@ -248,7 +325,7 @@ pub enum Event {
     /// peer is removed; [`Event::SaDeleted`] and [`Event::PeerGone`] follow.
     DeadPeer {
         /// The peer.
-        peer: Peer,
+        peer: FourTuple,
         /// R-U-THERE messages sent without an answer.
         unanswered: u32,
         /// Seconds since the last sign of life.
@@ -257,12 +334,12 @@ pub enum Event {
     /// Nothing is left for this 4-tuple.
     PeerGone {
         /// The peer.
-        peer: Peer,
+        peer: FourTuple,
     },
     /// A negotiation was refused.
     Refused {
         /// The peer.
-        peer: Peer,
+        peer: FourTuple,
         /// Why, in plain words.
         reason: RefuseReason,
     },
@@ -272,7 +349,7 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSnapshot {
     /// The peer.
-    pub peer: Peer,
+    pub peer: FourTuple,
     /// Phase 1 facts, once established.
     pub phase1: Option<Phase1Info>,
     /// Seconds until the IKE SA expires.
@@ -294,6 +371,13 @@ pub struct Stats {
     pub retransmitted: u64,
     /// Datagrams dropped for any other reason (state, hash, decryption).
     pub dropped: u64,
+    /// Half-open IKE SAs given up to make room for a newcomer (the table was at a bound).
+    pub half_open_evicted: u64,
+    /// Diffie-Hellman computations done (Main Mode message 3, Quick Mode with PFS).
+    pub key_exchanges: u64,
+    /// Messages that needed a Diffie-Hellman computation but were dropped because their source
+    /// address was over [`crate::ResponderConfig::dh_rate_limit`].
+    pub dh_rate_limited: u64,
 }
 
 pub(crate) fn secs_left(now: Instant, at: Instant) -> u64 {

@@ -20,13 +20,12 @@ use wire::isakmp::{
     protocol,
 };
 
-use crate::crypt::{Keys, frame, nat_d};
+use crate::crypt::{Keys, frame, hashed_rest, nat_d, split_keymat};
 use crate::error::Error;
 use crate::event::{
-    ChildSa, Encapsulation, Event, Peer, Phase1Info, PskSymptom, RefuseReason, Transmit,
+    ChildSa, Encapsulation, Event, FourTuple, Phase1Info, PskSymptom, RefuseReason, Transmit,
 };
-use crate::responder::{hashed_rest, split_keymat};
-use crate::suite::{self, EncapsulationMode, EspSuite, LifeBytes, Phase1Suite, p2attr};
+use crate::suite::{self, EncapsulationMode, EspSuite, LifeBytes, Phase1Suite, p1attr, p2attr};
 use crate::vendor::{NatDialect, VendorInfo};
 
 /// How the initiator behaves.
@@ -65,7 +64,7 @@ struct Qm {
 pub struct Initiator {
     config: InitiatorConfig,
     rng: ChaCha20Rng,
-    peer: Peer,
+    peer: FourTuple,
     icky: [u8; 8],
     rcky: [u8; 8],
     stage: u8,
@@ -82,6 +81,10 @@ pub struct Initiator {
     qms: HashMap<u32, Qm>,
     dpd_acks: Vec<u32>,
     dpd_requests: u64,
+    ike_deleted: bool,
+    ike_lifetime: Option<u64>,
+    nonce_len: usize,
+    force_plain: bool,
     last_error: Option<Error>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -107,7 +110,7 @@ fn v4(a: SocketAddr) -> [u8; 4] {
 impl Initiator {
     /// A new initiator; call [`Initiator::connect`] to start.
     pub fn new(config: InitiatorConfig, rng_seed: [u8; 32]) -> Self {
-        let peer = Peer {
+        let peer = FourTuple {
             local: config.local,
             remote: config.remote,
         };
@@ -131,6 +134,10 @@ impl Initiator {
             qms: HashMap::new(),
             dpd_acks: Vec::new(),
             dpd_requests: 0,
+            ike_deleted: false,
+            ike_lifetime: None,
+            nonce_len: 24,
+            force_plain: false,
             last_error: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -138,7 +145,7 @@ impl Initiator {
     }
 
     /// The current 4-tuple (after a float, ports 4500).
-    pub fn peer(&self) -> Peer {
+    pub fn peer(&self) -> FourTuple {
         self.peer
     }
 
@@ -165,6 +172,16 @@ impl Initiator {
     /// How many R-U-THEREs the responder sent us (each was answered with an ACK).
     pub fn dpd_requests(&self) -> u64 {
         self.dpd_requests
+    }
+
+    /// Whether the responder deleted this IKE SA (an ISAKMP Delete naming our cookies).
+    pub fn ike_sa_deleted(&self) -> bool {
+        self.ike_deleted
+    }
+
+    /// The phase 1 lifetime in seconds the responder announced with RESPONDER-LIFETIME.
+    pub fn responder_ike_lifetime(&self) -> Option<u64> {
+        self.ike_lifetime
     }
 
     /// The cookie pair.
@@ -261,7 +278,7 @@ impl Initiator {
         remote: SocketAddr,
         msg: &[u8],
     ) {
-        if let Err(e) = self.process(now, Peer { local, remote }, msg) {
+        if let Err(e) = self.process(now, FourTuple { local, remote }, msg) {
             debug!(error = %e, "initiator dropped a message");
             if let Error::Refused(reason) = &e {
                 self.events.push_back(Event::Refused {
@@ -273,7 +290,7 @@ impl Initiator {
         }
     }
 
-    fn process(&mut self, now: Instant, peer: Peer, msg: &[u8]) -> Result<(), Error> {
+    fn process(&mut self, now: Instant, peer: FourTuple, msg: &[u8]) -> Result<(), Error> {
         if peer != self.peer {
             return Err(Error::PeerMisbehaved("wrong 4-tuple"));
         }
@@ -339,7 +356,7 @@ impl Initiator {
         self.rcky = h.responder_cookie;
         self.suite = Some(chosen.suite);
         let (dh, g_xi) = chosen.suite.group.generate(&mut self.rng);
-        let mut ni = vec![0u8; 24];
+        let mut ni = vec![0u8; self.nonce_len];
         self.rng.fill_bytes(&mut ni);
         let mut out = vec![Payload::KeyExchange(&g_xi), Payload::Nonce(&ni)];
         let natd: Vec<Vec<u8>> = if let Some(d) = self.nat_t {
@@ -517,7 +534,7 @@ impl Initiator {
         let spi_b = spi_in.to_be_bytes();
         let udp = self
             .nat_t
-            .filter(|_| self.nat_detected || self.server_behind_nat);
+            .filter(|_| (self.nat_detected || self.server_behind_nat) && !self.force_plain);
         let mode = match (udp, self.config.tunnel_mode) {
             (Some(d), false) => d.udp_transport_mode(),
             (Some(d), true) => d.udp_tunnel_mode(),
@@ -551,7 +568,7 @@ impl Initiator {
                 transforms,
             }],
         };
-        let mut ni = vec![0u8; 24];
+        let mut ni = vec![0u8; self.nonce_len];
         self.rng.fill_bytes(&mut ni);
         let (dh, ke) = match self.config.pfs {
             Some(g) => {
@@ -639,23 +656,14 @@ impl Initiator {
         let mut sa_r = None;
         let mut nr = None;
         let mut ke = None;
-        let mut lifetime_override: Option<u64> = None;
+        let mut responder_lifetime = None;
         for p in &ps {
             match p {
                 Payload::Sa(s) => sa_r = Some(s),
                 Payload::Nonce(n) => nr = Some(*n),
                 Payload::KeyExchange(k) => ke = Some(*k),
                 Payload::Notification(n) if n.kind == NotifyType::ResponderLifetime => {
-                    let mut rest = n.data;
-                    let mut kind = 0;
-                    while let Ok((a, r)) = isakmp::Attribute::parse(rest) {
-                        if a.kind() == p2attr::LIFE_TYPE {
-                            kind = a.value_u64().unwrap_or(0);
-                        } else if a.kind() == p2attr::LIFE_DURATION && kind == 1 {
-                            lifetime_override = a.value_u64();
-                        }
-                        rest = r;
-                    }
+                    responder_lifetime = Some(n);
                 }
                 _ => {}
             }
@@ -677,6 +685,10 @@ impl Initiator {
                 .try_into()
                 .map_err(|_| Error::PeerMisbehaved("SPI size"))?,
         );
+        // RFC 2407 §4.6.3.1: the notify names the sender's inbound SPI, our outbound one.
+        let lifetime_override = responder_lifetime
+            .filter(|n| n.spi == spi_out.to_be_bytes().as_slice())
+            .and_then(|n| life_seconds(n.data, p2attr::LIFE_TYPE, p2attr::LIFE_DURATION));
         let g_qm = match (&q.dh, ke) {
             (Some(d), Some(k)) => Some(
                 d.compute_shared(k)
@@ -758,6 +770,20 @@ impl Initiator {
                         self.dpd_acks.push(u32::from_be_bytes(b));
                     }
                 }
+                Payload::Notification(n)
+                    if n.kind == NotifyType::ResponderLifetime
+                        && n.protocol == protocol::ISAKMP
+                        && n.spi == [self.icky, self.rcky].concat().as_slice() =>
+                {
+                    self.ike_lifetime =
+                        life_seconds(n.data, p1attr::LIFE_TYPE, p1attr::LIFE_DURATION);
+                }
+                Payload::Delete(d) if d.protocol == protocol::ISAKMP => {
+                    let mine = [self.icky, self.rcky].concat();
+                    if d.spis().any(|spi| spi == mine.as_slice()) {
+                        self.ike_deleted = true;
+                    }
+                }
                 Payload::Delete(d) if d.protocol == protocol::ESP => {
                     for spi in d.spis() {
                         if let Ok(b) = <[u8; 4]>::try_from(spi) {
@@ -811,6 +837,18 @@ impl Initiator {
         )?;
         self.send(msg);
         Ok(())
+    }
+
+    /// Changes the length of the nonces we send from now on (default 24 octets; RFC 2409 §5
+    /// allows 8 to 256, other lengths exercise the responder's check).
+    pub fn set_nonce_len(&mut self, len: usize) {
+        self.nonce_len = len;
+    }
+
+    /// Makes later Quick Modes ask for plain ESP transport (no UDP encapsulation) even when
+    /// NAT was detected (to exercise the responder's refusal).
+    pub fn force_plain_transport(&mut self, on: bool) {
+        self.force_plain = on;
     }
 
     /// Changes whether later Quick Modes ask for tunnel mode.
@@ -871,4 +909,19 @@ impl Initiator {
             data: &[],
         })])
     }
+}
+
+/// The seconds lifetime in a RESPONDER-LIFETIME attribute list (RFC 2407 §4.6.3.1).
+fn life_seconds(mut data: &[u8], type_attr: u16, duration_attr: u16) -> Option<u64> {
+    let mut kind = 0;
+    let mut secs = None;
+    while let Ok((a, rest)) = isakmp::Attribute::parse(data) {
+        if a.kind() == type_attr {
+            kind = a.value_u64().unwrap_or(0);
+        } else if a.kind() == duration_attr && kind == 1 {
+            secs = a.value_u64();
+        }
+        data = rest;
+    }
+    secs
 }

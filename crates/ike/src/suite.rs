@@ -396,18 +396,34 @@ pub struct Phase1Choice {
     pub suite: Phase1Suite,
 }
 
-/// Describes every transform offered, for the refusal message ("3DES-MD5-MODP768, ...").
+/// At most this many offered transforms are named in a refusal; the rest are only counted, so
+/// that a message with thousands of proposals never turns into a huge log line.
+pub const DESCRIBED_TRANSFORMS: usize = 8;
+
+/// Joins the first [`DESCRIBED_TRANSFORMS`] names and counts the others ("A, B, ... and 3
+/// more"). Only the names shown are formatted.
+fn describe(mut names: impl Iterator<Item = String>) -> String {
+    let shown: Vec<String> = names.by_ref().take(DESCRIBED_TRANSFORMS).collect();
+    let rest = names.count();
+    let mut out = shown.join(", ");
+    if rest > 0 {
+        out.push_str(&format!(", ... and {rest} more"));
+    }
+    out
+}
+
+/// Describes the transforms offered, for the refusal message ("3DES-MD5-MODP768, ..."): the
+/// first [`DESCRIBED_TRANSFORMS`] by name, then how many more.
 pub fn describe_p1_offer(proposals: &[ProposalRepr<'_>]) -> String {
-    let mut names: Vec<String> = Vec::new();
-    for p in proposals {
-        for t in &p.transforms {
-            names.push(match decode_p1(t) {
+    describe(
+        proposals
+            .iter()
+            .flat_map(|p| p.transforms.iter())
+            .map(|t| match decode_p1(t) {
                 Some(s) => s.to_string(),
                 None => format!("unsupported transform #{}", t.number),
-            });
-        }
-    }
-    names.join(", ")
+            }),
+    )
 }
 
 /// Picks the first acceptable phase 1 transform in the initiator's order.
@@ -662,8 +678,18 @@ pub fn choose_esp(
     policy: &Policy,
 ) -> Result<EspChoice, EspRefusal> {
     let mut saw_tunnel = false;
+    // How many proposals carry each proposal number (RFC 2408 §4.2: equal numbers are AND-ed),
+    // counted once so that a long offer costs O(n), not O(n^2).
+    let mut per_number = [0u32; 256];
+    for p in proposals {
+        if let Some(n) = per_number.get_mut(usize::from(p.number)) {
+            *n = n.saturating_add(1);
+        }
+    }
     for (pi, p) in proposals.iter().enumerate() {
-        let bundled = proposals.iter().filter(|q| q.number == p.number).count() > 1;
+        let bundled = per_number
+            .get(usize::from(p.number))
+            .is_some_and(|n| *n > 1);
         if p.protocol != protocol::ESP || bundled || p.spi.len() != 4 {
             continue;
         }
@@ -688,21 +714,21 @@ pub fn choose_esp(
     })
 }
 
-/// Describes an ESP offer for the refusal message.
+/// Describes an ESP offer for the refusal message: the first [`DESCRIBED_TRANSFORMS`]
+/// transforms by name, then how many more.
 pub fn describe_esp_offer(proposals: &[ProposalRepr<'_>]) -> String {
-    let mut names = Vec::new();
-    for p in proposals {
-        for t in &p.transforms {
-            names.push(match decode_esp(t) {
+    describe(
+        proposals
+            .iter()
+            .flat_map(|p| p.transforms.iter())
+            .map(|t| match decode_esp(t) {
                 Ok(s) => s.to_string(),
                 Err(EspRefusal::Tunnel) => format!("tunnel-mode transform #{}", t.number),
                 Err(EspRefusal::Unsupported) => {
                     format!("unsupported transform #{} (id {})", t.number, t.id)
                 }
-            });
-        }
-    }
-    names.join(", ")
+            }),
+    )
 }
 
 #[cfg(test)]
@@ -886,5 +912,32 @@ mod tests {
         let t = c.suite.transform(1, &life);
         assert_eq!(decode_esp(&t).unwrap(), c.suite);
         assert_eq!(describe_esp_offer(&esp(1)), "tunnel-mode transform #1");
+    }
+
+    /// A Quick Mode offer with a thousand proposals is described in a short line, and
+    /// selection still finds the one acceptable transform at its end.
+    #[test]
+    fn long_esp_offer_is_described_briefly_and_still_searched() {
+        const SPI: &[u8] = &[0xaa, 0xbb, 0xcc, 0xdd];
+        let mut offer: Vec<ProposalRepr<'static>> = (0..1000)
+            .map(|i| ProposalRepr {
+                number: (i % 250) as u8 + 1,
+                ..prop(protocol::ESP, SPI, vec![vec![b(4, 1), b(5, 2)]], 3)
+            })
+            .collect();
+        let text = describe_esp_offer(&offer);
+        assert_eq!(
+            text,
+            format!(
+                "{}, ... and 992 more",
+                ["tunnel-mode transform #1"; 8].join(", ")
+            )
+        );
+        offer.push(ProposalRepr {
+            number: 251,
+            ..prop(protocol::ESP, SPI, vec![vec![b(4, 2), b(5, 2)]], 3)
+        });
+        let c = choose_esp(&offer, &Policy::default()).unwrap();
+        assert_eq!(c.proposal, 1000);
     }
 }

@@ -13,7 +13,7 @@ use crypto::integ::{Integ, IntegAlg};
 use ike::suite::EncapsulationMode;
 use ike::vendor::{self, NatDialect};
 use ike::{
-    ChildSa, Encapsulation, EspSuite, Event, Initiator, InitiatorConfig, Lifetime, Peer,
+    ChildSa, Encapsulation, EspSuite, Event, FourTuple, Initiator, InitiatorConfig, Lifetime,
     Phase1Suite, PskSymptom, RefuseReason, Responder, ResponderConfig,
 };
 
@@ -438,6 +438,7 @@ fn aes_cbc_with_ecp256_and_sha256_esp() {
 fn no_nat_plain_esp_with_trick_off() {
     let mut rc = psk_config();
     rc.nat_d_trick = false;
+    rc.raw_esp = true;
     let mut w = World::new(rc);
     let mut cfg = client_config("vpn");
     cfg.vendor_ids = vec![vendor::RFC3947.to_vec()];
@@ -452,7 +453,7 @@ fn no_nat_plain_esp_with_trick_off() {
     );
     assert_eq!(
         *peer,
-        Peer {
+        FourTuple {
             local: sa(SERVER, 500),
             remote: sa(PRIVATE, 500)
         }
@@ -723,7 +724,7 @@ fn long_lifetime_is_shortened_with_responder_lifetime() {
 }
 
 #[test]
-fn retransmission_on_duplicate_and_on_timer_then_half_open_expiry() {
+fn retransmission_on_duplicate_then_half_open_expiry() {
     let mut w = World::new(psk_config());
     let c = w.add(client_config("vpn"), true, 19);
     w.clients[c].init.connect(w.now).unwrap();
@@ -736,18 +737,12 @@ fn retransmission_on_duplicate_and_on_timer_then_half_open_expiry() {
     assert_eq!(w.resp.poll_transmit().unwrap().payload, mm2.payload);
     assert_eq!(w.resp.stats().retransmitted, 1);
     assert_eq!(w.resp.peers(w.now).len(), 1);
-    // Timer: resent every 2 s, up to 5 times.
-    let deadline = w.resp.poll_timeout().unwrap();
-    assert_eq!(deadline, w.now + Duration::from_secs(2));
-    let mut sent = 0;
+    // No timer resends MM2: the peer has not shown it can receive (the address may be spoofed).
+    assert_eq!(w.resp.poll_timeout(), Some(w.now + Duration::from_secs(30)));
     for s in 1..=20 {
         w.resp.handle_timeout(w.now + Duration::from_secs(s));
-        while let Some(t) = w.resp.poll_transmit() {
-            assert_eq!(t.payload, mm2.payload);
-            sent += 1;
-        }
+        assert!(w.resp.poll_transmit().is_none());
     }
-    assert_eq!(sent, 5);
     // Half-open expiry at 30 s.
     w.resp.handle_timeout(w.now + Duration::from_secs(31));
     assert!(w.resp.peers(w.now).is_empty());
@@ -764,24 +759,101 @@ fn retransmission_on_duplicate_and_on_timer_then_half_open_expiry() {
     assert!(refused);
 }
 
+/// A Main Mode message 1 like `template` with initiator cookie `n`, as from `src`.
+fn mm1_from(w: &mut World, template: &[u8], n: u32, src: SocketAddr) {
+    let mut m = template.to_vec();
+    m[..4].copy_from_slice(&n.to_be_bytes());
+    m[4..8].copy_from_slice(&[0xf1, 0x00, 0xd0, 0x01]);
+    w.resp.handle_datagram(w.now, sa(SERVER, 500), src, &m);
+}
+
+/// At a bound a newcomer is never refused while some entry still waits for MM3: the oldest
+/// entry of the source holding the most half-open entries goes instead, so a flood from
+/// sources that hold more entries than a real client never evicts the client's lone entry.
+/// Entries past MM3 (return-routable, DH done) are never evicted; when all are, the newcomer
+/// is refused.
 #[test]
-fn half_open_limit() {
+fn half_open_bounds_evict_the_busiest_source_instead_of_refusing() {
+    let mut rc = psk_config();
+    rc.max_half_open = 8;
+    rc.max_half_open_per_ip = 3;
+    let mut w = World::new(rc);
+    let mut probe = Initiator::new(client_config("vpn"), [60; 32]);
+    probe.connect(w.now).unwrap();
+    let template = probe.poll_transmit().unwrap().payload;
+    // The real client sends MM1 first.
+    let c = w.add(client_config("vpn"), true, 61);
+    w.clients[c].init.connect(w.now).unwrap();
+    let mm1 = w.clients[c].init.poll_transmit().unwrap();
+    let src = w.outside(c, mm1.local);
+    w.resp.handle_datagram(w.now, mm1.remote, src, &mm1.payload);
+    let mm2 = w.resp.poll_transmit().unwrap();
+    // A flood: 200 MM1s from 4 addresses (50 each, 5 ports per address).
+    let mut n = 0;
+    for round in 0..50u16 {
+        for host in 0..4u8 {
+            n += 1;
+            let from = sa(Ipv4Addr::new(192, 0, 2, host), 1000 + round % 5);
+            mm1_from(&mut w, &template, n, from);
+            assert!(w.resp.peers(w.now).len() <= 8);
+        }
+    }
+    while w.resp.poll_transmit().is_some() {}
+    while let Some(e) = w.resp.poll_event() {
+        w.resp_events.push(e);
+    }
+    assert!(w.refusals().is_empty(), "{:?}", w.refusals());
+    assert_eq!(w.resp.stats().half_open_evicted, 200 + 1 - 8);
+    let rows = w.resp.peers(w.now);
+    assert_eq!(rows.len(), 8);
+    for host in 0..4u8 {
+        let ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, host));
+        assert!(rows.iter().filter(|r| r.peer.remote.ip() == ip).count() <= 3);
+    }
+    // The real client's entry survived the flood: it finishes Main Mode and Quick Mode.
+    let (i, private) = w.inside(mm2.remote).unwrap();
+    let m = mm2.payload.clone();
+    w.clients[i]
+        .init
+        .handle_datagram(w.now, private, mm2.local, &m);
+    w.run();
+    assert!(w.clients[c].init.is_established());
+    w.clients[c].init.start_quick_mode(w.now).unwrap();
+    w.run();
+    assert_eq!(w.resp_children().len(), 1);
+}
+
+/// Entries past MM3 are never evicted by newcomers: with the table full of them, MM1 is refused.
+#[test]
+fn half_open_entries_past_mm3_are_not_evicted() {
     let mut rc = psk_config();
     rc.max_half_open = 1;
     let mut w = World::new(rc);
     let a = w.add(client_config("vpn"), true, 20);
     let b = w.add(client_config("vpn"), true, 21);
+    // A reaches "waiting for MM5": MM1, MM2, MM3 delivered; its MM5 is held back.
     w.clients[a].init.connect(w.now).unwrap();
+    let mm1 = w.clients[a].init.poll_transmit().unwrap();
+    let src = w.outside(a, mm1.local);
+    w.resp.handle_datagram(w.now, mm1.remote, src, &mm1.payload);
+    let mm2 = w.resp.poll_transmit().unwrap();
+    let (i, private) = w.inside(mm2.remote).unwrap();
+    w.clients[i]
+        .init
+        .handle_datagram(w.now, private, mm2.local, &mm2.payload);
+    let mm3 = w.clients[a].init.poll_transmit().unwrap();
+    w.resp.handle_datagram(w.now, mm3.remote, src, &mm3.payload);
+    assert!(w.resp.poll_transmit().is_some(), "MM4");
+    // B's MM1 finds no entry it may evict.
     w.clients[b].init.connect(w.now).unwrap();
-    for i in [a, b] {
-        let t = w.clients[i].init.poll_transmit().unwrap();
-        let src = w.outside(i, t.local);
-        w.resp.handle_datagram(w.now, t.remote, src, &t.payload);
-    }
+    let t = w.clients[b].init.poll_transmit().unwrap();
+    let src = w.outside(b, t.local);
+    w.resp.handle_datagram(w.now, t.remote, src, &t.payload);
     while let Some(e) = w.resp.poll_event() {
         w.resp_events.push(e);
     }
     assert_eq!(w.refusals(), vec![&RefuseReason::HalfOpenLimit]);
+    assert_eq!(w.resp.stats().half_open_evicted, 0);
 }
 
 #[test]
@@ -1134,7 +1206,7 @@ fn rebind_peer_moves_the_ike_and_esp_sas() {
     // The NAT gives client a a new public port for its port 4500.
     let new_port = w.next_public_port + 100;
     w.clients[a].nat.as_mut().unwrap().insert(4500, new_port);
-    let new = Peer {
+    let new = FourTuple {
         local: old.local,
         remote: sa(PUBLIC, new_port),
     };
@@ -1189,4 +1261,678 @@ fn initiator_deletes_its_old_ike_sa_after_a_main_mode_rekey() {
     w.clients[c2].init.send_dpd(w.now, 5).unwrap();
     w.run();
     assert_eq!(w.clients[c2].init.dpd_acks(), &[5]);
+}
+
+/// An MM1 whose SA payload carries thousands of proposals: the refusal names a few of them and
+/// counts the rest, instead of building one huge string.
+#[test]
+fn mm1_with_many_proposals_gets_a_short_refusal() {
+    let refusals = refusals_of_mm1_with(100);
+    let [RefuseReason::NoIkeProposal { offered, .. }] = refusals.as_slice() else {
+        panic!("{refusals:?}")
+    };
+    assert!(offered.len() < 400, "{} bytes: {offered}", offered.len());
+    assert!(offered.starts_with("DES-MD5-MODP768, "), "{offered}");
+    assert!(offered.ends_with("... and 92 more"), "{offered}");
+}
+
+/// An SA payload no client sends would be kept until Main Mode message 5: refused at once.
+#[test]
+fn mm1_with_thousands_of_proposals_is_refused_as_too_large() {
+    let refusals = refusals_of_mm1_with(2000);
+    assert!(
+        matches!(refusals.as_slice(), [RefuseReason::OfferTooLarge { len }] if *len > 4096),
+        "{refusals:?}"
+    );
+}
+
+/// The refusals of a Main Mode message 1 offering `n` DES-MD5-MODP768 proposals.
+fn refusals_of_mm1_with(n: usize) -> Vec<RefuseReason> {
+    use wire::isakmp::{
+        Attribute, Body, ExchangeType, HeaderRepr, Payload, ProposalRepr, Repr, SaRepr,
+        TransformRepr,
+    };
+    // DES-MD5-MODP768 with a pre-shared key: decodable, but off by default.
+    let attrs = vec![
+        Attribute::Basic { kind: 1, value: 1 },
+        Attribute::Basic { kind: 2, value: 1 },
+        Attribute::Basic { kind: 4, value: 1 },
+        Attribute::Basic { kind: 3, value: 1 },
+    ];
+    let proposals: Vec<ProposalRepr<'_>> = (0..n)
+        .map(|i| ProposalRepr {
+            number: (i % 255) as u8 + 1,
+            protocol: wire::isakmp::protocol::ISAKMP,
+            spi: &[],
+            transforms: vec![TransformRepr {
+                number: 1,
+                id: 1,
+                attributes: attrs.clone(),
+            }],
+        })
+        .collect();
+    let mm1 = Repr {
+        header: HeaderRepr {
+            initiator_cookie: [7; 8],
+            responder_cookie: [0; 8],
+            version: wire::isakmp::VERSION_1_0,
+            exchange: ExchangeType::IdentityProtection,
+            flags: 0,
+            message_id: 0,
+        },
+        body: Body::Plain(vec![Payload::Sa(SaRepr {
+            doi: wire::isakmp::DOI_IPSEC,
+            situation: wire::isakmp::SIT_IDENTITY_ONLY,
+            proposals,
+        })]),
+    }
+    .to_vec()
+    .unwrap();
+    let mut w = World::new(psk_config());
+    w.resp
+        .handle_datagram(w.now, sa(SERVER, 500), sa(PUBLIC, 500), &mm1);
+    while let Some(e) = w.resp.poll_event() {
+        w.resp_events.push(e);
+    }
+    w.refusals().into_iter().cloned().collect()
+}
+
+/// MM2 goes out once per MM1 received: never on a timer (MM1's source may be spoofed, and a
+/// timer would reflect it several times), again only for a byte-identical MM1. Later messages
+/// (here MM4) keep their timer: the peer has shown it receives our messages.
+#[test]
+fn mm2_is_sent_once_per_mm1_and_mm4_keeps_its_timer() {
+    let mut w = World::new(psk_config());
+    let c = w.add(client_config("vpn"), true, 25);
+    w.clients[c].init.connect(w.now).unwrap();
+    let mm1 = w.clients[c].init.poll_transmit().unwrap();
+    let src = w.outside(c, mm1.local);
+    let mut sent = 0;
+    for _ in 0..3 {
+        w.resp.handle_datagram(w.now, mm1.remote, src, &mm1.payload);
+        while w.resp.poll_transmit().is_some() {
+            sent += 1;
+        }
+    }
+    for s in 1..=60 {
+        w.resp.handle_timeout(w.now + Duration::from_secs(s));
+        while w.resp.poll_transmit().is_some() {
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 3, "one MM2 per MM1, none by timer");
+    // A fresh exchange. Same cookie, other bytes: not a retransmission, no answer.
+    let mut w2 = World::new(psk_config());
+    let c2 = w2.add(client_config("vpn"), true, 26);
+    w2.clients[c2].init.connect(w2.now).unwrap();
+    let m = w2.clients[c2].init.poll_transmit().unwrap();
+    let src2 = w2.outside(c2, m.local);
+    w2.resp.handle_datagram(w2.now, m.remote, src2, &m.payload);
+    let mm2 = w2.resp.poll_transmit().unwrap();
+    let mut other = m.payload.clone();
+    let last = other.len() - 1;
+    other[last] ^= 1;
+    w2.resp.handle_datagram(w2.now, m.remote, src2, &other);
+    assert!(w2.resp.poll_transmit().is_none());
+    // MM3 proves the peer receives: MM4 is resent by timer until MM5 arrives.
+    let (i, private) = w2.inside(mm2.remote).unwrap();
+    w2.clients[i]
+        .init
+        .handle_datagram(w2.now, private, mm2.local, &mm2.payload);
+    let mm3 = w2.clients[i].init.poll_transmit().unwrap();
+    w2.resp
+        .handle_datagram(w2.now, mm3.remote, src2, &mm3.payload);
+    let mm4 = w2.resp.poll_transmit().unwrap();
+    w2.resp.handle_timeout(w2.now + Duration::from_secs(2));
+    assert_eq!(w2.resp.poll_transmit().unwrap().payload, mm4.payload);
+}
+
+/// Delivers one datagram from client `c` to the responder and returns the responder's answers.
+fn deliver_one(w: &mut World, c: usize) -> Vec<ike::Transmit> {
+    let t = w.clients[c].init.poll_transmit().unwrap();
+    let src = w.outside(c, t.local);
+    let msg = strip_marker(t.local, t.remote, t.payload);
+    w.resp.handle_datagram(w.now, t.remote, src, &msg);
+    std::iter::from_fn(|| w.resp.poll_transmit()).collect()
+}
+
+/// Hands responder transmits to their clients.
+fn answer(w: &mut World, ts: Vec<ike::Transmit>) {
+    for t in ts {
+        let (i, private) = w.inside(t.remote).unwrap();
+        let msg = strip_marker(t.local, t.remote, t.payload);
+        w.clients[i]
+            .init
+            .handle_datagram(w.now, private, t.local, &msg);
+    }
+}
+
+/// Diffie-Hellman work happens only for an MM3 that echoes our responder cookie, from the
+/// 4-tuple MM1 came from: proof that the sender receives our messages.
+#[test]
+fn key_exchange_only_for_an_mm3_that_echoes_our_cookie() {
+    let mut w = World::new(psk_config());
+    let c = w.add(client_config("vpn"), true, 70);
+    w.clients[c].init.connect(w.now).unwrap();
+    let mm2 = deliver_one(&mut w, c);
+    answer(&mut w, mm2);
+    let mm3 = w.clients[c].init.poll_transmit().unwrap();
+    let src = w.outside(c, mm3.local);
+    // A guessed responder cookie: unknown SA, nothing computed, nothing sent.
+    let mut guessed = mm3.payload.clone();
+    guessed[8] ^= 0xff;
+    w.resp.handle_datagram(w.now, mm3.remote, src, &guessed);
+    assert_eq!(w.resp.stats().unknown_sa, 1);
+    // The right cookies from another 4-tuple: not the SA's peer.
+    w.resp
+        .handle_datagram(w.now, mm3.remote, sa(PUBLIC, 1), &mm3.payload);
+    assert_eq!(w.resp.stats().wrong_peer, 1);
+    assert!(w.resp.poll_transmit().is_none());
+    assert_eq!(w.resp.stats().key_exchanges, 0);
+    // The real MM3.
+    w.resp.handle_datagram(w.now, mm3.remote, src, &mm3.payload);
+    assert!(w.resp.poll_transmit().is_some(), "MM4");
+    assert_eq!(w.resp.stats().key_exchanges, 1);
+}
+
+/// Key exchanges are rate-limited per source address (token bucket): over the limit MM3 is
+/// dropped and counted, the SA waits, and the client's retransmission succeeds later.
+#[test]
+fn key_exchanges_are_rate_limited_per_source_address() {
+    let mut rc = psk_config();
+    rc.dh_rate_limit.burst = 2;
+    rc.dh_rate_limit.per_second = 1;
+    let mut w = World::new(rc);
+    // Three clients behind one NAT address, and one elsewhere.
+    let cs: Vec<usize> = (0..3)
+        .map(|i| w.add(client_config("vpn"), true, 71 + i))
+        .collect();
+    let other = w.add(client_config("vpn"), false, 75);
+    let mut mm3s = Vec::new();
+    for &c in cs.iter().chain([&other]) {
+        w.clients[c].init.connect(w.now).unwrap();
+        let mm2 = deliver_one(&mut w, c);
+        answer(&mut w, mm2);
+        let t = w.clients[c].init.poll_transmit().unwrap();
+        mm3s.push((c, t));
+    }
+    let mut answered = Vec::new();
+    for (c, t) in &mm3s {
+        let src = w.outside(*c, t.local);
+        w.resp.handle_datagram(w.now, t.remote, src, &t.payload);
+        answered.push(w.resp.poll_transmit().is_some());
+    }
+    assert_eq!(answered, vec![true, true, false, true]);
+    assert_eq!(w.resp.stats().dh_rate_limited, 1);
+    while let Some(e) = w.resp.poll_event() {
+        w.resp_events.push(e);
+    }
+    assert_eq!(w.refusals(), vec![&RefuseReason::KeyExchangeRateLimited]);
+    // The SA waited; a second later the client's retransmission gets MM4.
+    w.now += Duration::from_secs(1);
+    let (c, t) = &mm3s[2];
+    let src = w.outside(*c, t.local);
+    w.resp.handle_datagram(w.now, t.remote, src, &t.payload);
+    assert!(w.resp.poll_transmit().is_some());
+    assert_eq!(w.resp.stats().key_exchanges, 4);
+}
+
+/// A PSK holder cannot make us hold unbounded state: pending Quick Modes per IKE SA are capped.
+#[test]
+fn pending_quick_modes_per_ike_sa_are_capped() {
+    let mut rc = psk_config();
+    rc.max_quick_modes_per_ike_sa = 2;
+    let mut w = World::new(rc);
+    let c = w.add(client_config("vpn"), true, 80);
+    w.clients[c].init.connect(w.now).unwrap();
+    w.run();
+    let mut answered = Vec::new();
+    for _ in 0..3 {
+        w.clients[c].init.start_quick_mode(w.now).unwrap();
+        // QM1 reaches us; our QM2 is lost, so the exchange stays pending.
+        answered.push(!deliver_one(&mut w, c).is_empty());
+    }
+    assert_eq!(answered, vec![true, true, false]);
+    while let Some(e) = w.resp.poll_event() {
+        w.resp_events.push(e);
+    }
+    assert_eq!(w.refusals(), vec![&RefuseReason::TooManyQuickModes]);
+    assert!(w.refusals()[0].to_string().contains("Windows error 788"));
+    // The IKE SA survives; once the pending ones expire a new Quick Mode works.
+    w.now += Duration::from_secs(31);
+    w.resp.handle_timeout(w.now);
+    w.clients[c].init.start_quick_mode(w.now).unwrap();
+    w.run();
+    assert_eq!(w.resp_children().len(), 1);
+}
+
+/// ESP SA pairs per IKE SA are capped (a Windows rekey holds two or three).
+#[test]
+fn child_sas_per_ike_sa_are_capped() {
+    let mut rc = psk_config();
+    rc.max_child_sas_per_ike_sa = 3;
+    let mut w = World::new(rc);
+    let c = w.add(client_config("vpn"), true, 81);
+    w.connect(c);
+    for _ in 0..3 {
+        w.clients[c].init.start_quick_mode(w.now).unwrap();
+        w.run();
+    }
+    assert_eq!(w.resp_children().len(), 3);
+    assert_eq!(w.refusals(), vec![&RefuseReason::TooManyChildSas]);
+    // After the client deletes one, a new pair is accepted.
+    let old = w.client_children(c)[0].spi_in;
+    w.clients[c].init.send_delete(w.now, old).unwrap();
+    w.run();
+    w.clients[c].init.start_quick_mode(w.now).unwrap();
+    w.run();
+    assert_eq!(w.resp_children().len(), 4);
+    assert_eq!(w.refusals().len(), 1);
+}
+
+/// IKE SAs per peer 4-tuple are capped: Main Mode from a 4-tuple that already holds the
+/// maximum is refused after authentication.
+#[test]
+fn ike_sas_per_peer_are_capped() {
+    let mut rc = psk_config();
+    rc.max_ike_sas_per_peer = 2;
+    let mut w = World::new(rc);
+    let mut cfg = client_config("vpn");
+    cfg.vendor_ids
+        .retain(|v| v[..] != vendor::MS_INITIAL_CONTACT[..]);
+    let first = w.add(cfg.clone(), true, 82);
+    w.clients[first].init.connect(w.now).unwrap();
+    w.run();
+    let nat = w.clients[first].nat.clone();
+    // Two more Main Modes from the same 4-tuple (the NAT maps the same private ports).
+    for seed in [83, 84] {
+        let c = w.add(cfg.clone(), true, seed);
+        w.clients[c].nat = nat.clone();
+        for o in 0..w.clients.len() - 1 {
+            w.clients[o].nat = Some(HashMap::new());
+        }
+        w.clients[c].init.connect(w.now).unwrap();
+        w.run();
+    }
+    assert_eq!(w.resp.peers(w.now).len(), 2);
+    assert_eq!(w.refusals(), vec![&RefuseReason::TooManyIkeSas]);
+    assert!(w.refusals()[0].to_string().contains("Windows error 789"));
+}
+
+/// Sets the COMMIT flag (RFC 2408 §3.1) in an ISAKMP message.
+fn with_commit(mut msg: Vec<u8>) -> Vec<u8> {
+    msg[19] |= wire::isakmp::flags::COMMIT;
+    msg
+}
+
+/// Our messages carry ENCRYPTION exactly where encrypted and no other flag: a client's COMMIT
+/// bit is not echoed (we send no CONNECTED notify, RFC 2408 §4.8, so echoing it would promise
+/// one).
+#[test]
+fn header_flags_are_not_echoed() {
+    let mut w = World::new(psk_config());
+    let c = w.add(client_config("vpn"), true, 90);
+    w.clients[c].init.connect(w.now).unwrap();
+    let mut seen = Vec::new();
+    // MM1, MM3, MM5, then QM1 and QM3, each with COMMIT set.
+    for step in 0..5 {
+        if step == 3 {
+            w.clients[c].init.start_quick_mode(w.now).unwrap();
+        }
+        let Some(t) = w.clients[c].init.poll_transmit() else {
+            break;
+        };
+        let src = w.outside(c, t.local);
+        let msg = with_commit(strip_marker(t.local, t.remote, t.payload));
+        w.resp.handle_datagram(w.now, t.remote, src, &msg);
+        let answers: Vec<_> = std::iter::from_fn(|| w.resp.poll_transmit()).collect();
+        for a in &answers {
+            let m = strip_marker(a.local, a.remote, a.payload.clone());
+            seen.push((m[18], m[19]));
+        }
+        answer(&mut w, answers);
+    }
+    let enc = wire::isakmp::flags::ENCRYPTION;
+    // MM2, MM4 in the clear; MM6 and QM2 encrypted; nothing else set.
+    assert_eq!(seen, vec![(2, 0), (2, 0), (2, enc), (0x20, enc)]);
+    while let Some(e) = w.resp.poll_event() {
+        w.resp_events.push(e);
+    }
+    assert_eq!(w.resp_children().len(), 1, "QM3 with COMMIT completes");
+}
+
+/// The NAT-T float (RFC 3947 §4: port 500 to 4500) is committed only by a message that
+/// decrypted and whose HASH verified: a forged message from the new port moves nothing.
+#[test]
+fn nat_t_float_only_after_the_message_authenticates() {
+    let mut rc = psk_config();
+    rc.nat_d_trick = false;
+    let mut w = World::new(rc);
+    let mut cfg = client_config("vpn");
+    cfg.vendor_ids = vec![vendor::RFC3947.to_vec()];
+    let c = w.add(cfg, false, 91);
+    w.clients[c].init.connect(w.now).unwrap();
+    w.run();
+    let on_500 = FourTuple {
+        local: sa(SERVER, 500),
+        remote: sa(PRIVATE, 500),
+    };
+    let at_4500 = FourTuple {
+        local: sa(SERVER, 4500),
+        remote: sa(PRIVATE, 4500),
+    };
+    assert_eq!(w.resp.peers(w.now)[0].peer, on_500);
+    // A genuine Informational from the client, forged (one ciphertext bit flipped) and sent
+    // from port 4500.
+    w.clients[c].init.send_dpd(w.now, 7).unwrap();
+    let t = w.clients[c].init.poll_transmit().unwrap();
+    let mut forged = t.payload.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    w.resp
+        .handle_datagram(w.now, at_4500.local, at_4500.remote, &forged);
+    assert!(w.resp.poll_transmit().is_none());
+    assert_eq!(
+        w.resp.peers(w.now)[0].peer,
+        on_500,
+        "a forgery moved the SA"
+    );
+    // The genuine message from port 4500 floats the SA, and the answer goes there.
+    w.resp
+        .handle_datagram(w.now, at_4500.local, at_4500.remote, &t.payload);
+    let ack = w.resp.poll_transmit().unwrap();
+    assert_eq!((ack.local, ack.remote), (at_4500.local, at_4500.remote));
+    assert_eq!(w.resp.peers(w.now)[0].peer, at_4500);
+}
+
+/// When our phase 1 SA expires the client hears it: an ISAKMP Delete with the cookie pair
+/// (RFC 2408 §3.15), not silence.
+#[test]
+fn expired_ike_sa_is_deleted_with_a_delete() {
+    let mut w = World::new(psk_config());
+    let c = w.add(client_config("vpn"), true, 92);
+    w.connect(c);
+    w.now += Duration::from_secs(3601);
+    w.resp.handle_timeout(w.now);
+    w.run();
+    assert!(
+        !w.clients[c].init.ike_sa_deleted(),
+        "the ESP SA expired first"
+    );
+    w.now += Duration::from_secs(28800 - 3600);
+    w.resp.handle_timeout(w.now);
+    w.run();
+    assert!(w.clients[c].init.ike_sa_deleted());
+    assert!(w.resp.peers(w.now).is_empty());
+}
+
+/// A phase 1 lifetime we shorten is announced: RESPONDER-LIFETIME (RFC 2407 §4.6.3.1, protocol
+/// ISAKMP, the cookie pair as SPI) in an Informational right after MM6, where Apple's racoon
+/// (macOS, iOS) reads it; strongSwan and libreswan ignore unknown status notifies there.
+#[test]
+fn shortened_phase1_lifetime_is_announced() {
+    let mut w = World::new(psk_config());
+    let mut cfg = client_config("vpn");
+    cfg.ike_proposals[0].lifetime.secs = 86400;
+    let c = w.add(cfg, true, 93);
+    w.connect(c);
+    let Some(Event::Phase1Established { info, .. }) = w.resp_events.first() else {
+        panic!()
+    };
+    assert_eq!(info.lifetime_secs, 28800);
+    assert_eq!(w.clients[c].init.responder_ike_lifetime(), Some(28800));
+    // An acceptable lifetime is not announced.
+    let mut w = World::new(psk_config());
+    let c = w.add(client_config("vpn"), true, 94);
+    w.connect(c);
+    assert_eq!(w.clients[c].init.responder_ike_lifetime(), None);
+}
+
+/// RFC 2409 §5: "The length of nonce payload MUST be between 8 and 256 bytes inclusive."
+/// Other lengths are refused in Main Mode message 3 and in Quick Mode message 1.
+#[test]
+fn nonce_length_is_checked() {
+    let mut w = World::new(psk_config());
+    let c = w.add(client_config("vpn"), true, 95);
+    w.clients[c].init.set_nonce_len(4);
+    w.clients[c].init.connect(w.now).unwrap();
+    w.run();
+    assert!(!w.clients[c].init.is_established());
+    assert_eq!(
+        w.refusals(),
+        vec![&RefuseReason::NonceLength {
+            len: 4,
+            quick_mode: false
+        }]
+    );
+    assert_eq!(w.resp.stats().key_exchanges, 0);
+    let d = w.add(client_config("vpn"), true, 96);
+    w.clients[d].init.set_nonce_len(257);
+    w.clients[d].init.connect(w.now).unwrap();
+    w.run();
+    assert!(!w.clients[d].init.is_established());
+    // 8 and 256 are fine in Main Mode; 300 is not in Quick Mode.
+    for (seed, len) in [(97, 8), (98, 256)] {
+        let e = w.add(client_config("vpn"), true, seed);
+        w.clients[e].init.set_nonce_len(len);
+        w.connect(e);
+        assert!(w.clients[e].init.is_established());
+    }
+    assert_eq!(w.resp_children().len(), 2);
+    let e = w.clients.len() - 1;
+    w.clients[e].init.set_nonce_len(300);
+    w.clients[e].init.start_quick_mode(w.now).unwrap();
+    w.run();
+    assert_eq!(
+        w.refusals().last().unwrap(),
+        &&RefuseReason::NonceLength {
+            len: 300,
+            quick_mode: true
+        }
+    );
+    assert!(
+        w.refusals()
+            .last()
+            .unwrap()
+            .to_string()
+            .contains("8 to 256")
+    );
+    assert_eq!(w.resp_children().len(), 2);
+}
+
+/// A client at 192.168.50.11 without NAT on `port`, asking for plain ESP (IP protocol 50).
+fn plain_esp_client(w: &mut World, port: u16, seed: u8) -> usize {
+    let mut cfg = client_config("vpn");
+    cfg.vendor_ids = vec![vendor::RFC3947.to_vec()];
+    cfg.local = sa(PRIVATE, port);
+    w.add(cfg, false, seed)
+}
+
+fn plain_esp_config(raw_esp: bool) -> ResponderConfig {
+    let mut rc = psk_config();
+    rc.nat_d_trick = false;
+    rc.raw_esp = raw_esp;
+    rc
+}
+
+/// Plain ESP (transport mode, no UDP encapsulation) needs the raw ESP socket.
+#[test]
+fn plain_esp_needs_raw_esp() {
+    let mut w = World::new(plain_esp_config(false));
+    let c = plain_esp_client(&mut w, 500, 100);
+    w.connect(c);
+    assert!(w.resp_children().is_empty());
+    assert_eq!(w.refusals(), vec![&RefuseReason::PlainEspUnavailable]);
+    assert!(w.refusals()[0].to_string().contains("Windows error 788"));
+    let mut w = World::new(plain_esp_config(true));
+    let c = plain_esp_client(&mut w, 500, 100);
+    w.connect(c);
+    assert_eq!(w.resp_children()[0].encapsulation, Encapsulation::Transport);
+}
+
+/// Plain ESP does not cross a NAT: refused when NAT was detected.
+#[test]
+fn plain_esp_is_refused_behind_nat() {
+    let mut w = World::new(plain_esp_config(true));
+    let mut cfg = client_config("vpn");
+    cfg.vendor_ids = vec![vendor::RFC3947.to_vec()];
+    let c = w.add(cfg, true, 101);
+    w.clients[c].init.force_plain_transport(true);
+    w.connect(c);
+    assert!(w.resp_children().is_empty());
+    assert_eq!(w.refusals(), vec![&RefuseReason::PlainEspBehindNat]);
+}
+
+/// Plain ESP is told apart by address alone, so while one IKE peer of an address holds plain
+/// ESP SAs, another 4-tuple of the same address may not get any.
+#[test]
+fn second_plain_esp_client_from_one_address_is_refused() {
+    let mut w = World::new(plain_esp_config(true));
+    let a = plain_esp_client(&mut w, 500, 102);
+    let b = plain_esp_client(&mut w, 501, 103);
+    w.connect(a);
+    w.connect(b);
+    assert_eq!(w.resp_children().len(), 1);
+    assert_eq!(w.refusals(), vec![&RefuseReason::PlainEspAddressInUse]);
+    // The same peer may rekey.
+    w.clients[a].init.start_quick_mode(w.now).unwrap();
+    w.run();
+    assert_eq!(w.resp_children().len(), 2);
+    // Once a's pairs are gone, b gets plain ESP.
+    for c in w
+        .client_children(a)
+        .iter()
+        .map(|c| c.spi_in)
+        .collect::<Vec<_>>()
+    {
+        w.clients[a].init.send_delete(w.now, c).unwrap();
+    }
+    w.run();
+    w.clients[b].init.start_quick_mode(w.now).unwrap();
+    w.run();
+    assert_eq!(w.resp_children().len(), 3);
+    assert_eq!(w.resp_children()[2].peer.remote, sa(PRIVATE, 501));
+}
+
+/// A Windows 10 client: AES/ECP and MODP transforms, RFC 3947 and its Microsoft VIDs.
+fn win10_config() -> InitiatorConfig {
+    let mut cfg = client_config("vpn");
+    cfg.ike_proposals = vec![
+        p1(CipherAlg::Aes256, HashAlg::Sha1, DhGroup::Ecp384),
+        p1(CipherAlg::Aes128, HashAlg::Sha1, DhGroup::Ecp256),
+        p1(CipherAlg::Aes256, HashAlg::Sha1, DhGroup::Modp2048),
+        p1(CipherAlg::Aes128, HashAlg::Sha1, DhGroup::Modp2048),
+        p1(CipherAlg::TripleDes, HashAlg::Sha1, DhGroup::Modp2048),
+        p1(CipherAlg::TripleDes, HashAlg::Sha1, DhGroup::Modp1024),
+    ];
+    cfg.esp_proposals = vec![
+        esp(CipherAlg::Aes256, IntegAlg::HmacSha1_96, 3600),
+        esp(CipherAlg::Aes128, IntegAlg::HmacSha1_96, 3600),
+        esp(CipherAlg::TripleDes, IntegAlg::HmacSha1_96, 3600),
+    ];
+    cfg.vendor_ids = vec![
+        vendor::ms_nt5(9),
+        vendor::RFC3947.to_vec(),
+        vendor::DRAFT_02N.to_vec(),
+        vendor::FRAGMENTATION.to_vec(),
+        vendor::MS_INITIAL_CONTACT.to_vec(),
+        hex::decode("01528bbbc00696121849ab9a1c5b2a5100000001").unwrap(),
+    ];
+    cfg
+}
+
+/// 10,000 Windows 10 shaped MM1s with fresh cookies from 1,000 spoofed 4-tuples (250
+/// addresses, four ports each) at the default bounds, with a real client connecting in the
+/// middle of it. The client completes Main Mode and Quick Mode; the half-open table never
+/// exceeds its bounds; and no spoofed address ever gets more than one datagram per MM1 it
+/// "sent", timers included.
+#[test]
+fn flood_of_spoofed_mm1s_does_not_lock_out_a_real_client() {
+    const TUPLES: u32 = 1000;
+    const MM1S: u32 = 10_000;
+    let rc = psk_config();
+    let (max_total, max_per_ip) = (rc.max_half_open, rc.max_half_open_per_ip);
+    let mut w = World::new(rc);
+    let mut probe = Initiator::new(win10_config(), [110; 32]);
+    probe.connect(w.now).unwrap();
+    let template = probe.poll_transmit().unwrap().payload;
+    let spoofed = |n: u32| {
+        let t = n % TUPLES;
+        let ip = Ipv4Addr::new(10, 66, (t / 4 / 250) as u8, (t / 4 % 250) as u8 + 1);
+        sa(ip, 1024 + (t % 4) as u16)
+    };
+    let c = w.add(win10_config(), true, 111);
+    let mut received: HashMap<SocketAddr, u32> = HashMap::new();
+    let mut sent: HashMap<SocketAddr, u32> = HashMap::new();
+    let mut qm_started = false;
+    // Routes the responder's datagrams: to the real client, or counted per spoofed address.
+    let drain = |w: &mut World, sent: &mut HashMap<SocketAddr, u32>| {
+        let out: Vec<ike::Transmit> = std::iter::from_fn(|| w.resp.poll_transmit()).collect();
+        let (mine, others): (Vec<_>, Vec<_>) = out
+            .into_iter()
+            .partition(|t| t.remote.ip() == IpAddr::V4(PUBLIC));
+        for t in others {
+            *sent.entry(t.remote).or_default() += 1;
+        }
+        answer(w, mine);
+        while let Some(e) = w.resp.poll_event() {
+            w.resp_events.push(e);
+        }
+    };
+    for n in 0..MM1S {
+        let from = spoofed(n);
+        *received.entry(from).or_default() += 1;
+        mm1_from(&mut w, &template, n, from);
+        drain(&mut w, &mut sent);
+        if n == 2000 {
+            w.clients[c].init.connect(w.now).unwrap();
+        }
+        if n > 2000 && n % 25 == 0 {
+            // The real client's next message, if any (Quick Mode once Main Mode is done).
+            if w.clients[c].init.is_established() && !qm_started {
+                w.clients[c].init.start_quick_mode(w.now).unwrap();
+                qm_started = true;
+            }
+            while let Some(e) = w.clients[c].init.poll_event() {
+                w.clients[c].events.push(e);
+            }
+            if let Some(t) = w.clients[c].init.poll_transmit() {
+                let src = w.outside(c, t.local);
+                let msg = strip_marker(t.local, t.remote, t.payload);
+                w.resp.handle_datagram(w.now, t.remote, src, &msg);
+                drain(&mut w, &mut sent);
+            }
+        }
+        if n % 100 == 0 {
+            let rows = w.resp.peers(w.now);
+            let half_open: Vec<_> = rows.iter().filter(|r| r.phase1.is_none()).collect();
+            assert!(half_open.len() <= max_total, "{}", half_open.len());
+            let mut per_ip: HashMap<IpAddr, usize> = HashMap::new();
+            for r in &half_open {
+                *per_ip.entry(r.peer.remote.ip()).or_default() += 1;
+            }
+            assert!(per_ip.values().all(|n| *n <= max_per_ip), "{per_ip:?}");
+        }
+        w.now += Duration::from_millis(1);
+        w.resp.handle_timeout(w.now);
+        drain(&mut w, &mut sent);
+    }
+    assert!(w.clients[c].init.is_established(), "{:?}", w.resp.stats());
+    assert_eq!(w.resp_children().len(), 1, "the real client's Quick Mode");
+    assert_same_keys(w.resp_children()[0], w.client_children(c)[0]);
+    assert!(w.resp.stats().half_open_evicted > 0);
+    // Timers never reach a spoofed address: a minute later still one datagram per MM1 at most.
+    for _ in 0..60 {
+        w.now += Duration::from_secs(1);
+        w.resp.handle_timeout(w.now);
+        drain(&mut w, &mut sent);
+    }
+    for (to, n) in &sent {
+        assert!(
+            *n <= received[to],
+            "{to}: {n} sent for {} MM1s",
+            received[to]
+        );
+    }
+    assert_eq!(sent.values().sum::<u32>(), MM1S, "one MM2 per MM1");
 }

@@ -9,6 +9,10 @@
 //!   but inside our window is held until the gap fills; a message behind it is a duplicate,
 //!   dropped but acknowledged ("the peer ... must still acknowledge it", §5.8).
 //! - A message that must be acknowledged and has nothing to ride on gets a ZLB.
+//! - At most `max_queued` messages wait for an acknowledgement, sent or not. A peer that sends
+//!   requests but acknowledges nothing (or advertises a window of 0 or 1 and then stalls) would
+//!   otherwise make us queue without end; past the bound [`Channel::queue`] refuses and the
+//!   owner abandons the channel ([`Channel::abandon`]) and tears the tunnel down.
 //!
 //! Sequence numbers compare modulo 2^16 (§5.8).
 
@@ -47,6 +51,10 @@ pub(crate) enum Received {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct GaveUp;
 
+/// The outgoing queue already holds `max_queued` unacknowledged messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueFull;
+
 #[derive(Debug)]
 pub(crate) struct Channel {
     policy: Retransmit,
@@ -57,6 +65,8 @@ pub(crate) struct Channel {
     peer_window: u16,
     our_window: u16,
     outgoing: VecDeque<Outgoing>,
+    /// The bound on `outgoing`.
+    max_queued: usize,
     held: BTreeMap<u16, Message>,
     rto: Duration,
     retries: u32,
@@ -69,7 +79,12 @@ pub(crate) struct Channel {
 }
 
 impl Channel {
-    pub(crate) fn new(policy: Retransmit, our_window: u16, peer_window: u16) -> Self {
+    pub(crate) fn new(
+        policy: Retransmit,
+        our_window: u16,
+        peer_window: u16,
+        max_queued: usize,
+    ) -> Self {
         Self {
             policy,
             next_ns: 0,
@@ -77,6 +92,7 @@ impl Channel {
             peer_window: peer_window.max(1),
             our_window: our_window.max(1),
             outgoing: VecDeque::new(),
+            max_queued: max_queued.max(1),
             held: BTreeMap::new(),
             rto: policy.initial,
             retries: 0,
@@ -102,8 +118,17 @@ impl Channel {
         self.outgoing.is_empty()
     }
 
-    /// Queues a built message (from [`message::build`]); it gets the next Ns.
-    pub(crate) fn queue(&mut self, mut bytes: Vec<u8>) {
+    /// Messages queued and not yet acknowledged.
+    pub(crate) fn queued(&self) -> usize {
+        self.outgoing.len()
+    }
+
+    /// Queues a built message (from [`message::build`]); it gets the next Ns. Refused when
+    /// `max_queued` messages already wait for an acknowledgement.
+    pub(crate) fn queue(&mut self, mut bytes: Vec<u8>) -> Result<(), QueueFull> {
+        if self.outgoing.len() >= self.max_queued {
+            return Err(QueueFull);
+        }
         let ns = self.next_ns;
         self.next_ns = self.next_ns.wrapping_add(1);
         Packet::new_unchecked(&mut bytes[..]).set_ns(ns);
@@ -112,6 +137,26 @@ impl Channel {
             bytes,
             sent: false,
         });
+        Ok(())
+    }
+
+    /// Gives up reliable delivery: drops every queued message and stamps `last` (a built
+    /// message, e.g. a StopCCN) for one unreliable transmission, with the Ns that follows what
+    /// the peer has been sent (unsent messages give their numbers back) and our Nr.
+    pub(crate) fn abandon(&mut self, mut last: Vec<u8>) -> Vec<u8> {
+        let ns = self
+            .outgoing
+            .iter()
+            .find(|o| !o.sent)
+            .map_or(self.next_ns, |o| o.ns);
+        self.outgoing.clear();
+        self.next_ns = ns.wrapping_add(1);
+        self.deadline = None;
+        self.need_ack = false;
+        let mut p = Packet::new_unchecked(&mut last[..]);
+        p.set_ns(ns);
+        p.set_nr(self.expected);
+        last
     }
 
     /// Processes the peer's Nr: drops acknowledged messages and re-arms the timer.
@@ -266,7 +311,7 @@ mod tests {
 
     #[test]
     fn in_order_reorder_duplicate() {
-        let mut c = Channel::new(Retransmit::default(), 4, 4);
+        let mut c = Channel::new(Retransmit::default(), 4, 4, 64);
         assert_eq!(c.on_message(msg(1)), Received::Deliver(vec![]));
         assert_eq!(c.on_message(msg(2)), Received::Deliver(vec![]));
         assert_eq!(
@@ -292,9 +337,9 @@ mod tests {
             cap: Duration::from_secs(4),
             max_retries: 3,
         };
-        let mut c = Channel::new(policy, 4, 2);
+        let mut c = Channel::new(policy, 4, 2, 64);
         for _ in 0..3 {
-            c.queue(hello());
+            c.queue(hello()).unwrap();
         }
         let mut out = Vec::new();
         c.flush(t0, 9, &mut out);
@@ -323,5 +368,38 @@ mod tests {
         }
         assert_eq!(c.on_timeout(t, &mut out), Err(GaveUp));
         assert_eq!(c.retransmits, 6);
+    }
+
+    #[test]
+    fn queue_is_bounded_and_abandon_reuses_unsent_numbers() {
+        let t0 = origin();
+        // The peer's window is 1: one message in flight, the rest wait unsent.
+        let mut c = Channel::new(Retransmit::default(), 4, 1, 3);
+        for _ in 0..3 {
+            c.queue(hello()).unwrap();
+        }
+        assert_eq!(c.queue(hello()), Err(QueueFull));
+        assert_eq!(c.queued(), 3);
+        let mut out = Vec::new();
+        c.flush(t0, 9, &mut out);
+        assert_eq!(out.len(), 1, "window 1: only Ns 0 went out");
+        // An acknowledgement makes room again.
+        c.on_nr(t0, 1);
+        assert_eq!(c.queued(), 2);
+        c.queue(hello()).unwrap();
+        assert_eq!(c.queue(hello()), Err(QueueFull));
+        // Abandoning: Ns 1 is the first unsent message, so the last message takes Ns 1.
+        assert_eq!(c.on_message(msg(0)), Received::Deliver(vec![msg(0)]));
+        let last = c.abandon(hello());
+        assert_eq!(seq_of(&last), (1, 1));
+        assert_eq!(c.queued(), 0);
+        assert!(c.idle());
+        assert_eq!(c.deadline(), None);
+        out.clear();
+        c.flush(t0, 9, &mut out);
+        assert!(
+            out.is_empty(),
+            "nothing is retransmitted or acknowledged after abandon"
+        );
     }
 }

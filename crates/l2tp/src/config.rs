@@ -6,7 +6,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// The Hello interval (RFC 2661 §6.5 leaves it to the implementation; 60 s as xl2tpd and
-/// accel-ppp use, clients.md A.6).
+/// accel-ppp use).
 pub const DEFAULT_HELLO_INTERVAL: Duration = Duration::from_secs(60);
 /// The first retransmission timeout (RFC 2661 §5.8: "a recommended default value of 1 second").
 pub const DEFAULT_RETRANSMIT_INITIAL: Duration = Duration::from_secs(1);
@@ -14,6 +14,13 @@ pub const DEFAULT_RETRANSMIT_INITIAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_RETRANSMIT_CAP: Duration = Duration::from_secs(8);
 /// Retransmissions before the tunnel is given up (RFC 2661 §5.8: "a recommended default ... of 5").
 pub const DEFAULT_MAX_RETRANSMITS: u32 = 5;
+/// Control messages that may wait for the peer's acknowledgement in one tunnel, sent or not,
+/// before the tunnel is torn down. A working peer acknowledges within one round trip and holds
+/// at most its receive window unacknowledged; a peer that keeps sending requests but never
+/// acknowledges our answers would otherwise make us queue without bound (RFC 2661 §5.8 sets no
+/// limit). Closing every session of a tunnel at once queues one CDN per session, so the bound
+/// in force is at least `max_sessions_per_tunnel + 8`.
+pub const DEFAULT_MAX_QUEUED_CONTROL: usize = 64;
 /// The receive window a peer is assumed to have when it sends no Receive Window Size AVP
 /// (RFC 2661 §4.4.3).
 pub const DEFAULT_PEER_WINDOW: u16 = 4;
@@ -58,7 +65,7 @@ impl Retransmit {
 #[non_exhaustive]
 pub enum DataSequencing {
     /// Only when the LAC sends Sequencing Required in the ICCN (Windows does not; the data
-    /// channel then has no Ns/Nr, clients.md A.6).
+    /// channel then has no Ns/Nr).
     #[default]
     OnRequest,
     /// Always.
@@ -106,8 +113,11 @@ pub struct LnsConfig {
     pub secret: Option<TunnelSecret>,
     /// Tunnels this peer may hold at once.
     pub max_tunnels: usize,
-    /// Sessions per tunnel.
+    /// Sessions per tunnel, established or being set up.
     pub max_sessions_per_tunnel: usize,
+    /// Unacknowledged control messages per tunnel before it is torn down (see
+    /// [`DEFAULT_MAX_QUEUED_CONTROL`]; raised to `max_sessions_per_tunnel + 8` if lower).
+    pub max_queued_control: usize,
     /// Data-channel sequencing preference.
     pub data_sequencing: DataSequencing,
     /// Whether our data messages carry the Length field (SoftEther sends it, 0x4002; the Linux
@@ -127,6 +137,7 @@ impl Default for LnsConfig {
             secret: None,
             max_tunnels: 8,
             max_sessions_per_tunnel: 16,
+            max_queued_control: DEFAULT_MAX_QUEUED_CONTROL,
             data_sequencing: DataSequencing::OnRequest,
             data_length_field: true,
         }

@@ -1,16 +1,16 @@
 //! The tunnel and session state machines (RFC 2661 §7) shared by the LNS and the LAC.
 //!
-//! One [`Engine`] holds the tunnels of one peer. Control messages go through the tunnel's
-//! reliable [`Channel`] and come out in order, once, into [`Engine::dispatch`]. Data messages
-//! bypass all of it: [`Engine::handle_datagram`] finds the session and returns a slice of the
+//! One [`Endpoint`] holds the tunnels of one peer. Control messages go through the tunnel's
+//! reliable [`Channel`] and come out in order, once, into `Endpoint::dispatch`. Data messages
+//! bypass all of it: [`Endpoint::handle_datagram`] finds the session and returns a slice of the
 //! datagram.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use subtle::ConstantTimeEq;
 use tracing::{debug, info, warn};
 use wire::l2tp::{self as w, AttrType, AvpRepr, MessageType, Packet, ResultCode, Sequence};
 
@@ -71,6 +71,9 @@ pub struct Stats {
     pub peer_misbehaved: u64,
     /// Requests refused because of a limit.
     pub limit_refused: u64,
+    /// Tunnels torn down because the peer left too many of our control messages
+    /// unacknowledged (`max_queued_control`).
+    pub unacknowledged_teardowns: u64,
     /// Duplicate control messages (acknowledged, not delivered again).
     pub duplicates: u64,
     /// Control messages delivered to the state machines.
@@ -153,6 +156,8 @@ struct Tunnel {
     /// The challenge we sent (RFC 2661 §5.1.1).
     challenge: Option<[u8; 16]>,
     next_call_serial: u32,
+    /// ICRQs refused because of the session limit (for rate-limited logging).
+    refused_sessions: u64,
 }
 
 /// The role-independent configuration.
@@ -168,6 +173,7 @@ pub(crate) struct Common {
     pub(crate) secret: Option<TunnelSecret>,
     pub(crate) max_tunnels: usize,
     pub(crate) max_sessions: usize,
+    pub(crate) max_queued: usize,
     pub(crate) data_sequencing: DataSequencing,
     pub(crate) data_length_field: bool,
     pub(crate) hide_avps: bool,
@@ -176,45 +182,18 @@ pub(crate) struct Common {
     pub(crate) request_sequencing: bool,
 }
 
-/// The state of all tunnels of one peer.
+/// One L2TP endpoint in role `R` ([`crate::role::Lns`] or [`crate::role::Lac`]): the tunnels
+/// and sessions it holds with one peer, and the quinn-style driving surface both roles share.
+/// The roles differ only in their constructors and the LAC's call-placing methods.
 #[derive(Debug)]
-pub(crate) struct Engine {
+pub struct Endpoint<R> {
     cfg: Common,
     rng: ChaCha20Rng,
     tunnels: BTreeMap<u16, Tunnel>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
-}
-
-fn tunnel_reason(
-    initiator: Initiator,
-    result: u16,
-    error: Option<u16>,
-    message: Option<String>,
-) -> Disconnect {
-    Disconnect {
-        initiator,
-        scope: Scope::Tunnel,
-        result,
-        error,
-        message,
-    }
-}
-
-fn session_reason(
-    initiator: Initiator,
-    result: u16,
-    error: Option<u16>,
-    message: Option<String>,
-) -> Disconnect {
-    Disconnect {
-        initiator,
-        scope: Scope::Session,
-        result,
-        error,
-        message,
-    }
+    role: PhantomData<R>,
 }
 
 /// Messages that belong to a session rather than to the tunnel (RFC 2661 §3.2, §4.1).
@@ -233,8 +212,8 @@ fn is_session_message(t: MessageType) -> bool {
     )
 }
 
-impl Engine {
-    pub(crate) fn new(cfg: Common, rng_seed: [u8; 32]) -> Self {
+impl<R> Endpoint<R> {
+    pub(crate) fn with(cfg: Common, rng_seed: [u8; 32]) -> Self {
         Self {
             cfg,
             rng: ChaCha20Rng::from_seed(rng_seed),
@@ -242,22 +221,30 @@ impl Engine {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            role: PhantomData,
         }
     }
 
-    pub(crate) fn stats(&self) -> &Stats {
+    /// Drop and traffic counters.
+    pub fn stats(&self) -> &Stats {
         &self.stats
     }
 
-    pub(crate) fn poll_transmit(&mut self) -> Option<Transmit> {
+    /// The next datagram to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }
 
-    pub(crate) fn poll_event(&mut self) -> Option<Event> {
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+    /// When [`Endpoint::handle_timeout`] should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
         self.tunnels
             .values()
             .flat_map(|t| [t.channel.deadline(), t.hello_at, t.linger_until])
@@ -265,7 +252,8 @@ impl Engine {
             .min()
     }
 
-    pub(crate) fn sessions(&self) -> Vec<SessionInfo> {
+    /// Every session, for `status`.
+    pub fn sessions(&self) -> Vec<SessionInfo> {
         let mut out = Vec::new();
         for (&tid, t) in &self.tunnels {
             for (&sid, s) in &t.sessions {
@@ -286,8 +274,8 @@ impl Engine {
         out
     }
 
-    /// Tunnels that are not being torn down.
-    pub(crate) fn active_tunnels(&self) -> usize {
+    /// Tunnels that are up or being set up (not those being torn down).
+    pub fn tunnel_count(&self) -> usize {
         self.tunnels
             .values()
             .filter(|t| !matches!(t.state, TunnelState::Closing | TunnelState::Closed))
@@ -309,7 +297,13 @@ impl Engine {
 
     // ---- input -------------------------------------------------------------------------
 
-    pub(crate) fn handle_datagram<'a>(
+    /// Processes one L2TP datagram (the UDP payload) from the peer's UDP port `peer_port`.
+    ///
+    /// Control messages are consumed (drain [`Endpoint::poll_transmit`] and
+    /// [`Endpoint::poll_event`] afterwards). A data message for an established session returns
+    /// its PPP frame as a slice of `payload`. An `Err` means the datagram was dropped; it is
+    /// counted in [`Endpoint::stats`] under its cause.
+    pub fn handle_datagram<'a>(
         &mut self,
         now: Instant,
         peer_port: u16,
@@ -418,50 +412,43 @@ impl Engine {
         if msg.tunnel_id != 0 && self.tunnels.contains_key(&msg.tunnel_id) {
             return Ok(msg.tunnel_id);
         }
-        match msg.msg_type {
+        // Windows may send StopCCN or CDN with the wrong tunnel ID (xl2tpd CHANGES, v1.1.05).
+        // All tunnels here belong to one peer, so match tolerantly: by the peer's Assigned
+        // Tunnel ID (StopCCN) or a session ID (CDN), else the only tunnel there is.
+        let matched = match msg.msg_type {
             Some(MessageType::Sccrq) if self.cfg.role == Role::Lns && msg.tunnel_id == 0 => {
                 return self.accept_sccrq(now, peer_port, msg);
             }
-            // Windows may send StopCCN or CDN with the wrong tunnel ID (xl2tpd CHANGES v1.1.05,
-            // clients.md C.3). All tunnels here belong to one peer, so match tolerantly.
             Some(MessageType::StopCcn) => {
-                let by_avp = msg.u16_avp(AttrType::AssignedTunnelId).and_then(|peer| {
+                msg.u16_avp(AttrType::AssignedTunnelId).and_then(|peer| {
                     self.tunnels
                         .iter()
                         .find(|(_, t)| t.peer_id == peer)
                         .map(|(&id, _)| id)
-                });
-                if let Some(id) = by_avp.or_else(|| self.only_tunnel()) {
-                    info!(
-                        header_tunnel = msg.tunnel_id,
-                        tunnel = id,
-                        "StopCCN with a wrong tunnel ID matched within the peer"
-                    );
-                    return Ok(id);
-                }
+                })
             }
             Some(MessageType::Cdn) => {
                 let peer_sid = msg.u16_avp(AttrType::AssignedSessionId);
-                let by_session = self
-                    .tunnels
+                self.tunnels
                     .iter()
                     .find(|(_, t)| {
                         t.sessions.contains_key(&msg.session_id)
                             || t.sessions.values().any(|s| Some(s.peer_id) == peer_sid)
                     })
-                    .map(|(&id, _)| id);
-                if let Some(id) = by_session.or_else(|| self.only_tunnel()) {
-                    info!(
-                        header_tunnel = msg.tunnel_id,
-                        tunnel = id,
-                        "CDN with a wrong tunnel ID matched within the peer"
-                    );
-                    return Ok(id);
-                }
+                    .map(|(&id, _)| id)
             }
-            _ => {}
-        }
-        Err(Error::UnknownTunnel(msg.tunnel_id))
+            _ => return Err(Error::UnknownTunnel(msg.tunnel_id)),
+        };
+        let id = matched
+            .or_else(|| self.only_tunnel())
+            .ok_or(Error::UnknownTunnel(msg.tunnel_id))?;
+        info!(
+            header_tunnel = msg.tunnel_id,
+            tunnel = id,
+            message = ?msg.msg_type,
+            "StopCCN or CDN with a wrong tunnel ID matched within the peer"
+        );
+        Ok(id)
     }
 
     fn only_tunnel(&self) -> Option<u16> {
@@ -491,14 +478,14 @@ impl Engine {
             Some((id, port)) if port == peer_port => return Ok(id),
             Some((id, _)) => {
                 // The same tunnel ID from a new port: the peer restarted (iOS always uses
-                // tunnel ID 1 and a random port, clients.md B.8). Its old tunnel is gone, so
+                // tunnel ID 1 and a random source port). Its old tunnel is gone, so
                 // drop ours without a StopCCN, which would hit the new one.
                 warn!(
                     tunnel = id,
                     peer_tunnel = peer_tid,
                     "peer reused a tunnel ID from a new port; old tunnel dropped"
                 );
-                let reason = tunnel_reason(
+                let reason = Scope::Tunnel.reason(
                     Initiator::Peer,
                     stopccn::CLEAR,
                     None,
@@ -509,17 +496,15 @@ impl Engine {
             }
             None => {}
         }
-        if self.active_tunnels() >= self.cfg.max_tunnels {
+        if self.tunnel_count() >= self.cfg.max_tunnels {
             // No state is kept for a refused tunnel: one unreliable StopCCN answers it.
-            let avps = [
-                OutAvp::from(AvpRepr::AssignedTunnelId(0)),
-                OutAvp::from(AvpRepr::ResultCode(ResultCode {
-                    result: stopccn::GENERAL_ERROR,
-                    error: Some(codes::error::NO_RESOURCES),
-                    message: Some(b"tunnel limit reached"),
-                })),
-            ];
-            let mut bytes = message::build(peer_tid, 0, MessageType::StopCcn, &avps, None)?;
+            let reason = Scope::Tunnel.reason(
+                Initiator::Local,
+                stopccn::GENERAL_ERROR,
+                Some(codes::error::NO_RESOURCES),
+                Some("tunnel limit reached".into()),
+            );
+            let mut bytes = stopccn_message(peer_tid, 0, &reason)?;
             let mut p = Packet::new_unchecked(&mut bytes[..]);
             p.set_ns(0);
             p.set_nr(msg.seq.ns.wrapping_add(1));
@@ -545,6 +530,7 @@ impl Engine {
                 self.cfg.retransmit,
                 self.cfg.receive_window,
                 DEFAULT_PEER_WINDOW,
+                self.cfg.max_queued,
             ),
             host_name: String::new(),
             vendor: None,
@@ -553,6 +539,7 @@ impl Engine {
             linger_until: None,
             challenge: None,
             next_call_serial: 1,
+            refused_sessions: 0,
         }
     }
 
@@ -634,7 +621,7 @@ impl Engine {
                         .get(&tid)
                         .is_some_and(|t| t.sessions.contains_key(&msg.session_id))
                     {
-                        let reason = session_reason(
+                        let reason = Scope::Session.reason(
                             Initiator::Local,
                             cdn::GENERAL_ERROR,
                             Some(codes::error::UNKNOWN_MANDATORY_AVP),
@@ -645,13 +632,13 @@ impl Engine {
                     return;
                 }
             } else if mt != MessageType::StopCcn {
-                let reason = tunnel_reason(
-                    Initiator::Local,
+                self.stop_tunnel(
+                    now,
+                    tid,
                     stopccn::GENERAL_ERROR,
                     Some(codes::error::UNKNOWN_MANDATORY_AVP),
-                    Some(text),
+                    text,
                 );
-                self.close_tunnel_inner(now, tid, reason);
                 return;
             }
         }
@@ -710,13 +697,13 @@ impl Engine {
             }
             (_, MessageType::Unknown(n)) if msg.type_mandatory => {
                 // RFC 2661 §4.4.1: an unknown Message Type with the M bit set clears the tunnel.
-                let reason = tunnel_reason(
-                    Initiator::Local,
+                self.stop_tunnel(
+                    now,
+                    tid,
                     stopccn::GENERAL_ERROR,
                     Some(codes::error::BAD_VALUE),
-                    Some(format!("unknown message type {n}")),
+                    format!("unknown message type {n}"),
                 );
-                self.close_tunnel_inner(now, tid, reason);
             }
             _ => {
                 self.stats.peer_misbehaved += 1;
@@ -736,9 +723,53 @@ impl Engine {
             random_vector: rv,
         });
         match message::build(t.peer_id, session_header, mt, avps, hiding.as_ref()) {
-            Ok(bytes) => t.channel.queue(bytes),
+            Ok(bytes) => self.queue_built(tid, bytes),
             Err(e) => warn!(error = %e, message = ?mt, "could not build a control message"),
         }
+    }
+
+    /// Queues a built control message on the tunnel's channel; a full channel abandons the
+    /// tunnel.
+    fn queue_built(&mut self, tid: u16, bytes: Vec<u8>) {
+        let full = self
+            .tunnels
+            .get_mut(&tid)
+            .is_some_and(|t| t.channel.queue(bytes).is_err());
+        if full {
+            self.abandon_tunnel(tid);
+        }
+    }
+
+    /// The peer leaves `max_queued` of our control messages unacknowledged: we stop queueing,
+    /// send one unreliable StopCCN (General Error Code 4, insufficient resources), report the
+    /// tunnel and its sessions down and forget the tunnel.
+    fn abandon_tunnel(&mut self, tid: u16) {
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        let reason = Scope::Tunnel.reason(
+            Initiator::Local,
+            stopccn::GENERAL_ERROR,
+            Some(codes::error::NO_RESOURCES),
+            Some(format!(
+                "peer left {} control messages unacknowledged",
+                t.channel.queued()
+            )),
+        );
+        match stopccn_message(t.peer_id, tid, &reason) {
+            Ok(bytes) => {
+                let payload = t.channel.abandon(bytes);
+                self.transmits.push_back(Transmit {
+                    peer_port: t.peer_port,
+                    payload,
+                });
+            }
+            Err(e) => warn!(error = %e, "could not build a StopCCN"),
+        }
+        warn!(tunnel = tid, reason = %reason, "peer does not acknowledge; tunnel torn down");
+        self.stats.unacknowledged_teardowns += 1;
+        self.teardown(tid, reason);
+        self.tunnels.remove(&tid);
     }
 
     fn send_cdn(
@@ -751,11 +782,7 @@ impl Engine {
         text: &str,
     ) {
         let avps = [
-            OutAvp::from(AvpRepr::ResultCode(ResultCode {
-                result,
-                error: error.or_else(|| (!text.is_empty()).then_some(0)),
-                message: (!text.is_empty()).then_some(text.as_bytes()),
-            })),
+            OutAvp::from(AvpRepr::ResultCode(result_code(result, error, text))),
             OutAvp::from(AvpRepr::AssignedSessionId(local_sid)),
         ];
         self.queue(tid, peer_sid, MessageType::Cdn, &avps);
@@ -768,85 +795,105 @@ impl Engine {
     }
 
     fn on_sccrq(&mut self, now: Instant, tid: u16, msg: &Message) {
-        let (host, vendor) = (
-            msg.text_avp(AttrType::HostName),
-            msg.text_avp(AttrType::VendorName),
-        );
-        let rws = msg
-            .u16_avp(AttrType::ReceiveWindowSize)
-            .unwrap_or(DEFAULT_PEER_WINDOW);
+        self.learn_peer(tid, msg);
+        if msg.protocol_version() != Some((1, 0)) {
+            self.stop_tunnel(
+                now,
+                tid,
+                stopccn::BAD_VERSION,
+                None,
+                "only L2TP version 1.0 is supported",
+            );
+            return;
+        }
+        let Ok(response) = self.answer_challenge(now, tid, 2, msg) else {
+            return;
+        };
         let ours = self.cfg.secret.is_some().then(|| self.random_challenge());
-        let secret = self.cfg.secret.clone();
         let Some(t) = self.tunnels.get_mut(&tid) else {
             return;
         };
-        t.host_name = host.unwrap_or_default();
-        t.vendor = vendor;
-        t.channel.set_peer_window(rws);
-        info!(tunnel = tid, peer_tunnel = t.peer_id, host = %t.host_name, vendor = ?t.vendor, "SCCRQ");
-        if msg.protocol_version() != Some((1, 0)) {
-            let reason = tunnel_reason(
-                Initiator::Local,
-                stopccn::BAD_VERSION,
-                None,
-                Some("only L2TP version 1.0 is supported".into()),
-            );
-            self.close_tunnel_inner(now, tid, reason);
-            return;
-        }
-        let response = match (msg.bytes_avp(AttrType::Challenge), &secret) {
-            (None, _) => None,
-            (Some(ch), Some(s)) => Some(hidden::challenge_response(2, s.as_bytes(), ch)),
-            (Some(_), None) => {
-                let reason = tunnel_reason(
-                    Initiator::Local,
-                    stopccn::NOT_AUTHORIZED,
-                    None,
-                    Some("tunnel authentication requested but no secret is configured".into()),
-                );
-                self.close_tunnel_inner(now, tid, reason);
-                return;
-            }
-        };
         t.challenge = ours;
         t.state = TunnelState::WaitCtlConn;
-        let host_name = self.cfg.host_name.clone();
-        let vendor_name = self.cfg.vendor_name.clone();
-        let mut avps = vec![
-            OutAvp::from(AvpRepr::ProtocolVersion {
-                version: 1,
-                revision: 0,
-            }),
-            OutAvp::from(AvpRepr::FramingCapabilities(
-                w::framing::SYNC | w::framing::ASYNC,
-            )),
-            OutAvp::from(AvpRepr::BearerCapabilities(0)),
-            OutAvp::from(AvpRepr::FirmwareRevision(self.cfg.firmware_revision)),
-            OutAvp::from(AvpRepr::HostName(host_name.as_bytes())),
-            OutAvp::from(AvpRepr::VendorName(vendor_name.as_bytes())),
-            OutAvp::from(AvpRepr::AssignedTunnelId(tid)),
-            OutAvp::from(AvpRepr::ReceiveWindowSize(self.cfg.receive_window)),
-        ];
-        if let Some(c) = &ours {
-            avps.push(OutAvp::from(AvpRepr::Challenge(c)));
-        }
-        if let Some(r) = response {
-            avps.push(OutAvp::from(AvpRepr::ChallengeResponse(r)));
-        }
+        let cfg = self.cfg.clone();
+        let framing = w::framing::SYNC | w::framing::ASYNC;
+        let avps = start_avps(&cfg, tid, framing, ours.as_ref(), response.as_ref());
         self.queue(tid, 0, MessageType::Sccrp, &avps);
     }
 
-    /// Checks the Challenge Response to our challenge (constant time).
-    fn response_ok(&self, tid: u16, response_type: u8, msg: &Message) -> bool {
+    /// Records the peer's Host Name, Vendor Name and Receive Window Size from its SCCRQ or
+    /// SCCRP (RFC 2661 §6.1, §6.2; the window defaults to 4, §4.4.3).
+    fn learn_peer(&mut self, tid: u16, msg: &Message) {
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        t.host_name = msg.text_avp(AttrType::HostName).unwrap_or_default();
+        t.vendor = msg.text_avp(AttrType::VendorName);
+        t.channel.set_peer_window(
+            msg.u16_avp(AttrType::ReceiveWindowSize)
+                .unwrap_or(DEFAULT_PEER_WINDOW),
+        );
+        info!(tunnel = tid, peer_tunnel = t.peer_id, host = %t.host_name, vendor = ?t.vendor, "control connection request or reply");
+    }
+
+    /// Our Challenge Response (in a message of `response_type`) to the peer's Challenge AVP,
+    /// if it sent one (RFC 2661 §5.1.1). Challenged without a secret, we close the tunnel
+    /// (Result Code 4, not authorized) and return `Err`.
+    fn answer_challenge(
+        &mut self,
+        now: Instant,
+        tid: u16,
+        response_type: u8,
+        msg: &Message,
+    ) -> Result<Option<[u8; 16]>, ()> {
+        match (msg.bytes_avp(AttrType::Challenge), &self.cfg.secret) {
+            (None, _) => Ok(None),
+            (Some(ch), Some(s)) => Ok(Some(hidden::challenge_response(
+                response_type,
+                s.as_bytes(),
+                ch,
+            ))),
+            (Some(_), None) => {
+                self.stop_tunnel(
+                    now,
+                    tid,
+                    stopccn::NOT_AUTHORIZED,
+                    None,
+                    "challenged by the peer but no tunnel secret is configured",
+                );
+                Err(())
+            }
+        }
+    }
+
+    /// Checks the peer's Challenge Response (in a message of `response_type`) to our
+    /// challenge, in constant time (RFC 2661 §5.1.1). A wrong or missing one closes the tunnel
+    /// (Result Code 4, not authorized) and returns false. Without our challenge it is true.
+    fn peer_authenticated(
+        &mut self,
+        now: Instant,
+        tid: u16,
+        response_type: u8,
+        msg: &Message,
+    ) -> bool {
         let Some(ch) = self.tunnels.get(&tid).and_then(|t| t.challenge) else {
             return true;
         };
-        let Some(secret) = &self.cfg.secret else {
-            return false;
-        };
-        let want = hidden::challenge_response(response_type, secret.as_bytes(), &ch);
-        msg.bytes_avp(AttrType::ChallengeResponse)
-            .is_some_and(|got| bool::from(got.ct_eq(&want)))
+        let ok = self.cfg.secret.as_ref().is_some_and(|secret| {
+            let want = hidden::challenge_response(response_type, secret.as_bytes(), &ch);
+            msg.bytes_avp(AttrType::ChallengeResponse)
+                .is_some_and(|got| crypto::ct_eq(got, &want))
+        });
+        if !ok {
+            self.stop_tunnel(
+                now,
+                tid,
+                stopccn::NOT_AUTHORIZED,
+                None,
+                "tunnel authentication failed",
+            );
+        }
+        ok
     }
 
     fn tunnel_up(&mut self, tid: u16) {
@@ -864,65 +911,31 @@ impl Engine {
     }
 
     fn on_scccn(&mut self, now: Instant, tid: u16, msg: &Message) {
-        if !self.response_ok(tid, 3, msg) {
-            let reason = tunnel_reason(
-                Initiator::Local,
-                stopccn::NOT_AUTHORIZED,
-                None,
-                Some("tunnel authentication failed".into()),
-            );
-            self.close_tunnel_inner(now, tid, reason);
-            return;
+        if self.peer_authenticated(now, tid, 3, msg) {
+            self.tunnel_up(tid);
         }
-        self.tunnel_up(tid);
     }
 
     fn on_sccrp(&mut self, now: Instant, tid: u16, msg: &Message) {
         let Some(peer_tid) = msg.u16_avp(AttrType::AssignedTunnelId).filter(|&t| t != 0) else {
-            let reason = tunnel_reason(
-                Initiator::Local,
+            self.stop_tunnel(
+                now,
+                tid,
                 stopccn::GENERAL_ERROR,
                 Some(codes::error::BAD_VALUE),
-                Some("SCCRP without an Assigned Tunnel ID".into()),
+                "SCCRP without an Assigned Tunnel ID",
             );
-            self.close_tunnel_inner(now, tid, reason);
             return;
         };
-        let rws = msg
-            .u16_avp(AttrType::ReceiveWindowSize)
-            .unwrap_or(DEFAULT_PEER_WINDOW);
-        let ok = self.response_ok(tid, 2, msg);
-        let secret = self.cfg.secret.clone();
-        let Some(t) = self.tunnels.get_mut(&tid) else {
-            return;
-        };
-        t.peer_id = peer_tid;
-        t.host_name = msg.text_avp(AttrType::HostName).unwrap_or_default();
-        t.vendor = msg.text_avp(AttrType::VendorName);
-        t.channel.set_peer_window(rws);
-        if !ok {
-            let reason = tunnel_reason(
-                Initiator::Local,
-                stopccn::NOT_AUTHORIZED,
-                None,
-                Some("tunnel authentication failed".into()),
-            );
-            self.close_tunnel_inner(now, tid, reason);
+        if let Some(t) = self.tunnels.get_mut(&tid) {
+            t.peer_id = peer_tid;
+        }
+        self.learn_peer(tid, msg);
+        if !self.peer_authenticated(now, tid, 2, msg) {
             return;
         }
-        let response = match (msg.bytes_avp(AttrType::Challenge), &secret) {
-            (None, _) => None,
-            (Some(ch), Some(s)) => Some(hidden::challenge_response(3, s.as_bytes(), ch)),
-            (Some(_), None) => {
-                let reason = tunnel_reason(
-                    Initiator::Local,
-                    stopccn::NOT_AUTHORIZED,
-                    None,
-                    Some("challenged without a secret".into()),
-                );
-                self.close_tunnel_inner(now, tid, reason);
-                return;
-            }
+        let Ok(response) = self.answer_challenge(now, tid, 3, msg) else {
+            return;
         };
         let avps: Vec<OutAvp<'_>> = response
             .iter()
@@ -934,7 +947,7 @@ impl Engine {
 
     fn on_stopccn(&mut self, now: Instant, tid: u16, msg: &Message) {
         let (result, error, message) = msg.result_code().unwrap_or((0, None, None));
-        let reason = tunnel_reason(Initiator::Peer, result, error, message);
+        let reason = Scope::Tunnel.reason(Initiator::Peer, result, error, message);
         info!(tunnel = tid, reason = %reason, "StopCCN received");
         self.teardown(tid, reason);
         self.set_closed(now, tid);
@@ -963,19 +976,29 @@ impl Engine {
             })
             .map(|a| (a.vendor_id, a.attr_type))
         {
-            // MS-L2TPIE §2.2.1.1 Correlation ID (Vista SP1+, clients.md C.3): recognised, ignored.
+            // MS-L2TPIE §2.2.1.1 Correlation ID (Windows Vista SP1 and later): recognised, ignored.
             debug!(
                 tunnel = tid,
                 vendor, attr, "Microsoft Correlation ID ignored"
             );
         }
-        let full = self
-            .tunnels
-            .get(&tid)
-            .is_some_and(|t| t.sessions.len() >= self.cfg.max_sessions);
-        if full {
+        let max_sessions = self.cfg.max_sessions;
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return;
+        };
+        if t.sessions.len() >= max_sessions {
+            // No session state is created: the refusal is one CDN on the tunnel's channel,
+            // whose queue is bounded. Logged on the 1st, 2nd, 4th, 8th, ... refusal.
+            t.refused_sessions += 1;
+            if t.refused_sessions.is_power_of_two() {
+                warn!(
+                    tunnel = tid,
+                    refused = t.refused_sessions,
+                    limit = max_sessions,
+                    "session limit reached; ICRQ refused"
+                );
+            }
             self.stats.limit_refused += 1;
-            warn!(tunnel = tid, "session limit reached; ICRQ refused");
             self.send_cdn(
                 tid,
                 peer_sid,
@@ -1016,80 +1039,45 @@ impl Engine {
     }
 
     fn on_iccn(&mut self, tid: u16, msg: &Message) {
-        let always = self.cfg.data_sequencing == DataSequencing::Always;
-        let Some(t) = self.tunnels.get_mut(&tid) else {
-            return;
-        };
-        let Some(s) = t
-            .sessions
-            .get_mut(&msg.session_id)
-            .filter(|s| s.state == SessionState::WaitConnect)
-        else {
-            self.stats.peer_misbehaved += 1;
+        let framing = Framing::from_bits(
+            msg.u32_avp(AttrType::FramingType)
+                .unwrap_or(w::framing::SYNC),
+        );
+        let sequencing = self.cfg.data_sequencing == DataSequencing::Always
+            || msg.has(AttrType::SequencingRequired);
+        if !self.establish_session(
+            tid,
+            msg.session_id,
+            SessionState::WaitConnect,
+            None,
+            framing,
+            sequencing,
+        ) {
             debug!(
                 tunnel = tid,
                 session = msg.session_id,
                 "ICCN for no waiting session; ignored"
             );
-            return;
-        };
-        s.framing = Framing::from_bits(
-            msg.u32_avp(AttrType::FramingType)
-                .unwrap_or(w::framing::SYNC),
-        );
-        s.sequencing = always || msg.has(AttrType::SequencingRequired);
-        s.state = SessionState::Established;
-        let event = Event::SessionUp {
-            key: SessionKey {
-                tunnel: tid,
-                session: msg.session_id,
-            },
-            peer_session: s.peer_id,
-            peer_host_name: t.host_name.clone(),
-            vendor: t.vendor.clone(),
-            framing: s.framing,
-            sequencing: s.sequencing,
-        };
-        info!(
-            tunnel = tid,
-            session = msg.session_id,
-            "session established"
-        );
-        self.events.push_back(event);
+        }
     }
 
     fn on_icrp(&mut self, tid: u16, msg: &Message) {
-        let request = self.cfg.request_sequencing;
         let Some(peer_sid) = msg.u16_avp(AttrType::AssignedSessionId).filter(|&s| s != 0) else {
             self.stats.peer_misbehaved += 1;
             return;
         };
-        let Some(t) = self.tunnels.get_mut(&tid) else {
+        let request = self.cfg.request_sequencing;
+        let framing = Framing::from_bits(w::framing::SYNC);
+        if !self.establish_session(
+            tid,
+            msg.session_id,
+            SessionState::WaitReply,
+            Some(peer_sid),
+            framing,
+            request,
+        ) {
             return;
-        };
-        let Some(s) = t
-            .sessions
-            .get_mut(&msg.session_id)
-            .filter(|s| s.state == SessionState::WaitReply)
-        else {
-            self.stats.peer_misbehaved += 1;
-            return;
-        };
-        s.peer_id = peer_sid;
-        s.state = SessionState::Established;
-        s.sequencing = request;
-        s.framing = Framing::from_bits(w::framing::SYNC);
-        let event = Event::SessionUp {
-            key: SessionKey {
-                tunnel: tid,
-                session: msg.session_id,
-            },
-            peer_session: peer_sid,
-            peer_host_name: t.host_name.clone(),
-            vendor: t.vendor.clone(),
-            framing: s.framing,
-            sequencing: request,
-        };
+        }
         let mut avps = vec![
             OutAvp::from(AvpRepr::TxConnectSpeed(100_000_000)),
             OutAvp::from(AvpRepr::FramingType(w::framing::SYNC)),
@@ -1098,7 +1086,46 @@ impl Engine {
             avps.push(OutAvp::from(AvpRepr::SequencingRequired));
         }
         self.queue(tid, peer_sid, MessageType::Iccn, &avps);
-        self.events.push_back(event);
+    }
+
+    /// Moves session `sid`, waiting in state `from`, to Established (RFC 2661 §7.3, §7.4) and
+    /// reports `SessionUp`. `peer_sid` is the peer's session ID when it arrives now (ICRP).
+    /// Returns false, counting a protocol violation, when no session waits there.
+    fn establish_session(
+        &mut self,
+        tid: u16,
+        sid: u16,
+        from: SessionState,
+        peer_sid: Option<u16>,
+        framing: Framing,
+        sequencing: bool,
+    ) -> bool {
+        let Some(t) = self.tunnels.get_mut(&tid) else {
+            return false;
+        };
+        let Some(s) = t.sessions.get_mut(&sid).filter(|s| s.state == from) else {
+            self.stats.peer_misbehaved += 1;
+            return false;
+        };
+        if let Some(p) = peer_sid {
+            s.peer_id = p;
+        }
+        s.state = SessionState::Established;
+        s.framing = framing;
+        s.sequencing = sequencing;
+        info!(tunnel = tid, session = sid, "session established");
+        self.events.push_back(Event::SessionUp {
+            key: SessionKey {
+                tunnel: tid,
+                session: sid,
+            },
+            peer_session: s.peer_id,
+            peer_host_name: t.host_name.clone(),
+            vendor: t.vendor.clone(),
+            framing,
+            sequencing,
+        });
+        true
     }
 
     fn on_cdn(&mut self, tid: u16, msg: &Message) {
@@ -1109,7 +1136,7 @@ impl Engine {
         let sid = if t.sessions.contains_key(&msg.session_id) {
             Some(msg.session_id)
         } else {
-            // Tolerant match by the peer's session ID (clients.md C.3).
+            // Tolerant match by the peer's session ID (xl2tpd CHANGES, v1.1.05).
             t.sessions
                 .iter()
                 .find(|(_, s)| Some(s.peer_id) == peer_sid)
@@ -1125,7 +1152,7 @@ impl Engine {
         };
         t.sessions.remove(&sid);
         let (result, error, message) = msg.result_code().unwrap_or((0, None, None));
-        let reason = session_reason(Initiator::Peer, result, error, message);
+        let reason = Scope::Session.reason(Initiator::Peer, result, error, message);
         info!(tunnel = tid, session = sid, reason = %reason, "CDN received");
         self.events.push_back(Event::SessionDown {
             key: SessionKey {
@@ -1176,23 +1203,32 @@ impl Engine {
         });
     }
 
+    /// Closes a tunnel on our own initiative: StopCCN with `result`, `error` and `text`, then
+    /// `SessionDown` and `TunnelDown` events (RFC 2661 §5.7).
+    fn stop_tunnel(
+        &mut self,
+        now: Instant,
+        tid: u16,
+        result: u16,
+        error: Option<u16>,
+        text: impl Into<String>,
+    ) {
+        let reason = Scope::Tunnel.reason(Initiator::Local, result, error, Some(text.into()));
+        self.close_tunnel_inner(now, tid, reason);
+    }
+
     fn close_tunnel_inner(&mut self, now: Instant, tid: u16, reason: Disconnect) {
-        let Some(state) = self.tunnels.get(&tid).map(|t| t.state) else {
+        let Some((state, peer_tunnel)) = self.tunnels.get(&tid).map(|t| (t.state, t.peer_id))
+        else {
             return;
         };
         if matches!(state, TunnelState::Closing | TunnelState::Closed) {
             return;
         }
-        let text = reason.message.clone().unwrap_or_default();
-        let avps = [
-            OutAvp::from(AvpRepr::AssignedTunnelId(tid)),
-            OutAvp::from(AvpRepr::ResultCode(ResultCode {
-                result: reason.result,
-                error: reason.error.or_else(|| (!text.is_empty()).then_some(0)),
-                message: (!text.is_empty()).then_some(text.as_bytes()),
-            })),
-        ];
-        self.queue(tid, 0, MessageType::StopCcn, &avps);
+        match stopccn_message(peer_tunnel, tid, &reason) {
+            Ok(bytes) => self.queue_built(tid, bytes),
+            Err(e) => warn!(error = %e, "could not build a StopCCN"),
+        }
         info!(tunnel = tid, reason = %reason, "tunnel closing");
         self.teardown(tid, reason);
         if let Some(t) = self.tunnels.get_mut(&tid) {
@@ -1219,7 +1255,8 @@ impl Engine {
         }
     }
 
-    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+    /// Runs the timers due at `now` (retransmission, Hello, teardown). Spurious calls are no-ops.
+    pub fn handle_timeout(&mut self, now: Instant) {
         let ids: Vec<u16> = self.tunnels.keys().copied().collect();
         let mut out = Vec::new();
         for tid in ids {
@@ -1240,7 +1277,7 @@ impl Engine {
                     let state = t.state;
                     if !matches!(state, TunnelState::Closing | TunnelState::Closed) {
                         // RFC 2661 §5.8: after the retransmission limit the tunnel is cleared.
-                        let reason = tunnel_reason(
+                        let reason = Scope::Tunnel.reason(
                             Initiator::Local,
                             stopccn::GENERAL_ERROR,
                             None,
@@ -1269,13 +1306,13 @@ impl Engine {
                         self.queue(tid, 0, MessageType::Hello, &[]);
                     }
                 } else {
-                    let reason = tunnel_reason(
-                        Initiator::Local,
+                    self.stop_tunnel(
+                        now,
+                        tid,
                         stopccn::GENERAL_ERROR,
                         None,
-                        Some("control connection setup timed out".into()),
+                        "control connection setup timed out",
                     );
-                    self.close_tunnel_inner(now, tid, reason);
                 }
             }
         }
@@ -1284,7 +1321,9 @@ impl Engine {
 
     // ---- API ------------------------------------------------------------------------------
 
-    pub(crate) fn encode_data(
+    /// Frames a PPP frame for a session into `out` (cleared first) and returns the peer's
+    /// L2TP UDP port to send it to.
+    pub fn encode_data(
         &mut self,
         key: SessionKey,
         frame: &[u8],
@@ -1332,9 +1371,12 @@ impl Engine {
         Ok(t.peer_port)
     }
 
-    /// How data messages of `key` are framed, when that framing is static: the tunnel and
-    /// the session are established and the session does not use data sequence numbers.
-    pub(crate) fn data_framing(&self, key: SessionKey) -> Option<DataFraming> {
+    /// The framing of `session`'s data messages while it is static (tunnel and session
+    /// established, no data sequencing); `None` otherwise. While this is `Some`,
+    /// [`Endpoint::handle_datagram`] returns the payload of every unsequenced data message for
+    /// the session unchanged and [`Endpoint::encode_data`] builds exactly this header, so a fast
+    /// path may do both without the endpoint. It must re-read this after every input.
+    pub fn data_framing(&self, key: SessionKey) -> Option<DataFraming> {
         let t = self.tunnels.get(&key.tunnel)?;
         if t.state != TunnelState::Established {
             return None;
@@ -1351,7 +1393,9 @@ impl Engine {
         })
     }
 
-    pub(crate) fn close_session(
+    /// Closes a session with a CDN carrying `result` (see [`codes::cdn`]) and an optional
+    /// message. A `SessionDown` event follows.
+    pub fn close_session(
         &mut self,
         now: Instant,
         key: SessionKey,
@@ -1368,13 +1412,15 @@ impl Engine {
                 session: key.session,
             });
         }
-        let reason = session_reason(Initiator::Local, result, None, message.map(str::to_owned));
+        let reason =
+            Scope::Session.reason(Initiator::Local, result, None, message.map(str::to_owned));
         self.close_session_inner(key.tunnel, key.session, reason);
         self.flush(now);
         Ok(())
     }
 
-    pub(crate) fn close_tunnel(
+    /// Closes one tunnel with a StopCCN carrying `result` (see [`codes::stopccn`]).
+    pub fn close_tunnel(
         &mut self,
         now: Instant,
         tid: u16,
@@ -1384,29 +1430,34 @@ impl Engine {
         if !self.tunnels.contains_key(&tid) {
             return Err(Error::UnknownTunnel(tid));
         }
-        let reason = tunnel_reason(Initiator::Local, result, None, message.map(str::to_owned));
+        let reason =
+            Scope::Tunnel.reason(Initiator::Local, result, None, message.map(str::to_owned));
         self.close_tunnel_inner(now, tid, reason);
         self.flush(now);
         Ok(())
     }
 
-    pub(crate) fn close_all(&mut self, now: Instant) {
+    /// Graceful shutdown: a StopCCN ("requester is being shut down") on every tunnel.
+    pub fn close_all(&mut self, now: Instant) {
         let ids: Vec<u16> = self.tunnels.keys().copied().collect();
         for tid in ids {
-            let reason = tunnel_reason(
-                Initiator::Local,
+            self.stop_tunnel(
+                now,
+                tid,
                 stopccn::SHUTTING_DOWN,
                 None,
-                Some("server shutting down".into()),
+                "server shutting down",
             );
-            self.close_tunnel_inner(now, tid, reason);
         }
         self.flush(now);
     }
+}
 
-    /// LAC: starts a control connection (SCCRQ) towards the LNS port.
-    pub(crate) fn connect(&mut self, now: Instant, lns_port: u16) -> Result<u16, Error> {
-        if self.active_tunnels() >= self.cfg.max_tunnels {
+impl Endpoint<crate::role::Lac> {
+    /// Starts a control connection (SCCRQ) to the LNS at UDP port `lns_port`; returns our
+    /// tunnel ID. A `TunnelUp` event follows when the SCCRP arrives.
+    pub fn connect(&mut self, now: Instant, lns_port: u16) -> Result<u16, Error> {
+        if self.tunnel_count() >= self.cfg.max_tunnels {
             return Err(Error::LimitReached("tunnels"));
         }
         let tid = self.alloc_tunnel_id();
@@ -1415,35 +1466,16 @@ impl Engine {
         let challenge = self.cfg.secret.is_some().then(|| self.random_challenge());
         t.challenge = challenge;
         self.tunnels.insert(tid, t);
-        let host = self.cfg.host_name.clone();
-        let vendor = self.cfg.vendor_name.clone();
-        let hide = self.cfg.hide_avps && self.cfg.secret.is_some();
-        let mut avps = vec![
-            OutAvp::from(AvpRepr::ProtocolVersion {
-                version: 1,
-                revision: 0,
-            }),
-            OutAvp::from(AvpRepr::FramingCapabilities(w::framing::SYNC)),
-            OutAvp::from(AvpRepr::BearerCapabilities(0)),
-            OutAvp::from(AvpRepr::FirmwareRevision(self.cfg.firmware_revision)),
-            OutAvp {
-                repr: AvpRepr::HostName(host.as_bytes()),
-                hide,
-            },
-            OutAvp::from(AvpRepr::VendorName(vendor.as_bytes())),
-            OutAvp::from(AvpRepr::AssignedTunnelId(tid)),
-            OutAvp::from(AvpRepr::ReceiveWindowSize(self.cfg.receive_window)),
-        ];
-        if let Some(c) = &challenge {
-            avps.push(OutAvp::from(AvpRepr::Challenge(c)));
-        }
+        let cfg = self.cfg.clone();
+        let avps = start_avps(&cfg, tid, w::framing::SYNC, challenge.as_ref(), None);
         self.queue(tid, 0, MessageType::Sccrq, &avps);
         self.flush(now);
         Ok(tid)
     }
 
-    /// LAC: starts an incoming call (ICRQ) on an established tunnel.
-    pub(crate) fn open_session(&mut self, now: Instant, tid: u16) -> Result<SessionKey, Error> {
+    /// Starts an incoming call (ICRQ) on an established tunnel. A `SessionUp` event follows
+    /// when the ICRP arrives (we then send the ICCN).
+    pub fn open_session(&mut self, now: Instant, tid: u16) -> Result<SessionKey, Error> {
         let t = self.tunnels.get(&tid).ok_or(Error::UnknownTunnel(tid))?;
         if t.state != TunnelState::Established {
             return Err(Error::ApiMisuse("the tunnel is not established"));
@@ -1485,8 +1517,8 @@ impl Engine {
         })
     }
 
-    /// LAC: sends WAN-Error-Notify for a session (RFC 2661 §6.13).
-    pub(crate) fn send_wan_error_notify(
+    /// Sends WAN-Error-Notify with Call Errors for an established session (RFC 2661 §6.13).
+    pub fn send_wan_error_notify(
         &mut self,
         now: Instant,
         key: SessionKey,
@@ -1503,8 +1535,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Sends Set-Link-Info for a session (RFC 2661 §6.14).
-    pub(crate) fn send_set_link_info(
+    /// Sends Set-Link-Info with an ACCM for an established session (RFC 2661 §6.14).
+    pub fn send_set_link_info(
         &mut self,
         now: Instant,
         key: SessionKey,
@@ -1538,10 +1570,71 @@ impl Engine {
             })
     }
 
-    /// The peer's tunnel ID for one of our tunnels.
-    pub(crate) fn peer_tunnel_id(&self, tid: u16) -> Option<u16> {
+    /// The LNS's tunnel ID for one of our tunnels (0 until the SCCRP).
+    pub fn peer_tunnel_id(&self, tid: u16) -> Option<u16> {
         self.tunnels.get(&tid).map(|t| t.peer_id)
     }
+}
+
+/// The AVPs of SCCRQ and SCCRP after the Message Type (RFC 2661 §6.1, §6.2): protocol version
+/// 1.0, our framing, no bearer, firmware, Host Name (hidden when the LAC is configured to hide
+/// AVPs), Vendor Name, our tunnel ID, our receive window, then our Challenge and our response
+/// to the peer's, when there are any.
+fn start_avps<'a>(
+    cfg: &'a Common,
+    tid: u16,
+    framing: u32,
+    challenge: Option<&'a [u8; 16]>,
+    response: Option<&[u8; 16]>,
+) -> Vec<OutAvp<'a>> {
+    let mut avps = vec![
+        OutAvp::from(AvpRepr::ProtocolVersion {
+            version: 1,
+            revision: 0,
+        }),
+        OutAvp::from(AvpRepr::FramingCapabilities(framing)),
+        OutAvp::from(AvpRepr::BearerCapabilities(0)),
+        OutAvp::from(AvpRepr::FirmwareRevision(cfg.firmware_revision)),
+        OutAvp {
+            repr: AvpRepr::HostName(cfg.host_name.as_bytes()),
+            hide: cfg.hide_avps && cfg.secret.is_some(),
+        },
+        OutAvp::from(AvpRepr::VendorName(cfg.vendor_name.as_bytes())),
+        OutAvp::from(AvpRepr::AssignedTunnelId(tid)),
+        OutAvp::from(AvpRepr::ReceiveWindowSize(cfg.receive_window)),
+    ];
+    if let Some(c) = challenge {
+        avps.push(OutAvp::from(AvpRepr::Challenge(c)));
+    }
+    if let Some(r) = response {
+        avps.push(OutAvp::from(AvpRepr::ChallengeResponse(*r)));
+    }
+    avps
+}
+
+/// A Result Code AVP value (RFC 2661 §4.4.2): an Error Code (0 when there is none) is present
+/// whenever there is an error message, which may follow only it.
+fn result_code(result: u16, error: Option<u16>, text: &str) -> ResultCode<'_> {
+    ResultCode {
+        result,
+        error: error.or_else(|| (!text.is_empty()).then_some(codes::error::NONE)),
+        message: (!text.is_empty()).then_some(text.as_bytes()),
+    }
+}
+
+/// A StopCCN from our tunnel `tid` (0 when we keep no tunnel) to the peer's `peer_tunnel`,
+/// carrying `reason` (RFC 2661 §6.4), with placeholder Ns/Nr, never hidden.
+fn stopccn_message(peer_tunnel: u16, tid: u16, reason: &Disconnect) -> Result<Vec<u8>, Error> {
+    let text = reason.message.as_deref().unwrap_or_default();
+    let avps = [
+        OutAvp::from(AvpRepr::AssignedTunnelId(tid)),
+        OutAvp::from(AvpRepr::ResultCode(result_code(
+            reason.result,
+            reason.error,
+            text,
+        ))),
+    ];
+    message::build(peer_tunnel, 0, MessageType::StopCcn, &avps, None)
 }
 
 /// A control connection that is not established after this long is closed, when the Hello

@@ -31,6 +31,25 @@ pub enum Scope {
     Session,
 }
 
+impl Scope {
+    /// A [`Disconnect`] whose result code is from this scope's table.
+    pub(crate) fn reason(
+        self,
+        initiator: Initiator,
+        result: u16,
+        error: Option<u16>,
+        message: Option<String>,
+    ) -> Disconnect {
+        Disconnect {
+            initiator,
+            scope: self,
+            result,
+            error,
+            message,
+        }
+    }
+}
+
 /// Why a tunnel or session went down, with the codes mapped to plain words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disconnect {

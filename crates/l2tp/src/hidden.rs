@@ -7,32 +7,27 @@
 //! random vector is the value of the last Random Vector AVP before the hidden AVP.
 //!
 //! Challenge Response: `MD5(message type of the response (2 = SCCRP, 3 = SCCCN) || secret ||
-//! challenge)`, the CHAP computation with the Message Type as CHAP ID.
+//! challenge)`, the CHAP computation of RFC 1994 §4.1 with the Message Type as CHAP ID, so it
+//! is `crypto::chap::md5_response`. The MD5 itself is `crypto`'s (RFC 1321).
 
-use md5::{Digest, Md5};
+use crypto::hash::{HashAlg, digest};
 
 use crate::Error;
 
-/// The key-stream block for position `i` of the subformat.
+/// The key-stream block for position `i` of the subformat (16 octets, an MD5 digest).
 fn block(
     attr_type: u16,
     secret: &[u8],
     random_vector: &[u8],
     prev_cipher: Option<&[u8]>,
-) -> [u8; 16] {
-    let mut h = Md5::new();
+) -> Vec<u8> {
     match prev_cipher {
-        None => {
-            h.update(attr_type.to_be_bytes());
-            h.update(secret);
-            h.update(random_vector);
-        }
-        Some(prev) => {
-            h.update(secret);
-            h.update(prev);
-        }
+        None => digest(
+            HashAlg::Md5,
+            &[&attr_type.to_be_bytes(), secret, random_vector],
+        ),
+        Some(prev) => digest(HashAlg::Md5, &[secret, prev]),
     }
-    h.finalize().into()
 }
 
 /// Reveals a hidden AVP value: returns the original value (RFC 2661 §4.3).
@@ -95,16 +90,16 @@ pub fn hide(
 /// The Challenge Response for a challenge, sent in the message of type `response_type`
 /// (2 = SCCRP, 3 = SCCCN; RFC 2661 §4.4.3).
 pub fn challenge_response(response_type: u8, secret: &[u8], challenge: &[u8]) -> [u8; 16] {
-    let mut h = Md5::new();
-    h.update([response_type]);
-    h.update(secret);
-    h.update(challenge);
-    h.finalize().into()
+    crypto::chap::md5_response(response_type, secret, challenge)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn md5(parts: &[&[u8]]) -> Vec<u8> {
+        digest(HashAlg::Md5, parts)
+    }
 
     #[test]
     fn hide_known_answer() {
@@ -112,11 +107,7 @@ mod tests {
         // with secret "s3cr3t", random vector 00..0f and two pad octets.
         let secret = b"s3cr3t";
         let rv: Vec<u8> = (0u8..16).collect();
-        let mut h = Md5::new();
-        h.update([0x00, 0x07]);
-        h.update(secret);
-        h.update(&rv);
-        let b1: [u8; 16] = h.finalize().into();
+        let b1 = md5(&[&[0x00, 0x07], secret, &rv]);
         let sub = [0x00, 0x04, b'l', b'a', b'c', b'1', 0xaa, 0xbb];
         let expected: Vec<u8> = sub.iter().zip(b1.iter()).map(|(p, k)| p ^ k).collect();
         let hidden = hide(7, secret, &rv, b"lac1", &[0xaa, 0xbb]).unwrap();
@@ -132,10 +123,7 @@ mod tests {
         let value: Vec<u8> = (0u8..30).collect();
         let hidden = hide(14, secret, &rv, &value, &[]).unwrap();
         assert_eq!(hidden.len(), 32);
-        let mut h = Md5::new();
-        h.update(secret);
-        h.update(&hidden[..16]);
-        let b2: [u8; 16] = h.finalize().into();
+        let b2 = md5(&[secret, &hidden[..16]]);
         assert_eq!(hidden[16] ^ b2[0], value[14]);
         assert_eq!(reveal(14, secret, &rv, &hidden).unwrap(), value);
         // A different secret does not reveal it.
@@ -159,12 +147,14 @@ mod tests {
     #[test]
     fn challenge_response_is_chap_md5() {
         // CHAP ID = message type 2, secret "secret", challenge 01 02 03 04.
-        let mut h = Md5::new();
-        h.update([2u8]);
-        h.update(b"secret");
-        h.update([1u8, 2, 3, 4]);
-        let want: [u8; 16] = h.finalize().into();
-        assert_eq!(challenge_response(2, b"secret", &[1, 2, 3, 4]), want);
-        assert_ne!(challenge_response(3, b"secret", &[1, 2, 3, 4]), want);
+        let want = md5(&[&[2u8], b"secret", &[1u8, 2, 3, 4]]);
+        assert_eq!(
+            challenge_response(2, b"secret", &[1, 2, 3, 4])[..],
+            want[..]
+        );
+        assert_ne!(
+            challenge_response(3, b"secret", &[1, 2, 3, 4])[..],
+            want[..]
+        );
     }
 }

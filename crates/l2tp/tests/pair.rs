@@ -9,7 +9,7 @@ use l2tp::{
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use wire::l2tp::{AttrType, AvpRepr, Avps, MessageType, Packet};
+use wire::l2tp::{AttrType, AvpRepr, Avps, MessageType, Packet, Sequence};
 
 type Intercept = Box<dyn FnMut(&mut Vec<u8>) -> bool>;
 
@@ -480,8 +480,8 @@ fn lossy_reordering_network_converges_without_double_delivery() {
 
 #[test]
 fn same_tunnel_and_session_ids_on_two_peers_do_not_interfere() {
-    // Two Windows-like LACs, both using Assigned Tunnel ID 7 and Session ID 1 (clients.md
-    // C.3), each with its own LNS instance (one per IKE peer).
+    // Two Windows-like LACs, both using Assigned Tunnel ID 7 and Session ID 1 (Windows
+    // numbers tunnels by attempts since boot), each with its own LNS instance (one per IKE peer).
     let cfg = |name: &str| LacConfig {
         tunnel_id: Some(7),
         first_session_id: Some(1),
@@ -614,7 +614,7 @@ fn hello_interval_zero_disables_hello_but_not_setup() {
 fn stopccn_with_a_wrong_tunnel_id_is_honoured_for_that_peer() {
     let mut net = Net::new(lac_config(), lns_config(), 4);
     let (lac_key, lns_key) = net.bring_up();
-    // Windows may put a wrong tunnel ID in StopCCN (xl2tpd CHANGES v1.1.05, clients.md C.3).
+    // Windows may put a wrong tunnel ID in StopCCN (xl2tpd CHANGES v1.1.05).
     net.to_lns = Some(Box::new(|b: &mut Vec<u8>| {
         if message_type(b) == Some(MessageType::StopCcn) {
             Packet::new_unchecked(&mut b[..]).set_tunnel_id(0x4242);
@@ -1239,4 +1239,255 @@ fn malformed_messages_are_dropped_and_counted() {
     assert!(net.lns.poll_transmit().is_none());
     assert_eq!(net.lns.sessions().len(), 1);
     let _ = AttrType::HostName;
+}
+
+/// A scripted LAC: it speaks to the LNS with hand-built control messages, so a test decides
+/// exactly what it acknowledges.
+struct Scripted {
+    now: Instant,
+    lns: Lns,
+    /// Our tunnel ID and the LNS's.
+    tid: u16,
+    lns_tid: u16,
+    /// Our next Ns.
+    ns: u16,
+    /// Sequenced (non-ZLB) messages received from the LNS so far: the Nr that acknowledges all.
+    received: u16,
+    /// What the LNS sent, in order.
+    sent: Vec<Vec<u8>>,
+    events: Vec<Event>,
+}
+
+/// A control message with the given header fields and AVPs (Message Type first).
+fn control_message(tunnel: u16, session: u16, ns: u16, nr: u16, avps: &[AvpRepr<'_>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for a in avps {
+        let at = body.len();
+        body.resize(at + a.buffer_len(), 0);
+        a.emit(a.default_mandatory(), &mut body[at..]).unwrap();
+    }
+    let header = wire::l2tp::Repr::control(tunnel, session, Sequence { ns, nr }, body.len());
+    let mut out = vec![0; header.buffer_len()];
+    header.emit(&mut out).unwrap();
+    out.extend_from_slice(&body);
+    out
+}
+
+impl Scripted {
+    /// Opens a tunnel (SCCRQ advertising `window`, SCCCN) with an LNS of `config`.
+    fn connect(config: LnsConfig, window: u16) -> Self {
+        let mut s = Self {
+            now: origin(),
+            lns: Lns::new(config, [77; 32]),
+            tid: 7,
+            lns_tid: 0,
+            ns: 0,
+            received: 0,
+            sent: Vec::new(),
+            events: Vec::new(),
+        };
+        let tid = s.tid;
+        s.send(
+            0,
+            0,
+            &[
+                AvpRepr::MessageType(MessageType::Sccrq),
+                AvpRepr::ProtocolVersion {
+                    version: 1,
+                    revision: 0,
+                },
+                AvpRepr::FramingCapabilities(3),
+                AvpRepr::HostName(b"scripted"),
+                AvpRepr::AssignedTunnelId(tid),
+                AvpRepr::ReceiveWindowSize(window),
+            ],
+        )
+        .unwrap();
+        let sccrp = s.sent.last().unwrap().clone();
+        assert_eq!(message_type(&sccrp), Some(MessageType::Sccrp));
+        s.lns_tid = avps_of(&sccrp)
+            .iter()
+            .find_map(|a| match a {
+                AvpRepr::AssignedTunnelId(t) => Some(*t),
+                _ => None,
+            })
+            .unwrap();
+        let lns_tid = s.lns_tid;
+        s.send(lns_tid, 0, &[AvpRepr::MessageType(MessageType::Scccn)])
+            .unwrap();
+        assert!(s.events.iter().any(|e| matches!(e, Event::TunnelUp { .. })));
+        s
+    }
+
+    /// Sends one message acknowledging everything received so far.
+    fn send(&mut self, tunnel: u16, session: u16, avps: &[AvpRepr<'_>]) -> Result<(), l2tp::Error> {
+        let nr = self.received;
+        self.send_with_nr(tunnel, session, nr, avps)
+    }
+
+    fn send_with_nr(
+        &mut self,
+        tunnel: u16,
+        session: u16,
+        nr: u16,
+        avps: &[AvpRepr<'_>],
+    ) -> Result<(), l2tp::Error> {
+        let bytes = control_message(tunnel, session, self.ns, nr, avps);
+        self.ns = self.ns.wrapping_add(1);
+        let r = self.lns.handle_datagram(self.now, 1701, &bytes).map(|_| ());
+        while let Some(t) = self.lns.poll_transmit() {
+            if message_type(&t.payload).is_some() {
+                self.received = self.received.wrapping_add(1);
+            }
+            self.sent.push(t.payload);
+        }
+        while let Some(e) = self.lns.poll_event() {
+            self.events.push(e);
+        }
+        r
+    }
+
+    fn icrq(avps_session: u16) -> [AvpRepr<'static>; 3] {
+        [
+            AvpRepr::MessageType(MessageType::Icrq),
+            AvpRepr::AssignedSessionId(avps_session),
+            AvpRepr::CallSerialNumber(u32::from(avps_session)),
+        ]
+    }
+}
+
+fn result_code_of(bytes: &[u8]) -> Option<(u16, Option<u16>)> {
+    avps_of(bytes).iter().find_map(|a| match a {
+        AvpRepr::ResultCode(rc) => Some((rc.result, rc.error)),
+        _ => None,
+    })
+}
+
+#[test]
+fn icrq_flood_over_the_session_limit_keeps_no_session_state() {
+    let config = LnsConfig {
+        max_sessions_per_tunnel: 2,
+        ..lns_config()
+    };
+    let mut lac = Scripted::connect(config, 4);
+    let lns_tid = lac.lns_tid;
+    for i in 1..=1000u16 {
+        let before = lac.sent.len();
+        lac.send(lns_tid, 0, &Scripted::icrq(i)).unwrap();
+        let answers: Vec<_> = lac.sent[before..]
+            .iter()
+            .filter(|b| message_type(b).is_some())
+            .collect();
+        assert_eq!(answers.len(), 1, "ICRQ {i}: one answer");
+        if i <= 2 {
+            assert_eq!(message_type(answers[0]), Some(MessageType::Icrp));
+        } else {
+            // RFC 2661 §4.4.2: CDN result 4 (temporary lack of facilities), error 4
+            // (insufficient resources).
+            assert_eq!(message_type(answers[0]), Some(MessageType::Cdn));
+            assert_eq!(
+                result_code_of(answers[0]),
+                Some((
+                    codes::cdn::NO_FACILITIES_TEMPORARY,
+                    Some(codes::error::NO_RESOURCES)
+                ))
+            );
+        }
+        // Bounded state: never more sessions than the limit.
+        assert!(lac.lns.sessions().len() <= 2);
+    }
+    assert_eq!(lac.lns.sessions().len(), 2);
+    assert_eq!(lac.lns.stats().limit_refused, 998);
+    assert_eq!(
+        lac.lns.tunnel_count(),
+        1,
+        "an acknowledging peer keeps its tunnel"
+    );
+    assert!(
+        !lac.events
+            .iter()
+            .any(|e| matches!(e, Event::TunnelDown { .. }))
+    );
+}
+
+#[test]
+fn a_peer_that_never_acknowledges_cannot_grow_our_queue() {
+    let config = LnsConfig {
+        max_sessions_per_tunnel: 2,
+        max_queued_control: 16,
+        ..lns_config()
+    };
+    // Window 1, and from here on the peer acknowledges nothing past the SCCRP.
+    let mut lac = Scripted::connect(config, 1);
+    let lns_tid = lac.lns_tid;
+    let stuck_nr = lac.received;
+    let mut refused_after_teardown = 0;
+    for i in 1..=1000u16 {
+        let before = lac.sent.len();
+        match lac.send_with_nr(lns_tid, 0, stuck_nr, &Scripted::icrq(i)) {
+            Ok(()) => {}
+            Err(l2tp::Error::UnknownTunnel(_)) => {
+                refused_after_teardown += 1;
+                assert_eq!(
+                    lac.sent.len(),
+                    before,
+                    "nothing is sent for a forgotten tunnel"
+                );
+            }
+            Err(e) => panic!("ICRQ {i}: {e}"),
+        }
+    }
+    // The LNS queued 16 answers (bound 16 >= 2 sessions + 8), then gave up on the 17th.
+    let down: Vec<_> = lac
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TunnelDown { tunnel, reason } => Some((*tunnel, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(down.len(), 1);
+    let (tunnel, reason) = &down[0];
+    assert_eq!(*tunnel, lns_tid);
+    assert_eq!(reason.initiator, Initiator::Local);
+    assert_eq!(
+        (reason.result, reason.error),
+        (
+            codes::stopccn::GENERAL_ERROR,
+            Some(codes::error::NO_RESOURCES)
+        )
+    );
+    assert_eq!(
+        reason.message.as_deref(),
+        Some("peer left 16 control messages unacknowledged")
+    );
+    // The two half-open sessions went down with the tunnel.
+    let sessions_down = lac
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::SessionDown { .. }))
+        .count();
+    assert_eq!(sessions_down, 2);
+    // One StopCCN went out, numbered right after what the peer was sent (SCCRP Ns 0 and the
+    // first ICRP Ns 1 under a window of 1), carrying the same codes.
+    let stop = lac
+        .sent
+        .iter()
+        .find(|b| message_type(b) == Some(MessageType::StopCcn))
+        .expect("a StopCCN");
+    let p = Packet::new_checked(&stop[..]).unwrap();
+    assert_eq!((p.ns(), p.tunnel_id()), (Some(2), lac.tid));
+    assert_eq!(
+        result_code_of(stop),
+        Some((
+            codes::stopccn::GENERAL_ERROR,
+            Some(codes::error::NO_RESOURCES)
+        ))
+    );
+    // Every ICRQ after the 17th met no state at all.
+    assert_eq!(refused_after_teardown, 1000 - 17);
+    assert_eq!(lac.lns.tunnel_count(), 0);
+    assert!(lac.lns.sessions().is_empty());
+    assert_eq!(lac.lns.poll_timeout(), None, "no timer left either");
+    assert_eq!(lac.lns.stats().unacknowledged_teardowns, 1);
 }

@@ -2,20 +2,30 @@
 //! MS-CHAPv1 (RFC 2433), MS-CHAPv2 (RFC 2759 §4-§6) and PAP (RFC 1334 §2.2) exchanges.
 //!
 //! MS-CHAPv2 Success carries `S=<authenticator response> M=Access granted` (RFC 2759 §5); a wrong
-//! S= makes Windows drop the link with error 778 (decoded-traces.md #3). Failures use pppd's
+//! S= makes Windows drop the link with error 778 (the server could not be authenticated). Failures use pppd's
 //! form `E=691 R=<0|1> C=<new challenge> V=<n> M=<text>` (RFC 2759 §6), which Windows shows as
 //! error 691. With `R=1` the peer may send a new Response computed over the `C=` challenge; we
-//! accept it with the Failure's identifier or the next one. The failure text is the same for
-//! every cause so that it is no oracle for user names; the precise cause goes to the event.
+//! accept it with the Failure's identifier or the next one.
+//!
+//! No oracle for user names: an unknown user, a disabled one, a throttled attempt and (for
+//! CHAP-MD5) a user without a cleartext password are checked against this link's dummy
+//! credential, drawn from the link's seeded generator when authentication starts, with the same
+//! computation a wrong password costs, and answered with the same Failure; only the event (and
+//! the log) says which cause it was. The exception is on purpose: an attempt the
+//! [`Authenticator`] throttles ([`Lookup::Throttled`], too many failures for the user or the
+//! source) is the last one on the link, so its Failure says `R=0` (RFC 2759 §6: "'1' if a retry
+//! is allowed, and '0' otherwise"; Windows then shows error 691 and hangs up instead of asking
+//! for the password again).
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::Ipv4Addr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::RngCore;
 use rand_chacha::ChaCha20Rng;
 use wire::ppp::Protocol;
+use wire::ppp::control::{Message, MessageBody};
 use wire::ppp::mschap::{FailureChallenge, FailureMessage, SuccessMessage, V1Response, V2Response};
 use wire::ppp::{chap, pap};
 use zeroize::Zeroizing;
@@ -27,6 +37,10 @@ use crate::config::{AuthProtocol, LinkConfig};
 pub trait Authenticator {
     /// Looks up a user by the name the peer sent (as given, e.g. `DOMAIN\user`; when that is not
     /// found the part after the last `\` is tried).
+    ///
+    /// Called once or twice per authentication attempt, before the response is checked: this is
+    /// where a back-off after failed logins answers [`Lookup::Throttled`]. Every attempt's result
+    /// comes back as [`crate::Event::AuthFailed`] or [`crate::Event::Authenticated`].
     fn lookup(&mut self, user: &str) -> Lookup;
 
     /// The address for an authenticated `user`: the user's reserved address if there is one,
@@ -38,11 +52,27 @@ pub trait Authenticator {
 
 /// The result of a user look-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Lookup {
     /// No such user.
     NotFound,
     /// The user exists but may not connect.
     Disabled,
+    /// Refuse this attempt without checking the response: too many failed logins (for this
+    /// user name or from this source) in a short time. The peer gets the usual 691 Failure,
+    /// with `R=0`, and the link ends; the event says "too many failed logins, retry in N s".
+    /// To not reveal which names exist, count failures by the name as given, known or not.
+    Throttled {
+        /// How long until an attempt would be checked again.
+        retry_after: Duration,
+    },
+    /// Refuse this attempt without checking the response: the user already has as many
+    /// sessions as the server allows. Answered like [`Lookup::Throttled`] (the usual 691
+    /// Failure with `R=0`, and the link ends).
+    SessionLimit {
+        /// The number of sessions a user may have.
+        limit: u32,
+    },
     /// The user's credential.
     Found(Credential),
 }
@@ -94,6 +124,17 @@ pub enum AuthFailure {
     UserDisabled,
     /// The response does not match the password.
     WrongPassword,
+    /// The attempt was refused unchecked: too many failed logins ([`Lookup::Throttled`]).
+    Throttled {
+        /// How long until an attempt would be checked again.
+        retry_after: Duration,
+    },
+    /// The attempt was refused unchecked: the user has all the sessions allowed
+    /// ([`Lookup::SessionLimit`]).
+    SessionLimit {
+        /// The number of sessions a user may have.
+        limit: u32,
+    },
     /// The method needs a cleartext password but only an NT hash is stored.
     CleartextRequired,
     /// The response value has the wrong size or flags.
@@ -108,6 +149,20 @@ impl fmt::Display for AuthFailure {
             Self::UnknownUser => "unknown user",
             Self::UserDisabled => "user disabled",
             Self::WrongPassword => "wrong password",
+            Self::Throttled { retry_after } => {
+                // Whole seconds, rounded up: "retry in 0 s" would be wrong while throttled.
+                let secs = retry_after
+                    .as_secs()
+                    .saturating_add(u64::from(retry_after.subsec_nanos() > 0));
+                return write!(f, "too many failed logins, retry in {secs} s");
+            }
+            Self::SessionLimit { limit } => {
+                return write!(
+                    f,
+                    "already has {limit} session{} (limits.sessions_per_user)",
+                    if *limit == 1 { "" } else { "s" }
+                );
+            }
             Self::CleartextRequired => {
                 "method needs a cleartext password but only an NT hash is stored"
             }
@@ -156,23 +211,23 @@ pub(crate) struct ServerAuth {
     failures: u32,
     deadline: Option<Instant>,
     last_reply: Vec<u8>,
+    /// What refused attempts are checked against (see the module docs): 16 hex digits from the
+    /// link's generator, so it differs per link and is never a constant.
+    dummy: Zeroizing<String>,
     pub(crate) out: VecDeque<(Protocol, Vec<u8>)>,
     #[cfg(test)]
     pub(crate) forced_challenge: Option<[u8; 16]>,
+    /// Responses checked against a credential (real or dummy).
+    #[cfg(test)]
+    pub(crate) checks: u32,
 }
 
 const SUCCESS_TEXT: &[u8] = b"Access granted";
 const FAILURE_TEXT: &[u8] = b"Authentication failed";
 
-fn emit_chap(repr: &chap::Repr<'_>) -> Vec<u8> {
-    let mut buf = vec![0u8; repr.buffer_len()];
-    if repr.emit(&mut buf).is_err() {
-        buf.clear();
-    }
-    buf
-}
-
-fn emit_pap(repr: &pap::Repr<'_>) -> Vec<u8> {
+/// Encodes a CHAP or PAP packet (empty if it cannot be: the caller then sends nothing).
+fn emit<'a, B: MessageBody<'a>>(identifier: u8, body: B) -> Vec<u8> {
+    let repr = Message { identifier, body };
     let mut buf = vec![0u8; repr.buffer_len()];
     if repr.emit(&mut buf).is_err() {
         buf.clear();
@@ -189,9 +244,12 @@ impl ServerAuth {
             failures: 0,
             deadline: None,
             last_reply: Vec::new(),
+            dummy: Zeroizing::new(String::new()),
             out: VecDeque::new(),
             #[cfg(test)]
             forced_challenge: None,
+            #[cfg(test)]
+            checks: 0,
         }
     }
 
@@ -225,16 +283,21 @@ impl ServerAuth {
     }
 
     fn send_challenge(&mut self, id: u8, cfg: &LinkConfig) {
-        let packet = emit_chap(&chap::Repr::Challenge {
-            identifier: id,
-            value: self.challenge(),
-            name: cfg.server_name.as_bytes(),
-        });
+        let packet = emit(
+            id,
+            chap::Body::Challenge {
+                value: self.challenge(),
+                name: cfg.server_name.as_bytes(),
+            },
+        );
         self.out.push_back((Protocol::Chap, packet));
     }
 
     /// Starts authentication once LCP is open.
     pub(crate) fn start(&mut self, now: Instant, cfg: &LinkConfig, rng: &mut ChaCha20Rng) {
+        let mut dummy = Zeroizing::new([0u8; 8]);
+        rng.fill_bytes(&mut dummy[..]);
+        self.dummy = Zeroizing::new(dummy.iter().map(|b| format!("{b:02x}")).collect());
         let id = (rng.next_u32() & 0xff) as u8;
         self.phase = Phase::Waiting {
             id,
@@ -306,10 +369,9 @@ impl ServerAuth {
         auth: &mut dyn Authenticator,
         rng: &mut ChaCha20Rng,
     ) -> Outcome {
-        let chap::Repr::Response {
+        let chap::Repr {
             identifier,
-            value,
-            name,
+            body: chap::Body::Response { value, name },
         } = *repr
         else {
             tracing::debug!(packet = ?repr, "unexpected CHAP packet ignored");
@@ -336,10 +398,7 @@ impl ServerAuth {
         let user = String::from_utf8_lossy(name).into_owned();
         match self.verify(identifier, value, name, &user, auth) {
             Ok(success_message) => {
-                let reply = emit_chap(&chap::Repr::Success {
-                    identifier,
-                    message: &success_message,
-                });
+                let reply = emit(identifier, chap::Body::Success(&success_message));
                 self.last_reply.clone_from(&reply);
                 self.out.push_back((Protocol::Chap, reply));
                 self.phase = Phase::Done { id: identifier };
@@ -360,7 +419,12 @@ impl ServerAuth {
         rng: &mut ChaCha20Rng,
     ) -> Outcome {
         self.failures = self.failures.saturating_add(1);
-        let fatal = self.failures >= cfg.auth_retries;
+        // A throttled attempt is the last: the Failure says R=0 (RFC 2759 §6).
+        let fatal = self.failures >= cfg.auth_retries
+            || matches!(
+                reason,
+                AuthFailure::Throttled { .. } | AuthFailure::SessionLimit { .. }
+            );
         match self.method {
             AuthProtocol::MsChapV2 | AuthProtocol::MsChapV1 => {
                 self.new_challenge(rng);
@@ -382,10 +446,7 @@ impl ServerAuth {
                 if msg.emit(&mut text).is_err() {
                     text.clear();
                 }
-                let packet = emit_chap(&chap::Repr::Failure {
-                    identifier,
-                    message: &text,
-                });
+                let packet = emit(identifier, chap::Body::Failure(&text));
                 self.out.push_back((Protocol::Chap, packet));
                 self.phase = Phase::Waiting {
                     id: identifier,
@@ -396,10 +457,7 @@ impl ServerAuth {
                 self.deadline = Some(now + cfg.restart_interval * cfg.max_configure);
             }
             AuthProtocol::Chap => {
-                let packet = emit_chap(&chap::Repr::Failure {
-                    identifier,
-                    message: FAILURE_TEXT,
-                });
+                let packet = emit(identifier, chap::Body::Failure(FAILURE_TEXT));
                 self.out.push_back((Protocol::Chap, packet));
                 if !fatal {
                     // RFC 1994 §2: the authenticator may challenge again at any time.
@@ -415,10 +473,7 @@ impl ServerAuth {
                 }
             }
             AuthProtocol::Pap => {
-                let packet = emit_pap(&pap::Repr::AuthenticateNak {
-                    identifier,
-                    message: FAILURE_TEXT,
-                });
+                let packet = emit(identifier, pap::Body::AuthenticateNak(FAILURE_TEXT));
                 self.out.push_back((Protocol::Pap, packet));
                 self.phase = Phase::Waiting {
                     id: identifier,
@@ -448,10 +503,9 @@ impl ServerAuth {
         auth: &mut dyn Authenticator,
         rng: &mut ChaCha20Rng,
     ) -> Outcome {
-        let pap::Repr::AuthenticateRequest {
+        let pap::Repr {
             identifier,
-            peer_id,
-            password,
+            body: pap::Body::AuthenticateRequest { peer_id, password },
         } = *repr
         else {
             return Outcome::Pending;
@@ -469,31 +523,10 @@ impl ServerAuth {
             return Outcome::Pending;
         }
         let user = String::from_utf8_lossy(peer_id).into_owned();
-        let result = match lookup(auth, &user) {
-            Lookup::NotFound => Err(AuthFailure::UnknownUser),
-            Lookup::Disabled => Err(AuthFailure::UserDisabled),
-            Lookup::Found(credential) => {
-                let ok = match (&credential, core::str::from_utf8(password)) {
-                    (Credential::Password(p), _) => crypto::ct_eq(p.as_bytes(), password),
-                    (Credential::NtHash(h), Ok(given)) => {
-                        let given = Zeroizing::new(crypto::mschap::nt_password_hash(given));
-                        crypto::ct_eq(&given[..], &h[..])
-                    }
-                    (Credential::NtHash(_), Err(_)) => false,
-                };
-                if ok {
-                    Ok(())
-                } else {
-                    Err(AuthFailure::WrongPassword)
-                }
-            }
-        };
+        let result = self.verify(identifier, password, peer_id, &user, auth);
         match result {
-            Ok(()) => {
-                let reply = emit_pap(&pap::Repr::AuthenticateAck {
-                    identifier,
-                    message: SUCCESS_TEXT,
-                });
+            Ok(_) => {
+                let reply = emit(identifier, pap::Body::AuthenticateAck(SUCCESS_TEXT));
                 self.last_reply.clone_from(&reply);
                 self.out.push_back((Protocol::Pap, reply));
                 self.phase = Phase::Done { id: identifier };
@@ -504,20 +537,59 @@ impl ServerAuth {
         }
     }
 
-    /// Checks a CHAP-family Response value; `Ok` carries the Success message.
+    /// Checks a Response value (the password for PAP) from `name`; `Ok` carries the Success
+    /// message. A refused attempt is checked all the same, against the dummy credential.
     fn verify(
-        &self,
+        &mut self,
         identifier: u8,
         value: &[u8],
         name: &[u8],
         user: &str,
         auth: &mut dyn Authenticator,
     ) -> Result<Vec<u8>, AuthFailure> {
-        let credential = match lookup(auth, user) {
-            Lookup::NotFound => return Err(AuthFailure::UnknownUser),
-            Lookup::Disabled => return Err(AuthFailure::UserDisabled),
-            Lookup::Found(c) => c,
-        };
+        let (credential, refused) = self.credential_for(auth, user);
+        let checked = self.check(identifier, value, name, &credential);
+        match refused {
+            Some(reason) => Err(reason),
+            None => checked,
+        }
+    }
+
+    /// The credential a response is checked against: the user's, or the dummy when the attempt
+    /// is refused whatever the response (unknown, disabled, throttled, or CHAP-MD5 without a
+    /// cleartext password), together with the reason.
+    fn credential_for(
+        &self,
+        auth: &mut dyn Authenticator,
+        user: &str,
+    ) -> (Credential, Option<AuthFailure>) {
+        let dummy = || Credential::Password(self.dummy.clone());
+        match lookup(auth, user) {
+            Lookup::Found(Credential::NtHash(_)) if self.method == AuthProtocol::Chap => {
+                (dummy(), Some(AuthFailure::CleartextRequired))
+            }
+            Lookup::Found(credential) => (credential, None),
+            Lookup::NotFound => (dummy(), Some(AuthFailure::UnknownUser)),
+            Lookup::Disabled => (dummy(), Some(AuthFailure::UserDisabled)),
+            Lookup::Throttled { retry_after } => {
+                (dummy(), Some(AuthFailure::Throttled { retry_after }))
+            }
+            Lookup::SessionLimit { limit } => (dummy(), Some(AuthFailure::SessionLimit { limit })),
+        }
+    }
+
+    /// Checks a response against one credential, in constant time.
+    fn check(
+        &mut self,
+        identifier: u8,
+        value: &[u8],
+        name: &[u8],
+        credential: &Credential,
+    ) -> Result<Vec<u8>, AuthFailure> {
+        #[cfg(test)]
+        {
+            self.checks += 1;
+        }
         match self.method {
             AuthProtocol::MsChapV2 => {
                 let response =
@@ -568,7 +640,7 @@ impl ServerAuth {
                 }
             }
             AuthProtocol::Chap => {
-                let Credential::Password(password) = &credential else {
+                let Credential::Password(password) = credential else {
                     return Err(AuthFailure::CleartextRequired);
                 };
                 if value.len() != 16 {
@@ -582,7 +654,21 @@ impl ServerAuth {
                     Err(AuthFailure::WrongPassword)
                 }
             }
-            AuthProtocol::Pap => Err(AuthFailure::MalformedResponse),
+            AuthProtocol::Pap => {
+                let ok = match (credential, core::str::from_utf8(value)) {
+                    (Credential::Password(p), _) => crypto::ct_eq(p.as_bytes(), value),
+                    (Credential::NtHash(h), Ok(given)) => {
+                        let given = Zeroizing::new(crypto::mschap::nt_password_hash(given));
+                        crypto::ct_eq(&given[..], &h[..])
+                    }
+                    (Credential::NtHash(_), Err(_)) => false,
+                };
+                if ok {
+                    Ok(SUCCESS_TEXT.to_vec())
+                } else {
+                    Err(AuthFailure::WrongPassword)
+                }
+            }
         }
     }
 }
@@ -595,5 +681,30 @@ fn lookup(auth: &mut dyn Authenticator, user: &str) -> Lookup {
             _ => Lookup::NotFound,
         },
         found => found,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn dummy_credential_is_drawn_per_link() {
+        let now = crate::tests::t0();
+        let cfg = LinkConfig::default();
+        let dummy = |seed: u8| {
+            let mut a = ServerAuth::new(AuthProtocol::MsChapV2);
+            a.start(now, &cfg, &mut ChaCha20Rng::from_seed([seed; 32]));
+            a.dummy.to_string()
+        };
+        let (a, b) = (dummy(1), dummy(2));
+        assert_ne!(a, b, "not a constant");
+        assert_eq!(a, dummy(1), "reproducible from the seed");
+        assert_eq!(a.len(), 16);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        let shown = format!("{:?}", Credential::Password(Zeroizing::new(a.clone())));
+        assert!(!shown.contains(&a), "never printed");
     }
 }

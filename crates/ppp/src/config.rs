@@ -1,4 +1,5 @@
-//! Link and peer configuration, with the defaults of RFC 1661 §4.6 and clients.md C.4.
+//! Link and peer configuration, with the defaults of RFC 1661 §4.6 and what Windows clients
+//! ask for.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -70,10 +71,10 @@ pub struct LinkConfig {
     /// Primary and secondary DNS (RFC 1877 options 129 and 131); `None` rejects the option.
     pub dns: [Option<Ipv4Addr>; 2],
     /// Primary and secondary WINS/NBNS (options 130 and 132); `None` rejects the option, as
-    /// pppd does in decoded-traces.md #3.
+    /// pppd does.
     pub wins: [Option<Ipv4Addr>; 2],
     /// The MRU we ask for, and the cap on the peer's MRU (larger requests are Nak'd down).
-    /// 1400 by default: Windows asks 1400 (clients.md C.4) and it fits ESP in a 1500 path.
+    /// 1400 by default: Windows asks 1400 and it fits ESP in a 1500 path.
     pub mru: u16,
     /// Authentication protocols in order of preference. A peer's Configure-Nak moves to the next
     /// acceptable one.
@@ -95,7 +96,7 @@ pub struct LinkConfig {
     /// The Name field of our CHAP Challenges.
     pub server_name: String,
     /// The `V=` value of MS-CHAP Failure messages (RFC 2759 §6 says 3; pppd sends 0 and
-    /// Windows XP accepts it, decoded-traces.md #3).
+    /// Windows XP accepts it).
     pub mschap_failure_version: u32,
 }
 

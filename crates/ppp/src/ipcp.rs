@@ -2,9 +2,9 @@
 //!
 //! Authenticator role: the peer's IP-Address option is acknowledged only when it equals the
 //! address assigned to this session; anything else (0.0.0.0 included) is Nak'd with that address,
-//! and the option is never rejected (clients.md C.4: rejecting it makes Windows hang up). DNS and
+//! and the option is never rejected (rejecting it makes Windows hang up). DNS and
 //! NBNS (129-132) are Nak'd to the configured values, or rejected when not configured (as pppd
-//! rejects `ms-wins` in decoded-traces.md #3). When the peer does not ask for an address at all,
+//! rejects `ms-wins` from Windows). When the peer does not ask for an address at all,
 //! the assigned address is appended to a Nak (RFC 1661 §5.3 allows prompting). Everything else,
 //! VJ compression included, is rejected.
 
@@ -102,7 +102,7 @@ impl Negotiator for ServerIpcp {
         if !saw_address && let Some(addr) = self.assigned {
             j.nak(&IpcpOption::IpAddress(addr));
         }
-        // The address option is never rejected (clients.md C.4), so Naks stay Naks even past
+        // The address option is never rejected (Windows hangs up), so Naks stay Naks even past
         // Max-Failure; a peer that never converges gives up on its own restart counter.
         let _ = nak_allowed;
         j.verdict(true, &[])
@@ -148,7 +148,7 @@ impl ClientIpcp {
 
 impl Negotiator for ClientIpcp {
     fn request(&mut self) -> Vec<u8> {
-        // Windows order: 3, 129, 130, 131, 132 (decoded-traces.md #3).
+        // Windows order: 3, 129, 130, 131, 132.
         let mut out = Vec::new();
         push(&mut out, &IpcpOption::IpAddress(self.addr));
         if let Some(a) = self.dns[0] {

@@ -5,7 +5,7 @@
 //! (larger is Nak'd down), ACCM, magic number, PFC and ACFC. Everything else is
 //! Configure-Rejected: callback (13), MRRU (17), endpoint discriminator (19), BACP link
 //! discriminator (23), quality protocol, an authentication protocol for us, and anything unknown
-//! (clients.md C.4: Windows asks `<callback CBCP>` and, outside L2TP, 17/19/23).
+//! (Windows asks `<callback CBCP>` and, outside L2TP, 17/19/23).
 //!
 //! Magic numbers (RFC 1661 §6.4): a zero magic or our own magic is Nak'd with a fresh random
 //! value; repeated collisions mean a looped-back link.

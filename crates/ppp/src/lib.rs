@@ -4,8 +4,10 @@
 //! keepalive, and a minimal client role for tests.
 //!
 //! # Contract
-//! [`Link`] is one PPP session in the authenticator role, [`Peer`] the client role. Both are
-//! driven the quinn way: feed input with `handle_frame(now, frame, ..)` and
+//! [`Link`] is one PPP session in the authenticator role, [`Peer`] the client role: both are
+//! an [`Endpoint`], which holds what the roles share (LCP, the phases, the output queues, IPv4
+//! encapsulation), over a role ([`role::Server`], [`role::Client`]). Both are driven the quinn
+//! way: feed input with `handle_frame(now, frame, ..)` and
 //! `handle_timeout(now)`, then drain `poll_transmit()`, `poll_event()` and `poll_timeout()`.
 //! Nothing here reads the clock, the OS random generator, sockets or threads: time is the
 //! `now: Instant` passed in, randomness comes from the `rng_seed` (LCP magic numbers, CHAP
@@ -23,6 +25,7 @@
 
 mod auth;
 mod config;
+mod endpoint;
 mod fsm;
 mod ipcp;
 mod lcp;
@@ -37,12 +40,19 @@ use std::net::Ipv4Addr;
 
 pub use auth::{AuthFailure, Authenticator, Credential, Lookup};
 pub use config::{AuthProtocol, LinkConfig, PeerConfig};
+pub use endpoint::Endpoint;
 pub use fsm::State;
 pub use link::Link;
 pub use peer::Peer;
 
-/// The Windows error a user sees when authentication fails (ERROR_AUTHENTICATION_FAILURE;
-/// clients.md "691").
+/// The roles an [`Endpoint`] takes: each holds what only that role needs.
+pub mod role {
+    pub use crate::link::Server;
+    pub use crate::peer::Client;
+}
+
+/// The Windows error a user sees when authentication fails: ERROR_AUTHENTICATION_FAILURE,
+/// 691 in Microsoft's RAS error codes (`raserror.h`).
 pub const WINDOWS_ERROR_AUTH_FAILURE: u32 = 691;
 
 /// Something that happened on a link, drained with `poll_event`.

@@ -1,6 +1,6 @@
 //! Engine tests: a `Link` paired with a `Peer` in memory, and hand-driven exchanges shaped like
-//! the Windows XP trace (decoded-traces.md #3, windows_xp_ppp_observations.json), with explicit
-//! time steps.
+//! what a Windows XP client sends (as a pppd debug log of one shows it), with explicit time
+//! steps.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -258,14 +258,14 @@ fn rfc2759_known_answers_through_the_engines() {
     // PeerChallenge for user "User", password "clientPass".
     let now = t0();
     let mut link = Link::new(&server_config(), [3; 32], now);
-    link.forced_challenge = Some(h16(AUTH_CHALLENGE));
+    link.role.forced_challenge = Some(h16(AUTH_CHALLENGE));
     let mut peer = Peer::new(&PeerConfig::new("User", "clientPass"), [4; 32], now);
-    peer.forced_peer_challenge = Some(h16(PEER_CHALLENGE));
+    peer.role.forced_peer_challenge = Some(h16(PEER_CHALLENGE));
     let mut users = Users::with("User", "clientPass");
     let frames = pump(now, &mut link, &mut peer, &mut users);
 
     assert_eq!(
-        hex::encode_upper(peer.last_nt_response.unwrap()),
+        hex::encode_upper(peer.role.last_nt_response.unwrap()),
         NT_RESPONSE
     );
     let success = frames
@@ -273,8 +273,10 @@ fn rfc2759_known_answers_through_the_engines() {
         .map(|f| split(f))
         .find(|(p, pl)| *p == Protocol::Chap && pl[0] == 3)
         .expect("CHAP Success sent");
-    let chap::Repr::Success { message, .. } =
-        chap::Repr::parse(&control::Packet::new_checked(success.1).unwrap()).unwrap()
+    let chap::Body::Success(message) =
+        chap::Repr::parse(&control::Packet::new_checked(success.1).unwrap())
+            .unwrap()
+            .body
     else {
         panic!()
     };
@@ -287,12 +289,12 @@ fn rfc2759_known_answers_through_the_engines() {
     assert_eq!(peer.ipcp_state(), State::Opened);
 }
 
-/// The Windows XP exchange of decoded-traces.md #3, driven by hand.
+/// A Windows XP shaped exchange, driven by hand.
 #[test]
 fn windows_xp_shaped_exchange() {
     let now = t0();
     let mut link = Link::new(&server_config(), [5; 32], now);
-    link.forced_challenge = Some(h16(AUTH_CHALLENGE));
+    link.role.forced_challenge = Some(h16(AUTH_CHALLENGE));
     let mut users = Users::with("User", "clientPass");
 
     // Our own ConfReq: mru 1400, auth chap MS-v2, magic.
@@ -338,10 +340,9 @@ fn windows_xp_shaped_exchange() {
     assert_eq!(out.len(), 1);
     let (proto, challenge) = split(&out[0]);
     assert_eq!(proto, Protocol::Chap);
-    let chap::Repr::Challenge {
+    let chap::Repr {
         identifier: chap_id,
-        value,
-        name,
+        body: chap::Body::Challenge { value, name },
     } = chap::Repr::parse(&control::Packet::new_checked(challenge).unwrap()).unwrap()
     else {
         panic!()
@@ -383,10 +384,12 @@ fn windows_xp_shaped_exchange() {
     value.extend_from_slice(&[0; 8]);
     value.extend_from_slice(&hex::decode(NT_RESPONSE).unwrap());
     value.push(0);
-    let resp = chap::Repr::Response {
+    let resp = chap::Repr {
         identifier: chap_id,
-        value: &value,
-        name: b"User",
+        body: chap::Body::Response {
+            value: &value,
+            name: b"User",
+        },
     };
     let mut buf = vec![0; resp.buffer_len()];
     resp.emit(&mut buf).unwrap();
@@ -394,8 +397,10 @@ fn windows_xp_shaped_exchange() {
     let out = drain(&mut link);
     let (proto, success) = split(&out[0]);
     assert_eq!(proto, Protocol::Chap);
-    let chap::Repr::Success { message, .. } =
-        chap::Repr::parse(&control::Packet::new_checked(success).unwrap()).unwrap()
+    let chap::Body::Success(message) =
+        chap::Repr::parse(&control::Packet::new_checked(success).unwrap())
+            .unwrap()
+            .body
     else {
         panic!()
     };
@@ -553,9 +558,9 @@ fn failure_of(frame: &[u8]) -> Option<(u8, Vec<u8>)> {
     if p != Protocol::Chap || pl[0] != 4 {
         return None;
     }
-    let chap::Repr::Failure {
+    let chap::Repr {
         identifier,
-        message,
+        body: chap::Body::Failure(message),
     } = chap::Repr::parse(&control::Packet::new_checked(pl).unwrap()).unwrap()
     else {
         return None;
@@ -672,6 +677,145 @@ fn disabled_and_unknown_users_get_691() {
             windows_error: 691
         }));
         assert!(!ev.iter().any(|e| matches!(e, Event::Authenticated { .. })));
+    }
+}
+
+/// Runs one authentication of a peer presenting "User" / `password` against `users`, with fixed
+/// seeds, to the end; returns what the link sent, its events and how many responses it checked.
+fn attempt(
+    method: AuthProtocol,
+    users: &mut Users,
+    password: &str,
+) -> (Vec<Vec<u8>>, Vec<Event>, u32) {
+    let now = t0();
+    let mut cfg = server_config();
+    cfg.auth_protocols = vec![method];
+    let mut pcfg = PeerConfig::new("User", password);
+    pcfg.auth_protocols = vec![method];
+    let mut link = Link::new(&cfg, [18; 32], now);
+    let mut peer = Peer::new(&pcfg, [19; 32], now);
+    let mut frames = pump(now, &mut link, &mut peer, users);
+    // Let the restart timers run out: the Terminate-Requests are part of the reply.
+    let mut t = now;
+    while let Some(next) = link
+        .poll_timeout()
+        .filter(|d| *d <= now + Duration::from_secs(60))
+    {
+        t = t.max(next);
+        link.handle_timeout(t);
+        frames.extend(drain(&mut link));
+    }
+    let checks = link.role.auth_checks;
+    (frames, events(&mut link), checks)
+}
+
+fn failure_reasons(ev: &[Event]) -> Vec<AuthFailure> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::AuthFailed { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn unknown_disabled_and_wrong_password_are_indistinguishable_on_the_wire() {
+    // NT hash of "clientPass" (RFC 2759 §9.2 PasswordHash): a CHAP-MD5 refusal without
+    // cleartext must look like the others too.
+    let hash = h16("44EBBA8D5312B8D611474411F56989AE");
+    for method in [
+        AuthProtocol::MsChapV2,
+        AuthProtocol::MsChapV1,
+        AuthProtocol::Chap,
+        AuthProtocol::Pap,
+    ] {
+        let (wrong, wrong_ev, wrong_checks) =
+            attempt(method, &mut Users::with("User", "clientPass"), "wrong");
+        assert_eq!(
+            failure_reasons(&wrong_ev),
+            [AuthFailure::WrongPassword; 3],
+            "{method}"
+        );
+        assert_eq!(wrong_checks, 3, "{method}: every attempt is checked");
+        let mut cases = vec![
+            (Users::with("someone", "else"), AuthFailure::UnknownUser),
+            (Users::with("someone", "else"), AuthFailure::UserDisabled),
+        ];
+        cases[1].0.users.insert("User".into(), Lookup::Disabled);
+        if method == AuthProtocol::Chap {
+            let mut u = Users::with("someone", "else");
+            u.users
+                .insert("User".into(), Lookup::Found(Credential::nt_hash(hash)));
+            cases.push((u, AuthFailure::CleartextRequired));
+        }
+        for (mut users, reason) in cases {
+            let (frames, ev, checks) = attempt(method, &mut users, "wrong");
+            // Same frames, byte for byte: same codes, E=691, R flags, C= challenges (the
+            // generator is drawn the same way), V= and M= texts, same Terminate-Request.
+            assert_eq!(frames, wrong, "{method}: {reason}");
+            assert_eq!(
+                checks, wrong_checks,
+                "{method}: {reason} costs the same work"
+            );
+            assert_eq!(failure_reasons(&ev), [reason; 3], "{method}");
+            assert!(ev.contains(&Event::Down {
+                reason: DownReason::AuthFailed
+            }));
+        }
+    }
+}
+
+#[test]
+fn throttled_attempt_is_refused_unchecked_with_r0_and_ends_the_link() {
+    let retry_after = Duration::from_millis(29_500);
+    for method in [
+        AuthProtocol::MsChapV2,
+        AuthProtocol::MsChapV1,
+        AuthProtocol::Chap,
+        AuthProtocol::Pap,
+    ] {
+        let mut users = Users::with("someone", "else");
+        users
+            .users
+            .insert("User".into(), Lookup::Throttled { retry_after });
+        // Even the right password is not checked against the user's credential.
+        let (frames, ev, checks) = attempt(method, &mut users, "clientPass");
+        let reason = AuthFailure::Throttled { retry_after };
+        assert_eq!(failure_reasons(&ev), [reason], "{method}: one attempt only");
+        assert_eq!(reason.to_string(), "too many failed logins, retry in 30 s");
+        assert_eq!(
+            checks, 1,
+            "{method}: checked against the dummy, like any refusal"
+        );
+        assert_eq!(
+            ev.last(),
+            Some(&Event::Down {
+                reason: DownReason::AuthFailed
+            })
+        );
+        assert!(!ev.iter().any(|e| matches!(e, Event::Authenticated { .. })));
+        // The reply is the 691 family; MS-CHAP says R=0 (RFC 2759 §6), and an LCP
+        // Terminate-Request follows the failure.
+        let at = frames
+            .iter()
+            .position(|f| {
+                let (p, pl) = split(f);
+                matches!((p, pl[0]), (Protocol::Chap, 4) | (Protocol::Pap, 3))
+            })
+            .expect("a Failure or Authenticate-Nak");
+        if matches!(method, AuthProtocol::MsChapV2 | AuthProtocol::MsChapV1) {
+            let (_, text) = failure_of(&frames[at]).unwrap();
+            let f = FailureMessage::parse(&text).unwrap();
+            assert_eq!((f.error, f.retry), (691, false), "{method}");
+            assert!(text.starts_with(b"E=691 R=0 C="));
+            assert!(text.ends_with(b" M=Authentication failed"));
+        }
+        let (p, pl) = split(&frames[at + 1]);
+        assert_eq!(
+            (p, pl[0]),
+            (Protocol::Lcp, 5),
+            "{method}: Terminate-Request"
+        );
     }
 }
 
@@ -857,7 +1001,7 @@ fn malformed_frames_are_dropped_and_counted() {
 fn unknown_protocols_get_protocol_reject_and_unknown_codes_code_reject() {
     let (now, mut link, _peer, mut users) = opened_pair(AuthProtocol::MsChapV2);
     drain(&mut link);
-    // IPV6CP ConfReq <addr fe80::483c:272c:c66a:ebe1> (decoded-traces.md #4).
+    // IPV6CP ConfReq <addr fe80::483c:272c:c66a:ebe1>, as Windows 7 sends it.
     let ipv6cp = hex::decode("0106000e010a483c272cc66aebe1").unwrap();
     let _ = link.handle_frame(now, &frame(0x8057, &ipv6cp), &mut users);
     let _ = link.handle_frame(now, &frame(0x4221, &[1, 2, 3]), &mut users);

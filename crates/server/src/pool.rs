@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 
 use ipnetwork::Ipv4Network;
 
-use crate::config::PoolConfig;
+use config::PoolConfig;
 
 /// How many "last address" memories are kept before the oldest are forgotten. Bounds memory if
 /// many distinct users come and go.
@@ -55,7 +55,7 @@ impl Pool {
     /// A pool over `network` with the server's own address `server` excluded.
     pub fn new(network: Ipv4Network, server: Ipv4Addr) -> Result<Self, PoolError> {
         let prefix = network.prefix();
-        if !(crate::config::MIN_POOL_PREFIX..=crate::config::MAX_POOL_PREFIX).contains(&prefix) {
+        if !(config::MIN_POOL_PREFIX..=config::MAX_POOL_PREFIX).contains(&prefix) {
             return Err(PoolError::BadPrefix(network));
         }
         let net = u32::from(network.network());
@@ -202,7 +202,7 @@ mod tests {
 
     fn pool(cidr: &str) -> Pool {
         let net: Ipv4Network = cidr.parse().unwrap();
-        Pool::new(net, crate::config::first_host(net)).unwrap()
+        Pool::new(net, config::first_host(net)).unwrap()
     }
 
     fn ip(s: &str) -> Ipv4Addr {

@@ -1,50 +1,53 @@
-//! The [`Server`] state machine: the pipeline of DESIGN.md "Inbound path" and "Outbound path".
+//! The [`Server`]: the control plane. It routes every input to the one object it concerns —
+//! the IKE responder, a [`Peer`], or the [`DataPlane`] — and publishes what the data plane
+//! needs.
 //!
-//! - Inbound: UDP 500 → IKE; UDP 4500 → non-ESP marker? (RFC 3948 §2.2) → IKE, else ESP → SA by
-//!   SPI, checked against the peer 4-tuple → transport-mode L2TP rules → that peer's L2TP LNS →
-//!   PPP → IP packets with the session's source address → TUN.
-//! - Outbound: TUN packet → destination = assigned address → session → PPP → L2TP data → inner
-//!   UDP (1701 → the client's learned port) → ESP with the peer's current outbound SA → UDP (or
-//!   raw ESP) to the peer's 4-tuple.
+//! - UDP 500, and IKE behind the non-ESP marker on UDP 4500 (RFC 3948 §2.2) → IKE.
+//! - ESP (UDP 4500 per RFC 3948, or IP protocol 50) → the data plane, which carries
+//!   established sessions' IPv4 itself and hands the rest over decrypted, with the reason
+//!   ([`Server::handle_decrypted`]) → that peer's L2TP LNS and PPP links.
+//! - TUN packets → the data plane.
+//! - IKE events create, rekey, move and remove peers; peer events assign and release
+//!   addresses, count logins and sessions.
 //!
 //! Around the pipeline:
-//! - Rekeying (RFC 2409 §5.5): a new ESP pair (from a new Quick Mode, or a new Main Mode from
-//!   the same 4-tuple) is installed next to the old one. We keep sending on the old outbound SA
-//!   until the client sends on the new inbound SA, and keep the old inbound SA until the client
-//!   deletes it or it expires, so nothing is lost during the switch.
 //! - NAT rebinding (RFC 3947/3948 leave it open; we apply the IKEv2 rule of RFC 7296 §2.23):
-//!   an ESP packet from a new public address or port that verifies (ICV and replay window,
-//!   RFC 4303 §3.4.3-§3.4.4) under a peer's SA moves that peer — IKE and ESP SAs, L2TP
-//!   tunnels, PPP sessions — to the new 4-tuple. Anything else from a new 4-tuple is a counted
-//!   drop.
+//!   an ESP packet from a new public address or port that verifies under a peer's SA (ICV and
+//!   replay window, RFC 4303 §3.4.3-§3.4.4) moves that peer — IKE and ESP SAs, L2TP tunnels,
+//!   PPP sessions — to the new 4-tuple. Anything else from a new 4-tuple is a counted drop.
 //! - DHCPINFORM (RFC 2131 §4.3.5) from a client is answered by the server with the configured
 //!   routes (RFC 3442 option 121 and Microsoft's 249) and domain; it never reaches the TUN.
-//! - Liveness: every verified ESP packet is reported to the IKE responder, whose dead peer
-//!   detection (RFC 3706) only probes peers that are otherwise silent.
-//! - Kilobyte lifetimes (RFC 2407 §4.5): crossing the soft limit (90 %) is logged once per pair
-//!   (the client is expected to rekey); at the hard limit the pair is deleted with an IKE Delete.
+//! - Liveness: authenticated ESP counts as activity for IKE dead peer detection (RFC 3706
+//!   §5.3: probe only when there is no traffic) and for PPP echoes.
+//! - Kilobyte lifetimes (RFC 2407 §4.5): crossing the soft limit (90 %) is logged once per
+//!   pair (the client is expected to rekey); at the hard limit the pair is deleted with an
+//!   IKE Delete.
+//! - Limits: peers in total and per source address, sessions per user, login back-off
+//!   ([`crate::guard`]); refusals are logged through a bounded limiter.
 //!
-//! Every peer is keyed by its outer 4-tuple and has its own L2TP tunnel table, so clients behind
-//! one NAT that use the same inner addresses, ports, tunnel and session IDs never meet
-//! (clients.md A.1 "Multiple clients behind one NAT", E.1).
+//! Costs: an input costs the work of the one peer it concerns. Peers' deadlines sit in an
+//! ordered set, so [`Server::poll_timeout`] is O(log n) and [`Server::handle_timeout`] touches
+//! only the peers that are due; the data plane's table is republished only for the peers an
+//! input touched, and only if their part changed; [`Server::snapshot`] is O(peers).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wire::FourTuple;
 
+use config::ServerConfig;
+use config::users::{self, Users};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tracing::{debug, info, warn};
 
-use crate::config::Config;
-use crate::fastpath::{self, FastPath};
+use crate::dataplane::{Batch, DataPlane, Handoff, HandoffReason, Inbound, PeerId, Publisher};
+use crate::escape::Printable;
+use crate::guard::{Blocked, LogLimiter, Logins};
+use crate::peer::{ChildPair, L2TP_PORT, Peer, PeerEvent, Settings};
 use crate::pool::Pool;
 use crate::snapshot::{Counters, PeerRow, SessionRow, Snapshot};
-use crate::users::{self, Users};
-
-/// The L2TP port (RFC 2661 §8.1).
-const L2TP_PORT: u16 = 1701;
 
 /// Where a datagram produced by [`Server::poll_transmit`] goes. The payload is in the buffer
 /// passed to `poll_transmit`.
@@ -121,94 +124,73 @@ pub enum Event {
     },
 }
 
-/// ESP SA identity inside a peer: our inbound SPI and the paired outbound SA.
-#[derive(Debug)]
-struct ChildPair {
-    spi_in: u32,
-    out: Arc<esp::Sa>,
-    suite: String,
-    established: Instant,
-    lifetime: Duration,
-}
-
-/// A PPP session inside a peer's L2TP tunnel.
-#[derive(Debug)]
-struct Session {
-    link: ppp::Link,
-    /// Our tunnel and session IDs.
-    ids: l2tp::SessionKey,
-    /// The client's tunnel and session IDs.
-    peer_ids: (u16, u16),
-    host_name: String,
-    vendor: String,
-    since: Instant,
-    addr: Option<Ipv4Addr>,
-    user: Option<String>,
-    packets_in: u64,
-    packets_out: u64,
-    bytes_in: u64,
-    bytes_out: u64,
-}
-
-/// One IKE peer: an outer 4-tuple.
-#[derive(Debug)]
-struct Peer {
-    ike: ike::Peer,
-    tuple: esp::FourTuple,
-    lns: l2tp::Lns,
-    /// The client's L2TP UDP source port (learned from the decrypted datagrams).
-    l2tp_port: u16,
-    children: Vec<ChildPair>,
-    /// Index into `children` of the SA pair we send with.
-    current: Option<usize>,
-    sessions: HashMap<l2tp::SessionKey, Session>,
-    /// Our tunnel ID → the client's.
-    peer_tunnels: HashMap<u16, u16>,
-    phase1: Option<ike::Phase1Info>,
-    nat_oa: Option<Ipv4Addr>,
-}
+/// Events and transmissions wait here for the daemon; beyond this many events the oldest are
+/// dropped (a daemon that never drains them must not make us grow).
+const MAX_EVENTS: usize = 4096;
 
 /// The L2TP/IPsec server.
 #[derive(Debug)]
 pub struct Server {
-    config: Config,
+    config: ServerConfig,
+    settings: Settings,
     users: Users,
     pool: Option<Pool>,
     ike: ike::Responder,
-    sadb: esp::SaDb,
-    peers: HashMap<esp::FourTuple, Peer>,
-    /// Phase-1 facts that arrived before any child SA (the peer entry is made by Quick Mode).
-    phase1: HashMap<ike::Peer, ike::Phase1Info>,
+    peers: HashMap<PeerId, Peer>,
+    by_tuple: HashMap<FourTuple, PeerId>,
+    /// Our inbound SPI → its peer.
+    by_spi: HashMap<u32, PeerId>,
     /// Assigned address → the session that owns it.
-    by_addr: HashMap<Ipv4Addr, (esp::FourTuple, l2tp::SessionKey)>,
+    by_addr: HashMap<Ipv4Addr, (PeerId, l2tp::SessionKey)>,
+    /// Peers per public source address (`limits.peers_per_source_ip`).
+    per_source: HashMap<IpAddr, u32>,
+    /// Phase-1 facts that arrived before any child SA (the peer is made by Quick Mode).
+    phase1: HashMap<FourTuple, ike::Phase1Info>,
+    next_id: PeerId,
+    /// Every peer's next deadline, ordered; `scheduled` says what each peer has in it.
+    timers: BTreeSet<(Instant, PeerId)>,
+    scheduled: HashMap<PeerId, Instant>,
+    /// Peers an input touched: their output is drained, their timer and their data-plane
+    /// part refreshed at the end of the input.
+    touched: Vec<PeerId>,
+    touched_set: HashSet<PeerId>,
+    /// Peers removed during the input (their data-plane part goes).
+    removed: Vec<PeerId>,
+    plane: Publisher,
+    /// IPv4 packets the control plane sends to clients (DHCP answers) once the table is
+    /// published.
+    for_clients: Vec<Vec<u8>>,
     out: VecDeque<(Transmit, Vec<u8>)>,
     events: VecDeque<Event>,
     rng: ChaCha20Rng,
     started: Instant,
     counters: Counters,
-    /// Refusals already logged, so each is logged once per client address and reason.
-    logged: HashSet<(IpAddr, String)>,
+    log: LogLimiter,
+    logins: Logins,
     scratch: Vec<u8>,
+    batch: Batch,
     /// What a DHCPINFORM from a client is answered with (routes, domain, DNS).
-    inform: wire::dhcp::inform::InformConfig,
+    inform: crate::dhcp::InformConfig,
     keylog: bool,
-    /// Lifetime thresholds crossed by packets just sealed or opened: (peer, our inbound SPI of
-    /// the pair, which limit).
-    expiries: Vec<(esp::FourTuple, u32, esp::Expiry)>,
     /// Pairs (by our inbound SPI) whose soft limit was already reported.
     soft_reported: HashSet<u32>,
-    /// The multi-core data path's table, once [`Server::fast_path`] was called.
-    fast: Option<fastpath::Publisher>,
 }
 
-/// The credential and address look-ups PPP needs, over the users file and the pool.
+/// The credential and address look-ups PPP needs, over the users file, the pool and the
+/// login guard.
 struct Auth<'a> {
     users: &'a Users,
     pool: &'a mut Option<Pool>,
+    logins: &'a Logins,
+    source: IpAddr,
+    now: Instant,
 }
 
 impl ppp::Authenticator for Auth<'_> {
     fn lookup(&mut self, user: &str) -> ppp::Lookup {
+        if let Err(blocked) = self.logins.check(self.now, user, self.source) {
+            return throttled(blocked);
+        }
         match self.users.lookup(user) {
             users::Lookup::NotFound => ppp::Lookup::NotFound,
             users::Lookup::Disabled => ppp::Lookup::Disabled,
@@ -230,10 +212,18 @@ impl ppp::Authenticator for Auth<'_> {
     }
 }
 
+/// A login refused before its password is checked.
+fn throttled(blocked: Blocked) -> ppp::Lookup {
+    match blocked {
+        Blocked::Backoff(retry_after) => ppp::Lookup::Throttled { retry_after },
+        Blocked::TooManySessions(limit) => ppp::Lookup::SessionLimit { limit },
+    }
+}
+
 impl Server {
     /// A server with the given configuration and users. `rng_seed` seeds every random choice
     /// (SPIs, cookies, nonces, tunnel and session IDs, LCP magic, CHAP challenges).
-    pub fn new(config: Config, users: Users, rng_seed: [u8; 32], now: Instant) -> Self {
+    pub fn new(config: ServerConfig, users: Users, rng_seed: [u8; 32], now: Instant) -> Self {
         let mut rng = ChaCha20Rng::from_seed(rng_seed);
         let mut ike_seed = [0; 32];
         rng.fill_bytes(&mut ike_seed);
@@ -245,33 +235,55 @@ impl Server {
                 Some(pool)
             }
             Err(e) => {
-                // Config::load validated the pool, so this is unreachable from the daemon; a
+                // config::Config::load validated the pool, so this is unreachable from the daemon; a
                 // server without a pool still runs IKE and L2TP but assigns no address.
                 warn!(error = %e, "address pool unusable; no addresses can be assigned");
                 None
             }
         };
+        let server_addr = pool
+            .as_ref()
+            .map_or(Ipv4Addr::UNSPECIFIED, Pool::server_address);
+        let settings = Settings {
+            lns: lns_config(&config),
+            link: link_config(&config, server_addr),
+            mss_clamp: config.ppp.tcp_mss_clamp,
+            // Until the daemon says otherwise (`set_tun_mtu`), the TUN is assumed to send no
+            // more than our own MRU.
+            tun_mtu: config.ppp.mru,
+        };
         Self {
+            plane: Publisher::new(config.listen.nat_t_port, server_addr),
+            logins: Logins::new(config.limits.sessions_per_user),
             config,
+            settings,
             users,
             pool,
             ike,
-            sadb: esp::SaDb::new(),
             peers: HashMap::new(),
-            phase1: HashMap::new(),
+            by_tuple: HashMap::new(),
+            by_spi: HashMap::new(),
             by_addr: HashMap::new(),
+            per_source: HashMap::new(),
+            phase1: HashMap::new(),
+            next_id: 1,
+            timers: BTreeSet::new(),
+            scheduled: HashMap::new(),
+            touched: Vec::new(),
+            touched_set: HashSet::new(),
+            removed: Vec::new(),
+            for_clients: Vec::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
             rng,
             started: now,
             counters: Counters::default(),
-            logged: HashSet::new(),
+            log: LogLimiter::new(),
             scratch: Vec::with_capacity(2048),
+            batch: Batch::new(),
             inform,
             keylog: false,
-            expiries: Vec::new(),
             soft_reported: HashSet::new(),
-            fast: None,
         }
     }
 
@@ -283,7 +295,22 @@ impl Server {
         self.ike.set_keylog(on);
     }
 
-    /// A UDP datagram arrived on `local` from `remote`.
+    /// The TUN device's MTU: the largest packet the kernel hands us, which bounds the TCP MSS
+    /// clamp. Only the daemon knows it (it is a host setting).
+    pub fn set_tun_mtu(&mut self, mtu: u16) {
+        self.settings.tun_mtu = mtu;
+    }
+
+    /// A `Clone + Send + Sync` handle on the data plane, for every thread that reads sockets
+    /// or the TUN device (see [`DataPlane`]).
+    pub fn data_plane(&self) -> DataPlane {
+        self.plane.handle()
+    }
+
+    // ---- inputs -----------------------------------------------------------------------------
+
+    /// A UDP datagram arrived on `local` from `remote`. ESP runs through the data plane here
+    /// too, so this is the one entry point a caller without its own data-plane threads needs.
     pub fn handle_udp(
         &mut self,
         now: Instant,
@@ -291,6 +318,7 @@ impl Server {
         remote: SocketAddr,
         payload: &[u8],
     ) {
+        self.take_notes(now);
         let listen = &self.config.listen;
         if local.port() == listen.ike_port {
             self.ike.handle_datagram(now, local, remote, payload);
@@ -302,9 +330,13 @@ impl Server {
                     self.ike.handle_datagram(now, local, remote, msg);
                     self.after_ike(now);
                 }
-                Ok(wire::natt::Repr::Esp(esp)) => {
-                    let tuple = esp::FourTuple { local, remote };
-                    self.esp_in(now, tuple, esp);
+                Ok(wire::natt::Repr::Esp(_)) => {
+                    let mut buf = std::mem::take(&mut self.scratch);
+                    buf.clear();
+                    buf.extend_from_slice(payload);
+                    let verdict = self.plane.handle().inbound_udp(local, remote, &mut buf);
+                    self.act(now, verdict, &buf);
+                    self.scratch = buf;
                 }
                 Err(e) => {
                     self.counters.malformed += 1;
@@ -312,9 +344,10 @@ impl Server {
                 }
             }
         } else if local.port() == L2TP_PORT {
-            // DESIGN.md "Security rules": L2TP only inside an ESP SA.
+            // L2TP only inside an ESP SA.
             self.counters.plaintext_l2tp_refused += 1;
-            self.refuse_once(
+            self.refuse(
+                now,
                 remote,
                 "plain L2TP without IPsec refused (the client must use L2TP/IPsec with a pre-shared key) -> Windows error 789"
                     .to_owned(),
@@ -322,82 +355,56 @@ impl Server {
         } else {
             self.counters.malformed += 1;
         }
-        self.publish_fast_path_after_udp(local, remote, payload);
+        self.finish(now);
     }
 
     /// A raw ESP packet (IP protocol 50) arrived; `esp` starts at the ESP header.
     pub fn handle_esp(&mut self, now: Instant, local: Ipv4Addr, remote: Ipv4Addr, esp: &[u8]) {
-        let tuple = esp::FourTuple {
-            local: SocketAddr::new(IpAddr::V4(local), 0),
-            remote: SocketAddr::new(IpAddr::V4(remote), 0),
-        };
-        self.esp_in(now, tuple, esp);
-        self.publish_fast_path_for(tuple);
+        self.take_notes(now);
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        buf.extend_from_slice(esp);
+        let verdict = self.plane.handle().inbound_esp(local, remote, &mut buf);
+        self.act(now, verdict, &buf);
+        self.scratch = buf;
+        self.finish(now);
     }
 
     /// An IPv4 packet was read from the TUN device.
     pub fn handle_tun(&mut self, now: Instant, packet: &[u8]) {
-        if packet.first().is_some_and(|b| b >> 4 == 6) {
-            // The kernel's own IPv6 chatter on the TUN (router solicitations, MLD): the
-            // pool is IPv4 only, so this is not an error.
-            return;
-        }
-        let dst = match wire::ip::ipv4::Packet::new_checked(packet) {
-            Ok(p) => p.dst_addr(),
-            Err(_) => {
-                self.counters.malformed += 1;
-                return;
-            }
-        };
-        let Some(&(tuple, key)) = self.by_addr.get(&dst) else {
-            self.counters.no_session += 1;
-            return;
-        };
-        let Some(peer) = self.peers.get_mut(&tuple) else {
-            self.counters.no_session += 1;
-            return;
-        };
-        let Some(session) = peer.sessions.get_mut(&key) else {
-            self.counters.no_session += 1;
-            return;
-        };
-        let mut frame = Vec::with_capacity(packet.len() + 4);
-        if session.link.encapsulate_ip(packet, &mut frame).is_err() {
-            self.counters.no_session += 1;
-            return;
-        }
-        session.packets_out += 1;
-        session.bytes_out += packet.len() as u64;
-        send_ppp(
-            peer,
-            key,
-            &frame,
-            &mut self.rng,
-            &mut self.out,
-            &mut self.counters,
-            &mut self.expiries,
-        );
-        self.handle_expiries(now);
+        self.take_notes(now);
+        self.send_to_client(packet);
+        self.finish(now);
+    }
+
+    /// What the data plane handed over ([`Inbound::ToOwner`]): `l2tp` is `buf[handoff.l2tp]`,
+    /// an authenticated, decrypted L2TP message.
+    pub fn handle_decrypted(&mut self, now: Instant, handoff: &Handoff, l2tp: &[u8]) {
+        self.take_notes(now);
+        self.decrypted(now, handoff, l2tp);
+        self.finish(now);
     }
 
     /// Time has passed; a spurious call is a no-op.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.sync_fast_path(now);
+        self.take_notes(now);
         self.ike.handle_timeout(now);
         self.after_ike(now);
-        let tuples: Vec<esp::FourTuple> = self.peers.keys().copied().collect();
-        for tuple in tuples {
-            if let Some(peer) = self.peers.get_mut(&tuple) {
-                peer.lns.handle_timeout(now);
-                for session in peer.sessions.values_mut() {
-                    session.link.handle_timeout(now);
-                }
+        while let Some(&(at, id)) = self.timers.first() {
+            if at > now {
+                break;
             }
-            self.drive_peer(now, tuple);
+            self.timers.pop_first();
+            self.scheduled.remove(&id);
+            if let Some(peer) = self.peers.get_mut(&id) {
+                peer.handle_timeout(now, &self.settings);
+                self.touch(id);
+            }
         }
-        self.handle_expiries(now);
-        self.publish_fast_path();
+        self.finish(now);
     }
+
+    // ---- outputs ----------------------------------------------------------------------------
 
     /// The next datagram to send; its payload is written into `buf` (cleared first).
     #[must_use]
@@ -414,76 +421,74 @@ impl Server {
         self.events.pop_front()
     }
 
-    /// When [`Server::handle_timeout`] must next be called.
+    /// When [`Server::handle_timeout`] must next be called: O(log peers).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next = self.ike.poll_timeout();
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-        };
-        for peer in self.peers.values() {
-            consider(peer.lns.poll_timeout());
-            for session in peer.sessions.values() {
-                consider(session.link.poll_timeout());
-            }
+        let peers = self.timers.first().map(|(t, _)| *t);
+        match (self.ike.poll_timeout(), peers) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        next
     }
+
+    // ---- administration ---------------------------------------------------------------------
 
     /// Replace the user table: removed or disabled users are disconnected; the others stay.
     pub fn reload_users(&mut self, now: Instant, users: Users) {
+        self.take_notes(now);
         self.users = users;
         if let Some(pool) = &mut self.pool {
             pool.set_reservations(self.users.reservations());
         }
         let mut gone = Vec::new();
-        for (tuple, peer) in &self.peers {
+        for (id, peer) in &self.peers {
             for (key, session) in &peer.sessions {
                 if let Some(user) = &session.user
                     && !matches!(self.users.lookup(user), users::Lookup::Found { .. })
                 {
-                    gone.push((*tuple, *key, user.clone()));
+                    gone.push((*id, *key, user.clone()));
                 }
             }
         }
-        for (tuple, key, user) in gone {
-            info!(%user, client = %tuple.remote, "user removed or disabled in the users file: disconnecting");
-            self.disconnect_session(now, tuple, key, "user removed or disabled");
+        for (id, key, user) in gone {
+            let client = self.peers.get(&id).map(|p| p.tuple.remote);
+            info!(user = %user.printable(), client = ?client, "user removed or disabled in the users file: disconnecting");
+            self.disconnect_session(now, id, key, "user removed or disabled");
         }
-        self.publish_fast_path();
+        self.finish(now);
     }
 
     /// Graceful shutdown: LCP Terminate, CDN, StopCCN and IKE Delete go to every peer.
     pub fn shutdown(&mut self, now: Instant) {
-        let tuples: Vec<esp::FourTuple> = self.peers.keys().copied().collect();
-        for tuple in tuples {
-            if let Some(peer) = self.peers.get_mut(&tuple) {
-                for session in peer.sessions.values_mut() {
-                    session.link.close(now, "server shutting down");
-                }
-            }
-            self.drive_peer(now, tuple);
-            if let Some(peer) = self.peers.get_mut(&tuple) {
-                peer.lns.close_all(now);
+        self.take_notes(now);
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            if let Some(peer) = self.peers.get_mut(&id) {
+                peer.close_all(now, "server shutting down", &self.settings);
                 let ike_peer = peer.ike;
-                self.drive_peer(now, tuple);
+                self.touch(id);
+                self.drain_peer(now, id);
                 self.ike.delete_peer(now, ike_peer);
             }
         }
         self.after_ike(now);
-        self.publish_fast_path();
+        self.finish(now);
     }
 
-    /// The status view.
+    /// The status view: O(peers + sessions).
     #[must_use]
     pub fn snapshot(&self, now: Instant) -> Snapshot {
-        let ike_rows = self.ike.peers(now);
+        let ike_rows: HashMap<FourTuple, ike::PeerSnapshot> = self
+            .ike
+            .peers(now)
+            .into_iter()
+            .map(|r| (r.peer, r))
+            .collect();
         let mut sessions = Vec::new();
         let mut pending = Vec::new();
+        let mut spoofed = 0;
         for peer in self.peers.values() {
-            let ike_row = ike_rows.iter().find(|r| r.peer == peer.ike);
+            let ike_row = ike_rows.get(&peer.ike);
             let phase1 = peer
                 .phase1
                 .as_ref()
@@ -496,7 +501,7 @@ impl Server {
                 ),
                 None => (peer.tuple.local.port() != 0, "unknown".to_owned()),
             };
-            let current = peer.current.and_then(|i| peer.children.get(i));
+            let current = peer.current_pair();
             if peer.sessions.is_empty() {
                 pending.push(PeerRow {
                     client_public: peer.tuple.remote,
@@ -504,7 +509,7 @@ impl Server {
                 });
             }
             for session in peer.sessions.values() {
-                let fast = self.fast_counters(peer.tuple, session.ids);
+                spoofed += session.link.stats().spoofed_drops;
                 let mut os = Vec::new();
                 if let Some(p) = phase1
                     && let Some(v) = p.vendor.ms_nt5_version
@@ -515,6 +520,8 @@ impl Server {
                 if !session.vendor.is_empty() {
                     os.push(format!("L2TP vendor {}", session.vendor));
                 }
+                let (packets_in, bytes_in) = session.counters.inbound.get();
+                let (packets_out, bytes_out) = session.counters.outbound.get();
                 sessions.push(SessionRow {
                     user: session.user.clone().unwrap_or_default(),
                     assigned_ip: session.addr,
@@ -535,19 +542,16 @@ impl Server {
                     l2tp_session: (session.ids.session, session.peer_ids.1),
                     state: session_state(&session.link),
                     connected_secs: now.saturating_duration_since(session.since).as_secs(),
-                    bytes_in: session.bytes_in + fast[1],
-                    bytes_out: session.bytes_out + fast[3],
-                    packets_in: session.packets_in + fast[0],
-                    packets_out: session.packets_out + fast[2],
+                    bytes_in,
+                    bytes_out,
+                    packets_in,
+                    packets_out,
                 });
             }
         }
-        for row in &ike_rows {
-            let tuple = esp::FourTuple {
-                local: row.peer.local,
-                remote: row.peer.remote,
-            };
-            if !self.peers.contains_key(&tuple) {
+        for row in ike_rows.values() {
+            let tuple = row.peer;
+            if !self.by_tuple.contains_key(&tuple) {
                 pending.push(PeerRow {
                     client_public: row.peer.remote,
                     state: if row.phase1.is_some() {
@@ -559,18 +563,13 @@ impl Server {
             }
         }
         sessions.sort_by(|a, b| (a.client_public, &a.user).cmp(&(b.client_public, &b.user)));
+        pending.sort_by_key(|p| p.client_public);
+        let plane = self.plane.stats();
         let mut counters = self.counters.clone();
-        counters.esp_dropped = self.sadb.drops().total();
-        counters.spoofed += self
-            .peers
-            .values()
-            .flat_map(|p| p.sessions.values())
-            .map(|s| s.link.stats().spoofed_drops)
-            .sum::<u64>();
-        if let Some(fast) = &self.fast {
-            counters.esp_dropped += fast.esp_dropped();
-            counters.spoofed += fast.spoofed();
-        }
+        counters.malformed += plane.malformed;
+        counters.esp_dropped += plane.esp_dropped;
+        counters.spoofed += plane.spoofed + spoofed;
+        counters.no_session += plane.no_session;
         Snapshot {
             uptime_secs: now.saturating_duration_since(self.started).as_secs(),
             sessions,
@@ -579,344 +578,270 @@ impl Server {
         }
     }
 
-    // ---- multi-core fast path hook (the data path itself is in fastpath.rs) ------------------
+    // ---- routing ----------------------------------------------------------------------------
 
-    /// A `Clone + Send + Sync` handle on the established-session data path, for worker
-    /// threads (see [`FastPath`]). From the first call on, the server publishes its table at
-    /// the end of every input.
-    pub fn fast_path(&mut self) -> FastPath {
-        let fast = self
-            .fast
-            .get_or_insert_with(|| fastpath::Publisher::new(self.config.listen.nat_t_port));
-        let handle = fast.handle();
-        self.publish_fast_path();
-        handle
-    }
-
-    /// An ESP packet from `remote` to `local` that a [`FastPath`] authenticated and decrypted
-    /// with inbound SA `spi` but did not handle ([`fastpath::Inbound::ToOwnerDecrypted`],
-    /// which carries every argument): `l2tp` is the L2TP message from the client's UDP port
-    /// `src_port`. It is processed as [`Server::handle_udp`] or [`Server::handle_esp`] would
-    /// after decryption. For raw ESP both ports are 0.
-    pub fn handle_decrypted(
-        &mut self,
-        now: Instant,
-        local: SocketAddr,
-        remote: SocketAddr,
-        spi: u32,
-        src_port: u16,
-        l2tp: &[u8],
-    ) {
-        let tuple = esp::FourTuple { local, remote };
-        self.esp_opened(now, tuple, spi, src_port, l2tp);
-        self.drive_peer(now, tuple);
-        self.publish_fast_path_for(tuple);
-    }
-
-    /// Rebuilds the fast path's table from the current state (published only if it changed).
-    /// O(peers): used after inputs that may touch any peer (IKE, timers, users, shutdown).
-    fn publish_fast_path(&mut self) {
-        if self.fast.is_none() {
-            return;
-        }
-        let specs = self
-            .peers
-            .values()
-            .map(|p| self.fast_peer_spec(p))
-            .collect();
-        if let Some(fast) = &mut self.fast {
-            fast.publish(specs);
-        }
-    }
-
-    /// After an ESP packet from `tuple`: only that peer can have changed (its L2TP and PPP
-    /// engines, its sessions and their addresses), so the full rebuild runs only if its part
-    /// of the table differs from the last one published. O(sessions of the peer) otherwise.
-    fn publish_fast_path_for(&mut self, tuple: esp::FourTuple) {
-        let Some(fast) = &self.fast else {
-            return;
-        };
-        let spec = self.peers.get(&tuple).map(|p| self.fast_peer_spec(p));
-        if !fast.is_published(tuple, spec.as_ref()) {
-            self.publish_fast_path();
-        }
-    }
-
-    /// After a UDP datagram: ESP on the NAT-T port concerns its own peer only; anything else
-    /// (IKE) may touch any peer.
-    fn publish_fast_path_after_udp(
-        &mut self,
-        local: SocketAddr,
-        remote: SocketAddr,
-        payload: &[u8],
-    ) {
-        if self.fast.is_none() {
-            return;
-        }
-        let esp = local.port() == self.config.listen.nat_t_port
-            && matches!(
-                wire::natt::Repr::parse(payload),
-                Ok(wire::natt::Repr::Esp(_))
-            );
-        if esp {
-            self.publish_fast_path_for(esp::FourTuple { local, remote });
-        } else {
-            self.publish_fast_path();
-        }
-    }
-
-    /// One peer's part of the fast path's table.
-    fn fast_peer_spec(&self, peer: &Peer) -> fastpath::PeerSpec {
-        let current = peer.current.and_then(|i| peer.children.get(i));
-        let sessions = peer
-            .sessions
-            .iter()
-            .map(|(key, s)| {
-                let owns = |addr: &Ipv4Addr| self.by_addr.get(addr) == Some(&(peer.tuple, *key));
-                let fast = match (s.addr.filter(owns), peer.lns.data_framing(*key)) {
-                    (Some(addr), Some(framing)) if s.link.ip_up() => Some(fastpath::FastSession {
-                        addr,
-                        framing,
-                        peer_mru: s.link.peer_mru(),
-                    }),
-                    _ => None,
-                };
-                fastpath::SessionSpec { key: *key, fast }
-            })
-            .collect();
-        fastpath::PeerSpec {
-            tuple: peer.tuple,
-            inbound: current.and_then(|c| self.sadb.get(c.spi_in)),
-            outbound: current.map(|c| Arc::clone(&c.out)),
-            sessions,
-        }
-    }
-
-    /// Takes the fast path's signs of life into the PPP links and the IKE responder's dead
-    /// peer detection before their timers run, and its crossed ESP lifetimes into
-    /// [`Self::handle_expiries`].
-    fn sync_fast_path(&mut self, now: Instant) {
-        let Some(fast) = &self.fast else {
-            return;
-        };
-        let alive = fast.take_alive();
-        self.expiries.extend(fast.take_expiries());
-        for (tuple, key) in alive {
-            if let Some(p) = self.peers.get_mut(&tuple) {
-                if let Some(s) = p.sessions.get_mut(&key) {
-                    s.link.note_alive();
+    /// Acts on the data plane's verdict on a packet in `buf`.
+    fn act(&mut self, now: Instant, verdict: Inbound, buf: &[u8]) {
+        match verdict {
+            Inbound::Tun(range) => {
+                if let Some(ip) = buf.get(range) {
+                    self.out.push_back((Transmit::Tun, ip.to_vec()));
                 }
-                self.ike.note_activity(p.ike, now);
+            }
+            Inbound::ToOwner(handoff) => {
+                let l2tp = buf.get(handoff.l2tp.clone()).unwrap_or_default();
+                self.decrypted(now, &handoff, l2tp);
+            }
+            // IKE on the NAT-T port was routed before the data plane saw it.
+            Inbound::Ike | Inbound::Drop => {}
+        }
+    }
+
+    /// The control plane's part of an authenticated, decrypted L2TP message.
+    fn decrypted(&mut self, now: Instant, handoff: &Handoff, l2tp: &[u8]) {
+        let tuple = handoff.tuple;
+        let Some(&id) = self.by_spi.get(&handoff.spi) else {
+            // The SA went away while the packet was on its way.
+            self.counters.esp_dropped += 1;
+            return;
+        };
+        if let HandoffReason::Moved { .. } = handoff.reason
+            && !self.move_peer(id, tuple)
+        {
+            self.counters.esp_dropped += 1;
+            return;
+        }
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if peer.tuple != tuple {
+            // From the peer's old 4-tuple, after it moved: it verified, but the client's NAT
+            // sends from the new one now.
+            self.counters.esp_dropped += 1;
+            return;
+        }
+        self.ike.note_activity(peer.ike, now);
+        let source = tuple.remote.ip();
+        let mut auth = Auth {
+            users: &self.users,
+            pool: &mut self.pool,
+            logins: &self.logins,
+            source,
+            now,
+        };
+        let result = peer.handle_l2tp(
+            now,
+            handoff.spi,
+            handoff.src_port,
+            l2tp,
+            &self.settings,
+            &mut auth,
+        );
+        self.touch(id);
+        match result {
+            Ok(Some((key, ip))) => self.ip_from_client(id, key, &ip),
+            Ok(None) => {}
+            Err(e) => {
+                self.counters.malformed += 1;
+                debug!(client = %tuple.remote, error = %e, "L2TP datagram dropped");
             }
         }
     }
 
-    /// A session's fast-path counters: packets in, bytes in, packets out, bytes out.
-    fn fast_counters(&self, tuple: esp::FourTuple, key: l2tp::SessionKey) -> [u64; 4] {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.fast
-            .as_ref()
-            .and_then(|f| f.session(tuple, key))
-            .map_or([0; 4], |c| {
-                [
-                    c.inbound.packets.load(Relaxed),
-                    c.inbound.bytes.load(Relaxed),
-                    c.outbound.packets.load(Relaxed),
-                    c.outbound.bytes.load(Relaxed),
-                ]
-            })
-    }
-
-    // ---- inbound ----------------------------------------------------------------------------
-
-    fn esp_in(&mut self, now: Instant, tuple: esp::FourTuple, packet: &[u8]) {
-        let mut buf = std::mem::take(&mut self.scratch);
-        buf.clear();
-        buf.extend_from_slice(packet);
-        match self.sadb.open_l2tp_roaming(&tuple, &mut buf) {
-            Ok((opened, datagram, moved)) => {
-                if let Some(old) = moved
-                    && !self.move_peer(now, old, tuple)
-                {
-                    self.counters.esp_dropped += 1;
-                } else {
-                    if let Some(e) = opened.expiry {
-                        self.expiries.push((tuple, opened.spi, e));
-                    }
-                    if let Some(l2tp) = buf.get(datagram.payload.clone()) {
-                        self.esp_opened(now, tuple, opened.spi, datagram.src_port, l2tp);
-                    }
-                }
-            }
-            Err(e) => debug!(client = %tuple.remote, error = %e, "ESP packet dropped"),
+    /// An IPv4 packet that a PPP link accepted in the control plane: a DHCPINFORM is
+    /// answered here (RFC 2131 §4.3.5: nobody behind the TUN would answer it; Windows asks
+    /// for routes and the domain this way); anything else raced the session's publication
+    /// and goes to the TUN.
+    fn ip_from_client(&mut self, id: PeerId, key: l2tp::SessionKey, ip: &[u8]) {
+        if let Some(session) = self.peers.get(&id).and_then(|p| p.sessions.get(&key)) {
+            session.counters.inbound.add(ip.len());
         }
-        self.scratch = buf;
-        self.drive_peer(now, tuple);
-        self.handle_expiries(now);
+        match crate::dhcp::answer_inform(ip, &self.inform) {
+            Some(reply) => {
+                debug!(client = ?self.peers.get(&id).map(|p| p.tuple.remote), "DHCPINFORM answered");
+                // The answer goes to the client's own address, through the data plane once
+                // this input's changes are published.
+                self.for_clients.push(reply);
+            }
+            None => self.out.push_back((Transmit::Tun, ip.to_vec())),
+        }
     }
 
-    /// Moves a peer whose NAT mapping changed from `old` to `new` (RFC 3947/3948 leave NAT mapping changes open; as in
-    /// IKEv2, RFC 7296 §2.23, the end that is not behind the NAT follows the last valid
-    /// UDP-encapsulated packet). The caller has
-    /// verified a packet from `new` under one of the peer's SAs (ICV and replay window). The
-    /// IKE SAs, every ESP SA, the L2TP tunnels and PPP sessions, and the address routes move
-    /// together. Returns false, moving nothing, if `new` belongs to another peer.
-    fn move_peer(&mut self, now: Instant, old: esp::FourTuple, new: esp::FourTuple) -> bool {
-        if self.peers.contains_key(&new) || !self.peers.contains_key(&old) {
+    /// Seals an IPv4 packet for a client through the data plane.
+    fn send_to_client(&mut self, packet: &[u8]) {
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        let _ = self
+            .plane
+            .handle()
+            .outbound(packet, &mut batch, &mut self.rng);
+        for (t, bytes) in batch.iter() {
+            self.out.push_back((t, bytes.to_vec()));
+        }
+        self.batch = batch;
+    }
+
+    /// Takes what the data plane noted since the last input: signs of life (IKE dead peer
+    /// detection counts from now), first use of a rekeyed SA (we follow the client), and ESP
+    /// lifetime limits crossed.
+    fn take_notes(&mut self, now: Instant) {
+        let notes = self.plane.take_notes();
+        for id in notes.active {
+            if let Some(peer) = self.peers.get(&id) {
+                // Re-arm the flag: the next packet notes the peer again.
+                peer.activity.take();
+                self.ike.note_activity(peer.ike, now);
+            }
+        }
+        for (id, spi) in notes.first_use {
+            if let Some(peer) = self.peers.get_mut(&id)
+                && peer.follow_client_to(spi)
+            {
+                self.touch(id);
+            }
+        }
+        for (id, spi_in, expiry) in notes.expiries {
+            self.on_expiry(now, id, spi_in, expiry);
+        }
+    }
+
+    /// Marks a peer for the end-of-input work.
+    fn touch(&mut self, id: PeerId) {
+        if self.touched_set.insert(id) {
+            self.touched.push(id);
+        }
+    }
+
+    /// The end of every input: drain the touched peers (their events may touch others),
+    /// refresh their timers, publish their data-plane part, then send what the control plane
+    /// has for clients.
+    fn finish(&mut self, now: Instant) {
+        // What the data plane noted during this input (a client on its rekeyed SA) counts
+        // before anything is published or sent.
+        self.take_notes(now);
+        let mut specs = Vec::new();
+        while let Some(id) = self.touched.pop() {
+            self.touched_set.remove(&id);
+            self.drain_peer(now, id);
+            self.reschedule(id);
+            let by_addr = &self.by_addr;
+            let spec = self.peers.get(&id).map(|p| {
+                p.spec(&self.settings, |addr, key| {
+                    by_addr.get(&addr) == Some(&(id, key))
+                })
+            });
+            specs.push((id, spec));
+        }
+        specs.extend(self.removed.drain(..).map(|id| (id, None)));
+        if !specs.is_empty() {
+            self.plane.publish(specs);
+        }
+        for packet in std::mem::take(&mut self.for_clients) {
+            self.send_to_client(&packet);
+        }
+        while self.events.len() > MAX_EVENTS {
+            self.events.pop_front();
+        }
+    }
+
+    /// Puts a peer's next deadline in the ordered set.
+    fn reschedule(&mut self, id: PeerId) {
+        let next = self.peers.get(&id).and_then(Peer::poll_timeout);
+        let old = self.scheduled.get(&id).copied();
+        if old == next {
+            return;
+        }
+        if let Some(old) = old {
+            self.timers.remove(&(old, id));
+            self.scheduled.remove(&id);
+        }
+        if let Some(next) = next {
+            self.timers.insert((next, id));
+            self.scheduled.insert(id, next);
+        }
+    }
+
+    /// Moves a peer whose NAT mapping changed to `new`. The data plane verified a packet from
+    /// `new` under one of the peer's SAs (ICV and replay window). The IKE SAs, every ESP SA,
+    /// the L2TP tunnels and PPP sessions, and the address routes move together. Returns false,
+    /// moving nothing, if `new` belongs to another peer.
+    fn move_peer(&mut self, id: PeerId, new: FourTuple) -> bool {
+        let Some(old) = self.peers.get(&id).map(|p| p.tuple) else {
+            return false;
+        };
+        if old == new {
+            return true;
+        }
+        if self.by_tuple.contains_key(&new) {
             debug!(from = %old.remote, to = %new.remote, "authenticated ESP from a 4-tuple in use by another client; dropped");
             return false;
         }
-        let from = ike::Peer {
-            local: old.local,
-            remote: old.remote,
-        };
-        let to = ike::Peer {
-            local: new.local,
-            remote: new.remote,
-        };
-        if !self.ike.rebind_peer(from, to) {
+        if !self.ike.rebind_peer(old, new) {
             debug!(from = %old.remote, to = %new.remote, "IKE state could not move; ESP packet dropped");
             return false;
         }
-        let Some(mut peer) = self.peers.remove(&old) else {
+        let Some(peer) = self.peers.get_mut(&id) else {
             return false;
         };
-        for child in &peer.children {
-            for sa in [self.sadb.get(child.spi_in), Some(Arc::clone(&child.out))]
-                .into_iter()
-                .flatten()
-            {
-                if let Err(e) = sa.rebind(new) {
-                    debug!(error = %e, "ESP SA not rebound");
-                }
-            }
+        peer.rebind(new);
+        self.by_tuple.remove(&old);
+        self.by_tuple.insert(new, id);
+        if old.remote.ip() != new.remote.ip() {
+            self.leave_source(old.remote.ip());
+            *self.per_source.entry(new.remote.ip()).or_insert(0) += 1;
         }
-        peer.tuple = new;
-        peer.ike = to;
-        for route in self.by_addr.values_mut() {
-            if route.0 == old {
-                route.0 = new;
-            }
+        if let Some(info) = self.phase1.remove(&old) {
+            self.phase1.insert(new, info);
         }
-        if let Some(info) = self.phase1.remove(&from) {
-            self.phase1.insert(to, info);
-        }
-        self.peers.insert(new, peer);
+        self.touch(id);
         info!(from = %old.remote, to = %new.remote, "client's NAT mapping changed; its session moved to the new address and port");
         self.events.push_back(Event::ClientMoved {
             from: old.remote,
             to: new.remote,
         });
-        let _ = now;
         true
     }
 
-    /// Acts on ESP lifetime thresholds crossed (RFC 2407 §4.5, RFC 4301 §4.4.2.1): the soft
+    fn leave_source(&mut self, ip: IpAddr) {
+        if let Some(n) = self.per_source.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_source.remove(&ip);
+            }
+        }
+    }
+
+    /// Acts on an ESP lifetime threshold crossed (RFC 2407 §4.5, RFC 4301 §4.4.2.1): the soft
     /// limit is reported once per pair; the hard limit deletes the pair with an IKE Delete.
-    fn handle_expiries(&mut self, now: Instant) {
-        while let Some((tuple, spi_in, expiry)) = self.expiries.pop() {
-            let Some(peer) = self.peers.get(&tuple) else {
-                continue;
-            };
-            let ike_peer = peer.ike;
-            match expiry {
-                esp::Expiry::Soft => {
-                    if self.soft_reported.insert(spi_in) {
-                        info!(client = %tuple.remote, spi_in = format_args!("{spi_in:08x}"), "ESP SA reached its soft lifetime; the client is expected to rekey");
-                        self.events.push_back(Event::EspLifetime {
-                            client: tuple.remote,
-                            spi_in,
-                            hard: false,
-                        });
-                    }
-                }
-                esp::Expiry::Hard => {
-                    if !peer.children.iter().any(|c| c.spi_in == spi_in) {
-                        continue;
-                    }
-                    info!(client = %tuple.remote, spi_in = format_args!("{spi_in:08x}"), "ESP SA reached its hard lifetime; deleting it");
+    fn on_expiry(&mut self, now: Instant, id: PeerId, spi_in: u32, expiry: esp::Expiry) {
+        let Some(peer) = self.peers.get(&id) else {
+            return;
+        };
+        let (client, ike_peer) = (peer.tuple.remote, peer.ike);
+        match expiry {
+            esp::Expiry::Soft => {
+                if self.soft_reported.insert(spi_in) {
+                    info!(%client, spi_in = format_args!("{spi_in:08x}"), "ESP SA reached its soft lifetime; the client is expected to rekey");
                     self.events.push_back(Event::EspLifetime {
-                        client: tuple.remote,
+                        client,
                         spi_in,
-                        hard: true,
+                        hard: false,
                     });
-                    self.ike.delete_child(now, ike_peer, spi_in);
-                    self.after_ike(now);
                 }
             }
-        }
-    }
-
-    /// An ESP packet from `tuple` was opened with inbound SA `spi`: `l2tp` is the L2TP message
-    /// from the client's UDP port `src_port`.
-    fn esp_opened(
-        &mut self,
-        now: Instant,
-        tuple: esp::FourTuple,
-        spi: u32,
-        src_port: u16,
-        l2tp: &[u8],
-    ) {
-        if let Some(peer) = self.peers.get_mut(&tuple) {
-            peer.l2tp_port = src_port;
-            // Rekey (RFC 2409 §5.5): the responder keeps sending on the old outbound SA until
-            // the client shows it installed the new pair by sending on it; then outbound
-            // follows. Only ever forward: `children` is in the order the pairs were
-            // established, and a late packet on an old SA must not move us back.
-            if let Some(i) = peer.children.iter().position(|c| c.spi_in == spi)
-                && peer.current.is_none_or(|c| i > c)
-            {
-                info!(client = %tuple.remote, spi_in = format_args!("{spi:08x}"), "client sends on the rekeyed ESP SA; answering on it too");
-                peer.current = Some(i);
+            esp::Expiry::Hard => {
+                if !peer.children.iter().any(|c| c.spi_in == spi_in) {
+                    return;
+                }
+                info!(%client, spi_in = format_args!("{spi_in:08x}"), "ESP SA reached its hard lifetime; deleting it");
+                self.events.push_back(Event::EspLifetime {
+                    client,
+                    spi_in,
+                    hard: true,
+                });
+                self.ike.delete_child(now, ike_peer, spi_in);
+                self.after_ike(now);
             }
-            let ike_peer = peer.ike;
-            self.ike.note_activity(ike_peer, now);
-            self.l2tp_in(now, tuple, src_port, l2tp);
-        } else {
-            self.counters.esp_dropped += 1;
-        }
-    }
-
-    fn l2tp_in(&mut self, now: Instant, tuple: esp::FourTuple, port: u16, datagram: &[u8]) {
-        let Some(peer) = self.peers.get_mut(&tuple) else {
-            return;
-        };
-        let data = match peer.lns.handle_datagram(now, port, datagram) {
-            Ok(Some(data)) => data,
-            Ok(None) => return,
-            Err(e) => {
-                self.counters.malformed += 1;
-                debug!(client = %tuple.remote, error = %e, "L2TP datagram dropped");
-                return;
-            }
-        };
-        let key = data.session;
-        let frame = data.frame;
-        // Control events (SessionUp) are processed in drive_peer, but data can only arrive for a
-        // session the LNS has established, so make sure it exists.
-        let Some(session) = peer.sessions.get_mut(&key) else {
-            return;
-        };
-        let mut auth = Auth {
-            users: &self.users,
-            pool: &mut self.pool,
-        };
-        let mut reply = None;
-        if let Some(ip) = session.link.handle_frame(now, frame, &mut auth) {
-            session.packets_in += 1;
-            session.bytes_in += ip.len() as u64;
-            // Windows asks for routes and the domain by DHCPINFORM through the link (RFC 2131
-            // §4.3.5); nobody behind the TUN would answer it, so we do. The link has already
-            // checked the source address, which answer_inform also requires as ciaddr.
-            reply = wire::dhcp::inform::answer_inform(ip, &self.inform);
-            if reply.is_none() {
-                self.out.push_back((Transmit::Tun, ip.to_vec()));
-            }
-        }
-        if let Some(reply) = reply {
-            debug!(client = %tuple.remote, "DHCPINFORM answered");
-            // The answer goes to the client's own address, so the TUN path routes it back.
-            self.handle_tun(now, &reply);
         }
     }
 
@@ -936,12 +861,19 @@ impl Server {
             match event {
                 ike::Event::Phase1Established { peer, info } => {
                     info!(client = %peer.remote, suite = %info.suite, nat = info.nat_detected, "IKE SA established");
-                    // ike::Responder already warns once per client about a legacy suite.
-                    let tuple = esp::FourTuple {
-                        local: peer.local,
-                        remote: peer.remote,
-                    };
-                    if let Some(p) = self.peers.get_mut(&tuple) {
+                    if info.suite.is_legacy()
+                        && self
+                            .log
+                            .allow(now, peer.remote.ip(), "legacy suite")
+                            .is_some()
+                    {
+                        warn!(client = %peer.remote, suite = %info.suite, "the client negotiates a legacy IKE suite (Windows XP has nothing better; newer clients should not need it)");
+                    }
+                    if let Some(p) = self
+                        .by_tuple
+                        .get(&peer)
+                        .and_then(|id| self.peers.get_mut(id))
+                    {
                         p.phase1 = Some(info.clone());
                     }
                     self.phase1.insert(peer, info);
@@ -959,38 +891,26 @@ impl Server {
                     }
                     self.install_child(now, *child);
                 }
-                ike::Event::SaDeleted {
-                    peer,
-                    spi_in,
-                    spi_out,
-                } => self.remove_child(now, peer, spi_in, spi_out),
+                ike::Event::SaDeleted { spi_in, .. } => self.remove_child(now, spi_in),
                 ike::Event::DeadPeer {
                     peer,
                     unanswered,
                     silent_secs,
                 } => {
-                    let tuple = esp::FourTuple {
-                        local: peer.local,
-                        remote: peer.remote,
-                    };
                     warn!(client = %peer.remote, unanswered, silent_secs, "the client stopped answering dead peer detection; disconnecting it");
                     self.phase1.remove(&peer);
-                    self.remove_peer(
+                    self.remove_peer_at(
                         now,
-                        tuple,
+                        peer,
                         "the client stopped answering dead peer detection (RFC 3706)",
                     );
                 }
                 ike::Event::PeerGone { peer } => {
                     self.phase1.remove(&peer);
-                    let tuple = esp::FourTuple {
-                        local: peer.local,
-                        remote: peer.remote,
-                    };
-                    self.remove_peer(now, tuple, "IKE SA gone");
+                    self.remove_peer_at(now, peer, "IKE SA gone");
                 }
                 ike::Event::Refused { peer, reason } => {
-                    self.refuse_once(peer.remote, reason.to_string());
+                    self.refuse(now, peer.remote, reason.to_string());
                 }
                 _ => {}
             }
@@ -1041,19 +961,18 @@ impl Server {
                     local: child.peer.local,
                     remote: child.peer.remote,
                 },
-                esp::FourTuple {
-                    local: child.peer.local,
-                    remote: child.peer.remote,
-                },
+                child.peer,
             ),
-            _ => (
-                esp::Encap::None,
-                esp::FourTuple {
-                    local: SocketAddr::new(child.peer.local.ip(), 0),
-                    remote: SocketAddr::new(child.peer.remote.ip(), 0),
-                },
-            ),
+            _ => (esp::Encap::None, child.peer.without_ports()),
         };
+        if !self.by_tuple.contains_key(&tuple)
+            && let Some(why) = self.peer_limit(tuple.remote.ip())
+        {
+            self.refuse(now, child.peer.remote, why);
+            self.ike.delete_peer(now, child.peer);
+            self.after_ike(now);
+            return;
+        }
         let lifetime = child.lifetime_kb.map_or(esp::Lifetime::UNLIMITED, |kb| {
             esp::Lifetime::from_kilobytes(kb, 90)
         });
@@ -1081,14 +1000,14 @@ impl Server {
             &child.auth_key_out,
         ));
         let (inbound, outbound) = match (inbound, outbound) {
-            (Ok(i), Ok(o)) => (i, Arc::new(o)),
+            (Ok(i), Ok(o)) => (Arc::new(i), Arc::new(o)),
             (Err(e), _) | (_, Err(e)) => {
                 warn!(client = %child.peer.remote, error = %e, "could not build ESP SAs; the client will time out");
                 return;
             }
         };
-        if let Err(e) = self.sadb.insert(inbound) {
-            warn!(client = %child.peer.remote, error = %e, "could not install the inbound ESP SA");
+        if self.by_spi.contains_key(&child.spi_in) {
+            warn!(client = %child.peer.remote, spi_in = format_args!("{:08x}", child.spi_in), "inbound SPI already in use; ESP SAs not installed");
             return;
         }
         info!(
@@ -1099,23 +1018,24 @@ impl Server {
             nat_t = encap.is_udp(),
             "ESP SAs installed"
         );
-        let phase1 = self.phase1.get(&child.peer).cloned();
-        let peer = self.peers.entry(tuple).or_insert_with(|| {
-            let mut seed = [0; 32];
-            self.rng.fill_bytes(&mut seed);
-            Peer {
-                ike: child.peer,
-                tuple,
-                lns: l2tp::Lns::new(lns_config(&self.config), seed),
-                l2tp_port: L2TP_PORT,
-                peer_tunnels: HashMap::new(),
-                children: Vec::new(),
-                current: None,
-                sessions: HashMap::new(),
-                phase1: None,
-                nat_oa: None,
+        let id = match self.by_tuple.get(&tuple) {
+            Some(&id) => id,
+            None => {
+                let id = self.next_id;
+                self.next_id += 1;
+                let mut seed = [0; 32];
+                self.rng.fill_bytes(&mut seed);
+                let peer = Peer::new(id, child.peer, tuple, &self.settings, seed);
+                self.peers.insert(id, peer);
+                self.by_tuple.insert(tuple, id);
+                *self.per_source.entry(tuple.remote.ip()).or_insert(0) += 1;
+                id
             }
-        });
+        };
+        let phase1 = self.phase1.get(&child.peer).cloned();
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
         peer.ike = child.peer;
         if phase1.is_some() {
             peer.phase1 = phase1;
@@ -1123,9 +1043,10 @@ impl Server {
         if child.nat_oa_i.is_some() {
             peer.nat_oa = child.nat_oa_i;
         }
-        peer.children.push(ChildPair {
+        peer.install_child(ChildPair {
             spi_in: child.spi_in,
-            out: outbound,
+            inbound,
+            outbound,
             suite: match child.encapsulation {
                 ike::Encapsulation::Transport => format!("{} transport", child.suite),
                 _ => format!("{} UDP-encap transport", child.suite),
@@ -1133,377 +1054,210 @@ impl Server {
             established: now,
             lifetime: Duration::from_secs(child.lifetime_secs),
         });
-        if peer.current.is_none() {
-            peer.current = Some(peer.children.len() - 1);
-        }
+        self.by_spi.insert(child.spi_in, id);
+        self.touch(id);
     }
 
-    fn remove_child(&mut self, now: Instant, peer: ike::Peer, spi_in: u32, spi_out: u32) {
-        self.sadb.remove(spi_in);
+    /// Why a new peer from `source` would exceed `limits.max_peers` or
+    /// `limits.peers_per_source_ip`, if it would.
+    fn peer_limit(&self, source: IpAddr) -> Option<String> {
+        let limits = &self.config.limits;
+        if self.peers.len() >= limits.max_peers as usize {
+            return Some(format!(
+                "server full: {} clients connected (limits.max_peers) -> Windows error 809",
+                self.peers.len()
+            ));
+        }
+        let here = self.per_source.get(&source).copied().unwrap_or(0);
+        if here >= limits.peers_per_source_ip {
+            return Some(format!(
+                "too many clients behind this address: {here} connected (limits.peers_per_source_ip) -> Windows error 809"
+            ));
+        }
+        None
+    }
+
+    fn remove_child(&mut self, now: Instant, spi_in: u32) {
         self.soft_reported.remove(&spi_in);
-        let Some(tuple) = self
-            .peers
-            .iter()
-            .find(|(_, p)| p.children.iter().any(|c| c.spi_in == spi_in))
-            .map(|(t, _)| *t)
-        else {
+        let Some(id) = self.by_spi.remove(&spi_in) else {
             return;
         };
-        let Some(p) = self.peers.get_mut(&tuple) else {
+        let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        debug!(client = %peer.remote, spi_in = format_args!("{spi_in:08x}"), spi_out = format_args!("{spi_out:08x}"), "ESP SA pair deleted");
-        self.soft_reported.remove(&spi_in);
-        let current_spi = p.current.and_then(|i| p.children.get(i)).map(|c| c.spi_in);
-        p.children.retain(|c| c.spi_in != spi_in);
-        p.current = match current_spi {
-            Some(spi) if spi != spi_in => p.children.iter().position(|c| c.spi_in == spi),
-            _ => p.children.len().checked_sub(1),
-        };
-        if p.children.is_empty() {
-            self.remove_peer(now, tuple, "all ESP SAs deleted");
+        if !peer.remove_child(spi_in) {
+            return;
+        }
+        debug!(client = %peer.tuple.remote, spi_in = format_args!("{spi_in:08x}"), "ESP SA pair deleted");
+        if peer.children.is_empty() {
+            self.remove_peer(now, id, "all ESP SAs deleted");
+        } else {
+            self.touch(id);
         }
     }
 
-    fn remove_peer(&mut self, now: Instant, tuple: esp::FourTuple, why: &str) {
-        let Some(peer) = self.peers.remove(&tuple) else {
-            return;
-        };
-        for spi in peer.children.iter().map(|c| c.spi_in) {
-            self.sadb.remove(spi);
-            self.soft_reported.remove(&spi);
+    fn remove_peer_at(&mut self, now: Instant, peer: FourTuple, why: &str) {
+        let raw = peer.without_ports();
+        let id = self
+            .by_tuple
+            .get(&peer)
+            .or_else(|| {
+                self.by_tuple
+                    .get(&raw)
+                    .filter(|id| self.peers.get(id).is_some_and(|p| p.ike == peer))
+            })
+            .copied();
+        if let Some(id) = id {
+            self.remove_peer(now, id, why);
         }
-        for session in peer.sessions.into_values() {
-            self.end_session(tuple, session, why);
-        }
-        let _ = now;
     }
 
-    fn end_session(&mut self, tuple: esp::FourTuple, session: Session, why: &str) {
+    fn remove_peer(&mut self, now: Instant, id: PeerId, why: &str) {
+        // What the peer had queued (a goodbye) still goes out.
+        self.drain_peer(now, id);
+        let Some(mut peer) = self.peers.remove(&id) else {
+            return;
+        };
+        self.by_tuple.remove(&peer.tuple);
+        self.leave_source(peer.tuple.remote.ip());
+        for child in &peer.children {
+            self.by_spi.remove(&child.spi_in);
+            self.soft_reported.remove(&child.spi_in);
+        }
+        if let Some(at) = self.scheduled.remove(&id) {
+            self.timers.remove(&(at, id));
+        }
+        let client = peer.tuple.remote;
+        for (_, session) in peer.sessions.drain() {
+            self.end_session(id, client, session, why);
+        }
+        self.removed.push(id);
+    }
+
+    fn end_session(
+        &mut self,
+        id: PeerId,
+        client: SocketAddr,
+        session: crate::peer::Session,
+        why: &str,
+    ) {
         // Keep the link's anti-spoofing drops in the global counter after the link is gone.
         self.counters.spoofed += session.link.stats().spoofed_drops;
         if let Some(addr) = session.addr.or_else(|| session.link.assigned_address()) {
             if let Some(pool) = &mut self.pool {
                 pool.release(addr);
             }
-            self.by_addr.remove(&addr);
+            if self.by_addr.get(&addr) == Some(&(id, session.ids)) {
+                self.by_addr.remove(&addr);
+            }
         }
-        info!(client = %tuple.remote, user = session.user.as_deref().unwrap_or("-"), reason = why, "session closed");
+        if let Some(user) = &session.user {
+            self.logins.session_ended(user);
+        }
+        info!(%client, user = %session.user.as_deref().unwrap_or("-").printable(), reason = why, "session closed");
         self.events.push_back(Event::SessionDown {
             user: session.user,
-            client: tuple.remote,
+            client,
             reason: why.to_owned(),
         });
     }
 
-    fn disconnect_session(
-        &mut self,
-        now: Instant,
-        tuple: esp::FourTuple,
-        key: l2tp::SessionKey,
-        why: &str,
-    ) {
-        if let Some(peer) = self.peers.get_mut(&tuple)
-            && let Some(session) = peer.sessions.get_mut(&key)
-        {
-            session.link.close(now, why);
-            self.drive_peer(now, tuple);
-            if let Some(peer) = self.peers.get_mut(&tuple) {
-                let _ =
-                    peer.lns
-                        .close_session(now, key, l2tp::codes::cdn::ADMINISTRATIVE, Some(why));
-                let only = peer.sessions.len() <= 1;
-                let ike_peer = peer.ike;
-                self.drive_peer(now, tuple);
-                if only {
-                    // The client has nothing else here: tear down its tunnel and IPsec too.
-                    if let Some(peer) = self.peers.get_mut(&tuple) {
-                        peer.lns.close_all(now);
-                    }
-                    self.drive_peer(now, tuple);
-                    self.ike.delete_peer(now, ike_peer);
-                    self.after_ike(now);
-                }
-            }
-        }
-    }
-
-    /// Drains one peer's L2TP and PPP outputs and events.
-    fn drive_peer(&mut self, now: Instant, tuple: esp::FourTuple) {
-        let Some(peer) = self.peers.get_mut(&tuple) else {
+    fn disconnect_session(&mut self, now: Instant, id: PeerId, key: l2tp::SessionKey, why: &str) {
+        let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        // L2TP events first: they create and remove sessions.
-        let mut ended = Vec::new();
-        while let Some(event) = peer.lns.poll_event() {
-            match event {
-                l2tp::Event::TunnelUp {
-                    tunnel,
-                    peer_tunnel,
-                    peer_host_name,
-                    vendor,
-                } => {
-                    info!(client = %tuple.remote, host = %peer_host_name, vendor = vendor.as_deref().unwrap_or("-"), tunnel, peer_tunnel, "L2TP tunnel up");
-                    peer.peer_tunnels.insert(tunnel, peer_tunnel);
-                }
-                l2tp::Event::SessionUp {
-                    key,
-                    peer_session,
-                    peer_host_name,
-                    vendor,
-                    ..
-                } => {
-                    let mut seed = [0; 32];
-                    self.rng.fill_bytes(&mut seed);
-                    info!(client = %tuple.remote, host = %peer_host_name, tunnel = key.tunnel, session = key.session, "L2TP session up");
-                    let our_addr = self
-                        .pool
-                        .as_ref()
-                        .map_or(Ipv4Addr::UNSPECIFIED, Pool::server_address);
-                    let link = ppp::Link::new(&link_config(&self.config, our_addr), seed, now);
-                    let peer_tunnel = peer.peer_tunnels.get(&key.tunnel).copied().unwrap_or(0);
-                    peer.sessions.insert(
-                        key,
-                        Session {
-                            link,
-                            ids: key,
-                            peer_ids: (peer_tunnel, peer_session),
-                            host_name: peer_host_name,
-                            vendor: vendor.unwrap_or_default(),
-                            since: now,
-                            addr: None,
-                            user: None,
-                            packets_in: 0,
-                            packets_out: 0,
-                            bytes_in: 0,
-                            bytes_out: 0,
-                        },
-                    );
-                }
-                l2tp::Event::SessionDown { key, reason } => {
-                    if let Some(session) = peer.sessions.remove(&key) {
-                        ended.push((session, format!("L2TP session closed: {reason}")));
-                    }
-                }
-                l2tp::Event::TunnelDown { tunnel, reason } => {
-                    peer.peer_tunnels.remove(&tunnel);
-                    let keys: Vec<l2tp::SessionKey> = peer
-                        .sessions
-                        .keys()
-                        .filter(|k| k.tunnel == tunnel)
-                        .copied()
-                        .collect();
-                    for key in keys {
-                        if let Some(session) = peer.sessions.remove(&key) {
-                            ended.push((session, format!("L2TP tunnel closed: {reason}")));
-                        }
-                    }
-                }
-                _ => {}
-            }
+        if !peer.sessions.contains_key(&key) {
+            return;
         }
-        // PPP outputs and events.
-        let mut closed = Vec::new();
-        for (key, session) in &mut peer.sessions {
-            while let Some(frame) = session.link.poll_transmit() {
-                send_ppp_frame(
-                    peer_out(&mut peer.lns, &peer.children, peer.current, tuple),
-                    *key,
-                    &frame,
-                    &mut self.rng,
-                    &mut self.out,
-                    &mut self.counters,
-                    &mut self.expiries,
-                );
-            }
-            while let Some(event) = session.link.poll_event() {
-                match event {
-                    ppp::Event::Authenticated { user, method } => {
-                        info!(client = %tuple.remote, %user, method = ?method, "user authenticated");
-                        session.user = Some(user);
-                    }
-                    ppp::Event::AuthFailed {
-                        user,
-                        reason,
-                        windows_error,
-                    } => {
-                        let message =
-                            format!("user {user}: {reason} -> Windows error {windows_error}");
-                        let key = (tuple.remote.ip(), message.clone());
-                        if self.logged.insert(key) {
-                            warn!(client = %tuple.remote, "{message}");
-                        }
-                        self.events.push_back(Event::Refused {
-                            client: tuple.remote,
-                            message,
-                        });
-                    }
-                    ppp::Event::IpUp { peer_addr, .. } => {
-                        info!(client = %tuple.remote, user = session.user.as_deref().unwrap_or("-"), addr = %peer_addr, "IPCP up: address assigned");
-                        session.addr = Some(peer_addr);
-                        self.by_addr.insert(peer_addr, (tuple, *key));
-                        self.events.push_back(Event::SessionUp {
-                            user: session.user.clone().unwrap_or_default(),
-                            addr: peer_addr,
-                            client: tuple.remote,
-                        });
-                    }
-                    ppp::Event::Identification(text) => {
-                        debug!(client = %tuple.remote, ident = %text, "LCP Identification");
-                    }
-                    ppp::Event::Down { reason } => {
-                        closed.push((*key, reason.to_string()));
-                    }
-                    _ => {}
-                }
-            }
-        }
-        for (key, why) in closed {
-            let _ = peer
-                .lns
-                .close_session(now, key, l2tp::codes::cdn::ADMINISTRATIVE, Some(&why));
-            if let Some(session) = peer.sessions.remove(&key) {
-                ended.push((session, why));
-            }
-        }
-        // Whatever L2TP wants to send (control messages, ZLBs, CDNs).
-        while let Some(t) = peer.lns.poll_transmit() {
-            let port = t.peer_port;
-            seal_l2tp(
-                &peer.children,
-                peer.current,
-                port,
-                tuple,
-                &t.payload,
-                &mut self.rng,
-                &mut self.out,
-                &mut self.counters,
-                &mut self.expiries,
-            );
-        }
-        let _ = now;
-        for (session, why) in ended {
-            self.end_session(tuple, session, &why);
+        let only = peer.sessions.len() <= 1;
+        peer.close_session(now, key, why, &self.settings);
+        if only {
+            // The client has nothing else here: tear down its tunnel and IPsec too.
+            peer.close_all(now, why, &self.settings);
+            let ike_peer = peer.ike;
+            self.touch(id);
+            self.drain_peer(now, id);
+            self.ike.delete_peer(now, ike_peer);
+            self.after_ike(now);
+        } else {
+            self.touch(id);
         }
     }
 
-    fn refuse_once(&mut self, client: SocketAddr, message: String) {
-        if self.logged.insert((client.ip(), message.clone())) {
-            warn!(%client, "{message}");
+    /// Takes a peer's sealed packets and acts on its events.
+    fn drain_peer(&mut self, now: Instant, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        while let Some(t) = peer.poll_transmit() {
+            self.out.push_back(t);
+        }
+        let client = peer.tuple.remote;
+        let mut events = Vec::new();
+        while let Some(e) = peer.poll_event() {
+            events.push(e);
+        }
+        for event in events {
+            match event {
+                PeerEvent::Authenticated { key, user } => {
+                    let _ = key;
+                    self.logins.succeeded(&user, client.ip());
+                }
+                PeerEvent::AuthFailed {
+                    user,
+                    reason,
+                    windows_error,
+                } => {
+                    // An attempt refused unchecked guessed nothing: it does not lengthen the
+                    // wait of a user who is retrying.
+                    if !matches!(
+                        reason,
+                        ppp::AuthFailure::Throttled { .. } | ppp::AuthFailure::SessionLimit { .. }
+                    ) {
+                        self.logins.failed(now, &user, client.ip());
+                    }
+                    let message = format!(
+                        "user {}: {reason} -> Windows error {windows_error}",
+                        user.printable()
+                    );
+                    self.refuse(now, client, message);
+                }
+                PeerEvent::IpUp { key, addr } => {
+                    let session = self.peers.get(&id).and_then(|p| p.sessions.get(&key));
+                    let user = session.and_then(|s| s.user.clone()).unwrap_or_default();
+                    let mru = session.map_or(u16::MAX, |s| s.link.peer_mru());
+                    info!(%client, user = %user.printable(), %addr, "IPCP up: address assigned");
+                    if mru < self.settings.tun_mtu {
+                        info!(%client, mru, tun_mtu = self.settings.tun_mtu, "the client takes packets of at most {mru} bytes, less than tun.mtu: larger ones are fragmented, or answered with ICMP \"fragmentation needed\" when they forbid it");
+                    }
+                    self.by_addr.insert(addr, (id, key));
+                    self.events
+                        .push_back(Event::SessionUp { user, addr, client });
+                }
+                PeerEvent::Ended { session, why } => self.end_session(id, client, *session, &why),
+                PeerEvent::EspLifetime { spi_in, expiry } => {
+                    self.on_expiry(now, id, spi_in, expiry);
+                }
+            }
+        }
+    }
+
+    /// Logs a refusal (at most once per source and reason per minute, through a bounded
+    /// table) and reports it to the daemon.
+    fn refuse(&mut self, now: Instant, client: SocketAddr, message: String) {
+        if let Some(suppressed) = self.log.allow(now, client.ip(), &message) {
+            if suppressed > 0 {
+                warn!(%client, suppressed, "{message} (and {suppressed} refusals not logged: rate limit)");
+            } else {
+                warn!(%client, "{message}");
+            }
         }
         self.events.push_back(Event::Refused { client, message });
     }
 }
 
-/// Sends one PPP frame of session `key` to the peer: L2TP data → UDP → ESP.
-fn send_ppp(
-    peer: &mut Peer,
-    key: l2tp::SessionKey,
-    frame: &[u8],
-    rng: &mut ChaCha20Rng,
-    out: &mut VecDeque<(Transmit, Vec<u8>)>,
-    counters: &mut Counters,
-    expiries: &mut Vec<(esp::FourTuple, u32, esp::Expiry)>,
-) {
-    let tuple = peer.tuple;
-    send_ppp_frame(
-        peer_out(&mut peer.lns, &peer.children, peer.current, tuple),
-        key,
-        frame,
-        rng,
-        out,
-        counters,
-        expiries,
-    );
-}
-
-/// What sending on a peer needs, borrowed apart from its sessions.
-struct PeerOut<'a> {
-    lns: &'a mut l2tp::Lns,
-    children: &'a [ChildPair],
-    current: Option<usize>,
-    tuple: esp::FourTuple,
-}
-
-fn peer_out<'a>(
-    lns: &'a mut l2tp::Lns,
-    children: &'a [ChildPair],
-    current: Option<usize>,
-    tuple: esp::FourTuple,
-) -> PeerOut<'a> {
-    PeerOut {
-        lns,
-        children,
-        current,
-        tuple,
-    }
-}
-
-fn send_ppp_frame(
-    p: PeerOut<'_>,
-    key: l2tp::SessionKey,
-    frame: &[u8],
-    rng: &mut ChaCha20Rng,
-    out: &mut VecDeque<(Transmit, Vec<u8>)>,
-    counters: &mut Counters,
-    expiries: &mut Vec<(esp::FourTuple, u32, esp::Expiry)>,
-) {
-    let mut l2tp_msg = Vec::with_capacity(frame.len() + 16);
-    match p.lns.encode_data(key, frame, &mut l2tp_msg) {
-        Ok(port) => seal_l2tp(
-            p.children, p.current, port, p.tuple, &l2tp_msg, rng, out, counters, expiries,
-        ),
-        Err(e) => debug!(error = %e, "L2TP data not sent"),
-    }
-}
-
-/// Wraps an L2TP message in inner UDP and ESP with the peer's current outbound SA.
-#[allow(clippy::too_many_arguments)]
-fn seal_l2tp(
-    children: &[ChildPair],
-    current: Option<usize>,
-    port: u16,
-    tuple: esp::FourTuple,
-    l2tp_msg: &[u8],
-    rng: &mut ChaCha20Rng,
-    out: &mut VecDeque<(Transmit, Vec<u8>)>,
-    counters: &mut Counters,
-    expiries: &mut Vec<(esp::FourTuple, u32, esp::Expiry)>,
-) {
-    let Some(child) = current.and_then(|i| children.get(i)) else {
-        counters.no_session += 1;
-        return;
-    };
-    let sa = &child.out;
-    let head = esp::transport::headroom(sa);
-    let total = sa.sealed_len(l2tp_msg.len() + wire::ip::udp::HEADER_LEN);
-    let mut buf = vec![0u8; total.max(head + l2tp_msg.len())];
-    if let Some(dst) = buf.get_mut(head..head + l2tp_msg.len()) {
-        dst.copy_from_slice(l2tp_msg);
-    } else {
-        return;
-    }
-    match esp::transport::seal(sa, &mut buf, l2tp_msg.len(), port, rng) {
-        Ok(sealed) => {
-            buf.truncate(sealed.len);
-            if let Some(e) = sealed.expiry {
-                expiries.push((tuple, child.spi_in, e));
-            }
-            let transmit = match sa.encap() {
-                esp::Encap::Udp { local, remote } => Transmit::Udp { local, remote },
-                esp::Encap::None => match (tuple.local.ip(), tuple.remote.ip()) {
-                    (IpAddr::V4(local), IpAddr::V4(remote)) => Transmit::Esp { local, remote },
-                    _ => return,
-                },
-            };
-            out.push_back((transmit, buf));
-        }
-        Err(e) => debug!(error = %e, "ESP seal failed; packet dropped"),
-    }
-}
-
-/// The Windows release behind an MS NT5 ISAKMPOAKLEY vendor ID version (clients.md C.1, from
-/// ike-scan's ike-vendor-ids and Openswan's vendor.c).
+/// The Windows release behind an MS NT5 ISAKMPOAKLEY vendor ID version (the list in
+/// ike-scan's `ike-vendor-ids` and Openswan's `vendor.c`).
 fn windows_name(version: u32) -> &'static str {
     match version {
         2 => "Windows 2000",
@@ -1533,23 +1287,24 @@ fn session_state(link: &ppp::Link) -> String {
     }
 }
 
-fn ike_config(config: &Config) -> ike::ResponderConfig {
+fn ike_config(config: &ServerConfig) -> ike::ResponderConfig {
     let mut c = ike::ResponderConfig::new(config.psk.clone());
     c.policy = ike::Policy {
-        modern: config
-            .ike
-            .profiles
-            .contains(&crate::config::Profile::Modern),
-        legacy: config
-            .ike
-            .profiles
-            .contains(&crate::config::Profile::Legacy),
+        modern: config.ike.profiles.contains(&config::Profile::Modern),
+        legacy: config.ike.profiles.contains(&config::Profile::Legacy),
         des: config.ike.legacy_des,
         modp768: config.ike.modp768,
     };
     c.nat_d_trick = config.ike.nat_d_trick;
     c.nat_t_port = config.listen.nat_t_port;
+    c.raw_esp = config.listen.raw_esp;
     c.max_half_open = config.limits.half_open_ike_sas as usize;
+    c.max_half_open_per_ip = config.limits.half_open_per_source_ip as usize;
+    c.dh_rate_limit.per_second = config.limits.key_exchanges_per_source_per_second;
+    c.dh_rate_limit.burst = config
+        .limits
+        .key_exchanges_per_source_per_second
+        .saturating_mul(2);
     c.dpd_interval = match config.ike.dpd_interval_secs {
         0 => None,
         secs => Some(Duration::from_secs(u64::from(secs))),
@@ -1563,8 +1318,8 @@ fn ike_config(config: &Config) -> ike::ResponderConfig {
     c
 }
 
-fn inform_config(config: &Config) -> wire::dhcp::inform::InformConfig {
-    let mut c = wire::dhcp::inform::InformConfig::new(config.pool.server_address);
+fn inform_config(config: &ServerConfig) -> crate::dhcp::InformConfig {
+    let mut c = crate::dhcp::InformConfig::new(config.pool.server_address);
     c.routes = config
         .client_routes
         .iter()
@@ -1575,7 +1330,7 @@ fn inform_config(config: &Config) -> wire::dhcp::inform::InformConfig {
     c
 }
 
-fn lns_config(config: &Config) -> l2tp::LnsConfig {
+fn lns_config(config: &ServerConfig) -> l2tp::LnsConfig {
     let mut c = l2tp::LnsConfig::default();
     c.host_name.clone_from(&config.l2tp.host_name);
     c.hello_interval = Duration::from_secs(u64::from(config.l2tp.hello_interval_secs));
@@ -1591,7 +1346,7 @@ fn lns_config(config: &Config) -> l2tp::LnsConfig {
     c
 }
 
-fn link_config(config: &Config, our_addr: Ipv4Addr) -> ppp::LinkConfig {
+fn link_config(config: &ServerConfig, our_addr: Ipv4Addr) -> ppp::LinkConfig {
     let mut c = ppp::LinkConfig {
         our_addr,
         dns: [config.dns.first().copied(), config.dns.get(1).copied()],
@@ -1607,9 +1362,9 @@ fn link_config(config: &Config, our_addr: Ipv4Addr) -> ppp::LinkConfig {
         .auth
         .iter()
         .map(|a| match a {
-            crate::config::AuthProtocol::MsChapV2 => ppp::AuthProtocol::MsChapV2,
-            crate::config::AuthProtocol::Chap => ppp::AuthProtocol::Chap,
-            crate::config::AuthProtocol::MsChapV1 => ppp::AuthProtocol::MsChapV1,
+            config::AuthProtocol::MsChapV2 => ppp::AuthProtocol::MsChapV2,
+            config::AuthProtocol::Chap => ppp::AuthProtocol::Chap,
+            config::AuthProtocol::MsChapV1 => ppp::AuthProtocol::MsChapV1,
         })
         .collect();
     if config.ppp.pap && !c.auth_protocols.contains(&ppp::AuthProtocol::Pap) {

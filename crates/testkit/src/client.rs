@@ -31,6 +31,7 @@ use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+use wire::FourTuple;
 
 use crypto::Secret;
 use rand::{RngCore, SeedableRng};
@@ -429,7 +430,7 @@ impl Client {
     }
 
     /// The IKE 4-tuple the client uses now (ports 4500 after a float).
-    pub fn ike_peer(&self) -> ike::Peer {
+    pub fn ike_peer(&self) -> FourTuple {
         self.ike.peer()
     }
 
@@ -1238,13 +1239,13 @@ fn install(child: &ike::ChildSa) -> Result<Child, esp::Error> {
     let (encap, peer) = if udp {
         (
             esp::Encap::Udp { local, remote },
-            esp::FourTuple { local, remote },
+            FourTuple { local, remote },
         )
     } else {
         let strip = |a: SocketAddr| SocketAddr::new(a.ip(), 0);
         (
             esp::Encap::None,
-            esp::FourTuple {
+            FourTuple {
                 local: strip(local),
                 remote: strip(remote),
             },

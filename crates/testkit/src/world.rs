@@ -170,9 +170,10 @@ impl WorldConfig {
     /// built from them at the world's base instant and fed the same inputs at the same times
     /// behaves exactly as the world's (see [`World::set_tap`]).
     pub fn server_parts(&self) -> Result<ServerParts, Error> {
-        let (config, _warnings) =
-            server::config::Config::from_yaml_str(&self.server_yaml(), Path::new("l2tpd.yaml"))
+        let (file, _warnings) =
+            config::Config::from_yaml_str(&self.server_yaml(), Path::new("l2tpd.yaml"))
                 .map_err(|e| Error::Config(format!("{e:?}")))?;
+        let config = file.server;
         let users = load_users(&config, &self.users_yaml)?;
         let mut rng_seed = [0u8; 32];
         ChaCha20Rng::seed_from_u64(self.seed).fill_bytes(&mut rng_seed);
@@ -213,10 +214,10 @@ pub struct NetStats {
 /// What the world builds its server from: [`WorldConfig::server_parts`].
 #[derive(Debug, Clone)]
 pub struct ServerParts {
-    /// The parsed `l2tpd.yaml`.
-    pub config: server::config::Config,
+    /// The server's part of the parsed `l2tpd.yaml`.
+    pub config: config::ServerConfig,
     /// The parsed users file.
-    pub users: server::users::Users,
+    pub users: config::users::Users,
     /// The server's random seed, drawn from the world's seed.
     pub rng_seed: [u8; 32],
 }
@@ -346,7 +347,7 @@ struct Nat {
 /// The simulated world.
 pub struct World {
     config: WorldConfig,
-    server_config: server::config::Config,
+    server_config: config::ServerConfig,
     now: Instant,
     start: Instant,
     server: Server,
@@ -967,10 +968,8 @@ impl World {
     }
 }
 
-fn load_users(config: &server::config::Config, text: &str) -> Result<server::users::Users, Error> {
-    let pool =
-        server::pool::Pool::from_config(&config.pool).map_err(|e| Error::Config(e.to_string()))?;
-    server::users::Users::from_yaml_str(text, Path::new("users.yaml"), &pool)
+fn load_users(config: &config::ServerConfig, text: &str) -> Result<config::users::Users, Error> {
+    config::users::Users::from_yaml_str(text, Path::new("users.yaml"), &config.pool)
         .map_err(|e| Error::Config(format!("{e:?}")))
 }
 

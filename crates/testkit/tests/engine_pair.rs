@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
+use wire::FourTuple;
 
 use crypto::Secret;
 use rand::SeedableRng;
@@ -64,6 +65,8 @@ impl MiniServer {
     fn new(nat_d_trick: bool) -> Self {
         let mut cfg = ike::ResponderConfig::new(Secret::from_slice(PSK));
         cfg.nat_d_trick = nat_d_trick;
+        // This server receives plain ESP (`Out::Esp`).
+        cfg.raw_esp = true;
         Self {
             ike: ike::Responder::new(cfg, [9; 32]),
             inbound: None,
@@ -150,15 +153,12 @@ impl MiniServer {
                             local: c.peer.local,
                             remote: c.peer.remote,
                         },
-                        esp::FourTuple {
-                            local: c.peer.local,
-                            remote: c.peer.remote,
-                        },
+                        c.peer,
                     )
                 } else {
                     (
                         esp::Encap::None,
-                        esp::FourTuple {
+                        FourTuple {
                             local: SocketAddr::new(c.peer.local.ip(), 0),
                             remote: SocketAddr::new(c.peer.remote.ip(), 0),
                         },

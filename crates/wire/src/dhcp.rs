@@ -33,7 +33,6 @@
 //! - [`ClasslessRoute`] and [`ClasslessRoutes`] are the destination-descriptor/router pairs of
 //!   option 121 (RFC 3442) and of Microsoft's option 249, which has "exactly the same" format
 //!   (MS-DHCPE §2.2.8).
-//! - [`inform`] answers a DHCPINFORM with a DHCPACK (RFC 2131 §3.4, §4.3.5).
 //!
 //! Not interpreted here: option overload (52, RFC 2132 §9.3; `sname` and `file` are opaque
 //! bytes) and the concatenation of long options split into several instances (RFC 3396): the
@@ -52,8 +51,6 @@
 use core::net::Ipv4Addr;
 
 use crate::{Error, Result};
-
-pub mod inform;
 
 /// The UDP port of DHCP servers (RFC 2131 §4.1).
 pub const SERVER_PORT: u16 = 67;

@@ -4,11 +4,17 @@
 //!   fragments are detected and reported, never reassembled.
 //! - [`udp`]: the UDP header (RFC 768), with the checksum over the IPv4 pseudo-header. A
 //!   transmitted checksum of zero means "no checksum" (RFC 768, "Fields").
+//! - [`tcp`]: the TCP header (RFC 9293 §3.1) and its options, enough to clamp the Maximum
+//!   Segment Size of a SYN (RFC 9293 §3.7.1) with an incremental checksum update (RFC 1624).
+//! - [`icmp`]: ICMP (RFC 792), with the "fragmentation needed and DF set" error and its
+//!   next-hop MTU (RFC 1191 §4), built as RFC 1812 §4.3.2.3 and RFC 1122 §3.2.2 require.
 //! - [`checksum`]: the Internet checksum (RFC 1071 §4.1).
 //! - [`Protocol`]: the IPv4 Protocol / ESP Next Header codepoints (IANA "Assigned Internet
 //!   Protocol Numbers", as used by RFC 791 §3.1 and RFC 4303 §2.6).
 
+pub mod icmp;
 pub mod ipv4;
+pub mod tcp;
 pub mod udp;
 
 enum_with_unknown! {

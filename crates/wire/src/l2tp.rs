@@ -8,8 +8,7 @@
 //! - [`Avp`] is one raw Attribute-Value Pair (RFC 2661 §4.1): M and H bits, 10-bit length,
 //!   Vendor ID and Attribute Type. [`Avps`] walks an AVP chain as an iterator of `Result`.
 //! - [`AvpRepr`] is the typed value of every AVP of RFC 2661 §4.4 (keyed by vendor ID 0 and
-//!   attribute type), plus the Microsoft Correlation ID (vendor 311, type 1; MS-L2TPIE §2.2.1.1,
-//!   clients.md C.3). Anything else is [`AvpRepr::Unknown`]: data, not an error. Whether an
+//!   attribute type), plus the Microsoft Correlation ID (vendor 311, type 1; MS-L2TPIE §2.2.1.1). Anything else is [`AvpRepr::Unknown`]: data, not an error. Whether an
 //!   unknown AVP is ignored (M=0) or tears the tunnel or session down (M=1) is the engine's
 //!   decision (RFC 2661 §4.1).
 //!
@@ -845,7 +844,7 @@ pub enum AvpRepr<'a> {
     /// Sequencing Required (§4.4.5): no value.
     SequencingRequired,
     /// Microsoft Correlation ID (vendor 311, type 1): a 16-octet GUID, sent with M=0 in ICRQ by
-    /// Vista SP1 and later (MS-L2TPIE §2.2.1.1, clients.md C.3). Recognised and ignored.
+    /// Vista SP1 and later (MS-L2TPIE §2.2.1.1). Recognised and ignored.
     MsCorrelationId([u8; 16]),
     /// Any other `(vendor, type)`: kept as data.
     Unknown {
@@ -1308,7 +1307,7 @@ mod tests {
         0x01, 0x80, 0x08, 0x00, 0x00, 0x00, 0x09, 0x5f, 0x2b,
     ];
 
-    // MS-L2TPIE §2.2.1.1 (clients.md C.3): the Microsoft Correlation ID AVP, M=0 H=0, length
+    // MS-L2TPIE §2.2.1.1: the Microsoft Correlation ID AVP, M=0 H=0, length
     // 22, vendor 0x0137, type 1, then a 16-octet GUID (an example GUID value here).
     const MS_CORRELATION_AVP: [u8; 22] = [
         0x00, 0x16, 0x01, 0x37, 0x00, 0x01, 0x3f, 0x2a, 0x81, 0x0c, 0x5d, 0x11, 0x4e, 0x8b, 0x9a,
@@ -1550,7 +1549,7 @@ mod tests {
 
     #[test]
     fn windows_sccrq_avp_set() {
-        // The Windows SCCRQ AVP set (clients.md C.3; Huawei Quidway debug of a Microsoft LAC):
+        // The Windows SCCRQ AVP set (as a Huawei Quidway debug of a Microsoft LAC shows it):
         // Protocol Version 1.0, Framing Caps 1 (sync), Bearer Caps 0, Firmware Revision
         // 0x0500, Host Name, Vendor Name "Microsoft", Assigned Tunnel ID 4, Receive Window 8.
         // The M bits follow RFC 2661 §4.4 (the decodes do not show them).

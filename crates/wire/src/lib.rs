@@ -30,8 +30,10 @@ pub mod isakmp;
 pub mod l2tp;
 pub mod natt;
 pub mod ppp;
+mod tuple;
 
 pub use error::{Error, ErrorKind, Result};
+pub use tuple::FourTuple;
 
 /// A byte range inside a fixed-layout header (smoltcp's `Field`).
 pub type Field = core::ops::Range<usize>;

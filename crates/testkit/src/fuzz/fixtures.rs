@@ -405,7 +405,7 @@ pub fn esp_open_sa(selector: u8, direction: esp::Direction) -> esp::SaParams {
 pub const ESP_OPEN_PEER: (Ipv4Addr, Ipv4Addr) =
     (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(198, 51, 100, 7));
 
-fn esp_open_peer(udp: bool) -> (esp::Encap, esp::FourTuple) {
+fn esp_open_peer(udp: bool) -> (esp::Encap, wire::FourTuple) {
     let port = if udp { crate::NAT_T_PORT } else { 0 };
     let local = SocketAddr::new(IpAddr::V4(ESP_OPEN_PEER.0), port);
     let remote = SocketAddr::new(IpAddr::V4(ESP_OPEN_PEER.1), port);
@@ -414,7 +414,7 @@ fn esp_open_peer(udp: bool) -> (esp::Encap, esp::FourTuple) {
     } else {
         esp::Encap::None
     };
-    (encap, esp::FourTuple { local, remote })
+    (encap, wire::FourTuple { local, remote })
 }
 
 /// The pseudo header the `ip_udp` target verifies checksums with (client to server).
@@ -423,7 +423,7 @@ pub const UDP_PSEUDO: PseudoHeader = PseudoHeader {
     dst_addr: Ipv4Addr::new(192, 0, 2, 1),
 };
 
-/// One IKE transform on ECP256, the cheapest group: the `fastpath` fixture rebuilds its server
+/// One IKE transform on ECP256, the cheapest group: the `dataplane` fixture rebuilds its server
 /// for every input.
 fn ecp256(cipher: CipherAlg) -> Vec<Phase1Suite> {
     vec![Phase1Suite {
@@ -437,14 +437,14 @@ fn ecp256(cipher: CipherAlg) -> Vec<Phase1Suite> {
     }]
 }
 
-/// Virtual time the `fastpath` world may take to bring each client up.
+/// Virtual time the `dataplane` world may take to bring each client up.
 const CONNECT_LIMIT: Duration = Duration::from_secs(120);
 
-/// The world of the `fastpath` target with every client up, and its tap on since the world
+/// The world of the `dataplane` target with every client up, and its tap on since the world
 /// was built: the NAT-D trick off, two clients behind the NAT (Windows 10 with AES and Linux
 /// with 3DES, UDP-encapsulated, sharing the NAT's address) and an XP client on the Internet
 /// (raw ESP, 3DES). Deterministic: the same call gives the same world.
-pub fn fastpath_world(base: Instant) -> Result<World, Error> {
+pub fn dataplane_world(base: Instant) -> Result<World, Error> {
     let mut w = World::new(
         WorldConfig {
             seed: 0x5eed_fa57,
@@ -479,7 +479,9 @@ pub fn fastpath_world(base: Instant) -> Result<World, Error> {
         let id = w.add_client(profile, private, behind_nat, user, &format!("{user}-pass"));
         w.connect(id)?;
         if !w.run_until(|w| w.client(id).stage() >= Stage::Up, CONNECT_LIMIT) {
-            return Err(Error::NotReady("a fastpath fixture client did not come up"));
+            return Err(Error::NotReady(
+                "a dataplane fixture client did not come up",
+            ));
         }
     }
     // Let the last acknowledgements settle so that nothing is in flight.
@@ -487,9 +489,9 @@ pub fn fastpath_world(base: Instant) -> Result<World, Error> {
     Ok(w)
 }
 
-/// A session of the `fastpath` fixture.
+/// A session of the `dataplane` fixture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FastSession {
+pub struct DataPlaneSession {
     /// The assigned address.
     pub addr: Ipv4Addr,
     /// The client's public address (the IKE peer's).
@@ -498,25 +500,26 @@ pub struct FastSession {
     pub udp: bool,
 }
 
-/// The `fastpath` fixture: the server inputs that brought [`fastpath_world`] up, to replay
-/// into a fresh server for every fuzz input (the fast path shares replay windows and
-/// counters with the owner, so a server reused across inputs would not replay a crash).
+/// The `dataplane` fixture: the server inputs that brought [`dataplane_world`] up, to replay
+/// into a fresh server for every fuzz input (the data plane shares replay windows and
+/// counters with the control plane, so a server reused across inputs would not replay a
+/// crash).
 #[derive(Debug, Clone)]
-pub struct FastPathFixture {
+pub struct DataPlaneFixture {
     parts: ServerParts,
     transcript: Vec<TapRecord>,
     /// Where the world's clock stood when the fixture was taken.
     end: Duration,
     /// The sessions that are up at the end of the transcript.
-    pub sessions: Vec<FastSession>,
+    pub sessions: Vec<DataPlaneSession>,
 }
 
-impl FastPathFixture {
-    /// Runs [`fastpath_world`] once and keeps its transcript.
+impl DataPlaneFixture {
+    /// Runs [`dataplane_world`] once and keeps its transcript.
     pub fn new() -> Result<Self, Error> {
         #[allow(clippy::disallowed_methods)]
         let base = Instant::now();
-        let mut w = fastpath_world(base)?;
+        let mut w = dataplane_world(base)?;
         let parts = w.config().server_parts()?;
         let end = w.elapsed();
         let transcript: Vec<TapRecord> = w
@@ -529,7 +532,7 @@ impl FastPathFixture {
             .sessions
             .iter()
             .filter_map(|s| {
-                Some(FastSession {
+                Some(DataPlaneSession {
                     addr: s.assigned_ip?,
                     remote: s.client_public,
                     udp: s.nat,

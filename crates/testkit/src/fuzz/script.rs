@@ -119,7 +119,7 @@ const LOCAL_PORTS: [u16; 4] = [
     fixtures::OTHER_PORT,
 ];
 
-/// One step of the `ike_responder`, `server_inputs` and `fastpath` targets: something that
+/// One step of the `ike_responder`, `server_inputs` and `dataplane` targets: something that
 /// reaches the server from the network or the TUN device, or time passing. The server's own
 /// address is [`fixtures::SERVER_IP`]; senders are one of [`fixtures::HOSTS`].
 ///
@@ -130,8 +130,9 @@ const LOCAL_PORTS: [u16; 4] = [
 /// - 2 `Tun`: data (an IPv4 packet);
 /// - 3 `Advance`: milliseconds (4), then timers run;
 /// - 4 `ReloadUsers`;
-/// - 5 `Pin`: the `fastpath` target holds the current table (or lets it go) for the following
-///   packets; other targets ignore it.
+/// - 5 `Hold`: the `dataplane` target holds back what goes to the control plane (hand-offs,
+///   IKE, wake-ups) from now on, as a busy control plane does, or delivers what it held and
+///   stops holding; other targets ignore it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step<'a> {
     /// A UDP datagram to the server.
@@ -162,8 +163,8 @@ pub enum Step<'a> {
     },
     /// The users file is reloaded (unchanged).
     ReloadUsers,
-    /// Hold (or release) the fast path's current table.
-    Pin,
+    /// Hold back (or deliver) what goes from the data plane to the control plane.
+    Hold,
 }
 
 impl<'a> Step<'a> {
@@ -187,7 +188,7 @@ impl<'a> Step<'a> {
             2 => Self::Tun { data: r.bytes()? },
             3 => Self::Advance { ms: r.u32()? },
             4 => Self::ReloadUsers,
-            _ => Self::Pin,
+            _ => Self::Hold,
         })
     }
 
@@ -232,7 +233,7 @@ impl<'a> Step<'a> {
             Self::ReloadUsers => {
                 w.u8(4);
             }
-            Self::Pin => {
+            Self::Hold => {
                 w.u8(5);
             }
         }
@@ -337,7 +338,7 @@ mod tests {
             Step::Tun { data: &[0x45; 20] },
             Step::Advance { ms: 61_000 },
             Step::ReloadUsers,
-            Step::Pin,
+            Step::Hold,
         ];
         let mut w = Writer::new();
         for s in &steps {

@@ -13,7 +13,7 @@
 //!   trailer, inner UDP datagrams, L2TP messages and AVP chains, PPP frames, CHAP/PAP packets
 //!   and MS-CHAP values, IPv4 packets, DHCP messages; the L2TP datagrams re-sealed with the
 //!   `esp_open` fixture's SA; DH public values and CBC inputs.
-//! - The engine targets (`ike_responder`, `ppp_link`, `ppp_peer`, `l2tp_lns`) and `fastpath`
+//! - The engine targets (`ike_responder`, `ppp_link`, `ppp_peer`, `l2tp_lns`) and `dataplane`
 //!   get exchanges recorded against their own fixture, so that every seed replays exactly.
 //!
 //! Everything is seeded: two calls give the same corpus byte for byte.
@@ -56,8 +56,8 @@ pub const TARGETS: &[&str] = &[
     "dhcp_message",
     "esp_header",
     "esp_open",
+    "dataplane",
     "esp_replay",
-    "fastpath",
     "ike_responder",
     "ike_suites",
     "ip_ipv4",
@@ -128,7 +128,7 @@ impl Corpus {
 fn is_script(target: &str) -> bool {
     matches!(
         target,
-        "server_inputs" | "ike_responder" | "fastpath" | "ppp_link" | "ppp_peer" | "l2tp_lns"
+        "server_inputs" | "ike_responder" | "dataplane" | "ppp_link" | "ppp_peer" | "l2tp_lns"
     )
 }
 
@@ -151,7 +151,7 @@ pub fn generate(base: Instant) -> Result<Corpus, Error> {
     }
     ppp_seeds(&mut c, base);
     l2tp_seeds(&mut c, base);
-    fastpath_seeds(&mut c, base)?;
+    dataplane_seeds(&mut c, base)?;
     for v in 0..fixtures::SERVER_VARIANTS {
         let w = fixtures::server_world(v);
         c.add(
@@ -728,14 +728,16 @@ impl<'c> Dissect<'c> {
         let Ok(p) = wire::ppp::control::Packet::new_checked(payload) else {
             return;
         };
-        match wire::ppp::chap::Repr::parse(&p) {
-            Ok(wire::ppp::chap::Repr::Response { value, .. }) => {
+        let Ok(msg) = wire::ppp::chap::Repr::parse(&p) else {
+            return;
+        };
+        match msg.body {
+            wire::ppp::chap::Body::Response { value, .. } => {
                 self.add("ppp_auth", "chap-value", value.to_vec());
             }
-            Ok(
-                wire::ppp::chap::Repr::Success { message, .. }
-                | wire::ppp::chap::Repr::Failure { message, .. },
-            ) => self.add("ppp_auth", "chap-message", message.to_vec()),
+            wire::ppp::chap::Body::Success(message) | wire::ppp::chap::Body::Failure(message) => {
+                self.add("ppp_auth", "chap-message", message.to_vec());
+            }
             _ => {}
         }
     }
@@ -1458,13 +1460,13 @@ fn hidden_seeds(messages: &[Vec<u8>]) -> Vec<Vec<u8>> {
     out
 }
 
-// ---- the fast path ------------------------------------------------------------------------
+// ---- the data plane -----------------------------------------------------------------------
 
-/// Traffic of the `fastpath` fixture's sessions after they came up, as scripts: the clients'
+/// Traffic of the `dataplane` fixture's sessions after they came up, as scripts: the clients'
 /// pings and DHCPINFORMs (ESP), LAN packets to them (TUN), an idle minute (echo, Hello,
 /// keepalives), a NAT rebinding, a rekey.
-fn fastpath_seeds(c: &mut Corpus, base: Instant) -> Result<(), Error> {
-    let mut w = fixtures::fastpath_world(base)?;
+fn dataplane_seeds(c: &mut Corpus, base: Instant) -> Result<(), Error> {
+    let mut w = fixtures::dataplane_world(base)?;
     let ids: Vec<_> = (0..w.client_count()).collect();
     // Start the script where the fixture's transcript ends.
     let start = w.elapsed();
@@ -1488,7 +1490,7 @@ fn fastpath_seeds(c: &mut Corpus, base: Instant) -> Result<(), Error> {
         let seq = u16::try_from(n).unwrap_or(0);
         w.ping(id, LAN_HOST, seq)?;
         if let Some(addr) = w.client(id).assigned_address() {
-            w.send_ip(id, &windows_inform(addr, "FASTPATH"))?;
+            w.send_ip(id, &windows_inform(addr, "DATAPLANE"))?;
             w.lan_send(&packet::icmp_echo(LAN_HOST, addr, false, 7, seq, b"lan"));
             w.lan_send(&packet::udp_packet(
                 SocketAddrV4::new(LAN_HOST, 53),
@@ -1514,7 +1516,7 @@ fn fastpath_seeds(c: &mut Corpus, base: Instant) -> Result<(), Error> {
         cut(&mut w, "rekey");
     }
     for (name, script) in scripts {
-        c.add("fastpath", name, "script", script);
+        c.add("dataplane", name, "script", script);
     }
     Ok(())
 }
@@ -1559,7 +1561,7 @@ mod tests {
                     s.handle_timeout(now);
                 }
                 Step::ReloadUsers => s.reload_users(now, parts.users.clone()),
-                Step::Pin => {}
+                Step::Hold => {}
             }
             while let Some(t) = s.poll_transmit(&mut buf) {
                 let kind = match t {
@@ -1725,25 +1727,33 @@ mod tests {
         }
     }
 
-    /// The seeds of the fast path reach it: packets to the TUN and sealed for clients.
+    /// The seeds of the data plane reach it: packets to the TUN and sealed for clients, and
+    /// hand-offs the control plane takes (the DHCPINFORMs, LCP and Hello of the idle minute).
     #[test]
-    fn fastpath_scripts_use_the_fast_path() {
-        let fixture = fixtures::FastPathFixture::new().unwrap();
+    fn dataplane_scripts_use_the_data_plane() {
+        let fixture = fixtures::DataPlaneFixture::new().unwrap();
         assert_eq!(fixture.sessions.len(), 3);
         let mut c = Corpus::default();
-        fastpath_seeds(&mut c, base()).unwrap();
-        let seeds = c.get("fastpath").unwrap();
+        dataplane_seeds(&mut c, base()).unwrap();
+        let seeds = c.get("dataplane").unwrap();
         let traffic = seeds
             .iter()
             .find(|(n, _)| n.starts_with("traffic"))
             .unwrap()
             .1;
-        let (server, now) = fixture.replay(base());
-        let mut server = server;
-        let fp = server.fast_path();
+        let (mut server, now) = fixture.replay(base());
+        let dp = server.data_plane();
         let mut rng = ChaCha20Rng::seed_from_u64(1);
-        let _ = now;
-        let (mut to_tun, mut sealed) = (0, 0);
+        let mut batch = server::Batch::new();
+        let (mut to_tun, mut dhcp, mut sealed) = (0, 0, 0);
+        let mut act = |server: &mut server::Server, verdict, buf: &[u8]| match verdict {
+            server::Inbound::Tun(_) => to_tun += 1,
+            server::Inbound::ToOwner(h) => {
+                dhcp += usize::from(h.reason == server::HandoffReason::Dhcp);
+                server.handle_decrypted(now, &h, &buf[h.l2tp.clone()]);
+            }
+            _ => {}
+        };
         for step in Step::read_all(traffic) {
             match step {
                 Step::Udp {
@@ -1752,31 +1762,27 @@ mod tests {
                     data,
                 } => {
                     let mut buf = data.to_vec();
-                    to_tun += usize::from(matches!(
-                        fp.inbound_udp(local, remote, &mut buf),
-                        server::Inbound::ToTun(_)
-                    ));
+                    let v = dp.inbound_udp(local, remote, &mut buf);
+                    act(&mut server, v, &buf);
                 }
                 Step::Esp { remote, data } => {
                     let mut buf = data.to_vec();
-                    to_tun += usize::from(matches!(
-                        fp.inbound_esp(SERVER_IP, remote, &mut buf),
-                        server::Inbound::ToTun(_)
-                    ));
+                    let v = dp.inbound_esp(SERVER_IP, remote, &mut buf);
+                    act(&mut server, v, &buf);
                 }
                 Step::Tun { data } => {
-                    let mut out = Vec::new();
-                    sealed += usize::from(matches!(
-                        fp.outbound(data, &mut out, &mut rng),
-                        server::Outbound::Udp { .. } | server::Outbound::Esp { .. }
-                    ));
+                    batch.clear();
+                    if let server::Outbound::Sealed(n) = dp.outbound(data, &mut batch, &mut rng) {
+                        sealed += n;
+                    }
                 }
                 _ => {}
             }
         }
-        // Three clients ping (the DHCPINFORMs go to the owner); the LAN answers and writes
-        // to each client twice.
+        // Three clients ping and send a DHCPINFORM; the LAN answers and writes to each
+        // client twice.
         assert!(to_tun >= 3, "to TUN: {to_tun}");
+        assert_eq!(dhcp, 3, "DHCPINFORMs handed over");
         assert!(sealed >= 6, "sealed: {sealed}");
     }
 

@@ -250,6 +250,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.buffer.as_mut()[field::FLG_OFF].copy_from_slice(&value.to_be_bytes());
     }
 
+    /// Sets the flags and the fragment offset of a fragment (RFC 791 §3.2): More Fragments as
+    /// given, Don't Fragment clear, `offset` in 8-byte units (masked to 13 bits).
+    #[allow(clippy::indexing_slicing)]
+    pub fn set_fragment(&mut self, more_frags: bool, offset: u16) {
+        let value = (offset & FRAG_OFFSET_MASK) | if more_frags { FLAG_MF } else { 0 };
+        self.buffer.as_mut()[field::FLG_OFF].copy_from_slice(&value.to_be_bytes());
+    }
+
     /// Sets Time to Live.
     #[allow(clippy::indexing_slicing)]
     pub fn set_ttl(&mut self, value: u8) {

@@ -2,10 +2,10 @@
 //! (RFC 2759 §3-§7). The value formats of MS-CHAP live in `ppp::mschap`.
 //!
 //! CHAP shares the `Code | Identifier | Length` header with LCP, so it is read through
-//! `control::Packet`.
+//! `control::Packet`, and decoded as a `control::Message` whose body is a [`Body`].
 
-use super::control::{HEADER_LEN, Packet, emit_header, write_parts};
-use crate::{Error, Result};
+use super::control::{Message, MessageBody, counted_len, split_counted, write_parts};
+use crate::Result;
 
 enum_with_unknown! {
     /// CHAP codes (RFC 1994 §4; 5 and 6 from RFC 2433 §6 and §7; 7 from RFC 2759 §7).
@@ -27,158 +27,88 @@ enum_with_unknown! {
     }
 }
 
-/// A decoded CHAP packet.
+/// A decoded CHAP packet: the Identifier and the [`Body`].
+pub type Repr<'a> = Message<Body<'a>>;
+
+/// The Code and Data of a CHAP packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Repr<'a> {
+pub enum Body<'a> {
     /// Challenge: `Value-Size | Value | Name`.
     Challenge {
-        /// Identifier.
-        identifier: u8,
         /// The challenge value.
         value: &'a [u8],
         /// The authenticator's name.
         name: &'a [u8],
     },
-    /// Response: `Value-Size | Value | Name`.
+    /// Response (its Identifier copied from the Challenge): `Value-Size | Value | Name`.
     Response {
-        /// Identifier (copied from the Challenge).
-        identifier: u8,
         /// The response value.
         value: &'a [u8],
         /// The peer's name (user name).
         name: &'a [u8],
     },
-    /// Success with a message.
-    Success {
-        /// Identifier.
-        identifier: u8,
-        /// The message (MS-CHAPv2: `S=<40 hex> M=<text>`).
-        message: &'a [u8],
-    },
-    /// Failure with a message.
-    Failure {
-        /// Identifier.
-        identifier: u8,
-        /// The message (MS-CHAP: `E=… R=… C=… V=… M=…`).
-        message: &'a [u8],
-    },
+    /// Success with a message (MS-CHAPv2: `S=<40 hex> M=<text>`).
+    Success(&'a [u8]),
+    /// Failure with a message (MS-CHAP: `E=… R=… C=… V=… M=…`).
+    Failure(&'a [u8]),
     /// Any other code (e.g. MS-CHAP change password), kept as data.
     Other {
         /// The code.
         code: Code,
-        /// Identifier.
-        identifier: u8,
         /// Data.
         data: &'a [u8],
     },
 }
 
-fn split_value(data: &[u8]) -> Result<(&[u8], &[u8])> {
-    let (&size, rest) = data
-        .split_first()
-        .ok_or(Error::truncated("chap.value_size"))?;
-    rest.split_at_checked(usize::from(size))
-        .ok_or(Error::truncated("chap.value"))
-}
+impl<'a> MessageBody<'a> for Body<'a> {
+    const AT: &'static str = "chap";
 
-impl<'a> Repr<'a> {
-    /// Decodes a CHAP packet.
-    pub fn parse(packet: &Packet<&'a [u8]>) -> Result<Self> {
-        packet.check_len()?;
-        let identifier = packet.identifier();
-        let buf: &'a [u8] = packet.into_inner();
-        let data = buf
-            .get(HEADER_LEN..usize::from(packet.length()))
-            .ok_or(Error::truncated("chap.data"))?;
-        Ok(match Code::from(packet.code()) {
+    fn parse(code: u8, data: &'a [u8]) -> Result<Self> {
+        Ok(match Code::from(code) {
             Code::Challenge => {
-                let (value, name) = split_value(data)?;
-                Repr::Challenge {
-                    identifier,
-                    value,
-                    name,
-                }
+                let (value, name) = split_counted(data, "chap.value")?;
+                Body::Challenge { value, name }
             }
             Code::Response => {
-                let (value, name) = split_value(data)?;
-                Repr::Response {
-                    identifier,
-                    value,
-                    name,
-                }
+                let (value, name) = split_counted(data, "chap.value")?;
+                Body::Response { value, name }
             }
-            Code::Success => Repr::Success {
-                identifier,
-                message: data,
-            },
-            Code::Failure => Repr::Failure {
-                identifier,
-                message: data,
-            },
-            code => Repr::Other {
-                code,
-                identifier,
-                data,
-            },
+            Code::Success => Body::Success(data),
+            Code::Failure => Body::Failure(data),
+            code => Body::Other { code, data },
         })
     }
 
-    fn code(&self) -> Code {
+    fn code(&self) -> u8 {
         match self {
-            Repr::Challenge { .. } => Code::Challenge,
-            Repr::Response { .. } => Code::Response,
-            Repr::Success { .. } => Code::Success,
-            Repr::Failure { .. } => Code::Failure,
-            Repr::Other { code, .. } => *code,
+            Body::Challenge { .. } => Code::Challenge,
+            Body::Response { .. } => Code::Response,
+            Body::Success(_) => Code::Success,
+            Body::Failure(_) => Code::Failure,
+            Body::Other { code, .. } => *code,
         }
-    }
-
-    /// The Identifier octet.
-    pub const fn identifier(&self) -> u8 {
-        match self {
-            Repr::Challenge { identifier, .. }
-            | Repr::Response { identifier, .. }
-            | Repr::Success { identifier, .. }
-            | Repr::Failure { identifier, .. }
-            | Repr::Other { identifier, .. } => *identifier,
-        }
+        .into()
     }
 
     fn data_len(&self) -> usize {
         match self {
-            Repr::Challenge { value, name, .. } | Repr::Response { value, name, .. } => {
+            Body::Challenge { value, name } | Body::Response { value, name } => {
                 1 + value.len() + name.len()
             }
-            Repr::Success { message, .. } | Repr::Failure { message, .. } => message.len(),
-            Repr::Other { data, .. } => data.len(),
+            Body::Success(message) | Body::Failure(message) => message.len(),
+            Body::Other { data, .. } => data.len(),
         }
     }
 
-    /// Encoded length, header included.
-    pub fn buffer_len(&self) -> usize {
-        HEADER_LEN + self.data_len()
-    }
-
-    /// Writes the packet into the front of `buf`.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
-        let at = "chap";
-        let out = emit_header(
-            buf,
-            self.code().into(),
-            self.identifier(),
-            self.data_len(),
-            at,
-        )?;
+    fn emit_data(&self, out: &mut [u8]) -> Result<()> {
         match self {
-            Repr::Challenge { value, name, .. } | Repr::Response { value, name, .. } => {
-                let size =
-                    u8::try_from(value.len()).map_err(|_| Error::bad_length("chap.value_size"))?;
-                write_parts(out, &[&[size], value, name], at)
+            Body::Challenge { value, name } | Body::Response { value, name } => {
+                let size = counted_len(value, "chap.value_size")?;
+                write_parts(out, &[&[size], value, name], Self::AT)
             }
-            Repr::Success { message, .. } | Repr::Failure { message, .. } => {
-                write_parts(out, &[message], at)
+            Body::Success(data) | Body::Failure(data) | Body::Other { data, .. } => {
+                write_parts(out, &[data], Self::AT)
             }
-            Repr::Other { data, .. } => write_parts(out, &[data], at),
         }
     }
 }
@@ -186,6 +116,7 @@ impl<'a> Repr<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ppp::control::Packet;
 
     // chap_md5_computed.json, vector 1 (RFC 1994 §4.1 layout): Challenge with name "server".
     const CHALLENGE: [u8; 27] = [
@@ -205,17 +136,22 @@ mod tests {
         let repr = Repr::parse(&p).unwrap();
         assert_eq!(
             repr,
-            Repr::Challenge {
+            Repr {
                 identifier: 1,
-                value: &CHALLENGE[5..21],
-                name: b"server"
+                body: Body::Challenge {
+                    value: &CHALLENGE[5..21],
+                    name: b"server"
+                }
             }
         );
         let p = Packet::new_checked(&RESPONSE[..]).unwrap();
-        let Repr::Response {
+        let Repr {
             identifier: 1,
-            value,
-            name: b"bob",
+            body:
+                Body::Response {
+                    value,
+                    name: b"bob",
+                },
         } = Repr::parse(&p).unwrap()
         else {
             panic!()
@@ -252,10 +188,12 @@ mod tests {
             );
         }
         let big = [0u8; 300];
-        let repr = Repr::Challenge {
+        let repr = Repr {
             identifier: 0,
-            value: &big[..256],
-            name: b"",
+            body: Body::Challenge {
+                value: &big[..256],
+                name: b"",
+            },
         };
         let mut out = vec![0u8; repr.buffer_len()];
         assert!(repr.emit(&mut out).is_err());

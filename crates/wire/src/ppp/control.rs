@@ -124,6 +124,67 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 }
 
+impl<'a> Packet<&'a [u8]> {
+    /// The data after the header, up to `Length`, borrowed for the lifetime of the buffer
+    /// (zero copy), as the CHAP and PAP `Repr`s keep it.
+    #[allow(clippy::indexing_slicing)] // `check_len`: 4 <= Length <= buffer length.
+    pub fn data_slice(&self) -> &'a [u8] {
+        &self.buffer[HEADER_LEN..usize::from(self.length())]
+    }
+}
+
+/// A decoded packet of a protocol that shares the `Code | Identifier | Length` header but
+/// decodes its Data its own way, by Code: CHAP (RFC 1994 §4) and PAP (RFC 1334 §2.2). The
+/// header is handled here once; `B` is the protocol's body (`chap::Body`, `pap::Body`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message<B> {
+    /// The Identifier octet, which matches replies to requests.
+    pub identifier: u8,
+    /// The Code and the decoded Data.
+    pub body: B,
+}
+
+/// The Code and Data of a [`Message`], as one protocol decodes them.
+pub trait MessageBody<'a>: Sized {
+    /// The protocol's name, for errors.
+    const AT: &'static str;
+
+    /// Decodes the Data (up to Length) of a packet with this Code.
+    fn parse(code: u8, data: &'a [u8]) -> Result<Self>;
+
+    /// The Code octet.
+    fn code(&self) -> u8;
+
+    /// The encoded Data length.
+    fn data_len(&self) -> usize;
+
+    /// Writes the Data into `out`, exactly [`MessageBody::data_len`] octets.
+    fn emit_data(&self, out: &mut [u8]) -> Result<()>;
+}
+
+impl<'a, B: MessageBody<'a>> Message<B> {
+    /// Decodes a packet (its length is checked first).
+    pub fn parse(packet: &Packet<&'a [u8]>) -> Result<Self> {
+        packet.check_len()?;
+        Ok(Self {
+            identifier: packet.identifier(),
+            body: B::parse(packet.code(), packet.data_slice())?,
+        })
+    }
+
+    /// Encoded length, header included.
+    pub fn buffer_len(&self) -> usize {
+        HEADER_LEN + self.body.data_len()
+    }
+
+    /// Writes the packet into the front of `buf`.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
+        let data_len = self.body.data_len();
+        let out = emit_header(buf, self.body.code(), self.identifier, data_len, B::AT)?;
+        self.body.emit_data(out)
+    }
+}
+
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Sets the Code field.
     #[allow(clippy::indexing_slicing)] // Requires a buffer of at least `HEADER_LEN`.
@@ -173,6 +234,19 @@ pub(crate) fn emit_header<'b>(
         .ok_or_else(|| Error::buffer_too_small(at))?
         .copy_from_slice(&length.to_be_bytes());
     Ok(data)
+}
+
+/// Splits off a counted field: a length octet, then that many octets (CHAP's Value-Size and
+/// Value, RFC 1994 §4.1; PAP's Peer-ID, Password and Message, RFC 1334 §2.2).
+pub(crate) fn split_counted<'a>(data: &'a [u8], at: &'static str) -> Result<(&'a [u8], &'a [u8])> {
+    let (&len, rest) = data.split_first().ok_or_else(|| Error::truncated(at))?;
+    rest.split_at_checked(usize::from(len))
+        .ok_or_else(|| Error::truncated(at))
+}
+
+/// The length octet of a counted field (see [`split_counted`]).
+pub(crate) fn counted_len(field: &[u8], at: &'static str) -> Result<u8> {
+    u8::try_from(field.len()).map_err(|_| Error::bad_length(at))
 }
 
 /// Copies `parts` one after another into `out`, which must be exactly as long as their sum.
@@ -705,8 +779,7 @@ impl<'a> Repr<'a> {
 mod tests {
     use super::*;
 
-    // decoded-traces.md #3 / windows_xp_ppp_observations.json: the XP first LCP ConfReq, rebuilt
-    // from the pppd log per RFC 1661 §6 encodings (mru 1400, magic, pcomp, accomp, callback CBCP).
+    // A Windows XP client's first LCP ConfReq, rebuilt from a pppd debug log per RFC 1661 §6 encodings (mru 1400, magic, pcomp, accomp, callback CBCP).
     const XP_CONFREQ: [u8; 21] = [
         0x01, 0x01, 0x00, 0x15, 0x01, 0x04, 0x05, 0x78, 0x05, 0x06, 0x74, 0xcd, 0x45, 0xcf, 0x07,
         0x02, 0x08, 0x02, 0x0d, 0x03, 0x06,

@@ -1,7 +1,7 @@
 //! IPCP configuration options (RFC 1332 §3; DNS and NBNS addresses from RFC 1877 §1).
 //!
 //! IPCP packets are `control::Repr` parsed with `Protocol::Ipcp`. Windows asks for options 3,
-//! 129, 130, 131 and 132 (decoded-traces.md #3).
+//! 129, 130, 131 and 132.
 
 use core::net::Ipv4Addr;
 
@@ -139,7 +139,7 @@ mod tests {
     use super::*;
     use crate::ppp::control::OptionIter;
 
-    // decoded-traces.md #3: "<addr 0.0.0.0> <ms-dns1 0.0.0.0> <ms-wins 0.0.0.0> <ms-dns2 0.0.0.0>
+    // Windows XP's first IPCP request, as pppd logs it: "<addr 0.0.0.0> <ms-dns1 0.0.0.0> <ms-wins 0.0.0.0> <ms-dns2 0.0.0.0>
     // <ms-wins 0.0.0.0>" encoded per RFC 1332 §3.3 / RFC 1877.
     const WINDOWS_IPCP: [u8; 30] = [
         0x03, 0x06, 0, 0, 0, 0, 0x81, 0x06, 0, 0, 0, 0, 0x82, 0x06, 0, 0, 0, 0, 0x83, 0x06, 0, 0,

@@ -236,7 +236,7 @@ mod tests {
     use super::*;
     use crate::ppp::control::OptionIter;
 
-    // windows_xp_ppp_observations.json, "first_confreq_reconstructed" options part.
+    // The options of a Windows XP client's first LCP Configure-Request.
     const XP_OPTIONS: [u8; 17] = [
         0x01, 0x04, 0x05, 0x78, 0x05, 0x06, 0x74, 0xcd, 0x45, 0xcf, 0x07, 0x02, 0x08, 0x02, 0x0d,
         0x03, 0x06,

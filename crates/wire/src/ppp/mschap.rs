@@ -2,7 +2,7 @@
 //! MS-CHAPv2 Response (RFC 2759 §4), the Success message `S=<auth> M=<text>` (RFC 2759 §5) and
 //! the Failure message `E=… R=… C=… V=… M=…` (RFC 2433 §2.3, RFC 2759 §6).
 //!
-//! The Failure form that Windows turns into error 691 is pppd's, shown in decoded-traces.md #3:
+//! The Failure form that Windows turns into error 691 is pppd's, as pppd logs it:
 //! `E=691 R=1 C=c9fd54b06ad08bebadeefdd879e8dc85 V=0 M=Wrong Password` (lowercase challenge
 //! digits). We emit the challenge in lowercase like pppd, the authenticator response in
 //! uppercase as RFC 2759 §5 prescribes, and parse either case.
@@ -74,7 +74,7 @@ impl V2Response {
 /// `LM-Response(24) | NT-Response(24) | Use-NT flag(1)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct V1Response {
-    /// The LAN Manager response (Windows XP sends zeros; windows_xp_ppp_observations.json).
+    /// The LAN Manager response (Windows XP sends zeros).
     pub lm_response: [u8; 24],
     /// The NT response.
     pub nt_response: [u8; 24],
@@ -385,9 +385,9 @@ impl<'a> FailureMessage<'a> {
 mod tests {
     use super::*;
 
-    // windows_xp_ppp_observations.json: the XP MS-CHAPv2 Response value.
+    // A Windows XP MS-CHAPv2 Response value.
     const XP_V2_RESPONSE: &str = "f5b7143b992c6ee198f917ec6aa0d29a00000000000000005dde9a89837a1ea4b4a11028dc0d6531ee5802f20475034700";
-    // Same file: the XP MS-CHAPv1 Response value (LM zeros, NT response, use-NT 1).
+    // A Windows XP MS-CHAPv1 Response value (LM zeros, NT response, use-NT 1).
     const XP_V1_RESPONSE: &str = "0000000000000000000000000000000000000000000000006ccf61cf357b9068cd243bdf21ffd8e796038a49124816bc01";
 
     #[test]
@@ -441,7 +441,7 @@ mod tests {
 
     #[test]
     fn failure_message_pppd_form() {
-        // windows_xp_ppp_observations.json failure example (pppd).
+        // A pppd Failure message.
         let text = b"E=691 R=1 C=c9fd54b06ad08bebadeefdd879e8dc85 V=0 M=Wrong Password";
         let f = FailureMessage::parse(text).unwrap();
         assert_eq!(f.error, 691);

@@ -2,7 +2,7 @@
 //! RFC 2118 §2.1 and RFC 3078 §2.1) and IPV6CP (RFC 5072 §4).
 //!
 //! They are decoded so that logs can say what a client asked for (Windows XP asks CCP
-//! `<mppe +H -M -S -L -D +C>`, Windows 7 IPV6CP `<addr fe80::…>`; decoded-traces.md #3, #4).
+//! `<mppe +H -M -S -L -D +C>`, Windows 7 IPV6CP `<addr fe80::…>`).
 
 use super::control::{ConfigOption, RawOption, emit_option, exact};
 use crate::Result;
@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn ipv6cp_interface_id_round_trip() {
-        // decoded-traces.md #4: <addr fe80::483c:272c:c66a:ebe1>.
+        // Windows 7: <addr fe80::483c:272c:c66a:ebe1>.
         let bytes = [0x01, 0x0a, 0x48, 0x3c, 0x27, 0x2c, 0xc6, 0x6a, 0xeb, 0xe1];
         let opt = Ipv6cpOption::parse(RawOption {
             kind: 1,

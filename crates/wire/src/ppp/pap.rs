@@ -1,7 +1,9 @@
-//! PAP packets (RFC 1334 §2.2). PAP shares the `Code | Identifier | Length` header with LCP.
+//! PAP packets (RFC 1334 §2.2). PAP shares the `Code | Identifier | Length` header with LCP,
+//! so it is read through `control::Packet` and decoded as a `control::Message` whose body is a
+//! [`Body`].
 
-use super::control::{HEADER_LEN, Packet, emit_header, write_parts};
-use crate::{Error, Result};
+use super::control::{Message, MessageBody, counted_len, split_counted, write_parts};
+use crate::Result;
 
 enum_with_unknown! {
     /// PAP codes (RFC 1334 §2.2).
@@ -15,194 +17,101 @@ enum_with_unknown! {
     }
 }
 
-/// A decoded PAP packet.
+/// A decoded PAP packet: the Identifier and the [`Body`].
+pub type Repr<'a> = Message<Body<'a>>;
+
+/// The Code and Data of a PAP packet.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Repr<'a> {
+pub enum Body<'a> {
     /// Authenticate-Request: `Peer-ID Length | Peer-ID | Passwd-Length | Password`.
     AuthenticateRequest {
-        /// Identifier.
-        identifier: u8,
         /// The peer (user) name.
         peer_id: &'a [u8],
         /// The cleartext password (never logged: `Debug` redacts it).
         password: &'a [u8],
     },
     /// Authenticate-Ack: `Msg-Length | Message`.
-    AuthenticateAck {
-        /// Identifier.
-        identifier: u8,
-        /// Message.
-        message: &'a [u8],
-    },
+    AuthenticateAck(&'a [u8]),
     /// Authenticate-Nak: `Msg-Length | Message`.
-    AuthenticateNak {
-        /// Identifier.
-        identifier: u8,
-        /// Message.
-        message: &'a [u8],
-    },
+    AuthenticateNak(&'a [u8]),
     /// Any other code, kept as data.
     Other {
         /// The code.
         code: u8,
-        /// Identifier.
-        identifier: u8,
         /// Data.
         data: &'a [u8],
     },
 }
 
-impl core::fmt::Debug for Repr<'_> {
+impl core::fmt::Debug for Body<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Repr::AuthenticateRequest {
-                identifier,
-                peer_id,
-                ..
-            } => f
+            Body::AuthenticateRequest { peer_id, .. } => f
                 .debug_struct("AuthenticateRequest")
-                .field("identifier", identifier)
                 .field("peer_id", peer_id)
                 .field("password", &"<redacted>")
                 .finish(),
-            Repr::AuthenticateAck {
-                identifier,
-                message,
-            } => f
-                .debug_struct("AuthenticateAck")
-                .field("identifier", identifier)
-                .field("message", message)
-                .finish(),
-            Repr::AuthenticateNak {
-                identifier,
-                message,
-            } => f
-                .debug_struct("AuthenticateNak")
-                .field("identifier", identifier)
-                .field("message", message)
-                .finish(),
-            Repr::Other {
-                code,
-                identifier,
-                data,
-            } => f
+            Body::AuthenticateAck(message) => {
+                f.debug_tuple("AuthenticateAck").field(message).finish()
+            }
+            Body::AuthenticateNak(message) => {
+                f.debug_tuple("AuthenticateNak").field(message).finish()
+            }
+            Body::Other { code, data } => f
                 .debug_struct("Other")
                 .field("code", code)
-                .field("identifier", identifier)
                 .field("data", data)
                 .finish(),
         }
     }
 }
 
-fn split_counted<'a>(data: &'a [u8], at: &'static str) -> Result<(&'a [u8], &'a [u8])> {
-    let (&len, rest) = data.split_first().ok_or_else(|| Error::truncated(at))?;
-    rest.split_at_checked(usize::from(len))
-        .ok_or_else(|| Error::truncated(at))
-}
+impl<'a> MessageBody<'a> for Body<'a> {
+    const AT: &'static str = "pap";
 
-fn counted_len(field: &[u8]) -> Result<u8> {
-    u8::try_from(field.len()).map_err(|_| Error::bad_length("pap.field"))
-}
-
-impl<'a> Repr<'a> {
-    /// Decodes a PAP packet. Octets after the last counted field are ignored, as padding.
-    pub fn parse(packet: &Packet<&'a [u8]>) -> Result<Self> {
-        packet.check_len()?;
-        let identifier = packet.identifier();
-        let buf: &'a [u8] = packet.into_inner();
-        let data = buf
-            .get(HEADER_LEN..usize::from(packet.length()))
-            .ok_or(Error::truncated("pap.data"))?;
-        Ok(match Code::from(packet.code()) {
+    /// Octets after the last counted field are ignored, as padding.
+    fn parse(code: u8, data: &'a [u8]) -> Result<Self> {
+        Ok(match Code::from(code) {
             Code::AuthenticateRequest => {
                 let (peer_id, rest) = split_counted(data, "pap.peer_id")?;
                 let (password, _) = split_counted(rest, "pap.password")?;
-                Repr::AuthenticateRequest {
-                    identifier,
-                    peer_id,
-                    password,
-                }
+                Body::AuthenticateRequest { peer_id, password }
             }
-            Code::AuthenticateAck => {
-                let (message, _) = split_counted(data, "pap.message")?;
-                Repr::AuthenticateAck {
-                    identifier,
-                    message,
-                }
-            }
-            Code::AuthenticateNak => {
-                let (message, _) = split_counted(data, "pap.message")?;
-                Repr::AuthenticateNak {
-                    identifier,
-                    message,
-                }
-            }
-            Code::Unknown(code) => Repr::Other {
-                code,
-                identifier,
-                data,
-            },
+            Code::AuthenticateAck => Body::AuthenticateAck(split_counted(data, "pap.message")?.0),
+            Code::AuthenticateNak => Body::AuthenticateNak(split_counted(data, "pap.message")?.0),
+            Code::Unknown(code) => Body::Other { code, data },
         })
     }
 
     fn code(&self) -> u8 {
         match self {
-            Repr::AuthenticateRequest { .. } => Code::AuthenticateRequest.into(),
-            Repr::AuthenticateAck { .. } => Code::AuthenticateAck.into(),
-            Repr::AuthenticateNak { .. } => Code::AuthenticateNak.into(),
-            Repr::Other { code, .. } => *code,
-        }
-    }
-
-    /// The Identifier octet.
-    pub const fn identifier(&self) -> u8 {
-        match self {
-            Repr::AuthenticateRequest { identifier, .. }
-            | Repr::AuthenticateAck { identifier, .. }
-            | Repr::AuthenticateNak { identifier, .. }
-            | Repr::Other { identifier, .. } => *identifier,
+            Body::AuthenticateRequest { .. } => Code::AuthenticateRequest.into(),
+            Body::AuthenticateAck(_) => Code::AuthenticateAck.into(),
+            Body::AuthenticateNak(_) => Code::AuthenticateNak.into(),
+            Body::Other { code, .. } => *code,
         }
     }
 
     fn data_len(&self) -> usize {
         match self {
-            Repr::AuthenticateRequest {
-                peer_id, password, ..
-            } => 2 + peer_id.len() + password.len(),
-            Repr::AuthenticateAck { message, .. } | Repr::AuthenticateNak { message, .. } => {
-                1 + message.len()
-            }
-            Repr::Other { data, .. } => data.len(),
+            Body::AuthenticateRequest { peer_id, password } => 2 + peer_id.len() + password.len(),
+            Body::AuthenticateAck(message) | Body::AuthenticateNak(message) => 1 + message.len(),
+            Body::Other { data, .. } => data.len(),
         }
     }
 
-    /// Encoded length, header included.
-    pub fn buffer_len(&self) -> usize {
-        HEADER_LEN + self.data_len()
-    }
-
-    /// Writes the packet into the front of `buf`.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
-        let at = "pap";
-        let out = emit_header(buf, self.code(), self.identifier(), self.data_len(), at)?;
+    fn emit_data(&self, out: &mut [u8]) -> Result<()> {
         match self {
-            Repr::AuthenticateRequest {
-                peer_id, password, ..
-            } => write_parts(
-                out,
-                &[
-                    &[counted_len(peer_id)?],
-                    peer_id,
-                    &[counted_len(password)?],
-                    password,
-                ],
-                at,
-            ),
-            Repr::AuthenticateAck { message, .. } | Repr::AuthenticateNak { message, .. } => {
-                write_parts(out, &[&[counted_len(message)?], message], at)
+            Body::AuthenticateRequest { peer_id, password } => {
+                let id_len = counted_len(peer_id, "pap.peer_id")?;
+                let pw_len = counted_len(password, "pap.password")?;
+                write_parts(out, &[&[id_len], peer_id, &[pw_len], password], Self::AT)
             }
-            Repr::Other { data, .. } => write_parts(out, &[data], at),
+            Body::AuthenticateAck(message) | Body::AuthenticateNak(message) => {
+                let len = counted_len(message, "pap.message")?;
+                write_parts(out, &[&[len], message], Self::AT)
+            }
+            Body::Other { data, .. } => write_parts(out, &[data], Self::AT),
         }
     }
 }
@@ -210,6 +119,7 @@ impl<'a> Repr<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ppp::control::Packet;
 
     // RFC 1334 §2.2.1 layout: user "bob", password "pw".
     const REQUEST: [u8; 11] = [
@@ -235,10 +145,12 @@ mod tests {
         let repr = Repr::parse(&Packet::new_checked(&REQUEST[..]).unwrap()).unwrap();
         assert_eq!(
             repr,
-            Repr::AuthenticateRequest {
+            Repr {
                 identifier: 7,
-                peer_id: b"bob",
-                password: b"pw"
+                body: Body::AuthenticateRequest {
+                    peer_id: b"bob",
+                    password: b"pw"
+                }
             }
         );
         assert!(

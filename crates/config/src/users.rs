@@ -1,13 +1,15 @@
-//! `users.yaml`: the user accounts PPP authenticates against (DESIGN.md "Interfaces").
+//! `users.yaml`: the user accounts PPP authenticates against.
 //!
 //! Each user has a name, either a `password` or an `nt_hash` (the MD4 of the UTF-16LE password,
 //! RFC 2759 §8.3 `NtPasswordHash`, 32 hex digits as printed by `l2tpd-rs hash-password`), an
 //! optional `static_ip` from the pool, and a `disabled` flag. A user with only an `nt_hash` can
 //! use MS-CHAPv2 and MS-CHAPv1 but not CHAP-MD5 or PAP, which need the password itself.
 //!
-//! [`Users::load`] reports every problem in the file at once, each with file, line and reason.
-//! It returns a new table or the errors; the caller keeps its old table on error, so a bad edit
-//! never replaces a good file already loaded.
+//! [`Users::from_yaml_str`] checks the **whole** text before it returns a table: it reports
+//! every problem in the file at once, each with file, line and reason, and returns either a
+//! complete new table or the errors, never a part. The caller keeps its old table on error, so
+//! a bad edit (or a file caught half-written) never replaces a good table already loaded.
+//! [`Users::load`] reads the file once into memory first ([`FileText`]).
 //!
 //! # User names
 //! Names are compared **case-sensitively** and exactly as typed in the client. Windows sends the
@@ -24,11 +26,14 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use crypto::Secret;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::config::{Location, nth_key_line, yaml_reason};
-use crate::pool::Pool;
+use crate::de_opt_secret;
+use crate::files::{FileText, Readers};
+use crate::load::Warning;
+use crate::locate::{Location, nth_key_line, yaml_location, yaml_reason};
+use crate::server::PoolConfig;
 
 /// Why a users file was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +69,39 @@ pub struct UsersError {
     pub kind: UsersErrorKind,
     /// The reason, in plain words.
     pub reason: String,
+}
+
+impl UsersError {
+    /// The users file at `path` could not be opened or read.
+    pub fn unreadable(path: &Path, e: &std::io::Error) -> Self {
+        Self {
+            file: path.to_path_buf(),
+            line: None,
+            column: None,
+            kind: UsersErrorKind::Io,
+            reason: format!("cannot read the users file: {e}"),
+        }
+    }
+}
+
+/// A warning if users.yaml (passwords and NT hashes, each as good as the password for MS-CHAP)
+/// can be read by anyone but its owner. A file readable by its group is accepted without a
+/// warning when that group is `daemon_gid`, the group the daemon runs as after dropping
+/// privileges (the daemon must still read the file to reload it).
+pub fn permission_warning(file: &FileText, daemon_gid: Option<u32>) -> Option<Warning> {
+    let who = match file.readable_by()? {
+        Readers::Group if daemon_gid == Some(file.gid) => return None,
+        who => who,
+    };
+    Some(Warning {
+        file: file.path.clone(),
+        line: None,
+        message: format!(
+            "the users file holds passwords and is readable by {}: chmod 600 it (or 640 with \
+             the group the daemon drops to)",
+            who.as_str()
+        ),
+    })
 }
 
 /// An NT password hash (MD4 of the UTF-16LE password, RFC 2759 §8.3). It is as good as the
@@ -104,9 +142,9 @@ pub struct User {
     pub disabled: bool,
 }
 
-/// The result of [`Users::lookup`].
+/// The result of [`Users::lookup`]. Exhaustive on purpose: the authenticator must decide
+/// what every kind of answer means.
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
 pub enum Lookup<'a> {
     /// No such user.
     NotFound,
@@ -158,28 +196,20 @@ struct RawUser {
     disabled: bool,
 }
 
-fn de_opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
-    let s: Option<String> = Option::deserialize(d)?;
-    Ok(s.map(|s| Secret::new(s.into_bytes())))
-}
-
 impl Users {
-    /// Reads and validates `path`; static addresses must be assignable addresses of `pool`.
-    pub fn load(path: &Path, pool: &Pool) -> Result<Self, Vec<UsersError>> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            vec![UsersError {
-                file: path.to_path_buf(),
-                line: None,
-                column: None,
-                kind: UsersErrorKind::Io,
-                reason: format!("cannot read the users file: {e}"),
-            }]
-        })?;
-        Self::from_yaml_str(&text, path, pool)
+    /// Reads `path` once and validates what was read; static addresses must be assignable
+    /// addresses of `pool`.
+    pub fn load(path: &Path, pool: &PoolConfig) -> Result<Self, Vec<UsersError>> {
+        let file = FileText::read(path).map_err(|e| vec![UsersError::unreadable(path, &e)])?;
+        Self::from_yaml_str(&file.text, path, pool)
     }
 
     /// Parses and validates `text` as if it were the contents of `path`.
-    pub fn from_yaml_str(text: &str, path: &Path, pool: &Pool) -> Result<Self, Vec<UsersError>> {
+    pub fn from_yaml_str(
+        text: &str,
+        path: &Path,
+        pool: &PoolConfig,
+    ) -> Result<Self, Vec<UsersError>> {
         let err = |line: Option<usize>, kind, reason: String| UsersError {
             file: path.to_path_buf(),
             line,
@@ -195,9 +225,7 @@ impl Users {
             )]);
         }
         let raw: RawFile = serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map_or((None, None), |l| (Some(l.line()), Some(l.column())));
+            let (line, column) = yaml_location(&e);
             vec![UsersError {
                 file: path.to_path_buf(),
                 line,
@@ -288,8 +316,7 @@ impl Users {
                         format!(
                             "user `{name}`: static_ip {ip} is not an assignable address of the pool {} \
                              (server address {})",
-                            pool.network(),
-                            pool.server_address()
+                            pool.cidr, pool.server_address
                         ),
                     ));
                     ok = false;
@@ -357,7 +384,7 @@ impl Users {
         self.users.is_empty()
     }
 
-    /// The static reservations, for [`Pool::set_reservations`].
+    /// The static reservations (user, address), for the server's address pool.
     pub fn reservations(&self) -> impl Iterator<Item = (&str, Ipv4Addr)> {
         self.users
             .iter()
@@ -377,8 +404,8 @@ mod tests {
 
     const FILE: &str = "/etc/l2tpd-rs/users.yaml";
 
-    fn pool() -> Pool {
-        Pool::new("10.99.0.0/24".parse().unwrap(), Ipv4Addr::new(10, 99, 0, 1)).unwrap()
+    fn pool() -> PoolConfig {
+        PoolConfig::default()
     }
 
     fn load(text: &str) -> Result<Users, Vec<UsersError>> {
@@ -574,5 +601,36 @@ users:
         std::fs::remove_dir_all(&dir).unwrap();
         let e = Users::load(&path, &pool()).unwrap_err();
         assert_eq!(e[0].kind, UsersErrorKind::Io);
+    }
+
+    #[test]
+    fn readable_files_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("l2tpd-users-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("users.yaml");
+        std::fs::write(&path, GOOD).unwrap();
+        let check = |mode: u32, daemon_gid: Option<u32>| {
+            std::fs::set_permissions(&path, PermissionsExt::from_mode(mode)).unwrap();
+            let file = FileText::read(&path).unwrap();
+            permission_warning(&file, daemon_gid).map(|w| w.to_string())
+        };
+        let gid = FileText::read(&path).unwrap().gid;
+        let w = check(0o644, None).expect("every user can read it");
+        assert!(w.starts_with(&path.display().to_string()), "{w}");
+        assert!(w.contains("readable by every user: chmod 600"), "{w}");
+        assert!(
+            check(0o640, None)
+                .unwrap()
+                .contains("readable by its group")
+        );
+        assert!(
+            check(0o640, Some(gid.wrapping_add(1))).is_some(),
+            "another group than the daemon's"
+        );
+        assert_eq!(check(0o640, Some(gid)), None, "the daemon's own group");
+        assert!(check(0o644, Some(gid)).is_some(), "others still can");
+        assert_eq!(check(0o600, None), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -34,10 +34,11 @@
 
 use core::net::Ipv4Addr;
 
-use super::{
-    CLIENT_PORT, ClasslessRoute, DhcpOption, MessageType, Op, OptionCode, Packet, Repr, SERVER_PORT,
+use wire::dhcp::{
+    CLIENT_PORT, ClasslessRoute, DhcpOption, MAX_OPTION_LEN, MessageType, Op, OptionCode, Packet,
+    Repr, SERVER_PORT,
 };
-use crate::ip::{Protocol, ipv4, udp};
+use wire::ip::{Protocol, ipv4, udp};
 
 /// The TTL of the reply: the default recommended by IANA (RFC 1700, "IP Parameters").
 pub const REPLY_TTL: u8 = 64;
@@ -131,7 +132,7 @@ fn ack(inform: &Repr<'_>, cfg: &InformConfig) -> Option<Vec<u8>> {
         .domain
         .as_deref()
         .map(str::as_bytes)
-        .filter(|d| !d.is_empty() && d.len() <= super::MAX_OPTION_LEN);
+        .filter(|d| !d.is_empty() && d.len() <= MAX_OPTION_LEN);
 
     let mut options = vec![
         DhcpOption {
@@ -240,7 +241,7 @@ fn route_chunks(cfg: &InformConfig) -> Vec<Vec<u8>> {
         let Some(encoded) = encoded.get(..route.buffer_len()) else {
             continue;
         };
-        if current.len() + encoded.len() > super::MAX_OPTION_LEN {
+        if current.len() + encoded.len() > MAX_OPTION_LEN {
             chunks.push(core::mem::take(&mut current));
         }
         current.extend_from_slice(encoded);
@@ -253,9 +254,72 @@ fn route_chunks(cfg: &InformConfig) -> Vec<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{CHADDR, CLIENT, WINDOWS_PRL, XID, windows_inform};
-    use super::super::{ClasslessRoutes, MIN_MESSAGE_LEN, OPTIONS_OFFSET};
+    use wire::dhcp::{CHADDR_LEN, ClasslessRoutes, MAGIC_COOKIE, MIN_MESSAGE_LEN, OPTIONS_OFFSET};
+
     use super::*;
+
+    /// A Windows-like Parameter Request List: 1, 3, 6, 15, 31, 33, 43, 44, 46, 47, 119, 121,
+    /// 249, 252, the list the Windows (Vista and later) DHCP client is commonly seen to send.
+    /// Not from a citable source: no public capture of the RAS client's own DHCPINFORM was
+    /// found.
+    const WINDOWS_PRL: [u8; 14] = [
+        0x01, 0x03, 0x06, 0x0f, 0x1f, 0x21, 0x2b, 0x2c, 0x2e, 0x2f, 0x77, 0x79, 0xf9, 0xfc,
+    ];
+    const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+    const CHADDR: [u8; 6] = [0x02, 0x00, 0x4c, 0x4f, 0x4f, 0x50];
+    const XID: u32 = 0x3903_f326;
+
+    /// A DHCPINFORM as RFC 2131 §3.4 and §4.4.3 have the client build it after IPCP: op
+    /// BOOTREQUEST, a fresh xid, ciaddr = the IPCP address, with the client identifier (61),
+    /// host name (12), vendor class "MSFT 5.0" (60) and parameter request list (55) of a
+    /// Windows client, padded to the 300-octet BOOTP minimum.
+    fn windows_inform() -> Vec<u8> {
+        let mut chaddr = [0u8; CHADDR_LEN];
+        chaddr[..6].copy_from_slice(&CHADDR);
+        let client_id = [&[0x01][..], &CHADDR].concat();
+        let repr = Repr {
+            op: Op::Request,
+            htype: 1,
+            hlen: 6,
+            hops: 0,
+            xid: XID,
+            secs: 0,
+            flags: 0,
+            ciaddr: CLIENT,
+            yiaddr: Ipv4Addr::UNSPECIFIED,
+            siaddr: Ipv4Addr::UNSPECIFIED,
+            giaddr: Ipv4Addr::UNSPECIFIED,
+            chaddr,
+            sname: &[0; 64],
+            file: &[0; 128],
+            options: vec![
+                DhcpOption {
+                    code: OptionCode::MessageType,
+                    data: &[0x08],
+                },
+                DhcpOption {
+                    code: OptionCode::ClientIdentifier,
+                    data: &client_id,
+                },
+                DhcpOption {
+                    code: OptionCode::HostName,
+                    data: b"DESKTOP-L2TP",
+                },
+                DhcpOption {
+                    code: OptionCode::VendorClassIdentifier,
+                    data: b"MSFT 5.0",
+                },
+                DhcpOption {
+                    code: OptionCode::ParameterRequestList,
+                    data: &WINDOWS_PRL,
+                },
+            ],
+        };
+        let mut b = vec![0u8; repr.buffer_len().max(MIN_MESSAGE_LEN)];
+        repr.emit(&mut b).unwrap();
+        assert_eq!(b[OPTIONS_OFFSET - 4..OPTIONS_OFFSET], MAGIC_COOKIE);
+        b
+    }
 
     const SERVER: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 

@@ -1,8 +1,8 @@
-//! Established-session throughput: `server::FastPath` on 1, 2 and N threads against the
-//! single-owner `Server` path, for 1400-byte IPv4 packets over AES-128-CBC/HMAC-SHA1-96 and
+//! Established-session throughput: `server::DataPlane` on 1, 2 and N threads against the
+//! `Server`'s own entry points, for 1400-byte IPv4 packets over AES-128-CBC/HMAC-SHA1-96 and
 //! 3DES-CBC/HMAC-SHA1-96 (UDP-encapsulated transport, four clients behind one NAT).
 //!
-//! `cargo bench -p testkit --bench fastpath` (it lives in testkit because building sessions
+//! `cargo bench -p testkit --bench dataplane` (it lives in testkit because building sessions
 //! needs the simulated clients, and `server` may not depend on `testkit`, even for benches).
 //!
 //! - outbound: TUN packet → PPP → L2TP → ESP, round-robin over the four sessions; every thread
@@ -11,8 +11,10 @@
 //!   gets fresh packets sealed by the clients beforehand; each thread takes whole clients
 //!   (as SO_REUSEPORT keeps a flow on one socket).
 //!
-//! Each figure is the best of three runs (the machine is shared). The owner path is `Server::handle_tun` / `handle_udp` plus draining `poll_transmit`, on one
-//! thread, on a server without a fast path, as the daemon runs it with `workers: 1`.
+//! Each figure is the best of three runs (the machine is shared). The "Server" line is
+//! `Server::handle_tun` / `handle_udp` plus draining `poll_transmit`, on one thread: what a
+//! caller without reader threads of its own gets (the data plane runs inside the server, with
+//! a copy of each packet in and out).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -25,7 +27,7 @@ use ike::suite::EncapsulationMode;
 use ike::{EspSuite, Lifetime};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use server::{FastPath, Inbound, Outbound};
+use server::{Batch, DataPlane, Inbound, Outbound};
 use testkit::{ClientId, Profile, Stage, Transmit as ClientTransmit, World, WorldConfig, packet};
 
 const LAN_HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 100, 5);
@@ -153,7 +155,7 @@ fn print(what: &str, f: &Figure, base: f64) {
     );
 }
 
-fn owner_outbound(w: &mut World, lan: &[Vec<u8>], run: Duration) -> Figure {
+fn server_outbound(w: &mut World, lan: &[Vec<u8>], run: Duration) -> Figure {
     let mut buf = Vec::new();
     let start = now();
     let mut n = 0u64;
@@ -162,28 +164,33 @@ fn owner_outbound(w: &mut World, lan: &[Vec<u8>], run: Duration) -> Figure {
             let t = now();
             let ip = &lan[(n as usize) % lan.len()];
             w.server_mut().handle_tun(t, ip);
-            while w.server_mut().poll_transmit(&mut buf).is_some() {}
+            let mut sent = 0;
+            while w.server_mut().poll_transmit(&mut buf).is_some() {
+                sent += 1;
+            }
+            assert_eq!(sent, 1, "one datagram per packet");
             n += 1;
         }
     }
     Figure::new(n, now() - start)
 }
 
-fn fast_outbound(fp: &FastPath, lan: &[Vec<u8>], threads: usize, run: Duration) -> Figure {
+fn plane_outbound(dp: &DataPlane, lan: &[Vec<u8>], threads: usize, run: Duration) -> Figure {
     let stop = Arc::new(AtomicBool::new(false));
     let start = now();
     let handles: Vec<_> = (0..threads)
         .map(|t| {
-            let (fp, lan, stop) = (fp.clone(), lan.to_vec(), Arc::clone(&stop));
+            let (dp, lan, stop) = (dp.clone(), lan.to_vec(), Arc::clone(&stop));
             std::thread::spawn(move || {
                 let mut rng = ChaCha20Rng::from_seed([u8::try_from(t).unwrap_or(0); 32]);
-                let mut out = Vec::with_capacity(2048);
+                let mut batch = Batch::new();
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     for _ in 0..64 {
                         let ip = &lan[(n as usize + t) % lan.len()];
-                        let v = fp.outbound(ip, &mut out, &mut rng);
-                        assert!(matches!(v, Outbound::Udp { .. }), "{v:?}");
+                        batch.clear();
+                        let v = dp.outbound(ip, &mut batch, &mut rng);
+                        assert_eq!(v, Outbound::Sealed(1));
                         n += 1;
                     }
                 }
@@ -197,7 +204,7 @@ fn fast_outbound(fp: &FastPath, lan: &[Vec<u8>], threads: usize, run: Duration) 
     Figure::new(n, now() - start)
 }
 
-fn owner_inbound(w: &mut World, sets: Vec<Vec<Datagram>>) -> Figure {
+fn server_inbound(w: &mut World, sets: Vec<Vec<Datagram>>) -> Figure {
     let mut buf = Vec::new();
     let total: usize = sets.iter().map(Vec::len).sum();
     // Interleave the clients, as packets arrive on one socket.
@@ -226,7 +233,7 @@ fn owner_inbound(w: &mut World, sets: Vec<Vec<Datagram>>) -> Figure {
     f
 }
 
-fn fast_inbound(fp: &FastPath, sets: Vec<Vec<Datagram>>, threads: usize) -> Figure {
+fn plane_inbound(dp: &DataPlane, sets: Vec<Vec<Datagram>>, threads: usize) -> Figure {
     let mut per_thread: Vec<Vec<Vec<Datagram>>> = (0..threads).map(|_| Vec::new()).collect();
     let total: usize = sets.iter().map(Vec::len).sum();
     for (i, set) in sets.into_iter().enumerate() {
@@ -238,7 +245,7 @@ fn fast_inbound(fp: &FastPath, sets: Vec<Vec<Datagram>>, threads: usize) -> Figu
     let handles: Vec<_> = per_thread
         .into_iter()
         .map(|mine| {
-            let (fp, barrier) = (fp.clone(), Arc::clone(&barrier));
+            let (dp, barrier) = (dp.clone(), Arc::clone(&barrier));
             std::thread::spawn(move || {
                 // Interleave this thread's clients.
                 let mut iters: Vec<_> = mine.into_iter().map(Vec::into_iter).collect();
@@ -257,7 +264,7 @@ fn fast_inbound(fp: &FastPath, sets: Vec<Vec<Datagram>>, threads: usize) -> Figu
                 barrier.wait();
                 let mut tun = 0u64;
                 for d in &mut order {
-                    if let Inbound::ToTun(_) = fp.inbound_udp(d.local, d.remote, &mut d.bytes) {
+                    if let Inbound::Tun(_) = dp.inbound_udp(d.local, d.remote, &mut d.bytes) {
                         tun += 1;
                     }
                 }
@@ -291,7 +298,7 @@ fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     println!(
-        "fastpath benchmark: {IP_LEN}-byte IPv4 packets, {CLIENTS} sessions, UDP-encapsulated ESP"
+        "dataplane benchmark: {IP_LEN}-byte IPv4 packets, {CLIENTS} sessions, UDP-encapsulated ESP"
     );
     println!(
         "machine: {cores} logical CPUs ({}), shared with other work",
@@ -307,44 +314,41 @@ fn main() {
         let count = if bench { count } else { 16 };
         let run = Duration::from_millis(if bench { 1000 } else { 50 });
         let runs = if bench { 3 } else { 1 };
-        // The owner baseline runs on a server whose fast path was never asked for, as the
-        // daemon runs with `workers: 1` (no table is rebuilt after each input).
-        let mut owner_world = world(cipher);
         let mut w = world(cipher);
-        let fp = w.server_mut().fast_path();
+        let dp = w.server().data_plane();
+        assert_eq!(dp.table_len(), (CLIENTS, CLIENTS));
+        let to_owner = dp.stats().to_owner;
         let lan = lan_packets(&w);
-        assert_eq!(
-            lan,
-            lan_packets(&owner_world),
-            "same addresses in both worlds"
-        );
         println!("\n{name}");
         println!(" outbound (TUN -> ESP):");
-        let owner = best(runs, || owner_outbound(&mut owner_world, &lan, run));
-        print("owner Server, 1 thread", &owner, owner.pps);
+        let server = best(runs, || server_outbound(&mut w, &lan, run));
+        print("Server, 1 thread", &server, server.pps);
         for &t in &thread_counts {
-            let f = best(runs, || fast_outbound(&fp, &lan, t, run));
-            print(&format!("FastPath, {t} thread(s)"), &f, owner.pps);
+            let f = best(runs, || plane_outbound(&dp, &lan, t, run));
+            print(&format!("DataPlane, {t} thread(s)"), &f, server.pps);
         }
         println!(" inbound (ESP -> TUN), {count} packets per session per run:");
-        let owner = best(runs, || {
-            let sets = seal_inbound(&mut owner_world, count);
-            owner_inbound(&mut owner_world, sets)
+        let server = best(runs, || {
+            let sets = seal_inbound(&mut w, count);
+            server_inbound(&mut w, sets)
         });
-        print("owner Server, 1 thread", &owner, owner.pps);
+        print("Server, 1 thread", &server, server.pps);
         for &t in &thread_counts {
             let f = best(runs, || {
                 let sets = seal_inbound(&mut w, count);
-                fast_inbound(&fp, sets, t)
+                plane_inbound(&dp, sets, t)
             });
-            print(&format!("FastPath, {t} thread(s)"), &f, owner.pps);
+            print(&format!("DataPlane, {t} thread(s)"), &f, server.pps);
         }
-        for w in [&w, &owner_world] {
-            assert_eq!(
-                w.snapshot().counters.esp_dropped,
-                0,
-                "no packet was dropped"
-            );
-        }
+        assert_eq!(
+            w.snapshot().counters.esp_dropped,
+            0,
+            "no packet was dropped"
+        );
+        assert_eq!(
+            dp.stats().to_owner,
+            to_owner,
+            "nothing was handed to the control plane"
+        );
     }
 }

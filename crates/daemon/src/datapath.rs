@@ -1,0 +1,352 @@
+//! The packet loops every thread runs: the owner task's and each worker's (ARCHITECTURE.md
+//! "Data plane").
+//!
+//! Every socket and TUN queue has a reader task that runs [`server::DataPlane`] first: an
+//! established session's packet goes straight between its socket and the TUN; what needs the
+//! control plane goes to the owner task as an [`Input`]. Readers never wait for the owner:
+//! its channels are bounded and a full channel drops the packet and counts it
+//! ([`Counters::owner_busy`]). Decrypted hand-offs from authenticated clients and IKE from
+//! anyone travel in separate channels, and the owner serves the first before the second, so a
+//! flood of strangers' IKE messages cannot crowd out established clients' L2TP and PPP
+//! control.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use server::{Batch, DataPlane, Handoff, Inbound, Transmit};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+
+use crate::clock;
+use crate::control::{Request, Response};
+
+/// The largest datagram or packet read (IPv4 maximum).
+pub(crate) const MAX_PACKET: usize = 65_535;
+
+/// Packets read from the TUN or raw ESP socket per wake-up before other tasks get a turn.
+pub(crate) const BATCH: usize = 64;
+
+/// Datagrams taken per `recvmmsg` call.
+const RECV_BATCH: usize = 16;
+
+/// Something for the owner task.
+pub(crate) enum Input {
+    /// A UDP datagram for IKE: local and remote addresses and the payload.
+    Udp {
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: Vec<u8>,
+    },
+    /// A decrypted L2TP message the data plane handed over; `data` is the message.
+    Decrypted { handoff: Handoff, data: Vec<u8> },
+    /// The data plane noted something for the control plane (a rekeyed SA in use, an ESP
+    /// lifetime limit): run the server's timers, which take the notes.
+    Wake,
+    /// A control request and where to send the answer.
+    Control(Request, oneshot::Sender<Response>),
+}
+
+/// The owner's two input channels.
+#[derive(Clone)]
+pub(crate) struct Owner {
+    /// Decrypted hand-offs (authenticated clients), wake-ups and control requests.
+    pub(crate) control: mpsc::Sender<Input>,
+    /// IKE datagrams from anyone.
+    pub(crate) ike: mpsc::Sender<Input>,
+    /// Set while a [`Input::Wake`] is queued, so that one is enough.
+    pub(crate) wake_queued: Arc<AtomicBool>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl Owner {
+    fn send(&self, channel: &mpsc::Sender<Input>, input: Input) {
+        if channel.try_send(input).is_err() {
+            self.counters.owner_busy.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn wake_if_noted(&self, dp: &DataPlane) {
+        if dp.notes_pending()
+            && !self.wake_queued.swap(true, Ordering::AcqRel)
+            && self.control.try_send(Input::Wake).is_err()
+        {
+            self.wake_queued.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// The daemon's own counters (shown by `status`).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Packets dropped because the owner's channel was full.
+    pub(crate) owner_busy: AtomicU64,
+}
+
+/// A bound UDP socket: the address it was bound to (0.0.0.0 for a wildcard) and the port.
+pub(crate) struct Listener {
+    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) bound: SocketAddrV4,
+}
+
+/// What one thread's reader tasks share: the data plane, where to send, the owner.
+pub(crate) struct Lane {
+    /// For logs: "owner" or "worker N".
+    pub(crate) name: String,
+    pub(crate) dp: DataPlane,
+    pub(crate) nat_t_port: u16,
+    /// This thread's sockets (it reads them all and sends from the NAT-T ones).
+    pub(crate) sockets: Vec<Listener>,
+    /// This thread's TUN queue, for reading and writing.
+    pub(crate) tun: Option<AsyncFd<tun::Tun>>,
+    /// The raw ESP socket, for sending (only the owner reads it).
+    pub(crate) raw_esp: Option<OwnedFd>,
+    pub(crate) owner: Owner,
+    /// Datagrams and TUN packets this thread read (for `status`).
+    pub(crate) packets: Arc<AtomicU64>,
+}
+
+/// Starts one reader task per socket and one for the TUN queue on the current `LocalSet`.
+pub(crate) fn spawn_readers(path: &Arc<Lane>, tasks: &mut tokio::task::JoinSet<()>) {
+    for i in 0..path.sockets.len() {
+        tasks.spawn_local(udp_loop(Arc::clone(path), i));
+    }
+    if path.tun.is_some() {
+        tasks.spawn_local(tun_loop(Arc::clone(path)));
+    }
+}
+
+/// Receives on one socket, a batch per system call: the data plane for ESP on the NAT-T
+/// port, the owner for IKE.
+async fn udp_loop(path: Arc<Lane>, i: usize) {
+    let Some(listener) = path.sockets.get(i) else {
+        return;
+    };
+    let mut batch = tun::RecvBatch::new(RECV_BATCH, MAX_PACKET);
+    loop {
+        let got = listener
+            .socket
+            .async_io(Interest::READABLE, || {
+                tun::recv_batch(&*listener.socket, &mut batch)
+            })
+            .await;
+        if let Err(e) = got {
+            // ICMP errors surface here (e.g. ECONNREFUSED); they are not fatal.
+            debug!(bound = %listener.bound, "UDP receive error: {e}");
+            continue;
+        }
+        for (meta, data) in batch.iter_mut() {
+            if meta.source.ip().is_unspecified() {
+                continue; // A datagram without a source address.
+            }
+            path.packets.fetch_add(1, Ordering::Relaxed);
+            let local = local_of(listener.bound, meta.local);
+            let remote = SocketAddr::V4(meta.source);
+            let verdict = if local.port() == path.nat_t_port {
+                path.dp.inbound_udp(local, remote, data)
+            } else {
+                Inbound::Ike
+            };
+            inbound(&path, verdict, local, remote, data);
+        }
+        path.owner.wake_if_noted(&path.dp);
+    }
+}
+
+/// Acts on the data plane's verdict on one inbound packet.
+fn inbound(path: &Lane, verdict: Inbound, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
+    match verdict {
+        Inbound::Tun(r) => write_tun(path, data.get(r).unwrap_or_default()),
+        Inbound::Ike => path.owner.send(
+            &path.owner.ike,
+            Input::Udp {
+                local,
+                remote,
+                data: data.to_vec(),
+            },
+        ),
+        Inbound::ToOwner(handoff) => {
+            let data = data.get(handoff.l2tp.clone()).unwrap_or_default().to_vec();
+            path.owner
+                .send(&path.owner.control, Input::Decrypted { handoff, data });
+        }
+        Inbound::Drop => {}
+    }
+}
+
+/// Reads this thread's TUN queue: the data plane seals for the clients.
+async fn tun_loop(path: Arc<Lane>) {
+    let Some(dev) = path.tun.as_ref() else {
+        return;
+    };
+    let mut rng = ChaCha20Rng::from_seed(clock::os_seed());
+    let mut pkt = vec![0u8; MAX_PACKET];
+    let mut out = Batch::new();
+    loop {
+        let Ok(mut guard) = dev.readable().await else {
+            return;
+        };
+        for _ in 0..BATCH {
+            let n = match guard.try_io(|fd| fd.get_ref().read(&mut pkt)) {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
+                    warn!(thread = %path.name, "TUN read error: {e}");
+                    break;
+                }
+                Err(_would_block) => break,
+            };
+            path.packets.fetch_add(1, Ordering::Relaxed);
+            let ip = pkt.get(..n).unwrap_or_default();
+            out.clear();
+            let _ = path.dp.outbound(ip, &mut out, &mut rng);
+            send_batch(&path, &out).await;
+        }
+        path.owner.wake_if_noted(&path.dp);
+    }
+}
+
+/// Reads the raw ESP socket (IP protocol 50): the data plane, else the owner.
+pub(crate) async fn esp_loop(path: Arc<Lane>, fd: Arc<AsyncFd<OwnedFd>>) {
+    let mut pkt = vec![0u8; MAX_PACKET];
+    loop {
+        let Ok(mut guard) = fd.readable().await else {
+            return;
+        };
+        for _ in 0..BATCH {
+            match guard.try_io(|fd| tun::recv_esp(fd.get_ref(), &mut pkt)) {
+                Ok(Ok(p)) => {
+                    path.packets.fetch_add(1, Ordering::Relaxed);
+                    let Some(esp) = pkt.get_mut(p.esp_offset..p.len) else {
+                        continue;
+                    };
+                    let verdict = path.dp.inbound_esp(p.destination, p.source, esp);
+                    let (local, remote) = (
+                        SocketAddr::new(p.destination.into(), 0),
+                        SocketAddr::new(p.source.into(), 0),
+                    );
+                    inbound(&path, verdict, local, remote, esp);
+                }
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    debug!("raw ESP: {e}");
+                }
+                Ok(Err(e)) => {
+                    warn!("raw ESP read error: {e}");
+                    break;
+                }
+                Err(_would_block) => break,
+            }
+        }
+        path.owner.wake_if_noted(&path.dp);
+    }
+}
+
+/// Sends every datagram and packet of a batch.
+pub(crate) async fn send_batch(path: &Lane, batch: &Batch) {
+    for (t, bytes) in batch.iter() {
+        send(path, t, bytes).await;
+    }
+}
+
+/// Sends one datagram or packet where `t` says.
+pub(crate) async fn send(path: &Lane, t: Transmit, bytes: &[u8]) {
+    match t {
+        Transmit::Udp { local, remote } => send_udp(&path.sockets, local, remote, bytes).await,
+        Transmit::Esp { local, remote } => send_esp(path.raw_esp.as_ref(), local, remote, bytes),
+        Transmit::Tun => write_tun(path, bytes),
+        _ => debug!("unknown transmit kind dropped"),
+    }
+}
+
+fn write_tun(path: &Lane, packet: &[u8]) {
+    match &path.tun {
+        Some(dev) => {
+            if let Err(e) = dev.get_ref().write(packet) {
+                debug!("TUN write failed ({e}): packet dropped");
+            }
+        }
+        None => debug!("no TUN device: packet dropped"),
+    }
+}
+
+fn send_esp(fd: Option<&OwnedFd>, local: Ipv4Addr, remote: Ipv4Addr, esp: &[u8]) {
+    match fd {
+        Some(fd) => {
+            if let Err(e) = tun::send_esp(fd, esp, remote) {
+                debug!(%local, %remote, "raw ESP send failed: {e}");
+            }
+        }
+        None => debug!(%remote, "no raw ESP socket: packet dropped"),
+    }
+}
+
+/// Sends a UDP datagram from `local` (the socket bound to it, or the wildcard on its port,
+/// with `IP_PKTINFO` naming the source) to `remote`.
+pub(crate) async fn send_udp(
+    listeners: &[Listener],
+    local: SocketAddr,
+    remote: SocketAddr,
+    payload: &[u8],
+) {
+    let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (local, remote) else {
+        debug!(%local, %remote, "IPv6 transmit dropped: only IPv4 is served");
+        return;
+    };
+    let Some(l) = find_listener(listeners, local) else {
+        warn!(%local, %remote, "no socket for this local address: datagram dropped");
+        return;
+    };
+    let from = l.bound.ip().is_unspecified().then_some(*local.ip());
+    let socket = &l.socket;
+    let res = socket
+        .async_io(Interest::WRITABLE, || {
+            tun::send_from(&**socket, payload, from, remote)
+        })
+        .await;
+    if let Err(e) = res {
+        debug!(%local, %remote, "UDP send failed: {e}");
+    }
+}
+
+/// The local address of a datagram received on a socket bound to `bound`: the bound address,
+/// or the `IP_PKTINFO` destination on a wildcard bind.
+pub(crate) fn local_of(bound: SocketAddrV4, pktinfo: Option<Ipv4Addr>) -> SocketAddr {
+    let ip = if bound.ip().is_unspecified() {
+        pktinfo.unwrap_or_else(|| *bound.ip())
+    } else {
+        *bound.ip()
+    };
+    SocketAddr::V4(SocketAddrV4::new(ip, bound.port()))
+}
+
+/// The socket to send from `local`: bound to exactly it, or the wildcard on its port.
+pub(crate) fn find_listener(listeners: &[Listener], local: SocketAddrV4) -> Option<&Listener> {
+    listeners
+        .iter()
+        .find(|l| l.bound.port() == local.port() && l.bound.ip() == local.ip())
+        .or_else(|| {
+            listeners
+                .iter()
+                .find(|l| l.bound.port() == local.port() && l.bound.ip().is_unspecified())
+        })
+}
+
+/// Registers a descriptor with tokio's reactor.
+///
+/// tokio 1.54 deprecated the safe constructors in favour of an `unsafe` one whose contract is
+/// that the descriptor stays open and the same while the `AsyncFd` lives (tokio PR 8587). Both
+/// callers pass a value that *owns* its descriptor (`OwnedFd`, `tun::Tun` holding an `OwnedFd`)
+/// and is moved into the `AsyncFd`, so the contract holds; this crate forbids `unsafe`, hence
+/// the deprecated safe form.
+#[allow(deprecated)]
+pub(crate) fn register<T: std::os::fd::AsRawFd>(
+    inner: T,
+    interest: Interest,
+) -> std::io::Result<AsyncFd<T>> {
+    AsyncFd::with_interest(inner, interest)
+}

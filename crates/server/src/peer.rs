@@ -1,0 +1,531 @@
+//! One client of the control plane: an outer 4-tuple with its ESP SA pairs, its own L2TP LNS
+//! (RFC 2661) and the PPP sessions inside it (RFC 1661).
+//!
+//! Every client has its own tunnel table, so clients behind one NAT that use the same inner
+//! addresses, ports, tunnel and session IDs never meet: Windows numbers its tunnels by
+//! connection attempts since boot and iOS always uses 1, so tunnel and session IDs are only
+//! unique per client.
+//!
+//! A [`Peer`] is a sans-IO object like the engines it holds: inputs are
+//! [`Peer::handle_l2tp`] (an L2TP message the data plane decrypted and handed over) and
+//! [`Peer::handle_timeout`]; outputs are sealed ESP packets ([`Peer::poll_transmit`]), events
+//! for the server ([`Peer::poll_event`]) and its next deadline ([`Peer::poll_timeout`]). What
+//! the data plane needs about it is [`Peer::spec`].
+//!
+//! Rekeying (RFC 2409 §5.5): a new ESP pair is installed next to the old one. We keep sending
+//! on the old outbound SA until the client sends on the new inbound SA, and keep the old
+//! inbound SA until the client deletes it or it expires, so nothing is lost in the switch.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use wire::FourTuple;
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use tracing::{debug, info};
+
+use config::MssClamp;
+
+use crate::dataplane::{self, Activity, PeerId, PeerSpec, SessionCounters, SessionSpec};
+use crate::escape::Printable;
+use crate::server::Transmit;
+
+/// The L2TP port (RFC 2661 §8.1).
+pub(crate) const L2TP_PORT: u16 = 1701;
+
+/// The IPv4 and TCP headers without options (RFC 791 §3.1, RFC 9293 §3.1): what an MSS leaves
+/// out of an MTU.
+const TCP_IP_HEADERS: u16 = 40;
+
+/// The engine settings every peer shares.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) lns: l2tp::LnsConfig,
+    pub(crate) link: ppp::LinkConfig,
+    /// TCP MSS clamping in SYNs.
+    pub(crate) mss_clamp: MssClamp,
+    /// The TUN device's MTU: what the kernel sends us at most.
+    pub(crate) tun_mtu: u16,
+}
+
+/// An ESP SA pair of the peer: our inbound SA and the outbound SA negotiated with it.
+#[derive(Debug)]
+pub(crate) struct ChildPair {
+    pub(crate) spi_in: u32,
+    pub(crate) inbound: Arc<esp::Sa>,
+    pub(crate) outbound: Arc<esp::Sa>,
+    pub(crate) suite: String,
+    pub(crate) established: Instant,
+    pub(crate) lifetime: Duration,
+}
+
+/// A PPP session inside one of the peer's L2TP tunnels.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) link: ppp::Link,
+    /// Our tunnel and session IDs.
+    pub(crate) ids: l2tp::SessionKey,
+    /// The client's tunnel and session IDs.
+    pub(crate) peer_ids: (u16, u16),
+    pub(crate) host_name: String,
+    pub(crate) vendor: String,
+    pub(crate) since: Instant,
+    pub(crate) addr: Option<Ipv4Addr>,
+    pub(crate) user: Option<String>,
+    /// Traffic counters, shared with the data plane.
+    pub(crate) counters: Arc<SessionCounters>,
+}
+
+/// What a peer tells the server.
+#[derive(Debug)]
+pub(crate) enum PeerEvent {
+    /// A user authenticated on a session.
+    Authenticated { key: l2tp::SessionKey, user: String },
+    /// An authentication attempt failed.
+    AuthFailed {
+        user: String,
+        reason: ppp::AuthFailure,
+        windows_error: u32,
+    },
+    /// IPCP opened: the session has its address.
+    IpUp {
+        key: l2tp::SessionKey,
+        addr: Ipv4Addr,
+    },
+    /// A session ended (its address, if any, goes back to the pool).
+    Ended { session: Box<Session>, why: String },
+    /// An SA pair crossed an ESP lifetime limit while sealing (RFC 2407 §4.5).
+    EspLifetime { spi_in: u32, expiry: esp::Expiry },
+}
+
+/// One client: an outer 4-tuple.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    pub(crate) id: PeerId,
+    pub(crate) ike: FourTuple,
+    pub(crate) tuple: FourTuple,
+    lns: l2tp::Lns,
+    /// The client's L2TP UDP source port (learned from the decrypted datagrams).
+    l2tp_port: u16,
+    pub(crate) children: Vec<ChildPair>,
+    /// Index into `children` of the SA pair we send with.
+    current: Option<usize>,
+    pub(crate) sessions: HashMap<l2tp::SessionKey, Session>,
+    /// Our tunnel ID → the client's.
+    peer_tunnels: HashMap<u16, u16>,
+    pub(crate) phase1: Option<ike::Phase1Info>,
+    pub(crate) nat_oa: Option<Ipv4Addr>,
+    pub(crate) activity: Arc<Activity>,
+    rng: ChaCha20Rng,
+    out: VecDeque<(Transmit, Vec<u8>)>,
+    events: VecDeque<PeerEvent>,
+}
+
+impl Peer {
+    pub(crate) fn new(
+        id: PeerId,
+        ike: FourTuple,
+        tuple: FourTuple,
+        settings: &Settings,
+        seed: [u8; 32],
+    ) -> Self {
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        let mut lns_seed = [0; 32];
+        rng.fill_bytes(&mut lns_seed);
+        Self {
+            id,
+            ike,
+            tuple,
+            lns: l2tp::Lns::new(settings.lns.clone(), lns_seed),
+            l2tp_port: L2TP_PORT,
+            children: Vec::new(),
+            current: None,
+            sessions: HashMap::new(),
+            peer_tunnels: HashMap::new(),
+            phase1: None,
+            nat_oa: None,
+            activity: Arc::default(),
+            rng,
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    // ---- inputs -----------------------------------------------------------------------------
+
+    /// An L2TP message from the client's UDP port `port`, decrypted by the data plane under
+    /// inbound SA `spi`. Returns an IPv4 packet that the session's PPP link accepted (the data
+    /// plane carries established traffic; this is what reaches the control plane anyway, e.g.
+    /// a DHCPINFORM or a packet that raced a session's publication).
+    pub(crate) fn handle_l2tp(
+        &mut self,
+        now: Instant,
+        spi: u32,
+        port: u16,
+        datagram: &[u8],
+        settings: &Settings,
+        auth: &mut dyn ppp::Authenticator,
+    ) -> Result<Option<(l2tp::SessionKey, Vec<u8>)>, l2tp::Error> {
+        self.l2tp_port = port;
+        self.follow_client_to(spi);
+        let mut ip = None;
+        if let Some(data) = self.lns.handle_datagram(now, port, datagram)? {
+            let key = data.session;
+            // Data arrives only for sessions the LNS established; their events (and so the
+            // Session) are processed in `drive`, which has run for every earlier input.
+            if let Some(session) = self.sessions.get_mut(&key)
+                && let Some(packet) = session.link.handle_frame(now, data.frame, auth)
+            {
+                ip = Some((key, packet.to_vec()));
+            }
+        }
+        self.drive(now, settings);
+        Ok(ip)
+    }
+
+    /// The client sent on inbound SA `spi`. Rekey (RFC 2409 §5.5): we keep sending on the old
+    /// outbound SA until the client shows it installed the new pair by sending on it; then
+    /// outbound follows. Only ever forward: `children` is in the order the pairs were
+    /// established, and a late packet on an old SA must not move us back. Returns whether the
+    /// pair we send with changed.
+    pub(crate) fn follow_client_to(&mut self, spi: u32) -> bool {
+        let Some(i) = self.children.iter().position(|c| c.spi_in == spi) else {
+            return false;
+        };
+        if self.current.is_some_and(|c| i <= c) {
+            return false;
+        }
+        info!(client = %self.tuple.remote, spi_in = format_args!("{spi:08x}"), "client sends on the rekeyed ESP SA; answering on it too");
+        self.current = Some(i);
+        true
+    }
+
+    /// Time passed; a spurious call is a no-op.
+    pub(crate) fn handle_timeout(&mut self, now: Instant, settings: &Settings) {
+        self.lns.handle_timeout(now);
+        for session in self.sessions.values_mut() {
+            // Traffic the data plane carried counts as LCP liveness (RFC 1661 §5.8: echoes
+            // only matter when nothing else shows the peer is there).
+            if session.counters.alive.swap(false, Ordering::Relaxed) {
+                session.link.note_alive();
+            }
+            session.link.handle_timeout(now);
+        }
+        self.drive(now, settings);
+    }
+
+    /// Closes one session (LCP Terminate-Request, then CDN); with `whole_peer` the tunnel goes
+    /// too (StopCCN) because the client has nothing else here.
+    pub(crate) fn close_session(
+        &mut self,
+        now: Instant,
+        key: l2tp::SessionKey,
+        why: &str,
+        settings: &Settings,
+    ) {
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        session.link.close(now, why);
+        self.drive(now, settings);
+        let _ = self
+            .lns
+            .close_session(now, key, l2tp::codes::cdn::ADMINISTRATIVE, Some(why));
+        self.drive(now, settings);
+    }
+
+    /// Says goodbye on every layer inside IPsec: LCP Terminate-Request on every session, then
+    /// CDN and StopCCN (RFC 2661 §5.7).
+    pub(crate) fn close_all(&mut self, now: Instant, why: &str, settings: &Settings) {
+        for session in self.sessions.values_mut() {
+            session.link.close(now, why);
+        }
+        self.drive(now, settings);
+        self.lns.close_all(now);
+        self.drive(now, settings);
+    }
+
+    /// A new ESP SA pair negotiated by Quick Mode.
+    pub(crate) fn install_child(&mut self, pair: ChildPair) {
+        self.children.push(pair);
+        if self.current.is_none() {
+            self.current = Some(self.children.len() - 1);
+        }
+    }
+
+    /// Removes the SA pair with our inbound SPI `spi_in`; returns whether it was ours.
+    pub(crate) fn remove_child(&mut self, spi_in: u32) -> bool {
+        let Some(i) = self.children.iter().position(|c| c.spi_in == spi_in) else {
+            return false;
+        };
+        let current_spi = self.current_pair().map(|c| c.spi_in);
+        self.children.remove(i);
+        self.current = match current_spi {
+            Some(spi) if spi != spi_in => self.children.iter().position(|c| c.spi_in == spi),
+            _ => self.children.len().checked_sub(1),
+        };
+        true
+    }
+
+    /// The client's NAT moved its mapping: every SA follows to `tuple` (only UDP-encapsulated
+    /// peers move, so the IKE 4-tuple is the same one).
+    pub(crate) fn rebind(&mut self, tuple: FourTuple) {
+        for child in &self.children {
+            for sa in [&child.inbound, &child.outbound] {
+                if let Err(e) = sa.rebind(tuple) {
+                    debug!(error = %e, "ESP SA not rebound");
+                }
+            }
+        }
+        self.tuple = tuple;
+        self.ike = tuple;
+    }
+
+    // ---- outputs ----------------------------------------------------------------------------
+
+    /// The next sealed packet for the client.
+    pub(crate) fn poll_transmit(&mut self) -> Option<(Transmit, Vec<u8>)> {
+        self.out.pop_front()
+    }
+
+    /// The next event for the server.
+    pub(crate) fn poll_event(&mut self) -> Option<PeerEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Peer::handle_timeout`] must next run: O(this peer's tunnels and sessions).
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.sessions
+            .values()
+            .filter_map(|s| s.link.poll_timeout())
+            .chain(self.lns.poll_timeout())
+            .min()
+    }
+
+    /// The SA pair we send with.
+    pub(crate) fn current_pair(&self) -> Option<&ChildPair> {
+        self.current.and_then(|i| self.children.get(i))
+    }
+
+    /// What the data plane needs about this peer. `owns(addr, key)` says whether the server's
+    /// address table gives `addr` to this session.
+    pub(crate) fn spec(
+        &self,
+        settings: &Settings,
+        owns: impl Fn(Ipv4Addr, l2tp::SessionKey) -> bool,
+    ) -> PeerSpec {
+        let current = self.current_pair();
+        let sessions = self
+            .sessions
+            .iter()
+            .filter_map(|(key, s)| {
+                let addr = s.addr.filter(|a| owns(*a, *key))?;
+                let framing = self.lns.data_framing(*key)?;
+                if !s.link.ip_up() {
+                    return None;
+                }
+                let mtu = s.link.peer_mru();
+                let inner = mtu.min(settings.link.mru).min(settings.tun_mtu);
+                let auto = inner.saturating_sub(TCP_IP_HEADERS);
+                let mss = match settings.mss_clamp {
+                    MssClamp::Off => None,
+                    MssClamp::Auto => Some(auto),
+                    MssClamp::Max(max) => Some(auto.min(max)),
+                };
+                Some(SessionSpec {
+                    key: *key,
+                    addr,
+                    framing,
+                    mtu,
+                    mss,
+                    counters: Arc::clone(&s.counters),
+                })
+            })
+            .collect();
+        PeerSpec {
+            id: self.id,
+            tuple: self.tuple,
+            inbound: self
+                .children
+                .iter()
+                .map(|c| {
+                    (
+                        Arc::clone(&c.inbound),
+                        current.is_some_and(|p| p.spi_in == c.spi_in),
+                    )
+                })
+                .collect(),
+            outbound: current.map(|c| (Arc::clone(&c.outbound), c.spi_in)),
+            sessions,
+            activity: Arc::clone(&self.activity),
+        }
+    }
+
+    // ---- plumbing ---------------------------------------------------------------------------
+
+    /// Drains the LNS and the PPP links: sessions made and ended, frames sealed, events.
+    fn drive(&mut self, now: Instant, settings: &Settings) {
+        // L2TP events first: they create and remove sessions.
+        while let Some(event) = self.lns.poll_event() {
+            self.on_l2tp_event(now, event, settings);
+        }
+        let mut closed = Vec::new();
+        let mut frames = Vec::new();
+        for (key, session) in &mut self.sessions {
+            while let Some(frame) = session.link.poll_transmit() {
+                frames.push((*key, frame));
+            }
+            while let Some(event) = session.link.poll_event() {
+                match event {
+                    ppp::Event::Authenticated { user, method } => {
+                        info!(client = %self.tuple.remote, user = %user.printable(), method = ?method, "user authenticated");
+                        session.user = Some(user.clone());
+                        self.events
+                            .push_back(PeerEvent::Authenticated { key: *key, user });
+                    }
+                    ppp::Event::AuthFailed {
+                        user,
+                        reason,
+                        windows_error,
+                    } => self.events.push_back(PeerEvent::AuthFailed {
+                        user,
+                        reason,
+                        windows_error,
+                    }),
+                    ppp::Event::IpUp { peer_addr, .. } => {
+                        session.addr = Some(peer_addr);
+                        self.events.push_back(PeerEvent::IpUp {
+                            key: *key,
+                            addr: peer_addr,
+                        });
+                    }
+                    ppp::Event::Identification(text) => {
+                        debug!(client = %self.tuple.remote, ident = %text.printable(), "LCP Identification");
+                    }
+                    ppp::Event::Down { reason } => closed.push((*key, reason.to_string())),
+                    _ => {}
+                }
+            }
+        }
+        for (key, frame) in frames {
+            let mut msg = Vec::with_capacity(frame.len() + 16);
+            match self.lns.encode_data(key, &frame, &mut msg) {
+                Ok(port) => self.seal(port, &msg),
+                Err(e) => debug!(error = %e, "L2TP data not sent"),
+            }
+        }
+        for (key, why) in closed {
+            let _ = self
+                .lns
+                .close_session(now, key, l2tp::codes::cdn::ADMINISTRATIVE, Some(&why));
+            if let Some(session) = self.sessions.remove(&key) {
+                self.events.push_back(PeerEvent::Ended {
+                    session: Box::new(session),
+                    why,
+                });
+            }
+        }
+        // Whatever L2TP wants to send (control messages, ZLBs, CDNs), and the events a close
+        // above produced.
+        while let Some(t) = self.lns.poll_transmit() {
+            self.seal(t.peer_port, &t.payload);
+        }
+        while let Some(event) = self.lns.poll_event() {
+            self.on_l2tp_event(now, event, settings);
+        }
+    }
+
+    fn on_l2tp_event(&mut self, now: Instant, event: l2tp::Event, settings: &Settings) {
+        match event {
+            l2tp::Event::TunnelUp {
+                tunnel,
+                peer_tunnel,
+                peer_host_name,
+                vendor,
+            } => {
+                info!(client = %self.tuple.remote, host = %peer_host_name.printable(), vendor = %vendor.as_deref().unwrap_or("-").printable(), tunnel, peer_tunnel, "L2TP tunnel up");
+                self.peer_tunnels.insert(tunnel, peer_tunnel);
+            }
+            l2tp::Event::SessionUp {
+                key,
+                peer_session,
+                peer_host_name,
+                vendor,
+                ..
+            } => {
+                let mut seed = [0; 32];
+                self.rng.fill_bytes(&mut seed);
+                info!(client = %self.tuple.remote, host = %peer_host_name.printable(), tunnel = key.tunnel, session = key.session, "L2TP session up");
+                let link = ppp::Link::new(&settings.link, seed, now);
+                let peer_tunnel = self.peer_tunnels.get(&key.tunnel).copied().unwrap_or(0);
+                self.sessions.insert(
+                    key,
+                    Session {
+                        link,
+                        ids: key,
+                        peer_ids: (peer_tunnel, peer_session),
+                        host_name: peer_host_name,
+                        vendor: vendor.unwrap_or_default(),
+                        since: now,
+                        addr: None,
+                        user: None,
+                        counters: Arc::default(),
+                    },
+                );
+            }
+            l2tp::Event::SessionDown { key, reason } => {
+                if let Some(session) = self.sessions.remove(&key) {
+                    let why = format!("L2TP session closed: {reason}");
+                    self.events.push_back(PeerEvent::Ended {
+                        session: Box::new(session),
+                        why,
+                    });
+                }
+            }
+            l2tp::Event::TunnelDown { tunnel, reason } => {
+                self.peer_tunnels.remove(&tunnel);
+                let keys: Vec<l2tp::SessionKey> = self
+                    .sessions
+                    .keys()
+                    .filter(|k| k.tunnel == tunnel)
+                    .copied()
+                    .collect();
+                for key in keys {
+                    if let Some(session) = self.sessions.remove(&key) {
+                        let why = format!("L2TP tunnel closed: {reason}");
+                        self.events.push_back(PeerEvent::Ended {
+                            session: Box::new(session),
+                            why,
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Wraps an L2TP message in inner UDP (1701 → the client's `port`) and ESP with the SA
+    /// pair we send with.
+    fn seal(&mut self, port: u16, msg: &[u8]) {
+        let Some(pair) = self.current.and_then(|i| self.children.get(i)) else {
+            debug!(client = %self.tuple.remote, "no ESP SA to send with; L2TP message dropped");
+            return;
+        };
+        let port = if port == 0 { self.l2tp_port } else { port };
+        match dataplane::seal_l2tp(&pair.outbound, self.tuple, msg, port, &mut self.rng) {
+            Ok((transmit, packet, expiry)) => {
+                if let Some(expiry) = expiry {
+                    self.events.push_back(PeerEvent::EspLifetime {
+                        spi_in: pair.spi_in,
+                        expiry,
+                    });
+                }
+                self.out.push_back((transmit, packet));
+            }
+            Err(e) => debug!(error = %e, "ESP seal failed; packet dropped"),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! End-to-end: the limits a PSK holder meets before and after logging in — login back-off per
+//! user and per source address, sessions per user, peers per source address and in total —
+//! through `server::Server` and simulated clients. Each refusal reaches the client as what
+//! Windows shows (691 for PPP, no IPsec for the peer limits) and the log as one plain line.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use server::Event;
+use testkit::{ClientEvent, ClientId, Profile, Stage, World, WorldConfig};
+
+const CONNECT_LIMIT: Duration = Duration::from_secs(120);
+
+#[allow(clippy::disallowed_methods)]
+fn base() -> Instant {
+    Instant::now()
+}
+
+fn world(extra: &str) -> World {
+    World::new(
+        WorldConfig {
+            extra_server_yaml: extra.to_owned(),
+            ..WorldConfig::default()
+        },
+        base(),
+    )
+    .expect("world config is valid")
+}
+
+/// A client on its own public address (no NAT): `n` picks the address.
+fn direct(w: &mut World, n: u8, user: &str, password: &str) -> ClientId {
+    w.add_client(
+        Profile::windows_10(),
+        Ipv4Addr::new(192, 0, 2, 10 + n),
+        false,
+        user,
+        password,
+    )
+}
+
+/// Connects `id` and runs until it is up or down; returns whether it came up.
+fn attempt(w: &mut World, id: ClientId) -> bool {
+    w.connect(id).unwrap();
+    w.run_until(
+        |w| w.client(id).is_up() || w.client(id).stage() == Stage::Down,
+        CONNECT_LIMIT,
+    );
+    w.client(id).is_up()
+}
+
+fn refusals(w: &World) -> Vec<String> {
+    w.events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Refused { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn got_691(w: &World, id: ClientId) -> bool {
+    w.client(id)
+        .events()
+        .contains(&ClientEvent::AuthFailed { windows_error: 691 })
+}
+
+/// Three wrong passwords are typos; the fourth starts a back-off during which even the right
+/// password is refused unchecked (Windows 691), for that user from any address. After the
+/// wait the right password works.
+#[test]
+fn failed_logins_back_off_per_user_and_recover() {
+    let mut w = world("");
+    for n in 0..4 {
+        let c = direct(&mut w, n, "bob", "guess");
+        assert!(!attempt(&mut w, c));
+        assert!(got_691(&w, c), "{:?}", w.client(c).events());
+    }
+    // The right password, from yet another address, during the back-off.
+    let c = direct(&mut w, 10, "bob", "bob-pass");
+    assert!(!attempt(&mut w, c), "refused while backing off");
+    assert!(got_691(&w, c));
+    let all = refusals(&w);
+    assert!(
+        all.iter()
+            .any(|m| m.contains("user bob: too many failed logins, retry in") && m.contains("691")),
+        "{all:#?}"
+    );
+    // Another user is not affected.
+    let other = direct(&mut w, 11, "carol", "carol-pass");
+    assert!(attempt(&mut w, other), "{:?}", w.client(other).events());
+    // After the wait, bob's right password works.
+    w.run_for(Duration::from_secs(10));
+    let c = direct(&mut w, 12, "bob", "bob-pass");
+    assert!(attempt(&mut w, c), "{:?}", w.client(c).events());
+}
+
+/// Guessing from one address slows down every name tried from it, known or not, so the
+/// back-off says nothing about which names exist.
+#[test]
+fn failed_logins_back_off_per_source_for_unknown_names_too() {
+    let mut w = world("");
+    // Every client behind the NAT shares its public address.
+    let behind = |w: &mut World, n: u8, user: &str, password: &str| {
+        w.add_client(
+            Profile::windows_10(),
+            Ipv4Addr::new(192, 168, 1, 10 + n),
+            true,
+            user,
+            password,
+        )
+    };
+    for (n, user) in ["nobody1", "nobody2", "nobody3", "nobody4"]
+        .iter()
+        .enumerate()
+    {
+        let c = behind(&mut w, u8::try_from(n).unwrap(), user, "x");
+        assert!(!attempt(&mut w, c));
+        assert!(got_691(&w, c), "{user}: {:?}", w.client(c).events());
+    }
+    let all = refusals(&w);
+    assert!(all.iter().any(|m| m.contains("unknown user")), "{all:#?}");
+    // alice's right password from the same public address waits too.
+    let c = behind(&mut w, 9, "alice", "alice-pass");
+    assert!(!attempt(&mut w, c));
+    assert!(got_691(&w, c));
+    // From another address alice is fine.
+    let c = direct(&mut w, 2, "alice", "alice-pass");
+    assert!(attempt(&mut w, c), "{:?}", w.client(c).events());
+}
+
+#[test]
+fn sessions_per_user_is_enforced() {
+    let mut w = world("limits:\n  sessions_per_user: 1\n");
+    let first = direct(&mut w, 1, "alice", "alice-pass");
+    assert!(attempt(&mut w, first));
+    let second = direct(&mut w, 2, "alice", "alice-pass");
+    assert!(!attempt(&mut w, second));
+    assert!(got_691(&w, second));
+    let all = refusals(&w);
+    assert!(
+        all.iter()
+            .any(|m| m.contains("user alice: already has 1 session (limits.sessions_per_user)")),
+        "{all:#?}"
+    );
+    assert!(w.client(first).is_up(), "the first session is untouched");
+    assert_eq!(w.snapshot().sessions.len(), 1);
+}
+
+/// `limits.peers_per_source_ip`: a second client behind the same public address gets no
+/// IPsec (Windows shows 809); the first one keeps working.
+#[test]
+fn peers_per_source_ip_is_enforced() {
+    let mut w = world("limits:\n  peers_per_source_ip: 1\n");
+    let a = w.add_client(
+        Profile::windows_10(),
+        Ipv4Addr::new(192, 168, 1, 10),
+        true,
+        "alice",
+        "alice-pass",
+    );
+    assert!(attempt(&mut w, a));
+    let b = w.add_client(
+        Profile::windows_10(),
+        Ipv4Addr::new(192, 168, 1, 11),
+        true,
+        "bob",
+        "bob-pass",
+    );
+    w.connect(b).unwrap();
+    w.run_for(Duration::from_secs(30));
+    assert!(!w.client(b).is_up());
+    let all = refusals(&w);
+    assert!(
+        all.iter()
+            .any(|m| m.contains("too many clients behind this address")
+                && m.contains("limits.peers_per_source_ip")),
+        "{all:#?}"
+    );
+    assert!(w.client(a).is_up());
+    assert_eq!(w.snapshot().sessions.len(), 1);
+}
+
+#[test]
+fn max_peers_is_enforced() {
+    let mut w = world("limits:\n  max_peers: 1\n");
+    let a = direct(&mut w, 1, "alice", "alice-pass");
+    assert!(attempt(&mut w, a));
+    let b = direct(&mut w, 2, "bob", "bob-pass");
+    w.connect(b).unwrap();
+    w.run_for(Duration::from_secs(30));
+    assert!(!w.client(b).is_up());
+    let all = refusals(&w);
+    assert!(
+        all.iter()
+            .any(|m| m.contains("server full") && m.contains("limits.max_peers")),
+        "{all:#?}"
+    );
+    assert!(w.client(a).is_up());
+}
+
+/// A user name chosen by the client cannot forge a log line or drive a terminal: the refusal
+/// names it escaped.
+#[test]
+fn user_names_in_refusals_are_escaped() {
+    let mut w = world("");
+    let c = direct(
+        &mut w,
+        1,
+        "mallory\n2026-12-02 INFO admin logged in\u{1b}[2J",
+        "x",
+    );
+    assert!(!attempt(&mut w, c));
+    let all = refusals(&w);
+    let m = all.first().expect("a refusal");
+    assert!(!m.contains('\n') && !m.contains('\u{1b}'), "{m:?}");
+    assert!(
+        m.contains(r"mallory\n2026-12-02 INFO admin logged in\u{1b}[2J"),
+        "{m:?}"
+    );
+}
