@@ -142,7 +142,8 @@ fn write_config(dir: &TempDir, ike: u16, natt: u16, workers: u16) -> PathBuf {
         format!(
             "listen:\n  addresses: [127.0.0.1]\n  ike_port: {ike}\n  nat_t_port: {natt}\n\
              psk: {PSK}\npool:\n  cidr: 10.99.0.0/24\n  server_address: {SERVER_TUN_ADDR}\n\
-             dns: [10.99.0.53]\nwins: [10.99.0.54]\ntun:\n  name: l2tpsmoke0\n\
+             dns: [10.99.0.53]\nwins: [10.99.0.54]\nclient_routes: [192.168.77.0/24]\n\
+             client_domain: smoke.example\ntun:\n  name: l2tpsmoke0\n\
              control_socket: ctl.sock\nlog_level: debug\nworkers: {workers}\n"
         ),
     )
@@ -279,6 +280,24 @@ fn smoke_in_fresh_namespace(workers: u16) {
         );
         while client.poll_ip().is_some() {}
     }
+
+    // Windows asks for routes and the domain by DHCPINFORM through the link. With workers it
+    // lands on any thread's data plane, which hands it to the owner; the answer comes back
+    // sealed, and nothing reaches the TUN (the kernel would not answer it anyway).
+    let inform = testkit::packet::dhcp_inform(addr, 0x0bad_cafe);
+    client.send_ip(Instant::now(), &inform).unwrap();
+    let answered = sockets.pump(&mut client, Duration::from_secs(5), |c| {
+        c.received_ip().any(|p| {
+            testkit::packet::addresses(p) == Some((SERVER_TUN_ADDR, addr))
+                && p.windows(6).any(|w| w == [121, 8, 24, 192, 168, 77])
+        })
+    });
+    assert!(
+        answered,
+        "no DHCPACK with the route 192.168.77.0/24 (option 121)\ndaemon log:\n{}",
+        daemon_log()
+    );
+    while client.poll_ip().is_some() {}
 
     // status --json shows the one session with the joined fields.
     let out = status(&sock, true);

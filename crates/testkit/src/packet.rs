@@ -153,6 +153,56 @@ pub fn echo_reply_to(packet: &[u8]) -> Option<Vec<u8>> {
     ))
 }
 
+/// The Parameter Request List of the DHCPINFORMs built by [`dhcp_inform`]: subnet mask,
+/// domain name, router, DNS, NetBIOS options, static routes (33), classless routes (121) and
+/// Microsoft's (249), vendor specific (43).
+pub const INFORM_REQUEST_LIST: [u8; 12] = [1, 15, 3, 6, 44, 46, 47, 31, 33, 121, 249, 43];
+
+/// A DHCPINFORM (RFC 2131 §3.4, §4.4.3) from `client` (its IPCP address, also `ciaddr`),
+/// UDP 68 → 255.255.255.255:67, with transaction ID `xid`, asking for
+/// [`INFORM_REQUEST_LIST`]: what a Windows client sends through the link after IPCP.
+pub fn dhcp_inform(client: Ipv4Addr, xid: u32) -> Vec<u8> {
+    use wire::dhcp::{DhcpOption, MessageType, Op, OptionCode, Repr};
+    let inform_type = [u8::from(MessageType::Inform)];
+    let mut chaddr = [0u8; 16];
+    chaddr[..6].copy_from_slice(&[0x02, 0x00, 0x4c, 0x4f, 0x4f, 0x50]);
+    let repr = Repr {
+        op: Op::Request,
+        htype: 1,
+        hlen: 6,
+        hops: 0,
+        xid,
+        secs: 0,
+        flags: 0,
+        ciaddr: client,
+        yiaddr: Ipv4Addr::UNSPECIFIED,
+        siaddr: Ipv4Addr::UNSPECIFIED,
+        giaddr: Ipv4Addr::UNSPECIFIED,
+        chaddr,
+        sname: &[],
+        file: &[],
+        options: vec![
+            DhcpOption {
+                code: OptionCode::MessageType,
+                data: &inform_type,
+            },
+            DhcpOption {
+                code: OptionCode::ParameterRequestList,
+                data: &INFORM_REQUEST_LIST,
+            },
+        ],
+    };
+    let mut dhcp = vec![0; repr.buffer_len()];
+    if repr.emit(&mut dhcp).is_err() {
+        return Vec::new();
+    }
+    udp_packet(
+        SocketAddrV4::new(client, 68),
+        SocketAddrV4::new(Ipv4Addr::BROADCAST, 67),
+        &dhcp,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 //! own SAs open it (or refuse it).
 
 use std::collections::HashSet;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -1103,7 +1103,7 @@ fn unknown_spi_is_dropped_by_the_data_plane_and_counted() {
 /// sealed for that client.
 #[test]
 fn dhcpinform_through_the_data_plane_gets_routes_and_never_reaches_the_tun() {
-    use wire::dhcp::{ClasslessRoutes, DhcpOption, MessageType, Op, OptionCode, Packet, Repr};
+    use wire::dhcp::{ClasslessRoutes, MessageType, Op, OptionCode, Packet, Repr};
     let config = WorldConfig {
         seed: 41,
         extra_server_yaml: "client_routes: [192.168.100.0/24, 172.16.0.0/12]\n\
@@ -1116,43 +1116,7 @@ fn dhcpinform_through_the_data_plane_gets_routes_and_never_reaches_the_tun() {
     let me = addr(&w, 0);
     // The first host of the default pool: the server's own address on the links.
     let server_addr = Ipv4Addr::new(10, 99, 0, 1);
-    let request_list = [1u8, 15, 3, 6, 44, 46, 47, 31, 33, 121, 249, 43];
-    let inform_type = [u8::from(MessageType::Inform)];
-    let repr = Repr {
-        op: Op::Request,
-        htype: 1,
-        hlen: 6,
-        hops: 0,
-        xid: 0x5eed_4321,
-        secs: 0,
-        flags: 0,
-        ciaddr: me,
-        yiaddr: Ipv4Addr::UNSPECIFIED,
-        siaddr: Ipv4Addr::UNSPECIFIED,
-        giaddr: Ipv4Addr::UNSPECIFIED,
-        chaddr: [
-            0x02, 0x00, 0x4c, 0x4f, 0x4f, 0x50, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ],
-        sname: &[],
-        file: &[],
-        options: vec![
-            DhcpOption {
-                code: OptionCode::MessageType,
-                data: &inform_type,
-            },
-            DhcpOption {
-                code: OptionCode::ParameterRequestList,
-                data: &request_list,
-            },
-        ],
-    };
-    let mut dhcp = vec![0; repr.buffer_len()];
-    repr.emit(&mut dhcp).unwrap();
-    let inform = packet::udp_packet(
-        SocketAddrV4::new(me, 68),
-        SocketAddrV4::new(Ipv4Addr::BROADCAST, 67),
-        &dhcp,
-    );
+    let inform = packet::dhcp_inform(me, 0x5eed_4321);
     let p = client_send_one(&mut w, 0, &inform);
     let before = dp.stats();
     let (v, out) = feed(&mut w, &dp, &p);

@@ -1475,8 +1475,7 @@ fn quick_mode_rekey_with_reordering_loses_nothing() {
 /// never reaches the LAN side.
 #[test]
 fn dhcpinform_gets_routes_and_domain_without_reaching_the_lan() {
-    use std::net::SocketAddrV4;
-    use wire::dhcp::{ClasslessRoutes, DhcpOption, MessageType, Op, OptionCode, Packet, Repr};
+    use wire::dhcp::{ClasslessRoutes, MessageType, Op, OptionCode, Packet, Repr};
     let mut w = world(WorldConfig {
         extra_server_yaml: "client_routes: [192.168.100.0/24, 172.16.0.0/12]\n\
                             client_domain: corp.example\n"
@@ -1489,43 +1488,7 @@ fn dhcpinform_gets_routes_and_domain_without_reaching_the_lan() {
     // The first host of the default pool: the server's own address on the links.
     let server_addr = Ipv4Addr::new(10, 99, 0, 1);
 
-    let request_list = [1u8, 15, 3, 6, 44, 46, 47, 31, 33, 121, 249, 43];
-    let inform_type = [u8::from(MessageType::Inform)];
-    let repr = Repr {
-        op: Op::Request,
-        htype: 1,
-        hlen: 6,
-        hops: 0,
-        xid: 0x5eed_1234,
-        secs: 0,
-        flags: 0,
-        ciaddr: addr,
-        yiaddr: Ipv4Addr::UNSPECIFIED,
-        siaddr: Ipv4Addr::UNSPECIFIED,
-        giaddr: Ipv4Addr::UNSPECIFIED,
-        chaddr: [
-            0x02, 0x00, 0x4c, 0x4f, 0x4f, 0x50, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ],
-        sname: &[],
-        file: &[],
-        options: vec![
-            DhcpOption {
-                code: OptionCode::MessageType,
-                data: &inform_type,
-            },
-            DhcpOption {
-                code: OptionCode::ParameterRequestList,
-                data: &request_list,
-            },
-        ],
-    };
-    let mut dhcp = vec![0; repr.buffer_len()];
-    repr.emit(&mut dhcp).unwrap();
-    let inform = packet::udp_packet(
-        SocketAddrV4::new(addr, 68),
-        SocketAddrV4::new(Ipv4Addr::BROADCAST, 67),
-        &dhcp,
-    );
+    let inform = packet::dhcp_inform(addr, 0x5eed_1234);
     while w.client_mut(c).poll_ip().is_some() {}
     let lan_before = w.lan_received().len();
     w.send_ip(c, &inform).unwrap();
