@@ -354,10 +354,10 @@ fn record_world(run: &WorldRun, base: Instant) -> Result<Recorded, Error> {
     })
 }
 
-/// A DHCPINFORM as the Windows remote-access client sends it after IPCP (RFC 2131 §4.4.3):
-/// from its address with `ciaddr` set, to the broadcast address, with its host name, the
-/// vendor class `MSFT 5.0`, a client identifier and the parameter list with 121 and 249.
-pub fn windows_inform(addr: Ipv4Addr, host: &str) -> Vec<u8> {
+/// [`packet::dhcp_inform`] with the options a Windows client adds (RFC 2131 §4.4.3): a client
+/// identifier, its host name and the vendor class `MSFT 5.0`, so that the DHCP seeds carry
+/// them too.
+fn windows_inform(addr: Ipv4Addr, host: &str) -> Vec<u8> {
     let mac = [0x02, 0x00, 0x4c, 0x4f, 0x4f, 0x50];
     let mut chaddr = [0u8; wire::dhcp::CHADDR_LEN];
     if let Some(c) = chaddr.get_mut(..6) {
@@ -366,7 +366,6 @@ pub fn windows_inform(addr: Ipv4Addr, host: &str) -> Vec<u8> {
     let mut client_id = vec![1];
     client_id.extend_from_slice(&mac);
     let message_type = [u8::from(MessageType::Inform)];
-    let request_list = [1u8, 15, 3, 6, 44, 46, 47, 31, 33, 121, 249, 43];
     let repr = wire::dhcp::Repr {
         op: Op::Request,
         htype: 1,
@@ -401,7 +400,7 @@ pub fn windows_inform(addr: Ipv4Addr, host: &str) -> Vec<u8> {
             },
             DhcpOption {
                 code: OptionCode::ParameterRequestList,
-                data: &request_list,
+                data: &packet::INFORM_REQUEST_LIST,
             },
         ],
     };
