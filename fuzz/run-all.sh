@@ -107,7 +107,7 @@ done
 wait
 
 failed=0
-printf '\n%-16s %12s %8s %9s %8s  %s\n' target execs cov ft corpus crashes
+printf '\n%-20s %12s %8s %9s %8s  %s\n' target execs cov ft corpus crashes
 for t in "${targets[@]}"; do
     log=fuzz/logs/$t.log
     rc=$(cat "$log.rc" 2>/dev/null || echo "?")
@@ -127,6 +127,6 @@ for t in "${targets[@]}"; do
         crashes="exit $rc (see $log)"
         failed=1
     fi
-    printf '%-16s %12s %8s %9s %8s  %s\n' "$t" "${execs:--}" "${cov:--}" "${ft:--}" "$size" "$crashes"
+    printf '%-20s %12s %8s %9s %8s  %s\n' "$t" "${execs:--}" "${cov:--}" "${ft:--}" "$size" "$crashes"
 done
 exit $failed

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         Ok(n) => {
             for (target, seeds) in corpus.iter() {
                 let bytes: usize = seeds.values().map(Vec::len).sum();
-                println!("{target:16} {:5} seeds {bytes:9} bytes", seeds.len());
+                println!("{target:20} {:5} seeds {bytes:9} bytes", seeds.len());
             }
             println!("{n} seeds written under {}", dir.display());
             ExitCode::SUCCESS

@@ -1,10 +1,10 @@
-//! Minimal IPv4 packets for the LAN side of tests: ICMP echo (RFC 792) and UDP (RFC 768),
-//! built and read with `wire::ip`.
+//! Minimal IPv4 packets for the LAN side of tests: ICMP echo (RFC 792), UDP (RFC 768) and
+//! TCP SYNs with an MSS option (RFC 9293 §3.1, §3.2), built and read with `wire::ip`.
 
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use wire::ip::Protocol;
-use wire::ip::{checksum, ipv4, udp};
+use wire::ip::{checksum, ipv4, tcp, udp};
 
 /// The ICMP header length of an echo message (type, code, checksum, identifier, sequence).
 const ICMP_ECHO_HEADER_LEN: usize = 8;
@@ -203,6 +203,47 @@ pub fn dhcp_inform(client: Ipv4Addr, xid: u32) -> Vec<u8> {
     )
 }
 
+/// The length of the MSS option (RFC 9293 §3.2: kind 2, length 4).
+const TCP_MSS_OPTION_LEN: usize = 4;
+
+/// A TCP SYN (or SYN-ACK, `ack`) from `src` to `dst` announcing `mss`, with a computed
+/// checksum, in IPv4 with "don't fragment" set, as hosts open connections.
+pub fn tcp_syn(src: SocketAddrV4, dst: SocketAddrV4, ack: bool, mss: u16) -> Vec<u8> {
+    let header_len = tcp::HEADER_LEN + TCP_MSS_OPTION_LEN;
+    let mut segment = vec![0u8; header_len];
+    let mut p = tcp::Packet::new_unchecked(&mut segment[..]);
+    p.set_src_port(src.port());
+    p.set_dst_port(dst.port());
+    p.set_seq_number(0x5eed_0001);
+    let flags = if ack {
+        p.set_ack_number(0x5eed_1001);
+        tcp::flags::SYN | tcp::flags::ACK
+    } else {
+        tcp::flags::SYN
+    };
+    p.set_header_len_and_flags(header_len, flags);
+    p.set_window_len(0xffff);
+    let [hi, lo] = mss.to_be_bytes();
+    p.options_mut().copy_from_slice(&[2, 4, hi, lo]);
+    let len = u16::try_from(header_len).unwrap_or(u16::MAX);
+    let sum = checksum::combine(&[
+        checksum::pseudo_header(*src.ip(), *dst.ip(), Protocol::Tcp, len),
+        checksum::data(&segment),
+    ]);
+    tcp::Packet::new_unchecked(&mut segment[..]).set_checksum(!sum);
+    ipv4_packet(*src.ip(), *dst.ip(), Protocol::Tcp, &segment)
+}
+
+/// `packet` (an IPv4 packet of ours) with "don't fragment" cleared and the header checksum
+/// recomputed: a router may cut it into fragments (RFC 791 §2.3).
+pub fn may_fragment(mut packet: Vec<u8>) -> Vec<u8> {
+    if let Ok(mut p) = ipv4::Packet::new_checked(&mut packet[..]) {
+        p.set_unfragmented(false);
+        p.fill_checksum();
+    }
+    packet
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +300,45 @@ mod tests {
             dst_addr: *dst.ip()
         }));
         assert_eq!((u.src_port(), u.dst_port()), (5000, 53));
+    }
+
+    /// The TCP checksum of an IPv4 packet verifies.
+    fn tcp_checksum_ok(packet: &[u8]) -> bool {
+        let p = ipv4::Packet::new_checked(packet).unwrap();
+        let len = u16::try_from(p.payload().len()).unwrap();
+        checksum::combine(&[
+            checksum::pseudo_header(p.src_addr(), p.dst_addr(), Protocol::Tcp, len),
+            checksum::data(p.payload()),
+        ]) == 0xffff
+    }
+
+    #[test]
+    fn tcp_syn_announces_its_mss_and_clamps() {
+        let src = SocketAddrV4::new(Ipv4Addr::new(10, 99, 0, 2), 50000);
+        let dst = SocketAddrV4::new(Ipv4Addr::new(192, 168, 100, 5), 80);
+        for ack in [false, true] {
+            let mut pkt = tcp_syn(src, dst, ack, 1460);
+            assert!(tcp_checksum_ok(&pkt));
+            let p = ipv4::Packet::new_checked(&pkt[..]).unwrap();
+            assert!(p.dont_frag());
+            let t = tcp::Packet::new_checked(p.payload()).unwrap();
+            assert_eq!((t.syn(), t.ack()), (true, ack));
+            assert_eq!(t.mss().unwrap(), Some(1460));
+            assert!(tcp::clamp_mss(&mut pkt, 1360));
+            assert!(tcp_checksum_ok(&pkt));
+        }
+    }
+
+    #[test]
+    fn may_fragment_clears_df_only() {
+        let src = SocketAddrV4::new(Ipv4Addr::new(192, 168, 100, 5), 53);
+        let dst = SocketAddrV4::new(Ipv4Addr::new(10, 99, 0, 2), 5353);
+        let df = udp_packet(src, dst, &[7; 1472]);
+        let pkt = may_fragment(df.clone());
+        let p = ipv4::Packet::new_checked(&pkt[..]).unwrap();
+        assert!(!p.dont_frag() && !p.is_fragment());
+        assert!(p.verify_checksum());
+        let changed = pkt.iter().zip(&df).filter(|(a, b)| a != b).count();
+        assert!(changed <= 3, "flags and checksum only");
     }
 }

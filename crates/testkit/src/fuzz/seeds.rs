@@ -15,6 +15,8 @@
 //!   `esp_open` fixture's SA; DH public values and CBC inputs.
 //! - The engine targets (`ike_responder`, `ppp_link`, `ppp_peer`, `l2tp_lns`) and `dataplane`
 //!   get exchanges recorded against their own fixture, so that every seed replays exactly.
+//!   `dataplane`'s include TCP handshakes and LAN packets larger than the sessions' MTU;
+//!   every packet through the TUN also seeds `ip_icmp_frag_needed` and, if TCP, `ip_tcp_mss`.
 //!
 //! Everything is seeded: two calls give the same corpus byte for byte.
 
@@ -60,7 +62,9 @@ pub const TARGETS: &[&str] = &[
     "esp_replay",
     "ike_responder",
     "ike_suites",
+    "ip_icmp_frag_needed",
     "ip_ipv4",
+    "ip_tcp_mss",
     "ip_udp",
     "isakmp_message",
     "l2tp_avp",
@@ -743,6 +747,9 @@ impl<'c> Dissect<'c> {
 
     fn ipv4(&mut self, ip: &[u8]) {
         self.add("ip_ipv4", "ipv4", ip.to_vec());
+        for (target, seed) in ip_helper_seeds(ip) {
+            self.add(target, "ipv4", seed);
+        }
         let Ok(packet) = ipv4::Packet::new_checked(ip) else {
             return;
         };
@@ -784,6 +791,29 @@ impl<'c> Dissect<'c> {
             }
         }
     }
+}
+
+/// The MTU of the fixtures' sessions: the clients' MRU, which is also `ppp.mru`'s default.
+const SESSION_MTU: u16 = 1400;
+
+/// The input of a target that reads `(u16, Vec<u8>)` through `arbitrary`: the `u16`
+/// little-endian (as `arbitrary` reads integers), then the bytes.
+fn u16_and(value: u16, data: &[u8]) -> Vec<u8> {
+    let mut seed = value.to_le_bytes().to_vec();
+    seed.extend_from_slice(data);
+    seed
+}
+
+/// An IPv4 packet as the input of `ip_icmp_frag_needed` (the offending datagram, with the
+/// sessions' MTU) and, if it is TCP, of `ip_tcp_mss` (clamped to what fits that MTU, RFC 9293
+/// §3.7.1: MTU minus 40 octets of IPv4 and TCP headers).
+fn ip_helper_seeds(ip: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    let mut seeds = vec![("ip_icmp_frag_needed", u16_and(SESSION_MTU, ip))];
+    let tcp = ipv4::Packet::new_checked(ip).is_ok_and(|p| p.protocol() == Protocol::Tcp);
+    if tcp {
+        seeds.push(("ip_tcp_mss", u16_and(SESSION_MTU - 40, ip)));
+    }
+    seeds
 }
 
 /// An L2TP message from UDP `port` to 1701 in a checksummed UDP datagram (client to server of
@@ -1462,8 +1492,10 @@ fn hidden_seeds(messages: &[Vec<u8>]) -> Vec<Vec<u8>> {
 // ---- the data plane -----------------------------------------------------------------------
 
 /// Traffic of the `dataplane` fixture's sessions after they came up, as scripts: the clients'
-/// pings and DHCPINFORMs (ESP), LAN packets to them (TUN), an idle minute (echo, Hello,
-/// keepalives), a NAT rebinding, a rekey.
+/// pings and DHCPINFORMs (ESP), LAN packets to them (TUN), TCP handshakes (MSS clamping both
+/// ways) and LAN packets larger than the sessions' MTU (an ICMP error with "don't fragment",
+/// else fragments), an idle minute (echo, Hello, keepalives), a NAT rebinding, a rekey. The
+/// packets through the TUN also seed the IPv4 helper targets.
 fn dataplane_seeds(c: &mut Corpus, base: Instant) -> Result<(), Error> {
     let mut w = fixtures::dataplane_world(base)?;
     let ids: Vec<_> = (0..w.client_count()).collect();
@@ -1471,6 +1503,7 @@ fn dataplane_seeds(c: &mut Corpus, base: Instant) -> Result<(), Error> {
     let start = w.elapsed();
     let _ = w.take_tap();
     let mut scripts = Vec::new();
+    let mut tun_packets = Vec::new();
     let mut cut = |w: &mut World, name: &'static str| {
         let records = w.take_tap();
         let mut rebased: Vec<TapRecord> = records
@@ -1480,6 +1513,12 @@ fn dataplane_seeds(c: &mut Corpus, base: Instant) -> Result<(), Error> {
                 r
             })
             .collect();
+        tun_packets.extend(
+            rebased
+                .iter()
+                .filter(|r| matches!(r.kind, TapKind::TunIn | TapKind::TunOut))
+                .map(|r| r.bytes.clone()),
+        );
         rebased.retain(|r| r.kind.is_input());
         let mut wr = Writer::new();
         write_inputs(&mut wr, &rebased);
@@ -1500,6 +1539,22 @@ fn dataplane_seeds(c: &mut Corpus, base: Instant) -> Result<(), Error> {
         w.run_for(Duration::from_millis(200));
     }
     cut(&mut w, "traffic");
+    for (n, &id) in ids.iter().enumerate() {
+        let Some(addr) = w.client(id).assigned_address() else {
+            continue;
+        };
+        let client = SocketAddrV4::new(addr, 50_000 + u16::try_from(n).unwrap_or(0));
+        let server = SocketAddrV4::new(LAN_HOST, 80);
+        w.send_ip(id, &packet::tcp_syn(client, server, false, 1460))?;
+        w.run_for(Duration::from_millis(50));
+        w.lan_send(&packet::tcp_syn(server, client, true, 1460));
+        let dns = SocketAddrV4::new(LAN_HOST, 53);
+        let big = packet::udp_packet(dns, SocketAddrV4::new(addr, 5353), &[0x5a; 1472]);
+        w.lan_send(&big);
+        w.lan_send(&packet::may_fragment(big));
+        w.run_for(Duration::from_millis(200));
+    }
+    cut(&mut w, "sizes");
     w.run_for(Duration::from_secs(65));
     cut(&mut w, "idle");
     if let Some(&first) = ids.first() {
@@ -1516,6 +1571,11 @@ fn dataplane_seeds(c: &mut Corpus, base: Instant) -> Result<(), Error> {
     }
     for (name, script) in scripts {
         c.add("dataplane", name, "script", script);
+    }
+    for ip in &tun_packets {
+        for (target, seed) in ip_helper_seeds(ip) {
+            c.add(target, "dataplane", "ipv4", seed);
+        }
     }
     Ok(())
 }
@@ -1726,34 +1786,25 @@ mod tests {
         }
     }
 
-    /// The seeds of the data plane reach it: packets to the TUN and sealed for clients, and
-    /// hand-offs the control plane takes (the DHCPINFORMs, LCP and Hello of the idle minute).
-    #[test]
-    fn dataplane_scripts_use_the_data_plane() {
-        let fixture = fixtures::DataPlaneFixture::new().unwrap();
-        assert_eq!(fixture.sessions.len(), 3);
-        let mut c = Corpus::default();
-        dataplane_seeds(&mut c, base()).unwrap();
-        let seeds = c.get("dataplane").unwrap();
-        let traffic = seeds
-            .iter()
-            .find(|(n, _)| n.starts_with("traffic"))
-            .unwrap()
-            .1;
-        let (mut server, now) = fixture.replay(base());
+    /// What one `dataplane` seed does to the data plane of a fresh fixture server, driven as
+    /// the target drives it: the counters it moved and the DHCPINFORMs handed over.
+    fn drive_data_plane(
+        fixture: &fixtures::DataPlaneFixture,
+        script: &[u8],
+    ) -> (server::DataPlaneStats, usize) {
+        let (mut server, mut now) = fixture.replay(base());
         let dp = server.data_plane();
+        let before = dp.stats();
         let mut rng = ChaCha20Rng::seed_from_u64(1);
         let mut batch = server::Batch::new();
-        let (mut to_tun, mut dhcp, mut sealed) = (0, 0, 0);
-        let mut act = |server: &mut server::Server, verdict, buf: &[u8]| match verdict {
-            server::Inbound::Tun(_) => to_tun += 1,
-            server::Inbound::ToOwner(h) => {
+        let mut dhcp = 0;
+        let mut act = |server: &mut server::Server, now, verdict, buf: &[u8]| {
+            if let server::Inbound::ToOwner(h) = verdict {
                 dhcp += usize::from(h.reason == server::HandoffReason::Dhcp);
                 server.handle_decrypted(now, &h, &buf[h.l2tp.clone()]);
             }
-            _ => {}
         };
-        for step in Step::read_all(traffic) {
+        for step in Step::read_all(script) {
             match step {
                 Step::Udp {
                     local,
@@ -1762,27 +1813,62 @@ mod tests {
                 } => {
                     let mut buf = data.to_vec();
                     let v = dp.inbound_udp(local, remote, &mut buf);
-                    act(&mut server, v, &buf);
+                    act(&mut server, now, v, &buf);
                 }
                 Step::Esp { remote, data } => {
                     let mut buf = data.to_vec();
                     let v = dp.inbound_esp(SERVER_IP, remote, &mut buf);
-                    act(&mut server, v, &buf);
+                    act(&mut server, now, v, &buf);
                 }
                 Step::Tun { data } => {
                     batch.clear();
-                    if let server::Outbound::Sealed(n) = dp.outbound(data, &mut batch, &mut rng) {
-                        sealed += n;
-                    }
+                    let _ = dp.outbound(data, &mut batch, &mut rng);
+                }
+                Step::Advance { ms } => {
+                    now += Duration::from_millis(u64::from(ms));
+                    server.handle_timeout(now);
                 }
                 _ => {}
             }
+            if dp.notes_pending() {
+                server.handle_timeout(now);
+            }
         }
+        let after = dp.stats();
+        let mut delta = server::DataPlaneStats::default();
+        delta.to_tun = after.to_tun - before.to_tun;
+        delta.sealed = after.sealed - before.sealed;
+        delta.mss_clamped = after.mss_clamped - before.mss_clamped;
+        delta.icmp_too_big = after.icmp_too_big - before.icmp_too_big;
+        delta.fragmented = after.fragmented - before.fragmented;
+        (delta, dhcp)
+    }
+
+    /// The seeds of the data plane reach it: packets to the TUN and sealed for clients,
+    /// DHCPINFORMs handed over, MSS clamping both ways, an ICMP error for a packet too big
+    /// with "don't fragment", fragments without.
+    #[test]
+    fn dataplane_scripts_use_the_data_plane() {
+        let fixture = fixtures::DataPlaneFixture::new().unwrap();
+        assert_eq!(fixture.sessions.len(), 3);
+        let mut c = Corpus::default();
+        dataplane_seeds(&mut c, base()).unwrap();
+        let seeds = c.get("dataplane").unwrap();
+        let script = |name: &str| seeds.iter().find(|(n, _)| n.starts_with(name)).unwrap().1;
         // Three clients ping and send a DHCPINFORM; the LAN answers and writes to each
         // client twice.
-        assert!(to_tun >= 3, "to TUN: {to_tun}");
+        let (traffic, dhcp) = drive_data_plane(&fixture, script("traffic"));
+        assert!(traffic.to_tun >= 3, "to TUN: {traffic:?}");
         assert_eq!(dhcp, 3, "DHCPINFORMs handed over");
-        assert!(sealed >= 6, "sealed: {sealed}");
+        assert!(traffic.sealed >= 6, "sealed: {traffic:?}");
+        // Each client opens a TCP connection to the LAN, and the LAN sends each a packet
+        // larger than its MTU, first with "don't fragment", then without.
+        let (sizes, _) = drive_data_plane(&fixture, script("sizes"));
+        assert_eq!(sizes.mss_clamped, 6, "SYN and SYN-ACK clamped: {sizes:?}");
+        assert_eq!(sizes.icmp_too_big, 3, "{sizes:?}");
+        assert_eq!(sizes.fragmented, 3, "{sizes:?}");
+        assert!(c.get("ip_tcp_mss").is_some_and(|s| s.len() >= 6));
+        assert!(c.get("ip_icmp_frag_needed").is_some_and(|s| !s.is_empty()));
     }
 
     /// The layers inside ESP and the IKE encryption are in the corpus: every L2TP control
