@@ -963,10 +963,7 @@ impl Server {
                 },
                 child.peer,
             ),
-            _ => (
-                esp::Encap::None,
-                child.peer.without_ports(),
-            ),
+            _ => (esp::Encap::None, child.peer.without_ports()),
         };
         if !self.by_tuple.contains_key(&tuple)
             && let Some(why) = self.peer_limit(tuple.remote.ip())
