@@ -104,7 +104,7 @@ pub enum PskSymptom {
 }
 
 /// Why a negotiation was refused. `Display` says it in plain words, with the Windows error the
-/// user will see (clients.md B.3: 788 ATTRIB_FAIL, 789 GENERAL_PROCESSING).
+/// user will see (docs/clients.md#windows-errors: 788 ATTRIB_FAIL, 789 GENERAL_PROCESSING).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RefuseReason {
