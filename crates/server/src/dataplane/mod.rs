@@ -50,8 +50,6 @@ use rand::{CryptoRng, RngCore};
 use wire::ip::Protocol as IpProtocol;
 use wire::ppp::Protocol as PppProtocol;
 
-use crate::server::Transmit;
-
 mod fragment;
 mod table;
 #[cfg(test)]
@@ -74,6 +72,29 @@ const SHARDS: usize = 64;
 
 /// Identifies a peer of the control plane for the lifetime of the server.
 pub(crate) type PeerId = u64;
+
+/// Where a datagram produced by [`Server::poll_transmit`](crate::Server::poll_transmit) goes. The payload is in the buffer
+/// passed to `poll_transmit` (or in the data plane's [`Batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transmit {
+    /// A UDP datagram from `local` (500 or 4500) to `remote`.
+    Udp {
+        /// Our address and port.
+        local: SocketAddr,
+        /// The peer's address and port.
+        remote: SocketAddr,
+    },
+    /// A raw ESP (IP protocol 50) packet; the buffer holds the ESP header onward.
+    Esp {
+        /// Our address.
+        local: Ipv4Addr,
+        /// The peer's address.
+        remote: Ipv4Addr,
+    },
+    /// An IPv4 packet for the TUN device.
+    Tun,
+}
 
 /// What to do with an inbound packet after [`DataPlane::inbound_udp`] or
 /// [`DataPlane::inbound_esp`].
