@@ -93,8 +93,9 @@ declare -A NEG_CLIENT=(
 # Known failures of the reference server, not of the harness or of l2tpd-rs: when scenario S fails against
 # SERVER and a file of the failing guest contains the text, the result is XFAIL (reported, not counted as a
 # failure). Anything else that fails is a FAIL.
-#   softether:g  SoftEther's MM6 IDr is ID_IPV4_ADDR 0.0.0.0 (captures/README.md); strongSwan accepts it with
-#                rightid=%any, libreswan 4.10 refuses it whatever rightid says ("Peer ID '%any' mismatched").
+#   softether:g  SoftEther's MM6 IDr is ID_IPV4_ADDR 0.0.0.0 (docs/clients.md#softether, observed);
+#                strongSwan accepts it with rightid=%any, libreswan 4.10 refuses it whatever rightid says
+#                ("Peer ID '%any' mismatched").
 declare -A KNOWN_FAIL=(
     [softether:g]="Peer ID '%any' mismatched"
 )
@@ -313,7 +314,7 @@ profile_run() {
 }
 
 # b. modern profiles behind NAT, two clients at once: AES256-SHA1-MODP2048, and AES128-SHA256-MODP2048.
-# SoftEther has no SHA-2 in ESP (clients.md A.1), so against it the second client's ESP is AES128-SHA1.
+# SoftEther has no SHA-2 in ESP (docs/clients.md#softether), so against it the second client's ESP is AES128-SHA1.
 scn_b() {
     local esp2=aes128-sha256
     [ "$SERVER" = softether ] && esp2=aes128-sha1

@@ -63,7 +63,7 @@ collect_diag() {
 # ---- IPsec back ends -------------------------------------------------------------------------------------
 strongswan_setup() {
     # ipsec.conf(5): IKEv1 Main Mode PSK, transport mode for UDP/1701. rightid=%any because SoftEther's MM6
-    # IDr is 0.0.0.0 (captures/README.md).
+    # IDr is 0.0.0.0 (docs/clients.md#softether, observed).
     cat >/etc/ipsec.conf <<EOF
 config setup
     charondebug="ike 1, knl 1, net 1, cfg 1"

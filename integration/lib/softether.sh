@@ -109,7 +109,7 @@ se_server_log() { cat "$SE_STATE"/log/softether/server_log/*.log "$SE_STATE"/log
 # se_sessions: "user<TAB>client-ip<TAB>client-port" per L2TP session, from SessionList + SessionGet (raw
 # outputs are kept in the scenario directory). SoftEther reports every L2TP session with the inner
 # (decapsulated) source 198.51.100.2:1701, so the port cannot tell NATed clients apart here
-# (captures/README.md); the harness checks only the IP for SoftEther.
+# (observed; docs/clients.md#several-clients-one-nat); the harness checks only the IP for SoftEther.
 se_sessions() {
     local name i=0
     se_cmd "/HUB:$SE_HUB" /CSV /CMD SessionList >"$SCN_DIR/sessionlist.csv" 2>&1

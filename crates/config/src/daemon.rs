@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::load::Checker;
+use crate::problem::Checker;
 use crate::server::PppOptions;
 
 /// The control socket path used when the configuration names none.

@@ -34,13 +34,15 @@ mod daemon;
 pub mod files;
 mod load;
 mod locate;
+mod problem;
 mod server;
 pub mod users;
 
 pub use daemon::{
     DEFAULT_CONTROL_SOCKET, DaemonConfig, LogLevel, MAX_WORKERS, Privileges, TunOptions,
 };
-pub use load::{Config, ConfigError, ConfigErrorKind, Warning};
+pub use load::Config;
+pub use problem::{ConfigError, ConfigErrorKind, Warning};
 pub use server::{
     AuthProtocol, EXAMPLE_PSK, IkePolicy, L2tpOptions, Lifetimes, Limits, Listen, MAX_POOL_PREFIX,
     MIN_POOL_PREFIX, MssClamp, PoolConfig, PppOptions, Profile, ServerConfig, first_host,

@@ -7,7 +7,6 @@
 //! file in one pass. Things that work but are unwise (the shipped example PSK, the legacy DES
 //! suite, plaintext L2TP, a key other users can read) are [`Warning`]s, not errors.
 
-use std::fmt;
 use std::io::Read;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -22,58 +21,13 @@ use crate::daemon::{
 };
 use crate::de_opt_secret;
 use crate::files::{FileText, readable_by};
-use crate::locate::{Location, find_key_line, yaml_location, yaml_reason};
+use crate::locate::{yaml_location, yaml_reason};
+use crate::problem::{Checker, ConfigError, ConfigErrorKind, Warning};
 use crate::server::{
     EXAMPLE_PSK, IkePolicy, L2tpOptions, Limits, Listen, PppOptions, ServerConfig,
     check_client_routes, check_ike, check_l2tp, check_limits, check_listen, check_pool, check_ppp,
     check_servers,
 };
-
-/// Why a configuration file was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigErrorKind {
-    /// The file (or a file it names, such as `psk_file`) could not be read.
-    Io,
-    /// The YAML is malformed, a key is unknown or a value has the wrong type.
-    Syntax,
-    /// The values parse but are not usable together (pool too small, ports equal, ...).
-    Invalid,
-}
-
-/// One problem in a configuration file: where it is and why it is a problem.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", Location::new(file, *line, *column).prefix_and(reason))]
-pub struct ConfigError {
-    /// The file the problem is in.
-    pub file: PathBuf,
-    /// The 1-based line, when known.
-    pub line: Option<usize>,
-    /// The 1-based column, when known.
-    pub column: Option<usize>,
-    /// What kind of problem it is.
-    pub kind: ConfigErrorKind,
-    /// The reason, in plain words.
-    pub reason: String,
-}
-
-/// Something that works but that the administrator should know about (the example PSK, a
-/// weak algorithm enabled, plaintext L2TP allowed, a secret readable by others, ...).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning {
-    /// The file the warning is about.
-    pub file: PathBuf,
-    /// The 1-based line, when known.
-    pub line: Option<usize>,
-    /// The warning, in plain words.
-    pub message: String,
-}
-
-impl fmt::Display for Warning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&Location::new(&self.file, self.line, None).prefix_and(&self.message))
-    }
-}
 
 /// `l2tpd.yaml`, loaded and checked: the server's part and the daemon's part.
 ///
@@ -166,47 +120,6 @@ fn de_cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Ipv4Network>, D::Erro
     struct Cidr(#[serde(deserialize_with = "de_cidr")] Ipv4Network);
     let v: Vec<Cidr> = Vec::deserialize(d)?;
     Ok(v.into_iter().map(|c| c.0).collect())
-}
-
-/// Collects problems while a file is validated.
-pub(crate) struct Checker<'a> {
-    file: &'a Path,
-    text: &'a str,
-    errors: Vec<ConfigError>,
-    warnings: Vec<Warning>,
-}
-
-impl Checker<'_> {
-    pub(crate) fn error(&mut self, key: &[&str], reason: impl Into<String>) {
-        let line = find_key_line(self.text, key);
-        self.errors.push(ConfigError {
-            file: self.file.to_path_buf(),
-            line,
-            column: None,
-            kind: ConfigErrorKind::Invalid,
-            reason: reason.into(),
-        });
-    }
-
-    fn io_error(&mut self, key: &[&str], reason: impl Into<String>) {
-        let line = find_key_line(self.text, key);
-        self.errors.push(ConfigError {
-            file: self.file.to_path_buf(),
-            line,
-            column: None,
-            kind: ConfigErrorKind::Io,
-            reason: reason.into(),
-        });
-    }
-
-    pub(crate) fn warn(&mut self, key: &[&str], message: impl Into<String>) {
-        let line = find_key_line(self.text, key);
-        self.warnings.push(Warning {
-            file: self.file.to_path_buf(),
-            line,
-            message: message.into(),
-        });
-    }
 }
 
 impl Config {

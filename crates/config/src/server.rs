@@ -22,7 +22,7 @@ use ipnetwork::Ipv4Network;
 use serde::Deserialize;
 
 use crate::de_opt_secret;
-use crate::load::Checker;
+use crate::problem::Checker;
 
 /// The example PSK shipped in `config/l2tpd.yaml`. Running with it is allowed (so the example
 /// works as shipped) but warned about loudly.

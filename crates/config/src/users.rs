@@ -31,8 +31,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::de_opt_secret;
 use crate::files::{FileText, Readers};
-use crate::load::Warning;
 use crate::locate::{Location, nth_key_line, yaml_location, yaml_reason};
+use crate::problem::Warning;
 use crate::server::PoolConfig;
 
 /// Why a users file was refused.

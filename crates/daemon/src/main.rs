@@ -9,7 +9,7 @@
 //! - `hash-password`: print the NT hash (RFC 2759 §8.3) of a password for `users.yaml`.
 //!
 //! This is the only crate that reads the clock ([`clock`]), the OS random number generator and
-//! uses tokio (STYLE.md §1).
+//! uses tokio (ARCHITECTURE.md "Crates").
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};

@@ -312,8 +312,8 @@ fn bind_std_udp(addr: SocketAddrV4, reuseport: bool) -> anyhow::Result<std::net:
         SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
         None,
     )?;
-    // The local address of every datagram is part of the peer key (DESIGN.md "Per-client
-    // demux"), also on a wildcard bind.
+    // The local address of every datagram is part of the peer key
+    // (docs/clients.md#several-clients-one-nat), also on a wildcard bind.
     tun::set_pktinfo(&fd)?;
     if reuseport {
         tun::set_reuseport(&fd)?;

@@ -1,5 +1,5 @@
-//! Seal + open of one 1400-byte payload per suite (STYLE.md §12: criterion benches cover ESP
-//! per suite). Throughput counts payload bytes once per seal+open pair.
+//! Seal + open of one 1400-byte payload per suite: speed is measured here, never in unit tests.
+//! Throughput counts payload bytes once per seal+open pair.
 
 use core::net::SocketAddr;
 

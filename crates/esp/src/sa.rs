@@ -494,7 +494,7 @@ impl Sa {
     }
 
     /// Under `cfg(fuzzing)` the ICV is not checked, so fuzzers reach the decryption and trailer
-    /// code (STYLE.md §13, as smoltcp skips checksums).
+    /// code (as smoltcp skips checksums under `cfg(fuzzing)`).
     #[cfg(fuzzing)]
     fn icv_ok(&self, _authed: &[u8], _icv: &[u8]) -> bool {
         true

@@ -3,7 +3,8 @@
 //! The SPI alone does not identify the sender: two clients behind one NAT share the public IP,
 //! and a forged packet can carry anybody's SPI. Every inbound packet must arrive from the
 //! 4-tuple its SA was negotiated with; otherwise it is dropped and counted as
-//! [`DropReason::WrongPeer`] before any cryptography runs (DESIGN.md, "Per-client demux").
+//! [`DropReason::WrongPeer`] before any cryptography runs
+//! (docs/clients.md#several-clients-one-nat).
 //!
 //! Lookups are read-mostly: a `RwLock<HashMap<u32, Arc<Sa>>>` that many data-path threads read
 //! at once; insert and remove take the write lock briefly.

@@ -8,7 +8,7 @@
 //! - On UDP-encapsulated (NAT-T) SAs the client computed the inner checksum over its private
 //!   address, which the NAT then hid, so it cannot verify here. RFC 3948 §3.1.2 lets a
 //!   transport-mode receiver skip the check, as the ICV already authenticates the datagram; we
-//!   skip it, and we send checksum 0 (DESIGN.md "Checksums").
+//!   skip it, and we send checksum 0 (docs/clients.md#inner-udp-checksum).
 //! - On plain ESP SAs the addresses are real, and a non-zero checksum is verified against the
 //!   peer's address (source) and ours (destination). We send a computed checksum.
 //!

@@ -38,8 +38,8 @@ pub struct ResponderConfig {
     pub psk: Secret,
     /// Algorithm policy.
     pub policy: Policy,
-    /// The NAT-D trick (DESIGN.md "NAT detection", clients.md A.1): make every client float to
-    /// UDP 4500 and never believe the server is behind NAT. Default on.
+    /// The NAT-D trick (docs/clients.md#nat-d-trick): make every client float to UDP 4500 and
+    /// never believe the server is behind NAT. Default on.
     pub nat_d_trick: bool,
     /// The local UDP port of NAT-T (RFC 3947 §4: 4500). A peer may float only to this port;
     /// configurable so that tests and unusual deployments can listen elsewhere.

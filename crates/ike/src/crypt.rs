@@ -118,8 +118,8 @@ impl Keys {
     }
 }
 
-/// Proof that a peer's HASH payload verified (STYLE.md §9). Only [`verify_hash`] makes one;
-/// establishing an IKE SA and exporting ESP keys take it by value.
+/// Proof that a peer's HASH payload verified (a proof token, like rustls' `ServerCertVerified`).
+/// Only [`verify_hash`] makes one; establishing an IKE SA and exporting ESP keys take it by value.
 #[derive(Debug)]
 pub(crate) struct HashVerified(());
 

@@ -13,6 +13,12 @@ pub use wire::FourTuple;
 use crate::suite::{EspSuite, Phase1Suite};
 use crate::vendor::{NatDialect, VendorInfo};
 
+/// The largest Main Mode SA payload kept for a half-open SA. It is hashed into HASH_I and
+/// HASH_R (RFC 2409 §5), so it stays until message 5; a flood must not make that memory
+/// attacker-sized. Windows XP's offer is about 300 bytes; this leaves room for about 100
+/// transforms.
+pub(crate) const MAX_SA_PAYLOAD: usize = 4096;
+
 /// How ESP travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -104,7 +110,7 @@ pub enum PskSymptom {
 }
 
 /// Why a negotiation was refused. `Display` says it in plain words, with the Windows error the
-/// user will see (clients.md B.3: 788 ATTRIB_FAIL, 789 GENERAL_PROCESSING).
+/// user will see (docs/clients.md#windows-errors: 788 ATTRIB_FAIL, 789 GENERAL_PROCESSING).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RefuseReason {
@@ -234,7 +240,7 @@ impl fmt::Display for RefuseReason {
             Self::OfferTooLarge { len } => write!(
                 f,
                 "Main Mode SA payload of {len} bytes (over {} bytes: too many proposals) -> Windows error 13801",
-                crate::responder::MAX_SA_PAYLOAD
+                MAX_SA_PAYLOAD
             ),
             Self::NotL2tp { protocol, port } => write!(
                 f,

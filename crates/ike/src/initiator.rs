@@ -1,9 +1,10 @@
 //! A minimal but real IKEv1 initiator: Main Mode with a pre-shared key, NAT-T in either dialect
 //! (float to 4500 when NAT is detected, RFC 3947 §4), Quick Mode for ESP transport with optional
 //! PFS (also a second Quick Mode on the same IKE SA, as a rekey), INITIAL-CONTACT, DPD
-//! R-U-THERE and R-U-THERE-ACK (RFC 3706), and Delete of ESP SAs and of the IKE SA. It exists so that tests pair it with the
-//! [`crate::Responder`] in memory (STYLE.md §12c) and for the load generator; it does not
-//! retransmit (the test driver controls loss).
+//! R-U-THERE and R-U-THERE-ACK (RFC 3706), and Delete of ESP SAs and of the IKE SA. It exists
+//! so that tests pair it with the [`crate::Responder`] in memory (as quinn-proto's tests pair
+//! client and server) and for the load generator; it does not retransmit (the test driver
+//! controls loss).
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::collections::{HashMap, VecDeque};

@@ -4,9 +4,11 @@
 //! Life Duration 12, Key Length 14). Phase 2 attributes: RFC 2407 §4.5 (Life Type 1, Duration 2,
 //! Group 3, Encapsulation Mode 4, Auth Algorithm 5, Key Length 6) and the ESP transform IDs of
 //! RFC 2407 §4.4.4. We pick the **first acceptable transform in the initiator's order**, as
-//! SoftEther does (clients.md A.1, E.3). Unknown basic attributes are ignored, because Windows 7
-//! sends type 16384 (clients.md C.5). When an attribute is absent the lifetime defaults to
-//! 28800 seconds (RFC 2407 §4.5).
+//! SoftEther does (docs/clients.md#softether). Attributes of a type we do not know are skipped,
+//! in either form (RFC 2408 §3.3: basic, or variable-length with the AF bit clear), because
+//! Windows 7 puts a variable-length attribute of the private-use type 16384 (RFC 2409
+//! appendix A) in its Main Mode transforms (docs/clients.md#windows-modern-ike). When an
+//! attribute is absent the lifetime defaults to 28800 seconds (RFC 2407 §4.5).
 
 use core::fmt;
 
@@ -53,8 +55,9 @@ pub mod p2attr {
     pub const KEY_LENGTH: u16 = 6;
 }
 
-/// Which algorithm families we accept. The default accepts both profiles, so Windows XP works out
-/// of the box (DESIGN.md "Algorithms").
+/// Which algorithm families we accept. The default accepts both profiles, so Windows XP
+/// (docs/clients.md#windows-xp-ike) and Windows 7-11 (docs/clients.md#windows-modern-ike) work
+/// out of the box.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     /// `modern`: AES-CBC, SHA1/SHA2, MODP2048, ECP256/384.
@@ -370,7 +373,7 @@ impl LifeBytes {
 }
 
 fn push_life<'a>(v: &mut Vec<Attribute<'a>>, ty: u16, dur: u16, l: &'a LifeBytes) {
-    // Life Duration in the variable form, as Windows sends it (clients.md C.1).
+    // Life Duration in the variable form, as Windows sends it (docs/clients.md#windows-xp-ike).
     v.push(Attribute::Basic { kind: ty, value: 1 });
     v.push(Attribute::Variable {
         kind: dur,
@@ -672,7 +675,8 @@ pub struct EspChoice {
 }
 
 /// Picks the first acceptable ESP transform in the initiator's order. Proposals that AND an AH
-/// proposal to the ESP one (same proposal number) are skipped: we do ESP only (clients.md C.2).
+/// proposal to the ESP one (same proposal number) are skipped: we do ESP only, as Windows does
+/// (docs/clients.md#windows-xp-quick-mode).
 pub fn choose_esp(
     proposals: &[ProposalRepr<'_>],
     policy: &Policy,
@@ -731,6 +735,45 @@ pub fn describe_esp_offer(proposals: &[ProposalRepr<'_>]) -> String {
     )
 }
 
+/// A lifetime as SA attributes (RFC 2407 §4.5, RFC 2409 Appendix A): Life Type seconds and its
+/// Duration, then Life Type kilobytes and its Duration when limited. Durations use the
+/// variable form, four octets, as Windows sends them.
+pub(crate) fn life_attributes(type_attr: u16, duration_attr: u16, lt: Lifetime) -> Vec<u8> {
+    let four = |v: u64| u32::try_from(v).unwrap_or(u32::MAX).to_be_bytes();
+    let secs = four(lt.secs);
+    let kb = lt.kb.map(four);
+    let mut attrs = vec![
+        Attribute::Basic {
+            kind: type_attr,
+            value: 1,
+        },
+        Attribute::Variable {
+            kind: duration_attr,
+            value: &secs,
+        },
+    ];
+    if let Some(kb) = &kb {
+        attrs.push(Attribute::Basic {
+            kind: type_attr,
+            value: 2,
+        });
+        attrs.push(Attribute::Variable {
+            kind: duration_attr,
+            value: kb,
+        });
+    }
+    let mut out = vec![0u8; attrs.iter().map(Attribute::buffer_len).sum()];
+    let mut at = 0;
+    for a in &attrs {
+        if let Some(buf) = out.get_mut(at..) {
+            // Cannot fail: `out` was sized from the same attributes.
+            let _ = a.emit(buf);
+        }
+        at += a.buffer_len();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -761,7 +804,27 @@ mod tests {
         }
     }
 
-    /// [AES-256/SHA1/ECP384 + unknown attribute 16384 (Win7, clients.md C.5), long-form life],
+    /// Windows 7's unknown attribute as an Openswan log printed it: "af+type ... 16384" is the
+    /// whole type field, 0x4000, whose AF bit is clear, so it is a variable-length attribute
+    /// (RFC 2408 §3.3) of the private-use type 16384 (RFC 2409 appendix A). Its length and value
+    /// are not known (docs/clients.md#windows-modern-ike); here 4 octets.
+    const WIN7_ATTR_16384: [u8; 8] = [0x40, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x01];
+
+    /// [`WIN7_ATTR_16384`] parsed from its wire form.
+    fn win7_attr_16384() -> Attribute<'static> {
+        let (a, rest) = Attribute::parse(&WIN7_ATTR_16384).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(
+            a,
+            Attribute::Variable {
+                kind: 16384,
+                value: &[0, 0, 0, 1]
+            }
+        );
+        a
+    }
+
+    /// [AES-256/SHA1/ECP384 + Windows 7's variable-length attribute 16384, long-form life],
     /// [3DES/SHA1/MODP1024, kilobytes life].
     fn offer() -> Vec<ProposalRepr<'static>> {
         vec![prop(
@@ -774,7 +837,7 @@ mod tests {
                     b(2, 2),
                     b(4, 20),
                     b(3, 1),
-                    b(16384, 1),
+                    win7_attr_16384(),
                     b(11, 1),
                     Attribute::Variable {
                         kind: 12,
@@ -826,6 +889,50 @@ mod tests {
             describe_p1_offer(&p),
             "AES256-SHA1-ECP384, 3DES-SHA1-MODP1024"
         );
+    }
+
+    /// Attributes of unknown types are skipped in both forms and both phases, whatever their
+    /// value: empty, longer than 8 octets (no integer), or basic.
+    #[test]
+    fn unknown_attributes_of_either_form_are_skipped() {
+        const LONG: &[u8] = &[0xff; 20];
+        let unknown = [
+            Attribute::Variable {
+                kind: 16384,
+                value: &[],
+            },
+            Attribute::Variable {
+                kind: 0x7fff,
+                value: LONG,
+            },
+            b(16385, 7),
+        ];
+        let mut t = vec![b(1, 5), b(2, 2), b(4, 2), b(3, 1)];
+        t.extend(unknown);
+        let p = vec![prop(protocol::ISAKMP, &[], vec![t], 1)];
+        let c = choose_phase1(&p, &Policy::default()).unwrap();
+        assert_eq!(c.suite.to_string(), "3DES-SHA1-MODP1024");
+        assert_eq!(c.suite.lifetime.secs, DEFAULT_LIFETIME_SECS);
+        assert_eq!(describe_p1_offer(&p), "3DES-SHA1-MODP1024");
+
+        // Quick Mode: private-use phase 2 attribute types start at 32001 (RFC 2407 §4.5).
+        const SPI: &[u8] = &[0xaa, 0xbb, 0xcc, 0xdd];
+        let mut t = vec![
+            Attribute::Variable {
+                kind: 32001,
+                value: LONG,
+            },
+            b(1, 1),
+            b(2, 3600),
+            b(4, 4),
+            b(5, 2),
+        ];
+        t.extend(unknown);
+        let p = vec![prop(protocol::ESP, SPI, vec![t], 3)];
+        let c = choose_esp(&p, &Policy::default()).unwrap();
+        assert_eq!(c.suite.to_string(), "ESP-3DES-SHA1");
+        assert_eq!(c.suite.mode, EncapsulationMode::UdpTransport);
+        assert_eq!(c.suite.lifetime.secs, 3600);
     }
 
     #[test]
@@ -900,7 +1007,8 @@ mod tests {
             choose_esp(&esp(61443), &Policy::default()).unwrap_err(),
             EspRefusal::Tunnel
         );
-        // ESP AND-ed with AH (two proposals numbered 1): skipped, ESP only (clients.md C.2).
+        // ESP AND-ed with AH (two proposals numbered 1): skipped, ESP only
+        // (docs/clients.md#windows-xp-quick-mode).
         let mut bundle = esp(2);
         bundle.push(prop(protocol::AH, SPI, vec![vec![b(5, 2)]], 3));
         assert_eq!(

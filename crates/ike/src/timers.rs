@@ -1,4 +1,4 @@
-//! Every deadline of the responder in one ordered set (STYLE.md §3: time is injected).
+//! Every deadline of the responder in one ordered set (time is injected: every call takes `now`).
 //!
 //! Each object (an IKE SA, an ESP SA pair) has at most one entry, at its earliest deadline, and
 //! keeps that instant in a slot of its own so the entry can be found and moved in O(log n).

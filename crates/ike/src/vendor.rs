@@ -1,10 +1,11 @@
 //! Vendor ID payloads (RFC 2408 §3.16) that change our behaviour: NAT-T (RFC 3947 §3.1 and the
 //! draft-02/02\n/03 VIDs), DPD (RFC 3706 §2), FRAGMENTATION and Microsoft's "MS NT5 ISAKMPOAKLEY".
 //!
-//! Values: clients.md A.1 (SoftEther Proto_IKE.h, with its swapped draft-02 labels corrected), C.1
-//! (the XP SP2 VID set) and decoded-traces.md #1, #7. The MS NT5 VID is MD5("MS NT5 ISAKMPOAKLEY")
-//! followed by a 4-octet version (2 Win2000, 3 XP SP1, 4 XP SP2/2003, 5 Vista, 7 Win7, 9 Win8+), so it
-//! is matched as a prefix.
+//! Values: docs/clients.md#vendor-id-values (ike-scan, strongSwan and SoftEther, whose header
+//! swaps the two draft-02 labels); which VIDs Windows sends: docs/clients.md#windows-xp-vendor-ids
+//! and docs/clients.md#windows-modern-ike. The MS NT5 VID is MD5("MS NT5 ISAKMPOAKLEY") followed
+//! by a 4-octet version (2 Win2000, 3 XP SP1, 4 XP SP2/2003, 5 Vista, 7 Win7, 9 Win8+), so it is
+//! matched as a prefix.
 
 /// RFC 3947 NAT-T: MD5("RFC 3947").
 pub const RFC3947: [u8; 16] = [
@@ -14,7 +15,8 @@ pub const RFC3947: [u8; 16] = [
 pub const DRAFT_03: [u8; 16] = [
     0x7d, 0x94, 0x19, 0xa6, 0x53, 0x10, 0xca, 0x6f, 0x2c, 0x17, 0x9d, 0x92, 0x15, 0x52, 0x9d, 0x56,
 ];
-/// draft-ietf-ipsec-nat-t-ike-02\n (the one Windows XP SP2 sends, clients.md C.1).
+/// draft-ietf-ipsec-nat-t-ike-02\n (the one Windows XP SP2 sends,
+/// docs/clients.md#windows-xp-vendor-ids).
 pub const DRAFT_02N: [u8; 16] = [
     0x90, 0xcb, 0x80, 0x91, 0x3e, 0xbb, 0x69, 0x6e, 0x08, 0x63, 0x81, 0xb5, 0xec, 0x42, 0x7b, 0x1f,
 ];
@@ -140,7 +142,8 @@ impl VendorInfo {
     }
 
     /// "Microsoft" for the NAT-D trick: any of the three Microsoft-associated VIDs, as SoftEther
-    /// decides it (clients.md A.1 `IsMicrosoft`; FRAGMENTATION is also sent by strongSwan).
+    /// decides it (docs/clients.md#windows-xp-vendor-ids; FRAGMENTATION is also sent by
+    /// strongSwan).
     pub fn is_microsoft(&self) -> bool {
         self.ms_nt5_version.is_some() || self.ms_initial_contact || self.fragmentation
     }
@@ -150,7 +153,8 @@ impl VendorInfo {
 mod tests {
     use super::*;
 
-    /// The VID values as published (clients.md A.1: SoftEther Proto_IKE.h, ike-scan, strongSwan).
+    /// The VID values as published (docs/clients.md#vendor-id-values: ike-scan, strongSwan,
+    /// SoftEther).
     #[test]
     fn vid_values() {
         assert_eq!(hex::encode(RFC3947), "4a131c81070358455c5728f20e95452f");

@@ -1,5 +1,5 @@
 //! Initiator against responder in memory, through a tiny simulated NAT that rewrites the
-//! initiator's source address and port (STYLE.md §12c).
+//! initiator's source address and port.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -971,9 +971,9 @@ fn wrong_4_tuple_is_dropped() {
     assert!(w.resp.poll_transmit().is_none());
 }
 
-/// The NAT-D trick with the server itself behind NAT (DESIGN.md "NAT detection", clients.md
-/// A.1/B.2): Microsoft peers get their own hash of our address back and never conclude that the
-/// server is behind NAT (which would be Windows error 809); others, and the honest mode, see it.
+/// The NAT-D trick with the server itself behind NAT (docs/clients.md#nat-d-trick): Microsoft
+/// peers get their own hash of our address back and never conclude that the server is behind NAT
+/// (which would be Windows error 809); others, and the honest mode, see it.
 #[test]
 fn nat_d_trick_hides_a_server_behind_nat_from_microsoft_peers_only() {
     let cases = [

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-/// The Hello interval (RFC 2661 §6.5 leaves it to the implementation; 60 s as xl2tpd and
-/// accel-ppp use).
+/// The Hello interval (RFC 2661 §6.5 leaves it to the implementation; 60 s as xl2tpd's
+/// `HELLO_DELAY` in `l2tp.h`, docs/clients.md#classic-servers).
 pub const DEFAULT_HELLO_INTERVAL: Duration = Duration::from_secs(60);
 /// The first retransmission timeout (RFC 2661 §5.8: "a recommended default value of 1 second").
 pub const DEFAULT_RETRANSMIT_INITIAL: Duration = Duration::from_secs(1);
@@ -64,8 +64,8 @@ impl Retransmit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum DataSequencing {
-    /// Only when the LAC sends Sequencing Required in the ICCN (Windows does not; the data
-    /// channel then has no Ns/Nr).
+    /// Only when the LAC sends Sequencing Required in the ICCN; otherwise the data channel has
+    /// no Ns/Nr. Whether Windows ever sends it is unverified (docs/clients.md#classic-servers).
     #[default]
     OnRequest,
     /// Always.

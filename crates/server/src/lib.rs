@@ -31,6 +31,8 @@ pub mod pool;
 mod server;
 pub mod snapshot;
 
-pub use dataplane::{Batch, DataPlane, DataPlaneStats, Handoff, HandoffReason, Inbound, Outbound};
-pub use server::{Event, Server, Transmit};
+pub use dataplane::{
+    Batch, DataPlane, DataPlaneStats, Handoff, HandoffReason, Inbound, Outbound, Transmit,
+};
+pub use server::{Event, Server};
 pub use snapshot::{SessionRow, Snapshot};

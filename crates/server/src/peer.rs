@@ -29,9 +29,8 @@ use tracing::{debug, info};
 
 use config::MssClamp;
 
-use crate::dataplane::{self, Activity, PeerId, PeerSpec, SessionCounters, SessionSpec};
+use crate::dataplane::{self, Activity, PeerId, PeerSpec, SessionCounters, SessionSpec, Transmit};
 use crate::escape::Printable;
-use crate::server::Transmit;
 
 /// The L2TP port (RFC 2661 §8.1).
 pub(crate) const L2TP_PORT: u16 = 1701;

@@ -42,35 +42,14 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tracing::{debug, info, warn};
 
-use crate::dataplane::{Batch, DataPlane, Handoff, HandoffReason, Inbound, PeerId, Publisher};
+use crate::dataplane::{
+    Batch, DataPlane, Handoff, HandoffReason, Inbound, PeerId, Publisher, Transmit,
+};
 use crate::escape::Printable;
 use crate::guard::{Blocked, LogLimiter, Logins};
 use crate::peer::{ChildPair, L2TP_PORT, Peer, PeerEvent, Settings};
 use crate::pool::Pool;
 use crate::snapshot::{Counters, PeerRow, SessionRow, Snapshot};
-
-/// Where a datagram produced by [`Server::poll_transmit`] goes. The payload is in the buffer
-/// passed to `poll_transmit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Transmit {
-    /// A UDP datagram from `local` (500 or 4500) to `remote`.
-    Udp {
-        /// Our address and port.
-        local: SocketAddr,
-        /// The peer's address and port.
-        remote: SocketAddr,
-    },
-    /// A raw ESP (IP protocol 50) packet; the buffer holds the ESP header onward.
-    Esp {
-        /// Our address.
-        local: Ipv4Addr,
-        /// The peer's address.
-        remote: Ipv4Addr,
-    },
-    /// An IPv4 packet for the TUN device.
-    Tun,
-}
 
 /// Something the daemon may want to act on; logging happens inside the server.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
-//! The status snapshot: one row per session, joining IKE, ESP, L2TP and PPP (DESIGN.md
-//! "Visibility"). It is what `l2tpd-rs status` prints; it is serialised as JSON on the control
-//! socket. No secret ever appears here.
+//! The status snapshot: one row per session, joining IKE, ESP, L2TP and PPP (README.md
+//! "`status` output"). It is what `l2tpd-rs status` prints; it is serialised as JSON on the
+//! control socket. No secret ever appears here.
 
 use std::net::{Ipv4Addr, SocketAddr};
 

@@ -5,18 +5,20 @@
 //! `handle_udp` / `handle_esp` / `handle_timeout` in, `poll_transmit` / `poll_timeout` out.
 //!
 //! The client adds what a real client's stack does around the engines:
-//! - IKE retransmission with the Windows backoff 1, 2, 4, 8, 16, 32 s (clients.md C.1, ike-scan
-//!   backoff patterns); a server retransmission of a message we already answered gets our
-//!   answer again (RFC 2408 §5 leaves this to the implementation; every stack does it), which
-//!   recovers a lost Quick Mode message 3.
+//! - IKE retransmission with the Windows backoff 1, 2, 4, 8, 16, 32 s (ike-scan's backoff
+//!   pattern of Windows as a responder; that the initiator uses it too is an inference,
+//!   docs/clients.md#windows-xp-ike); a server retransmission of a message we already
+//!   answered gets our answer again (RFC 2408 §5 leaves this to the implementation; every stack
+//!   does it), which recovers a lost Quick Mode message 3.
 //! - The inner UDP header of L2TP: from the profile's port to 1701, checksum over our private
-//!   address (Windows, clients.md C.2) or 0 (xl2tpd, captures README).
+//!   address (Windows) or 0 (xl2tpd), see docs/clients.md#inner-udp-checksum.
 //! - A CHAP Response that gets neither Success nor Failure is sent again every 3 s: a lost
 //!   Success would otherwise leave the client waiting while the server runs IPCP (RFC 1994
 //!   §4.1: "the authenticator MUST allow repeated Response packets"). The PPP peer role has
 //!   no such timer.
 //! - PPP frames the PPP peer role does not negotiate: LCP Identification, CCP and IPV6CP
-//!   Configure-Requests (clients.md C.4, decoded-traces.md #3/#4), sent once LCP is open.
+//!   Configure-Requests (docs/clients.md#windows-lcp-identification,
+//!   docs/clients.md#windows-ccp, docs/clients.md#windows-ipcp), sent once LCP is open.
 //! - Rekeying as Windows does: [`Client::rekey`] runs a new Quick Mode on the IKE SA,
 //!   [`Client::rekey_ike`] a new Main Mode (from the floated 4-tuple, without INITIAL-CONTACT)
 //!   and then a Quick Mode; the client also rekeys by itself when an ESP SA crosses 90 % of
@@ -24,7 +26,8 @@
 //!   for a grace period and is then deleted with an IKE Delete (and the old IKE SA too).
 //! - DPD R-U-THERE from the server is answered with R-U-THERE-ACK (RFC 3706 §5); IKE
 //!   Informationals are never retransmitted on a timer.
-//! - The Microsoft Correlation ID AVP in the ICRQ (clients.md C.3), spliced into the LAC's
+//! - The Microsoft Correlation ID AVP in the ICRQ (MS-L2TPIE §2.2.1.1,
+//!   docs/clients.md#windows-l2tp), spliced into the LAC's
 //!   first transmission of the ICRQ (a retransmitted ICRQ goes out without it).
 
 use core::fmt;
@@ -51,9 +54,11 @@ pub const NAT_T_PORT: u16 = 4500;
 /// The L2TP port (RFC 2661 §8.1).
 pub const L2TP_PORT: u16 = 1701;
 
-/// The first IKE retransmission interval; it doubles after each try (clients.md C.1).
+/// The first IKE retransmission interval; it doubles after each try
+/// (docs/clients.md#windows-xp-ike).
 const IKE_RETRANSMIT_INITIAL: Duration = Duration::from_secs(1);
-/// Retransmissions of one IKE message before giving up (clients.md C.1: 7 packets in all).
+/// Retransmissions of one IKE message before giving up (docs/clients.md#windows-xp-ike: seven
+/// packets in all).
 const IKE_RETRANSMIT_TRIES: u32 = 6;
 /// Resend interval of an unanswered CHAP Response (the PPP restart timer, RFC 1661 §4.6).
 const CHAP_RETRANSMIT_INTERVAL: Duration = Duration::from_secs(3);
@@ -63,7 +68,8 @@ const CHAP_RETRANSMIT_TRIES: u32 = 5;
 const EXTRA_IDENTIFIER_BASE: u8 = 0xa0;
 /// How long the old ESP SA pair (and the old IKE SA) is kept after a rekey before the client
 /// deletes it: packets the server sent on the old SA before it saw the new one in use are
-/// still accepted meanwhile. Local choice `[U]`; Windows deletes the old SA after the rekey.
+/// still accepted meanwhile. A local choice (how long Windows waits is unverified); Windows
+/// deletes the old SA after the rekey.
 const DEFAULT_OLD_SA_GRACE: Duration = Duration::from_secs(2);
 /// Server IKE messages whose answers are kept for its retransmissions.
 const ANSWER_CACHE: usize = 32;
@@ -1353,7 +1359,7 @@ fn is_icrq(msg: &[u8]) -> bool {
 }
 
 /// Appends the Microsoft Correlation ID AVP (vendor 311, type 1, M=0, 16-octet GUID;
-/// MS-L2TPIE §2.2.1.1, clients.md C.3) to a control message and fixes its Length field.
+/// MS-L2TPIE §2.2.1.1) to a control message and fixes its Length field.
 fn add_correlation_id(msg: &mut Vec<u8>, guid: [u8; 16]) {
     let avp = AvpRepr::MsCorrelationId(guid);
     let start = msg.len();

@@ -1,6 +1,6 @@
-//! The simulated world of the end-to-end tests (STYLE.md §12d): a [`Client`] that is a whole
-//! L2TP/IPsec client made of the engines' client roles, [`Profile`]s of real clients
-//! (clients.md §C, decoded-traces.md, the Linux captures), and a [`World`] that connects one
+//! The simulated world of the end-to-end tests (in the manner of smoltcp's `tests/netsim.rs`):
+//! a [`Client`] that is a whole L2TP/IPsec client made of the engines' client roles,
+//! [`Profile`]s of real clients (docs/clients.md), and a [`World`] that connects one
 //! `server::Server` to N clients through an optional NAT (MASQUERADE-like), seeded loss and
 //! reordering, a virtual clock and a LAN side.
 //!

@@ -1,9 +1,10 @@
 //! Client profiles: what a real client's built-in L2TP/IPsec stack sends, layer by layer.
 //!
-//! Every value comes from the field notes (clients.md §C.1-§C.5), the decoded traces
-//! (decoded-traces.md #1-#7) or the Linux client captures (captures README). A `[U]` in a doc
-//! comment marks a value the sources leave open; the profile then picks a plausible one and says
-//! so. Where the engines' client roles cannot express a behaviour, the profile says that too.
+//! Every value comes from docs/clients.md, whose sections each profile cites. "Unverified" in a
+//! doc comment marks a value the sources leave open or that docs/clients.md marks unverified; the
+//! profile then picks a plausible one and says so. "Inference" marks a conclusion drawn from
+//! sourced facts (both terms as in docs/clients.md#how-to-read). Where the engines' client roles
+//! cannot express a behaviour, the profile says that too.
 
 use crypto::cipher::CipherAlg;
 use crypto::dh::DhGroup;
@@ -14,9 +15,10 @@ use ike::vendor;
 use ike::{EspSuite, Lifetime, Phase1Suite};
 use ppp::AuthProtocol;
 
-/// The main mode lifetime Windows uses (28800 s = 0x7080, clients.md C.1 "ike-scan output").
+/// The main mode lifetime Windows uses (28800 s = 0x7080, docs/clients.md#windows-xp-ike).
 const MM_LIFE_SECS: u64 = 28800;
-/// The Quick Mode lifetime of Windows 10 (clients.md C.2, "QM 3600 s"); XP's value is `[U]`.
+/// The Quick Mode lifetime of Windows 10 (docs/clients.md#windows-modern-quick-mode); XP's
+/// value is unverified (docs/clients.md#windows-xp-quick-mode).
 const QM_LIFE_SECS: u64 = 3600;
 
 /// PPP frames a profile sends on its own once LCP is open (not negotiated by the PPP peer role).
@@ -49,8 +51,8 @@ pub struct Profile {
     pub ike_id_port: u16,
     /// The UDP source port of L2TP inside ESP.
     pub l2tp_port: u16,
-    /// Compute the inner UDP checksum over our private address (Windows, clients.md C.2 `[I]`)
-    /// instead of sending 0 (xl2tpd's SO_NO_CHECK, captures README).
+    /// Compute the inner UDP checksum over our private address (Windows, unverified) instead of
+    /// sending 0 (xl2tpd); both in docs/clients.md#inner-udp-checksum.
     pub inner_udp_checksum: bool,
     /// L2TP Host Name AVP.
     pub host_name: String,
@@ -113,9 +115,11 @@ fn esp(cipher: CipherAlg, integ: IntegAlg, kb: Option<u64>) -> EspSuite {
 const LCP_PCOMP: [u8; 2] = [0x07, 0x02];
 /// LCP Address-and-Control-Field-Compression (RFC 1661 §6.6).
 const LCP_ACCOMP: [u8; 2] = [0x08, 0x02];
-/// LCP Callback (RFC 1570 §2.3) with operation 6, Microsoft CBCP (decoded-traces.md #3).
+/// LCP Callback (RFC 1570 §2.3) with operation 6, Microsoft CBCP
+/// (docs/clients.md#windows-callback).
 const LCP_CALLBACK_CBCP: [u8; 3] = [0x0d, 0x03, 0x06];
-/// LCP Async-Control-Character-Map 0 (RFC 1662 §7.1), as pppd sends (captures README).
+/// LCP Async-Control-Character-Map 0 (RFC 1662 §7.1), as pppd sends (docs/clients.md#linux,
+/// observed).
 const LCP_ACCM_ZERO: [u8; 6] = [0x02, 0x06, 0x00, 0x00, 0x00, 0x00];
 
 /// A CCP MPPE/MPPC option (type 18, RFC 3078 §2.1) with the given supported bits.
@@ -130,29 +134,43 @@ const MPPE_H: u32 = 0x0100_0000;
 /// MPPC "C" bit: compression (RFC 2118 §2).
 const MPPC_C: u32 = 0x0000_0001;
 
-/// The vendor ID strongSwan sends for XAUTH (captures README: `09002689dfd6b712`).
+/// The vendor ID strongSwan sends for XAUTH (docs/clients.md#vendor-id-values).
 const XAUTH_VID: [u8; 8] = [0x09, 0x00, 0x26, 0x89, 0xdf, 0xd6, 0xb7, 0x12];
-/// The unidentified VID Windows 10 sends (decoded-traces.md #7).
-const WIN10_UNKNOWN_VID: [u8; 20] = [
-    0x01, 0x52, 0x8b, 0xbb, 0xc0, 0x06, 0x96, 0x12, 0x18, 0x49, 0xab, 0x9a, 0x1c, 0x5a, 0x2b, 0x51,
+/// MD5("MS-Negotiation Discovery Capable"), sent by Windows 7 and later
+/// (docs/clients.md#vendor-id-values).
+const MS_NEGOTIATION_DISCOVERY_VID: [u8; 16] = [
+    0xfb, 0x1d, 0xe3, 0xcd, 0xf3, 0x41, 0xb7, 0xea, 0x16, 0xb7, 0xe5, 0xbe, 0x08, 0x55, 0xf1, 0x20,
+];
+/// MD5("IKE CGA version 1"), sent by Windows 7 and later (docs/clients.md#vendor-id-values).
+const IKE_CGA_V1_VID: [u8; 16] = [
+    0xe3, 0xa5, 0x96, 0x6a, 0x76, 0x37, 0x9f, 0xe7, 0x07, 0x22, 0x82, 0x31, 0xe5, 0xce, 0x86, 0x52,
+];
+/// The VID Windows 10 sends that libreswan names "Windows KEY_MODS"
+/// (docs/clients.md#windows-modern-ike).
+const KEY_MODS_VID: [u8; 20] = [
+    0x01, 0x52, 0x8b, 0xbb, 0xc0, 0x06, 0x96, 0x12, 0x18, 0x49, 0xab, 0x9a, 0x1c, 0x5b, 0x2a, 0x51,
     0x00, 0x00, 0x00, 0x01,
 ];
 
 impl Profile {
     /// Windows XP SP2/SP3 ("MSRASV5.10").
     ///
-    /// - IKE: 3DES-SHA1-MODP2048, then 3DES-SHA1-MODP1024 (clients.md C.1, decoded-traces.md
-    ///   #1); life 28800 s. VIDs MS NT5 ISAKMPOAKLEY v4, FRAGMENTATION, draft-02\n,
-    ///   Vid-Initial-Contact, and no INITIAL-CONTACT notify (C.1). Draft-02 NAT-T (payload
-    ///   types 130/131, encapsulation 61444) follows from the draft-02\n VID.
-    /// - ESP: 3DES with HMAC-SHA1-96, no PFS (C.2, KB 325158). QM life 3600 s and 250000 KB
-    ///   `[U]`.
-    /// - L2TP: port 1701 (C.3), SCCRQ with Firmware 0x0500, Vendor "Microsoft", window 8,
-    ///   framing sync, bearer 0, and tunnel ID = attempts since boot (4 in decoded-traces.md
-    ///   #6); session ID 1 `[U]`; data messages without the Length field `[U]`.
-    /// - PPP: LCP `<mru 1400> <magic> <pcomp> <accomp> <callback CBCP>` (C.4,
-    ///   decoded-traces.md #3), Ident "MSRASV5.10" and `MSRAS-0-<HOST>`, CCP
-    ///   `<mppe +H -M -S -L -D +C>`, MS-CHAPv2, IPCP addr+DNS1+WINS1+DNS2+WINS2.
+    /// - IKE: 3DES-SHA1-MODP2048, then 3DES-SHA1-MODP1024, life 28800 s
+    ///   (docs/clients.md#windows-xp-ike). VIDs MS NT5 ISAKMPOAKLEY v4, FRAGMENTATION,
+    ///   draft-02\n, Vid-Initial-Contact, and no INITIAL-CONTACT notify
+    ///   (docs/clients.md#windows-xp-vendor-ids). Draft-02 NAT-T (payload types 130/131,
+    ///   encapsulation 61444) follows from the draft-02\n VID (docs/clients.md#windows-xp-nat-t).
+    /// - ESP: 3DES with HMAC-SHA1-96, no PFS (docs/clients.md#windows-xp-quick-mode, KB 325158).
+    ///   QM life 3600 s and 250000 KB: unverified for XP.
+    /// - L2TP: port 1701, SCCRQ with Firmware 0x0500, Vendor "Microsoft", window 8, framing sync,
+    ///   bearer 0 (docs/clients.md#windows-l2tp, where the XP values are unverified), and tunnel
+    ///   ID = attempts since boot (4 here); session ID 1 and data messages without the Length
+    ///   field: unverified.
+    /// - PPP: LCP `<mru 1400> <magic> <pcomp> <accomp> <callback CBCP>`
+    ///   (docs/clients.md#windows-lcp), Ident "MSRASV5.10" and `MSRAS-0-<HOST>`
+    ///   (docs/clients.md#windows-lcp-identification), CCP `<mppe +H -M -S -L -D +C>`
+    ///   (docs/clients.md#windows-ccp), MS-CHAPv2 (docs/clients.md#windows-auth), IPCP
+    ///   addr+DNS1+WINS1+DNS2+WINS2 (docs/clients.md#windows-ipcp).
     pub fn windows_xp_sp2() -> Self {
         let host = "XPCLIENT".to_owned();
         Self {
@@ -212,16 +230,22 @@ impl Profile {
     /// Windows 10/11 ("MSRASV5.20").
     ///
     /// - IKE: AES256-SHA1-ECP384, AES128-SHA1-ECP256, then AES/3DES with MODP2048/MODP1024
-    ///   (clients.md C.5, decoded-traces.md #7; the exact MODP order is `[U]`). VIDs MS NT5 v9,
-    ///   RFC 3947, draft-02\n, FRAGMENTATION, Vid-Initial-Contact and the unidentified
-    ///   `01528bbb…01` (#7); MS-Negotiation Discovery Capable and IKE CGA are left out because
-    ///   the sources give only their prefixes. RFC 3947 NAT-T.
-    /// - ESP: AES256, AES128, then 3DES, all HMAC-SHA1-96 `[U]`; QM life 3600 s (C.2).
-    /// - L2TP: port 1701, tunnel ID 7 and session ID 1 (C.3 "Windows 7: tunnel id 7, session
-    ///   id 1"), Microsoft Correlation ID AVP in the ICRQ (C.3, MS-L2TPIE §2.2.1.1).
-    /// - PPP: as XP, but Ident "MSRASV5.20", `MSRAS-0-<HOST>` and a 16-byte binary Ident, CCP
-    ///   `<mppe +H -M -S -L -D -C>`, and an IPV6CP Configure-Request (C.4, C.5,
-    ///   decoded-traces.md #4).
+    ///   (docs/clients.md#windows-modern-ike; the order of the MODP fallbacks is unverified).
+    ///   VIDs in Windows 7's order, MS NT5 v9, RFC 3947, draft-02\n, FRAGMENTATION,
+    ///   MS-Negotiation Discovery Capable, Vid-Initial-Contact, IKE CGA version 1, then Windows
+    ///   10's KEY_MODS `01528bbb…01` (docs/clients.md#windows-modern-ike, values in
+    ///   docs/clients.md#vendor-id-values). RFC 3947 NAT-T
+    ///   (docs/clients.md#windows-modern-nat-t). Windows 7's variable-length attribute 16384 is
+    ///   not sent: [`Phase1Suite`] cannot carry it (the `ike` crate's suite tests parse it).
+    /// - ESP: AES256, AES128, then 3DES, all HMAC-SHA1-96 (unverified); QM life 3600 s
+    ///   (docs/clients.md#windows-modern-quick-mode).
+    /// - L2TP: port 1701, SCCRQ with Firmware 0x0a00, Vendor "Microsoft", window 8
+    ///   (docs/clients.md#windows-l2tp); tunnel ID 7 and session ID 1 as a Windows 7 client used
+    ///   (same section); the Microsoft Correlation ID AVP in the ICRQ (MS-L2TPIE §2.2.1.1).
+    /// - PPP: as XP, but Ident "MSRASV5.20", `MSRAS-0-<HOST>` and a 16-byte binary Ident
+    ///   (docs/clients.md#windows-lcp-identification), CCP `<mppe +H -M -S -L -D -C>`
+    ///   (docs/clients.md#windows-ccp), and an IPV6CP Configure-Request
+    ///   (docs/clients.md#windows-ipcp).
     pub fn windows_10() -> Self {
         let host = "WIN10-PC".to_owned();
         Self {
@@ -245,15 +269,17 @@ impl Profile {
                 vendor::RFC3947.to_vec(),
                 vendor::DRAFT_02N.to_vec(),
                 vendor::FRAGMENTATION.to_vec(),
+                MS_NEGOTIATION_DISCOVERY_VID.to_vec(),
                 vendor::MS_INITIAL_CONTACT.to_vec(),
-                WIN10_UNKNOWN_VID.to_vec(),
+                IKE_CGA_V1_VID.to_vec(),
+                KEY_MODS_VID.to_vec(),
             ],
             initial_contact: false,
             ike_id_port: 1701,
             l2tp_port: 1701,
             inner_udp_checksum: true,
             vendor_name: "Microsoft".to_owned(),
-            firmware_revision: 0x0600,
+            firmware_revision: 0x0a00,
             receive_window: 8,
             tunnel_id: Some(7),
             session_id: Some(1),
@@ -272,14 +298,16 @@ impl Profile {
                 identification: vec![
                     b"MSRASV5.20".to_vec(),
                     format!("MSRAS-0-{host}").into_bytes(),
-                    // Win7+ sends a third, 16-octet binary Ident (C.4); its content is unknown.
+                    // Win7+ sends a third, 16-octet binary Ident
+                    // (docs/clients.md#windows-lcp-identification); its content is unknown.
                     vec![
                         0x3a, 0x51, 0x0c, 0x7e, 0x91, 0x22, 0x4b, 0x08, 0xa6, 0x1d, 0xf0, 0x55,
                         0x2e, 0x84, 0x6b, 0x19,
                     ],
                 ],
                 ccp_request: Some(ccp_mppe(MPPE_H)),
-                // Interface-Identifier option (RFC 5072 §4.1) from decoded-traces.md #4.
+                // Interface-Identifier option (RFC 5072 §4.1); Windows 7 sends one
+                // (docs/clients.md#windows-ipcp).
                 ipv6cp_request: Some(vec![
                     0x01, 0x0a, 0x48, 0x3c, 0x27, 0x2c, 0xc6, 0x6a, 0xeb, 0xe1,
                 ]),
@@ -288,7 +316,7 @@ impl Profile {
         }
     }
 
-    /// Linux: strongSwan 5.9 + xl2tpd 1.3 + pppd 2.4 (captures README).
+    /// Linux: strongSwan 5.9 + xl2tpd 1.3 + pppd 2.4 (docs/clients.md#linux, mostly observed).
     ///
     /// - IKE: one transform 3DES-SHA1-MODP1024, life 28800 s; VIDs XAUTH, DPD, FRAGMENTATION
     ///   with Cisco's flags suffix, RFC 3947 and draft-02\n; INITIAL-CONTACT notify in MM5.
@@ -333,13 +361,13 @@ impl Profile {
         }
     }
 
-    /// iOS (optional profile; decoded-traces.md #5, clients.md B.5).
+    /// iOS (optional profile; docs/clients.md#macos-ios).
     ///
     /// - IKE: VIDs RFC 3947, draft-03, draft-02, draft-02\n and DPD, INITIAL-CONTACT notify in
-    ///   Main Mode. Proposals AES256/AES128/3DES with SHA1 and MODP2048/MODP1024 `[U]`.
+    ///   Main Mode. Proposals AES256/AES128/3DES with SHA1 and MODP2048/MODP1024 (unverified).
     /// - Quick Mode IDci port 0 (any), L2TP from a random source port `l2tp_port` (50431 in
-    ///   the trace), tunnel ID 1 every time.
-    /// - PPP: MS-CHAPv2, IPCP address and DNS `[U]`.
+    ///   the log), tunnel ID 1 every time.
+    /// - PPP: MS-CHAPv2, IPCP address and DNS (unverified).
     pub fn ios(l2tp_port: u16) -> Self {
         Self {
             name: "ios",
@@ -416,7 +444,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn xp_matches_the_field_notes() {
+    fn xp_matches_its_sources() {
         let p = Profile::windows_xp_sp2();
         let first = p.ike_proposals[0];
         assert_eq!(
@@ -433,7 +461,7 @@ mod tests {
         assert!(seen.fragmentation && seen.ms_initial_contact && !seen.dpd);
         assert_eq!(p.ppp_extras.identification[0], b"MSRASV5.10");
         assert_eq!(p.ppp_extras.identification[1], b"MSRAS-0-XPCLIENT");
-        // <mppe +H -M -S -L -D +C> (decoded-traces.md #3).
+        // <mppe +H -M -S -L -D +C> (docs/clients.md#windows-ccp).
         assert_eq!(
             p.ppp_extras.ccp_request.as_deref(),
             Some(&[0x12, 0x06, 0x01, 0x00, 0x00, 0x01][..])
@@ -459,6 +487,48 @@ mod tests {
             Profile::windows_10().ike_proposals[0].group,
             DhGroup::Ecp384
         );
+    }
+
+    /// Windows 10's VIDs: Windows 7's set in its order, then KEY_MODS, with the values of
+    /// docs/clients.md#vendor-id-values (each the MD5 of its name).
+    #[test]
+    fn windows_10_sends_the_full_microsoft_vid_set() {
+        let p = Profile::windows_10();
+        let md5 = |s: &str| crypto::hash::digest(HashAlg::Md5, &[s.as_bytes()]);
+        assert_eq!(
+            hex::encode(MS_NEGOTIATION_DISCOVERY_VID),
+            "fb1de3cdf341b7ea16b7e5be0855f120"
+        );
+        assert_eq!(
+            MS_NEGOTIATION_DISCOVERY_VID.to_vec(),
+            md5("MS-Negotiation Discovery Capable")
+        );
+        assert_eq!(
+            hex::encode(IKE_CGA_V1_VID),
+            "e3a5966a76379fe707228231e5ce8652"
+        );
+        assert_eq!(IKE_CGA_V1_VID.to_vec(), md5("IKE CGA version 1"));
+        assert_eq!(
+            hex::encode(KEY_MODS_VID),
+            "01528bbbc00696121849ab9a1c5b2a5100000001"
+        );
+        let want: Vec<Vec<u8>> = vec![
+            vendor::ms_nt5(9),
+            vendor::RFC3947.to_vec(),
+            vendor::DRAFT_02N.to_vec(),
+            vendor::FRAGMENTATION.to_vec(),
+            MS_NEGOTIATION_DISCOVERY_VID.to_vec(),
+            vendor::MS_INITIAL_CONTACT.to_vec(),
+            IKE_CGA_V1_VID.to_vec(),
+            KEY_MODS_VID.to_vec(),
+        ];
+        assert_eq!(p.vendor_ids, want);
+        let mut seen = ike::VendorInfo::default();
+        for v in &p.vendor_ids {
+            seen.observe(v);
+        }
+        assert!(seen.is_microsoft() && seen.ms_initial_contact && !seen.dpd);
+        assert_eq!(seen.ms_nt5_version, Some(9));
     }
 
     #[test]

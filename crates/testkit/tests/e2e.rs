@@ -37,8 +37,8 @@ fn world(config: WorldConfig) -> World {
     World::new(config, base()).expect("world config is valid")
 }
 
-/// XP as seen against a responder that takes its MODP1024 transform (decoded-traces.md #1,
-/// PSK variant): 3DES-SHA1-MODP1024.
+/// XP as seen against a responder that takes its MODP1024 transform (the Linogate PSK log in
+/// docs/clients.md#windows-xp-ike): 3DES-SHA1-MODP1024.
 fn xp_modp1024() -> Profile {
     Profile::windows_xp_sp2().with_ike_proposals(vec![Phase1Suite {
         cipher: CipherAlg::TripleDes,
@@ -1401,9 +1401,9 @@ fn kilobyte_hard_limit_deletes_the_sa() {
     assert_eq!(w.snapshot().sessions.len(), 1);
 }
 
-/// The responder rule of a rekey (DESIGN.md; RFC 2409 §5.5 leaves it open): the server keeps
-/// sending on the old outbound SA until the client sends on the new inbound SA, because until
-/// then it cannot know the client installed the new pair.
+/// The responder rule of a rekey (docs/clients.md#rekey; RFC 2409 §5.5 leaves it open): the
+/// server keeps sending on the old outbound SA until the client sends on the new inbound SA,
+/// because until then it cannot know the client installed the new pair.
 #[test]
 fn server_switches_outbound_only_after_the_client_uses_the_new_sa() {
     let mut w = world(WorldConfig::default());

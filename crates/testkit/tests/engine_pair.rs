@@ -1,7 +1,7 @@
 //! The testkit [`Client`] against a minimal server assembled directly from the engines'
 //! responder roles (ike::Responder, esp::Sa, l2tp::Lns, ppp::Link), with no NAT and no loss.
 //! It proves the client's own layering (IKE → ESP → L2TP → PPP → IP) independently of
-//! `server::Server` (STYLE.md §12c: each role paired with its counterpart in memory).
+//! `server::Server`: each role paired with its counterpart in memory.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

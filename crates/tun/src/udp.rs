@@ -2,7 +2,8 @@
 //!
 //! With `IP_PKTINFO` on, a socket bound to 0.0.0.0 learns the local address each datagram was
 //! sent to, and can answer from that same address. The server keys peers by their full 4-tuple
-//! (DESIGN.md "Per-client demux"), so it needs the local address even on a wildcard bind.
+//! (docs/clients.md#several-clients-one-nat), so it needs the local address even on a wildcard
+//! bind.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddrV4};

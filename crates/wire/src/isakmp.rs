@@ -7,12 +7,14 @@
 //!   basic and variable attributes (§3.3), KE (§3.7), ID (§3.8, RFC 2407 §4.6.2), Hash (§3.11),
 //!   Nonce (§3.13), Notification (§3.14), Delete (§3.15), Vendor ID (§3.16), and NAT-D / NAT-OA
 //!   (RFC 3947 §3.2, §5.2) under both the RFC payload types 20/21 and the draft-02 types 130/131
-//!   (the XP SP2 dialect, clients.md C.1).
+//!   (the XP SP2 dialect, docs/clients.md#windows-xp-nat-t).
 //! - [`Repr`] is a whole plaintext message (header plus payloads), or a header plus an opaque
 //!   encrypted body.
 //!
-//! Windows sends Life-Duration in the variable (long) form even for small values (clients.md C.1),
-//! so attributes keep their form: [`Attribute::Basic`] and [`Attribute::Variable`] both round-trip.
+//! RFC 2409 appendix A lets Life-Duration use either attribute form, and Windows is reported to
+//! send the variable (long) form even for small values (docs/clients.md#windows-xp-ike, marked
+//! unverified there), so attributes keep their form: [`Attribute::Basic`] and
+//! [`Attribute::Variable`] both round-trip.
 //! Parsing allocates small vectors for the proposal/transform/attribute lists: ISAKMP is control
 //! plane only.
 
@@ -1392,7 +1394,8 @@ mod tests {
         assert_eq!(Repr::parse(&d).unwrap().to_vec().unwrap(), b);
     }
 
-    /// Windows sends Life-Duration in long form (clients.md C.1); it must round-trip as such.
+    /// Life-Duration in long form, as Windows is reported to send it
+    /// (docs/clients.md#windows-xp-ike); it must round-trip as such.
     #[test]
     fn long_form_life_duration() {
         let body = hex::decode("01010000800b0001000c000400007080").unwrap();

@@ -8,8 +8,7 @@ use rand::Rng;
 use rand_chacha::ChaCha20Rng;
 use tracing::{debug, info};
 use wire::isakmp::{
-    self, Attribute, DeleteRepr, ExchangeType, HeaderRepr, NotifyRepr, NotifyType, Payload, flags,
-    protocol,
+    self, DeleteRepr, ExchangeType, HeaderRepr, NotifyRepr, NotifyType, Payload, flags, protocol,
 };
 
 use super::main_mode::Established;
@@ -17,7 +16,7 @@ use super::message::{Message, Protected};
 use super::{Cookies, Dpd, IkeSa, Responder};
 use crate::error::Error;
 use crate::event::FourTuple;
-use crate::suite::{Lifetime, p1attr};
+use crate::suite::{life_attributes, p1attr};
 
 impl Responder {
     /// An Informational exchange from the peer. Returns whether the IKE SA stays (not when
@@ -257,43 +256,4 @@ fn informational(
         message_id: id,
     };
     Ok(keys.encrypt_message(header, &all, &keys.phase2_iv(id))?.0)
-}
-
-/// A lifetime as SA attributes (RFC 2407 §4.5, RFC 2409 Appendix A): Life Type seconds and its
-/// Duration, then Life Type kilobytes and its Duration when limited. Durations use the
-/// variable form, four octets, as Windows sends them.
-pub(super) fn life_attributes(type_attr: u16, duration_attr: u16, lt: Lifetime) -> Vec<u8> {
-    let four = |v: u64| u32::try_from(v).unwrap_or(u32::MAX).to_be_bytes();
-    let secs = four(lt.secs);
-    let kb = lt.kb.map(four);
-    let mut attrs = vec![
-        Attribute::Basic {
-            kind: type_attr,
-            value: 1,
-        },
-        Attribute::Variable {
-            kind: duration_attr,
-            value: &secs,
-        },
-    ];
-    if let Some(kb) = &kb {
-        attrs.push(Attribute::Basic {
-            kind: type_attr,
-            value: 2,
-        });
-        attrs.push(Attribute::Variable {
-            kind: duration_attr,
-            value: kb,
-        });
-    }
-    let mut out = vec![0u8; attrs.iter().map(Attribute::buffer_len).sum()];
-    let mut at = 0;
-    for a in &attrs {
-        if let Some(buf) = out.get_mut(at..) {
-            // Cannot fail: `out` was sized from the same attributes.
-            let _ = a.emit(buf);
-        }
-        at += a.buffer_len();
-    }
-    out
 }

@@ -266,11 +266,11 @@ impl ExpectMm3 {
 
     /// NAT detection (RFC 3947 §3.2), when both sides speak NAT-T and the client sent NAT-D.
     ///
-    /// The NAT-D trick (SoftEther VPN, `src/Cedar/Proto_IKE.c`): our first NAT-D, the hash of
-    /// the client's address, is random ("Randomize in order to be forced to use NAT"), so every
-    /// client believes it is behind NAT and floats to UDP 4500; for Microsoft peers our second
-    /// NAT-D parrots the client's own hash of our address, so Windows never concludes that the
-    /// server is behind NAT (which it refuses without a registry change).
+    /// The NAT-D trick (docs/clients.md#nat-d-trick, as SoftEther does it): our first NAT-D,
+    /// which should be the hash of the client's address, is random bytes. It can never match,
+    /// so every client concludes that it is behind NAT and floats to UDP 4500. For Microsoft
+    /// peers our second NAT-D is a copy of the client's own hash of our address, so Windows never
+    /// concludes that the server is behind NAT (which it refuses without a registry change).
     fn nat_detection(&self, cx: &mut Cx<'_>, mm3: &Mm3<'_>) -> Option<NatD> {
         let dialect = self.vendor.nat_t?;
         let first = mm3.natd.first()?;

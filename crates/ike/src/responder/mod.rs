@@ -48,6 +48,7 @@ use self::reply::{Reply, Resend};
 use crate::config::{LifetimeBounds, ResponderConfig};
 use crate::crypt::frame;
 use crate::error::Error;
+use crate::event::MAX_SA_PAYLOAD;
 use crate::event::{Event, FourTuple, PeerSnapshot, RefuseReason, Stats, Transmit, secs_left};
 use crate::half_open::{Admission, HalfOpen};
 use crate::rate_limit::RateLimiter;
@@ -57,11 +58,6 @@ use crate::vendor::NatDialect;
 
 /// Nonce length we send (RFC 2409 §5: 8..256 octets).
 const NONCE_LEN: usize = 32;
-/// The largest Main Mode SA payload kept for a half-open SA. It is hashed into HASH_I and
-/// HASH_R (RFC 2409 §5), so it stays until message 5; a flood must not make that memory
-/// attacker-sized. Windows XP's offer is about 300 bytes; this leaves room for about 100
-/// transforms.
-pub(crate) const MAX_SA_PAYLOAD: usize = 4096;
 /// Nonce lengths we accept (RFC 2409 §5).
 const NONCE_RANGE: core::ops::RangeInclusive<usize> = 8..=256;
 

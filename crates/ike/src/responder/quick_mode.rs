@@ -18,7 +18,6 @@ use wire::isakmp::{
     SaRepr, protocol,
 };
 
-use super::informational::life_attributes;
 use super::main_mode::Established;
 use super::message::{Item, Message, Protected, walk};
 use super::reply::Reply;
@@ -26,7 +25,9 @@ use super::{Child, IkeSa, NONCE_LEN, Responder, check_nonce, clamp_lifetime, loc
 use crate::crypt::{HashVerified, split_keymat, verify_hash};
 use crate::error::Error;
 use crate::event::{ChildSa, Encapsulation, Event, FourTuple, RefuseReason};
-use crate::suite::{self, EncapsulationMode, EspChoice, EspRefusal, EspSuite, Lifetime, p2attr};
+use crate::suite::{
+    self, EncapsulationMode, EspChoice, EspRefusal, EspSuite, Lifetime, life_attributes, p2attr,
+};
 use crate::vendor::NatDialect;
 
 /// L2TP's UDP port (RFC 2661 §8.1).
