@@ -1,15 +1,16 @@
 //! [`World`]: one `server::Server`, N [`Client`]s, an optional NAT, a lossy network with
-//! reordering, a virtual clock and a LAN (STYLE.md §12d; smoltcp `tests/netsim.rs`, quinn
+//! reordering, a virtual clock and a LAN (after smoltcp `tests/netsim.rs` and quinn
 //! `tests/util.rs`).
 //!
 //! - The NAT behaves like iptables MASQUERADE with random ports (RFC 4787 "endpoint-dependent
 //!   mapping"): each (client, private source, destination) gets a fresh public port on the
 //!   NAT's public address, and replies to that port go back. Each NATed client is thought of as
 //!   sitting on its own private segment, so several clients may use the same private address
-//!   and ports (clients.md B.1: the case that breaks kernel-based servers). Raw ESP through the
-//!   NAT goes back to the last client that sent ESP to that server address (conntrack's ESP
-//!   behaviour, roughly). [`World::remap_nat`] makes the NAT forget a client's mappings, as a
-//!   mapping timeout does, so its next datagrams leave from new public ports.
+//!   and ports (docs/clients.md#several-clients-one-nat: the case that breaks kernel-based
+//!   servers). Raw ESP through the NAT goes back to the last client that sent ESP to that
+//!   server address (conntrack's ESP behaviour, roughly). [`World::remap_nat`] makes the NAT
+//!   forget a client's mappings, as a mapping timeout does, so its next datagrams leave from
+//!   new public ports.
 //! - The network loses each datagram between clients and server with probability `loss` and
 //!   delays it by `latency`, plus a random extra delay up to `reorder_delay` with probability
 //!   `reorder`, so later datagrams can overtake it. All of it is drawn from the world's seed.
@@ -48,7 +49,7 @@ const MAX_STEPS_PER_INSTANT: u32 = 100_000;
 pub struct WorldConfig {
     /// The pre-shared key the server is configured with (clients get it by default).
     pub psk: String,
-    /// The server's NAT-D trick (DESIGN.md "NAT detection").
+    /// The server's NAT-D trick (docs/clients.md#nat-d-trick).
     pub nat_d_trick: bool,
     /// Extra top-level YAML appended to the server configuration.
     pub extra_server_yaml: String,
