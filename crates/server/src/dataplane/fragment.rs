@@ -47,6 +47,11 @@ pub(super) fn fragment(packet: &[u8], mtu: usize, mut each: impl FnMut(&[u8])) -
         return false;
     }
     let base_offset = usize::from(ip.frag_offset());
+    // The last fragment's offset must fit the 13-bit field (RFC 791 §3.1); a packet that would
+    // end past it is invalid already.
+    if base_offset + data.len() / 8 > 0x1fff {
+        return false;
+    }
     let last_mf = ip.more_frags();
     let mut frag = Vec::with_capacity(mtu);
     let mut done = 0;

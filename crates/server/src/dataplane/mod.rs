@@ -208,6 +208,17 @@ impl Batch {
         self.data.truncate(start);
     }
 
+    /// Where the batch ends now, to [`Batch::rewind`] to.
+    fn mark(&self) -> (usize, usize) {
+        (self.data.len(), self.items.len())
+    }
+
+    /// Forgets everything added after `mark`.
+    fn rewind(&mut self, mark: (usize, usize)) {
+        self.data.truncate(mark.0);
+        self.items.truncate(mark.1);
+    }
+
     fn push(&mut self, transmit: Transmit, range: Range<usize>) {
         self.items.push((transmit, range));
     }
@@ -550,6 +561,7 @@ impl DataPlane {
             bump(&c.icmp_too_big);
             return Outbound::TooBig;
         }
+        let mark = batch.mark();
         let mut sealed = 0;
         let mut ok = true;
         let whole = fragment(packet, usize::from(entry.session.mtu), |frag| {
@@ -558,6 +570,8 @@ impl DataPlane {
             sealed += n;
         });
         if !whole || sealed == 0 || !ok {
+            // All fragments or none: a part of a datagram is useless to the client.
+            batch.rewind(mark);
             return Outbound::Drop;
         }
         bump(&c.fragmented);

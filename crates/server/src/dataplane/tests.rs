@@ -488,3 +488,54 @@ fn mss_is_clamped_both_ways() {
     let tcp_mss = 8 + 8 + 4 + 20 + 22;
     assert_eq!(&plain[tcp_mss..tcp_mss + 2], &1360u16.to_be_bytes());
 }
+
+/// All fragments or none: when the outbound SA refuses a later fragment (here its hard packet
+/// lifetime, RFC 4301 §4.4.2.1, runs out after one), nothing of the datagram is sent.
+#[test]
+fn a_datagram_is_sent_whole_or_not_at_all() {
+    let mut f = fixture(576, None);
+    let t = tuple();
+    let one_packet = esp::Sa::new(esp::SaParams {
+        spi: 0x2002,
+        direction: esp::Direction::Outbound,
+        cipher: crypto::cipher::CipherAlg::Aes128,
+        enc_key: crypto::Secret::from_slice(&[9; 16]),
+        integ: crypto::integ::IntegAlg::HmacSha1_96,
+        auth_key: crypto::Secret::from_slice(&[9; 20]),
+        encap: esp::Encap::Udp {
+            local: t.local,
+            remote: t.remote,
+        },
+        peer: t,
+        lifetime: esp::Lifetime {
+            hard_packets: Some(1),
+            ..esp::Lifetime::UNLIMITED
+        },
+    })
+    .unwrap();
+    f.outbound = Arc::new(one_packet);
+    let s = spec(&f, 576, None);
+    f.publisher.publish(vec![(1, Some(s))]);
+    let mut big = ipv4(Ipv4Addr::new(192, 168, 100, 5), 1000, 17, false);
+    big[16..20].copy_from_slice(&ADDR.octets());
+    let mut p = wire::ip::ipv4::Packet::new_unchecked(&mut big[..]);
+    p.fill_checksum();
+    let mut batch = Batch::new();
+    assert_eq!(
+        f.plane.outbound(&big, &mut batch, &mut f.rng),
+        Outbound::Drop
+    );
+    assert!(batch.is_empty(), "no lone first fragment");
+}
+
+/// A fragment whose pieces would end past the 13-bit offset field is not cut (RFC 791 §3.1).
+#[test]
+fn fragment_offsets_never_wrap() {
+    let mut ip = ipv4(Ipv4Addr::new(192, 168, 100, 5), 1000, 17, false);
+    ip[6..8].copy_from_slice(&0x1ff0u16.to_be_bytes()); // offset 0x1ff0 * 8
+    let mut p = wire::ip::ipv4::Packet::new_unchecked(&mut ip[..]);
+    p.fill_checksum();
+    assert!(!fragment(&ip, 576, |_| panic!(
+        "no fragment past the offset field"
+    )));
+}
