@@ -1,0 +1,194 @@
+//! The session modes: whole L2TP/IPsec clients (Main Mode, Quick Mode, L2TP, PPP with
+//! MS-CHAPv2, IPCP) against a real server over real sockets, many in one process ([`Fleet`]).
+//!
+//! - [`connect`]: start N clients at a rate and/or with a bound on how many connect at once;
+//!   connects per second, latency percentiles, failures by cause, and the server's CPU use
+//!   while it accepts them.
+//! - [`hold`]: bring N sessions up and keep them (answering LCP Echo, L2TP Hello and DPD) for
+//!   T seconds; the server's resident memory per session and its CPU use while idle.
+//! - [`throughput`]: M sessions carry test datagrams through the server to a LAN host behind
+//!   it, from it, or both ways, for T seconds.
+//!
+//! Server cost comes from `/proc` ([`crate::procfs`]) for the processes given with
+//! `--server-pid`.
+
+pub mod connect;
+pub mod hold;
+pub mod lan;
+pub mod throughput;
+
+use core::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::fleet::{Fleet, FleetConfig};
+use crate::pacer::Pacer;
+use crate::report::{SessionSummary, round};
+use crate::{Error, clock, procfs};
+
+/// What every session mode needs.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The clients.
+    pub fleet: FleetConfig,
+    /// How many clients.
+    pub clients: usize,
+    /// Connects started per second (as fast as allowed if `None`).
+    pub rate: Option<u64>,
+    /// The most clients connecting at once (no bound if `None`).
+    pub concurrency: Option<usize>,
+    /// Processes whose memory and CPU are the server's.
+    pub server_pids: Vec<u32>,
+    /// The server's name in the summary.
+    pub server_name: String,
+}
+
+/// How a connect phase went.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConnectPhase {
+    /// Clients up at the end.
+    pub up: usize,
+    /// Failed connects.
+    pub failed: usize,
+    /// From the first start to the last client up (or to the end), seconds.
+    pub secs: f64,
+    /// Stopped by a signal.
+    pub interrupted: bool,
+}
+
+/// Starts every client of `fleet` as `cfg` allows and drives them until each is up or has
+/// failed (each fails by itself at the connect timeout).
+pub fn connect_all(
+    fleet: &mut Fleet,
+    cfg: &SessionConfig,
+    stop: &AtomicBool,
+) -> Result<ConnectPhase, Error> {
+    let n = fleet.len();
+    let mut pacer = cfg
+        .rate
+        .map(|r| Pacer::new(r, Pacer::default_burst(r).min(64)));
+    let t0 = clock::now();
+    let mut next = 0usize;
+    let mut interrupted = false;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+        let now = clock::now();
+        let mut allowed = n - next;
+        if let Some(c) = cfg.concurrency {
+            allowed = allowed.min(c.saturating_sub(fleet.stats().connecting));
+        }
+        if allowed > 0
+            && let Some(p) = &mut pacer
+        {
+            allowed = allowed.min(
+                usize::try_from(p.grant(now.saturating_duration_since(t0))).unwrap_or(usize::MAX),
+            );
+        }
+        for _ in 0..allowed {
+            fleet.start(next, now);
+            next += 1;
+        }
+        let st = fleet.stats();
+        if next == n && st.connecting == 0 {
+            break;
+        }
+        let wait = match (&pacer, next < n) {
+            (Some(p), true) => p.until_next().max(Duration::from_micros(200)),
+            (None, true) if cfg.concurrency.is_none() => Duration::ZERO,
+            _ => Duration::from_millis(50),
+        };
+        fleet.turn(wait, clock::now)?;
+    }
+    let st = fleet.stats();
+    let end = fleet
+        .connect_window()
+        .map_or_else(clock::now, |(_, last)| last);
+    let start = fleet.connect_window().map_or(t0, |(first, _)| first);
+    Ok(ConnectPhase {
+        up: st.up,
+        failed: st.failed,
+        secs: end.saturating_duration_since(start).as_secs_f64(),
+        interrupted,
+    })
+}
+
+/// Drives `fleet` (answering the server) for `d` or until `stop`.
+pub fn drive_for(fleet: &mut Fleet, d: Duration, stop: &AtomicBool) -> Result<bool, Error> {
+    let end = clock::now() + d;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let now = clock::now();
+        if now >= end {
+            return Ok(true);
+        }
+        fleet.turn((end - now).min(Duration::from_millis(200)), clock::now)?;
+    }
+}
+
+/// CPU use of the server between two samples, percent of one core.
+pub fn server_cpu(a: &procfs::Sample, b: &procfs::Sample, wall: Duration) -> f64 {
+    round(
+        procfs::cpu_percent(
+            b.cpu_ticks.saturating_sub(a.cpu_ticks),
+            procfs::ticks_per_second(),
+            wall,
+        ),
+        1,
+    )
+}
+
+/// Samples the server's processes, if any were given.
+pub fn sample_server(pids: &[u32]) -> Result<Option<(procfs::Sample, Instant)>, Error> {
+    if pids.is_empty() {
+        return Ok(None);
+    }
+    procfs::sample(pids)
+        .map(|s| Some((s, clock::now())))
+        .map_err(|e| Error::Socket {
+            what: format!("reading /proc for the server processes {pids:?}"),
+            source: e,
+        })
+}
+
+/// The generator's own CPU use since `since` (ticks, time), percent of one core.
+pub fn own_cpu(since: (u64, Instant)) -> Option<f64> {
+    let now = procfs::self_cpu_ticks()?;
+    Some(round(
+        procfs::cpu_percent(
+            now.saturating_sub(since.0),
+            procfs::ticks_per_second(),
+            clock::now().saturating_duration_since(since.1),
+        ),
+        1,
+    ))
+}
+
+/// The summary fields every session mode fills the same way.
+pub fn base_summary(mode: &'static str, cfg: &SessionConfig, fleet: &mut Fleet) -> SessionSummary {
+    let (ike, esp) = fleet.negotiated();
+    let failures = fleet.failures().clone();
+    let lat = fleet.latencies();
+    SessionSummary {
+        server: cfg.server_name.clone(),
+        mode,
+        suite: cfg.fleet.suite.name(),
+        esp: cfg.fleet.esp.map(|e| e.name()),
+        clients: cfg.clients,
+        up: 0,
+        connects_per_s: None,
+        p50_ms: lat.percentile_ms(50.0),
+        p95_ms: lat.percentile_ms(95.0),
+        p99_ms: lat.percentile_ms(99.0),
+        failures: failures.total(),
+        failure_causes: failures.counts().clone(),
+        failure_examples: failures.examples().clone(),
+        ike_negotiated: ike,
+        esp_negotiated: esp,
+        ..SessionSummary::default()
+    }
+}
