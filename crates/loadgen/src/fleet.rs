@@ -95,6 +95,8 @@ pub enum State {
         since: Instant,
         /// The last stage seen before failure (for the cause).
         stage: Stage,
+        /// When the client entered `stage`.
+        stage_since: Instant,
     },
     /// IPCP opened at `at`.
     Up {
@@ -130,6 +132,8 @@ struct Slot {
     /// The time this slot's entry in the timer heap stands for.
     scheduled: Option<Instant>,
     counter: Option<Counter>,
+    /// Time spent in each connect stage so far (index: [`stage_index`]).
+    stage_time: [Duration; STAGES],
 }
 
 /// Counters of the fleet itself.
@@ -171,6 +175,23 @@ pub struct Fleet {
     first_up: Option<Instant>,
     last_up: Option<Instant>,
     first_start: Option<Instant>,
+    /// Time spent in each stage by clients that came up, summed (index: [`stage_index`]).
+    stage_time: [Duration; STAGES],
+}
+
+/// Stages a connect goes through before IPCP opens.
+const STAGES: usize = 5;
+
+/// The position of a connecting stage in [`Fleet::stage_means`].
+fn stage_index(s: Stage) -> Option<usize> {
+    match s {
+        Stage::MainMode => Some(0),
+        Stage::QuickMode => Some(1),
+        Stage::L2tpTunnel => Some(2),
+        Stage::L2tpSession => Some(3),
+        Stage::Ppp => Some(4),
+        _ => None,
+    }
 }
 
 impl core::fmt::Debug for Fleet {
@@ -304,6 +325,7 @@ impl Fleet {
                 state: State::Idle,
                 scheduled: None,
                 counter: None,
+                stage_time: [Duration::ZERO; STAGES],
             });
         }
         Ok(Self {
@@ -321,6 +343,7 @@ impl Fleet {
             first_up: None,
             last_up: None,
             first_start: None,
+            stage_time: [Duration::ZERO; STAGES],
         })
     }
 
@@ -357,6 +380,28 @@ impl Fleet {
     /// When the first client was started and the last came up.
     pub fn connect_window(&self) -> Option<(Instant, Instant)> {
         Some((self.first_start?, self.last_up?))
+    }
+
+    /// The mean time a client that came up spent in each stage, ms:
+    /// `main_mode`, `quick_mode`, `l2tp_tunnel`, `l2tp_session`, `ppp`.
+    pub fn stage_means(&self) -> Vec<(&'static str, f64)> {
+        let up = self.latencies.len().max(1) as f64;
+        [
+            Stage::MainMode,
+            Stage::QuickMode,
+            Stage::L2tpTunnel,
+            Stage::L2tpSession,
+            Stage::Ppp,
+        ]
+        .into_iter()
+        .zip(self.stage_time)
+        .map(|(s, t)| {
+            (
+                stage_name(s),
+                crate::report::round(t.as_secs_f64() * 1000.0 / up, 2),
+            )
+        })
+        .collect()
     }
 
     /// When the first client came up.
@@ -415,6 +460,7 @@ impl Fleet {
         slot.state = State::Connecting {
             since: now,
             stage: Stage::MainMode,
+            stage_since: now,
         };
         self.stats.connecting += 1;
         if let Err(e) = slot.client.connect(now) {
@@ -460,6 +506,25 @@ impl Fleet {
             }
         }
         let stage = slot.client.stage();
+        if let State::Connecting {
+            since,
+            stage: before,
+            stage_since,
+        } = slot.state
+            && stage != before
+            && stage != Stage::Down
+        {
+            if let Some(k) = stage_index(before)
+                && let Some(t) = slot.stage_time.get_mut(k)
+            {
+                *t += now.saturating_duration_since(stage_since);
+            }
+            slot.state = State::Connecting {
+                since,
+                stage,
+                stage_since: now,
+            };
+        }
         match (slot.state, stage) {
             (State::Connecting { since, .. }, Stage::Up) => {
                 slot.state = State::Up { at: now };
@@ -468,6 +533,9 @@ impl Fleet {
                 self.latencies.push(now.saturating_duration_since(since));
                 self.first_up.get_or_insert(now);
                 self.last_up = Some(now);
+                for (sum, t) in self.stage_time.iter_mut().zip(slot.stage_time) {
+                    *sum += t;
+                }
             }
             (State::Connecting { stage: before, .. }, Stage::Down) => {
                 slot.state = State::Failed;
@@ -475,9 +543,6 @@ impl Fleet {
                 self.stats.failed += 1;
                 let (cause, detail) = failure_cause(before, slot.client.events());
                 self.failures.add(&cause, &detail);
-            }
-            (State::Connecting { since, .. }, s) => {
-                slot.state = State::Connecting { since, stage: s };
             }
             (State::Up { .. }, Stage::Down) => {
                 slot.state = State::Dropped;
@@ -563,7 +628,7 @@ impl Fleet {
             if slot.counter.is_some() {
                 continue; // counting: the client is left alone until it leaves that mode
             }
-            if let State::Connecting { since, stage } = slot.state
+            if let State::Connecting { since, stage, .. } = slot.state
                 && now >= since + self.config.connect_timeout
             {
                 slot.state = State::Failed;
@@ -632,6 +697,15 @@ impl Fleet {
             slot.client.handle_udp(now, local, from, data);
             self.after(i, now);
         }
+    }
+
+    /// Datagrams received by every client in counting mode so far.
+    pub fn counted_packets(&self) -> u64 {
+        self.slots
+            .iter()
+            .filter_map(|s| s.counter.as_ref())
+            .map(|c| c.packets)
+            .sum()
     }
 
     /// Feeds a datagram kept in counting mode to client `i` as if it arrived now from the

@@ -88,6 +88,8 @@ pub struct SessionSummary {
     pub up: usize,
     /// Connect latency, 95th percentile, ms.
     pub p95_ms: Option<f64>,
+    /// Mean time per connect stage of the clients that came up, ms.
+    pub stage_ms: BTreeMap<&'static str, f64>,
     /// Failures by cause (`stage/cause`).
     pub failure_causes: BTreeMap<String, u64>,
     /// The first detailed reason of each cause.

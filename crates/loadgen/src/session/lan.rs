@@ -15,7 +15,7 @@ use core::time::Duration;
 use std::io;
 use std::net::UdpSocket;
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -58,8 +58,8 @@ pub struct LanConfig {
     pub payload_len: usize,
     /// Send towards the clients in the `Run` phase.
     pub send: bool,
-    /// Datagrams per second towards the clients, all together (as fast as possible if
-    /// `None`).
+    /// Datagrams per second towards the clients, all together, at the start (as fast as
+    /// possible if `None`); [`Lan::set_rate`] changes it while running.
     pub rate: Option<u64>,
     /// Check the whole payload of every `check_every`-th datagram (the header of all).
     pub check_every: u64,
@@ -96,6 +96,12 @@ struct Shared {
     phase: AtomicU8,
     learned: AtomicU32,
     flows: Mutex<Vec<Option<SocketAddrV4>>>,
+    /// Test datagrams received so far in `Run` and `Drain`.
+    rx: AtomicU64,
+    /// Datagrams sent so far.
+    tx: AtomicU64,
+    /// The send rate asked for (0: as fast as possible).
+    rate: AtomicU64,
 }
 
 /// The running LAN host.
@@ -121,6 +127,9 @@ impl Lan {
             phase: AtomicU8::new(Phase::Learn as u8),
             learned: AtomicU32::new(0),
             flows: Mutex::new(vec![None; sessions]),
+            rx: AtomicU64::new(0),
+            tx: AtomicU64::new(0),
+            rate: AtomicU64::new(config.rate.unwrap_or(0)),
         });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let sh = Arc::clone(&shared);
@@ -161,6 +170,21 @@ impl Lan {
             .unwrap_or_default()
     }
 
+    /// Test datagrams received so far (in `Run` and `Drain`).
+    pub fn received(&self) -> u64 {
+        self.shared.rx.load(Ordering::Relaxed)
+    }
+
+    /// Datagrams sent towards the clients so far.
+    pub fn sent(&self) -> u64 {
+        self.shared.tx.load(Ordering::Relaxed)
+    }
+
+    /// Sets the send rate (datagrams per second; 0: as fast as possible).
+    pub fn set_rate(&self, rate: u64) {
+        self.shared.rate.store(rate, Ordering::Relaxed);
+    }
+
     /// Moves to `phase`.
     pub fn set_phase(&self, phase: Phase) {
         self.shared.phase.store(phase as u8, Ordering::Release);
@@ -191,6 +215,12 @@ fn bind(addr: SocketAddrV4) -> Result<UdpSocket, Error> {
     Ok(socket)
 }
 
+/// The pacer depth at `rate`: 2 ms worth, at least one batch (a sender woken late catches
+/// up only that much, so the rate stays close to what was asked).
+fn burst(rate: u64) -> u64 {
+    (rate / 500).max(BATCH as u64)
+}
+
 fn phase(sh: &Shared) -> Phase {
     match sh.phase.load(Ordering::Acquire) {
         0 => Phase::Learn,
@@ -207,6 +237,7 @@ struct Sender {
     next: usize,
     seq: u64,
     pacer: Option<Pacer>,
+    rate: u64,
     batch: Batch,
     started: Option<Instant>,
     stopped: Option<Instant>,
@@ -228,7 +259,8 @@ impl Sender {
             payloads,
             next: 0,
             seq: 0,
-            pacer: config.rate.map(|r| Pacer::new(r, Pacer::default_burst(r))),
+            pacer: None,
+            rate: 0,
             batch: Batch::new(BATCH),
             started: None,
             stopped: None,
@@ -236,12 +268,31 @@ impl Sender {
     }
 
     /// Sends one batch if the pacer allows; returns how long to wait otherwise.
-    fn send(&mut self, socket: &UdpSocket, report: &mut LanReport) -> Option<Duration> {
+    fn send(
+        &mut self,
+        socket: &UdpSocket,
+        sh: &Shared,
+        report: &mut LanReport,
+    ) -> Option<Duration> {
         if self.flows.is_empty() {
             return Some(Duration::from_millis(10));
         }
         let now = clock::now();
         let start = *self.started.get_or_insert(now);
+        let rate = sh.rate.load(Ordering::Relaxed);
+        if rate != self.rate {
+            self.rate = rate;
+            let at = now.saturating_duration_since(start);
+            if rate == 0 {
+                self.pacer = None;
+            } else if let Some(p) = &mut self.pacer {
+                p.set_rate(at, rate, burst(rate));
+            } else {
+                let mut p = Pacer::new(rate, burst(rate));
+                p.set_rate(at, rate, burst(rate));
+                self.pacer = Some(p);
+            }
+        }
         let mut n = BATCH;
         if let Some(p) = &mut self.pacer {
             let granted =
@@ -268,6 +319,7 @@ impl Sender {
         match send_batch(socket, &mut self.batch, &data, &to) {
             Ok(sent) => {
                 report.tx_packets += sent as u64;
+                sh.tx.fetch_add(sent as u64, Ordering::Relaxed);
                 self.next = (self.next + sent) % count;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -298,7 +350,7 @@ fn run(socket: &UdpSocket, config: &LanConfig, sh: &Shared) -> Result<LanReport,
                 let flows = sh.flows.lock().map(|f| f.clone()).unwrap_or_default();
                 Sender::new(config, &flows)
             });
-            wait = s.send(socket, &mut report).unwrap_or(Duration::ZERO);
+            wait = s.send(socket, sh, &mut report).unwrap_or(Duration::ZERO);
         } else if let Some(s) = &mut sender
             && s.stopped.is_none()
         {
@@ -358,6 +410,7 @@ fn receive(
             }
             report.rx_packets += 1;
             report.rx_bytes += data.len() as u64;
+            sh.rx.fetch_add(1, Ordering::Relaxed);
             let full =
                 config.check_every > 0 && report.rx_packets.is_multiple_of(config.check_every);
             match traffic::check(data, config.payload_len, config.sessions, full) {

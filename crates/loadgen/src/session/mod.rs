@@ -171,6 +171,7 @@ pub fn own_cpu(since: (u64, Instant)) -> Option<f64> {
 /// The summary fields every session mode fills the same way.
 pub fn base_summary(mode: &'static str, cfg: &SessionConfig, fleet: &mut Fleet) -> SessionSummary {
     let (ike, esp) = fleet.negotiated();
+    let stage_ms = fleet.stage_means().into_iter().collect();
     let failures = fleet.failures().clone();
     let lat = fleet.latencies();
     SessionSummary {
@@ -185,6 +186,7 @@ pub fn base_summary(mode: &'static str, cfg: &SessionConfig, fleet: &mut Fleet) 
         p95_ms: lat.percentile_ms(95.0),
         p99_ms: lat.percentile_ms(99.0),
         failures: failures.total(),
+        stage_ms,
         failure_causes: failures.counts().clone(),
         failure_examples: failures.examples().clone(),
         ike_negotiated: ike,

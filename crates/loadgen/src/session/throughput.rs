@@ -259,7 +259,7 @@ pub fn run(
     let before = sample_server(&cfg.server_pids)?;
     lan.set_phase(Phase::Run);
     let t0 = clock::now();
-    let timed = timed_phase(&mut fleet, &members, &mut rings, tp, stop, t0)?;
+    let timed = timed_phase(&mut fleet, &lan, &members, &mut rings, tp, stop, t0)?;
     let after = sample_server(&cfg.server_pids)?;
     lan.set_phase(Phase::Drain);
     let drain_end = clock::now() + DRAIN;
@@ -296,14 +296,14 @@ pub fn run(
     // Keep answering the server briefly so the sessions end the run healthy.
     drive_for(&mut fleet, Duration::from_millis(200), stop)?;
 
+    let w = window(&timed, report.rx_packets, delivered_out);
     fill(
         &mut s,
         tp,
         &timed,
+        &w,
         &report,
-        delivered_out,
-        checked_out,
-        bad_out,
+        (checked_out, bad_out),
         first_bad,
     );
     s.cpu_pct = match (before, after) {
@@ -321,14 +321,84 @@ pub fn run(
     Ok(s)
 }
 
-/// What the timed phase did on the generator's side.
-#[derive(Debug, Clone, Copy, Default)]
+/// What the timed phase did on the generator's side, and the counts at the start and the
+/// end of its measurement window (the phase without its warm-up).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Timed {
+    /// Ring datagrams sent in all.
     sent_in: u64,
     send_errors: u64,
-    send_secs: f64,
     exhausted: bool,
     interrupted: bool,
+    /// The window's length, seconds.
+    window_secs: f64,
+    /// Counts when the window opened: ring datagrams sent, delivered to the LAN host, sent by
+    /// the LAN host, delivered to the clients.
+    at_open: Counts,
+    /// Ring datagrams sent and LAN datagrams sent when it closed (deliveries are read after
+    /// the drain).
+    sent_in_at_close: u64,
+    sent_out_at_close: u64,
+    /// The offered rates at the end (adaptive runs).
+    rate_in: Option<u64>,
+    rate_out: Option<u64>,
+}
+
+/// Counters read together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counts {
+    sent_in: u64,
+    delivered_in: u64,
+    sent_out: u64,
+    delivered_out: u64,
+}
+
+/// The measurement window's totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Window {
+    secs: f64,
+    sent_in: u64,
+    delivered_in: u64,
+    sent_out: u64,
+    delivered_out: u64,
+}
+
+/// The adaptive rate controller's period.
+const CONTROL_PERIOD: Duration = Duration::from_millis(100);
+/// An adaptive direction offers this much more than was delivered in the last period.
+const OVERSHOOT: f64 = 1.10;
+/// An adaptive direction whose offer was all delivered grows this much per period.
+const GROWTH: f64 = 1.25;
+/// Where an adaptive direction starts, datagrams per second.
+const START_RATE: u64 = 20_000;
+/// The lowest rate an adaptive direction goes down to.
+const MIN_RATE: u64 = 1_000;
+
+/// The next offered rate of an adaptive direction, from the last period: grow while nearly
+/// everything offered arrives and the offer reached its rate; otherwise offer a little more
+/// than what arrived. A period without sends leaves the rate.
+fn next_rate(rate: u64, sent: u64, delivered: u64, dt: Duration) -> u64 {
+    let secs = dt.as_secs_f64();
+    if sent == 0 || secs <= 0.0 {
+        return rate;
+    }
+    let offered = sent as f64 / secs;
+    let got = delivered as f64 / secs;
+    let next = if got >= 0.97 * offered {
+        if offered >= 0.9 * rate as f64 {
+            rate as f64 * GROWTH
+        } else {
+            rate as f64
+        }
+    } else {
+        got * OVERSHOOT
+    };
+    (next as u64).max(MIN_RATE)
+}
+
+/// How much of the timed phase is warm-up, left out of the measurement.
+fn warmup(d: Duration) -> Duration {
+    (d / 5).max(Duration::from_secs(1)).min(d / 2)
 }
 
 fn seal_rings(
@@ -387,6 +457,7 @@ fn seal_rings(
 
 fn timed_phase(
     fleet: &mut Fleet,
+    lan: &Lan,
     members: &[Member],
     rings: &mut [Ring],
     tp: &ThroughputConfig,
@@ -395,11 +466,26 @@ fn timed_phase(
 ) -> Result<Timed, Error> {
     let mut timed = Timed::default();
     let mut batch = Batch::new(SEND_BATCH);
-    let mut pacer = tp.rate.map(|r| Pacer::new(r, Pacer::default_burst(r)));
-    let to = [None; SEND_BATCH];
     let sends_in = tp.direction.sends_in();
-    let mut last_send = t0;
+    let sends_out = tp.direction.sends_out();
+    let adaptive = tp.rate.is_none();
+    let mut rate_in = tp.rate.unwrap_or(START_RATE);
+    let mut rate_out = tp.rate.unwrap_or(START_RATE);
+    if sends_out {
+        lan.set_rate(rate_out);
+    }
+    let mut pacer = Pacer::new(rate_in, pacer_burst(rate_in));
+    let to = [None; SEND_BATCH];
+    let warm = warmup(tp.duration);
+    let mut window_open: Option<Instant> = None;
+    let mut last = (t0, Counts::default());
     let mut round_no = 0u64;
+    let read = |fleet: &Fleet, sent_in: u64| Counts {
+        sent_in,
+        delivered_in: lan.received(),
+        sent_out: lan.sent(),
+        delivered_out: fleet.counted_packets(),
+    };
     loop {
         if stop.load(Ordering::Relaxed) {
             timed.interrupted = true;
@@ -410,16 +496,37 @@ fn timed_phase(
         if elapsed >= tp.duration {
             break;
         }
+        if window_open.is_none() && elapsed >= warm {
+            window_open = Some(now);
+            timed.at_open = read(fleet, timed.sent_in);
+        }
+        if adaptive && now.saturating_duration_since(last.0) >= CONTROL_PERIOD {
+            let c = read(fleet, timed.sent_in);
+            let dt = now.saturating_duration_since(last.0);
+            if sends_in {
+                rate_in = next_rate(
+                    rate_in,
+                    c.sent_in - last.1.sent_in,
+                    c.delivered_in - last.1.delivered_in,
+                    dt,
+                );
+                pacer.set_rate(elapsed, rate_in, pacer_burst(rate_in));
+            }
+            if sends_out {
+                rate_out = next_rate(
+                    rate_out,
+                    c.sent_out - last.1.sent_out,
+                    c.delivered_out.saturating_sub(last.1.delivered_out),
+                    dt,
+                );
+                lan.set_rate(rate_out);
+            }
+            last = (now, c);
+        }
         if sends_in {
-            let mut budget = match &mut pacer {
-                Some(p) => usize::try_from(p.grant(elapsed)).unwrap_or(usize::MAX),
-                None => usize::MAX,
-            };
+            let mut budget = usize::try_from(pacer.grant(elapsed)).unwrap_or(usize::MAX);
             let mut any = false;
             for (k, mem) in members.iter().enumerate() {
-                if budget == 0 {
-                    break;
-                }
                 let Some(ring) = rings.get_mut(k) else {
                     continue;
                 };
@@ -427,6 +534,9 @@ fn timed_phase(
                     continue;
                 }
                 any = true;
+                if budget == 0 {
+                    break;
+                }
                 let Some((_, socket, _)) = fleet.client_mut(mem.index) else {
                     continue;
                 };
@@ -436,7 +546,6 @@ fn timed_phase(
                         ring.next += n;
                         timed.sent_in += n as u64;
                         budget = budget.saturating_sub(n);
-                        last_send = clock::now();
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(_) => timed.send_errors += 1,
@@ -447,55 +556,78 @@ fn timed_phase(
                 break;
             }
             round_no += 1;
-            if let Some(p) = &pacer
-                && budget == 0
-            {
-                fleet.turn(p.until_next().min(Duration::from_millis(5)), clock::now)?;
+            if budget == 0 {
+                let wait = pacer.until_next().min(Duration::from_millis(2));
+                fleet.turn(wait, clock::now)?;
             } else if round_no.is_multiple_of(8) {
                 fleet.turn(Duration::ZERO, clock::now)?;
             }
         } else {
-            let left = tp.duration.saturating_sub(elapsed);
-            fleet.turn(left.min(Duration::from_millis(20)), clock::now)?;
+            fleet.turn(Duration::from_millis(10), clock::now)?;
         }
     }
-    let end = if sends_in { last_send } else { clock::now() };
-    timed.send_secs = end.saturating_duration_since(t0).as_secs_f64();
+    let close = clock::now();
+    let open = window_open.unwrap_or(t0);
+    if window_open.is_none() {
+        timed.at_open = Counts::default();
+    }
+    timed.window_secs = close.saturating_duration_since(open).as_secs_f64();
+    timed.sent_in_at_close = timed.sent_in;
+    timed.sent_out_at_close = lan.sent();
+    if adaptive {
+        timed.rate_in = sends_in.then_some(rate_in);
+        timed.rate_out = sends_out.then_some(rate_out);
+    }
     Ok(timed)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The depth of the ring sender's pacer at `rate`: 2 ms worth, at least one batch.
+fn pacer_burst(rate: u64) -> u64 {
+    (rate / 500).max(SEND_BATCH as u64)
+}
+
+/// The window's totals: the counts at its opening against those at its close (deliveries
+/// read after the drain, so datagrams in flight at the close count).
+fn window(timed: &Timed, delivered_in: u64, delivered_out: u64) -> Window {
+    Window {
+        secs: timed.window_secs,
+        sent_in: timed.sent_in_at_close.saturating_sub(timed.at_open.sent_in),
+        delivered_in: delivered_in.saturating_sub(timed.at_open.delivered_in),
+        sent_out: timed
+            .sent_out_at_close
+            .saturating_sub(timed.at_open.sent_out),
+        delivered_out: delivered_out.saturating_sub(timed.at_open.delivered_out),
+    }
+}
+
 fn fill(
     s: &mut SessionSummary,
     tp: &ThroughputConfig,
     timed: &Timed,
+    w: &Window,
     lan: &LanReport,
-    delivered_out: u64,
-    checked_out: u64,
-    bad_out: u64,
+    out_check: (u64, u64),
     first_bad: Option<String>,
 ) {
+    let (checked_out, bad_out) = out_check;
+    let per_sec = |n: u64| if w.secs > 0.0 { n as f64 / w.secs } else { 0.0 };
     let mut pps = 0.0;
     let (mut sent, mut lost) = (0u64, 0u64);
     let mut ok = true;
     if tp.direction.sends_in() {
-        let pps_in = if timed.send_secs > 0.0 {
-            lan.rx_packets as f64 / timed.send_secs
-        } else {
-            0.0
-        };
-        s.sent_in = Some(timed.sent_in);
-        s.delivered_in = Some(lan.rx_packets);
+        let pps_in = per_sec(w.delivered_in);
+        s.sent_in = Some(w.sent_in);
+        s.delivered_in = Some(w.delivered_in);
         s.pps_in = Some(round(pps_in, 1));
         s.ring_exhausted = Some(timed.exhausted);
         pps += pps_in;
-        sent += timed.sent_in;
-        lost += timed.sent_in.saturating_sub(lan.rx_packets);
+        sent += w.sent_in;
+        lost += w.sent_in.saturating_sub(w.delivered_in);
         ok &= lan.rx_packets > 0 && lan.rx_checked > 0;
         if timed.exhausted {
             s.notes.push(format!(
-                "the pre-sealed ring ran out after {:.2} s (raise --ring-mib or --seal-secs)",
-                timed.send_secs
+                "the pre-sealed ring ran out after {} datagrams (raise --ring-mib or --seal-secs)",
+                timed.sent_in
             ));
         }
         if timed.send_errors > 0 {
@@ -504,24 +636,28 @@ fn fill(
         }
     }
     if tp.direction.sends_out() {
-        let pps_out = if lan.tx_secs > 0.0 {
-            delivered_out as f64 / lan.tx_secs
-        } else {
-            0.0
-        };
-        s.sent_out = Some(lan.tx_packets);
-        s.delivered_out = Some(delivered_out);
+        let pps_out = per_sec(w.delivered_out);
+        s.sent_out = Some(w.sent_out);
+        s.delivered_out = Some(w.delivered_out);
         s.pps_out = Some(round(pps_out, 1));
         pps += pps_out;
-        sent += lan.tx_packets;
-        lost += lan.tx_packets.saturating_sub(delivered_out);
-        ok &= delivered_out > 0 && checked_out > 0;
+        sent += w.sent_out;
+        lost += w.sent_out.saturating_sub(w.delivered_out);
+        ok &= w.delivered_out > 0 && checked_out > 0;
         if let Some(e) = &lan.first_tx_error {
             s.notes.push(format!(
                 "the LAN host's sends were refused {} times: {e}",
                 lan.tx_errors
             ));
         }
+    }
+    if timed.rate_in.is_some() || timed.rate_out.is_some() {
+        s.notes.push(format!(
+            "adaptive offered load (offered = delivered + {:.0} %): final rates in {:?} out {:?} pps",
+            (OVERSHOOT - 1.0) * 100.0,
+            timed.rate_in,
+            timed.rate_out
+        ));
     }
     let bad = lan.rx_bad + bad_out;
     s.pps = Some(round(pps, 1));
@@ -530,7 +666,7 @@ fn fill(
     s.checked = Some(lan.rx_checked + checked_out);
     s.bad = Some(bad);
     s.first_bad = first_bad;
-    s.duration_secs = Some(round(timed.send_secs, 3));
+    s.duration_secs = Some(round(w.secs, 3));
     s.ok = ok && bad == 0;
 }
 
@@ -575,7 +711,7 @@ mod tests {
             direction: Direction::Both,
             size: 1000,
             duration: Duration::from_secs(2),
-            rate: None,
+            rate: Some(5000),
             ring_bytes: 1 << 20,
             seal_limit: Duration::from_secs(1),
             lan_netns: None,
@@ -583,19 +719,38 @@ mod tests {
             check_every: 64,
         };
         let timed = Timed {
-            sent_in: 10_000,
-            send_secs: 2.0,
+            sent_in: 12_000,
+            window_secs: 2.0,
+            at_open: Counts {
+                sent_in: 2_000,
+                delivered_in: 1_000,
+                sent_out: 500,
+                delivered_out: 100,
+            },
+            sent_in_at_close: 12_000,
+            sent_out_at_close: 4_500,
             ..Timed::default()
         };
+        let w = window(&timed, 10_000, 3_100);
+        assert_eq!(
+            w,
+            Window {
+                secs: 2.0,
+                sent_in: 10_000,
+                delivered_in: 9_000,
+                sent_out: 4_000,
+                delivered_out: 3_000,
+            }
+        );
         let lan = LanReport {
-            rx_packets: 9_000,
+            rx_packets: 10_000,
             rx_checked: 140,
-            tx_packets: 4_000,
+            tx_packets: 4_500,
             tx_secs: 2.0,
             ..LanReport::default()
         };
         let mut s = SessionSummary::default();
-        fill(&mut s, &tp, &timed, &lan, 3_000, 20, 0, None);
+        fill(&mut s, &tp, &timed, &w, &lan, (20, 0), None);
         assert_eq!(s.pps_in, Some(4500.0));
         assert_eq!(s.pps_out, Some(1500.0));
         assert_eq!(s.pps, Some(6000.0));
@@ -605,22 +760,36 @@ mod tests {
         assert_eq!(s.loss_pct, Some(14.29));
         assert_eq!(s.checked, Some(160));
         assert!(s.ok);
-        // A corrupted datagram or nothing checked on the way out makes the run fail.
+        // Nothing checked on the way out, or a corrupted datagram, makes the run fail.
         let mut s = SessionSummary::default();
-        fill(&mut s, &tp, &timed, &lan, 3_000, 0, 0, None);
+        fill(&mut s, &tp, &timed, &w, &lan, (0, 0), None);
         assert!(!s.ok);
         let mut s = SessionSummary::default();
-        fill(
-            &mut s,
-            &tp,
-            &timed,
-            &lan,
-            3_000,
-            20,
-            1,
-            Some("x".to_owned()),
-        );
+        fill(&mut s, &tp, &timed, &w, &lan, (20, 1), Some("x".to_owned()));
         assert!(!s.ok);
         assert_eq!(s.bad, Some(1));
+    }
+
+    #[test]
+    fn the_adaptive_rate_grows_until_datagrams_are_lost_then_tracks_delivery() {
+        let p = CONTROL_PERIOD;
+        // Everything offered arrived and the offer reached its rate: grow.
+        assert_eq!(next_rate(20_000, 2_000, 2_000, p), 25_000);
+        // The sender did not reach its rate (it is the bottleneck): stay.
+        assert_eq!(next_rate(20_000, 1_000, 1_000, p), 20_000);
+        // A tenth lost: offer 10 % more than arrived.
+        assert_eq!(next_rate(20_000, 2_000, 1_800, p), 19_800);
+        // Nothing arrived: the floor.
+        assert_eq!(next_rate(20_000, 2_000, 0, p), MIN_RATE);
+        // Nothing sent: unchanged.
+        assert_eq!(next_rate(20_000, 0, 0, p), 20_000);
+        assert_eq!(next_rate(20_000, 10, 10, Duration::ZERO), 20_000);
+    }
+
+    #[test]
+    fn the_warm_up_is_a_fifth_of_at_least_a_second_and_at_most_half() {
+        assert_eq!(warmup(Duration::from_secs(10)), Duration::from_secs(2));
+        assert_eq!(warmup(Duration::from_secs(3)), Duration::from_secs(1));
+        assert_eq!(warmup(Duration::from_secs(1)), Duration::from_millis(500));
     }
 }
