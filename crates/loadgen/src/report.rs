@@ -63,7 +63,8 @@ pub struct SessionSummary {
     pub suite: &'static str,
     /// Clients (sessions) asked for.
     pub clients: usize,
-    /// Clients that came up, per second from the first start to the last client up.
+    /// Sessions coming up per second: all but the first over the time from the first client
+    /// up to the last (so one connect's latency is not counted as a lower rate).
     pub connects_per_s: Option<f64>,
     /// Connect latency (start of Main Mode to IPCP open), median, ms.
     pub p50_ms: Option<f64>,
@@ -86,6 +87,11 @@ pub struct SessionSummary {
     pub esp: Option<&'static str>,
     /// Clients up at the end.
     pub up: usize,
+    /// Connects started per second (`--rate`), if paced.
+    pub offered_rate: Option<u64>,
+    /// `connect`: the server's CPU time per session that came up, ms (its capacity on one
+    /// core is about 1000 / this, whatever held the measured rate back).
+    pub server_cpu_ms_per_connect: Option<f64>,
     /// Connect latency, 95th percentile, ms.
     pub p95_ms: Option<f64>,
     /// Mean time per connect stage of the clients that came up, ms.

@@ -46,7 +46,7 @@ pub enum Bad {
     /// The filler differs from what the session sends.
     #[error("payload corrupted")]
     Pattern,
-    /// Not an IPv4/UDP packet, or for another address or port.
+    /// Not an IPv4/UDP packet, or for another address or port: not test traffic at all.
     #[error("not the expected IPv4/UDP packet")]
     Ip,
 }

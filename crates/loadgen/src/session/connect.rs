@@ -20,14 +20,19 @@ pub fn run(cfg: &SessionConfig, stop: &AtomicBool) -> Result<SessionSummary, Err
     let after = sample_server(&cfg.server_pids)?;
     let mut s = base_summary("connect", cfg, &mut fleet);
     s.up = phase.up;
-    s.connects_per_s = (phase.secs > 0.0).then(|| round(phase.up as f64 / phase.secs, 1));
+    s.connects_per_s = phase.rate;
     s.duration_secs = Some(round(phase.secs, 3));
-    s.cpu_pct = match (before, after) {
-        (Some((a, ta)), Some((b, tb))) => {
-            Some(server_cpu(&a, &b, tb.saturating_duration_since(ta)))
-        }
+    s.cpu_pct = match (&before, &after) {
+        (Some((a, ta)), Some((b, tb))) => Some(server_cpu(a, b, tb.saturating_duration_since(*ta))),
         _ => None,
     };
+    if let (Some((a, _)), Some((b, _))) = (&before, &after)
+        && phase.up > 0
+    {
+        let ms = b.cpu_ticks.saturating_sub(a.cpu_ticks) as f64 * 1000.0
+            / procfs::ticks_per_second() as f64;
+        s.server_cpu_ms_per_connect = Some(round(ms / phase.up as f64, 3));
+    }
     s.generator_cpu_pct = own.and_then(own_cpu);
     s.interrupted = phase.interrupted;
     s.ok = phase.up == cfg.clients && !phase.interrupted;

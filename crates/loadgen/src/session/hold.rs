@@ -39,7 +39,7 @@ pub fn run(
     let mut s = base_summary("hold", cfg, &mut fleet);
     let st = fleet.stats();
     s.up = st.up;
-    s.connects_per_s = (phase.secs > 0.0).then(|| round(phase.up as f64 / phase.secs, 1));
+    s.connects_per_s = phase.rate;
     s.duration_secs = Some(round(held.as_secs_f64(), 3));
     s.dropped = st.dropped as u64;
     s.drop_causes = fleet.drops().counts().clone();

@@ -52,6 +52,10 @@ pub struct ConnectPhase {
     pub failed: usize,
     /// From the first start to the last client up (or to the end), seconds.
     pub secs: f64,
+    /// Sessions coming up per second: `up - 1` over the time from the first client up to
+    /// the last (the rate the server delivers sessions at, without the latency of the
+    /// first one); `None` with fewer than two clients up.
+    pub rate: Option<f64>,
     /// Stopped by a signal.
     pub interrupted: bool,
 }
@@ -111,8 +115,15 @@ pub fn connect_all(
         up: st.up,
         failed: st.failed,
         secs: end.saturating_duration_since(start).as_secs_f64(),
+        rate: up_rate(st.up, fleet.first_up(), fleet.connect_window().map(|w| w.1)),
         interrupted,
     })
+}
+
+/// `up - 1` sessions over the time between the first and the last coming up, per second.
+pub fn up_rate(up: usize, first: Option<Instant>, last: Option<Instant>) -> Option<f64> {
+    let secs = last?.saturating_duration_since(first?).as_secs_f64();
+    (up >= 2 && secs > 0.0).then(|| round((up - 1) as f64 / secs, 1))
 }
 
 /// Drives `fleet` (answering the server) for `d` or until `stop`.
@@ -189,8 +200,29 @@ pub fn base_summary(mode: &'static str, cfg: &SessionConfig, fleet: &mut Fleet) 
         stage_ms,
         failure_causes: failures.counts().clone(),
         failure_examples: failures.examples().clone(),
+        offered_rate: cfg.rate,
         ike_negotiated: ike,
         esp_negotiated: esp,
         ..SessionSummary::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_up_rate_leaves_out_the_first_latency() {
+        let t = crate::clock::now();
+        // 101 sessions up over 2 s after the first: 50 per second.
+        assert_eq!(
+            up_rate(101, Some(t), Some(t + Duration::from_secs(2))),
+            Some(50.0)
+        );
+        assert_eq!(up_rate(1, Some(t), Some(t)), None);
+        assert_eq!(up_rate(5, None, Some(t)), None);
+        assert_eq!(up_rate(5, Some(t), Some(t)), None);
     }
 }

@@ -158,7 +158,7 @@ pub fn run(
     let phase = connect_all(&mut fleet, cfg, stop)?;
     let mut s = base_summary("throughput", cfg, &mut fleet);
     s.up = phase.up;
-    s.connects_per_s = (phase.secs > 0.0).then(|| round(phase.up as f64 / phase.secs, 1));
+    s.connects_per_s = phase.rate;
     s.direction = Some(tp.direction.name());
     s.packet_size = Some(tp.size);
     let members: Vec<Member> = (0..fleet.len())
@@ -270,7 +270,7 @@ pub fn run(
 
     // Leave counting; check the samples.
     let now = clock::now();
-    let (mut delivered_out, mut checked_out, mut bad_out) = (0u64, 0u64, 0u64);
+    let (mut delivered_out, mut checked_out, mut bad_out, mut other_out) = (0u64, 0u64, 0u64, 0u64);
     let mut first_bad = report.first_bad.clone();
     for mem in &members {
         let Some(counter) = fleet.set_counting(mem.index, None, now) else {
@@ -284,6 +284,9 @@ pub fn run(
             while let Some(ip) = client.poll_ip() {
                 match traffic::check_ip(&ip, mem.src, payload_len, m) {
                     Ok(_) => checked_out += 1,
+                    // Not test traffic (a server may send its clients other packets, such as
+                    // SoftEther's SecureNAT broadcasts): not ours to judge.
+                    Err(traffic::Bad::Ip) => other_out += 1,
                     Err(e) => {
                         bad_out += 1;
                         first_bad.get_or_insert_with(|| format!("to {}: {e}", mem.src));
@@ -296,6 +299,11 @@ pub fn run(
     // Keep answering the server briefly so the sessions end the run healthy.
     drive_for(&mut fleet, Duration::from_millis(200), stop)?;
 
+    if other_out > 0 {
+        s.notes.push(format!(
+            "{other_out} sampled packets to the clients were not test traffic (ignored)"
+        ));
+    }
     let w = window(&timed, report.rx_packets, delivered_out);
     fill(
         &mut s,
