@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn the_up_rate_leaves_out_the_first_latency() {
-        let t = crate::clock::now();
+        let t = clock::now();
         // 101 sessions up over 2 s after the first: 50 per second.
         assert_eq!(
             up_rate(101, Some(t), Some(t + Duration::from_secs(2))),
