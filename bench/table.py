@@ -125,13 +125,18 @@ def main(out):
         pct = None
         if c and r.get("pps") is not None:
             pct = 100.0 * r["pps"] * (r.get("packet_size") or PACKET) / c
+        us = r.get("server_cpu_us_per_packet")
+        core_pct = None
+        if c and us:
+            core_pct = 100.0 * (1e6 / us) * (r.get("packet_size") or PACKET) / c
         trows.append([r.get("server"), r.get("esp_negotiated") or r.get("esp"), r.get("direction"),
                       r.get("clients"), r.get("pps_in"), r.get("pps_out"), r.get("pps"), r.get("mbit_s"),
-                      r.get("loss_pct"), r.get("cpu_pct"), r.get("generator_cpu_pct"), pct,
+                      r.get("loss_pct"), r.get("cpu_pct"), r.get("generator_cpu_pct"), us, pct, core_pct,
                       "yes" if r.get("ok") else "NO: %s" % (r.get("first_bad") or r.get("error") or "; ".join(r.get("notes") or []))])
     lines.append(table(
         ["server", "ESP", "direction", "sessions", "pps in", "pps out", "pps", "Mbit/s", "loss %",
-         "server CPU %", "generator CPU %", "% of one core's crypto ceiling", "intact"], trows))
+         "server CPU %", "generator CPU %", "server CPU µs/packet", "% of ceiling (measured)",
+         "% of ceiling (per server CPU-second)", "intact"], trows))
 
     if sp:
         lines.append("\n## Crypto ceiling (openssl speed -elapsed, 1400-byte buffers, this run)\n")

@@ -175,6 +175,8 @@ pub struct Fleet {
     first_up: Option<Instant>,
     last_up: Option<Instant>,
     first_start: Option<Instant>,
+    /// When each client came up, in order.
+    up_times: Vec<Instant>,
     /// Time spent in each stage by clients that came up, summed (index: [`stage_index`]).
     stage_time: [Duration; STAGES],
 }
@@ -343,6 +345,7 @@ impl Fleet {
             first_up: None,
             last_up: None,
             first_start: None,
+            up_times: Vec::new(),
             stage_time: [Duration::ZERO; STAGES],
         })
     }
@@ -402,6 +405,11 @@ impl Fleet {
             )
         })
         .collect()
+    }
+
+    /// When each client came up, in order.
+    pub fn up_times(&self) -> &[Instant] {
+        &self.up_times
     }
 
     /// When the first client came up.
@@ -533,6 +541,7 @@ impl Fleet {
                 self.latencies.push(now.saturating_duration_since(since));
                 self.first_up.get_or_insert(now);
                 self.last_up = Some(now);
+                self.up_times.push(now);
                 for (sum, t) in self.stage_time.iter_mut().zip(slot.stage_time) {
                     *sum += t;
                 }

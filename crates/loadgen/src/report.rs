@@ -116,6 +116,10 @@ pub struct SessionSummary {
     pub rss_kib_after: Option<u64>,
     /// The generator's own CPU use over the run, percent of one core.
     pub generator_cpu_pct: Option<f64>,
+    /// `throughput`: the server's CPU time per datagram delivered (both ways), µs, over the
+    /// timed phase and the drain (one core's capacity is about 10⁶ / this datagrams per
+    /// second, whatever else held the measured rate back).
+    pub server_cpu_us_per_packet: Option<f64>,
     /// `throughput`: the direction (`in`: clients to the LAN, `out`, `both`).
     pub direction: Option<&'static str>,
     /// `throughput`: the inner IPv4 packet size, octets.

@@ -52,9 +52,8 @@ pub struct ConnectPhase {
     pub failed: usize,
     /// From the first start to the last client up (or to the end), seconds.
     pub secs: f64,
-    /// Sessions coming up per second: `up - 1` over the time from the first client up to
-    /// the last (the rate the server delivers sessions at, without the latency of the
-    /// first one); `None` with fewer than two clients up.
+    /// Sessions coming up per second, over the middle 80 % of them ([`up_rate`]); `None`
+    /// with too few clients up.
     pub rate: Option<f64>,
     /// Stopped by a signal.
     pub interrupted: bool,
@@ -115,15 +114,26 @@ pub fn connect_all(
         up: st.up,
         failed: st.failed,
         secs: end.saturating_duration_since(start).as_secs_f64(),
-        rate: up_rate(st.up, fleet.first_up(), fleet.connect_window().map(|w| w.1)),
+        rate: up_rate(fleet.up_times()),
         interrupted,
     })
 }
 
-/// `up - 1` sessions over the time between the first and the last coming up, per second.
-pub fn up_rate(up: usize, first: Option<Instant>, last: Option<Instant>) -> Option<f64> {
-    let secs = last?.saturating_duration_since(first?).as_secs_f64();
-    (up >= 2 && secs > 0.0).then(|| round((up - 1) as f64 / secs, 1))
+/// Sessions coming up per second between the 10th and the 90th percentile of the times they
+/// came up (`times` in order). The first and last tenth are left out: at the start the rate
+/// includes one connect's latency, at the end the stragglers' retransmissions, and neither is
+/// the rate the server sustains. `None` with fewer than 10 sessions or no time between.
+pub fn up_rate(times: &[Instant]) -> Option<f64> {
+    let n = times.len();
+    if n < 10 {
+        return None;
+    }
+    let (lo, hi) = (n / 10, n - 1 - n / 10);
+    let secs = times
+        .get(hi)?
+        .saturating_duration_since(*times.get(lo)?)
+        .as_secs_f64();
+    (secs > 0.0).then(|| round((hi - lo) as f64 / secs, 1))
 }
 
 /// Drives `fleet` (answering the server) for `d` or until `stop`.
@@ -214,15 +224,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_up_rate_leaves_out_the_first_latency() {
+    fn the_up_rate_is_taken_over_the_middle_of_the_run() {
         let t = clock::now();
-        // 101 sessions up over 2 s after the first: 50 per second.
-        assert_eq!(
-            up_rate(101, Some(t), Some(t + Duration::from_secs(2))),
-            Some(50.0)
-        );
-        assert_eq!(up_rate(1, Some(t), Some(t)), None);
-        assert_eq!(up_rate(5, None, Some(t)), None);
-        assert_eq!(up_rate(5, Some(t), Some(t)), None);
+        let ms = |v: u64| t + Duration::from_millis(v);
+        // 100 sessions, one every 10 ms (100/s), then ten stragglers a second later.
+        let mut times: Vec<Instant> = (0..100).map(|i| ms(i * 10)).collect();
+        times.extend((0..10).map(|i| ms(2000 + i)));
+        // n = 110: from the 11th (100 ms) to the 99th (980 ms): 88 in 0.88 s.
+        assert_eq!(up_rate(&times), Some(100.0));
+        assert_eq!(up_rate(&times[..9]), None);
+        assert_eq!(up_rate(&[t; 20]), None);
     }
 }

@@ -95,7 +95,7 @@ pub struct ThroughputConfig {
     pub rate: Option<u64>,
     /// The most octets of pre-sealed ESP datagrams, all sessions together.
     pub ring_bytes: usize,
-    /// The most time spent sealing them.
+    /// The most time spent sealing them (see [`seal_time`]).
     pub seal_limit: Duration,
     /// The LAN host's network namespace (`ip netns` name), if not ours.
     pub lan_netns: Option<String>,
@@ -260,12 +260,13 @@ pub fn run(
     lan.set_phase(Phase::Run);
     let t0 = clock::now();
     let timed = timed_phase(&mut fleet, &lan, &members, &mut rings, tp, stop, t0)?;
-    let after = sample_server(&cfg.server_pids)?;
     lan.set_phase(Phase::Drain);
     let drain_end = clock::now() + DRAIN;
     while clock::now() < drain_end {
         fleet.turn(Duration::from_millis(20), clock::now)?;
     }
+    // After the drain: the server's CPU time then covers every datagram delivered.
+    let after = sample_server(&cfg.server_pids)?;
     let report = lan.finish()?;
 
     // Leave counting; check the samples.
@@ -314,12 +315,18 @@ pub fn run(
         (checked_out, bad_out),
         first_bad,
     );
-    s.cpu_pct = match (before, after) {
-        (Some((a, ta)), Some((b, tb))) => {
-            Some(server_cpu(&a, &b, tb.saturating_duration_since(ta)))
-        }
+    s.cpu_pct = match (&before, &after) {
+        (Some((a, ta)), Some((b, tb))) => Some(server_cpu(a, b, tb.saturating_duration_since(*ta))),
         _ => None,
     };
+    let delivered = report.rx_packets + delivered_out;
+    if let (Some((a, _)), Some((b, _))) = (&before, &after)
+        && delivered > 0
+    {
+        let us = b.cpu_ticks.saturating_sub(a.cpu_ticks) as f64 * 1e6
+            / procfs::ticks_per_second() as f64;
+        s.server_cpu_us_per_packet = Some(round(us / delivered as f64, 2));
+    }
     s.generator_cpu_pct = own.and_then(own_cpu);
     s.interrupted = timed.interrupted;
     let st = fleet.stats();
@@ -404,6 +411,15 @@ fn next_rate(rate: u64, sent: u64, delivered: u64, dt: Duration) -> u64 {
     (next as u64).max(MIN_RATE)
 }
 
+/// How long the rings are sealed: `seal_limit`, but no more than 2.5 times the timed phase
+/// (at least 2 s). The server opens a datagram at about the cost the generator pays to seal
+/// it, per core, so a ring sealed for 2.5 T lasts a server with two cores for T; a slow
+/// cipher (3DES) then does not spend minutes filling memory the run never sends.
+fn seal_time(tp: &ThroughputConfig) -> Duration {
+    tp.seal_limit
+        .min(tp.duration.mul_f64(2.5).max(Duration::from_secs(2)))
+}
+
 /// How much of the timed phase is warm-up, left out of the measurement.
 fn warmup(d: Duration) -> Duration {
     (d / 5).max(Duration::from_secs(1)).min(d / 2)
@@ -457,7 +473,7 @@ fn seal_rings(
             }
             progressed = true;
         }
-        if !progressed || clock::now().saturating_duration_since(start) >= tp.seal_limit {
+        if !progressed || clock::now().saturating_duration_since(start) >= seal_time(tp) {
             return Ok(());
         }
     }
@@ -792,6 +808,26 @@ mod tests {
         // Nothing sent: unchanged.
         assert_eq!(next_rate(20_000, 0, 0, p), 20_000);
         assert_eq!(next_rate(20_000, 10, 10, Duration::ZERO), 20_000);
+    }
+
+    #[test]
+    fn sealing_time_follows_the_duration() {
+        let mut tp = ThroughputConfig {
+            direction: Direction::In,
+            size: 1400,
+            duration: Duration::from_secs(6),
+            rate: None,
+            ring_bytes: 1 << 30,
+            seal_limit: Duration::from_secs(30),
+            lan_netns: None,
+            lan: "10.77.0.2:9000".parse().unwrap(),
+            check_every: 64,
+        };
+        assert_eq!(seal_time(&tp), Duration::from_secs(15));
+        tp.duration = Duration::from_millis(200);
+        assert_eq!(seal_time(&tp), Duration::from_secs(2));
+        tp.duration = Duration::from_secs(60);
+        assert_eq!(seal_time(&tp), Duration::from_secs(30));
     }
 
     #[test]
