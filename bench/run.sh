@@ -69,6 +69,8 @@ smoke)
     ;;
 esac
 
+# No server may grow past this (l2tpd-load stops adding clients): the machine is shared.
+RSS_LIMIT_MIB=${BENCH_RSS_LIMIT_MIB:-6144}
 # Connects per second SoftEther is offered where l2tpd-rs's rate makes it fail (see bench_server).
 SE_SLOW_RATE=${BENCH_SE_SLOW_RATE:-100}
 BENCH_USER=bench
@@ -122,7 +124,8 @@ run_load() {
     log "run $name"
     # shellcheck disable=SC2086
     line=$(ip netns exec "$NS_CLI" ${LOAD_TASKSET:-} "$LOAD_BIN" "$mode" --target "$SRV_IP" \
-        --server-pid "$SERVER_PID" --server-name "$SERVER_NAME" "$@" 2>"$OUT/$name.err" | tail -1)
+        --server-pid "$SERVER_PID" --server-name "$SERVER_NAME" --server-rss-limit-mib "$RSS_LIMIT_MIB" \
+        "$@" 2>"$OUT/$name.err" | tail -1)
     rc=${PIPESTATUS[0]}
     if [ -n "$line" ] && [ "${line:0:1}" = "{" ]; then
         echo "$line" >>"$RESULTS"

@@ -95,6 +95,9 @@ pub struct SessionArgs {
     /// The server's name in the summary.
     #[arg(long, default_value = "server")]
     pub server_name: String,
+    /// Start no more clients (and stop holding) once the server's RSS passes this many MiB.
+    #[arg(long, value_name = "MIB")]
+    pub server_rss_limit_mib: Option<u64>,
     /// 64 hex digits: seed every client's random choices.
     #[arg(long, value_name = "HEX", value_parser = parse_seed)]
     pub seed: Option<[u8; 32]>,
@@ -133,6 +136,7 @@ impl SessionArgs {
             concurrency: self.concurrency,
             server_pids: self.server_pids,
             server_name: self.server_name,
+            server_rss_limit_kib: self.server_rss_limit_mib.map(|m| m.saturating_mul(1024)),
         })
     }
 }

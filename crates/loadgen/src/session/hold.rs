@@ -8,7 +8,7 @@ use core::time::Duration;
 use std::sync::atomic::AtomicBool;
 
 use super::{
-    SessionConfig, base_summary, connect_all, drive_for, own_cpu, sample_server, server_cpu,
+    SessionConfig, base_summary, connect_all, drive_for_limited, own_cpu, sample_server, server_cpu,
 };
 use crate::fleet::Fleet;
 use crate::report::{SessionSummary, round};
@@ -28,11 +28,12 @@ pub fn run(
     let own = procfs::self_cpu_ticks().map(|t| (t, clock::now()));
     let baseline = sample_server(&cfg.server_pids)?;
     let phase = connect_all(&mut fleet, cfg, stop)?;
-    let mut complete = !phase.interrupted && drive_for(&mut fleet, SETTLE, stop)?;
+    let mut complete =
+        !phase.interrupted && drive_for_limited(&mut fleet, SETTLE, stop, Some(cfg))?;
     let idle_start = sample_server(&cfg.server_pids)?;
     let t0 = clock::now();
     if complete {
-        complete = drive_for(&mut fleet, hold, stop)?;
+        complete = drive_for_limited(&mut fleet, hold, stop, Some(cfg))?;
     }
     let held = clock::now().saturating_duration_since(t0);
     let idle_end = sample_server(&cfg.server_pids)?;
@@ -56,7 +57,13 @@ pub fn run(
     }
     s.generator_cpu_pct = own.and_then(own_cpu);
     s.interrupted = !complete;
-    s.ok = complete && phase.up == cfg.clients && st.dropped == 0;
+    if phase.rss_limited || (!complete && !stop.load(core::sync::atomic::Ordering::Relaxed)) {
+        s.notes.push(format!(
+            "stopped early: the server's RSS passed the limit of {} KiB",
+            cfg.server_rss_limit_kib.unwrap_or(0)
+        ));
+    }
+    s.ok = complete && !phase.rss_limited && phase.up == cfg.clients && st.dropped == 0;
     if st.send_errors > 0 {
         s.notes
             .push(format!("{} sends refused by the kernel", st.send_errors));

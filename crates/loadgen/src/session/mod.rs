@@ -41,6 +41,25 @@ pub struct SessionConfig {
     pub server_pids: Vec<u32>,
     /// The server's name in the summary.
     pub server_name: String,
+    /// Stop starting clients (and stop holding) once the server's RSS passes this, KiB: a
+    /// server that needs megabytes per session must not run the machine out of memory.
+    pub server_rss_limit_kib: Option<u64>,
+}
+
+/// How often the server's RSS is checked against its limit.
+const RSS_CHECK: Duration = Duration::from_millis(500);
+
+/// Whether the server's RSS is over `cfg`'s limit (checked at most every [`RSS_CHECK`]).
+fn over_rss_limit(cfg: &SessionConfig, last: &mut Option<Instant>) -> bool {
+    let Some(limit) = cfg.server_rss_limit_kib else {
+        return false;
+    };
+    let now = clock::now();
+    if last.is_some_and(|t| now.saturating_duration_since(t) < RSS_CHECK) {
+        return false;
+    }
+    *last = Some(now);
+    procfs::sample(&cfg.server_pids).is_ok_and(|s| s.rss_kib > limit)
 }
 
 /// How a connect phase went.
@@ -57,6 +76,8 @@ pub struct ConnectPhase {
     pub rate: Option<f64>,
     /// Stopped by a signal.
     pub interrupted: bool,
+    /// Stopped starting clients because the server's RSS passed its limit.
+    pub rss_limited: bool,
 }
 
 /// Starts every client of `fleet` as `cfg` allows and drives them until each is up or has
@@ -73,10 +94,17 @@ pub fn connect_all(
     let t0 = clock::now();
     let mut next = 0usize;
     let mut interrupted = false;
+    let mut rss_limited = false;
+    let mut rss_checked = None;
     loop {
         if stop.load(Ordering::Relaxed) {
             interrupted = true;
             break;
+        }
+        if !rss_limited && over_rss_limit(cfg, &mut rss_checked) {
+            // Let the clients already connecting finish; start no more.
+            rss_limited = true;
+            next = n;
         }
         let now = clock::now();
         let mut allowed = n - next;
@@ -116,6 +144,7 @@ pub fn connect_all(
         secs: end.saturating_duration_since(start).as_secs_f64(),
         rate: up_rate(fleet.up_times()),
         interrupted,
+        rss_limited,
     })
 }
 
@@ -138,9 +167,21 @@ pub fn up_rate(times: &[Instant]) -> Option<f64> {
 
 /// Drives `fleet` (answering the server) for `d` or until `stop`.
 pub fn drive_for(fleet: &mut Fleet, d: Duration, stop: &AtomicBool) -> Result<bool, Error> {
+    drive_for_limited(fleet, d, stop, None)
+}
+
+/// [`drive_for`], also stopping (returning false) when the server's RSS passes `cfg`'s limit.
+pub fn drive_for_limited(
+    fleet: &mut Fleet,
+    d: Duration,
+    stop: &AtomicBool,
+    cfg: Option<&SessionConfig>,
+) -> Result<bool, Error> {
     let end = clock::now() + d;
+    let mut rss_checked = None;
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if stop.load(Ordering::Relaxed) || cfg.is_some_and(|c| over_rss_limit(c, &mut rss_checked))
+        {
             return Ok(false);
         }
         let now = clock::now();
