@@ -95,7 +95,7 @@ pub struct ThroughputConfig {
     pub rate: Option<u64>,
     /// The most octets of pre-sealed ESP datagrams, all sessions together.
     pub ring_bytes: usize,
-    /// The most time spent sealing them (see [`seal_time`]).
+    /// The most time spent sealing them; never more than 2.5 times `duration` (at least 2 s).
     pub seal_limit: Duration,
     /// The LAN host's network namespace (`ip netns` name), if not ours.
     pub lan_netns: Option<String>,
