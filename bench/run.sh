@@ -78,9 +78,13 @@ BENCH_PASSWORD=bench-pw-$RANDOM$RANDOM
 BENCH_PSK=bench-psk-$RANDOM$RANDOM
 export L2TPD_LOAD_PSK=$BENCH_PSK L2TPD_LOAD_PASSWORD=$BENCH_PASSWORD
 
-RUN_DIR=$(mktemp -d /var/tmp/l2tpd-bench.XXXXXX)
-OUT=${OUT:-$RUN_DIR}
-mkdir -p "$OUT"
+if [ -n "$OUT" ]; then
+    mkdir -p "$OUT" || exit 2
+    RUN_DIR=$OUT
+else
+    RUN_DIR=$(mktemp -d /var/tmp/l2tpd-bench.XXXXXX)
+    OUT=$RUN_DIR
+fi
 RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
 FAILED=0
@@ -261,7 +265,7 @@ log "load after: $(cat "$OUT/uptime-after.txt")"
 python3 "$BENCH_DIR/table.py" "$OUT" | tee "$OUT/report.md"
 log "results in $OUT"
 if [ "$FAILED" != 0 ]; then
-    log "$FAILED run(s) failed (see the .err files in $OUT)"
+    log "$FAILED run(s) reported errors: failed connects, dropped sessions, corrupted datagrams or no summary (see results.jsonl and the .err files in $OUT)"
     exit 1
 fi
 exit 0
