@@ -10,23 +10,37 @@
 //!   (or `CAP_NET_RAW`) every datagram leaves through a raw IPv4 socket with a forged source
 //!   address and port; without, or with `--no-spoof`, from ordinary UDP sockets.
 //!
-//! The client modes planned beside it (`connect`, `hold`, `throughput`: whole L2TP/IPsec
-//! sessions built from `testkit`'s client profiles, driven over real sockets) reuse the same
-//! parts: [`pacer`] (token bucket), [`sources`] (address sets), [`ip`] (IPv4/UDP headers for
-//! raw sockets), [`send`] (raw and UDP transports), [`report`] (the one-line JSON summary) and
-//! [`clock`] (the crate's only clock and OS-randomness reads).
+//! - `connect`, `hold`, `throughput` ([`session`]): whole L2TP/IPsec clients (IKEv1 Main
+//!   Mode + Quick Mode, L2TP, PPP with MS-CHAPv2, IPCP) built from `testkit`'s client profiles
+//!   ([`suite`]), many in one thread ([`fleet`]: sans-IO `testkit::Client`s over one UDP socket
+//!   each, one `epoll` loop and one timer heap), against any L2TP/IPsec server. They measure
+//!   connects per second and latency, memory and idle CPU per held session (from `/proc`,
+//!   [`procfs`]), and packets per second through the server to and from a LAN host behind
+//!   it ([`session::lan`], [`traffic`]), in another network namespace if asked ([`netns`]).
 //!
-//! Only the Windows 10 Main Mode message layout comes from `testkit`; the message itself is
-//! built by `ike`'s initiator and `wire`, never assembled by hand here.
+//! Shared parts: [`pacer`] (token bucket), [`sources`] (address sets), [`ip`] (IPv4/UDP headers
+//! for raw sockets), [`send`] (raw and UDP transports, `sendmmsg`), [`stats`] (percentiles,
+//! failures by cause), [`report`] (the one-line JSON summaries) and [`clock`] (the crate's only
+//! clock and OS-randomness reads).
+//!
+//! Only the Windows 10 Main Mode message layout comes from `testkit` for `flood`; the message
+//! itself is built by `ike`'s initiator and `wire`, never assembled by hand here.
 
 pub mod cli;
 pub mod clock;
+pub mod fleet;
 pub mod flood;
 pub mod ip;
+pub mod netns;
 pub mod pacer;
+pub mod procfs;
 pub mod report;
 pub mod send;
+pub mod session;
 pub mod sources;
+pub mod stats;
+pub mod suite;
+pub mod traffic;
 
 /// Why a load-generator run could not start or went wrong.
 #[derive(Debug, thiserror::Error)]

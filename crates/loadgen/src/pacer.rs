@@ -49,6 +49,20 @@ impl Pacer {
         self.rate
     }
 
+    /// Changes the rate from `now` on (at least 1): tokens earned until `now` accrue at the
+    /// old rate, later ones at the new. The depth becomes `burst` (at least 1).
+    pub fn set_rate(&mut self, now: Duration, rate: u64, burst: u64) {
+        if let Some(dt) = now.checked_sub(self.last) {
+            let cap = u128::from(self.burst) * NANOS_PER_SEC;
+            let added = dt.as_nanos().saturating_mul(u128::from(self.rate));
+            self.level = self.level.saturating_add(added).min(cap);
+            self.last = now;
+        }
+        self.rate = rate.max(1);
+        self.burst = burst.max(1);
+        self.level = self.level.min(u128::from(self.burst) * NANOS_PER_SEC);
+    }
+
     /// Refills the bucket up to `now` (an offset from the start; a time before the last call
     /// counts as no time passing) and takes every whole token: the number of datagrams the
     /// caller may send now.
@@ -149,6 +163,22 @@ mod tests {
         assert_eq!(p.grant(ms(5000)), 1);
         assert_eq!(Pacer::default_burst(1), 1);
         assert_eq!(Pacer::default_burst(20_000), 1000);
+    }
+
+    #[test]
+    fn a_new_rate_applies_from_the_change_on() {
+        let mut p = Pacer::new(1000, 1000);
+        assert_eq!(p.grant(Duration::ZERO), 1);
+        // 100 ms at 1000/s, then 100 ms at 10,000/s.
+        p.set_rate(ms(100), 10_000, 2000);
+        assert_eq!(p.rate(), 10_000);
+        assert_eq!(p.grant(ms(200)), 100 + 1000);
+        // Lowering the depth drops what does not fit.
+        assert_eq!(p.grant(ms(400)), 2000);
+        p.set_rate(ms(600), 10, 1);
+        assert_eq!(p.grant(ms(600)), 1);
+        assert_eq!(p.grant(ms(650)), 0);
+        assert_eq!(p.grant(ms(700)), 1);
     }
 
     #[test]

@@ -2,13 +2,13 @@
 //! pool of ordinary UDP sockets (one source port each) for runs without that privilege.
 
 use core::net::{Ipv4Addr, SocketAddrV4};
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::UdpSocket;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::sys::socket::{
-    AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn, sendto, setsockopt,
-    socket, sockopt,
+    AddressFamily, MsgFlags, MultiHeaders, SockFlag, SockProtocol, SockType, SockaddrIn, sendmmsg,
+    sendto, setsockopt, socket, sockopt,
 };
 
 use crate::Error;
@@ -97,6 +97,67 @@ impl UdpPool {
     }
 }
 
+/// Reusable headers for [`send_batch`]: room for up to `max` datagrams per call.
+pub struct Batch {
+    headers: MultiHeaders<SockaddrIn>,
+    max: usize,
+}
+
+impl core::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Batch").field("max", &self.max).finish()
+    }
+}
+
+impl Batch {
+    /// Headers for up to `max` (at least 1) datagrams.
+    pub fn new(max: usize) -> Self {
+        let max = max.max(1);
+        Self {
+            headers: MultiHeaders::preallocate(max, None),
+            max,
+        }
+    }
+
+    /// The most datagrams one call sends.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+}
+
+/// Sends up to [`Batch::max`] datagrams with one `sendmmsg` call: each to its address, or on
+/// a connected socket to the connected peer (`None`). Returns how many the kernel took (the
+/// first ones); an error only if it took none.
+pub fn send_batch(
+    fd: &impl AsRawFd,
+    batch: &mut Batch,
+    datagrams: &[&[u8]],
+    to: &[Option<SocketAddrV4>],
+) -> io::Result<usize> {
+    let n = datagrams.len().min(batch.max);
+    if n == 0 {
+        return Ok(0);
+    }
+    let iovs: Vec<[IoSlice<'_>; 1]> = datagrams
+        .iter()
+        .take(n)
+        .map(|d| [IoSlice::new(d)])
+        .collect();
+    let addrs: Vec<Option<SockaddrIn>> = (0..n)
+        .map(|k| to.get(k).copied().flatten().map(SockaddrIn::from))
+        .collect();
+    let results = sendmmsg(
+        fd.as_raw_fd(),
+        &mut batch.headers,
+        &iovs,
+        &addrs,
+        [],
+        MsgFlags::empty(),
+    )
+    .map_err(io::Error::from)?;
+    Ok(results.count())
+}
+
 /// Whether an error means "not allowed" (no root, no `CAP_NET_RAW`).
 pub fn is_permission_error(e: &Error) -> bool {
     match e {
@@ -144,6 +205,49 @@ mod tests {
         assert!(is_permission_error(&err(Errno::EACCES)));
         assert!(!is_permission_error(&err(Errno::ENOBUFS)));
         assert!(!is_permission_error(&Error::Usage("x".to_owned())));
+    }
+
+    #[test]
+    fn a_batch_goes_out_in_one_call_to_each_address() {
+        let rx1 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let rx2 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for r in [&rx1, &rx2] {
+            r.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+        }
+        let addr = |s: &UdpSocket| match s.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            other => panic!("{other}"),
+        };
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut batch = Batch::new(4);
+        let data: [&[u8]; 5] = [b"a", b"bb", b"ccc", b"dddd", b"e"];
+        let to = [
+            Some(addr(&rx1)),
+            Some(addr(&rx2)),
+            Some(addr(&rx1)),
+            Some(addr(&rx2)),
+            None,
+        ];
+        // At most `max` per call.
+        assert_eq!(send_batch(&tx, &mut batch, &data, &to).unwrap(), 4);
+        let mut buf = [0u8; 8];
+        let mut got1 = Vec::new();
+        for _ in 0..2 {
+            let n = rx1.recv(&mut buf).unwrap();
+            got1.push(buf[..n].to_vec());
+        }
+        assert_eq!(got1, vec![b"a".to_vec(), b"ccc".to_vec()]);
+        let n = rx2.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"bb");
+        // A connected socket needs no addresses.
+        tx.connect(addr(&rx2)).unwrap();
+        assert_eq!(send_batch(&tx, &mut batch, &data[4..], &[None]).unwrap(), 1);
+        let n = rx2.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"dddd");
+        let n = rx2.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"e");
+        assert_eq!(send_batch(&tx, &mut batch, &[], &[]).unwrap(), 0);
     }
 
     #[test]
