@@ -102,6 +102,11 @@ enum Owed {
         remote: SocketAddr,
         data: Vec<u8>,
     },
+    Esp {
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+        data: Vec<u8>,
+    },
     Decrypted {
         handoff: Handoff,
         data: Vec<u8>,
@@ -138,6 +143,11 @@ impl Owner {
                 remote,
                 data,
             } => self.server.handle_udp(now, local, remote, &data),
+            Owed::Esp {
+                local,
+                remote,
+                data,
+            } => self.server.handle_esp(now, local, remote, &data),
             Owed::Decrypted { handoff, data } => {
                 self.server.handle_decrypted(now, &handoff, &data);
             }
@@ -245,6 +255,24 @@ impl Owner {
                 }
                 let data = buf[l2tp].to_vec();
                 self.pass(Owed::Decrypted { handoff, data });
+            }
+            Inbound::AwaitingQm3 => {
+                assert_eq!(buf, input, "AwaitingQm3 changed the buffer");
+                let data = input.to_vec();
+                match (tuple.local, tuple.remote) {
+                    (SocketAddr::V4(l), SocketAddr::V4(r)) if matches!(peer, Peer::Raw(_)) => {
+                        self.pass(Owed::Esp {
+                            local: *l.ip(),
+                            remote: *r.ip(),
+                            data,
+                        })
+                    }
+                    (local, remote) => self.pass(Owed::Ike {
+                        local,
+                        remote,
+                        data,
+                    }),
+                }
             }
             Inbound::Drop => {}
         }

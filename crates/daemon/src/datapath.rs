@@ -44,6 +44,14 @@ pub(crate) enum Input {
         remote: SocketAddr,
         data: Vec<u8>,
     },
+    /// A raw ESP packet (IP protocol 50) for the owner's own data plane, `data` from the ESP
+    /// header on: ESP that followed a Quick Mode's third message
+    /// ([`Inbound::AwaitingQm3`]).
+    Esp {
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+        data: Vec<u8>,
+    },
     /// A decrypted L2TP message the data plane handed over; `data` is the message.
     Decrypted { handoff: Handoff, data: Vec<u8> },
     /// The data plane noted something for the control plane (a rekeyed SA in use, an ESP
@@ -58,7 +66,8 @@ pub(crate) enum Input {
 pub(crate) struct Owner {
     /// Decrypted hand-offs (authenticated clients), wake-ups and control requests.
     pub(crate) control: mpsc::Sender<Input>,
-    /// IKE datagrams from anyone.
+    /// IKE datagrams from anyone, and the ESP that follows a Quick Mode's third message
+    /// (in the order read, so it comes after that message).
     pub(crate) ike: mpsc::Sender<Input>,
     /// Set while a [`Input::Wake`] is queued, so that one is enough.
     pub(crate) wake_queued: Arc<AtomicBool>,
@@ -175,6 +184,22 @@ fn inbound(path: &Lane, verdict: Inbound, local: SocketAddr, remote: SocketAddr,
             let data = data.get(handoff.l2tp.clone()).unwrap_or_default().to_vec();
             path.owner
                 .send(&path.owner.control, Input::Decrypted { handoff, data });
+        }
+        // Behind the Quick Mode message this thread read before it, on the same channel.
+        Inbound::AwaitingQm3 => {
+            let input = match (local, remote) {
+                (SocketAddr::V4(l), SocketAddr::V4(r)) if local.port() == 0 => Input::Esp {
+                    local: *l.ip(),
+                    remote: *r.ip(),
+                    data: data.to_vec(),
+                },
+                _ => Input::Udp {
+                    local,
+                    remote,
+                    data: data.to_vec(),
+                },
+            };
+            path.owner.send(&path.owner.ike, input);
         }
         Inbound::Drop => {}
     }

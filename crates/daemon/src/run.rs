@@ -503,12 +503,13 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
                     let _ = reply.send(response);
                 }
                 Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),
+                Input::Esp { local, remote, data } => server.handle_esp(clock::now(), local, remote, &data),
             },
             () = &mut sleep, if armed => server.handle_timeout(clock::now()),
-            Some(input) = ike_rx.recv() => {
-                if let Input::Udp { local, remote, data } = input {
-                    server.handle_udp(clock::now(), local, remote, &data);
-                }
+            Some(input) = ike_rx.recv() => match input {
+                Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),
+                Input::Esp { local, remote, data } => server.handle_esp(clock::now(), local, remote, &data),
+                _ => {}
             },
             accepted = rt.control.accept(), if shutdown_deadline.is_none() => match accepted {
                 Ok((stream, _)) => spawn_control(stream, control_tx.clone()),

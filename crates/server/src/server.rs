@@ -148,6 +148,8 @@ pub struct Server {
     logins: Logins,
     scratch: Vec<u8>,
     batch: Batch,
+    /// The IKE responder's [`ike::Responder::awaiting_qm3_version`] last published.
+    awaiting_qm3: u64,
     /// What a DHCPINFORM from a client is answered with (routes, domain, DNS).
     inform: crate::dhcp::InformConfig,
     keylog: bool,
@@ -260,6 +262,7 @@ impl Server {
             log: LogLimiter::new(),
             scratch: Vec::with_capacity(2048),
             batch: Batch::new(),
+            awaiting_qm3: 0,
             inform,
             keylog: false,
             soft_reported: HashSet::new(),
@@ -571,6 +574,9 @@ impl Server {
                 let l2tp = buf.get(handoff.l2tp.clone()).unwrap_or_default();
                 self.decrypted(now, &handoff, l2tp);
             }
+            // Here the control plane itself asked: the SA is not installed, and its Quick
+            // Mode's third message did not come first.
+            Inbound::AwaitingQm3 => self.counters.esp_dropped += 1,
             // IKE on the NAT-T port was routed before the data plane saw it.
             Inbound::Ike | Inbound::Drop => {}
         }
@@ -714,6 +720,12 @@ impl Server {
         specs.extend(self.removed.drain(..).map(|id| (id, None)));
         if !specs.is_empty() {
             self.plane.publish(specs);
+        }
+        let awaiting = self.ike.awaiting_qm3_version();
+        if awaiting != self.awaiting_qm3 {
+            self.awaiting_qm3 = awaiting;
+            self.plane
+                .set_awaiting_qm3(self.ike.awaiting_qm3().collect());
         }
         for packet in std::mem::take(&mut self.for_clients) {
             self.send_to_client(&packet);

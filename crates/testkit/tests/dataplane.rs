@@ -7,8 +7,10 @@
 //! threads as the scenario needs, and gives what the server sends back to the clients, whose
 //! own SAs open it (or refuse it).
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -22,7 +24,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use server::{Batch, DataPlane, Event, HandoffReason, Inbound, Outbound, Transmit};
 use testkit::packet;
-use testkit::{ClientId, Profile, Stage, Transmit as ClientTransmit, World, WorldConfig};
+use testkit::{
+    ClientId, Direction, Profile, Stage, Transmit as ClientTransmit, World, WorldConfig,
+};
 
 const LAN_HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 100, 5);
 const PRIVATE: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
@@ -237,6 +241,13 @@ fn feed(w: &mut World, dp: &DataPlane, sent: &Sent) -> (Inbound, Vec<(Transmit, 
         Inbound::ToOwner(h) => w
             .server_mut()
             .handle_decrypted(now, h, &buf[h.l2tp.clone()]),
+        Inbound::AwaitingQm3 => {
+            assert_eq!(buf, sent.bytes, "ESP awaiting its SA is left untouched");
+            match sent.server {
+                Kind::Udp { local, remote } => w.server_mut().handle_udp(now, local, remote, &buf),
+                Kind::Esp { local, remote } => w.server_mut().handle_esp(now, local, remote, &buf),
+            }
+        }
         Inbound::Drop => {}
     }
     out.extend(drain(w));
@@ -1299,4 +1310,87 @@ fn random_spi_flood_costs_the_server_nothing() {
         s.sessions[0].packets_out,
         snap.sessions[0].packets_out + PINGS as u64
     );
+}
+
+/// A client sends its first L2TP message (the SCCRQ, RFC 3193 §4) right behind Quick Mode
+/// message 3 (RFC 2409 §5.5). A daemon thread that reads both passes message 3 to the control
+/// plane and runs the data plane on the SCCRQ before the SA is installed. The data plane must
+/// keep the SCCRQ behind message 3 (`Inbound::AwaitingQm3`, the buffer untouched), not drop
+/// it as an unknown SPI: dropped, the client waits a second for its L2TP retransmission on
+/// every connect.
+#[test]
+fn esp_right_behind_quick_mode_3_follows_it_to_the_control_plane() {
+    let config = WorldConfig {
+        seed: 41,
+        ..WorldConfig::default()
+    };
+    let mut w = World::new(config, base()).unwrap();
+    let id = w.add_client(aes128_win10(), PRIVATE, true, "alice", "alice-pass");
+    // Hold back the client's second Quick Mode message (message 3) and its first ESP.
+    let held: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+    let quick_modes = Rc::new(RefCell::new(0u32));
+    {
+        let (held, quick_modes) = (Rc::clone(&held), Rc::clone(&quick_modes));
+        w.set_drop_filter(Some(Box::new(move |dir, bytes| {
+            if dir != Direction::ToServer(id) || bytes.len() < 24 {
+                return false;
+            }
+            let esp = bytes[..4] != [0, 0, 0, 0];
+            let quick_mode = !esp && bytes[22] == 32; // RFC 2408 §3.1 octet 18, RFC 2409 §5.5
+            if quick_mode {
+                *quick_modes.borrow_mut() += 1;
+            }
+            let keep =
+                (quick_mode && *quick_modes.borrow() == 2) || (esp && held.borrow().len() == 1);
+            if keep {
+                held.borrow_mut().push(bytes.to_vec());
+            }
+            keep
+        })));
+    }
+    w.connect(id).unwrap();
+    assert!(w.run_until(|_| held.borrow().len() == 2, CONNECT_LIMIT));
+    w.set_drop_filter(None);
+    let (qm3, sccrq) = {
+        let h = held.borrow();
+        (h[0].clone(), h[1].clone())
+    };
+    let local = nat_t(&w);
+    let remote = w
+        .nat_mapping(id, SocketAddr::from((PRIVATE, 4500)), local)
+        .expect("the client floated to 4500");
+
+    let dp = w.server().data_plane();
+    let before = dp.stats();
+    let mut buf = sccrq.clone();
+    assert_eq!(
+        dp.inbound_udp(local, remote, &mut buf),
+        Inbound::AwaitingQm3
+    );
+    assert_eq!(buf, sccrq, "left untouched for the control plane");
+    let after = dp.stats();
+    assert_eq!(after.awaiting_qm3, before.awaiting_qm3 + 1);
+    assert_eq!(after.esp_dropped, before.esp_dropped);
+    // A stranger's SPI is still dropped.
+    let mut bogus = sccrq.clone();
+    bogus[0] ^= 0x80;
+    assert_eq!(dp.inbound_udp(local, remote, &mut bogus), Inbound::Drop);
+
+    // What the daemon does: message 3, then the ESP, in that order, to the control plane.
+    let t0 = w.now();
+    w.server_mut().handle_udp(t0, local, remote, &qm3);
+    w.server_mut().handle_udp(t0, local, remote, &sccrq);
+    assert!(w.run_until(|w| w.client(id).stage() >= Stage::Up, CONNECT_LIMIT));
+    let took = w.now() - t0;
+    assert!(
+        took < Duration::from_secs(1),
+        "the SCCRQ was answered without a retransmission: up {took:?} after message 3"
+    );
+    // Installed: the SPI is the data plane's now, and nothing awaits message 3 any more.
+    let mut again = sccrq.clone();
+    assert_ne!(
+        dp.inbound_udp(local, remote, &mut again),
+        Inbound::AwaitingQm3
+    );
+    assert_eq!(dp.stats().awaiting_qm3, after.awaiting_qm3);
 }

@@ -205,6 +205,8 @@ pub struct Responder {
     dh_limit: RateLimiter,
     /// Our SPIs of every pending Quick Mode, of any IKE SA.
     pending_spis: HashSet<u32>,
+    /// Changes whenever `pending_spis` does.
+    pending_version: u64,
     /// Plain-ESP pairs and Quick Modes in progress, by public address and 4-tuple: plain ESP
     /// is told apart by address alone, so one address serves one such peer at a time.
     plain_esp: HashMap<IpAddr, HashMap<FourTuple, usize>>,
@@ -271,6 +273,7 @@ impl Responder {
             peers: HashMap::new(),
             timers: Timers::new(),
             pending_spis: HashSet::new(),
+            pending_version: 0,
             plain_esp: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -345,6 +348,19 @@ impl Responder {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
+    }
+
+    /// Our inbound SPIs of the Quick Modes answered with message 2 and awaiting message 3
+    /// (RFC 2409 §5.5). A client sends ESP under such an SPI right behind message 3 (its
+    /// L2TP SCCRQ, RFC 3193 §4); a caller that reads datagrams on several threads uses this
+    /// set to keep that ESP behind message 3 instead of dropping it as unknown.
+    pub fn awaiting_qm3(&self) -> impl Iterator<Item = u32> + '_ {
+        self.pending_spis.iter().copied()
+    }
+
+    /// A number that changes whenever [`Self::awaiting_qm3`] does.
+    pub fn awaiting_qm3_version(&self) -> u64 {
+        self.pending_version
     }
 
     /// The peer showed it is alive outside IKE (an ESP packet that verified): dead peer
@@ -1126,9 +1142,16 @@ impl Responder {
 
     /// Forgets the bookkeeping of a Quick Mode that ends unfinished.
     fn forget_qm(&mut self, q: &quick_mode::Qm) {
-        self.pending_spis.remove(&q.spi_in());
+        self.settle_spi(q.spi_in());
         if let Some(p) = q.plain {
             self.count_plain_esp(p, false);
+        }
+    }
+
+    /// `spi` is no longer awaited by a Quick Mode (it completed or ended).
+    fn settle_spi(&mut self, spi: u32) {
+        if self.pending_spis.remove(&spi) {
+            self.pending_version = self.pending_version.wrapping_add(1);
         }
     }
 

@@ -326,7 +326,7 @@ impl Responder {
         if est.done_qms.len() > DONE_QMS {
             est.done_qms.pop_front();
         }
-        self.pending_spis.remove(&q.spi_in());
+        self.settle_spi(q.spi_in());
         let plain_esp = q.plain;
         let mut child = q.complete(proof);
         child.peer = sa.peer;
@@ -383,7 +383,9 @@ impl Responder {
 
     /// Records a Quick Mode answered with QM2 until QM3 comes or it expires.
     fn keep_pending(&mut self, sa: &mut IkeSa, id: u32, q: Qm) -> Result<(), Error> {
-        self.pending_spis.insert(q.spi_in());
+        if self.pending_spis.insert(q.spi_in()) {
+            self.pending_version = self.pending_version.wrapping_add(1);
+        }
         if let Some(p) = q.plain {
             self.count_plain_esp(p, true);
         }

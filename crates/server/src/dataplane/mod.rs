@@ -29,7 +29,9 @@
 //! authentication, IPCP), a session not up yet, a DHCPINFORM (RFC 2131 §4.3.5; the control
 //! plane answers it), or a packet from a new 4-tuple that verified under the SA (NAT
 //! rebinding: the control plane moves the peer). [`Inbound::Ike`] is an IKE message on the
-//! NAT-T port (RFC 3948 §2.2), untouched. Everything else is dropped here and counted.
+//! NAT-T port (RFC 3948 §2.2), untouched. [`Inbound::AwaitingQm3`] is ESP under an SPI whose
+//! Quick Mode still awaits its third message (the client's SCCRQ right behind that message),
+//! untouched, to follow it. Everything else is dropped here and counted.
 //!
 //! Signs of life, first use of a rekeyed SA, and ESP lifetime limits crossed are noted for
 //! the control plane without blocking ([`DataPlane::notes_pending`]).
@@ -109,6 +111,14 @@ pub enum Inbound {
     /// Authenticated and decrypted, for the control plane: give `buf[handoff.l2tp]` to
     /// [`Server::handle_decrypted`](crate::Server::handle_decrypted).
     ToOwner(Handoff),
+    /// ESP under one of our SPIs whose Quick Mode awaits its third message (RFC 2409 §5.5):
+    /// clients send their first L2TP message (the SCCRQ, RFC 3193 §4) right behind that
+    /// message, so it can be read before the control plane has installed the SA. The buffer
+    /// is unchanged: give it to [`Server::handle_udp`](crate::Server::handle_udp) (or
+    /// [`Server::handle_esp`](crate::Server::handle_esp) for raw ESP) *after* the IKE
+    /// messages read before it, in the same order. Dropping it instead costs the client its
+    /// L2TP retransmission time (a second) on every connect.
+    AwaitingQm3,
     /// Dropped and counted, or a NAT keepalive (RFC 3948 §2.3), ignored.
     Drop,
 }
@@ -253,6 +263,9 @@ pub struct DataPlaneStats {
     pub fragmented: u64,
     /// Tables published (shard swaps).
     pub publishes: u64,
+    /// ESP packets under an SPI whose Quick Mode awaited its third message, passed on to
+    /// follow it.
+    pub awaiting_qm3: u64,
 }
 
 /// A `Clone + Send + Sync` handle on the data plane; see the module docs. Get one from
@@ -347,6 +360,7 @@ impl DataPlane {
             icmp_too_big: get(&c.icmp_too_big),
             fragmented: get(&c.fragmented),
             publishes: get(&c.publishes),
+            awaiting_qm3: get(&c.awaiting_qm3),
         }
     }
 
@@ -368,10 +382,16 @@ impl DataPlane {
             bump(&c.malformed);
             return Inbound::Drop;
         };
-        let verdict = s.with_in_entry(header.spi(), |entry| self.inbound_on(entry, tuple, buf));
+        let spi = header.spi();
+        let verdict = s.with_in_entry(spi, |entry| self.inbound_on(entry, tuple, buf));
         verdict.unwrap_or_else(|| {
-            bump(&c.esp_dropped);
-            Inbound::Drop
+            if s.awaiting.load().contains(&spi) {
+                bump(&c.awaiting_qm3);
+                Inbound::AwaitingQm3
+            } else {
+                bump(&c.esp_dropped);
+                Inbound::Drop
+            }
         })
     }
 

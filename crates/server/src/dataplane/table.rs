@@ -2,7 +2,7 @@
 //! how it is sharded behind `ArcSwap` pointers, and the notes the data plane leaves for the
 //! control plane. See the parent module for how packets use it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -49,6 +49,7 @@ pub(super) struct Counters {
     pub(super) icmp_too_big: AtomicU64,
     pub(super) fragmented: AtomicU64,
     pub(super) publishes: AtomicU64,
+    pub(super) awaiting_qm3: AtomicU64,
 }
 
 pub(super) fn bump(c: &AtomicU64) {
@@ -228,6 +229,9 @@ pub(super) struct Shared {
     pub(super) server_addr: Ipv4Addr,
     pub(super) notes: Mutex<Notes>,
     pub(super) notes_pending: AtomicBool,
+    /// Our inbound SPIs of Quick Modes awaiting their third message (see
+    /// [`Inbound::AwaitingQm3`](super::Inbound::AwaitingQm3)).
+    pub(super) awaiting: ArcSwap<HashSet<u32>>,
 }
 
 pub(super) fn spi_shard(spi: u32) -> usize {
@@ -251,6 +255,7 @@ impl Shared {
             server_addr,
             notes: Mutex::new(Notes::default()),
             notes_pending: AtomicBool::new(false),
+            awaiting: ArcSwap::default(),
         }
     }
 
@@ -338,6 +343,11 @@ impl Publisher {
     /// The global counters.
     pub(crate) fn stats(&self) -> DataPlaneStats {
         self.handle().stats()
+    }
+
+    /// Replaces the set of inbound SPIs whose Quick Mode awaits its third message.
+    pub(crate) fn set_awaiting_qm3(&self, spis: HashSet<u32>) {
+        self.shared.awaiting.store(Arc::new(spis));
     }
 
     /// Everything noted since the last call.
