@@ -205,7 +205,9 @@ fn inbound(path: &Lane, verdict: Inbound, local: SocketAddr, remote: SocketAddr,
     }
 }
 
-/// Reads this thread's TUN queue: the data plane seals for the clients.
+/// Reads this thread's TUN queue: the data plane seals for the clients. What one wake-up
+/// read (up to [`BATCH`] packets) goes out together: consecutive datagrams from the same
+/// socket with one `sendmmsg` call.
 async fn tun_loop(path: Arc<Lane>) {
     let Some(dev) = path.tun.as_ref() else {
         return;
@@ -213,10 +215,12 @@ async fn tun_loop(path: Arc<Lane>) {
     let mut rng = ChaCha20Rng::from_seed(clock::os_seed());
     let mut pkt = vec![0u8; MAX_PACKET];
     let mut out = Batch::new();
+    let mut sender = tun::SendBatch::new(BATCH);
     loop {
         let Ok(mut guard) = dev.readable().await else {
             return;
         };
+        out.clear();
         for _ in 0..BATCH {
             let n = match guard.try_io(|fd| fd.get_ref().read(&mut pkt)) {
                 Ok(Ok(n)) => n,
@@ -228,10 +232,10 @@ async fn tun_loop(path: Arc<Lane>) {
             };
             path.packets.fetch_add(1, Ordering::Relaxed);
             let ip = pkt.get(..n).unwrap_or_default();
-            out.clear();
             let _ = path.dp.outbound(ip, &mut out, &mut rng);
-            send_batch(&path, &out).await;
         }
+        drop(guard);
+        send_batch(&path, &out, &mut sender).await;
         path.owner.wake_if_noted(&path.dp);
     }
 }
@@ -271,10 +275,79 @@ pub(crate) async fn esp_loop(path: Arc<Lane>, fd: Arc<AsyncFd<OwnedFd>>) {
     }
 }
 
-/// Sends every datagram and packet of a batch.
-pub(crate) async fn send_batch(path: &Lane, batch: &Batch) {
-    for (t, bytes) in batch.iter() {
-        send(path, t, bytes).await;
+/// Sends every datagram and packet of a batch, in order: each run of UDP datagrams from the
+/// same local address with `sendmmsg` calls, anything else one by one.
+pub(crate) async fn send_batch(path: &Lane, batch: &Batch, sender: &mut tun::SendBatch) {
+    let items: Vec<(Transmit, &[u8])> = batch.iter().collect();
+    let mut i = 0;
+    while let Some(&(t, bytes)) = items.get(i) {
+        let Transmit::Udp {
+            local: SocketAddr::V4(local),
+            ..
+        } = t
+        else {
+            send(path, t, bytes).await;
+            i += 1;
+            continue;
+        };
+        let run: Vec<(SocketAddrV4, &[u8])> = items
+            .get(i..)
+            .unwrap_or_default()
+            .iter()
+            .map_while(|&(t, bytes)| match t {
+                Transmit::Udp {
+                    local: SocketAddr::V4(l),
+                    remote: SocketAddr::V4(r),
+                } if l == local => Some((r, bytes)),
+                _ => None,
+            })
+            .collect();
+        if run.is_empty() {
+            // To an IPv6 peer: `send` explains why it is dropped.
+            send(path, t, bytes).await;
+            i += 1;
+            continue;
+        }
+        i += run.len();
+        send_udp_run(&path.sockets, sender, local, &run).await;
+    }
+}
+
+/// Sends datagrams from `local` with as few `sendmmsg` calls as the batch allows. A datagram
+/// the kernel refuses (an ICMP error pending on the socket, say) is dropped, as with `send`.
+async fn send_udp_run(
+    listeners: &[Listener],
+    sender: &mut tun::SendBatch,
+    local: SocketAddrV4,
+    run: &[(SocketAddrV4, &[u8])],
+) {
+    let Some(l) = find_listener(listeners, local) else {
+        warn!(%local, count = run.len(), "no socket for this local address: datagrams dropped");
+        return;
+    };
+    let from = l.bound.ip().is_unspecified().then_some(*local.ip());
+    let to: Vec<SocketAddrV4> = run.iter().map(|(r, _)| *r).collect();
+    let datagrams: Vec<&[u8]> = run.iter().map(|(_, d)| *d).collect();
+    let socket = &l.socket;
+    let mut k = 0;
+    while k < run.len() {
+        let (rest, rest_to) = (
+            datagrams.get(k..).unwrap_or_default(),
+            to.get(k..).unwrap_or_default(),
+        );
+        let res = socket
+            .async_io(Interest::WRITABLE, || {
+                tun::send_batch_from(&**socket, sender, rest, from, rest_to)
+            })
+            .await;
+        match res {
+            Ok(0) => break,
+            Ok(n) => k += n,
+            Err(e) => {
+                debug!(%local, remote = ?rest_to.first(), "UDP send failed: {e}");
+                k += 1;
+            }
+        }
     }
 }
 

@@ -28,7 +28,8 @@ pub use device::{
 pub use privileges::drop_privileges;
 pub use raw_esp::{RawEspPacket, open_raw_esp, parse_raw_esp, recv_esp, send_esp};
 pub use udp::{
-    RecvBatch, RecvMeta, recv_batch, recv_with_pktinfo, send_from, set_pktinfo, set_reuseport,
+    RecvBatch, RecvMeta, SendBatch, recv_batch, recv_with_pktinfo, send_batch_from, send_from,
+    set_buffers, set_pktinfo, set_reuseport,
 };
 
 /// An operating-system call failed.
