@@ -490,6 +490,9 @@ impl Responder {
                     self.forget_qm(&q);
                 }
             }
+            if est.qms.is_empty() {
+                est.qms.shrink_to_fit();
+            }
             let mut resent = Vec::new();
             for q in est.qms.values_mut() {
                 if let Some(m) = q.reply.on_timeout(now, resend) {
