@@ -16,7 +16,7 @@
 //! on the old outbound SA until the client sends on the new inbound SA, and keep the old
 //! inbound SA until the client deletes it or it expires, so nothing is lost in the switch.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -78,6 +78,71 @@ pub(crate) struct Session {
     pub(crate) counters: Arc<SessionCounters>,
 }
 
+/// A peer's sessions, keyed by our [`l2tp::SessionKey`] (`Session::ids`).
+///
+/// A peer almost always has one session, and `limits.tunnels_per_peer` ×
+/// `limits.sessions_per_tunnel` bound how many it may have, so a vector searched in order is
+/// as fast as a hash table here and keeps no empty slots of a large `Session`: it grows one
+/// session at a time.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions(Vec<Session>);
+
+impl Sessions {
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn contains_key(&self, key: &l2tp::SessionKey) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub(crate) fn get(&self, key: &l2tp::SessionKey) -> Option<&Session> {
+        self.0.iter().find(|s| s.ids == *key)
+    }
+
+    pub(crate) fn get_mut(&mut self, key: &l2tp::SessionKey) -> Option<&mut Session> {
+        self.0.iter_mut().find(|s| s.ids == *key)
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Session> {
+        self.0.iter()
+    }
+
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut Session> {
+        self.0.iter_mut()
+    }
+
+    /// Adds `session` under its `ids`, replacing a session with the same key.
+    pub(crate) fn insert(&mut self, session: Session) {
+        if let Some(old) = self.get_mut(&session.ids) {
+            *old = session;
+        } else {
+            // Exactly one more: a second session is rare, and a spare slot costs a whole
+            // `Session`.
+            self.0.reserve_exact(1);
+            self.0.push(session);
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: &l2tp::SessionKey) -> Option<Session> {
+        let i = self.0.iter().position(|s| s.ids == *key)?;
+        let session = self.0.remove(i);
+        if self.0.is_empty() {
+            self.0 = Vec::new();
+        }
+        Some(session)
+    }
+
+    /// Removes every session.
+    pub(crate) fn drain(&mut self) -> std::vec::Drain<'_, Session> {
+        self.0.drain(..)
+    }
+}
+
 /// What a peer tells the server.
 #[derive(Debug)]
 pub(crate) enum PeerEvent {
@@ -112,9 +177,9 @@ pub(crate) struct Peer {
     pub(crate) children: Vec<ChildPair>,
     /// Index into `children` of the SA pair we send with.
     current: Option<usize>,
-    pub(crate) sessions: HashMap<l2tp::SessionKey, Session>,
-    /// Our tunnel ID → the client's.
-    peer_tunnels: HashMap<u16, u16>,
+    pub(crate) sessions: Sessions,
+    /// Our tunnel ID → the client's (bounded by `limits.tunnels_per_peer`).
+    peer_tunnels: Vec<(u16, u16)>,
     pub(crate) phase1: Option<ike::Phase1Info>,
     pub(crate) nat_oa: Option<Ipv4Addr>,
     pub(crate) activity: Arc<Activity>,
@@ -142,8 +207,8 @@ impl Peer {
             l2tp_port: L2TP_PORT,
             children: Vec::new(),
             current: None,
-            sessions: HashMap::new(),
-            peer_tunnels: HashMap::new(),
+            sessions: Sessions::default(),
+            peer_tunnels: Vec::new(),
             phase1: None,
             nat_oa: None,
             activity: Arc::default(),
@@ -287,12 +352,21 @@ impl Peer {
 
     /// The next sealed packet for the client.
     pub(crate) fn poll_transmit(&mut self) -> Option<(Transmit, Vec<u8>)> {
-        self.out.pop_front()
+        let next = self.out.pop_front();
+        if next.is_none() {
+            // Drained: give back the room a burst took (most peers are idle most of the time).
+            self.out = VecDeque::new();
+        }
+        next
     }
 
     /// The next event for the server.
     pub(crate) fn poll_event(&mut self) -> Option<PeerEvent> {
-        self.events.pop_front()
+        let next = self.events.pop_front();
+        if next.is_none() {
+            self.events = VecDeque::new();
+        }
+        next
     }
 
     /// When [`Peer::handle_timeout`] must next run: O(this peer's tunnels and sessions).
@@ -319,8 +393,9 @@ impl Peer {
         let current = self.current_pair();
         let sessions = self
             .sessions
-            .iter()
-            .filter_map(|(key, s)| {
+            .values()
+            .filter_map(|s| {
+                let key = &s.ids;
                 let addr = s.addr.filter(|a| owns(*a, *key))?;
                 let framing = self.lns.data_framing(*key)?;
                 if !s.link.ip_up() {
@@ -373,9 +448,10 @@ impl Peer {
         }
         let mut closed = Vec::new();
         let mut frames = Vec::new();
-        for (key, session) in &mut self.sessions {
+        for session in self.sessions.values_mut() {
+            let key = session.ids;
             while let Some(frame) = session.link.poll_transmit() {
-                frames.push((*key, frame));
+                frames.push((key, frame));
             }
             while let Some(event) = session.link.poll_event() {
                 match event {
@@ -383,7 +459,7 @@ impl Peer {
                         info!(client = %self.tuple.remote, user = %user.printable(), method = ?method, "user authenticated");
                         session.user = Some(user.clone());
                         self.events
-                            .push_back(PeerEvent::Authenticated { key: *key, user });
+                            .push_back(PeerEvent::Authenticated { key: key, user });
                     }
                     ppp::Event::AuthFailed {
                         user,
@@ -397,14 +473,14 @@ impl Peer {
                     ppp::Event::IpUp { peer_addr, .. } => {
                         session.addr = Some(peer_addr);
                         self.events.push_back(PeerEvent::IpUp {
-                            key: *key,
+                            key: key,
                             addr: peer_addr,
                         });
                     }
                     ppp::Event::Identification(text) => {
                         debug!(client = %self.tuple.remote, ident = %text.printable(), "LCP Identification");
                     }
-                    ppp::Event::Down { reason } => closed.push((*key, reason.to_string())),
+                    ppp::Event::Down { reason } => closed.push((key, reason.to_string())),
                     _ => {}
                 }
             }
@@ -446,7 +522,10 @@ impl Peer {
                 vendor,
             } => {
                 info!(client = %self.tuple.remote, host = %peer_host_name.printable(), vendor = %vendor.as_deref().unwrap_or("-").printable(), tunnel, peer_tunnel, "L2TP tunnel up");
-                self.peer_tunnels.insert(tunnel, peer_tunnel);
+                match self.peer_tunnels.iter_mut().find(|(t, _)| *t == tunnel) {
+                    Some(entry) => entry.1 = peer_tunnel,
+                    None => self.peer_tunnels.push((tunnel, peer_tunnel)),
+                }
             }
             l2tp::Event::SessionUp {
                 key,
@@ -459,21 +538,22 @@ impl Peer {
                 self.rng.fill_bytes(&mut seed);
                 info!(client = %self.tuple.remote, host = %peer_host_name.printable(), tunnel = key.tunnel, session = key.session, "L2TP session up");
                 let link = ppp::Link::new(&settings.link, seed, now);
-                let peer_tunnel = self.peer_tunnels.get(&key.tunnel).copied().unwrap_or(0);
-                self.sessions.insert(
-                    key,
-                    Session {
-                        link,
-                        ids: key,
-                        peer_ids: (peer_tunnel, peer_session),
-                        host_name: peer_host_name,
-                        vendor: vendor.unwrap_or_default(),
-                        since: now,
-                        addr: None,
-                        user: None,
-                        counters: Arc::default(),
-                    },
-                );
+                let peer_tunnel = self
+                    .peer_tunnels
+                    .iter()
+                    .find(|(t, _)| *t == key.tunnel)
+                    .map_or(0, |(_, p)| *p);
+                self.sessions.insert(Session {
+                    link,
+                    ids: key,
+                    peer_ids: (peer_tunnel, peer_session),
+                    host_name: peer_host_name,
+                    vendor: vendor.unwrap_or_default(),
+                    since: now,
+                    addr: None,
+                    user: None,
+                    counters: Arc::default(),
+                });
             }
             l2tp::Event::SessionDown { key, reason } => {
                 if let Some(session) = self.sessions.remove(&key) {
@@ -485,12 +565,12 @@ impl Peer {
                 }
             }
             l2tp::Event::TunnelDown { tunnel, reason } => {
-                self.peer_tunnels.remove(&tunnel);
+                self.peer_tunnels.retain(|(t, _)| *t != tunnel);
                 let keys: Vec<l2tp::SessionKey> = self
                     .sessions
-                    .keys()
+                    .values()
+                    .map(|s| s.ids)
                     .filter(|k| k.tunnel == tunnel)
-                    .copied()
                     .collect();
                 for key in keys {
                     if let Some(session) = self.sessions.remove(&key) {
@@ -526,5 +606,108 @@ impl Peer {
             }
             Err(e) => debug!(error = %e, "ESP seal failed; packet dropped"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(tunnel: u16, session: u16, now: Instant) -> Session {
+        let key = l2tp::SessionKey { tunnel, session };
+        Session {
+            link: ppp::Link::new(&ppp::LinkConfig::default(), [7; 32], now),
+            ids: key,
+            peer_ids: (tunnel + 100, session + 100),
+            host_name: format!("host-{tunnel}-{session}"),
+            vendor: String::new(),
+            since: now,
+            addr: None,
+            user: None,
+            counters: Arc::default(),
+        }
+    }
+
+    fn keys(s: &Sessions) -> Vec<(u16, u16)> {
+        s.values().map(|s| (s.ids.tunnel, s.ids.session)).collect()
+    }
+
+    /// Several tunnels with several sessions each: every session is found by its key, a
+    /// removal takes only its own, and a key seen again replaces the old session.
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn sessions_of_several_tunnels_are_kept_apart() {
+        let now = Instant::now();
+        let mut s = Sessions::default();
+        for (t, n) in [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1)] {
+            s.insert(session(t, n, now));
+        }
+        assert_eq!(s.len(), 5);
+        assert_eq!(keys(&s), [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1)]);
+        for (t, n) in [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1)] {
+            let key = l2tp::SessionKey {
+                tunnel: t,
+                session: n,
+            };
+            let found = s.get(&key).map(|s| (s.ids, s.peer_ids));
+            assert_eq!(found, Some((key, (t + 100, n + 100))));
+            assert!(s.contains_key(&key));
+        }
+        let missing = l2tp::SessionKey {
+            tunnel: 3,
+            session: 2,
+        };
+        assert!(s.get(&missing).is_none() && s.remove(&missing).is_none());
+
+        let key = l2tp::SessionKey {
+            tunnel: 2,
+            session: 1,
+        };
+        let removed = s.remove(&key).map(|s| s.host_name);
+        assert_eq!(removed.as_deref(), Some("host-2-1"));
+        assert_eq!(keys(&s), [(1, 1), (1, 2), (2, 2), (3, 1)]);
+        assert!(s.get(&key).is_none());
+
+        let mut again = session(1, 2, now);
+        again.host_name = "again".to_owned();
+        s.insert(again);
+        assert_eq!(s.len(), 4);
+        let key = l2tp::SessionKey {
+            tunnel: 1,
+            session: 2,
+        };
+        assert_eq!(s.get(&key).map(|s| s.host_name.as_str()), Some("again"));
+        if let Some(found) = s.get_mut(&key) {
+            found.user = Some("alice".to_owned());
+        }
+        assert_eq!(
+            s.values()
+                .filter_map(|s| s.user.as_deref())
+                .collect::<Vec<_>>(),
+            ["alice"]
+        );
+
+        let drained: Vec<(u16, u16)> = s.drain().map(|s| (s.ids.tunnel, s.ids.session)).collect();
+        assert_eq!(drained, [(1, 1), (1, 2), (2, 2), (3, 1)]);
+        assert!(s.is_empty());
+    }
+
+    /// One session takes room for one, and a peer whose sessions all ended keeps none.
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn sessions_keep_no_spare_room() {
+        let now = Instant::now();
+        let mut s = Sessions::default();
+        s.insert(session(1, 1, now));
+        assert_eq!(s.0.capacity(), 1);
+        s.insert(session(1, 2, now));
+        assert_eq!(s.0.capacity(), 2);
+        for n in [1, 2] {
+            s.remove(&l2tp::SessionKey {
+                tunnel: 1,
+                session: n,
+            });
+        }
+        assert_eq!(s.0.capacity(), 0);
     }
 }
