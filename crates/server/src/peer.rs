@@ -459,7 +459,7 @@ impl Peer {
                         info!(client = %self.tuple.remote, user = %user.printable(), method = ?method, "user authenticated");
                         session.user = Some(user.clone());
                         self.events
-                            .push_back(PeerEvent::Authenticated { key: key, user });
+                            .push_back(PeerEvent::Authenticated { key, user });
                     }
                     ppp::Event::AuthFailed {
                         user,
@@ -473,7 +473,7 @@ impl Peer {
                     ppp::Event::IpUp { peer_addr, .. } => {
                         session.addr = Some(peer_addr);
                         self.events.push_back(PeerEvent::IpUp {
-                            key: key,
+                            key,
                             addr: peer_addr,
                         });
                     }
@@ -709,5 +709,212 @@ mod tests {
             });
         }
         assert_eq!(s.0.capacity(), 0);
+    }
+
+    struct NoUsers;
+
+    impl ppp::Authenticator for NoUsers {
+        fn lookup(&mut self, _user: &str) -> ppp::Lookup {
+            ppp::Lookup::NotFound
+        }
+
+        fn assign_address(
+            &mut self,
+            _user: &str,
+            _requested: Option<Ipv4Addr>,
+        ) -> Option<Ipv4Addr> {
+            None
+        }
+    }
+
+    fn tuple() -> FourTuple {
+        FourTuple {
+            local: "198.51.100.1:4500".parse().unwrap(),
+            remote: "203.0.113.7:40000".parse().unwrap(),
+        }
+    }
+
+    /// An AES-128/SHA1 SA over UDP; the same `spi` and `key` in the other direction is the
+    /// client's end of it.
+    fn sa(spi: u32, direction: esp::Direction, key: u8) -> esp::Sa {
+        let t = tuple();
+        esp::Sa::new(esp::SaParams {
+            spi,
+            direction,
+            cipher: crypto::cipher::CipherAlg::Aes128,
+            enc_key: crypto::Secret::from_slice(&[key; 16]),
+            integ: crypto::integ::IntegAlg::HmacSha1_96,
+            auth_key: crypto::Secret::from_slice(&[key ^ 0x55; 20]),
+            encap: esp::Encap::Udp {
+                local: t.local,
+                remote: t.remote,
+            },
+            peer: t,
+            lifetime: esp::Lifetime::UNLIMITED,
+        })
+        .unwrap()
+    }
+
+    /// A peer with its ESP pair, and a LAC (the client's L2TP) talking to it through ESP.
+    struct Pair {
+        now: Instant,
+        settings: Settings,
+        peer: Peer,
+        /// The client's end of the peer's outbound SA.
+        client_in: esp::Sa,
+        lac: l2tp::Lac,
+        lac_events: Vec<l2tp::Event>,
+        ended: Vec<(l2tp::SessionKey, String)>,
+    }
+
+    impl Pair {
+        #[allow(clippy::disallowed_methods)]
+        fn new() -> Self {
+            let now = Instant::now();
+            let settings = Settings {
+                lns: l2tp::LnsConfig::default(),
+                link: ppp::LinkConfig::default(),
+                mss_clamp: MssClamp::Auto,
+                tun_mtu: 1400,
+            };
+            let t = tuple();
+            let mut peer = Peer::new(1, t, t, &settings, [3; 32]);
+            peer.install_child(ChildPair {
+                spi_in: 0x1001,
+                inbound: Arc::new(sa(0x1001, esp::Direction::Inbound, 1)),
+                outbound: Arc::new(sa(0x2001, esp::Direction::Outbound, 2)),
+                suite: "AES128-SHA1".to_owned(),
+                established: now,
+                lifetime: Duration::from_secs(3600),
+            });
+            Self {
+                now,
+                settings,
+                peer,
+                client_in: sa(0x2001, esp::Direction::Inbound, 2),
+                lac: l2tp::Lac::new(l2tp::LacConfig::default(), [5; 32]),
+                lac_events: Vec::new(),
+                ended: Vec::new(),
+            }
+        }
+
+        /// Moves messages both ways until both sides are quiet.
+        fn pump(&mut self) {
+            loop {
+                let mut moved = false;
+                while let Some(t) = self.lac.poll_transmit() {
+                    moved = true;
+                    // The data plane would have decrypted it under our inbound SA.
+                    self.peer
+                        .handle_l2tp(
+                            self.now,
+                            0x1001,
+                            L2TP_PORT,
+                            &t.payload,
+                            &self.settings,
+                            &mut NoUsers,
+                        )
+                        .unwrap();
+                }
+                while let Some((_, mut packet)) = self.peer.poll_transmit() {
+                    moved = true;
+                    let opened = self.client_in.open(&mut packet).unwrap();
+                    // Skip the inner UDP header (RFC 768).
+                    let msg = packet[opened.payload][8..].to_vec();
+                    let _ = self.lac.handle_datagram(self.now, L2TP_PORT, &msg);
+                }
+                while let Some(e) = self.peer.poll_event() {
+                    if let PeerEvent::Ended { session, why } = e {
+                        self.ended.push((session.ids, why));
+                    }
+                }
+                while let Some(e) = self.lac.poll_event() {
+                    moved = true;
+                    self.lac_events.push(e);
+                }
+                if !moved {
+                    return;
+                }
+            }
+        }
+
+        /// The client's (tunnel, session) IDs of the peer's sessions, sorted.
+        fn peer_ids(&self) -> Vec<(u16, u16)> {
+            let mut ids: Vec<(u16, u16)> =
+                self.peer.sessions.values().map(|s| s.peer_ids).collect();
+            ids.sort_unstable();
+            ids
+        }
+
+        /// The client's sessions that came up, with our session IDs, sorted.
+        fn lac_sessions(&self) -> Vec<(u16, u16)> {
+            let mut up: Vec<(u16, u16)> = self
+                .lac_events
+                .iter()
+                .filter_map(|e| match e {
+                    l2tp::Event::SessionUp { key, .. } => Some((key.tunnel, key.session)),
+                    _ => None,
+                })
+                .collect();
+            up.sort_unstable();
+            up
+        }
+    }
+
+    /// One client with two tunnels of two sessions each: the peer holds four sessions, each
+    /// tied to the client's own tunnel and session IDs, and ending one session, then one
+    /// tunnel, ends exactly those.
+    #[test]
+    fn a_peer_with_several_tunnels_and_sessions() {
+        let mut p = Pair::new();
+        let tunnels = [
+            p.lac.connect(p.now, L2TP_PORT).unwrap(),
+            p.lac.connect(p.now, L2TP_PORT).unwrap(),
+        ];
+        p.pump();
+        let mut lac_keys = Vec::new();
+        for t in tunnels {
+            for _ in 0..2 {
+                lac_keys.push(p.lac.open_session(p.now, t).unwrap());
+                p.pump();
+            }
+        }
+        let mut expected: Vec<(u16, u16)> =
+            lac_keys.iter().map(|k| (k.tunnel, k.session)).collect();
+        expected.sort_unstable();
+        assert_eq!(p.lac_sessions(), expected, "{:?}", p.lac_events);
+        assert_eq!(p.peer.sessions.len(), 4);
+        assert_eq!(p.peer_ids(), expected);
+        // Our keys are distinct, and each session is found by its own.
+        let ours: Vec<l2tp::SessionKey> = p.peer.sessions.values().map(|s| s.ids).collect();
+        for key in &ours {
+            assert_eq!(p.peer.sessions.get(key).map(|s| s.ids), Some(*key));
+        }
+        let mut distinct = ours.clone();
+        distinct.sort_unstable_by_key(|k| (k.tunnel, k.session));
+        distinct.dedup();
+        assert_eq!(distinct.len(), 4);
+
+        // The client ends its second session on the first tunnel.
+        let gone = lac_keys[1];
+        p.lac
+            .close_session(p.now, gone, l2tp::codes::cdn::ADMINISTRATIVE, None)
+            .unwrap();
+        p.pump();
+        assert_eq!(p.ended.len(), 1, "{:?}", p.ended);
+        assert_eq!(p.peer.sessions.len(), 3);
+        assert!(!p.peer_ids().contains(&(gone.tunnel, gone.session)));
+
+        // Then the whole second tunnel: its two sessions end, the first tunnel's stays.
+        p.lac
+            .close_tunnel(p.now, tunnels[1], l2tp::codes::stopccn::CLEAR, None)
+            .unwrap();
+        p.pump();
+        assert_eq!(p.ended.len(), 3, "{:?}", p.ended);
+        assert_eq!(p.peer_ids(), [(lac_keys[0].tunnel, lac_keys[0].session)]);
+        assert!(
+            p.peer.poll_timeout().is_some(),
+            "the last session's timers still run"
+        );
     }
 }
