@@ -235,13 +235,22 @@ impl<R> Endpoint<R> {
     /// The next datagram to send.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let next = self.transmits.pop_front();
+        if next.is_none() {
+            // Drained: give back the room a burst took (an endpoint is idle most of the time).
+            self.transmits = VecDeque::new();
+        }
+        next
     }
 
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let next = self.events.pop_front();
+        if next.is_none() {
+            self.events = VecDeque::new();
+        }
+        next
     }
 
     /// When [`Endpoint::handle_timeout`] should next be called.
