@@ -191,7 +191,8 @@ struct PeerEntry {
 pub struct Responder {
     config: ResponderConfig,
     rng: ChaCha20Rng,
-    sas: HashMap<Cookies, IkeSa>,
+    /// Boxed: the table keeps spare slots, and an `IkeSa` is large.
+    sas: HashMap<Cookies, Box<IkeSa>>,
     /// (client address, initiator cookie) of every half-open SA, to its responder cookie.
     half_open_index: HashMap<(SocketAddr, [u8; 8]), [u8; 8]>,
     /// The half-open SAs (Main Mode not finished), counted per source address and in total.
@@ -517,7 +518,7 @@ impl Responder {
     /// The SA's lifetime or half-open time ran out. An established SA says so to the peer
     /// (RFC 2408 §3.15: Delete, protocol ISAKMP, the cookie pair as SPI), so that it does not
     /// keep using an SA we have forgotten.
-    fn expire_sa(&mut self, sa: IkeSa) {
+    fn expire_sa(&mut self, sa: Box<IkeSa>) {
         let peer = sa.peer;
         if let Ok(est) = sa.established() {
             info!(%peer, "IKE SA lifetime expired");
@@ -782,7 +783,7 @@ impl Responder {
         self.half_open_index.insert((peer.remote, icky), cookies.1);
         self.half_open.insert(peer.remote.ip(), cookies);
         self.peers.entry(peer).or_default().sas.insert(cookies);
-        self.put_sa(IkeSa {
+        self.put_sa(Box::new(IkeSa {
             peer,
             cookies,
             state: State::Mm3(state),
@@ -790,7 +791,7 @@ impl Responder {
             reply: Reply::on_request(msg.bytes, mm2.clone()),
             expires: now + self.config.half_open_timeout,
             timer: None,
-        });
+        }));
         self.push_tx(peer, mm2);
         Ok(())
     }
@@ -936,7 +937,7 @@ impl Responder {
         self.peers.get(&peer).map_or(0, |e| {
             e.sas
                 .iter()
-                .filter(|k| self.sas.get(k).is_some_and(IkeSa::is_established))
+                .filter(|k| self.sas.get(k).is_some_and(|sa| sa.is_established()))
                 .count()
         })
     }
@@ -1024,7 +1025,7 @@ impl Responder {
             e.sas
                 .iter()
                 .copied()
-                .find(|k| self.sas.get(k).is_some_and(IkeSa::is_established))
+                .find(|k| self.sas.get(k).is_some_and(|sa| sa.is_established()))
         });
         if let Some(k) = key {
             self.send_delete_via(k, proto, spi);
@@ -1044,7 +1045,7 @@ impl Responder {
     }
 
     /// (Re)inserts `sa`, with its timer entry at its earliest deadline.
-    fn put_sa(&mut self, mut sa: IkeSa) {
+    fn put_sa(&mut self, mut sa: Box<IkeSa>) {
         let own = sa.deadline();
         let at = self.dpd_due(&sa).map_or(own, |d| d.min(own));
         self.timers
@@ -1060,7 +1061,7 @@ impl Responder {
 
     /// Forgets an IKE SA that is out of the table: its timer, its Quick Modes, its half-open
     /// accounting and its place in the peer index (possibly [`Event::PeerGone`]).
-    fn drop_sa(&mut self, mut sa: IkeSa) {
+    fn drop_sa(&mut self, mut sa: Box<IkeSa>) {
         self.timers
             .set(&mut sa.timer, TimerKey::Sa(sa.cookies), None);
         if let State::Established(est) = &sa.state {
