@@ -189,7 +189,9 @@ pub(crate) struct Common {
 pub struct Endpoint<R> {
     cfg: Common,
     rng: ChaCha20Rng,
-    tunnels: BTreeMap<u16, Tunnel>,
+    /// Boxed: a B-tree node has room for 11 entries, mostly empty here (a peer usually has
+    /// one tunnel), and an empty slot of a boxed tunnel costs a pointer, not a `Tunnel`.
+    tunnels: BTreeMap<u16, Box<Tunnel>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -233,13 +235,22 @@ impl<R> Endpoint<R> {
     /// The next datagram to send.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let next = self.transmits.pop_front();
+        if next.is_none() {
+            // Drained: give back the room a burst took (an endpoint is idle most of the time).
+            self.transmits = VecDeque::new();
+        }
+        next
     }
 
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let next = self.events.pop_front();
+        if next.is_none() {
+            self.events = VecDeque::new();
+        }
+        next
     }
 
     /// When [`Endpoint::handle_timeout`] should next be called.
@@ -517,7 +528,7 @@ impl<R> Endpoint<R> {
         let local = self.alloc_tunnel_id();
         let mut tunnel = self.new_tunnel(now, peer_port);
         tunnel.peer_id = peer_tid;
-        self.tunnels.insert(local, tunnel);
+        self.tunnels.insert(local, Box::new(tunnel));
         Ok(local)
     }
 
@@ -1465,7 +1476,7 @@ impl Endpoint<crate::role::Lac> {
         t.state = TunnelState::WaitCtlReply;
         let challenge = self.cfg.secret.is_some().then(|| self.random_challenge());
         t.challenge = challenge;
-        self.tunnels.insert(tid, t);
+        self.tunnels.insert(tid, Box::new(t));
         let cfg = self.cfg.clone();
         let avps = start_avps(&cfg, tid, w::framing::SYNC, challenge.as_ref(), None);
         self.queue(tid, 0, MessageType::Sccrq, &avps);

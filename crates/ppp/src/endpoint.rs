@@ -75,13 +75,22 @@ impl<R> Endpoint<R> {
     /// The next frame to send to the peer (`FF 03`, two-octet protocol).
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.out.pop_front()
+        let next = self.out.pop_front();
+        if next.is_none() {
+            // Drained: give back the room a burst took (a link is idle most of the time).
+            self.out = VecDeque::new();
+        }
+        next
     }
 
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let next = self.events.pop_front();
+        if next.is_none() {
+            self.events = VecDeque::new();
+        }
+        next
     }
 
     /// Counters.

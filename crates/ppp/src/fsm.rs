@@ -139,11 +139,20 @@ impl<N: Negotiator> Fsm<N> {
 
     /// The next control packet to send (without the PPP header).
     pub(crate) fn poll_packet(&mut self) -> Option<Vec<u8>> {
-        self.out.pop_front()
+        let next = self.out.pop_front();
+        if next.is_none() {
+            // Drained: give back the room a negotiation took (an open link is quiet).
+            self.out = VecDeque::new();
+        }
+        next
     }
 
     pub(crate) fn poll_signal(&mut self) -> Option<Signal> {
-        self.signals.pop_front()
+        let next = self.signals.pop_front();
+        if next.is_none() {
+            self.signals = VecDeque::new();
+        }
+        next
     }
 
     fn take_id(&mut self) -> u8 {

@@ -16,7 +16,7 @@
 //! on the old outbound SA until the client sends on the new inbound SA, and keep the old
 //! inbound SA until the client deletes it or it expires, so nothing is lost in the switch.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -78,6 +78,71 @@ pub(crate) struct Session {
     pub(crate) counters: Arc<SessionCounters>,
 }
 
+/// A peer's sessions, keyed by our [`l2tp::SessionKey`] (`Session::ids`).
+///
+/// A peer almost always has one session, and `limits.tunnels_per_peer` ×
+/// `limits.sessions_per_tunnel` bound how many it may have, so a vector searched in order is
+/// as fast as a hash table here and keeps no empty slots of a large `Session`: it grows one
+/// session at a time.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions(Vec<Session>);
+
+impl Sessions {
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn contains_key(&self, key: &l2tp::SessionKey) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub(crate) fn get(&self, key: &l2tp::SessionKey) -> Option<&Session> {
+        self.0.iter().find(|s| s.ids == *key)
+    }
+
+    pub(crate) fn get_mut(&mut self, key: &l2tp::SessionKey) -> Option<&mut Session> {
+        self.0.iter_mut().find(|s| s.ids == *key)
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Session> {
+        self.0.iter()
+    }
+
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut Session> {
+        self.0.iter_mut()
+    }
+
+    /// Adds `session` under its `ids`, replacing a session with the same key.
+    pub(crate) fn insert(&mut self, session: Session) {
+        if let Some(old) = self.get_mut(&session.ids) {
+            *old = session;
+        } else {
+            // Exactly one more: a second session is rare, and a spare slot costs a whole
+            // `Session`.
+            self.0.reserve_exact(1);
+            self.0.push(session);
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: &l2tp::SessionKey) -> Option<Session> {
+        let i = self.0.iter().position(|s| s.ids == *key)?;
+        let session = self.0.remove(i);
+        if self.0.is_empty() {
+            self.0 = Vec::new();
+        }
+        Some(session)
+    }
+
+    /// Removes every session.
+    pub(crate) fn drain(&mut self) -> std::vec::Drain<'_, Session> {
+        self.0.drain(..)
+    }
+}
+
 /// What a peer tells the server.
 #[derive(Debug)]
 pub(crate) enum PeerEvent {
@@ -112,9 +177,9 @@ pub(crate) struct Peer {
     pub(crate) children: Vec<ChildPair>,
     /// Index into `children` of the SA pair we send with.
     current: Option<usize>,
-    pub(crate) sessions: HashMap<l2tp::SessionKey, Session>,
-    /// Our tunnel ID → the client's.
-    peer_tunnels: HashMap<u16, u16>,
+    pub(crate) sessions: Sessions,
+    /// Our tunnel ID → the client's (bounded by `limits.tunnels_per_peer`).
+    peer_tunnels: Vec<(u16, u16)>,
     pub(crate) phase1: Option<ike::Phase1Info>,
     pub(crate) nat_oa: Option<Ipv4Addr>,
     pub(crate) activity: Arc<Activity>,
@@ -142,8 +207,8 @@ impl Peer {
             l2tp_port: L2TP_PORT,
             children: Vec::new(),
             current: None,
-            sessions: HashMap::new(),
-            peer_tunnels: HashMap::new(),
+            sessions: Sessions::default(),
+            peer_tunnels: Vec::new(),
             phase1: None,
             nat_oa: None,
             activity: Arc::default(),
@@ -287,12 +352,21 @@ impl Peer {
 
     /// The next sealed packet for the client.
     pub(crate) fn poll_transmit(&mut self) -> Option<(Transmit, Vec<u8>)> {
-        self.out.pop_front()
+        let next = self.out.pop_front();
+        if next.is_none() {
+            // Drained: give back the room a burst took (most peers are idle most of the time).
+            self.out = VecDeque::new();
+        }
+        next
     }
 
     /// The next event for the server.
     pub(crate) fn poll_event(&mut self) -> Option<PeerEvent> {
-        self.events.pop_front()
+        let next = self.events.pop_front();
+        if next.is_none() {
+            self.events = VecDeque::new();
+        }
+        next
     }
 
     /// When [`Peer::handle_timeout`] must next run: O(this peer's tunnels and sessions).
@@ -319,8 +393,9 @@ impl Peer {
         let current = self.current_pair();
         let sessions = self
             .sessions
-            .iter()
-            .filter_map(|(key, s)| {
+            .values()
+            .filter_map(|s| {
+                let key = &s.ids;
                 let addr = s.addr.filter(|a| owns(*a, *key))?;
                 let framing = self.lns.data_framing(*key)?;
                 if !s.link.ip_up() {
@@ -373,9 +448,10 @@ impl Peer {
         }
         let mut closed = Vec::new();
         let mut frames = Vec::new();
-        for (key, session) in &mut self.sessions {
+        for session in self.sessions.values_mut() {
+            let key = session.ids;
             while let Some(frame) = session.link.poll_transmit() {
-                frames.push((*key, frame));
+                frames.push((key, frame));
             }
             while let Some(event) = session.link.poll_event() {
                 match event {
@@ -383,7 +459,7 @@ impl Peer {
                         info!(client = %self.tuple.remote, user = %user.printable(), method = ?method, "user authenticated");
                         session.user = Some(user.clone());
                         self.events
-                            .push_back(PeerEvent::Authenticated { key: *key, user });
+                            .push_back(PeerEvent::Authenticated { key, user });
                     }
                     ppp::Event::AuthFailed {
                         user,
@@ -397,14 +473,14 @@ impl Peer {
                     ppp::Event::IpUp { peer_addr, .. } => {
                         session.addr = Some(peer_addr);
                         self.events.push_back(PeerEvent::IpUp {
-                            key: *key,
+                            key,
                             addr: peer_addr,
                         });
                     }
                     ppp::Event::Identification(text) => {
                         debug!(client = %self.tuple.remote, ident = %text.printable(), "LCP Identification");
                     }
-                    ppp::Event::Down { reason } => closed.push((*key, reason.to_string())),
+                    ppp::Event::Down { reason } => closed.push((key, reason.to_string())),
                     _ => {}
                 }
             }
@@ -446,7 +522,10 @@ impl Peer {
                 vendor,
             } => {
                 info!(client = %self.tuple.remote, host = %peer_host_name.printable(), vendor = %vendor.as_deref().unwrap_or("-").printable(), tunnel, peer_tunnel, "L2TP tunnel up");
-                self.peer_tunnels.insert(tunnel, peer_tunnel);
+                match self.peer_tunnels.iter_mut().find(|(t, _)| *t == tunnel) {
+                    Some(entry) => entry.1 = peer_tunnel,
+                    None => self.peer_tunnels.push((tunnel, peer_tunnel)),
+                }
             }
             l2tp::Event::SessionUp {
                 key,
@@ -459,21 +538,22 @@ impl Peer {
                 self.rng.fill_bytes(&mut seed);
                 info!(client = %self.tuple.remote, host = %peer_host_name.printable(), tunnel = key.tunnel, session = key.session, "L2TP session up");
                 let link = ppp::Link::new(&settings.link, seed, now);
-                let peer_tunnel = self.peer_tunnels.get(&key.tunnel).copied().unwrap_or(0);
-                self.sessions.insert(
-                    key,
-                    Session {
-                        link,
-                        ids: key,
-                        peer_ids: (peer_tunnel, peer_session),
-                        host_name: peer_host_name,
-                        vendor: vendor.unwrap_or_default(),
-                        since: now,
-                        addr: None,
-                        user: None,
-                        counters: Arc::default(),
-                    },
-                );
+                let peer_tunnel = self
+                    .peer_tunnels
+                    .iter()
+                    .find(|(t, _)| *t == key.tunnel)
+                    .map_or(0, |(_, p)| *p);
+                self.sessions.insert(Session {
+                    link,
+                    ids: key,
+                    peer_ids: (peer_tunnel, peer_session),
+                    host_name: peer_host_name,
+                    vendor: vendor.unwrap_or_default(),
+                    since: now,
+                    addr: None,
+                    user: None,
+                    counters: Arc::default(),
+                });
             }
             l2tp::Event::SessionDown { key, reason } => {
                 if let Some(session) = self.sessions.remove(&key) {
@@ -485,12 +565,12 @@ impl Peer {
                 }
             }
             l2tp::Event::TunnelDown { tunnel, reason } => {
-                self.peer_tunnels.remove(&tunnel);
+                self.peer_tunnels.retain(|(t, _)| *t != tunnel);
                 let keys: Vec<l2tp::SessionKey> = self
                     .sessions
-                    .keys()
+                    .values()
+                    .map(|s| s.ids)
                     .filter(|k| k.tunnel == tunnel)
-                    .copied()
                     .collect();
                 for key in keys {
                     if let Some(session) = self.sessions.remove(&key) {
@@ -526,5 +606,315 @@ impl Peer {
             }
             Err(e) => debug!(error = %e, "ESP seal failed; packet dropped"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(tunnel: u16, session: u16, now: Instant) -> Session {
+        let key = l2tp::SessionKey { tunnel, session };
+        Session {
+            link: ppp::Link::new(&ppp::LinkConfig::default(), [7; 32], now),
+            ids: key,
+            peer_ids: (tunnel + 100, session + 100),
+            host_name: format!("host-{tunnel}-{session}"),
+            vendor: String::new(),
+            since: now,
+            addr: None,
+            user: None,
+            counters: Arc::default(),
+        }
+    }
+
+    fn keys(s: &Sessions) -> Vec<(u16, u16)> {
+        s.values().map(|s| (s.ids.tunnel, s.ids.session)).collect()
+    }
+
+    /// Several tunnels with several sessions each: every session is found by its key, a
+    /// removal takes only its own, and a key seen again replaces the old session.
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn sessions_of_several_tunnels_are_kept_apart() {
+        let now = Instant::now();
+        let mut s = Sessions::default();
+        for (t, n) in [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1)] {
+            s.insert(session(t, n, now));
+        }
+        assert_eq!(s.len(), 5);
+        assert_eq!(keys(&s), [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1)]);
+        for (t, n) in [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1)] {
+            let key = l2tp::SessionKey {
+                tunnel: t,
+                session: n,
+            };
+            let found = s.get(&key).map(|s| (s.ids, s.peer_ids));
+            assert_eq!(found, Some((key, (t + 100, n + 100))));
+            assert!(s.contains_key(&key));
+        }
+        let missing = l2tp::SessionKey {
+            tunnel: 3,
+            session: 2,
+        };
+        assert!(s.get(&missing).is_none() && s.remove(&missing).is_none());
+
+        let key = l2tp::SessionKey {
+            tunnel: 2,
+            session: 1,
+        };
+        let removed = s.remove(&key).map(|s| s.host_name);
+        assert_eq!(removed.as_deref(), Some("host-2-1"));
+        assert_eq!(keys(&s), [(1, 1), (1, 2), (2, 2), (3, 1)]);
+        assert!(s.get(&key).is_none());
+
+        let mut again = session(1, 2, now);
+        again.host_name = "again".to_owned();
+        s.insert(again);
+        assert_eq!(s.len(), 4);
+        let key = l2tp::SessionKey {
+            tunnel: 1,
+            session: 2,
+        };
+        assert_eq!(s.get(&key).map(|s| s.host_name.as_str()), Some("again"));
+        if let Some(found) = s.get_mut(&key) {
+            found.user = Some("alice".to_owned());
+        }
+        assert_eq!(
+            s.values()
+                .filter_map(|s| s.user.as_deref())
+                .collect::<Vec<_>>(),
+            ["alice"]
+        );
+
+        let drained: Vec<(u16, u16)> = s.drain().map(|s| (s.ids.tunnel, s.ids.session)).collect();
+        assert_eq!(drained, [(1, 1), (1, 2), (2, 2), (3, 1)]);
+        assert!(s.is_empty());
+    }
+
+    /// One session takes room for one, and a peer whose sessions all ended keeps none.
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn sessions_keep_no_spare_room() {
+        let now = Instant::now();
+        let mut s = Sessions::default();
+        s.insert(session(1, 1, now));
+        assert_eq!(s.0.capacity(), 1);
+        s.insert(session(1, 2, now));
+        assert_eq!(s.0.capacity(), 2);
+        for n in [1, 2] {
+            s.remove(&l2tp::SessionKey {
+                tunnel: 1,
+                session: n,
+            });
+        }
+        assert_eq!(s.0.capacity(), 0);
+    }
+
+    struct NoUsers;
+
+    impl ppp::Authenticator for NoUsers {
+        fn lookup(&mut self, _user: &str) -> ppp::Lookup {
+            ppp::Lookup::NotFound
+        }
+
+        fn assign_address(
+            &mut self,
+            _user: &str,
+            _requested: Option<Ipv4Addr>,
+        ) -> Option<Ipv4Addr> {
+            None
+        }
+    }
+
+    fn tuple() -> FourTuple {
+        FourTuple {
+            local: "198.51.100.1:4500".parse().unwrap(),
+            remote: "203.0.113.7:40000".parse().unwrap(),
+        }
+    }
+
+    /// An AES-128/SHA1 SA over UDP; the same `spi` and `key` in the other direction is the
+    /// client's end of it.
+    fn sa(spi: u32, direction: esp::Direction, key: u8) -> esp::Sa {
+        let t = tuple();
+        esp::Sa::new(esp::SaParams {
+            spi,
+            direction,
+            cipher: crypto::cipher::CipherAlg::Aes128,
+            enc_key: crypto::Secret::from_slice(&[key; 16]),
+            integ: crypto::integ::IntegAlg::HmacSha1_96,
+            auth_key: crypto::Secret::from_slice(&[key ^ 0x55; 20]),
+            encap: esp::Encap::Udp {
+                local: t.local,
+                remote: t.remote,
+            },
+            peer: t,
+            lifetime: esp::Lifetime::UNLIMITED,
+        })
+        .unwrap()
+    }
+
+    /// A peer with its ESP pair, and a LAC (the client's L2TP) talking to it through ESP.
+    struct Pair {
+        now: Instant,
+        settings: Settings,
+        peer: Peer,
+        /// The client's end of the peer's outbound SA.
+        client_in: esp::Sa,
+        lac: l2tp::Lac,
+        lac_events: Vec<l2tp::Event>,
+        ended: Vec<(l2tp::SessionKey, String)>,
+    }
+
+    impl Pair {
+        #[allow(clippy::disallowed_methods)]
+        fn new() -> Self {
+            let now = Instant::now();
+            let settings = Settings {
+                lns: l2tp::LnsConfig::default(),
+                link: ppp::LinkConfig::default(),
+                mss_clamp: MssClamp::Auto,
+                tun_mtu: 1400,
+            };
+            let t = tuple();
+            let mut peer = Peer::new(1, t, t, &settings, [3; 32]);
+            peer.install_child(ChildPair {
+                spi_in: 0x1001,
+                inbound: Arc::new(sa(0x1001, esp::Direction::Inbound, 1)),
+                outbound: Arc::new(sa(0x2001, esp::Direction::Outbound, 2)),
+                suite: "AES128-SHA1".to_owned(),
+                established: now,
+                lifetime: Duration::from_secs(3600),
+            });
+            Self {
+                now,
+                settings,
+                peer,
+                client_in: sa(0x2001, esp::Direction::Inbound, 2),
+                lac: l2tp::Lac::new(l2tp::LacConfig::default(), [5; 32]),
+                lac_events: Vec::new(),
+                ended: Vec::new(),
+            }
+        }
+
+        /// Moves messages both ways until both sides are quiet.
+        fn pump(&mut self) {
+            loop {
+                let mut moved = false;
+                while let Some(t) = self.lac.poll_transmit() {
+                    moved = true;
+                    // The data plane would have decrypted it under our inbound SA.
+                    self.peer
+                        .handle_l2tp(
+                            self.now,
+                            0x1001,
+                            L2TP_PORT,
+                            &t.payload,
+                            &self.settings,
+                            &mut NoUsers,
+                        )
+                        .unwrap();
+                }
+                while let Some((_, mut packet)) = self.peer.poll_transmit() {
+                    moved = true;
+                    let opened = self.client_in.open(&mut packet).unwrap();
+                    // Skip the inner UDP header (RFC 768).
+                    let msg = packet[opened.payload][8..].to_vec();
+                    let _ = self.lac.handle_datagram(self.now, L2TP_PORT, &msg);
+                }
+                while let Some(e) = self.peer.poll_event() {
+                    if let PeerEvent::Ended { session, why } = e {
+                        self.ended.push((session.ids, why));
+                    }
+                }
+                while let Some(e) = self.lac.poll_event() {
+                    moved = true;
+                    self.lac_events.push(e);
+                }
+                if !moved {
+                    return;
+                }
+            }
+        }
+
+        /// The client's (tunnel, session) IDs of the peer's sessions, sorted.
+        fn peer_ids(&self) -> Vec<(u16, u16)> {
+            let mut ids: Vec<(u16, u16)> =
+                self.peer.sessions.values().map(|s| s.peer_ids).collect();
+            ids.sort_unstable();
+            ids
+        }
+
+        /// The client's sessions that came up, with our session IDs, sorted.
+        fn lac_sessions(&self) -> Vec<(u16, u16)> {
+            let mut up: Vec<(u16, u16)> = self
+                .lac_events
+                .iter()
+                .filter_map(|e| match e {
+                    l2tp::Event::SessionUp { key, .. } => Some((key.tunnel, key.session)),
+                    _ => None,
+                })
+                .collect();
+            up.sort_unstable();
+            up
+        }
+    }
+
+    /// One client with two tunnels of two sessions each: the peer holds four sessions, each
+    /// tied to the client's own tunnel and session IDs, and ending one session, then one
+    /// tunnel, ends exactly those.
+    #[test]
+    fn a_peer_with_several_tunnels_and_sessions() {
+        let mut p = Pair::new();
+        let tunnels = [
+            p.lac.connect(p.now, L2TP_PORT).unwrap(),
+            p.lac.connect(p.now, L2TP_PORT).unwrap(),
+        ];
+        p.pump();
+        let mut lac_keys = Vec::new();
+        for t in tunnels {
+            for _ in 0..2 {
+                lac_keys.push(p.lac.open_session(p.now, t).unwrap());
+                p.pump();
+            }
+        }
+        let mut expected: Vec<(u16, u16)> =
+            lac_keys.iter().map(|k| (k.tunnel, k.session)).collect();
+        expected.sort_unstable();
+        assert_eq!(p.lac_sessions(), expected, "{:?}", p.lac_events);
+        assert_eq!(p.peer.sessions.len(), 4);
+        assert_eq!(p.peer_ids(), expected);
+        // Our keys are distinct, and each session is found by its own.
+        let ours: Vec<l2tp::SessionKey> = p.peer.sessions.values().map(|s| s.ids).collect();
+        for key in &ours {
+            assert_eq!(p.peer.sessions.get(key).map(|s| s.ids), Some(*key));
+        }
+        let mut distinct = ours.clone();
+        distinct.sort_unstable_by_key(|k| (k.tunnel, k.session));
+        distinct.dedup();
+        assert_eq!(distinct.len(), 4);
+
+        // The client ends its second session on the first tunnel.
+        let gone = lac_keys[1];
+        p.lac
+            .close_session(p.now, gone, l2tp::codes::cdn::ADMINISTRATIVE, None)
+            .unwrap();
+        p.pump();
+        assert_eq!(p.ended.len(), 1, "{:?}", p.ended);
+        assert_eq!(p.peer.sessions.len(), 3);
+        assert!(!p.peer_ids().contains(&(gone.tunnel, gone.session)));
+
+        // Then the whole second tunnel: its two sessions end, the first tunnel's stays.
+        p.lac
+            .close_tunnel(p.now, tunnels[1], l2tp::codes::stopccn::CLEAR, None)
+            .unwrap();
+        p.pump();
+        assert_eq!(p.ended.len(), 3, "{:?}", p.ended);
+        assert_eq!(p.peer_ids(), [(lac_keys[0].tunnel, lac_keys[0].session)]);
+        assert!(
+            p.peer.poll_timeout().is_some(),
+            "the last session's timers still run"
+        );
     }
 }

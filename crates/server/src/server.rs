@@ -115,7 +115,8 @@ pub struct Server {
     users: Users,
     pool: Option<Pool>,
     ike: ike::Responder,
-    peers: HashMap<PeerId, Peer>,
+    /// Boxed: the table keeps spare slots, and a `Peer` is large.
+    peers: HashMap<PeerId, Box<Peer>>,
     by_tuple: HashMap<FourTuple, PeerId>,
     /// Our inbound SPI → its peer.
     by_spi: HashMap<u32, PeerId>,
@@ -424,11 +425,11 @@ impl Server {
         }
         let mut gone = Vec::new();
         for (id, peer) in &self.peers {
-            for (key, session) in &peer.sessions {
+            for session in peer.sessions.values() {
                 if let Some(user) = &session.user
                     && !matches!(self.users.lookup(user), users::Lookup::Found { .. })
                 {
-                    gone.push((*id, *key, user.clone()));
+                    gone.push((*id, session.ids, user.clone()));
                 }
             }
         }
@@ -737,7 +738,7 @@ impl Server {
 
     /// Puts a peer's next deadline in the ordered set.
     fn reschedule(&mut self, id: PeerId) {
-        let next = self.peers.get(&id).and_then(Peer::poll_timeout);
+        let next = self.peers.get(&id).and_then(|p| p.poll_timeout());
         let old = self.scheduled.get(&id).copied();
         if old == next {
             return;
@@ -1017,7 +1018,7 @@ impl Server {
                 let mut seed = [0; 32];
                 self.rng.fill_bytes(&mut seed);
                 let peer = Peer::new(id, child.peer, tuple, &self.settings, seed);
-                self.peers.insert(id, peer);
+                self.peers.insert(id, Box::new(peer));
                 self.by_tuple.insert(tuple, id);
                 *self.per_source.entry(tuple.remote.ip()).or_insert(0) += 1;
                 id
@@ -1119,7 +1120,7 @@ impl Server {
             self.timers.remove(&(at, id));
         }
         let client = peer.tuple.remote;
-        for (_, session) in peer.sessions.drain() {
+        for session in peer.sessions.drain() {
             self.end_session(id, client, session, why);
         }
         self.removed.push(id);

@@ -191,7 +191,8 @@ struct PeerEntry {
 pub struct Responder {
     config: ResponderConfig,
     rng: ChaCha20Rng,
-    sas: HashMap<Cookies, IkeSa>,
+    /// Boxed: the table keeps spare slots, and an `IkeSa` is large.
+    sas: HashMap<Cookies, Box<IkeSa>>,
     /// (client address, initiator cookie) of every half-open SA, to its responder cookie.
     half_open_index: HashMap<(SocketAddr, [u8; 8]), [u8; 8]>,
     /// The half-open SAs (Main Mode not finished), counted per source address and in total.
@@ -506,6 +507,9 @@ impl Responder {
                     self.forget_qm(&q);
                 }
             }
+            if est.qms.is_empty() {
+                est.qms.shrink_to_fit();
+            }
             let mut resent = Vec::new();
             for q in est.qms.values_mut() {
                 if let Some(m) = q.reply.on_timeout(now, resend) {
@@ -530,7 +534,7 @@ impl Responder {
     /// The SA's lifetime or half-open time ran out. An established SA says so to the peer
     /// (RFC 2408 §3.15: Delete, protocol ISAKMP, the cookie pair as SPI), so that it does not
     /// keep using an SA we have forgotten.
-    fn expire_sa(&mut self, sa: IkeSa) {
+    fn expire_sa(&mut self, sa: Box<IkeSa>) {
         let peer = sa.peer;
         if let Ok(est) = sa.established() {
             info!(%peer, "IKE SA lifetime expired");
@@ -795,7 +799,7 @@ impl Responder {
         self.half_open_index.insert((peer.remote, icky), cookies.1);
         self.half_open.insert(peer.remote.ip(), cookies);
         self.peers.entry(peer).or_default().sas.insert(cookies);
-        self.put_sa(IkeSa {
+        self.put_sa(Box::new(IkeSa {
             peer,
             cookies,
             state: State::Mm3(state),
@@ -803,7 +807,7 @@ impl Responder {
             reply: Reply::on_request(msg.bytes, mm2.clone()),
             expires: now + self.config.half_open_timeout,
             timer: None,
-        });
+        }));
         self.push_tx(peer, mm2);
         Ok(())
     }
@@ -949,7 +953,7 @@ impl Responder {
         self.peers.get(&peer).map_or(0, |e| {
             e.sas
                 .iter()
-                .filter(|k| self.sas.get(k).is_some_and(IkeSa::is_established))
+                .filter(|k| self.sas.get(k).is_some_and(|sa| sa.is_established()))
                 .count()
         })
     }
@@ -1037,7 +1041,7 @@ impl Responder {
             e.sas
                 .iter()
                 .copied()
-                .find(|k| self.sas.get(k).is_some_and(IkeSa::is_established))
+                .find(|k| self.sas.get(k).is_some_and(|sa| sa.is_established()))
         });
         if let Some(k) = key {
             self.send_delete_via(k, proto, spi);
@@ -1057,7 +1061,7 @@ impl Responder {
     }
 
     /// (Re)inserts `sa`, with its timer entry at its earliest deadline.
-    fn put_sa(&mut self, mut sa: IkeSa) {
+    fn put_sa(&mut self, mut sa: Box<IkeSa>) {
         let own = sa.deadline();
         let at = self.dpd_due(&sa).map_or(own, |d| d.min(own));
         self.timers
@@ -1073,7 +1077,7 @@ impl Responder {
 
     /// Forgets an IKE SA that is out of the table: its timer, its Quick Modes, its half-open
     /// accounting and its place in the peer index (possibly [`Event::PeerGone`]).
-    fn drop_sa(&mut self, mut sa: IkeSa) {
+    fn drop_sa(&mut self, mut sa: Box<IkeSa>) {
         self.timers
             .set(&mut sa.timer, TimerKey::Sa(sa.cookies), None);
         if let State::Established(est) = &sa.state {

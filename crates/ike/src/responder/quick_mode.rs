@@ -322,6 +322,11 @@ impl Responder {
         let Some(q) = est.qms.remove(&id) else {
             return Ok(());
         };
+        if est.qms.is_empty() {
+            // The table's room for Quick Modes is only needed while one runs (rekeys are hours
+            // apart): give it back.
+            est.qms.shrink_to_fit();
+        }
         est.done_qms.push_back(id);
         if est.done_qms.len() > DONE_QMS {
             est.done_qms.pop_front();
