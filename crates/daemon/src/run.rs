@@ -152,7 +152,7 @@ fn init_logging(config: &Config) {
 }
 
 async fn setup(
-    config: Config,
+    mut config: Config,
     keylog: Option<&Path>,
     no_tun: bool,
     user_count: usize,
@@ -228,7 +228,8 @@ async fn setup(
             Err(e) => {
                 warn!(
                     "raw ESP is configured but unavailable ({e}): only UDP-encapsulated ESP (port {}) \
-                     will work; run as root or with CAP_NET_RAW",
+                     will work, and clients that are not behind a NAT are refused ESP without \
+                     UDP encapsulation; run as root or with CAP_NET_RAW",
                     listen.nat_t_port
                 );
                 None
@@ -237,6 +238,11 @@ async fn setup(
     } else {
         None
     };
+    // Without the socket, negotiating plain ESP would set up SAs whose packets nobody reads:
+    // the IKE responder refuses it instead (a clear "no proposal chosen" for the client).
+    if raw_esp.is_none() {
+        config.server.listen.raw_esp = false;
+    }
 
     let tun = if no_tun {
         warn!("running without a TUN device (--no-tun): client traffic is dropped");
