@@ -381,8 +381,8 @@ fn hash_only_user_gets_no_password_and_a_plain_message() {
     if let Some(v) = plist(&s, "bob", &["--with-password"]) {
         assert_eq!(v["auth_password"], serde_json::Value::Null);
         assert_eq!(v["auth_name"], "bob");
-        // The server names its networks: only those go through the VPN.
-        assert_eq!(v["override_primary"], 0);
+        // Everything goes through the VPN, even when the server names its networks.
+        assert_eq!(v["override_primary"], 1);
     }
 }
 
