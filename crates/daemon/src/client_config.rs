@@ -14,9 +14,10 @@
 //!   PowerShell also treats the typographic single quotes U+2018..U+201B as quotes, so those
 //!   are doubled too. The script starts with a UTF-8 byte order mark, without which Windows
 //!   PowerShell 5.1 reads a script in the ANSI code page ("about_Character_Encoding").
-//! - `xp`: the New Connection Wizard's steps with the values filled in. The XP client keeps the
-//!   pre-shared key outside its phonebook file, so a phonebook entry could not carry it anyway;
-//!   the user types it under IPSec Settings.
+//! - `xp`: the New Connection Wizard's steps with the values filled in, not a phonebook
+//!   (`.pbk`) entry: its L2TP/IPsec keys are not documented publicly well enough to write one,
+//!   and XP cannot reliably take the pre-shared key from a phonebook anyway, so the user types
+//!   the key under IPSec Settings.
 //! - `apple`: a configuration profile with a `com.apple.vpn.managed` payload of `VPNType`
 //!   `L2TP` (Apple's "Configuration Profile Reference", VPN payload: the `PPP` dictionary's
 //!   `AuthName`, `AuthPassword`, `CommRemoteAddress`; the `IPSec` dictionary's
@@ -385,8 +386,10 @@ fn xp(c: &Connection) -> String {
         c.name
     );
     s.push_str(
-        "These are steps to follow, not a file to import: XP keeps the pre-shared key outside\n\
-         its phonebook, so the key has to be typed in step 9 in any case.\n\n",
+        "These are steps to follow, not a phonebook (.pbk) file to import: the phonebook keys\n\
+         for L2TP/IPsec are not publicly documented well enough to write one safely, and XP\n\
+         cannot reliably take the pre-shared key from a phonebook anyway, so the key has to be\n\
+         typed in step 9 in any case.\n\n",
     );
     let _ = writeln!(s, "  Server:          {}", c.server);
     let _ = writeln!(s, "  Pre-shared key:  {}", c.psk);

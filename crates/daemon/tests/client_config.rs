@@ -401,7 +401,7 @@ fn xp_and_android_steps_carry_the_values() {
         "{xp}"
     );
     assert!(xp.contains("Type of VPN: L2TP IPSec VPN"), "{xp}");
-    assert!(xp.contains("not a file to import"), "{xp}");
+    assert!(xp.contains("not a phonebook (.pbk) file"), "{xp}");
     let android = ok(&generate(&s, USER, "android", &[]));
     assert!(android.contains("Type: L2TP/IPSec PSK\n"), "{android}");
     assert!(
