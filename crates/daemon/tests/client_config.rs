@@ -454,6 +454,11 @@ fn no_dialable_listen_address_asks_for_server() {
         assert!(out.stdout.is_empty());
     }
     let s = setup("0.0.0.0", "");
+    for bad in ["", "vpn.example.com\nRemove-Item x", "two words"] {
+        let out = generate(&s, USER, "windows", &["--server", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(out.stdout.is_empty(), "{bad:?}");
+    }
     // With --server it works.
     let kf = glib_keyfile(&ok(&generate(&s, USER, "linux", &["--server", SERVER])));
     assert_eq!(
