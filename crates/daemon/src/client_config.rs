@@ -120,6 +120,9 @@ pub(crate) fn main(req: &Request<'_>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
     let (conn, notes) = match connection(&loaded.config, &loaded.users, req) {
         Ok(v) => v,
         Err(Failure { message, code }) => {
