@@ -7,6 +7,9 @@
 //!   a terminal, every detail with `--wide`, or JSON (see [`status`]).
 //! - `check-config`: validate `l2tpd.yaml` and `users.yaml`, printing every problem.
 //! - `hash-password`: print the NT hash (RFC 2759 §8.3) of a password for `users.yaml`.
+//! - `client-config`: print one user's connection for Windows (a PowerShell script), Windows
+//!   XP (filled-in steps), Apple (a `.mobileconfig`), Linux (a NetworkManager keyfile) or
+//!   Android (filled-in steps), made from the server's configuration (see [`client_config`]).
 //!
 //! This is the only crate that reads the clock ([`clock`]), the OS random number generator and
 //! uses tokio (ARCHITECTURE.md "Crates").
@@ -18,6 +21,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod client_config;
 mod clock;
 mod control;
 mod datapath;
@@ -92,6 +96,36 @@ enum Command {
         /// The password.
         password: Option<String>,
     },
+    /// Print a ready connection for one user, made from the server's configuration (its PSK,
+    /// IKE profiles, PPP authentication and client routes). The output holds the PSK: hand it
+    /// to the user privately. Exit 2 if the user is unknown or disabled, or no address to
+    /// dial is known.
+    ClientConfig {
+        /// The user, as named in users.yaml (must be enabled).
+        user: String,
+        /// The client: windows (PowerShell script, Windows 8 and later), xp (filled-in steps),
+        /// apple (.mobileconfig for macOS/iOS), linux (NetworkManager-l2tp keyfile), android
+        /// (filled-in steps).
+        #[arg(long, value_enum)]
+        format: client_config::Format,
+        /// The configuration file.
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The address or DNS name clients dial (default: the first listen address that is
+        /// neither a wildcard nor loopback).
+        #[arg(long, value_name = "HOST")]
+        server: Option<String>,
+        /// The connection's name on the client.
+        #[arg(long, default_value = client_config::DEFAULT_NAME)]
+        name: String,
+        /// Include the user's password, if users.yaml holds it in clear text (not with only
+        /// an `nt_hash`).
+        #[arg(long)]
+        with_password: bool,
+        /// Write to FILE (created mode 0600) instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -119,6 +153,23 @@ fn main() -> ExitCode {
         }
         Command::CheckConfig { config } => check::check_config(&config),
         Command::HashPassword { password } => hash_password(password),
+        Command::ClientConfig {
+            user,
+            format,
+            config,
+            server,
+            name,
+            with_password,
+            output,
+        } => client_config::main(&client_config::Request {
+            config: &config,
+            user: &user,
+            format,
+            server: server.as_deref(),
+            name: &name,
+            with_password,
+            output: output.as_deref(),
+        }),
     }
 }
 
