@@ -29,6 +29,8 @@
 //! reasoning); ECP points must decode to a valid non-identity point on the curve (RFC 5903 §7,
 //! RFC 6989 §2.3), which `p256`/`p384` check on decoding.
 
+use std::sync::OnceLock;
+
 use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
 use crypto_bigint::{U512, U768, U1024, U1536, U2048, Uint, Word};
 use rand::{CryptoRng, RngCore};
@@ -210,18 +212,29 @@ fn to_be_bytes<const LIMBS: usize>(x: &Uint<LIMBS>) -> Vec<u8> {
     out
 }
 
-fn modp_params<const LIMBS: usize>(p: &Uint<LIMBS>) -> DynResidueParams<LIMBS> {
-    DynResidueParams::new(p)
+/// The Montgomery parameters of each MODP prime, computed on first use and kept: building them
+/// costs about a twentieth of an exponentiation, and every key exchange does two.
+macro_rules! group_params {
+    ($name:ident, $prime:expr, $uint:ty) => {
+        fn $name() -> &'static DynResidueParams<{ <$uint>::LIMBS }> {
+            static PARAMS: OnceLock<DynResidueParams<{ <$uint>::LIMBS }>> = OnceLock::new();
+            PARAMS.get_or_init(|| DynResidueParams::new(&$prime))
+        }
+    };
 }
+group_params!(params_768, P_MODP768, U768);
+group_params!(params_1024, P_MODP1024, U1024);
+group_params!(params_1536, P_MODP1536, U1536);
+group_params!(params_2048, P_MODP2048, U2048);
 
-fn modp_public<const LIMBS: usize>(p: &Uint<LIMBS>, x: &U512) -> Vec<u8> {
-    let g = DynResidue::new(&Uint::<LIMBS>::from_u8(2), modp_params(p));
+fn modp_public<const LIMBS: usize>(params: &DynResidueParams<LIMBS>, x: &U512) -> Vec<u8> {
+    let g = DynResidue::new(&Uint::<LIMBS>::from_u8(2), *params);
     to_be_bytes(&g.pow(x).retrieve())
 }
 
 fn modp_shared<const LIMBS: usize>(
     group: DhGroup,
-    p: &Uint<LIMBS>,
+    params: &DynResidueParams<LIMBS>,
     x: &U512,
     peer: &[u8],
 ) -> Result<Secret, Error> {
@@ -232,12 +245,12 @@ fn modp_shared<const LIMBS: usize>(
         return Err(invalid);
     }
     let y = Uint::<LIMBS>::from_be_slice(peer);
-    let p_minus_1 = p.wrapping_sub(&Uint::ONE);
+    let p_minus_1 = params.modulus().wrapping_sub(&Uint::ONE);
     // RFC 2409 §5 / RFC 6989 §2.1: reject 0, 1, p-1 and anything >= p.
     if y <= Uint::ONE || y >= p_minus_1 {
         return Err(invalid);
     }
-    let mut z = DynResidue::new(&y, modp_params(p)).pow(x).retrieve();
+    let mut z = DynResidue::new(&y, *params).pow(x).retrieve();
     let out = Secret::new(to_be_bytes(&z));
     let degenerate = z <= Uint::ONE || z >= p_minus_1;
     z.zeroize();
@@ -256,10 +269,10 @@ impl DhPrivate {
     /// The public value for this private value (the KE payload data).
     pub fn public_value(&self) -> Vec<u8> {
         match (&self.inner, self.group) {
-            (PrivInner::Modp(x), DhGroup::Modp768) => modp_public(&P_MODP768, &x.0),
-            (PrivInner::Modp(x), DhGroup::Modp1024) => modp_public(&P_MODP1024, &x.0),
-            (PrivInner::Modp(x), DhGroup::Modp1536) => modp_public(&P_MODP1536, &x.0),
-            (PrivInner::Modp(x), _) => modp_public(&P_MODP2048, &x.0),
+            (PrivInner::Modp(x), DhGroup::Modp768) => modp_public(params_768(), &x.0),
+            (PrivInner::Modp(x), DhGroup::Modp1024) => modp_public(params_1024(), &x.0),
+            (PrivInner::Modp(x), DhGroup::Modp1536) => modp_public(params_1536(), &x.0),
+            (PrivInner::Modp(x), _) => modp_public(params_2048(), &x.0),
             (PrivInner::Ecp256(sk), _) => {
                 let point = p256::EncodedPoint::from(sk.public_key());
                 ecp_xy(point.as_bytes())
@@ -282,15 +295,15 @@ impl DhPrivate {
         };
         match (&self.inner, self.group) {
             (PrivInner::Modp(x), DhGroup::Modp768) => {
-                modp_shared(self.group, &P_MODP768, &x.0, peer_public)
+                modp_shared(self.group, params_768(), &x.0, peer_public)
             }
             (PrivInner::Modp(x), DhGroup::Modp1024) => {
-                modp_shared(self.group, &P_MODP1024, &x.0, peer_public)
+                modp_shared(self.group, params_1024(), &x.0, peer_public)
             }
             (PrivInner::Modp(x), DhGroup::Modp1536) => {
-                modp_shared(self.group, &P_MODP1536, &x.0, peer_public)
+                modp_shared(self.group, params_1536(), &x.0, peer_public)
             }
-            (PrivInner::Modp(x), _) => modp_shared(self.group, &P_MODP2048, &x.0, peer_public),
+            (PrivInner::Modp(x), _) => modp_shared(self.group, params_2048(), &x.0, peer_public),
             (PrivInner::Ecp256(sk), _) => {
                 if peer_public.len() != 64 {
                     return Err(invalid);
