@@ -35,4 +35,11 @@ pub enum Error {
         /// The group name.
         group: &'static str,
     },
+    /// The OpenSSL library failed an operation that cannot fail on valid input (in practice: it
+    /// could not allocate memory).
+    #[error("OpenSSL failed: {what}")]
+    Backend {
+        /// The operation that failed.
+        what: &'static str,
+    },
 }

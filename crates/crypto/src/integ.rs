@@ -6,6 +6,11 @@
 //! never allocates and never re-hashes the key. [`Integ`] is `Send + Sync` and is shared by all
 //! data-path threads.
 //!
+//! The hashes are the RustCrypto `md-5`, `sha1` and `sha2` crates (which use the SHA extensions
+//! where the CPU has them), not OpenSSL's: hashing 1420 bytes (an ESP packet's authenticated
+//! part) they took about 1.6 µs for SHA-1 and 1.7 µs for SHA-256 where OpenSSL's took about
+//! 2.3 µs for each (`cargo bench -p crypto --bench sha`), and an HMAC costs its hashes.
+//!
 //! The ICV is the HMAC output truncated to its leftmost bits (RFC 2403 §3, RFC 2404 §3:
 //! "HMAC-SHA-1-96 ... truncated to 96 bits"; RFC 4868 §2.3: 128 of 256 bits). Verification
 //! compares in constant time.
