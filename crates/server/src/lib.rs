@@ -30,6 +30,8 @@ mod peer;
 pub mod pool;
 mod server;
 pub mod snapshot;
+#[cfg(test)]
+mod test_support;
 
 pub use dataplane::{
     Batch, DataPlane, DataPlaneStats, Handoff, HandoffReason, Inbound, Outbound, Transmit,

@@ -612,6 +612,7 @@ impl Peer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{sa, tuple};
 
     fn session(tunnel: u16, session: u16, now: Instant) -> Session {
         let key = l2tp::SessionKey { tunnel, session };
@@ -725,34 +726,6 @@ mod tests {
         ) -> Option<Ipv4Addr> {
             None
         }
-    }
-
-    fn tuple() -> FourTuple {
-        FourTuple {
-            local: "198.51.100.1:4500".parse().unwrap(),
-            remote: "203.0.113.7:40000".parse().unwrap(),
-        }
-    }
-
-    /// An AES-128/SHA1 SA over UDP; the same `spi` and `key` in the other direction is the
-    /// client's end of it.
-    fn sa(spi: u32, direction: esp::Direction, key: u8) -> esp::Sa {
-        let t = tuple();
-        esp::Sa::new(esp::SaParams {
-            spi,
-            direction,
-            cipher: crypto::cipher::CipherAlg::Aes128,
-            enc_key: crypto::Secret::from_slice(&[key; 16]),
-            integ: crypto::integ::IntegAlg::HmacSha1_96,
-            auth_key: crypto::Secret::from_slice(&[key ^ 0x55; 20]),
-            encap: esp::Encap::Udp {
-                local: t.local,
-                remote: t.remote,
-            },
-            peer: t,
-            lifetime: esp::Lifetime::UNLIMITED,
-        })
-        .unwrap()
     }
 
     /// A peer with its ESP pair, and a LAC (the client's L2TP) talking to it through ESP.

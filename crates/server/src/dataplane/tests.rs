@@ -5,6 +5,7 @@ use rand::SeedableRng;
 use super::fragment::fragment;
 use super::table::*;
 use super::*;
+use crate::test_support::{sa, tuple};
 
 fn assert_send_sync<T: Send + Sync + Clone>() {}
 
@@ -19,34 +20,6 @@ const KEY: l2tp::SessionKey = l2tp::SessionKey {
 };
 const ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
-
-fn tuple() -> FourTuple {
-    FourTuple {
-        local: "198.51.100.1:4500".parse().unwrap(),
-        remote: "203.0.113.7:40000".parse().unwrap(),
-    }
-}
-
-/// An AES-128/SHA1 SA over UDP; the same `spi` and `key` in the other direction is the
-/// client's end of it.
-fn sa(spi: u32, direction: esp::Direction, key: u8) -> esp::Sa {
-    let t = tuple();
-    esp::Sa::new(esp::SaParams {
-        spi,
-        direction,
-        cipher: crypto::cipher::CipherAlg::Aes128,
-        enc_key: crypto::Secret::from_slice(&[key; 16]),
-        integ: crypto::integ::IntegAlg::HmacSha1_96,
-        auth_key: crypto::Secret::from_slice(&[key ^ 0x55; 20]),
-        encap: esp::Encap::Udp {
-            local: t.local,
-            remote: t.remote,
-        },
-        peer: t,
-        lifetime: esp::Lifetime::UNLIMITED,
-    })
-    .unwrap()
-}
 
 /// An IPv4 packet of `len` bytes from `src` to 192.168.100.5 (protocol `proto`).
 fn ipv4(src: Ipv4Addr, len: usize, proto: u8, df: bool) -> Vec<u8> {
