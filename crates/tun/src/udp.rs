@@ -171,15 +171,8 @@ pub fn send_from(
 ) -> io::Result<usize> {
     let iov = [IoSlice::new(payload)];
     let dest = SockaddrIn::from(to);
-    match from.filter(|a| !a.is_unspecified()) {
-        Some(src) => {
-            let info = libc::in_pktinfo {
-                ipi_ifindex: 0,
-                ipi_spec_dst: libc::in_addr {
-                    s_addr: u32::from(src).to_be(),
-                },
-                ipi_addr: libc::in_addr { s_addr: 0 },
-            };
+    match source_info(from) {
+        Some(info) => {
             let cmsgs = [ControlMessage::Ipv4PacketInfo(&info)];
             sendmsg(fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), Some(&dest))
                 .map_err(io::Error::from)
@@ -187,6 +180,19 @@ pub fn send_from(
         None => sendmsg(fd.as_raw_fd(), &iov, &[], MsgFlags::empty(), Some(&dest))
             .map_err(io::Error::from),
     }
+}
+
+/// The `IP_PKTINFO` control message that makes a datagram leave from `from` (ip(7):
+/// `ipi_spec_dst` is the source address), or `None` for no address or the wildcard.
+fn source_info(from: Option<Ipv4Addr>) -> Option<libc::in_pktinfo> {
+    from.filter(|a| !a.is_unspecified())
+        .map(|src| libc::in_pktinfo {
+            ipi_ifindex: 0,
+            ipi_spec_dst: libc::in_addr {
+                s_addr: u32::from(src).to_be(),
+            },
+            ipi_addr: libc::in_addr { s_addr: 0 },
+        })
 }
 
 /// Headers for [`send_batch_from`]: room for `count` datagrams per call.
@@ -248,15 +254,7 @@ pub fn send_batch_from(
         .take(n)
         .map(|d| [IoSlice::new(d)])
         .collect();
-    let info = from
-        .filter(|a| !a.is_unspecified())
-        .map(|src| libc::in_pktinfo {
-            ipi_ifindex: 0,
-            ipi_spec_dst: libc::in_addr {
-                s_addr: u32::from(src).to_be(),
-            },
-            ipi_addr: libc::in_addr { s_addr: 0 },
-        });
+    let info = source_info(from);
     let cmsgs: Vec<ControlMessage<'_>> = info
         .as_ref()
         .map(ControlMessage::Ipv4PacketInfo)
