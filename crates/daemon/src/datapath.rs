@@ -290,7 +290,9 @@ pub(crate) async fn send_batch(path: &Lane, batch: &Batch, sender: &mut tun::Sen
             i += 1;
             continue;
         };
-        let run: Vec<(SocketAddrV4, &[u8])> = items
+        // The run of datagrams from the same local address, split once into what
+        // `sendmmsg` takes.
+        let (to, datagrams): (Vec<SocketAddrV4>, Vec<&[u8]>) = items
             .get(i..)
             .unwrap_or_default()
             .iter()
@@ -301,36 +303,36 @@ pub(crate) async fn send_batch(path: &Lane, batch: &Batch, sender: &mut tun::Sen
                 } if l == local => Some((r, bytes)),
                 _ => None,
             })
-            .collect();
-        if run.is_empty() {
+            .unzip();
+        if to.is_empty() {
             // To an IPv6 peer: `send` explains why it is dropped.
             send(path, t, bytes).await;
             i += 1;
             continue;
         }
-        i += run.len();
-        send_udp_run(&path.sockets, sender, local, &run).await;
+        i += to.len();
+        send_udp_run(&path.sockets, sender, local, &to, &datagrams).await;
     }
 }
 
-/// Sends datagrams from `local` with as few `sendmmsg` calls as the batch allows. A datagram
-/// the kernel refuses (an ICMP error pending on the socket, say) is dropped, as with `send`.
+/// Sends `datagrams[i]` to `to[i]` from `local` with as few `sendmmsg` calls as the batch
+/// allows. A datagram the kernel refuses (an ICMP error pending on the socket, say) is dropped,
+/// as with `send`.
 async fn send_udp_run(
     listeners: &[Listener],
     sender: &mut tun::SendBatch,
     local: SocketAddrV4,
-    run: &[(SocketAddrV4, &[u8])],
+    to: &[SocketAddrV4],
+    datagrams: &[&[u8]],
 ) {
     let Some(l) = find_listener(listeners, local) else {
-        warn!(%local, count = run.len(), "no socket for this local address: datagrams dropped");
+        warn!(%local, count = to.len(), "no socket for this local address: datagrams dropped");
         return;
     };
     let from = l.bound.ip().is_unspecified().then_some(*local.ip());
-    let to: Vec<SocketAddrV4> = run.iter().map(|(r, _)| *r).collect();
-    let datagrams: Vec<&[u8]> = run.iter().map(|(_, d)| *d).collect();
     let socket = &l.socket;
     let mut k = 0;
-    while k < run.len() {
+    while k < to.len() {
         let (rest, rest_to) = (
             datagrams.get(k..).unwrap_or_default(),
             to.get(k..).unwrap_or_default(),
