@@ -158,6 +158,29 @@ pub struct Server {
     soft_reported: HashSet<u32>,
 }
 
+/// Which sessions [`Server::kick`] ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KickTarget {
+    /// Every session of this user: the name in the users file, or as the client sent it
+    /// (`DOMAIN\user`).
+    User(String),
+    /// The session with this assigned (inner) address, or every session from this public
+    /// (outer) address: all clients behind that NAT.
+    Address(IpAddr),
+}
+
+/// A session [`Server::kick`] ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Kicked {
+    /// The authenticated user name (empty if the session had not authenticated yet).
+    pub user: String,
+    /// The address IPCP had assigned.
+    pub assigned_ip: Option<Ipv4Addr>,
+    /// The client's public address and port.
+    pub client_public: SocketAddr,
+}
+
 /// The credential and address look-ups PPP needs, over the users file, the pool and the
 /// login guard.
 struct Auth<'a> {
@@ -439,6 +462,48 @@ impl Server {
             self.disconnect_session(now, id, key, "user removed or disabled");
         }
         self.finish(now);
+    }
+
+    /// Ends the sessions `target` names, as an administrator's `kick`: LCP Terminate-Request,
+    /// CDN, and (when the client has nothing else here) StopCCN and IKE Delete, the same
+    /// goodbye as [`Server::reload_users`] gives a removed user. The user may connect again at
+    /// once; to keep them out, disable them in the users file. Returns what was ended.
+    pub fn kick(&mut self, now: Instant, target: &KickTarget) -> Vec<Kicked> {
+        self.take_notes(now);
+        let mut chosen = Vec::new();
+        for (id, peer) in &self.peers {
+            for session in peer.sessions.values() {
+                let hit = match target {
+                    KickTarget::User(name) => session
+                        .user
+                        .as_deref()
+                        .is_some_and(|u| u == name || users::strip_domain(u) == name),
+                    KickTarget::Address(ip) => {
+                        peer.tuple.remote.ip() == *ip
+                            || session.addr.is_some_and(|a| IpAddr::V4(a) == *ip)
+                    }
+                };
+                if hit {
+                    chosen.push((
+                        *id,
+                        session.ids,
+                        Kicked {
+                            user: session.user.clone().unwrap_or_default(),
+                            assigned_ip: session.addr,
+                            client_public: peer.tuple.remote,
+                        },
+                    ));
+                }
+            }
+        }
+        let mut kicked = Vec::with_capacity(chosen.len());
+        for (id, key, row) in chosen {
+            info!(user = %row.user.printable(), client = %row.client_public, "session ended by the administrator (kick)");
+            self.disconnect_session(now, id, key, "ended by the administrator");
+            kicked.push(row);
+        }
+        self.finish(now);
+        kicked
     }
 
     /// Graceful shutdown: LCP Terminate, CDN, StopCCN and IKE Delete go to every peer.

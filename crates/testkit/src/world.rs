@@ -643,6 +643,13 @@ impl World {
         Ok(())
     }
 
+    /// Ends the sessions `target` names, as `l2tpd-rs kick` does.
+    pub fn kick(&mut self, target: &server::KickTarget) -> Vec<server::Kicked> {
+        let kicked = self.server.kick(self.now, target);
+        self.collect();
+        kicked
+    }
+
     /// Runs until `done` holds or `max` of virtual time has passed; returns whether `done`
     /// held.
     pub fn run_until(&mut self, mut done: impl FnMut(&Self) -> bool, max: Duration) -> bool {

@@ -9,7 +9,7 @@ use crypto::cipher::CipherAlg;
 use crypto::dh::DhGroup;
 use crypto::hash::HashAlg;
 use ike::{Lifetime, NatDialect, Phase1Suite};
-use server::Event;
+use server::{Event, KickTarget};
 use testkit::packet::{self, IcmpEcho};
 use testkit::{ClientEvent, ClientId, Profile, Stage, World, WorldConfig};
 
@@ -452,6 +452,100 @@ fn disabled_user_is_disconnected_and_the_others_stay() {
         (0..w.client_count()).all(|c| w.client(c).received_ip().all(|p| p != probe.as_slice()))
     );
     assert_eq!(w.snapshot().counters.no_session, no_session + 1);
+}
+
+/// Waits until client `c` is down, or fails with what it and the server logged.
+fn wait_down(w: &mut World, c: ClientId) {
+    let gone = w.run_until(
+        |w| w.client(c).stage() == Stage::Down,
+        Duration::from_secs(30),
+    );
+    assert!(
+        gone,
+        "client {c} is still connected: {:#?}\n{:#?}",
+        w.client(c).events(),
+        w.events()
+    );
+}
+
+#[test]
+fn kick_by_user_ends_only_that_users_session() {
+    let mut w = world(WorldConfig::default());
+    let a = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
+    let b = w.add_client(
+        Profile::windows_10(),
+        Ipv4Addr::new(192, 168, 1, 11),
+        true,
+        "bob",
+        "bob-pass",
+    );
+    connect(&mut w, a);
+    connect(&mut w, b);
+    assert!(w.kick(&KickTarget::User("nobody".into())).is_empty());
+    // Windows sends `DOMAIN\user`; the users file's name matches it.
+    let kicked = w.kick(&KickTarget::User("bob".into()));
+    assert_eq!(kicked.len(), 1, "{kicked:?}");
+    assert_eq!(kicked[0].user, "bob");
+    assert_eq!(kicked[0].assigned_ip, w.client(b).assigned_address());
+    wait_down(&mut w, b);
+    assert!(
+        w.events()
+            .iter()
+            .any(|e| matches!(e, Event::SessionDown { user: Some(u), .. } if u == "bob")),
+        "{:#?}",
+        w.events()
+    );
+    let snap = w.snapshot();
+    assert_eq!(snap.sessions.len(), 1, "{snap:#?}");
+    assert_eq!(snap.sessions[0].user, "alice");
+    assert!(w.client(a).is_up());
+    ping_lan(&mut w, a, 1);
+}
+
+#[test]
+fn kick_by_assigned_address_or_by_public_address() {
+    let mut w = world(WorldConfig::default());
+    let a = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
+    let b = w.add_client(
+        Profile::windows_10(),
+        Ipv4Addr::new(192, 168, 1, 11),
+        true,
+        "bob",
+        "bob-pass",
+    );
+    connect(&mut w, a);
+    connect(&mut w, b);
+    // The inner address picks exactly one session.
+    let alice_ip = w.client(a).assigned_address().unwrap();
+    let kicked = w.kick(&KickTarget::Address(alice_ip.into()));
+    assert_eq!(kicked.len(), 1, "{kicked:?}");
+    assert_eq!(kicked[0].user, "alice");
+    wait_down(&mut w, a);
+    assert!(w.client(b).is_up());
+    // An address nobody has ends nothing.
+    assert!(
+        w.kick(&KickTarget::Address(Ipv4Addr::new(10, 99, 0, 250).into()))
+            .is_empty()
+    );
+    assert!(w.client(b).is_up());
+    // The public address picks every client behind that NAT (the others share it here).
+    let c = w.add_client(
+        Profile::windows_10(),
+        Ipv4Addr::new(192, 168, 1, 12),
+        true,
+        "carol",
+        "carol-pass",
+    );
+    connect(&mut w, c);
+    let snap = w.snapshot();
+    assert_eq!(snap.sessions.len(), 2, "{snap:#?}");
+    let public = snap.sessions[0].client_public.ip();
+    assert_eq!(public, snap.sessions[1].client_public.ip(), "{snap:#?}");
+    let kicked = w.kick(&KickTarget::Address(public));
+    assert_eq!(kicked.len(), 2, "{kicked:?}");
+    wait_down(&mut w, b);
+    wait_down(&mut w, c);
+    assert!(w.snapshot().sessions.is_empty());
 }
 
 #[test]
