@@ -1,4 +1,4 @@
-//! The daemon's one clock read and its one OS randomness read (ARCHITECTURE.md "Crates"): every
+//! The daemon's clock reads and its one OS randomness read (ARCHITECTURE.md "Crates"): every
 //! engine gets `now` and a seed from here.
 
 use std::time::Instant;
@@ -12,6 +12,17 @@ use rand::RngCore;
 )]
 pub(crate) fn now() -> Instant {
     Instant::now()
+}
+
+/// Seconds since the Unix epoch, for time stamps people read (`status --watch`).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "wall-clock time for a human-readable stamp, never given to an engine"
+)]
+pub(crate) fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A fresh 32-byte seed from the operating system for the server's `ChaCha20Rng`.

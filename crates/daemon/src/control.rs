@@ -1,7 +1,9 @@
 //! The Unix control socket: one JSON request line, one JSON response line.
 //!
-//! Requests: `{"cmd":"status"}` and `{"cmd":"reload-users"}`. A response is
-//! `{"ok":true,"snapshot":{...},"info":{...}}` or `{"ok":false,"error":"..."}`. The snapshot is
+//! Requests: `{"cmd":"status"}`, `{"cmd":"reload-users"}` and
+//! `{"cmd":"kick","target":"USER|IP"}`. A response is
+//! `{"ok":true,"snapshot":{...},"info":{...}}` (status), `{"ok":true,"kicked":[...]}` (kick)
+//! or `{"ok":false,"error":"..."}`. The snapshot is
 //! [`server::Snapshot`] as serialised by serde; nothing secret is in it.
 
 use std::path::{Path, PathBuf};
@@ -26,6 +28,21 @@ pub(crate) enum Request {
     Status,
     /// Reload users.yaml now (as SIGHUP does).
     ReloadUsers,
+    /// End the sessions of a user, or of an assigned or public address.
+    Kick {
+        /// A user name, or an IPv4 address (assigned by IPCP, or the client's public one).
+        target: String,
+    },
+}
+
+impl Request {
+    /// What a `kick` target names: an address if it parses as one, else a user.
+    pub(crate) fn kick_target(target: &str) -> server::KickTarget {
+        match target.parse::<std::net::IpAddr>() {
+            Ok(ip) => server::KickTarget::Address(ip),
+            Err(_) => server::KickTarget::User(target.to_owned()),
+        }
+    }
 }
 
 /// Facts about the daemon itself, shown above the status table.
@@ -77,6 +94,9 @@ pub(crate) struct Response {
     /// Daemon facts (for `status`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info: Option<DaemonInfo>,
+    /// The sessions ended (for `kick`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kicked: Option<Vec<server::Kicked>>,
 }
 
 impl Response {
@@ -99,6 +119,29 @@ pub(crate) async fn query(path: &Path, request: &Request) -> anyhow::Result<Resp
     let mut answer = String::new();
     tokio::time::timeout(IO_TIMEOUT, reader.read_line(&mut answer)).await??;
     Ok(serde_json::from_str(&answer)?)
+}
+
+/// [`query`] from synchronous code (the `status` and `kick` commands): the daemon's answer,
+/// or a plain-words reason why there is none, ready to print.
+pub(crate) fn ask(path: &Path, request: &Request) -> Result<Response, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let response = runtime.block_on(query(path, request)).map_err(|e| {
+        format!(
+            "no l2tpd-rs daemon is listening on {}: is it running? ({e})",
+            path.display()
+        )
+    })?;
+    if response.ok {
+        Ok(response)
+    } else {
+        Err(format!(
+            "the daemon refused: {}",
+            response.error.unwrap_or_default()
+        ))
+    }
 }
 
 /// Reads one request line from a control client, bounded in size and time.
@@ -140,6 +183,30 @@ mod tests {
             Request::ReloadUsers
         );
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"rm -rf"}"#).is_err());
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"cmd":"kick","target":"bob"}"#).unwrap(),
+            Request::Kick {
+                target: "bob".into()
+            }
+        );
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"kick"}"#).is_err());
+    }
+
+    #[test]
+    fn kick_targets_are_addresses_when_they_parse_as_one() {
+        use server::KickTarget;
+        assert_eq!(
+            Request::kick_target("10.99.0.7"),
+            KickTarget::Address("10.99.0.7".parse().unwrap())
+        );
+        assert_eq!(
+            Request::kick_target("CORP\\bob"),
+            KickTarget::User("CORP\\bob".into())
+        );
+        assert_eq!(
+            Request::kick_target("10.99.0"),
+            KickTarget::User("10.99.0".into())
+        );
     }
 
     #[test]

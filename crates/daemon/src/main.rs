@@ -26,6 +26,7 @@ mod clock;
 mod control;
 mod datapath;
 mod files;
+mod kick;
 mod reload;
 mod run;
 mod status;
@@ -72,11 +73,35 @@ enum Command {
         /// Print the raw JSON snapshot instead of a table.
         #[arg(long)]
         json: bool,
+        /// Redraw every SECS seconds (2 if not given) until interrupted, like `watch`.
+        #[arg(long, short, value_name = "SECS", num_args = 0..=1, default_missing_value = "2",
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        watch: Option<u64>,
+        /// Only the sessions of this user (as in users.yaml, or with the client's `DOMAIN\`),
+        /// or of this assigned or public IPv4 address.
+        #[arg(value_name = "USER|IP")]
+        filter: Option<String>,
         /// The configuration file naming the control socket.
         #[arg(long, short, conflicts_with = "socket")]
         config: Option<PathBuf>,
         /// The control socket to talk to (members of `control_socket_group` can use it
         /// without reading the configuration file).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Disconnect sessions of a running daemon: every session of a user, the session with an
+    /// assigned address, or every session from a public address (all clients behind that
+    /// NAT). The client sees a normal hang-up (PPP, L2TP and IKE say goodbye) and may
+    /// connect again; disable the user in users.yaml to keep them out. Exit 1 if nothing
+    /// matched.
+    Kick {
+        /// A user name, or an IPv4 address (assigned, or the client's public address).
+        #[arg(value_name = "USER|IP")]
+        target: String,
+        /// The configuration file naming the control socket.
+        #[arg(long, short, conflicts_with = "socket")]
+        config: Option<PathBuf>,
+        /// The control socket to talk to.
         #[arg(long)]
         socket: Option<PathBuf>,
     },
@@ -139,6 +164,8 @@ fn main() -> ExitCode {
         Command::Status {
             wide,
             json,
+            watch,
+            filter,
             config,
             socket,
         } => {
@@ -149,8 +176,21 @@ fn main() -> ExitCode {
             } else {
                 status::View::Compact
             };
-            status::main(view, config.as_deref(), socket.as_deref())
+            status::main(
+                view,
+                &status::Options {
+                    config: config.as_deref(),
+                    socket: socket.as_deref(),
+                    filter: filter.as_deref(),
+                    watch: watch.map(std::time::Duration::from_secs),
+                },
+            )
         }
+        Command::Kick {
+            target,
+            config,
+            socket,
+        } => kick::main(&target, config.as_deref(), socket.as_deref()),
         Command::CheckConfig { config } => check::check_config(&config),
         Command::HashPassword { password } => hash_password(password),
         Command::ClientConfig {

@@ -639,6 +639,15 @@ fn handle_control(
             },
             Err(errors) => Response::error(errors.join("\n")),
         },
+        Request::Kick { target } => {
+            let kicked = server.kick(clock::now(), &Request::kick_target(&target));
+            info!(target = %target.escape_debug(), sessions = kicked.len(), "kick requested on the control socket");
+            Response {
+                ok: true,
+                kicked: Some(kicked),
+                ..Response::default()
+            }
+        }
     }
 }
 

@@ -17,8 +17,11 @@
 //! text. JSON escapes control characters itself.
 
 use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
+use std::net::IpAddr;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use server::Snapshot;
 use server::snapshot::SessionRow;
@@ -43,43 +46,79 @@ const OS_WIDTH: usize = 10;
 /// Widest state shown in the compact view.
 const STATE_WIDTH: usize = 8;
 
+/// What `l2tpd-rs status` was asked for.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Options<'a> {
+    /// The configuration file naming the control socket.
+    pub config: Option<&'a Path>,
+    /// The control socket.
+    pub socket: Option<&'a Path>,
+    /// Only the sessions of this user, assigned address or public address.
+    pub filter: Option<&'a str>,
+    /// Redraw every this many seconds until interrupted.
+    pub watch: Option<Duration>,
+}
+
 /// `l2tpd-rs status`.
-pub(crate) fn main(view: View, config: Option<&Path>, socket: Option<&Path>) -> ExitCode {
-    let path = match crate::socket_path(config, socket) {
+pub(crate) fn main(view: View, opts: &Options<'_>) -> ExitCode {
+    let path = match crate::socket_path(opts.config, opts.socket) {
         Ok(p) => p,
         Err(msg) => {
             eprintln!("l2tpd-rs: {msg}");
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("l2tpd-rs: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
+    let Some(every) = opts.watch else {
+        return match once(&path, view, opts.filter) {
+            Ok(out) => {
+                print!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(msg) => {
+                eprintln!("l2tpd-rs: {msg}");
+                ExitCode::FAILURE
+            }
+        };
+    };
+    // `watch`-style: redraw in place on a terminal; into a pipe or file, one block after the
+    // other, each under a `--- YYYY-MM-DD HH:MM:SS UTC` line.
+    let terminal = std::io::stdout().is_terminal();
+    loop {
+        let out = match once(&path, view, opts.filter) {
+            Ok(out) => out,
+            Err(msg) => {
+                eprintln!("l2tpd-rs: {msg}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut stdout = std::io::stdout().lock();
+        let written = if terminal {
+            // Home the cursor, clear the screen (ECMA-48 CUP and ED).
+            write!(stdout, "\x1b[H\x1b[2J{out}")
+        } else {
+            writeln!(stdout, "--- {}", utc_stamp(crate::clock::unix_seconds()))
+                .and_then(|()| write!(stdout, "{out}"))
+        };
+        if written.and_then(|()| stdout.flush()).is_err() {
+            // The reader went away (`| head`): not an error.
+            return ExitCode::SUCCESS;
         }
-    };
-    let response = match runtime.block_on(control::query(&path, &Request::Status)) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!(
-                "no l2tpd-rs daemon is listening on {}: is it running? ({e})",
-                path.display()
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    let (Some(snapshot), true) = (response.snapshot, response.ok) else {
-        eprintln!(
-            "l2tpd-rs: the daemon refused: {}",
-            response.error.unwrap_or_default()
-        );
-        return ExitCode::FAILURE;
-    };
-    let out = if view == View::Json {
+        drop(stdout);
+        std::thread::sleep(every);
+    }
+}
+
+/// One status query, rendered.
+fn once(path: &Path, view: View, filter: Option<&str>) -> Result<String, String> {
+    let response = control::ask(path, &Request::Status)?;
+    let mut snapshot = response
+        .snapshot
+        .ok_or_else(|| "the daemon sent no status".to_owned())?;
+    let total = snapshot.sessions.len();
+    if let Some(f) = filter {
+        keep_matching(&mut snapshot, f);
+    }
+    if view == View::Json {
         // The snapshot's fields, plus the daemon's own facts under "info".
         let value = serde_json::to_value(&snapshot).map(|mut v| {
             if let (Some(obj), Some(info)) = (v.as_object_mut(), response.info.as_ref()) {
@@ -90,18 +129,64 @@ pub(crate) fn main(view: View, config: Option<&Path>, socket: Option<&Path>) -> 
             }
             v
         });
-        match value.and_then(|v| serde_json::to_string_pretty(&v)) {
-            Ok(s) => s + "\n",
-            Err(e) => {
-                eprintln!("l2tpd-rs: {e}");
-                return ExitCode::FAILURE;
-            }
+        return value
+            .and_then(|v| serde_json::to_string_pretty(&v))
+            .map(|s| s + "\n")
+            .map_err(|e| e.to_string());
+    }
+    let mut out = render(&snapshot, response.info.as_ref(), view);
+    if let Some(f) = filter {
+        let _ = writeln!(
+            out,
+            "({} of {total} session{} match {})",
+            snapshot.sessions.len(),
+            plural(total),
+            escape(f)
+        );
+    }
+    Ok(out)
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the Unix epoch (the proleptic Gregorian
+/// calendar, days to civil date as in Howard Hinnant's `civil_from_days`).
+fn utc_stamp(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Shift the epoch to 0000-03-01 so leap days end each 400-year era's years.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Keeps the sessions (and negotiating peers) that `filter` names: a user (as in the users
+/// file, or as the client sent it with its `DOMAIN\\`), an assigned address, or a public
+/// address.
+pub(crate) fn keep_matching(s: &mut Snapshot, filter: &str) {
+    match filter.parse::<IpAddr>() {
+        Ok(ip) => {
+            s.sessions.retain(|r| {
+                r.client_public.ip() == ip || r.assigned_ip.is_some_and(|a| IpAddr::V4(a) == ip)
+            });
+            s.pending_peers.retain(|p| p.client_public.ip() == ip);
         }
-    } else {
-        render(&snapshot, response.info.as_ref(), view)
-    };
-    print!("{out}");
-    ExitCode::SUCCESS
+        Err(_) => {
+            s.sessions
+                .retain(|r| r.user == filter || config::users::strip_domain(&r.user) == filter);
+            s.pending_peers.clear();
+        }
+    }
 }
 
 /// The human-readable status, compact or wide.
@@ -514,6 +599,53 @@ mod tests {
             }],
             ..Snapshot::default()
         }
+    }
+
+    #[test]
+    fn utc_stamps() {
+        assert_eq!(utc_stamp(0), "1970-01-01 00:00:00 UTC");
+        // `date -u -d @951782400`: the leap day of a 400-year leap year.
+        assert_eq!(utc_stamp(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc_stamp(4_107_542_399), "2100-02-28 23:59:59 UTC");
+        assert_eq!(utc_stamp(4_107_542_400), "2100-03-01 00:00:00 UTC");
+        assert_eq!(utc_stamp(1_796_169_600 + 3_661), "2026-12-02 01:01:01 UTC");
+    }
+
+    #[test]
+    fn a_filter_keeps_a_users_or_an_addresss_sessions() {
+        let bob = SessionRow {
+            user: "CORP\\bob".into(),
+            assigned_ip: Some(Ipv4Addr::new(10, 99, 0, 3)),
+            client_public: SocketAddr::from(([198, 51, 100, 7], 1024)),
+            ..xp_session()
+        };
+        let carol = SessionRow {
+            user: "carol".into(),
+            assigned_ip: Some(Ipv4Addr::new(10, 99, 0, 4)),
+            client_public: SocketAddr::from(([192, 0, 2, 9], 4500)),
+            ..xp_session()
+        };
+        let all = snapshot(vec![xp_session(), bob, carol]);
+        let users = |f: &str| {
+            let mut s = all.clone();
+            keep_matching(&mut s, f);
+            let mut u: Vec<String> = s.sessions.iter().map(|r| r.user.clone()).collect();
+            u.sort();
+            (u, s.pending_peers.len())
+        };
+        // A user, as in users.yaml or as the client sent it.
+        assert_eq!(users("bob"), (vec!["CORP\\bob".to_owned()], 0));
+        assert_eq!(users("CORP\\bob"), (vec!["CORP\\bob".to_owned()], 0));
+        assert_eq!(users("bo"), (vec![], 0));
+        // An assigned address: one session.
+        assert_eq!(users("10.99.0.4"), (vec!["carol".to_owned()], 0));
+        // A public address: everyone behind that NAT.
+        assert_eq!(
+            users("198.51.100.7"),
+            (vec!["CORP\\bob".to_owned(), "alice".to_owned()], 0)
+        );
+        // A negotiating peer is matched by its public address.
+        assert_eq!(users("203.0.113.1"), (vec![], 1));
     }
 
     fn session_row<'a>(text: &'a str, header: &str) -> (&'a str, &'a str) {

@@ -2,7 +2,8 @@
 //! namespace, on high UDP ports, and a whole client from `testkit` (IKE initiator + LAC + PPP
 //! peer with the Windows XP SP2 profile) talking to it over real UDP sockets. The client gets an
 //! address by IPCP, pings the server's TUN address (the kernel answers, so the reply crosses TUN
-//! → PPP → L2TP → ESP), `l2tpd-rs status --json` shows the session with the right fields, and
+//! → PPP → L2TP → ESP), `l2tpd-rs status --json` shows the session with the right fields,
+//! `status USER|IP` filters, `kick` ends the session (with two workers), and
 //! SIGTERM takes the client down gracefully (CDN/StopCCN/Delete) before the daemon exits 0.
 //!
 //! Needs root (TUN, namespaces). Without root it says so and returns, unless
@@ -360,7 +361,66 @@ fn smoke_in_fresh_namespace(workers: u16) {
     }
     println!("status --wide:\n{wide}");
 
-    // SIGTERM: CDN, StopCCN and Delete reach the client, then the daemon exits 0.
+    // `status USER|IP` filters; `kick` of nobody ends nothing and says so (exit 1).
+    let sock_arg = sock.to_str().unwrap();
+    let mine = run(&["status", "alice", "--socket", sock_arg]);
+    let mine = text(&mine.stdout);
+    assert!(mine.contains(&addr.to_string()), "{mine}");
+    assert!(mine.contains("(1 of 1 session match alice)"), "{mine}");
+    let other = run(&["status", "192.0.2.250", "--socket", sock_arg]);
+    let other = text(&other.stdout);
+    assert!(!other.contains(&addr.to_string()), "{other}");
+    assert!(
+        other.contains("(0 of 1 session match 192.0.2.250)"),
+        "{other}"
+    );
+    // `status --watch 1` into a pipe: a block per second, each under a `--- <time>` line.
+    let mut watch = Command::new(BIN)
+        .args(["status", "--watch", "1", "alice", "--socket", sock_arg])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let _ = watch.kill();
+    let watched = text(&watch.wait_with_output().unwrap().stdout);
+    let blocks = watched.lines().filter(|l| l.starts_with("--- ")).count();
+    assert!((2..=4).contains(&blocks), "{blocks} blocks:\n{watched}");
+    assert_eq!(
+        watched.matches("(1 of 1 session match alice)").count(),
+        blocks,
+        "{watched}"
+    );
+    let nobody = run(&["kick", "nobody", "--socket", sock_arg]);
+    assert!(!nobody.status.success());
+    assert!(
+        text(&nobody.stdout).starts_with("no session matches nobody"),
+        "{}",
+        text(&nobody.stdout)
+    );
+    assert!(client.is_up());
+    if workers > 1 {
+        // Kicked by its assigned address: the client is told (CDN, StopCCN, Delete).
+        let kick = run(&["kick", &addr.to_string(), "--socket", sock_arg]);
+        assert!(kick.status.success(), "{}", text(&kick.stderr));
+        assert_eq!(
+            text(&kick.stdout),
+            format!("disconnected alice {addr} from {natt_local}\n")
+        );
+        let down = sockets.pump(&mut client, Duration::from_secs(5), |c| {
+            c.stage() == Stage::Down
+        });
+        assert!(
+            down,
+            "kicked, but the client was not told: {:?}",
+            client.events()
+        );
+        let after = status(&sock, true);
+        let v: serde_json::Value = serde_json::from_str(&text(&after.stdout)).unwrap();
+        assert_eq!(v["sessions"].as_array().unwrap().len(), 0, "{v}");
+    }
+
+    // SIGTERM: CDN, StopCCN and Delete reach the client (unless it was kicked already), then
+    // the daemon exits 0.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(daemon.0.id()).unwrap()),
         nix::sys::signal::Signal::SIGTERM,
