@@ -799,7 +799,7 @@ impl ServerAuth {
     }
 
     /// Answers the attempt `id` a remote verifier accepted with Success (RFC 2759 §5, RFC
-    /// 1994 §4.3, RFC 1334 §2.2.2).
+    /// 1994 §4.2, RFC 1334 §2.2.2).
     fn accept(
         &mut self,
         now: Instant,

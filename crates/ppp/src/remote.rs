@@ -7,7 +7,7 @@
 //! [`AuthTicket`] and an [`AuthRequest`] with the method, the CHAP Identifier, the user name
 //! as the peer gave it, our challenge and the peer's answer ([`AuthResponse`]). A RADIUS
 //! client maps these onto an Access-Request: MS-CHAP-Challenge and MS-CHAP2-Response for
-//! MS-CHAPv2 or MS-CHAP-Response for MS-CHAPv1 (RFC 2548 §2.3), CHAP-Challenge and
+//! MS-CHAPv2 or MS-CHAP-Response for MS-CHAPv1 (RFC 2548), CHAP-Challenge and
 //! CHAP-Password for CHAP-MD5 (RFC 2865 §5.3, §5.40), User-Password for PAP (RFC 2865 §5.2).
 //! The link then waits, and the caller answers with [`crate::Link::resolve_auth`] and an
 //! [`AuthVerdict`]:
@@ -15,31 +15,31 @@
 //! - [`Accept`]: the link sends Success. For MS-CHAPv2 that is `S=<authenticator response>
 //!   M=<message>` (RFC 2759 §5); only the verifier, who knows the password, can compute the
 //!   authenticator response, so it must come with the verdict (RADIUS: MS-CHAP2-Success, RFC
-//!   2548 §2.3.3). An Accept without it is answered with a Failure, since the peer would
+//!   2548). An Accept without it is answered with a Failure, since the peer would
 //!   reject our Success (Windows error 778). CHAP-MD5 and MS-CHAPv1 get a CHAP Success (RFC
-//!   1994 §4.3), PAP an Authenticate-Ack (RFC 1334 §2.2.2). The verdict's address (RADIUS
+//!   1994 §4.2), PAP an Authenticate-Ack (RFC 1334 §2.2.2). The verdict's address (RADIUS
 //!   Framed-IP-Address, RFC 2865 §5.8) is what IPCP then hands out, through
 //!   [`crate::Authenticator::assign_remote_address`].
-//! - [`Reject`]: the link sends the usual Failure (RFC 1994 §4.4; for MS-CHAP `E=<code> R=<0|1>
+//! - [`Reject`]: the link sends the usual Failure (RFC 1994 §4.2; for MS-CHAP `E=<code> R=<0|1>
 //!   C=<new challenge> V=<n> M=<text>`, RFC 2759 §6) with the verifier's error code and text
-//!   if it gave them (RADIUS: MS-CHAP-Error, RFC 2548 §2.1.5, and Reply-Message, RFC 2865
+//!   if it gave them (RADIUS: MS-CHAP-Error, RFC 2548, and Reply-Message, RFC 2865
 //!   §5.18), or PAP's Authenticate-Nak. `R=0`, and the end of the link, when the verdict
 //!   allows no retry or the link's `auth_retries` are used up; with `R=1` the peer's next
 //!   Response is a new attempt, handed out again.
 //!
-//! While a verdict is pending the link never retransmits its Challenge: RFC 1994 §4.1 lets
-//! the authenticator resend a Challenge until a Response arrives, and a Response has
-//! arrived. A client that answered a resent Challenge would compute a new Response, with a
-//! new peer challenge for MS-CHAPv2, and then reject the Success computed over its first one
-//! (Windows error 778). A repeated Response with the pending Identifier is absorbed; a
-//! Response with another Identifier answers no Challenge of ours and is ignored (RFC 1994
-//! §4.1: the Identifier "MUST" change with each Challenge). PAP has no Challenge: a peer
-//! repeats its Authenticate-Request with a new Identifier (RFC 1334 §2.2.1), so a repeat with
-//! the same name and password moves the pending answer to the new Identifier. If no verdict
-//! comes within `LinkConfig::auth_timeout` (30 s by default) the peer gets a Failure with
-//! `R=0` and the link ends ("the authentication server did not answer"). A verdict for a
-//! ticket that is no longer pending (the link timed out, failed, renegotiated LCP or went
-//! down) is ignored.
+//! While a verdict is pending the link never retransmits its Challenge: RFC 1994 §4.1 has
+//! Challenges sent "until a valid Response packet is received", and the Response that arrived
+//! is being judged. A client that answered a resent Challenge would compute a new Response,
+//! with a new peer challenge for MS-CHAPv2, and then reject the Success computed over its
+//! first one (Windows error 778). A repeated Response with the pending Identifier is
+//! absorbed; a Response with another Identifier answers no Challenge of ours and is ignored
+//! (RFC 1994 §4.1: the Identifier "MUST" change with each Challenge). PAP has no Challenge:
+//! a peer repeats its Authenticate-Request with a new Identifier (RFC 1334 §2.2.1), so a
+//! repeat with the same name and password moves the pending answer to the new Identifier.
+//! If no verdict comes within `LinkConfig::auth_timeout` (30 s by default) the peer gets a
+//! Failure with `R=0` and the link ends ("the authentication server did not answer"). A
+//! verdict for a ticket that is no longer pending (the link timed out, failed, renegotiated
+//! LCP or went down) is ignored.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -214,7 +214,7 @@ impl Accept {
 
     /// Takes the authenticator response from an MS-CHAPv2 Success text `S=<40 hex digits>`,
     /// optionally followed by ` M=<text>` (which then becomes the message): the RADIUS
-    /// MS-CHAP2-Success value after its Ident octet (RFC 2548 §2.3.3).
+    /// MS-CHAP2-Success value after its Ident octet (RFC 2548).
     pub fn with_mschapv2_success(mut self, text: &[u8]) -> Result<Self, crate::Error> {
         let success = SuccessMessage::parse(text)?;
         self.authenticator_response = Some(success.authenticator_response);
@@ -289,7 +289,7 @@ impl Reject {
 
     /// Takes the error code, the retry flag and the text from an MS-CHAP Failure text
     /// `E=<code> R=<0|1> ... M=<text>` (RFC 2759 §6): the RADIUS MS-CHAP-Error value after
-    /// its Ident octet (RFC 2548 §2.1.5). Its `C=` is not used: the link draws its own
+    /// its Ident octet (RFC 2548). Its `C=` is not used: the link draws its own
     /// challenge for a retry.
     pub fn with_ms_chap_error(mut self, text: &[u8]) -> Result<Self, crate::Error> {
         let failure = FailureMessage::parse(text)?;
