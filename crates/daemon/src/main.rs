@@ -26,6 +26,8 @@ mod clock;
 mod control;
 mod datapath;
 mod files;
+mod logging;
+mod notify;
 mod reload;
 mod run;
 mod status;
@@ -58,6 +60,13 @@ enum Command {
         /// dropped). For tests and diagnostics without CAP_NET_ADMIN.
         #[arg(long)]
         no_tun: bool,
+        /// How log lines are written to standard error. `auto` (the default): journald's form
+        /// when standard error is the systemd journal (JOURNAL_STREAM names it), else `text`.
+        /// `text`: with time stamps, coloured on a terminal. `journald`: no time stamps (the
+        /// journal adds its own), no colours, a `<N>` syslog priority before each line.
+        /// `json`: one JSON object per line.
+        #[arg(long, value_enum, default_value_t = logging::LogFormat::Auto, value_name = "FORMAT")]
+        log_format: logging::LogFormat,
     },
     /// Show the connected sessions of a running daemon.
     ///
@@ -135,7 +144,8 @@ fn main() -> ExitCode {
             config,
             keylog,
             no_tun,
-        } => run::main(&config, keylog.as_deref(), no_tun),
+            log_format,
+        } => run::main(&config, keylog.as_deref(), no_tun, log_format),
         Command::Status {
             wide,
             json,
