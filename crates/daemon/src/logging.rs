@@ -20,13 +20,14 @@ use tracing_subscriber::registry::LookupSpan;
 /// What `--log-format` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub(crate) enum LogFormat {
-    /// journald's form when standard error is the journal (systemd sets JOURNAL_STREAM),
-    /// otherwise text.
+    /// `journald` when standard error is the systemd journal (JOURNAL_STREAM names it),
+    /// otherwise `text`.
     #[default]
     Auto,
     /// Text lines with time stamps (colours only on a terminal).
     Text,
-    /// Text lines without time stamps or colours, each with a `<N>` syslog priority prefix.
+    /// Text lines without time stamps (the journal adds its own) or colours, each with a
+    /// `<N>` syslog priority prefix (so `journalctl -p warning` filters by level).
     Journald,
     /// One JSON object per line.
     Json,
