@@ -5,7 +5,8 @@
 //! socket in `NOTIFY_SOCKET` (a file system path, or an abstract name written with a leading
 //! `@`). Each message is one datagram of newline-separated `KEY=VALUE` assignments:
 //! - `READY=1` once the sockets are bound, the TUN device is up and the loop runs;
-//! - `RELOADING=1` before a reload of users.yaml and `READY=1` after it;
+//! - `RELOADING=1` (with `MONOTONIC_USEC`, the time it started) before a reload of users.yaml
+//!   and `READY=1` after it;
 //! - `STOPPING=1` when a shutdown starts;
 //! - `WATCHDOG=1` every half of `WATCHDOG_USEC` (`WatchdogSec=`), sent from the owner's loop,
 //!   so a loop that stops turning stops the pings and systemd restarts the daemon;
@@ -158,9 +159,14 @@ impl Notifier {
         self.send(&format!("READY=1\nSTATUS={status}"));
     }
 
-    /// A reload starts.
-    pub(crate) fn reloading(&mut self) {
-        self.send("RELOADING=1\nSTATUS=reloading the users file");
+    /// A reload starts at `monotonic_usec` (`CLOCK_MONOTONIC`, if it could be read).
+    pub(crate) fn reloading(&mut self, monotonic_usec: Option<u64>) {
+        let mut message = String::from("RELOADING=1\n");
+        if let Some(t) = monotonic_usec {
+            message.push_str(&format!("MONOTONIC_USEC={t}\n"));
+        }
+        message.push_str("STATUS=reloading the users file");
+        self.send(&message);
     }
 
     /// A shutdown starts.
@@ -259,7 +265,12 @@ mod tests {
 
         n.ready("serving 3 users");
         assert_eq!(recv(&listener), "READY=1\nSTATUS=serving 3 users");
-        n.reloading();
+        n.reloading(Some(12_345_678));
+        assert_eq!(
+            recv(&listener),
+            "RELOADING=1\nMONOTONIC_USEC=12345678\nSTATUS=reloading the users file"
+        );
+        n.reloading(None);
         assert_eq!(
             recv(&listener),
             "RELOADING=1\nSTATUS=reloading the users file"

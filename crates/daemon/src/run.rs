@@ -682,7 +682,7 @@ fn poll_users(rt: &mut Runtime, server: &mut Server) {
 /// Reads users.yaml once and checks all of it; a complete valid table replaces the server's,
 /// anything else keeps the old table.
 fn reload_users(rt: &mut Runtime, server: &mut Server) -> Result<usize, Vec<String>> {
-    rt.notifier.reloading();
+    rt.notifier.reloading(clock::monotonic_usec());
     let result = reload_users_now(rt, server);
     // Ready again whatever the outcome: a failed reload keeps serving the previous users.
     rt.notifier
