@@ -14,7 +14,7 @@ use crate::problem::Checker;
 use crate::server::PppOptions;
 
 /// The control socket path used when the configuration names none.
-pub const DEFAULT_CONTROL_SOCKET: &str = "/run/l2tpd-rs.sock";
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/l2tpd-rs/l2tpd-rs.sock";
 
 /// The largest `workers` value accepted.
 pub const MAX_WORKERS: u16 = 128;

@@ -32,3 +32,11 @@ pub(crate) fn os_seed() -> [u8; 32] {
     rand::rngs::OsRng.fill_bytes(&mut seed);
     seed
 }
+
+/// `CLOCK_MONOTONIC` in microseconds, for systemd's `MONOTONIC_USEC` (sd_notify(3)).
+pub(crate) fn monotonic_usec() -> Option<u64> {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).ok()?;
+    let secs = u64::try_from(ts.tv_sec()).ok()?;
+    let micros = u64::try_from(ts.tv_nsec()).ok()? / 1000;
+    secs.checked_mul(1_000_000)?.checked_add(micros)
+}

@@ -27,13 +27,38 @@ mod control;
 mod datapath;
 mod files;
 mod kick;
+mod logging;
+mod notify;
 mod reload;
 mod run;
 mod status;
 mod workers;
 
-/// The configuration file used when `--config` is not given.
+/// The configuration file used when `--config` is not given and it exists: a source checkout's
+/// example, relative to the working directory.
 const DEFAULT_CONFIG: &str = "config/l2tpd.yaml";
+
+/// The installed configuration (the Debian package's), used when `--config` is not given and
+/// [`DEFAULT_CONFIG`] does not exist.
+const SYSTEM_CONFIG: &str = "/etc/l2tpd-rs/l2tpd.yaml";
+
+/// What `--config` means when it is not given.
+const CONFIG_HELP: &str = "The configuration file [default: config/l2tpd.yaml if it exists, else /etc/l2tpd-rs/l2tpd.yaml]";
+
+/// The configuration file when `--config` is not given: [`DEFAULT_CONFIG`] if it exists, else
+/// [`SYSTEM_CONFIG`].
+fn default_config(checkout_exists: bool) -> PathBuf {
+    PathBuf::from(if checkout_exists {
+        DEFAULT_CONFIG
+    } else {
+        SYSTEM_CONFIG
+    })
+}
+
+/// `--config`, or the default.
+fn config_or_default(config: Option<PathBuf>) -> PathBuf {
+    config.unwrap_or_else(|| default_config(Path::new(DEFAULT_CONFIG).exists()))
+}
 
 /// L2TP/IPsec remote-access VPN server for the built-in clients of Windows, macOS/iOS and Linux.
 #[derive(Debug, Parser)]
@@ -47,9 +72,8 @@ struct Cli {
 enum Command {
     /// Run the server in the foreground.
     Run {
-        /// The configuration file.
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[arg(long, short, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
         /// Append IKE and ESP keys in Wireshark's formats to FILE (debugging only: anyone who
         /// reads the file can decrypt the captured traffic). FILE is kept mode 0600; a symbolic
         /// link, a non-regular file or a file owned by another user is refused.
@@ -59,6 +83,9 @@ enum Command {
         /// dropped). For tests and diagnostics without CAP_NET_ADMIN.
         #[arg(long)]
         no_tun: bool,
+        /// How log lines are written to standard error (`log_level` and RUST_LOG choose which).
+        #[arg(long, value_enum, default_value_t = logging::LogFormat::Auto, value_name = "FORMAT")]
+        log_format: logging::LogFormat,
     },
     /// Show the connected sessions of a running daemon.
     ///
@@ -111,9 +138,8 @@ enum Command {
     /// configuration names must exist. Warnings (such as secrets other users can read) do not
     /// fail the check.
     CheckConfig {
-        /// The configuration file.
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[arg(long, short, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
     },
     /// Print the NT hash of a password, for `nt_hash:` in users.yaml (reads the password from
     /// standard input if it is not given; prefer that, command lines are visible to others).
@@ -133,9 +159,8 @@ enum Command {
         /// (filled-in steps).
         #[arg(long, value_enum)]
         format: client_config::Format,
-        /// The configuration file.
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[arg(long, short, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
         /// The address or DNS name clients dial (default: the first listen address that is
         /// neither a wildcard nor loopback).
         #[arg(long, value_name = "HOST")]
@@ -160,7 +185,13 @@ fn main() -> ExitCode {
             config,
             keylog,
             no_tun,
-        } => run::main(&config, keylog.as_deref(), no_tun),
+            log_format,
+        } => run::main(
+            &config_or_default(config),
+            keylog.as_deref(),
+            no_tun,
+            log_format,
+        ),
         Command::Status {
             wide,
             json,
@@ -191,7 +222,7 @@ fn main() -> ExitCode {
             config,
             socket,
         } => kick::main(&target, config.as_deref(), socket.as_deref()),
-        Command::CheckConfig { config } => check::check_config(&config),
+        Command::CheckConfig { config } => check::check_config(&config_or_default(config)),
         Command::HashPassword { password } => hash_password(password),
         Command::ClientConfig {
             user,
@@ -202,7 +233,7 @@ fn main() -> ExitCode {
             with_password,
             output,
         } => client_config::main(&client_config::Request {
-            config: &config,
+            config: &config_or_default(config),
             user: &user,
             format,
             server: server.as_deref(),
@@ -253,11 +284,13 @@ fn socket_path(config: Option<&Path>, socket: Option<&Path>) -> Result<PathBuf, 
     if let Some(s) = socket {
         return Ok(s.to_path_buf());
     }
-    let config_path = config.unwrap_or_else(|| Path::new(DEFAULT_CONFIG));
-    if config.is_none() && !config_path.exists() {
+    let config_path = config.map_or_else(|| config_or_default(None), Path::to_path_buf);
+    // Without --config, a configuration this user cannot read (the installed one is mode
+    // 0600) means the default socket: members of `control_socket_group` need not read it.
+    if config.is_none() && std::fs::File::open(&config_path).is_err() {
         return Ok(PathBuf::from(config::DEFAULT_CONTROL_SOCKET));
     }
-    match config::Config::load(config_path) {
+    match config::Config::load(&config_path) {
         Ok((c, _)) => Ok(c.daemon.control_socket),
         Err(errors) => {
             let mut msg = format!(
@@ -270,5 +303,30 @@ fn socket_path(config: Option<&Path>, socket: Option<&Path>) -> Result<PathBuf, 
             msg.push_str("\n(or name the socket with --socket PATH)");
             Err(msg)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_configuration_is_the_checkout_s_else_the_installed_one() {
+        assert_eq!(default_config(true), PathBuf::from("config/l2tpd.yaml"));
+        assert_eq!(
+            default_config(false),
+            PathBuf::from("/etc/l2tpd-rs/l2tpd.yaml")
+        );
+    }
+
+    #[test]
+    fn help_documents_the_new_options() {
+        use clap::CommandFactory;
+        let mut cmd = Cli::command();
+        let run = cmd.find_subcommand_mut("run").unwrap();
+        let help = run.render_long_help().to_string();
+        assert!(help.contains("--log-format"), "{help}");
+        assert!(help.contains("journald"), "{help}");
+        assert!(help.contains("/etc/l2tpd-rs/l2tpd.yaml"), "{help}");
     }
 }

@@ -11,6 +11,10 @@
 //! file is reported and the previous table kept (see [`crate::reload`] for when a change is
 //! acted on). SIGTERM/SIGINT call [`Server::shutdown`], keep
 //! the loop going for at most [`SHUTDOWN_GRACE`] so the goodbyes get out, and exit 0.
+//!
+//! Under systemd (`Type=notify`) the loop reports through [`crate::notify`]: `READY=1` once
+//! set-up is done and the loop is about to run, `RELOADING=1`/`READY=1` around a users reload,
+//! `STOPPING=1` at shutdown, and `WATCHDOG=1` pings from the loop itself.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -37,6 +41,8 @@ use tracing::{debug, error, info, warn};
 use crate::clock;
 use crate::control::{self, DaemonInfo, Request, Response};
 use crate::datapath::{self, Input, Lane, Listener, Owner};
+use crate::logging::LogFormat;
+use crate::notify::Notifier;
 use crate::reload::UsersWatch;
 
 /// How long a shutdown may take to send its Delete/StopCCN messages.
@@ -77,10 +83,17 @@ struct Runtime {
     worker_count: usize,
     /// Packets each worker read.
     worker_packets: Vec<Arc<AtomicU64>>,
+    /// The service manager (systemd), if one is listening.
+    notifier: Notifier,
 }
 
 /// `l2tpd-rs run`.
-pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> ExitCode {
+pub(crate) fn main(
+    config_path: &Path,
+    keylog: Option<&Path>,
+    no_tun: bool,
+    log_format: LogFormat,
+) -> ExitCode {
     let crate::check::Loaded {
         config,
         warnings,
@@ -98,7 +111,7 @@ pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> E
             return ExitCode::FAILURE;
         }
     };
-    init_logging(&config);
+    init_logging(&config, log_format);
     for w in &warnings {
         warn!("{w}");
     }
@@ -138,17 +151,11 @@ pub(crate) fn main(config_path: &Path, keylog: Option<&Path>, no_tun: bool) -> E
     }
 }
 
-fn init_logging(config: &Config) {
+fn init_logging(config: &Config, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(config.daemon.log_level.as_str()));
-    // Colour only on a terminal: a log file or journald gets plain text that grep can match.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .try_init();
+    crate::logging::init(format, filter);
 }
 
 async fn setup(
@@ -302,6 +309,7 @@ async fn setup(
         workers,
         worker_count: 0,
         worker_packets: Vec::new(),
+        notifier: Notifier::from_env(clock::now()),
     })
 }
 
@@ -485,8 +493,25 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
         "l2tpd-rs {} started",
         env!("CARGO_PKG_VERSION")
     );
+    if rt.notifier.is_active() {
+        info!(
+            watchdog = ?rt.notifier.watchdog_every(),
+            "telling the service manager we are ready (NOTIFY_SOCKET)"
+        );
+    }
+    rt.notifier
+        .ready(&format!("serving {} users", rt.user_count));
+    // Idle wake-ups for the watchdog; a busy loop pings from the top of every turn.
+    let mut watchdog_tick = tokio::time::interval(
+        rt.notifier
+            .watchdog_every()
+            .unwrap_or(Duration::from_secs(3600)),
+    );
+    watchdog_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let watchdog_on = rt.notifier.watchdog_every().is_some();
     let mut shutdown_deadline: Option<Instant> = None;
     loop {
+        rt.notifier.watchdog(clock::now());
         let timeout = server.poll_timeout();
         if let Some(deadline) = shutdown_deadline {
             // Keep going only while the server still has work and the grace period lasts.
@@ -532,17 +557,20 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
                 Err(e) => warn!("control socket accept failed: {e}"),
             },
             _ = users_poll.tick(), if shutdown_deadline.is_none() => poll_users(&mut rt, &mut server),
+            _ = watchdog_tick.tick(), if watchdog_on => {}
             _ = sighup.recv() => {
                 info!("SIGHUP: reloading the users file");
                 let _ = reload_users(&mut rt, &mut server);
             },
             _ = sigterm.recv(), if shutdown_deadline.is_none() => {
                 info!("SIGTERM: disconnecting every client and stopping");
+                rt.notifier.stopping();
                 server.shutdown(clock::now());
                 shutdown_deadline = Some(clock::now() + SHUTDOWN_GRACE);
             },
             _ = sigint.recv(), if shutdown_deadline.is_none() => {
                 info!("SIGINT: disconnecting every client and stopping");
+                rt.notifier.stopping();
                 server.shutdown(clock::now());
                 shutdown_deadline = Some(clock::now() + SHUTDOWN_GRACE);
             },
@@ -663,6 +691,15 @@ fn poll_users(rt: &mut Runtime, server: &mut Server) {
 /// Reads users.yaml once and checks all of it; a complete valid table replaces the server's,
 /// anything else keeps the old table.
 fn reload_users(rt: &mut Runtime, server: &mut Server) -> Result<usize, Vec<String>> {
+    rt.notifier.reloading(clock::monotonic_usec());
+    let result = reload_users_now(rt, server);
+    // Ready again whatever the outcome: a failed reload keeps serving the previous users.
+    rt.notifier
+        .ready(&format!("serving {} users", rt.user_count));
+    result
+}
+
+fn reload_users_now(rt: &mut Runtime, server: &mut Server) -> Result<usize, Vec<String>> {
     let load = crate::check::load_users(&rt.config);
     let file = &rt.config.daemon.users_file;
     match load.result {

@@ -597,3 +597,124 @@ fn users_file_must_stay_readable_after_the_privilege_drop() {
     wait_for_status(&sock, &mut child);
     stop(&mut child);
 }
+
+/// Under systemd (`Type=notify`): READY=1 once serving, WATCHDOG=1 pings at half of
+/// WATCHDOG_USEC, RELOADING=1 then READY=1 around a SIGHUP reload, STOPPING=1 on SIGTERM.
+#[test]
+fn service_manager_notifications() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = TempDir::new("notify");
+    let cfg = write_config_with(&dir, "");
+    let notify_path = dir.path("notify.sock");
+    let manager = UnixDatagram::bind(&notify_path).unwrap();
+    manager
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let next = || {
+        let mut buf = [0u8; 1024];
+        let n = manager.recv(&mut buf).expect("a notification within 20 s");
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    };
+    // Everything but watchdog pings, which may come in between.
+    let next_state = || loop {
+        let m = next();
+        if m != "WATCHDOG=1" {
+            return m;
+        }
+    };
+    let log = dir.path("daemon.log");
+    let mut child = Command::new(BIN)
+        .args(["run", "--no-tun", "--config", cfg.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", &notify_path)
+        // 400 ms: a ping every 200 ms.
+        .env("WATCHDOG_USEC", "400000")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let ready = next_state();
+    assert!(ready.starts_with("READY=1\n"), "{ready:?}");
+    assert!(ready.contains("STATUS=serving 1 users"), "{ready:?}");
+    // Ready means serving: the control socket answers at once.
+    let status = run(&[
+        "status",
+        "--json",
+        "--socket",
+        dir.path("ctl.sock").to_str().unwrap(),
+    ]);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    // Pings keep coming while the daemon idles.
+    let start = Instant::now();
+    let mut pings = 0;
+    while pings < 3 {
+        if next() == "WATCHDOG=1" {
+            pings += 1;
+        }
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "3 pings took {:?}",
+        start.elapsed()
+    );
+
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let reloading = next_state();
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading:?}"
+    );
+    assert!(next_state().starts_with("READY=1\n"));
+
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(next_state().starts_with("STOPPING=1\n"));
+    assert!(child.wait().unwrap().success());
+}
+
+/// `--log-format journald`: no time stamps, no colours, a syslog priority on each line;
+/// `--log-format json`: one JSON object per line.
+#[test]
+fn log_formats() {
+    let dir = TempDir::new("logfmt");
+    let cfg = write_config_with(&dir, "");
+    let log = dir.path("journald.log");
+    let mut child = start(&cfg, &["--log-format", "journald"], &log);
+    wait_for_status(&dir.path("ctl.sock"), &mut child);
+    stop(&mut child);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.is_empty());
+    for line in text.lines() {
+        let (prio, level) = match line.get(..3) {
+            Some("<3>") => ("<3>", "ERROR"),
+            Some("<4>") => ("<4>", "WARN"),
+            Some("<6>") => ("<6>", "INFO"),
+            Some("<7>") => ("<7>", "DEBUG"),
+            _ => panic!("no priority prefix: {line:?}"),
+        };
+        assert!(!line.contains('\x1b'), "colour in {line:?}");
+        // The level follows the priority at once: no time stamp in between.
+        assert!(
+            line[prio.len()..].trim_start().starts_with(level),
+            "{line:?}"
+        );
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("<6>") && l.contains("started")),
+        "{text}"
+    );
+
+    let log = dir.path("json.log");
+    let mut child = start(&cfg, &["--log-format", "json"], &log);
+    wait_for_status(&dir.path("ctl.sock"), &mut child);
+    stop(&mut child);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut levels = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
+        levels.push(v["level"].as_str().unwrap().to_owned());
+        assert!(v["fields"]["message"].is_string(), "{line}");
+    }
+    assert!(levels.iter().any(|l| l == "INFO"), "{text}");
+}
