@@ -262,6 +262,9 @@ fn datagrams_from_elsewhere_and_garbage_are_dropped() {
     let mut broken = good.clone();
     broken.extend_from_slice(&[18, 1]);
     broken[3] += 2;
+    let ra = Repr::parse_bytes(&tx.payload).unwrap().authenticator;
+    let a = auth::response_authenticator(&broken, &ra, &SharedSecret::new("one"));
+    broken[4..20].copy_from_slice(&a);
     assert!(matches!(
         c.handle_datagram(now, tx.destination, &broken),
         Err(Error::Malformed(_))
