@@ -912,6 +912,29 @@ impl Attribute {
 }
 
 impl MsAttribute {
+    /// MS-CHAP2-Response from the Value of a PPP MS-CHAPv2 Response packet (RFC 2759 §4) and
+    /// its CHAP Identifier: RFC 2548 §2.3.2 moves Flags from the end to after the Ident.
+    pub fn chap2_response(ident: u8, r: &wire::ppp::mschap::V2Response) -> Self {
+        Self::Chap2Response {
+            ident,
+            flags: r.flags,
+            peer_challenge: r.peer_challenge,
+            reserved: r.reserved,
+            nt_response: r.nt_response,
+        }
+    }
+
+    /// MS-CHAP-Response from the Value of a PPP MS-CHAPv1 Response packet (RFC 2433 §2.2) and
+    /// its CHAP Identifier: RFC 2548 §2.1.3 puts the Use-NT flag after the Ident.
+    pub fn chap_response(ident: u8, r: &wire::ppp::mschap::V1Response) -> Self {
+        Self::ChapResponse {
+            ident,
+            flags: r.use_nt,
+            lm_response: r.lm_response,
+            nt_response: r.nt_response,
+        }
+    }
+
     /// Parses a Microsoft VSA String that holds exactly one sub-attribute of a type this crate
     /// types, with a value of the right format; `None` otherwise.
     fn parse_sub(data: &[u8]) -> Option<Self> {
@@ -1316,6 +1339,30 @@ mod tests {
             0;
             247
         ])));
+    }
+
+    #[test]
+    fn ppp_responses_convert_to_rfc2548_layout() {
+        use wire::ppp::mschap::{V1Response, V2Response};
+        // The PPP value: Peer-Challenge, Reserved, NT-Response, Flags (RFC 2759 §4).
+        let mut ppp = [0u8; 49];
+        for (i, b) in ppp.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let v2 = V2Response::parse(&ppp).unwrap();
+        let a = Attribute::Microsoft(MsAttribute::chap2_response(9, &v2));
+        let mut out = vec![0u8; a.buffer_len()];
+        a.emit(&mut out).unwrap();
+        // RADIUS: Ident, Flags, Peer-Challenge, Reserved, Response (RFC 2548 §2.3.2).
+        assert_eq!(out[8..10], [9, 48]);
+        assert_eq!(out[10..], ppp[..48]);
+        // MS-CHAPv1 (RFC 2433 §2.2 -> RFC 2548 §2.1.3): LM, NT, Use-NT -> Ident, Flags, LM, NT.
+        let v1 = V1Response::parse(&ppp).unwrap();
+        let a = Attribute::Microsoft(MsAttribute::chap_response(9, &v1));
+        let mut out = vec![0u8; a.buffer_len()];
+        a.emit(&mut out).unwrap();
+        assert_eq!(out[8..10], [9, 48]);
+        assert_eq!(out[10..], ppp[..48]);
     }
 
     #[test]

@@ -741,3 +741,14 @@ fn disconnect_request_is_verified_and_answered() {
     assert_eq!(transmits(&mut c)[0].payload[0], u8::from(Code::CoaAck));
     assert_eq!(c.stats().dynamic_requests, 3);
 }
+
+#[test]
+fn secrets_never_show_in_debug() {
+    let mut cfg = dynauth_config();
+    cfg.auth_servers[0].secret = SharedSecret::new("hunter2-secret");
+    let shown = format!("{cfg:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(!shown.contains("dae\""), "{shown}");
+    let c = client(cfg);
+    assert!(!format!("{c:?}").contains("hunter2"));
+}
