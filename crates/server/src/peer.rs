@@ -147,7 +147,11 @@ impl Sessions {
 #[derive(Debug)]
 pub(crate) enum PeerEvent {
     /// A user authenticated on a session.
-    Authenticated { key: l2tp::SessionKey, user: String },
+    Authenticated {
+        key: l2tp::SessionKey,
+        user: String,
+        method: ppp::AuthProtocol,
+    },
     /// An authentication attempt failed.
     AuthFailed {
         user: String,
@@ -459,7 +463,7 @@ impl Peer {
                         info!(client = %self.tuple.remote, user = %user.printable(), method = ?method, "user authenticated");
                         session.user = Some(user.clone());
                         self.events
-                            .push_back(PeerEvent::Authenticated { key, user });
+                            .push_back(PeerEvent::Authenticated { key, user, method });
                     }
                     ppp::Event::AuthFailed {
                         user,
