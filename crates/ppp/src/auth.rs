@@ -16,6 +16,9 @@
 //! source) is the last one on the link, so its Failure says `R=0` (RFC 2759 §6: "'1' if a retry
 //! is allowed, and '0' otherwise"; Windows then shows error 691 and hangs up instead of asking
 //! for the password again).
+//!
+//! Remote verification: when the look-up answers [`Lookup::Remote`], nothing is checked here;
+//! the attempt is handed out and answered later (see [`crate::remote`]).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -31,6 +34,9 @@ use wire::ppp::{chap, pap};
 use zeroize::Zeroizing;
 
 use crate::config::{AuthProtocol, LinkConfig};
+use crate::remote::{
+    Accept, AuthRequest, AuthResponse, AuthTicket, AuthVerdict, FramedAddress, MAX_VERDICT_TEXT,
+};
 
 /// Where the authenticator finds users and addresses. The server implements it over its users
 /// file and address pool; a RADIUS client can implement it later.
@@ -48,6 +54,30 @@ pub trait Authenticator {
     /// the implementation may honour. The link accepts the peer's own request only when it
     /// equals what this returns. `None` means no address is available (the link goes down).
     fn assign_address(&mut self, user: &str, requested: Option<Ipv4Addr>) -> Option<Ipv4Addr>;
+
+    /// The address for a `user` a remote verifier accepted with an address (RADIUS
+    /// Framed-IP-Address, RFC 2865 §5.8): it wins over the pool. `requested` is as in
+    /// [`Authenticator::assign_address`]. `None` means the address cannot be given (the link
+    /// goes down).
+    ///
+    /// The default gives a [`FramedAddress::Fixed`] address as it is, lets the address source
+    /// choose for [`FramedAddress::NasChoice`], and gives the peer the address it asks for on
+    /// [`FramedAddress::UserChoice`] (the source chooses when it asks for none). An
+    /// implementation that tracks addresses in use should override it.
+    fn assign_remote_address(
+        &mut self,
+        user: &str,
+        framed: FramedAddress,
+        requested: Option<Ipv4Addr>,
+    ) -> Option<Ipv4Addr> {
+        match (framed, requested) {
+            (FramedAddress::Fixed(addr), _) => Some(addr),
+            (FramedAddress::UserChoice, Some(addr)) => Some(addr),
+            (FramedAddress::NasChoice | FramedAddress::UserChoice, _) => {
+                self.assign_address(user, requested)
+            }
+        }
+    }
 }
 
 /// The result of a user look-up.
@@ -75,6 +105,10 @@ pub enum Lookup {
     },
     /// The user's credential.
     Found(Credential),
+    /// Someone else decides (a RADIUS server): the link checks nothing, hands the attempt out
+    /// as [`crate::Event::AuthRequest`] and waits for [`crate::Link::resolve_auth`] (see
+    /// [`crate::remote`]).
+    Remote,
 }
 
 /// What we know about a user's password.
@@ -141,6 +175,28 @@ pub enum AuthFailure {
     MalformedResponse,
     /// The peer did not answer.
     NoResponse,
+    /// A remote verifier rejected the attempt, with this MS-CHAP error code (691 unless it
+    /// gave another).
+    Rejected {
+        /// The error code the peer was given (the Windows error the user sees).
+        error: u32,
+    },
+    /// A remote verifier gave no verdict within `LinkConfig::auth_timeout`.
+    NoVerdict,
+    /// A remote verifier accepted an MS-CHAPv2 attempt without the authenticator response the
+    /// Success must carry (RADIUS MS-CHAP2-Success), so the peer could not have trusted it.
+    IncompleteAccept,
+}
+
+impl AuthFailure {
+    /// The Windows error the user sees: the remote verifier's code for
+    /// [`AuthFailure::Rejected`], else 691 ([`crate::WINDOWS_ERROR_AUTH_FAILURE`]).
+    pub const fn windows_error(&self) -> u32 {
+        match self {
+            Self::Rejected { error } => *error,
+            _ => crate::WINDOWS_ERROR_AUTH_FAILURE,
+        }
+    }
 }
 
 impl fmt::Display for AuthFailure {
@@ -168,6 +224,13 @@ impl fmt::Display for AuthFailure {
             }
             Self::MalformedResponse => "malformed response",
             Self::NoResponse => "no response from peer",
+            Self::Rejected { error } => {
+                return write!(f, "rejected by the authentication server (error {error})");
+            }
+            Self::NoVerdict => "the authentication server did not answer",
+            Self::IncompleteAccept => {
+                "the authentication server accepted without an MS-CHAPv2 authenticator response"
+            }
         })
     }
 }
@@ -185,6 +248,11 @@ pub(crate) enum Outcome {
         reason: AuthFailure,
         fatal: bool,
     },
+    /// The attempt is handed to a remote verifier ([`Lookup::Remote`]).
+    Deferred {
+        ticket: AuthTicket,
+        request: Box<AuthRequest>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,11 +264,46 @@ enum Phase {
         retransmits: u32,
         retry: bool,
     },
+    /// A remote verdict on the Response (or PAP request) `id` is awaited: no Challenge is
+    /// retransmitted (see [`crate::remote`]).
+    Pending {
+        id: u8,
+        ticket: AuthTicket,
+    },
     Done {
         id: u8,
     },
     Failed,
 }
+
+/// The attempt a pending verdict is about.
+#[derive(Debug)]
+struct Attempt {
+    user: String,
+    name: Vec<u8>,
+    /// The Response value (the password for PAP), to recognise a PAP repeat.
+    value: Zeroizing<Vec<u8>>,
+}
+
+/// How a Failure reads: `E=`, `M=`, and whether `R=1` may be offered.
+struct FailReply<'a> {
+    error: u32,
+    message: &'a [u8],
+    retry: bool,
+}
+
+/// A local check's Failure: 691, the usual text, a retry while `auth_retries` last.
+const LOCAL_FAILURE: FailReply<'static> = FailReply {
+    error: crate::WINDOWS_ERROR_AUTH_FAILURE,
+    message: FAILURE_TEXT,
+    retry: true,
+};
+
+/// A Failure that ends the link whatever the retries left.
+const FINAL_FAILURE: FailReply<'static> = FailReply {
+    retry: false,
+    ..LOCAL_FAILURE
+};
 
 /// Server-side authentication state for one link.
 #[derive(Debug)]
@@ -214,6 +317,10 @@ pub(crate) struct ServerAuth {
     /// What refused attempts are checked against (see the module docs): 16 hex digits from the
     /// link's generator, so it differs per link and is never a constant.
     dummy: Zeroizing<String>,
+    /// The attempt a remote verdict is awaited for.
+    attempt: Option<Box<Attempt>>,
+    /// The address a remote verdict gave.
+    framed: Option<FramedAddress>,
     pub(crate) out: VecDeque<(Protocol, Vec<u8>)>,
     #[cfg(test)]
     pub(crate) forced_challenge: Option<[u8; 16]>,
@@ -245,6 +352,8 @@ impl ServerAuth {
             deadline: None,
             last_reply: Vec::new(),
             dummy: Zeroizing::new(String::new()),
+            attempt: None,
+            framed: None,
             out: VecDeque::new(),
             #[cfg(test)]
             forced_challenge: None,
@@ -259,6 +368,11 @@ impl ServerAuth {
 
     pub(crate) const fn deadline(&self) -> Option<Instant> {
         self.deadline
+    }
+
+    /// The address a remote verdict gave, if one did.
+    pub(crate) const fn framed(&self) -> Option<FramedAddress> {
+        self.framed
     }
 
     fn challenge_len(&self) -> usize {
@@ -314,8 +428,14 @@ impl ServerAuth {
         self.deadline = Some(now + cfg.restart_interval);
     }
 
-    /// The restart timer: retransmit the Challenge, or give up.
-    pub(crate) fn handle_timeout(&mut self, now: Instant, cfg: &LinkConfig) -> Outcome {
+    /// The restart timer: retransmit the Challenge, or give up; or a remote verdict that
+    /// never came.
+    pub(crate) fn handle_timeout(
+        &mut self,
+        now: Instant,
+        cfg: &LinkConfig,
+        rng: &mut ChaCha20Rng,
+    ) -> Outcome {
         match self.deadline {
             Some(d) if now >= d => {}
             _ => return Outcome::Pending,
@@ -343,6 +463,18 @@ impl ServerAuth {
                     reason: AuthFailure::NoResponse,
                     fatal: true,
                 }
+            }
+            Phase::Pending { id, .. } => {
+                let user = self.attempt.take().map(|a| a.user).unwrap_or_default();
+                self.fail(
+                    now,
+                    id,
+                    user,
+                    AuthFailure::NoVerdict,
+                    cfg,
+                    rng,
+                    &FINAL_FAILURE,
+                )
             }
             _ => Outcome::Pending,
         }
@@ -388,6 +520,22 @@ impl ServerAuth {
             }
             return Outcome::Pending;
         }
+        if let Phase::Pending { id, .. } = self.phase {
+            // Forwarded once: the verdict answers it (see `crate::remote`).
+            if id == identifier {
+                tracing::debug!(
+                    identifier,
+                    "repeated CHAP Response absorbed: verdict pending"
+                );
+            } else {
+                tracing::debug!(
+                    identifier,
+                    pending = id,
+                    "CHAP Response with another identifier ignored: verdict pending"
+                );
+            }
+            return Outcome::Pending;
+        }
         if !self.expects(identifier) {
             tracing::debug!(
                 identifier,
@@ -396,7 +544,11 @@ impl ServerAuth {
             return Outcome::Pending;
         }
         let user = String::from_utf8_lossy(name).into_owned();
-        match self.verify(identifier, value, name, &user, auth) {
+        let found = lookup(auth, &user);
+        if found == Lookup::Remote {
+            return self.defer(now, identifier, value, name, user, cfg, rng);
+        }
+        match self.verify(identifier, value, name, found) {
             Ok(success_message) => {
                 let reply = emit(identifier, chap::Body::Success(&success_message));
                 self.last_reply.clone_from(&reply);
@@ -405,10 +557,14 @@ impl ServerAuth {
                 self.deadline = None;
                 Outcome::Success { user }
             }
-            Err(reason) => self.fail(now, identifier, user, reason, cfg, rng),
+            Err(reason) => self.fail(now, identifier, user, reason, cfg, rng, &LOCAL_FAILURE),
         }
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the attempt, its context and the reply"
+    )]
     fn fail(
         &mut self,
         now: Instant,
@@ -417,10 +573,12 @@ impl ServerAuth {
         reason: AuthFailure,
         cfg: &LinkConfig,
         rng: &mut ChaCha20Rng,
+        reply: &FailReply<'_>,
     ) -> Outcome {
         self.failures = self.failures.saturating_add(1);
         // A throttled attempt is the last: the Failure says R=0 (RFC 2759 §6).
         let fatal = self.failures >= cfg.auth_retries
+            || !reply.retry
             || matches!(
                 reason,
                 AuthFailure::Throttled { .. } | AuthFailure::SessionLimit { .. }
@@ -436,11 +594,11 @@ impl ServerAuth {
                     FailureChallenge::V1(c)
                 };
                 let msg = FailureMessage {
-                    error: crate::WINDOWS_ERROR_AUTH_FAILURE,
+                    error: reply.error,
                     retry: !fatal,
                     challenge: Some(challenge),
                     version: Some(cfg.mschap_failure_version),
-                    message: Some(FAILURE_TEXT),
+                    message: Some(reply.message),
                 };
                 let mut text = vec![0u8; msg.buffer_len()];
                 if msg.emit(&mut text).is_err() {
@@ -457,7 +615,7 @@ impl ServerAuth {
                 self.deadline = Some(now + cfg.restart_interval * cfg.max_configure);
             }
             AuthProtocol::Chap => {
-                let packet = emit(identifier, chap::Body::Failure(FAILURE_TEXT));
+                let packet = emit(identifier, chap::Body::Failure(reply.message));
                 self.out.push_back((Protocol::Chap, packet));
                 if !fatal {
                     // RFC 1994 §2: the authenticator may challenge again at any time.
@@ -473,7 +631,7 @@ impl ServerAuth {
                 }
             }
             AuthProtocol::Pap => {
-                let packet = emit(identifier, pap::Body::AuthenticateNak(FAILURE_TEXT));
+                let packet = emit(identifier, pap::Body::AuthenticateNak(reply.message));
                 self.out.push_back((Protocol::Pap, packet));
                 self.phase = Phase::Waiting {
                     id: identifier,
@@ -519,11 +677,36 @@ impl ServerAuth {
             }
             return Outcome::Pending;
         }
+        if let Phase::Pending { id, ticket } = self.phase {
+            // RFC 1334 §2.2.1: a peer repeats its request with a new Identifier. The same name
+            // and password are the same attempt: the verdict answers the newest Identifier.
+            let same = self
+                .attempt
+                .as_ref()
+                .is_some_and(|a| a.name == peer_id && crypto::ct_eq(a.value.as_slice(), password));
+            if same {
+                self.phase = Phase::Pending {
+                    id: identifier,
+                    ticket,
+                };
+            }
+            tracing::debug!(
+                identifier,
+                pending = id,
+                same,
+                "PAP request while a verdict is pending: not forwarded again"
+            );
+            return Outcome::Pending;
+        }
         if !matches!(self.phase, Phase::Waiting { .. }) {
             return Outcome::Pending;
         }
         let user = String::from_utf8_lossy(peer_id).into_owned();
-        let result = self.verify(identifier, password, peer_id, &user, auth);
+        let found = lookup(auth, &user);
+        if found == Lookup::Remote {
+            return self.defer(now, identifier, password, peer_id, user, cfg, rng);
+        }
+        let result = self.verify(identifier, password, peer_id, found);
         match result {
             Ok(_) => {
                 let reply = emit(identifier, pap::Body::AuthenticateAck(SUCCESS_TEXT));
@@ -533,21 +716,140 @@ impl ServerAuth {
                 self.deadline = None;
                 Outcome::Success { user }
             }
-            Err(reason) => self.fail(now, identifier, user, reason, cfg, rng),
+            Err(reason) => self.fail(now, identifier, user, reason, cfg, rng, &LOCAL_FAILURE),
         }
     }
 
-    /// Checks a Response value (the password for PAP) from `name`; `Ok` carries the Success
-    /// message. A refused attempt is checked all the same, against the dummy credential.
+    /// Hands the attempt to a remote verifier: nothing is checked here, and the link waits
+    /// for [`ServerAuth::resolve`] without retransmitting its Challenge (see
+    /// [`crate::remote`]).
+    #[expect(clippy::too_many_arguments, reason = "the attempt and its context")]
+    fn defer(
+        &mut self,
+        now: Instant,
+        identifier: u8,
+        value: &[u8],
+        name: &[u8],
+        user: String,
+        cfg: &LinkConfig,
+        rng: &mut ChaCha20Rng,
+    ) -> Outcome {
+        let Some(response) = AuthResponse::new(self.method, self.challenge(), value) else {
+            let reason = AuthFailure::MalformedResponse;
+            return self.fail(now, identifier, user, reason, cfg, rng, &LOCAL_FAILURE);
+        };
+        let ticket = AuthTicket(rng.next_u64());
+        self.phase = Phase::Pending {
+            id: identifier,
+            ticket,
+        };
+        self.attempt = Some(Box::new(Attempt {
+            user: user.clone(),
+            name: name.to_vec(),
+            value: Zeroizing::new(value.to_vec()),
+        }));
+        self.deadline = Some(now + cfg.auth_timeout);
+        let request = AuthRequest {
+            method: self.method,
+            identifier,
+            user,
+            name: name.to_vec(),
+            response,
+        };
+        Outcome::Deferred {
+            ticket,
+            request: Box::new(request),
+        }
+    }
+
+    /// A remote verdict. `None` when `ticket` is not the pending attempt's (a verdict that
+    /// came too late, or for an earlier attempt): it is ignored.
+    pub(crate) fn resolve(
+        &mut self,
+        now: Instant,
+        ticket: AuthTicket,
+        verdict: AuthVerdict,
+        cfg: &LinkConfig,
+        rng: &mut ChaCha20Rng,
+    ) -> Option<Outcome> {
+        let Phase::Pending {
+            id,
+            ticket: pending,
+        } = self.phase
+        else {
+            return None;
+        };
+        if pending != ticket {
+            return None;
+        }
+        let user = self.attempt.take().map(|a| a.user).unwrap_or_default();
+        Some(match verdict {
+            AuthVerdict::Accept(accept) => self.accept(now, id, user, accept, cfg, rng),
+            AuthVerdict::Reject(reject) => {
+                let error = reject.error.unwrap_or(crate::WINDOWS_ERROR_AUTH_FAILURE);
+                let reply = FailReply {
+                    error,
+                    message: verdict_text(reject.message.as_deref(), FAILURE_TEXT),
+                    retry: reject.retry,
+                };
+                let reason = AuthFailure::Rejected { error };
+                self.fail(now, id, user, reason, cfg, rng, &reply)
+            }
+        })
+    }
+
+    /// Answers the attempt `id` a remote verifier accepted with Success (RFC 2759 §5, RFC
+    /// 1994 §4.2, RFC 1334 §2.2.2).
+    fn accept(
+        &mut self,
+        now: Instant,
+        id: u8,
+        user: String,
+        accept: Accept,
+        cfg: &LinkConfig,
+        rng: &mut ChaCha20Rng,
+    ) -> Outcome {
+        let message = verdict_text(accept.message.as_deref(), SUCCESS_TEXT);
+        let (protocol, reply) = match self.method {
+            AuthProtocol::MsChapV2 => {
+                let Some(authenticator_response) = accept.authenticator_response else {
+                    let reason = AuthFailure::IncompleteAccept;
+                    return self.fail(now, id, user, reason, cfg, rng, &FINAL_FAILURE);
+                };
+                let msg = SuccessMessage {
+                    authenticator_response,
+                    message: Some(message),
+                };
+                let mut text = vec![0u8; msg.buffer_len()];
+                if msg.emit(&mut text).is_err() {
+                    text.clear();
+                }
+                (Protocol::Chap, emit(id, chap::Body::Success(&text)))
+            }
+            AuthProtocol::MsChapV1 | AuthProtocol::Chap => {
+                (Protocol::Chap, emit(id, chap::Body::Success(message)))
+            }
+            AuthProtocol::Pap => (Protocol::Pap, emit(id, pap::Body::AuthenticateAck(message))),
+        };
+        self.last_reply.clone_from(&reply);
+        self.out.push_back((protocol, reply));
+        self.phase = Phase::Done { id };
+        self.deadline = None;
+        self.framed = accept.address;
+        Outcome::Success { user }
+    }
+
+    /// Checks a Response value (the password for PAP) from `name`, whose look-up gave
+    /// `found`; `Ok` carries the Success message. A refused attempt is checked all the same,
+    /// against the dummy credential.
     fn verify(
         &mut self,
         identifier: u8,
         value: &[u8],
         name: &[u8],
-        user: &str,
-        auth: &mut dyn Authenticator,
+        found: Lookup,
     ) -> Result<Vec<u8>, AuthFailure> {
-        let (credential, refused) = self.credential_for(auth, user);
+        let (credential, refused) = self.credential_for(found);
         let checked = self.check(identifier, value, name, &credential);
         match refused {
             Some(reason) => Err(reason),
@@ -558,13 +860,9 @@ impl ServerAuth {
     /// The credential a response is checked against: the user's, or the dummy when the attempt
     /// is refused whatever the response (unknown, disabled, throttled, or CHAP-MD5 without a
     /// cleartext password), together with the reason.
-    fn credential_for(
-        &self,
-        auth: &mut dyn Authenticator,
-        user: &str,
-    ) -> (Credential, Option<AuthFailure>) {
+    fn credential_for(&self, found: Lookup) -> (Credential, Option<AuthFailure>) {
         let dummy = || Credential::Password(self.dummy.clone());
-        match lookup(auth, user) {
+        match found {
             Lookup::Found(Credential::NtHash(_)) if self.method == AuthProtocol::Chap => {
                 (dummy(), Some(AuthFailure::CleartextRequired))
             }
@@ -575,6 +873,8 @@ impl ServerAuth {
                 (dummy(), Some(AuthFailure::Throttled { retry_after }))
             }
             Lookup::SessionLimit { limit } => (dummy(), Some(AuthFailure::SessionLimit { limit })),
+            // Deferred before any check (`handle_chap`, `handle_pap`); refused if it got here.
+            Lookup::Remote => (dummy(), Some(AuthFailure::UnknownUser)),
         }
     }
 
@@ -671,6 +971,12 @@ impl ServerAuth {
             }
         }
     }
+}
+
+/// A verdict's text, or `default`, cut to [`MAX_VERDICT_TEXT`] octets.
+fn verdict_text<'a>(text: Option<&'a str>, default: &'a [u8]) -> &'a [u8] {
+    let text = text.map_or(default, str::as_bytes);
+    text.get(..MAX_VERDICT_TEXT).unwrap_or(text)
 }
 
 /// Looks `user` up as given, then without a `DOMAIN\` prefix.

@@ -81,6 +81,11 @@ pub struct LinkConfig {
     pub auth_protocols: Vec<AuthProtocol>,
     /// Failed attempts before the link is terminated (the last Failure says `R=0`).
     pub auth_retries: u32,
+    /// How long an attempt handed to a remote verifier ([`crate::Lookup::Remote`]) may wait
+    /// for its verdict; then the peer gets a Failure with `R=0` and the link ends ("the
+    /// authentication server did not answer"). 30 s by default, the longest a RADIUS client
+    /// keeps retransmitting one request by default (MRD, RFC 5080 §2.2.1).
+    pub auth_timeout: Duration,
     /// Interval of LCP Echo-Requests once LCP is open; zero disables keepalive.
     pub echo_interval: Duration,
     /// Unanswered Echo-Requests after which the peer is dead.
@@ -113,6 +118,7 @@ impl Default for LinkConfig {
                 AuthProtocol::MsChapV1,
             ],
             auth_retries: 3,
+            auth_timeout: Duration::from_secs(30),
             echo_interval: Duration::from_secs(30),
             echo_failures: 4,
             restart_interval: Duration::from_secs(3),

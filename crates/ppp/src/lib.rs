@@ -16,7 +16,11 @@
 //! accepted. We send `FF 03` and an uncompressed protocol.
 //!
 //! Credentials are looked up through the [`Authenticator`] trait so that the server (users file,
-//! address pool) or later RADIUS can answer. Secrets never reach logs or `Debug`.
+//! address pool) can answer. A look-up may also answer [`Lookup::Remote`]: the link then checks
+//! nothing itself, hands the challenge and the peer's response out as [`Event::AuthRequest`]
+//! and waits for [`Link::resolve_auth`] with the verdict of a remote verifier such as a RADIUS
+//! server (RFC 2865); see [`remote`] for the flow (RFC 2759 §5-§6, RFC 1994 §4). Secrets never
+//! reach logs or `Debug`.
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
@@ -31,6 +35,7 @@ mod ipcp;
 mod lcp;
 mod link;
 mod peer;
+pub mod remote;
 
 #[cfg(test)]
 mod tests;
@@ -44,6 +49,9 @@ pub use endpoint::Endpoint;
 pub use fsm::State;
 pub use link::Link;
 pub use peer::Peer;
+pub use remote::{
+    Accept, AuthRequest, AuthResponse, AuthTicket, AuthVerdict, FramedAddress, Reject,
+};
 
 /// The roles an [`Endpoint`] takes: each holds what only that role needs.
 pub mod role {
@@ -72,8 +80,16 @@ pub enum Event {
         user: String,
         /// Why, in plain words (see `Display`).
         reason: AuthFailure,
-        /// The Windows error the user will see (691).
+        /// The Windows error the user will see (691, or a remote verifier's code).
         windows_error: u32,
+    },
+    /// The [`Authenticator`] answered [`Lookup::Remote`]: this attempt awaits a verdict, given
+    /// with [`Link::resolve_auth`] and `ticket` (see [`remote`]).
+    AuthRequest {
+        /// Names the attempt in [`Link::resolve_auth`].
+        ticket: AuthTicket,
+        /// What the remote verifier needs (the peer's answer redacted in `Debug`).
+        request: Box<AuthRequest>,
     },
     /// IPCP opened. In the authenticator role `peer_addr` is the address assigned to the client;
     /// in the peer role it is our own assigned address and `our_addr` the server's.

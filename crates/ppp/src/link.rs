@@ -26,7 +26,8 @@ use crate::endpoint::{Endpoint, Phase, Role, parse_control};
 use crate::fsm::{Fsm, Signal, State};
 use crate::ipcp::{ServerIpcp, requested_address};
 use crate::lcp;
-use crate::{DownReason, Event, WINDOWS_ERROR_AUTH_FAILURE, printable};
+use crate::remote::{AuthTicket, AuthVerdict};
+use crate::{DownReason, Event, printable};
 
 /// At most this many Identification messages are kept per link (bounded state).
 const MAX_IDENTIFICATIONS: usize = 8;
@@ -133,6 +134,30 @@ impl Endpoint<Server> {
         }
         self.drive(now);
         ip
+    }
+
+    /// Answers the attempt handed out as [`Event::AuthRequest`] with `ticket` (see
+    /// [`crate::remote`]): Success or Failure goes to the peer, and the usual
+    /// [`Event::Authenticated`] or [`Event::AuthFailed`] follows. Returns false, doing nothing,
+    /// when `ticket` is not pending any more (the link timed out waiting, renegotiated or went
+    /// down): a late verdict is harmless.
+    pub fn resolve_auth(&mut self, now: Instant, ticket: AuthTicket, verdict: AuthVerdict) -> bool {
+        let outcome = match self.role.auth.as_mut() {
+            Some(a) if self.phase != Phase::Dead => {
+                a.resolve(now, ticket, verdict, &self.role.cfg, &mut self.rng)
+            }
+            _ => None,
+        };
+        let Some(outcome) = outcome else {
+            tracing::debug!(
+                ticket = ticket.get(),
+                "verdict for no pending attempt ignored"
+            );
+            return false;
+        };
+        self.auth_outcome(now, outcome);
+        self.drive(now);
+        true
     }
 
     /// The authenticated user, once authentication succeeded.
@@ -294,6 +319,11 @@ impl Endpoint<Server> {
         let method = self.role.auth.as_ref().map(ServerAuth::method);
         match (outcome, method) {
             (Outcome::Pending, _) | (_, None) => {}
+            (Outcome::Deferred { ticket, request }, Some(method)) => {
+                tracing::info!(user = %request.user, method = %method, "authentication handed to the remote server");
+                self.events
+                    .push_back(Event::AuthRequest { ticket, request });
+            }
             (Outcome::Success { user }, Some(method)) => {
                 tracing::info!(user = %user, method = %method, "peer authenticated");
                 self.events.push_back(Event::Authenticated {
@@ -315,11 +345,12 @@ impl Endpoint<Server> {
                 },
                 Some(method),
             ) => {
-                tracing::info!(user = %user, method = %method, reason = %reason, fatal, "authentication failed (Windows error 691)");
+                let windows_error = reason.windows_error();
+                tracing::info!(user = %user, method = %method, reason = %reason, fatal, "authentication failed (Windows error {windows_error})");
                 self.events.push_back(Event::AuthFailed {
                     user,
                     reason,
-                    windows_error: WINDOWS_ERROR_AUTH_FAILURE,
+                    windows_error,
                 });
                 if fatal {
                     self.down_reason.get_or_insert(DownReason::AuthFailed);
@@ -341,7 +372,14 @@ impl Endpoint<Server> {
         {
             {
                 let user = self.role.user.clone().unwrap_or_default();
-                match auth.assign_address(&user, requested_address(options)) {
+                let requested = requested_address(options);
+                // A remote verdict's address wins over the pool (RFC 2865 §5.8).
+                let framed = self.role.auth.as_ref().and_then(ServerAuth::framed);
+                let addr = match framed {
+                    Some(framed) => auth.assign_remote_address(&user, framed, requested),
+                    None => auth.assign_address(&user, requested),
+                };
+                match addr {
                     Some(addr) => self.role.ipcp.neg.assigned = Some(addr),
                     None => {
                         tracing::warn!(user = %user, "no address available");
@@ -405,7 +443,7 @@ impl Role for Server {
 
     fn timeout(ep: &mut Link, now: Instant) {
         if let Some(a) = ep.role.auth.as_mut() {
-            let outcome = a.handle_timeout(now, &ep.role.cfg);
+            let outcome = a.handle_timeout(now, &ep.role.cfg, &mut ep.rng);
             ep.auth_outcome(now, outcome);
         }
         let echo_due = ep.role.echo_next.is_some_and(|next| now >= next);

@@ -1179,3 +1179,5 @@ fn ip_up_and_note_alive_for_a_fast_path() {
     assert!(link.is_down());
     assert!(!link.ip_up(), "no fast path for a dead link");
 }
+
+mod remote;

@@ -152,6 +152,12 @@ pub(crate) enum PeerEvent {
         user: String,
         method: ppp::AuthProtocol,
     },
+    /// A login on a session awaits a remote verdict ([`Peer::resolve_auth`]).
+    AuthRequest {
+        key: l2tp::SessionKey,
+        ticket: ppp::AuthTicket,
+        request: Box<ppp::AuthRequest>,
+    },
     /// An authentication attempt failed.
     AuthFailed {
         user: String,
@@ -283,6 +289,24 @@ impl Peer {
             session.link.handle_timeout(now);
         }
         self.drive(now, settings);
+    }
+
+    /// The remote verdict on the login of session `key` handed out with `ticket`; false when
+    /// the session is gone or no longer waiting for it.
+    pub(crate) fn resolve_auth(
+        &mut self,
+        now: Instant,
+        key: l2tp::SessionKey,
+        ticket: ppp::AuthTicket,
+        verdict: ppp::AuthVerdict,
+        settings: &Settings,
+    ) -> bool {
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return false;
+        };
+        let applied = session.link.resolve_auth(now, ticket, verdict);
+        self.drive(now, settings);
+        applied
     }
 
     /// Closes one session (LCP Terminate-Request, then CDN); with `whole_peer` the tunnel goes
@@ -474,6 +498,13 @@ impl Peer {
                         reason,
                         windows_error,
                     }),
+                    ppp::Event::AuthRequest { ticket, request } => {
+                        self.events.push_back(PeerEvent::AuthRequest {
+                            key,
+                            ticket,
+                            request,
+                        });
+                    }
                     ppp::Event::IpUp { peer_addr, .. } => {
                         session.addr = Some(peer_addr);
                         self.events.push_back(PeerEvent::IpUp {

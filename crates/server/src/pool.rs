@@ -184,6 +184,25 @@ impl Pool {
         Some(addr)
     }
 
+    /// Gives `user` exactly `addr` (an address an authentication server chose, RADIUS
+    /// Framed-IP-Address): false if it cannot be handed out, is in use, or is reserved for
+    /// another user.
+    pub fn claim(&mut self, addr: Ipv4Addr, user: &str) -> bool {
+        if !self.is_assignable(addr) || self.in_use.contains_key(&addr) {
+            return false;
+        }
+        if self
+            .reserved
+            .get(&addr)
+            .is_some_and(|holder| holder != user)
+        {
+            return false;
+        }
+        self.free.remove(&u32::from(addr));
+        self.in_use.insert(addr, user.to_owned());
+        true
+    }
+
     /// Gives `addr` back. Returns false if it was not in use (a double release is harmless).
     pub fn release(&mut self, addr: Ipv4Addr) -> bool {
         if self.in_use.remove(&addr).is_none() {
@@ -234,6 +253,25 @@ mod tests {
         );
         assert_eq!(p.allocate("u5"), None, "exhausted");
         assert_eq!(p.in_use(), 5);
+    }
+
+    #[test]
+    fn claim_takes_exactly_the_address_asked_for() {
+        let mut p = pool("10.99.0.0/29");
+        p.set_reservations([("carol", ip("10.99.0.6"))]);
+        assert!(p.claim(ip("10.99.0.4"), "alice"));
+        assert_eq!(p.holder(ip("10.99.0.4")), Some("alice"));
+        assert!(!p.claim(ip("10.99.0.4"), "bob"), "in use");
+        assert!(!p.claim(ip("10.99.0.6"), "bob"), "reserved for carol");
+        assert!(p.claim(ip("10.99.0.6"), "carol"));
+        for a in ["10.99.0.0", "10.99.0.1", "10.99.0.7", "10.99.1.2"] {
+            assert!(!p.claim(ip(a), "bob"), "{a} is not assignable");
+        }
+        // Claimed addresses are not allocated again, and come back on release.
+        let rest: Vec<_> = std::iter::from_fn(|| p.allocate("dave")).collect();
+        assert_eq!(rest, ["10.99.0.2", "10.99.0.3", "10.99.0.5"].map(ip));
+        assert!(p.release(ip("10.99.0.4")));
+        assert_eq!(p.allocate("erin"), Some(ip("10.99.0.4")));
     }
 
     #[test]

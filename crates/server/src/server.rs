@@ -24,6 +24,11 @@
 //!   IKE Delete.
 //! - Limits: peers in total and per source address, sessions per user, login back-off
 //!   ([`crate::guard`]); refusals are logged through a bounded limiter.
+//! - Remote authentication ([`Server::set_remote_auth`]): instead of checking logins against
+//!   the users file, every attempt that passes the limits is handed out as
+//!   [`Event::AuthRequest`], for a verifier such as a RADIUS server (RFC 2865), and answered
+//!   when [`Server::auth_verdict`] brings the verdict (see [`ppp::remote`]). The verdict's
+//!   address (Framed-IP-Address, RFC 2865 §5.8) wins over the pool.
 //!
 //! Costs: an input costs the work of the one peer it concerns. Peers' deadlines sit in an
 //! ordered set, so [`Server::poll_timeout`] is O(log n) and [`Server::handle_timeout`] touches
@@ -91,6 +96,20 @@ pub enum Event {
         /// Its IPv4 traffic, as `status` counted it.
         traffic: SessionTraffic,
     },
+    /// With [`Server::set_remote_auth`]: a login awaits a verdict, to be given with
+    /// [`Server::auth_verdict`] within `ppp`'s authentication timeout (30 s), after which the
+    /// client is refused ("the authentication server did not answer"). Like every event, it
+    /// is dropped if the daemon leaves more than 4096 events undrained.
+    AuthRequest {
+        /// The session the login is on.
+        session: SessionId,
+        /// The client's public address.
+        client: SocketAddr,
+        /// Names the attempt in [`Server::auth_verdict`].
+        ticket: ppp::AuthTicket,
+        /// What the verifier needs (the client's answer is redacted in `Debug`).
+        request: Box<ppp::AuthRequest>,
+    },
     /// A client was refused; `message` is the plain-words log line (with the Windows error).
     Refused {
         /// The client's public address.
@@ -140,10 +159,18 @@ pub struct SessionTraffic {
 pub struct Refusal {
     /// `ike`, `ppp` (authentication), `l2tp` or `limit` (peers per address or in total).
     pub layer: &'static str,
-    /// e.g. `psk_mismatch`, `no_ike_proposal`, `auth_failed`, `plaintext_l2tp`.
+    /// e.g. `psk_mismatch`, `no_ike_proposal`, `wrong_password`, `plaintext_l2tp`.
     pub cause: &'static str,
     /// The Windows error number, when the refusal ends the attempt.
     pub windows_error: Option<u32>,
+}
+
+/// One PPP session of the server, as [`Event::AuthRequest`] names it for
+/// [`Server::auth_verdict`]. Never reused for another session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId {
+    peer: PeerId,
+    key: l2tp::SessionKey,
 }
 
 /// Events and transmissions wait here for the daemon; beyond this many events the oldest are
@@ -199,6 +226,8 @@ pub struct Server {
     keylog: bool,
     /// Pairs (by our inbound SPI) whose soft limit was already reported.
     soft_reported: HashSet<u32>,
+    /// Logins are decided by a remote verifier ([`Server::set_remote_auth`]).
+    remote_auth: bool,
 }
 
 /// Which sessions [`Server::kick`] ends.
@@ -230,14 +259,21 @@ struct Auth<'a> {
     users: &'a Users,
     pool: &'a mut Option<Pool>,
     logins: &'a Logins,
+    /// Addresses in use, for an address a remote verdict names.
+    by_addr: &'a HashMap<Ipv4Addr, (PeerId, l2tp::SessionKey)>,
     source: IpAddr,
     now: Instant,
+    /// Hand every attempt that passes the limits to a remote verifier.
+    remote: bool,
 }
 
 impl ppp::Authenticator for Auth<'_> {
     fn lookup(&mut self, user: &str) -> ppp::Lookup {
         if let Err(blocked) = self.logins.check(self.now, user, self.source) {
             return throttled(blocked);
+        }
+        if self.remote {
+            return ppp::Lookup::Remote;
         }
         match self.users.lookup(user) {
             users::Lookup::NotFound => ppp::Lookup::NotFound,
@@ -253,10 +289,47 @@ impl ppp::Authenticator for Auth<'_> {
 
     fn assign_address(&mut self, user: &str, requested: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
         let _ = requested; // The pool decides; a static address is what the user gets.
-        let users::Lookup::Found { name, .. } = self.users.lookup(user) else {
-            return None;
+        let name = match self.users.lookup(user) {
+            users::Lookup::Found { name, .. } => name,
+            // The remote verifier accepted a user the users file need not list.
+            _ if self.remote => user,
+            _ => return None,
         };
         self.pool.as_mut()?.allocate(name)
+    }
+
+    fn assign_remote_address(
+        &mut self,
+        user: &str,
+        framed: ppp::FramedAddress,
+        requested: Option<Ipv4Addr>,
+    ) -> Option<Ipv4Addr> {
+        let ((ppp::FramedAddress::Fixed(addr), _) | (ppp::FramedAddress::UserChoice, Some(addr))) =
+            (framed, requested)
+        else {
+            return self.assign_address(user, requested);
+        };
+        let unusable = addr.is_unspecified()
+            || addr.is_loopback()
+            || addr.is_multicast()
+            || addr.is_broadcast()
+            || self.by_addr.contains_key(&addr);
+        let taken = match self.pool.as_mut() {
+            Some(pool) if pool.network().contains(addr) => !pool.claim(addr, user),
+            _ => false,
+        };
+        if unusable || taken {
+            warn!(user = %user.printable(), %addr, "the address the authentication server gave is in use or cannot be assigned");
+            return None;
+        }
+        if self
+            .pool
+            .as_ref()
+            .is_some_and(|p| !p.network().contains(addr))
+        {
+            info!(user = %user.printable(), %addr, "the authentication server gave an address outside the pool: the host needs a route to it through the TUN device");
+        }
+        Some(addr)
     }
 }
 
@@ -333,6 +406,7 @@ impl Server {
             inform,
             keylog: false,
             soft_reported: HashSet::new(),
+            remote_auth: false,
         }
     }
 
@@ -348,6 +422,15 @@ impl Server {
     /// clamp. Only the daemon knows it (it is a host setting).
     pub fn set_tun_mtu(&mut self, mtu: u16) {
         self.settings.tun_mtu = mtu;
+    }
+
+    /// Hands every login that passes the limits to a remote verifier as
+    /// [`Event::AuthRequest`] instead of checking it against the users file; the verdict comes
+    /// back through [`Server::auth_verdict`]. Addresses still come from the pool (a user's
+    /// reservation in the users file included) unless the verdict names one, and reloading the
+    /// users file no longer disconnects users it does not list.
+    pub fn set_remote_auth(&mut self, on: bool) {
+        self.remote_auth = on;
     }
 
     /// A `Clone + Send + Sync` handle on the data plane, for every thread that reads sockets
@@ -458,6 +541,33 @@ impl Server {
         self.finish(now);
     }
 
+    /// The verdict on the login [`Event::AuthRequest`] handed out for `session` with
+    /// `ticket`: the client gets Success or Failure (see [`ppp::remote`]). Returns false, doing
+    /// nothing, when that login is no longer waiting (the session is gone, or timed out
+    /// waiting): a late verdict is harmless.
+    pub fn auth_verdict(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        ticket: ppp::AuthTicket,
+        verdict: ppp::AuthVerdict,
+    ) -> bool {
+        self.take_notes(now);
+        let applied = match self.peers.get_mut(&session.peer) {
+            Some(peer) => {
+                let applied = peer.resolve_auth(now, session.key, ticket, verdict, &self.settings);
+                self.touch(session.peer);
+                applied
+            }
+            None => false,
+        };
+        if !applied {
+            debug!(session = ?session, "verdict for a login that is no longer waiting ignored");
+        }
+        self.finish(now);
+        applied
+    }
+
     // ---- outputs ----------------------------------------------------------------------------
 
     /// The next datagram to send; its payload is written into `buf` (cleared first).
@@ -495,7 +605,9 @@ impl Server {
             pool.set_reservations(self.users.reservations());
         }
         let mut gone = Vec::new();
-        for (id, peer) in &self.peers {
+        // With remote authentication the users file does not list every user.
+        let peers = self.peers.iter().filter(|_| !self.remote_auth);
+        for (id, peer) in peers {
             for session in peer.sessions.values() {
                 if let Some(user) = &session.user
                     && !matches!(self.users.lookup(user), users::Lookup::Found { .. })
@@ -725,8 +837,10 @@ impl Server {
             users: &self.users,
             pool: &mut self.pool,
             logins: &self.logins,
+            by_addr: &self.by_addr,
             source,
             now,
+            remote: self.remote_auth,
         };
         let result = peer.handle_l2tp(
             now,
@@ -1345,16 +1459,33 @@ impl Server {
                         },
                     });
                 }
+                PeerEvent::AuthRequest {
+                    key,
+                    ticket,
+                    request,
+                } => {
+                    debug!(%client, user = %request.user.printable(), method = %request.method, "login handed to the authentication server");
+                    self.events.push_back(Event::AuthRequest {
+                        session: SessionId { peer: id, key },
+                        client,
+                        ticket,
+                        request,
+                    });
+                }
                 PeerEvent::AuthFailed {
                     user,
                     reason,
                     windows_error,
                 } => {
-                    // An attempt refused unchecked guessed nothing: it does not lengthen the
-                    // wait of a user who is retrying.
+                    // An attempt refused unchecked guessed nothing, and one the authentication
+                    // server failed to decide was no guess: neither lengthens the wait of a
+                    // user who is retrying.
                     if !matches!(
                         reason,
-                        ppp::AuthFailure::Throttled { .. } | ppp::AuthFailure::SessionLimit { .. }
+                        ppp::AuthFailure::Throttled { .. }
+                            | ppp::AuthFailure::SessionLimit { .. }
+                            | ppp::AuthFailure::NoVerdict
+                            | ppp::AuthFailure::IncompleteAccept
                     ) {
                         self.logins.failed(now, &user, client.ip());
                     }
@@ -1426,6 +1557,9 @@ fn auth_cause(reason: &ppp::AuthFailure) -> &'static str {
         ppp::AuthFailure::CleartextRequired => "cleartext_required",
         ppp::AuthFailure::MalformedResponse => "malformed_response",
         ppp::AuthFailure::NoResponse => "no_response",
+        ppp::AuthFailure::Rejected { .. } => "rejected_by_auth_server",
+        ppp::AuthFailure::NoVerdict => "auth_server_timeout",
+        ppp::AuthFailure::IncompleteAccept => "incomplete_accept",
         _ => "other",
     }
 }
