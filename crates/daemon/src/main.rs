@@ -27,6 +27,7 @@ mod control;
 mod datapath;
 mod files;
 mod kick;
+mod metrics;
 mod reload;
 mod run;
 mod status;
