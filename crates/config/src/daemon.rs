@@ -38,6 +38,8 @@ pub struct DaemonConfig {
     /// Data-path worker threads (`workers`): `None` means one per CPU, decided by the daemon;
     /// `Some(1)` keeps every packet on the single owner task. At most [`MAX_WORKERS`].
     pub workers: Option<u16>,
+    /// The Prometheus endpoint (`metrics`); `None`: off (the default).
+    pub metrics: Option<MetricsOptions>,
 }
 
 impl Default for DaemonConfig {
@@ -50,7 +52,42 @@ impl Default for DaemonConfig {
             users_file: PathBuf::from("users.yaml"),
             privileges: None,
             workers: None,
+            metrics: None,
         }
+    }
+}
+
+/// The Prometheus text-format endpoint (`metrics:`), off unless configured.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsOptions {
+    /// Where `GET /metrics` is served, e.g. `127.0.0.1:9812`.
+    pub listen: std::net::SocketAddr,
+    /// Also export per-user series (sessions and traffic by user name). Off by default: one
+    /// series per user can be many, and user names become visible to whoever scrapes.
+    #[serde(default)]
+    pub per_user: bool,
+}
+
+pub(crate) fn check_metrics(ck: &mut Checker<'_>, metrics: Option<&MetricsOptions>) {
+    let Some(m) = metrics else {
+        return;
+    };
+    if m.listen.port() == 0 {
+        ck.error(
+            &["metrics", "listen"],
+            "metrics.listen needs a port, e.g. 127.0.0.1:9812",
+        );
+    }
+    if !m.listen.ip().is_loopback() {
+        ck.warn(
+            &["metrics", "listen"],
+            format!(
+                "metrics.listen {} is reachable from the network: the endpoint has no \
+                 authentication; firewall it or listen on 127.0.0.1",
+                m.listen
+            ),
+        );
     }
 }
 

@@ -39,7 +39,8 @@ mod server;
 pub mod users;
 
 pub use daemon::{
-    DEFAULT_CONTROL_SOCKET, DaemonConfig, LogLevel, MAX_WORKERS, Privileges, TunOptions,
+    DEFAULT_CONTROL_SOCKET, DaemonConfig, LogLevel, MAX_WORKERS, MetricsOptions, Privileges,
+    TunOptions,
 };
 pub use load::Config;
 pub use problem::{ConfigError, ConfigErrorKind, Warning};

@@ -16,8 +16,8 @@ use ipnetwork::Ipv4Network;
 use serde::{Deserialize, Deserializer};
 
 use crate::daemon::{
-    DEFAULT_CONTROL_SOCKET, DaemonConfig, LogLevel, Privileges, TunOptions, check_control_socket,
-    check_privileges, check_tun, check_workers,
+    DEFAULT_CONTROL_SOCKET, DaemonConfig, LogLevel, MetricsOptions, Privileges, TunOptions,
+    check_control_socket, check_metrics, check_privileges, check_tun, check_workers,
 };
 use crate::de_opt_secret;
 use crate::files::{FileText, readable_by};
@@ -87,6 +87,8 @@ struct RawConfig {
     privileges: Option<Privileges>,
     #[serde(default)]
     workers: Option<u16>,
+    #[serde(default)]
+    metrics: Option<MetricsOptions>,
 }
 
 #[derive(Deserialize)]
@@ -221,6 +223,7 @@ fn parse(
     }
     check_privileges(&mut ck, raw.privileges.as_ref());
     check_workers(&mut ck, raw.workers);
+    check_metrics(&mut ck, raw.metrics.as_ref());
     let control_socket = raw
         .control_socket
         .map_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET), |p| base.join(p));
@@ -261,6 +264,7 @@ fn parse(
             users_file,
             privileges: raw.privileges,
             workers: raw.workers,
+            metrics: raw.metrics,
         },
     };
     Ok((config, ck.warnings))
@@ -800,6 +804,36 @@ control_socket_group: \"\"
         }
         let e = errors(&format!("{MINIMAL}workers: many\n"));
         assert_eq!(e[0].line, Some(4), "{e:?}");
+    }
+
+    #[test]
+    fn metrics_is_off_unless_configured_and_checked() {
+        assert_eq!(load(MINIMAL).unwrap().0.daemon.metrics, None);
+        let (c, w) = load(&format!("{MINIMAL}metrics:\n  listen: 127.0.0.1:9812\n")).unwrap();
+        let m = c.daemon.metrics.unwrap();
+        assert_eq!(m.listen, "127.0.0.1:9812".parse().unwrap());
+        assert!(!m.per_user);
+        assert!(w.iter().all(|w| !w.message.contains("metrics")), "{w:?}");
+        // Reachable from the network: allowed, with a warning on its line.
+        let (c, w) = load(&format!(
+            "{MINIMAL}metrics:\n  listen: 0.0.0.0:9812\n  per_user: true\n"
+        ))
+        .unwrap();
+        assert!(c.daemon.metrics.unwrap().per_user);
+        let warn = w
+            .iter()
+            .find(|w| w.message.contains("metrics.listen"))
+            .unwrap();
+        assert_eq!(warn.line, Some(5), "{warn:?}");
+        let e = errors(&format!("{MINIMAL}metrics:\n  listen: 127.0.0.1:0\n"));
+        assert!(e[0].reason.contains("needs a port"), "{e:?}");
+        assert_eq!(e[0].line, Some(5), "{e:?}");
+        let e = errors(&format!("{MINIMAL}metrics:\n  listen: localhost\n"));
+        assert_eq!(e[0].line, Some(5), "{e:?}");
+        let e = errors(&format!(
+            "{MINIMAL}metrics:\n  listen: 127.0.0.1:9812\n  port: 1\n"
+        ));
+        assert!(e[0].reason.contains("unknown field"), "{e:?}");
     }
 
     #[test]

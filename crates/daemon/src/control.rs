@@ -1,6 +1,6 @@
 //! The Unix control socket: one JSON request line, one JSON response line.
 //!
-//! Requests: `{"cmd":"status"}`, `{"cmd":"reload-users"}` and
+//! Requests: `{"cmd":"status"}`, `{"cmd":"reload-users"}`, `{"cmd":"metrics"}` and
 //! `{"cmd":"kick","target":"USER|IP"}`. A response is
 //! `{"ok":true,"snapshot":{...},"info":{...}}` (status), `{"ok":true,"kicked":[...]}` (kick)
 //! or `{"ok":false,"error":"..."}`. The snapshot is
@@ -28,6 +28,8 @@ pub(crate) enum Request {
     Status,
     /// Reload users.yaml now (as SIGHUP does).
     ReloadUsers,
+    /// The Prometheus exposition text (what the metrics endpoint serves).
+    Metrics,
     /// End the sessions of a user, or of an assigned or public address.
     Kick {
         /// A user name, or an IPv4 address (assigned by IPCP, or the client's public one).
@@ -97,6 +99,9 @@ pub(crate) struct Response {
     /// The sessions ended (for `kick`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kicked: Option<Vec<server::Kicked>>,
+    /// The Prometheus exposition text (for `metrics`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 impl Response {

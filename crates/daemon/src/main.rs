@@ -29,6 +29,7 @@ mod files;
 mod kick;
 mod logging;
 mod notify;
+mod metrics;
 mod reload;
 mod run;
 mod status;

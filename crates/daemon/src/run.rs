@@ -85,6 +85,10 @@ struct Runtime {
     worker_packets: Vec<Arc<AtomicU64>>,
     /// The service manager (systemd), if one is listening.
     notifier: Notifier,
+    /// The metrics endpoint's socket (moved into its task when the loop starts).
+    metrics_listener: Option<tokio::net::TcpListener>,
+    /// Counters for the metrics endpoint, kept from the server's events.
+    metrics: crate::metrics::Metrics,
 }
 
 /// `l2tpd-rs run`.
@@ -172,6 +176,16 @@ async fn setup(
     )
     .await?;
     let unbind_on_error = crate::files::UnbindOnError::new(&config.daemon.control_socket);
+    let metrics_listener = match &config.daemon.metrics {
+        Some(m) => Some(
+            tokio::net::TcpListener::bind(m.listen)
+                .await
+                .with_context(|| {
+                    format!("cannot serve metrics on {} (metrics.listen)", m.listen)
+                })?,
+        ),
+        None => None,
+    };
 
     // `workers: 1` is the single owner task; more means that many worker threads besides it.
     let worker_count = match config.daemon.workers {
@@ -310,6 +324,8 @@ async fn setup(
         worker_count: 0,
         worker_packets: Vec::new(),
         notifier: Notifier::from_env(clock::now()),
+        metrics_listener,
+        metrics: crate::metrics::Metrics::default(),
     })
 }
 
@@ -475,6 +491,12 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     });
     let mut readers = tokio::task::JoinSet::new();
     datapath::spawn_readers(&path, &mut readers);
+    if let Some(listener) = rt.metrics_listener.take() {
+        if let Ok(a) = listener.local_addr() {
+            info!(address = %a, "serving Prometheus metrics at http://{a}/metrics");
+        }
+        readers.spawn(crate::metrics::serve(listener, control_tx.clone()));
+    }
     if let Some(fd) = rt.raw_esp.take() {
         readers.spawn_local(datapath::esp_loop(Arc::clone(&path), Arc::new(fd)));
     }
@@ -638,27 +660,26 @@ fn handle_control(
         Request::Status => Response {
             ok: true,
             snapshot: Some(server.snapshot(clock::now())),
-            info: Some(DaemonInfo {
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                config: rt.config.path.clone(),
-                tun: rt.tun_name.clone(),
-                listening: rt.listening.clone(),
-                raw_esp: path.raw_esp.is_some(),
-                users: rt.user_count,
-                workers: rt.worker_count,
-                worker_packets: rt
-                    .worker_packets
-                    .iter()
-                    .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
-                    .collect(),
-                owner_packets: path.packets.load(std::sync::atomic::Ordering::Relaxed),
-                owner_busy: counters
-                    .owner_busy
-                    .load(std::sync::atomic::Ordering::Relaxed),
-                data_plane: Some(path.dp.stats()),
-            }),
+            info: Some(daemon_info(rt, path, counters)),
             ..Response::default()
         },
+        Request::Metrics => {
+            let per_user = rt
+                .config
+                .daemon
+                .metrics
+                .as_ref()
+                .is_some_and(|m| m.per_user);
+            let info = daemon_info(rt, path, counters);
+            Response {
+                ok: true,
+                metrics: Some(
+                    rt.metrics
+                        .render(&server.snapshot(clock::now()), &info, per_user),
+                ),
+                ..Response::default()
+            }
+        }
         Request::ReloadUsers => match reload_users(rt, server) {
             Ok(n) => Response {
                 ok: true,
@@ -676,6 +697,29 @@ fn handle_control(
                 ..Response::default()
             }
         }
+    }
+}
+
+/// The daemon's own facts, for `status` and the metrics.
+fn daemon_info(rt: &Runtime, path: &Lane, counters: &datapath::Counters) -> DaemonInfo {
+    DaemonInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        config: rt.config.path.clone(),
+        tun: rt.tun_name.clone(),
+        listening: rt.listening.clone(),
+        raw_esp: path.raw_esp.is_some(),
+        users: rt.user_count,
+        workers: rt.worker_count,
+        worker_packets: rt
+            .worker_packets
+            .iter()
+            .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            .collect(),
+        owner_packets: path.packets.load(std::sync::atomic::Ordering::Relaxed),
+        owner_busy: counters
+            .owner_busy
+            .load(std::sync::atomic::Ordering::Relaxed),
+        data_plane: Some(path.dp.stats()),
     }
 }
 
@@ -735,8 +779,10 @@ async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, buf: &mut Vec
     while let Some(t) = server.poll_transmit(buf) {
         datapath::send(path, t, buf).await;
     }
-    // Sessions and refusals: the server has logged them already; only key log lines remain.
+    // Sessions and refusals: the server has logged them already; they are counted for the
+    // metrics, and key log lines written.
     while let Some(event) = server.poll_event() {
+        rt.metrics.observe(&event);
         if let Event::KeylogLine(line) = event
             && let Some(k) = rt.keylog.as_mut()
         {

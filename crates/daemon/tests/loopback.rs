@@ -3,7 +3,8 @@
 //! peer with the Windows XP SP2 profile) talking to it over real UDP sockets. The client gets an
 //! address by IPCP, pings the server's TUN address (the kernel answers, so the reply crosses TUN
 //! → PPP → L2TP → ESP), `l2tpd-rs status --json` shows the session with the right fields,
-//! `status USER|IP` filters, `kick` ends the session (with two workers), and
+//! the Prometheus endpoint counts it (checked by `promtool` when installed), `status USER|IP`
+//! filters, `kick` ends the session (with two workers), and
 //! SIGTERM takes the client down gracefully (CDN/StopCCN/Delete) before the daemon exits 0.
 //!
 //! Needs root (TUN, namespaces). Without root it says so and returns, unless
@@ -28,6 +29,8 @@ const CLIENT_PRIVATE: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
 const SERVER: Ipv4Addr = Ipv4Addr::LOCALHOST;
 const SERVER_TUN_ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const PSK: &str = "loopback-smoke-test-psk";
+/// The metrics endpoint (the namespace is the test's own: the port is free).
+const METRICS: &str = "127.0.0.1:9812";
 
 /// Kills the daemon if the test fails half-way.
 struct Daemon(Child);
@@ -145,7 +148,8 @@ fn write_config(dir: &TempDir, ike: u16, natt: u16, workers: u16) -> PathBuf {
              psk: {PSK}\npool:\n  cidr: 10.99.0.0/24\n  server_address: {SERVER_TUN_ADDR}\n\
              dns: [10.99.0.53]\nwins: [10.99.0.54]\nclient_routes: [192.168.77.0/24]\n\
              client_domain: smoke.example\ntun:\n  name: l2tpsmoke0\n\
-             control_socket: ctl.sock\nlog_level: debug\nworkers: {workers}\n"
+             control_socket: ctl.sock\nlog_level: debug\nworkers: {workers}\n\
+             metrics:\n  listen: {METRICS}\n  per_user: true\n"
         ),
     )
     .unwrap();
@@ -163,6 +167,49 @@ fn status(socket: &Path, json: bool) -> Output {
         args.insert(1, "--json");
     }
     run(&args)
+}
+
+/// One HTTP request to the metrics endpoint; the whole response.
+fn scrape(path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(METRICS).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// Checks the exposition text with Prometheus's own `promtool check metrics`, when it is
+/// installed (CI installs it and sets `L2TPD_RS_REQUIRE_PROMTOOL=1`, so there it must run).
+fn promtool_check(dir: &TempDir, body: &str) {
+    let found = Command::new("promtool").arg("--version").output().is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("L2TPD_RS_REQUIRE_PROMTOOL").is_none(),
+            "L2TPD_RS_REQUIRE_PROMTOOL is set but promtool is not installed"
+        );
+        println!("promtool not installed: the metrics text is not checked by it");
+        return;
+    }
+    let file = dir.path("metrics.txt");
+    std::fs::write(&file, body).unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("promtool check metrics < \"$1\"")
+        .arg("sh")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n{body}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    println!("promtool check metrics: ok {}", text(&out.stdout));
 }
 
 #[test]
@@ -299,6 +346,28 @@ fn smoke_in_fresh_namespace(workers: u16) {
         daemon_log()
     );
     while client.poll_ip().is_some() {}
+
+    // The Prometheus endpoint counts the session, its traffic and the login.
+    let metrics = scrape("/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200 OK\r\n"), "{metrics}");
+    let body = metrics.split_once("\r\n\r\n").unwrap().1.to_owned();
+    for line in [
+        "l2tpd_sessions{state=\"up\",os=\"windows\",suite=\"ESP-3DES-SHA1\"} 1",
+        "l2tpd_sessions_started_total 1",
+        "l2tpd_ppp_auth_success_total{method=\"mschapv2\"} 1",
+        "l2tpd_user_sessions{user=\"alice\"} 1",
+        "l2tpd_session_setup_seconds_count 1",
+    ] {
+        assert!(body.lines().any(|l| l == line), "{line:?} missing:\n{body}");
+    }
+    let packets_in = body
+        .lines()
+        .find_map(|l| l.strip_prefix("l2tpd_traffic_packets_total{direction=\"in\"} "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap();
+    assert!(packets_in >= 3, "{body}");
+    promtool_check(&dir, &body);
+    assert!(scrape("/").starts_with("HTTP/1.1 404 "));
 
     // status --json shows the one session with the joined fields.
     let out = status(&sock, true);

@@ -185,6 +185,62 @@ pub enum RefuseReason {
     Timeout,
 }
 
+impl RefuseReason {
+    /// The Windows error the user sees: 789 for Main Mode failures, 788 for Quick Mode ones,
+    /// 13801 for an oversized offer (`raserror.h`, and the list in docs/clients.md); `None`
+    /// when the client is expected to retry and get through.
+    #[must_use]
+    pub fn windows_error(&self) -> Option<u32> {
+        match self {
+            Self::NoIkeProposal { .. }
+            | Self::PskMismatch(_)
+            | Self::UnsupportedExchange(_)
+            | Self::HalfOpenLimit
+            | Self::BadKeyExchange
+            | Self::TooManyIkeSas
+            | Self::Timeout => Some(789),
+            Self::NonceLength { quick_mode, .. } => Some(if *quick_mode { 788 } else { 789 }),
+            Self::NoEspProposal { .. }
+            | Self::TunnelMode
+            | Self::PlainEspUnavailable
+            | Self::PlainEspBehindNat
+            | Self::PlainEspAddressInUse
+            | Self::NotL2tp { .. }
+            | Self::QuickModeHash
+            | Self::TooManyQuickModes
+            | Self::TooManyChildSas => Some(788),
+            Self::OfferTooLarge { .. } => Some(13801),
+            Self::KeyExchangeRateLimited => None,
+        }
+    }
+
+    /// A short, stable name for counting refusals by cause (a metrics label).
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::NoIkeProposal { .. } => "no_ike_proposal",
+            Self::PskMismatch(_) => "psk_mismatch",
+            Self::UnsupportedExchange(_) => "unsupported_exchange",
+            Self::NoEspProposal { .. } => "no_esp_proposal",
+            Self::TunnelMode => "tunnel_mode",
+            Self::PlainEspUnavailable | Self::PlainEspBehindNat | Self::PlainEspAddressInUse => {
+                "plain_esp"
+            }
+            Self::OfferTooLarge { .. } => "offer_too_large",
+            Self::NotL2tp { .. } => "not_l2tp",
+            Self::HalfOpenLimit => "half_open_limit",
+            Self::BadKeyExchange => "bad_key_exchange",
+            Self::KeyExchangeRateLimited => "key_exchange_rate_limited",
+            Self::QuickModeHash => "quick_mode_hash",
+            Self::NonceLength { .. } => "nonce_length",
+            Self::TooManyQuickModes => "too_many_quick_modes",
+            Self::TooManyChildSas => "too_many_child_sas",
+            Self::TooManyIkeSas => "too_many_ike_sas",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
 impl fmt::Display for RefuseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -388,4 +444,80 @@ pub struct Stats {
 
 pub(crate) fn secs_left(now: Instant, at: Instant) -> u64 {
     at.saturating_duration_since(now).as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every refusal's number is the one its plain-words line names.
+    #[test]
+    fn windows_error_matches_the_text() {
+        let all = [
+            RefuseReason::NoIkeProposal {
+                offered: "DES".into(),
+                hint: Some("set ike.legacy_des"),
+            },
+            RefuseReason::PskMismatch(PskSymptom::HashMismatch),
+            RefuseReason::UnsupportedExchange(4),
+            RefuseReason::NoEspProposal {
+                offered: "NULL".into(),
+            },
+            RefuseReason::TunnelMode,
+            RefuseReason::PlainEspUnavailable,
+            RefuseReason::PlainEspBehindNat,
+            RefuseReason::PlainEspAddressInUse,
+            RefuseReason::OfferTooLarge { len: 9000 },
+            RefuseReason::NotL2tp {
+                protocol: 6,
+                port: 80,
+            },
+            RefuseReason::HalfOpenLimit,
+            RefuseReason::BadKeyExchange,
+            RefuseReason::KeyExchangeRateLimited,
+            RefuseReason::QuickModeHash,
+            RefuseReason::NonceLength {
+                len: 4,
+                quick_mode: true,
+            },
+            RefuseReason::NonceLength {
+                len: 4,
+                quick_mode: false,
+            },
+            RefuseReason::TooManyQuickModes,
+            RefuseReason::TooManyChildSas,
+            RefuseReason::TooManyIkeSas,
+            RefuseReason::Timeout,
+        ];
+        let mut labels = std::collections::HashSet::new();
+        for r in &all {
+            let text = r.to_string().replace('\n', " ");
+            let named = text.rsplit_once("Windows error ").and_then(|(_, n)| {
+                n.trim_end_matches(')')
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u32>()
+                    .ok()
+            });
+            assert!(named.is_some(), "no Windows error in {text:?}");
+            // A rate-limited key exchange is retried by the client and normally succeeds:
+            // the error is only what happens if it persists.
+            let expected = if matches!(r, RefuseReason::KeyExchangeRateLimited) {
+                None
+            } else {
+                named
+            };
+            assert_eq!(r.windows_error(), expected, "{text}");
+            assert!(
+                r.label()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{}",
+                r.label()
+            );
+            labels.insert(r.label());
+        }
+        // The three plain-ESP refusals share a label; the nonce one is listed twice.
+        assert_eq!(labels.len(), all.len() - 3);
+    }
 }

@@ -147,7 +147,11 @@ impl Sessions {
 #[derive(Debug)]
 pub(crate) enum PeerEvent {
     /// A user authenticated on a session.
-    Authenticated { key: l2tp::SessionKey, user: String },
+    Authenticated {
+        key: l2tp::SessionKey,
+        user: String,
+        method: ppp::AuthProtocol,
+    },
     /// A login on a session awaits a remote verdict ([`Peer::resolve_auth`]).
     AuthRequest {
         key: l2tp::SessionKey,
@@ -483,7 +487,7 @@ impl Peer {
                         info!(client = %self.tuple.remote, user = %user.printable(), method = ?method, "user authenticated");
                         session.user = Some(user.clone());
                         self.events
-                            .push_back(PeerEvent::Authenticated { key, user });
+                            .push_back(PeerEvent::Authenticated { key, user, method });
                     }
                     ppp::Event::AuthFailed {
                         user,

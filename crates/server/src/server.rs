@@ -62,6 +62,15 @@ use crate::snapshot::{Counters, PeerRow, SessionRow, Snapshot};
 pub enum Event {
     /// Key material in Wireshark's formats, for `--keylog` (never logged).
     KeylogLine(String),
+    /// A user authenticated (PPP), before IPCP assigns the address.
+    Authenticated {
+        /// The user name the client sent.
+        user: String,
+        /// The client's public address.
+        client: SocketAddr,
+        /// The method, as named in `ppp.auth`: `mschapv2`, `chap`, `mschapv1` or `pap`.
+        method: &'static str,
+    },
     /// A session came up (IPCP opened).
     SessionUp {
         /// The user.
@@ -70,6 +79,9 @@ pub enum Event {
         addr: Ipv4Addr,
         /// The client's public address.
         client: SocketAddr,
+        /// From the L2TP session's creation (ICRQ) to IPCP assigning the address: the L2TP
+        /// and PPP part of connecting.
+        setup: Duration,
     },
     /// A session went down.
     SessionDown {
@@ -79,6 +91,10 @@ pub enum Event {
         client: SocketAddr,
         /// Why, in plain words.
         reason: String,
+        /// How long the L2TP session existed.
+        connected: Duration,
+        /// Its IPv4 traffic, as `status` counted it.
+        traffic: SessionTraffic,
     },
     /// With [`Server::set_remote_auth`]: a login awaits a verdict, to be given with
     /// [`Server::auth_verdict`] within `ppp`'s authentication timeout (30 s), after which the
@@ -100,6 +116,8 @@ pub enum Event {
         client: SocketAddr,
         /// What went wrong and what the user sees.
         message: String,
+        /// The same, for counting.
+        cause: Refusal,
     },
     /// The NAT in front of a client moved its mapping: an authenticated ESP packet came from
     /// a new public address or port, and the client's IKE, ESP and L2TP state moved there.
@@ -120,6 +138,31 @@ pub enum Event {
         /// Whether the hard limit was reached.
         hard: bool,
     },
+}
+
+/// A session's IPv4 traffic through the tunnel ("in" is from the client).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionTraffic {
+    /// Bytes from the client.
+    pub bytes_in: u64,
+    /// Bytes to the client.
+    pub bytes_out: u64,
+    /// Packets from the client.
+    pub packets_in: u64,
+    /// Packets to the client.
+    pub packets_out: u64,
+}
+
+/// Why a client was refused, for counting: the layer, a short stable cause name, and the
+/// Windows error the user sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// `ike`, `ppp` (authentication), `l2tp` or `limit` (peers per address or in total).
+    pub layer: &'static str,
+    /// e.g. `psk_mismatch`, `no_ike_proposal`, `wrong_password`, `plaintext_l2tp`.
+    pub cause: &'static str,
+    /// The Windows error number, when the refusal ends the attempt.
+    pub windows_error: Option<u32>,
 }
 
 /// One PPP session of the server, as [`Event::AuthRequest`] names it for
@@ -440,6 +483,11 @@ impl Server {
                 remote,
                 "plain L2TP without IPsec refused (the client must use L2TP/IPsec with a pre-shared key) -> Windows error 789"
                     .to_owned(),
+                Refusal {
+                    layer: "l2tp",
+                    cause: "plaintext_l2tp",
+                    windows_error: Some(789),
+                },
             );
         } else {
             self.counters.malformed += 1;
@@ -1081,7 +1129,12 @@ impl Server {
                     self.remove_peer_at(now, peer, "IKE SA gone");
                 }
                 ike::Event::Refused { peer, reason } => {
-                    self.refuse(now, peer.remote, reason.to_string());
+                    let cause = Refusal {
+                        layer: "ike",
+                        cause: reason.label(),
+                        windows_error: reason.windows_error(),
+                    };
+                    self.refuse(now, peer.remote, reason.to_string(), cause);
                 }
                 _ => {}
             }
@@ -1137,9 +1190,14 @@ impl Server {
             _ => (esp::Encap::None, child.peer.without_ports()),
         };
         if !self.by_tuple.contains_key(&tuple)
-            && let Some(why) = self.peer_limit(tuple.remote.ip())
+            && let Some((why, limit)) = self.peer_limit(tuple.remote.ip())
         {
-            self.refuse(now, child.peer.remote, why);
+            let cause = Refusal {
+                layer: "limit",
+                cause: limit,
+                windows_error: Some(809),
+            };
+            self.refuse(now, child.peer.remote, why, cause);
             self.ike.delete_peer(now, child.peer);
             self.after_ike(now);
             return;
@@ -1231,18 +1289,25 @@ impl Server {
 
     /// Why a new peer from `source` would exceed `limits.max_peers` or
     /// `limits.peers_per_source_ip`, if it would.
-    fn peer_limit(&self, source: IpAddr) -> Option<String> {
+    /// Why a new peer from `source` is refused, if it is: the log line and the cause name.
+    fn peer_limit(&self, source: IpAddr) -> Option<(String, &'static str)> {
         let limits = &self.config.limits;
         if self.peers.len() >= limits.max_peers as usize {
-            return Some(format!(
-                "server full: {} clients connected (limits.max_peers) -> Windows error 809",
-                self.peers.len()
+            return Some((
+                format!(
+                    "server full: {} clients connected (limits.max_peers) -> Windows error 809",
+                    self.peers.len()
+                ),
+                "max_peers",
             ));
         }
         let here = self.per_source.get(&source).copied().unwrap_or(0);
         if here >= limits.peers_per_source_ip {
-            return Some(format!(
-                "too many clients behind this address: {here} connected (limits.peers_per_source_ip) -> Windows error 809"
+            return Some((
+                format!(
+                    "too many clients behind this address: {here} connected (limits.peers_per_source_ip) -> Windows error 809"
+                ),
+                "peers_per_source_ip",
             ));
         }
         None
@@ -1300,13 +1365,14 @@ impl Server {
         }
         let client = peer.tuple.remote;
         for session in peer.sessions.drain() {
-            self.end_session(id, client, session, why);
+            self.end_session(now, id, client, session, why);
         }
         self.removed.push(id);
     }
 
     fn end_session(
         &mut self,
+        now: Instant,
         id: PeerId,
         client: SocketAddr,
         session: crate::peer::Session,
@@ -1326,10 +1392,19 @@ impl Server {
             self.logins.session_ended(user);
         }
         info!(%client, user = %session.user.as_deref().unwrap_or("-").printable(), reason = why, "session closed");
+        let (packets_in, bytes_in) = session.counters.inbound.get();
+        let (packets_out, bytes_out) = session.counters.outbound.get();
         self.events.push_back(Event::SessionDown {
             user: session.user,
             client,
             reason: why.to_owned(),
+            connected: now.saturating_duration_since(session.since),
+            traffic: SessionTraffic {
+                bytes_in,
+                bytes_out,
+                packets_in,
+                packets_out,
+            },
         });
     }
 
@@ -1370,9 +1445,19 @@ impl Server {
         }
         for event in events {
             match event {
-                PeerEvent::Authenticated { key, user } => {
+                PeerEvent::Authenticated { key, user, method } => {
                     let _ = key;
                     self.logins.succeeded(&user, client.ip());
+                    self.events.push_back(Event::Authenticated {
+                        user,
+                        client,
+                        method: match method {
+                            ppp::AuthProtocol::MsChapV2 => "mschapv2",
+                            ppp::AuthProtocol::Chap => "chap",
+                            ppp::AuthProtocol::MsChapV1 => "mschapv1",
+                            ppp::AuthProtocol::Pap => "pap",
+                        },
+                    });
                 }
                 PeerEvent::AuthRequest {
                     key,
@@ -1408,21 +1493,34 @@ impl Server {
                         "user {}: {reason} -> Windows error {windows_error}",
                         user.printable()
                     );
-                    self.refuse(now, client, message);
+                    let cause = Refusal {
+                        layer: "ppp",
+                        cause: auth_cause(&reason),
+                        windows_error: Some(windows_error),
+                    };
+                    self.refuse(now, client, message, cause);
                 }
                 PeerEvent::IpUp { key, addr } => {
                     let session = self.peers.get(&id).and_then(|p| p.sessions.get(&key));
                     let user = session.and_then(|s| s.user.clone()).unwrap_or_default();
                     let mru = session.map_or(u16::MAX, |s| s.link.peer_mru());
+                    let setup =
+                        session.map_or(Duration::ZERO, |s| now.saturating_duration_since(s.since));
                     info!(%client, user = %user.printable(), %addr, "IPCP up: address assigned");
                     if mru < self.settings.tun_mtu {
                         info!(%client, mru, tun_mtu = self.settings.tun_mtu, "the client takes packets of at most {mru} bytes, less than tun.mtu: larger ones are fragmented, or answered with ICMP \"fragmentation needed\" when they forbid it");
                     }
                     self.by_addr.insert(addr, (id, key));
-                    self.events
-                        .push_back(Event::SessionUp { user, addr, client });
+                    self.events.push_back(Event::SessionUp {
+                        user,
+                        addr,
+                        client,
+                        setup,
+                    });
                 }
-                PeerEvent::Ended { session, why } => self.end_session(id, client, *session, &why),
+                PeerEvent::Ended { session, why } => {
+                    self.end_session(now, id, client, *session, &why);
+                }
                 PeerEvent::EspLifetime { spi_in, expiry } => {
                     self.on_expiry(now, id, spi_in, expiry);
                 }
@@ -1432,7 +1530,7 @@ impl Server {
 
     /// Logs a refusal (at most once per source and reason per minute, through a bounded
     /// table) and reports it to the daemon.
-    fn refuse(&mut self, now: Instant, client: SocketAddr, message: String) {
+    fn refuse(&mut self, now: Instant, client: SocketAddr, message: String, cause: Refusal) {
         if let Some(suppressed) = self.log.allow(now, client.ip(), &message) {
             if suppressed > 0 {
                 warn!(%client, suppressed, "{message} (and {suppressed} refusals not logged: rate limit)");
@@ -1440,7 +1538,29 @@ impl Server {
                 warn!(%client, "{message}");
             }
         }
-        self.events.push_back(Event::Refused { client, message });
+        self.events.push_back(Event::Refused {
+            client,
+            message,
+            cause,
+        });
+    }
+}
+
+/// A short, stable name for a failed PPP authentication (a metrics label).
+fn auth_cause(reason: &ppp::AuthFailure) -> &'static str {
+    match reason {
+        ppp::AuthFailure::UnknownUser => "unknown_user",
+        ppp::AuthFailure::UserDisabled => "user_disabled",
+        ppp::AuthFailure::WrongPassword => "wrong_password",
+        ppp::AuthFailure::Throttled { .. } => "throttled",
+        ppp::AuthFailure::SessionLimit { .. } => "session_limit",
+        ppp::AuthFailure::CleartextRequired => "cleartext_required",
+        ppp::AuthFailure::MalformedResponse => "malformed_response",
+        ppp::AuthFailure::NoResponse => "no_response",
+        ppp::AuthFailure::Rejected { .. } => "rejected_by_auth_server",
+        ppp::AuthFailure::NoVerdict => "auth_server_timeout",
+        ppp::AuthFailure::IncompleteAccept => "incomplete_accept",
+        _ => "other",
     }
 }
 
