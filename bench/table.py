@@ -132,11 +132,12 @@ def main(out):
         trows.append([r.get("server"), r.get("esp_negotiated") or r.get("esp"), r.get("direction"),
                       r.get("clients"), r.get("pps_in"), r.get("pps_out"), r.get("pps"), r.get("mbit_s"),
                       r.get("loss_pct"), r.get("cpu_pct"), r.get("generator_cpu_pct"), us, pct, core_pct,
+                      r.get("limited_by"),
                       "yes" if r.get("ok") else "NO: %s" % (r.get("first_bad") or r.get("error") or "; ".join(r.get("notes") or []))])
     lines.append(table(
         ["server", "ESP", "direction", "sessions", "pps in", "pps out", "pps", "Mbit/s", "loss %",
          "server CPU %", "generator CPU %", "server CPU µs/packet", "% of ceiling (measured)",
-         "% of ceiling (per server CPU-second)", "intact"], trows))
+         "% of ceiling (per server CPU-second)", "limited by", "intact"], trows))
 
     if sp:
         lines.append("\n## Crypto ceiling (openssl speed -elapsed, 1400-byte buffers, this run)\n")

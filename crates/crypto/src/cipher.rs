@@ -117,12 +117,16 @@ impl Backend {
 }
 
 #[derive(Clone)]
+///
+/// The RustCrypto schedules are boxed: inline, the largest (AES-256 with both its AES-NI and
+/// its bit-sliced software schedule) made every `CbcCipher` about 1.4 KiB, also one that uses
+/// OpenSSL, and every ESP SA and IKE SA holds one.
 enum Schedule {
-    Des(Des),
-    TripleDes(TdesEde3),
-    Aes128(Aes128),
-    Aes192(Aes192),
-    Aes256(Aes256),
+    Des(Box<Des>),
+    TripleDes(Box<TdesEde3>),
+    Aes128(Box<Aes128>),
+    Aes192(Box<Aes192>),
+    Aes256(Box<Aes256>),
     OpenSsl(ossl::OsslCbc),
 }
 
@@ -187,6 +191,17 @@ impl CbcCipher {
     /// them). Fails with [`Error::Backend`] if the backend does not offer `alg`
     /// ([`Backend::supports`]).
     pub fn with_backend(alg: CipherAlg, key: &[u8], backend: Backend) -> Result<Self, Error> {
+        Self::build(alg, key, backend, true)
+    }
+
+    /// Like [`CbcCipher::new`], for a key used now and then (IKE messages, which come seconds
+    /// apart): the OpenSSL backend keeps no cipher context between calls but makes one per
+    /// call (about 0.8 KiB less per direction; costs a key expansion per message).
+    pub fn new_occasional(alg: CipherAlg, key: &[u8]) -> Result<Self, Error> {
+        Self::build(alg, key, Backend::preferred(alg), false)
+    }
+
+    fn build(alg: CipherAlg, key: &[u8], backend: Backend, pooled: bool) -> Result<Self, Error> {
         let bad_len = || Error::InvalidKeyLength {
             alg: alg.name(),
             expected: alg.key_len(),
@@ -196,7 +211,7 @@ impl CbcCipher {
             return Err(bad_len());
         }
         if backend == Backend::OpenSsl {
-            let cbc = ossl::OsslCbc::new(alg, key).ok_or(Error::Backend {
+            let cbc = ossl::OsslCbc::new(alg, key, pooled).ok_or(Error::Backend {
                 what: "algorithm not offered",
             })?;
             return Ok(Self {
@@ -205,19 +220,21 @@ impl CbcCipher {
             });
         }
         let schedule = match alg {
-            CipherAlg::Des => Schedule::Des(Des::new_from_slice(key).map_err(|_| bad_len())?),
-            CipherAlg::TripleDes => {
-                Schedule::TripleDes(TdesEde3::new_from_slice(key).map_err(|_| bad_len())?)
+            CipherAlg::Des => {
+                Schedule::Des(Box::new(Des::new_from_slice(key).map_err(|_| bad_len())?))
             }
-            CipherAlg::Aes128 => {
-                Schedule::Aes128(Aes128::new_from_slice(key).map_err(|_| bad_len())?)
-            }
-            CipherAlg::Aes192 => {
-                Schedule::Aes192(Aes192::new_from_slice(key).map_err(|_| bad_len())?)
-            }
-            CipherAlg::Aes256 => {
-                Schedule::Aes256(Aes256::new_from_slice(key).map_err(|_| bad_len())?)
-            }
+            CipherAlg::TripleDes => Schedule::TripleDes(Box::new(
+                TdesEde3::new_from_slice(key).map_err(|_| bad_len())?,
+            )),
+            CipherAlg::Aes128 => Schedule::Aes128(Box::new(
+                Aes128::new_from_slice(key).map_err(|_| bad_len())?,
+            )),
+            CipherAlg::Aes192 => Schedule::Aes192(Box::new(
+                Aes192::new_from_slice(key).map_err(|_| bad_len())?,
+            )),
+            CipherAlg::Aes256 => Schedule::Aes256(Box::new(
+                Aes256::new_from_slice(key).map_err(|_| bad_len())?,
+            )),
         };
         Ok(Self { alg, schedule })
     }
@@ -262,11 +279,11 @@ impl CbcCipher {
     pub fn encrypt_in_place(&self, iv: &[u8], buf: &mut [u8]) -> Result<(), Error> {
         self.check(iv, buf)?;
         match &self.schedule {
-            Schedule::Des(c) => cbc_encrypt(c, iv, buf),
-            Schedule::TripleDes(c) => cbc_encrypt(c, iv, buf),
-            Schedule::Aes128(c) => cbc_encrypt(c, iv, buf),
-            Schedule::Aes192(c) => cbc_encrypt(c, iv, buf),
-            Schedule::Aes256(c) => cbc_encrypt(c, iv, buf),
+            Schedule::Des(c) => cbc_encrypt(&**c, iv, buf),
+            Schedule::TripleDes(c) => cbc_encrypt(&**c, iv, buf),
+            Schedule::Aes128(c) => cbc_encrypt(&**c, iv, buf),
+            Schedule::Aes192(c) => cbc_encrypt(&**c, iv, buf),
+            Schedule::Aes256(c) => cbc_encrypt(&**c, iv, buf),
             Schedule::OpenSsl(c) => c.crypt(true, iv, buf),
         }
     }
@@ -276,11 +293,11 @@ impl CbcCipher {
     pub fn decrypt_in_place(&self, iv: &[u8], buf: &mut [u8]) -> Result<(), Error> {
         self.check(iv, buf)?;
         match &self.schedule {
-            Schedule::Des(c) => cbc_decrypt(c, iv, buf),
-            Schedule::TripleDes(c) => cbc_decrypt(c, iv, buf),
-            Schedule::Aes128(c) => cbc_decrypt(c, iv, buf),
-            Schedule::Aes192(c) => cbc_decrypt(c, iv, buf),
-            Schedule::Aes256(c) => cbc_decrypt(c, iv, buf),
+            Schedule::Des(c) => cbc_decrypt(&**c, iv, buf),
+            Schedule::TripleDes(c) => cbc_decrypt(&**c, iv, buf),
+            Schedule::Aes128(c) => cbc_decrypt(&**c, iv, buf),
+            Schedule::Aes192(c) => cbc_decrypt(&**c, iv, buf),
+            Schedule::Aes256(c) => cbc_decrypt(&**c, iv, buf),
             Schedule::OpenSsl(c) => c.crypt(false, iv, buf),
         }
     }

@@ -48,7 +48,8 @@ impl Keys {
         let k = crypto::ikev1::derive_phase1(suite.hash, psk, ni_b, nr_b, g_xy, cky_i, cky_r);
         let enc =
             crypto::ikev1::expand_key(suite.hash, k.skeyid_e.as_bytes(), suite.cipher.key_len());
-        let cipher = CbcCipher::new(suite.cipher, enc.as_bytes())?;
+        // IKE messages come seconds apart: no cipher context kept between them.
+        let cipher = CbcCipher::new_occasional(suite.cipher, enc.as_bytes())?;
         let iv = crypto::ikev1::phase1_iv(suite.hash, g_xi, g_xr, suite.cipher.block_len());
         Ok(Self {
             suite,

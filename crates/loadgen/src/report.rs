@@ -148,6 +148,10 @@ pub struct SessionSummary {
     pub seal_secs: Option<f64>,
     /// `throughput`: the ring ran out before the duration did.
     pub ring_exhausted: Option<bool>,
+    /// `throughput` with an adaptive offer: what held it back over the measurement window,
+    /// `server` (datagrams were lost), `generator` (nothing lost, but the sender could not
+    /// send at its rate) or `none` (still growing at the end); per direction for `both`.
+    pub limited_by: Option<String>,
     /// Stopped by SIGINT or SIGTERM.
     pub interrupted: bool,
     /// Anything else the reader should know.

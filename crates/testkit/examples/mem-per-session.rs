@@ -19,6 +19,14 @@
 //! Heap per session = (peak of the N run − file size of N − (peak of the 0 run − file size of 0))
 //! / N; `replay` prints the file size and the sessions up, and the sizes of the large
 //! per-session types.
+//!
+//! The same file measures the cost of held sessions: `replay FILE SECS` feeds the inputs from
+//! SECS of virtual time on (when every session is up and only keepalives remain) through
+//! `idle_phase`, so callgrind counts just those:
+//!
+//! ```text
+//! valgrind --tool=callgrind --toggle-collect='*idle_phase*' $B replay /tmp/t1000.bin 120
+//! ```
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::process::ExitCode;
@@ -40,8 +48,12 @@ fn main() -> ExitCode {
             .parse()
             .map_err(|e| format!("N: {e}"))
             .and_then(|n| record(n, path)),
-        ["replay", path] => play(path),
-        _ => Err("usage: mem-per-session record N FILE | replay FILE".to_owned()),
+        ["replay", path] => play(path, None),
+        ["replay", path, from] => from
+            .parse()
+            .map_err(|e| format!("SECS: {e}"))
+            .and_then(|s| play(path, Some(Duration::from_secs(s)))),
+        _ => Err("usage: mem-per-session record N FILE | replay FILE [IDLE_FROM_SECS]".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -127,7 +139,47 @@ fn record(n: usize, path: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn play(path: &str) -> Result<(), String> {
+fn input(
+    server: &mut server::Server,
+    now: Instant,
+    kind: TapKind,
+    payload: &[u8],
+    buf: &mut Vec<u8>,
+) {
+    match kind {
+        TapKind::UdpIn { local, remote } => server.handle_udp(now, local, remote, payload),
+        TapKind::EspIn { local, remote } => server.handle_esp(now, local, remote, payload),
+        TapKind::TunIn => server.handle_tun(now, payload),
+        _ => server.handle_timeout(now),
+    }
+    while server.poll_transmit(buf).is_some() {}
+    while server.poll_event().is_some() {}
+}
+
+/// The rest of the file, in a function of its own for callgrind's `--toggle-collect`.
+#[inline(never)]
+fn idle_phase(
+    server: &mut server::Server,
+    base: Instant,
+    mut rest: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<(usize, f64), String> {
+    let (mut inputs, mut first, mut last) = (0, None, Duration::ZERO);
+    while !rest.is_empty() {
+        let (at, kind, payload, tail) = decode(rest).ok_or("truncated file")?;
+        rest = tail;
+        first.get_or_insert(at);
+        last = at;
+        inputs += 1;
+        input(server, base + at, kind, payload, buf);
+    }
+    Ok((
+        inputs,
+        last.saturating_sub(first.unwrap_or(last)).as_secs_f64(),
+    ))
+}
+
+fn play(path: &str, idle_from: Option<Duration>) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
     let (n, mut rest) = bytes.split_first_chunk::<8>().ok_or("truncated file")?;
     let n = usize::try_from(u64::from_be_bytes(*n)).map_err(|e| e.to_string())?;
@@ -135,23 +187,19 @@ fn play(path: &str) -> Result<(), String> {
     let base = base();
     let mut server = parts.build(base);
     let mut buf = Vec::with_capacity(2048);
-    let mut now = base;
+    let idle_from = idle_from.unwrap_or(Duration::MAX);
     while !rest.is_empty() {
         let (at, kind, payload, tail) = decode(rest).ok_or("truncated file")?;
-        rest = tail;
-        now = base + at;
-        match kind {
-            TapKind::UdpIn { local, remote } => server.handle_udp(now, local, remote, payload),
-            TapKind::EspIn { local, remote } => server.handle_esp(now, local, remote, payload),
-            TapKind::TunIn => server.handle_tun(now, payload),
-            _ => server.handle_timeout(now),
+        if at >= idle_from {
+            let (inputs, secs) = idle_phase(&mut server, base, rest, &mut buf)?;
+            println!("idle phase: {inputs} inputs over {secs:.1} s of virtual time");
+            break;
         }
-        while server.poll_transmit(&mut buf).is_some() {}
-        while server.poll_event().is_some() {}
+        rest = tail;
+        input(&mut server, base + at, kind, payload, &mut buf);
     }
     // No snapshot here: building one would be the heap's peak. `record` checked that the
     // replay brings all N sessions up.
-    let _ = now;
     println!("file {} bytes; {n} sessions replayed", bytes.len());
     println!(
         "size_of: ppp::Link {}, l2tp::Lns {}, esp::Sa {}, server::Server {}",

@@ -31,13 +31,15 @@ pub(super) struct OsslCbc {
     key: Secret,
     enc: [Slot; SLOTS],
     dec: [Slot; SLOTS],
+    /// Whether contexts are kept in the slots; if not, each call makes and frees its own.
+    pooled: bool,
 }
 
 impl OsslCbc {
     /// `None` for an algorithm this backend does not offer (single DES: OpenSSL keeps it in its
     /// legacy provider, which the vendored build leaves out). The key length is the caller's
     /// check.
-    pub(super) fn new(alg: CipherAlg, key: &[u8]) -> Option<Self> {
+    pub(super) fn new(alg: CipherAlg, key: &[u8], pooled: bool) -> Option<Self> {
         let evp = match alg {
             CipherAlg::Des => return None,
             CipherAlg::TripleDes => Cipher::des_ede3_cbc(),
@@ -51,6 +53,7 @@ impl OsslCbc {
             key: Secret::from_slice(key),
             enc: Default::default(),
             dec: Default::default(),
+            pooled,
         })
     }
 
@@ -74,6 +77,10 @@ impl OsslCbc {
         encrypt: bool,
         op: impl FnOnce(&mut CipherCtxRef) -> Result<(), Error>,
     ) -> Result<(), Error> {
+        if !self.pooled {
+            let mut ctx = self.make(encrypt).map_err(failed)?;
+            return op(&mut ctx);
+        }
         let slots = if encrypt { &self.enc } else { &self.dec };
         let mut first = None;
         for slot in slots {
@@ -143,6 +150,7 @@ impl Clone for OsslCbc {
             key: self.key.clone(),
             enc: Default::default(),
             dec: Default::default(),
+            pooled: self.pooled,
         }
     }
 }

@@ -357,6 +357,9 @@ struct Timed {
     /// The offered rates at the end (adaptive runs).
     rate_in: Option<u64>,
     rate_out: Option<u64>,
+    /// What held each adaptive direction back over the measurement window.
+    limit_in: Option<Limit>,
+    limit_out: Option<Limit>,
 }
 
 /// Counters read together.
@@ -384,31 +387,123 @@ const CONTROL_PERIOD: Duration = Duration::from_millis(100);
 const OVERSHOOT: f64 = 1.10;
 /// An adaptive direction whose offer was all delivered grows this much per period.
 const GROWTH: f64 = 1.25;
+/// The server kept up in a period if it delivered at least this share of what was sent.
+const KEPT_UP: f64 = 0.97;
+/// A sender that offered less than this share of its rate fell short of it.
+const SHORT: f64 = 0.9;
+/// While the server keeps up, the rate may run ahead of what the sender actually offered by
+/// this factor, no more: a larger rate deepens the pacer (and so lets a sender that was woken
+/// late catch up), but a sender that cannot go faster must not push it to meaningless values.
+const AHEAD: f64 = 2.0;
 /// Where an adaptive direction starts, datagrams per second.
 const START_RATE: u64 = 20_000;
 /// The lowest rate an adaptive direction goes down to.
 const MIN_RATE: u64 = 1_000;
 
-/// The next offered rate of an adaptive direction, from the last period: grow while nearly
-/// everything offered arrives and the offer reached its rate; otherwise offer a little more
-/// than what arrived. A period without sends leaves the rate.
-fn next_rate(rate: u64, sent: u64, delivered: u64, dt: Duration) -> u64 {
-    let secs = dt.as_secs_f64();
-    if sent == 0 || secs <= 0.0 {
-        return rate;
-    }
-    let offered = sent as f64 / secs;
-    let got = delivered as f64 / secs;
-    let next = if got >= 0.97 * offered {
-        if offered >= 0.9 * rate as f64 {
-            rate as f64 * GROWTH
-        } else {
-            rate as f64
+/// What held the offered load of an adaptive direction back, judged over the measured periods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Datagrams were lost: the offer tracked what the server delivered.
+    Server,
+    /// Everything sent arrived, but the sender could not send at its rate: the row measures
+    /// the generator, not the server.
+    Generator,
+    /// Everything arrived and the sender kept its rate: the search was still growing when the
+    /// run ended (a longer run would go higher).
+    None,
+}
+
+impl Limit {
+    /// The name in the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Server => "server",
+            Self::Generator => "generator",
+            Self::None => "none",
         }
-    } else {
-        got * OVERSHOOT
-    };
-    (next as u64).max(MIN_RATE)
+    }
+}
+
+/// The adaptive offered load of one direction, a pure function of the counts of each control
+/// period (no clock, no sockets), so it is tested as such.
+///
+/// The rule: while the server keeps up (it delivered nearly all that was sent), grow the rate,
+/// whether or not the sender reached it; once datagrams are lost, offer a little more than
+/// what arrived. A sender that is itself the bottleneck therefore never holds the search at its
+/// starting rate: the rate runs ahead of it (by at most [`AHEAD`]) and the periods in which it
+/// fell short are counted, so the summary says which side was the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RateSearch {
+    rate: u64,
+    /// Counted periods in which datagrams were lost.
+    lossy: u32,
+    /// Counted periods in which the server kept up but the sender fell short of its rate.
+    short: u32,
+    /// Counted periods in which the server kept up and the sender reached its rate.
+    full: u32,
+}
+
+impl RateSearch {
+    fn new(rate: u64) -> Self {
+        Self {
+            rate: rate.max(MIN_RATE),
+            lossy: 0,
+            short: 0,
+            full: 0,
+        }
+    }
+
+    /// The rate to offer now.
+    fn rate(&self) -> u64 {
+        self.rate
+    }
+
+    /// Forgets the verdicts so far (the warm-up is not judged); keeps the rate.
+    fn reset_verdicts(&mut self) {
+        *self = Self::new(self.rate);
+    }
+
+    /// Takes one period's counts (datagrams sent and delivered over `dt`) and returns the next
+    /// rate. A period without sends leaves the rate and is not judged.
+    fn update(&mut self, sent: u64, delivered: u64, dt: Duration) -> u64 {
+        let secs = dt.as_secs_f64();
+        if sent == 0 || secs <= 0.0 {
+            return self.rate;
+        }
+        let offered = sent as f64 / secs;
+        let got = delivered as f64 / secs;
+        let rate = self.rate as f64;
+        let next = if got >= KEPT_UP * offered {
+            if offered >= SHORT * rate {
+                self.full += 1;
+            } else {
+                self.short += 1;
+            }
+            // Never down while the server keeps up; up by GROWTH, as far as AHEAD allows.
+            (rate * GROWTH).min(offered * AHEAD).max(rate)
+        } else {
+            self.lossy += 1;
+            got * OVERSHOOT
+        };
+        self.rate = (next as u64).max(MIN_RATE);
+        self.rate
+    }
+
+    /// What held the offer back over the counted periods: the server if at least a quarter of
+    /// them lost datagrams, else the generator if it fell short more often than not, else
+    /// neither. `None` before any period was judged.
+    fn limit(&self) -> Option<Limit> {
+        let n = self.lossy + self.short + self.full;
+        if n == 0 {
+            None
+        } else if self.lossy * 4 >= n {
+            Some(Limit::Server)
+        } else if self.short * 2 > n {
+            Some(Limit::Generator)
+        } else {
+            Some(Limit::None)
+        }
+    }
 }
 
 /// How long the rings are sealed: `seal_limit`, but no more than 2.5 times the timed phase
@@ -493,10 +588,11 @@ fn timed_phase(
     let sends_in = tp.direction.sends_in();
     let sends_out = tp.direction.sends_out();
     let adaptive = tp.rate.is_none();
-    let mut rate_in = tp.rate.unwrap_or(START_RATE);
-    let mut rate_out = tp.rate.unwrap_or(START_RATE);
+    let mut search_in = RateSearch::new(START_RATE);
+    let mut search_out = RateSearch::new(START_RATE);
+    let rate_in = tp.rate.unwrap_or(START_RATE);
     if sends_out {
-        lan.set_rate(rate_out);
+        lan.set_rate(tp.rate.unwrap_or(START_RATE));
     }
     let mut pacer = Pacer::new(rate_in, pacer_burst(rate_in));
     let to = [None; SEND_BATCH];
@@ -523,27 +619,27 @@ fn timed_phase(
         if window_open.is_none() && elapsed >= warm {
             window_open = Some(now);
             timed.at_open = read(fleet, timed.sent_in);
+            // The warm-up is not judged.
+            search_in.reset_verdicts();
+            search_out.reset_verdicts();
         }
         if adaptive && now.saturating_duration_since(last.0) >= CONTROL_PERIOD {
             let c = read(fleet, timed.sent_in);
             let dt = now.saturating_duration_since(last.0);
             if sends_in {
-                rate_in = next_rate(
-                    rate_in,
-                    c.sent_in - last.1.sent_in,
-                    c.delivered_in - last.1.delivered_in,
+                let rate = search_in.update(
+                    c.sent_in.saturating_sub(last.1.sent_in),
+                    c.delivered_in.saturating_sub(last.1.delivered_in),
                     dt,
                 );
-                pacer.set_rate(elapsed, rate_in, pacer_burst(rate_in));
+                pacer.set_rate(elapsed, rate, pacer_burst(rate));
             }
             if sends_out {
-                rate_out = next_rate(
-                    rate_out,
-                    c.sent_out - last.1.sent_out,
+                lan.set_rate(search_out.update(
+                    c.sent_out.saturating_sub(last.1.sent_out),
                     c.delivered_out.saturating_sub(last.1.delivered_out),
                     dt,
-                );
-                lan.set_rate(rate_out);
+                ));
             }
             last = (now, c);
         }
@@ -599,8 +695,10 @@ fn timed_phase(
     timed.sent_in_at_close = timed.sent_in;
     timed.sent_out_at_close = lan.sent();
     if adaptive {
-        timed.rate_in = sends_in.then_some(rate_in);
-        timed.rate_out = sends_out.then_some(rate_out);
+        timed.rate_in = sends_in.then_some(search_in.rate());
+        timed.rate_out = sends_out.then_some(search_out.rate());
+        timed.limit_in = search_in.limit().filter(|_| sends_in);
+        timed.limit_out = search_out.limit().filter(|_| sends_out);
     }
     Ok(timed)
 }
@@ -682,6 +780,33 @@ fn fill(
             timed.rate_in,
             timed.rate_out
         ));
+    }
+    let limits: Vec<(&str, Limit)> = [("in", timed.limit_in), ("out", timed.limit_out)]
+        .into_iter()
+        .filter_map(|(d, l)| Some((d, l?)))
+        .collect();
+    s.limited_by = match limits.as_slice() {
+        [] => None,
+        [(_, l)] => Some(l.name().to_owned()),
+        many => Some(
+            many.iter()
+                .map(|(d, l)| format!("{d} {}", l.name()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    };
+    for (d, l) in &limits {
+        match l {
+            Limit::Generator => s.notes.push(format!(
+                "{d}: the generator, not the server, limited the offered load (everything sent \
+                 arrived, but the sender fell short of its rate): this row measures the generator"
+            )),
+            Limit::None => s.notes.push(format!(
+                "{d}: no datagram lost and the rate still growing at the end: the server's \
+                 ceiling is higher than this row"
+            )),
+            Limit::Server => {}
+        }
     }
     let bad = lan.rx_bad + bad_out;
     s.pps = Some(round(pps, 1));
@@ -794,20 +919,89 @@ mod tests {
         assert_eq!(s.bad, Some(1));
     }
 
+    /// Runs `periods` control periods of a search against a model: the sender offers
+    /// `sender(rate)` datagrams per second, the server delivers at most `ceiling` of them.
+    /// Returns the search and the last period's delivered rate.
+    fn simulate(periods: u32, ceiling: f64, sender: impl Fn(u64) -> f64) -> (RateSearch, f64) {
+        let p = CONTROL_PERIOD;
+        let mut search = RateSearch::new(START_RATE);
+        let mut got = 0.0;
+        for i in 0..periods {
+            if i == periods / 5 {
+                search.reset_verdicts();
+            }
+            let offered = sender(search.rate());
+            got = offered.min(ceiling);
+            let sent = (offered * p.as_secs_f64()) as u64;
+            let delivered = (got * p.as_secs_f64()) as u64;
+            search.update(sent, delivered, p);
+        }
+        (search, got)
+    }
+
     #[test]
-    fn the_adaptive_rate_grows_until_datagrams_are_lost_then_tracks_delivery() {
+    fn the_rate_grows_while_the_server_keeps_up_even_if_the_sender_fell_short() {
         let p = CONTROL_PERIOD;
         // Everything offered arrived and the offer reached its rate: grow.
-        assert_eq!(next_rate(20_000, 2_000, 2_000, p), 25_000);
-        // The sender did not reach its rate (it is the bottleneck): stay.
-        assert_eq!(next_rate(20_000, 1_000, 1_000, p), 20_000);
+        let mut r = RateSearch::new(20_000);
+        assert_eq!(r.update(2_000, 2_000, p), 25_000);
+        // The case that held the AES `in` runs at their starting rate: the sender offered
+        // 12,888/s of 20,000/s and all of it arrived. The old rule stayed at 20,000 for good.
+        let mut r = RateSearch::new(20_000);
+        assert_eq!(r.update(1_289, 1_289, p), 25_000);
+        assert_eq!(r.limit(), Some(Limit::Generator));
+        // Running ahead of the sender is bounded: at most AHEAD times what it offered.
+        let mut r = RateSearch::new(20_000);
+        assert_eq!(r.update(1_100, 1_100, p), 22_000);
+        // A sender far behind keeps the rate where it is (never lower while nothing is lost).
+        let mut r = RateSearch::new(20_000);
+        assert_eq!(r.update(500, 500, p), 20_000);
+    }
+
+    #[test]
+    fn the_rate_tracks_delivery_once_datagrams_are_lost() {
+        let p = CONTROL_PERIOD;
         // A tenth lost: offer 10 % more than arrived.
-        assert_eq!(next_rate(20_000, 2_000, 1_800, p), 19_800);
+        let mut r = RateSearch::new(20_000);
+        assert_eq!(r.update(2_000, 1_800, p), 19_800);
+        assert_eq!(r.limit(), Some(Limit::Server));
         // Nothing arrived: the floor.
-        assert_eq!(next_rate(20_000, 2_000, 0, p), MIN_RATE);
-        // Nothing sent: unchanged.
-        assert_eq!(next_rate(20_000, 0, 0, p), 20_000);
-        assert_eq!(next_rate(20_000, 10, 10, Duration::ZERO), 20_000);
+        assert_eq!(r.update(2_000, 0, p), MIN_RATE);
+        // Nothing sent, or no time: unchanged and not judged.
+        let mut r = RateSearch::new(20_000);
+        assert_eq!(r.update(0, 0, p), 20_000);
+        assert_eq!(r.update(10, 10, Duration::ZERO), 20_000);
+        assert_eq!(r.limit(), None);
+    }
+
+    #[test]
+    fn the_search_finds_the_server_ceiling_behind_a_sender_that_lags_its_rate() {
+        // The sender reaches only 65 % of any rate it is given (a pacer losing tokens to late
+        // wake-ups), the server delivers at most 90,000/s. 10 s of 100 ms periods.
+        let (search, got) = simulate(100, 90_000.0, |rate| rate as f64 * 0.65);
+        assert!(got >= 0.95 * 90_000.0, "delivered {got}/s");
+        assert_eq!(search.limit(), Some(Limit::Server));
+        // A sender that keeps its rate: the same ceiling.
+        let (search, got) = simulate(100, 90_000.0, |rate| rate as f64);
+        assert!(got >= 0.95 * 90_000.0, "delivered {got}/s");
+        assert_eq!(search.limit(), Some(Limit::Server));
+    }
+
+    #[test]
+    fn a_sender_that_cannot_go_faster_is_reported_as_the_limit() {
+        // The sender tops out at 13,000/s, the server could take 90,000/s.
+        let (search, got) = simulate(100, 90_000.0, |rate| (rate as f64).min(13_000.0));
+        assert_eq!(got, 13_000.0);
+        assert_eq!(search.limit(), Some(Limit::Generator));
+        // The rate stays within AHEAD of what the sender offers.
+        assert!(
+            search.rate() <= (13_000.0 * AHEAD) as u64,
+            "{}",
+            search.rate()
+        );
+        // A run too short to find anything: neither side was the limit yet.
+        let (search, _) = simulate(5, 1e9, |rate| rate as f64);
+        assert_eq!(search.limit(), Some(Limit::None));
     }
 
     #[test]
