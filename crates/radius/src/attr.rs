@@ -28,6 +28,7 @@
 //!   carried as their encrypted bytes; [`crate::auth`] hides and reveals them.
 
 use std::net::Ipv4Addr;
+use wire::enum_with_unknown;
 
 use wire::{Error, Result};
 

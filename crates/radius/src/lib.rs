@@ -30,9 +30,6 @@
 )]
 #![warn(missing_docs)]
 
-#[macro_use]
-mod macros;
-
 pub mod attr;
 pub mod auth;
 pub mod client;

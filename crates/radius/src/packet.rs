@@ -29,6 +29,7 @@
 //! [`crate::auth`]; `Repr::emit` writes the authenticator it is given.
 
 use crate::attr::{Attribute, Attrs, RawAttr};
+use wire::enum_with_unknown;
 use wire::{Error, Result};
 
 /// The fixed header: Code, Identifier, Length, Authenticator (RFC 2865 §3).

@@ -1,4 +1,5 @@
 //! `enum_with_unknown!`: codepoint enums whose unknown values are data (smoltcp's macro, rewritten).
+//! Exported for the other wire-format crates (`radius`).
 
 /// Declares a codepoint enum with an `Unknown(repr)` variant, plus lossless `From` conversions in
 /// both directions.
@@ -12,6 +13,7 @@
 ///     }
 /// }
 /// ```
+#[macro_export]
 macro_rules! enum_with_unknown {
     (
         $( #[$enum_attr:meta] )*
