@@ -468,8 +468,8 @@ fn wait_down(w: &mut World, c: ClientId) {
     );
 }
 
-#[test]
-fn kick_by_user_ends_only_that_users_session() {
+/// Alice (XP) and Bob (Windows 10) connected from behind the same NAT.
+fn alice_and_bob_behind_one_nat() -> (World, ClientId, ClientId) {
     let mut w = world(WorldConfig::default());
     let a = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
     let b = w.add_client(
@@ -481,8 +481,13 @@ fn kick_by_user_ends_only_that_users_session() {
     );
     connect(&mut w, a);
     connect(&mut w, b);
+    (w, a, b)
+}
+
+#[test]
+fn kick_by_user_ends_only_that_users_session() {
+    let (mut w, a, b) = alice_and_bob_behind_one_nat();
     assert!(w.kick(&KickTarget::User("nobody".into())).is_empty());
-    // Windows sends `DOMAIN\user`; the users file's name matches it.
     let kicked = w.kick(&KickTarget::User("bob".into()));
     assert_eq!(kicked.len(), 1, "{kicked:?}");
     assert_eq!(kicked[0].user, "bob");
@@ -504,17 +509,7 @@ fn kick_by_user_ends_only_that_users_session() {
 
 #[test]
 fn kick_by_assigned_address_or_by_public_address() {
-    let mut w = world(WorldConfig::default());
-    let a = w.add_client(xp_modp1024(), PRIVATE, true, "alice", "alice-pass");
-    let b = w.add_client(
-        Profile::windows_10(),
-        Ipv4Addr::new(192, 168, 1, 11),
-        true,
-        "bob",
-        "bob-pass",
-    );
-    connect(&mut w, a);
-    connect(&mut w, b);
+    let (mut w, a, b) = alice_and_bob_behind_one_nat();
     // The inner address picks exactly one session.
     let alice_ip = w.client(a).assigned_address().unwrap();
     let kicked = w.kick(&KickTarget::Address(alice_ip.into()));
