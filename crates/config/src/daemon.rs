@@ -40,6 +40,8 @@ pub struct DaemonConfig {
     pub workers: Option<u16>,
     /// The Prometheus endpoint (`metrics`); `None`: off (the default).
     pub metrics: Option<MetricsOptions>,
+    /// Commands run when sessions come up and go down (`hooks`).
+    pub hooks: Hooks,
 }
 
 impl Default for DaemonConfig {
@@ -53,7 +55,88 @@ impl Default for DaemonConfig {
             privileges: None,
             workers: None,
             metrics: None,
+            hooks: Hooks::default(),
         }
+    }
+}
+
+/// The longest a hook may run (`hooks.timeout_secs`) before it is killed.
+pub const MAX_HOOK_TIMEOUT_SECS: u64 = 300;
+
+/// Commands run on session events (`hooks:`), as pppd runs ip-up and ip-down. Each is an
+/// argument vector run directly, never through a shell; what happened is in its environment.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Hooks {
+    /// Run when a session gets its address (IPCP up): program and arguments.
+    pub session_up: Vec<String>,
+    /// Run when a session ends.
+    pub session_down: Vec<String>,
+    /// Seconds a hook may run before it is killed.
+    pub timeout_secs: u64,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Self {
+            session_up: Vec::new(),
+            session_down: Vec::new(),
+            timeout_secs: 10,
+        }
+    }
+}
+
+pub(crate) fn check_hooks(ck: &mut Checker<'_>, hooks: &Hooks) {
+    for (key, argv) in [
+        ("session_up", &hooks.session_up),
+        ("session_down", &hooks.session_down),
+    ] {
+        let Some(program) = argv.first() else {
+            continue;
+        };
+        let path = std::path::Path::new(program);
+        if !path.is_absolute() {
+            ck.error(
+                &["hooks", key],
+                format!(
+                    "hooks.{key}: `{program}` must be an absolute path (hooks run without a \
+                     shell and with a minimal PATH)"
+                ),
+            );
+            continue;
+        }
+        match std::fs::metadata(path) {
+            Err(e) => ck.error(
+                &["hooks", key],
+                format!("hooks.{key}: cannot use `{program}`: {e}"),
+            ),
+            Ok(m) => {
+                use std::os::unix::fs::PermissionsExt;
+                if !m.is_file() || m.permissions().mode() & 0o111 == 0 {
+                    ck.error(
+                        &["hooks", key],
+                        format!("hooks.{key}: `{program}` is not an executable file"),
+                    );
+                } else if m.permissions().mode() & 0o002 != 0 {
+                    ck.warn(
+                        &["hooks", key],
+                        format!(
+                            "hooks.{key}: anyone can write to `{program}`, and the daemon runs \
+                             it: chmod o-w it"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if !(1..=MAX_HOOK_TIMEOUT_SECS).contains(&hooks.timeout_secs) {
+        ck.error(
+            &["hooks", "timeout_secs"],
+            format!(
+                "hooks.timeout_secs must be between 1 and {MAX_HOOK_TIMEOUT_SECS}, not {}",
+                hooks.timeout_secs
+            ),
+        );
     }
 }
 

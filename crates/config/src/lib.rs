@@ -39,8 +39,8 @@ mod server;
 pub mod users;
 
 pub use daemon::{
-    DEFAULT_CONTROL_SOCKET, DaemonConfig, LogLevel, MAX_WORKERS, MetricsOptions, Privileges,
-    TunOptions,
+    DEFAULT_CONTROL_SOCKET, DaemonConfig, Hooks, LogLevel, MAX_HOOK_TIMEOUT_SECS, MAX_WORKERS,
+    MetricsOptions, Privileges, TunOptions,
 };
 pub use load::Config;
 pub use problem::{ConfigError, ConfigErrorKind, Warning};

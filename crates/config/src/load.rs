@@ -16,8 +16,8 @@ use ipnetwork::Ipv4Network;
 use serde::{Deserialize, Deserializer};
 
 use crate::daemon::{
-    DEFAULT_CONTROL_SOCKET, DaemonConfig, LogLevel, MetricsOptions, Privileges, TunOptions,
-    check_control_socket, check_metrics, check_privileges, check_tun, check_workers,
+    DEFAULT_CONTROL_SOCKET, DaemonConfig, Hooks, LogLevel, MetricsOptions, Privileges, TunOptions,
+    check_control_socket, check_hooks, check_metrics, check_privileges, check_tun, check_workers,
 };
 use crate::de_opt_secret;
 use crate::files::{FileText, readable_by};
@@ -89,6 +89,8 @@ struct RawConfig {
     workers: Option<u16>,
     #[serde(default)]
     metrics: Option<MetricsOptions>,
+    #[serde(default)]
+    hooks: Hooks,
 }
 
 #[derive(Deserialize)]
@@ -224,6 +226,7 @@ fn parse(
     check_privileges(&mut ck, raw.privileges.as_ref());
     check_workers(&mut ck, raw.workers);
     check_metrics(&mut ck, raw.metrics.as_ref());
+    check_hooks(&mut ck, &raw.hooks);
     let control_socket = raw
         .control_socket
         .map_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET), |p| base.join(p));
@@ -265,6 +268,7 @@ fn parse(
             privileges: raw.privileges,
             workers: raw.workers,
             metrics: raw.metrics,
+            hooks: raw.hooks,
         },
     };
     Ok((config, ck.warnings))
@@ -834,6 +838,33 @@ control_socket_group: \"\"
             "{MINIMAL}metrics:\n  listen: 127.0.0.1:9812\n  port: 1\n"
         ));
         assert!(e[0].reason.contains("unknown field"), "{e:?}");
+    }
+
+    #[test]
+    fn hooks_are_checked() {
+        let d = load(MINIMAL).unwrap().0.daemon.hooks;
+        assert!(d.session_up.is_empty() && d.session_down.is_empty());
+        assert_eq!(d.timeout_secs, 10);
+        // `sh` exists and is executable everywhere these tests run.
+        let (c, _) = load(&format!(
+            "{MINIMAL}hooks:\n  session_up: [/bin/sh, -c, 'exit 0']\n  timeout_secs: 3\n"
+        ))
+        .unwrap();
+        assert_eq!(c.daemon.hooks.session_up, ["/bin/sh", "-c", "exit 0"]);
+        assert_eq!(c.daemon.hooks.timeout_secs, 3);
+        let e = errors(&format!("{MINIMAL}hooks:\n  session_up: [vpn-up]\n"));
+        assert!(e[0].reason.contains("absolute path"), "{e:?}");
+        assert_eq!(e[0].line, Some(5), "{e:?}");
+        let e = errors(&format!(
+            "{MINIMAL}hooks:\n  session_down: [/nonexistent/vpn-down]\n"
+        ));
+        assert!(e[0].reason.contains("cannot use"), "{e:?}");
+        let e = errors(&format!("{MINIMAL}hooks:\n  session_down: [/etc]\n"));
+        assert!(e[0].reason.contains("not an executable file"), "{e:?}");
+        let e = errors(&format!("{MINIMAL}hooks:\n  timeout_secs: 0\n"));
+        assert!(e[0].reason.contains("between 1 and 300"), "{e:?}");
+        let e = errors(&format!("{MINIMAL}hooks:\n  session_up: /bin/sh\n"));
+        assert_eq!(e[0].line, Some(5), "{e:?}");
     }
 
     #[test]

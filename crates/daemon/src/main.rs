@@ -26,6 +26,7 @@ mod clock;
 mod control;
 mod datapath;
 mod files;
+mod hooks;
 mod kick;
 mod logging;
 mod metrics;

@@ -654,12 +654,15 @@ mod tests {
                 addr: "10.99.0.2".parse().unwrap(),
                 client,
                 setup,
+                os_hint: String::new(),
             });
         }
         m.observe(&Event::SessionDown {
             user: Some("alice".into()),
             client,
             reason: "client hung up".into(),
+            addr: None,
+            os_hint: String::new(),
             connected: Duration::from_secs(60),
             traffic: SessionTraffic {
                 bytes_in: 1000,

@@ -89,6 +89,8 @@ struct Runtime {
     metrics_listener: Option<tokio::net::TcpListener>,
     /// Counters for the metrics endpoint, kept from the server's events.
     metrics: crate::metrics::Metrics,
+    /// The session hooks (`hooks`).
+    hooks: crate::hooks::Hooks,
 }
 
 /// `l2tpd-rs run`.
@@ -309,6 +311,7 @@ async fn setup(
     }
 
     unbind_on_error.keep();
+    let hooks = crate::hooks::Hooks::new(&config.daemon.hooks);
     Ok(Runtime {
         tun_name: tun.as_ref().map(|t| t.get_ref().name().to_owned()),
         listening: listeners.iter().map(|l| l.bound.to_string()).collect(),
@@ -326,6 +329,7 @@ async fn setup(
         notifier: Notifier::from_env(clock::now()),
         metrics_listener,
         metrics: crate::metrics::Metrics::default(),
+        hooks,
     })
 }
 
@@ -780,9 +784,10 @@ async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, buf: &mut Vec
         datapath::send(path, t, buf).await;
     }
     // Sessions and refusals: the server has logged them already; they are counted for the
-    // metrics, and key log lines written.
+    // metrics, start the session hooks, and key log lines are written.
     while let Some(event) = server.poll_event() {
         rt.metrics.observe(&event);
+        rt.hooks.on_event(&event);
         if let Event::KeylogLine(line) = event
             && let Some(k) = rt.keylog.as_mut()
         {

@@ -3,8 +3,8 @@
 //! peer with the Windows XP SP2 profile) talking to it over real UDP sockets. The client gets an
 //! address by IPCP, pings the server's TUN address (the kernel answers, so the reply crosses TUN
 //! → PPP → L2TP → ESP), `l2tpd-rs status --json` shows the session with the right fields,
-//! the Prometheus endpoint counts it (checked by `promtool` when installed), `status USER|IP`
-//! filters, `kick` ends the session (with two workers), and
+//! the Prometheus endpoint counts it (checked by `promtool` when installed), the session hooks
+//! run with its facts, `status USER|IP` filters, `kick` ends the session (with two workers), and
 //! SIGTERM takes the client down gracefully (CDN/StopCCN/Delete) before the daemon exits 0.
 //!
 //! Needs root (TUN, namespaces). Without root it says so and returns, unless
@@ -149,7 +149,11 @@ fn write_config(dir: &TempDir, ike: u16, natt: u16, workers: u16) -> PathBuf {
              dns: [10.99.0.53]\nwins: [10.99.0.54]\nclient_routes: [192.168.77.0/24]\n\
              client_domain: smoke.example\ntun:\n  name: l2tpsmoke0\n\
              control_socket: ctl.sock\nlog_level: debug\nworkers: {workers}\n\
-             metrics:\n  listen: {METRICS}\n  per_user: true\n"
+             metrics:\n  listen: {METRICS}\n  per_user: true\n\
+             hooks:\n  session_up: [/bin/sh, -c, 'env > \"$1.tmp\" && mv \"$1.tmp\" \"$1\"', sh, {up}]\n\
+             \x20 session_down: [/bin/sh, -c, 'env > \"$1.tmp\" && mv \"$1.tmp\" \"$1\"', sh, {down}]\n",
+            up = dir.path("up.env").display(),
+            down = dir.path("down.env").display(),
         ),
     )
     .unwrap();
@@ -167,6 +171,23 @@ fn status(socket: &Path, json: bool) -> Output {
         args.insert(1, "--json");
     }
     run(&args)
+}
+
+/// Waits up to 5 s for `path` to exist and hold `needle`; returns its text.
+fn wait_for_file(path: &Path, needle: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{} never held {needle:?}: {text:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// One HTTP request to the metrics endpoint; the whole response.
@@ -289,6 +310,14 @@ fn smoke_in_fresh_namespace(workers: u16) {
         daemon_log()
     );
     println!("connected in {:?}", t0.elapsed());
+    // The session-up hook ran with the session's facts in its environment.
+    let up_env = wait_for_file(&dir.path("up.env"), "L2TPD_ASSIGNED_IP=");
+    assert!(up_env.lines().any(|l| l == "L2TPD_USER=alice"), "{up_env}");
+    assert!(
+        up_env.lines().any(|l| l == "L2TPD_EVENT=session-up"),
+        "{up_env}"
+    );
+    assert!(up_env.contains("L2TPD_OS_HINT=MS NT5"), "{up_env}");
     let addr = client.assigned_address().unwrap();
     let ip_up = client
         .events()
@@ -486,6 +515,20 @@ fn smoke_in_fresh_namespace(workers: u16) {
         let after = status(&sock, true);
         let v: serde_json::Value = serde_json::from_str(&text(&after.stdout)).unwrap();
         assert_eq!(v["sessions"].as_array().unwrap().len(), 0, "{v}");
+        // The session-down hook got the address and the traffic.
+        let down_env = wait_for_file(&dir.path("down.env"), "L2TPD_PACKETS_OUT=");
+        assert!(
+            down_env
+                .lines()
+                .any(|l| l == format!("L2TPD_ASSIGNED_IP={addr}")),
+            "{down_env}"
+        );
+        let packets_in: u64 = down_env
+            .lines()
+            .find_map(|l| l.strip_prefix("L2TPD_PACKETS_IN="))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        assert!(packets_in >= 3, "{down_env}");
     }
 
     // SIGTERM: CDN, StopCCN and Delete reach the client (unless it was kicked already), then

@@ -82,6 +82,9 @@ pub enum Event {
         /// From the L2TP session's creation (ICRQ) to IPCP assigning the address: the L2TP
         /// and PPP part of connecting.
         setup: Duration,
+        /// What the client says it is, as in `status` (MS NT5 vendor ID, LCP Identification,
+        /// L2TP vendor); client-chosen text.
+        os_hint: String,
     },
     /// A session went down.
     SessionDown {
@@ -91,6 +94,10 @@ pub enum Event {
         client: SocketAddr,
         /// Why, in plain words.
         reason: String,
+        /// The address IPCP had assigned, if it got that far.
+        addr: Option<Ipv4Addr>,
+        /// What the client said it is (see [`Event::SessionUp`]).
+        os_hint: String,
         /// How long the L2TP session existed.
         connected: Duration,
         /// Its IPv4 traffic, as `status` counted it.
@@ -718,16 +725,6 @@ impl Server {
             }
             for session in peer.sessions.values() {
                 spoofed += session.link.stats().spoofed_drops;
-                let mut os = Vec::new();
-                if let Some(p) = phase1
-                    && let Some(v) = p.vendor.ms_nt5_version
-                {
-                    os.push(format!("MS NT5 v{v} ({})", windows_name(v)));
-                }
-                os.extend(session.link.identifications().iter().take(2).cloned());
-                if !session.vendor.is_empty() {
-                    os.push(format!("L2TP vendor {}", session.vendor));
-                }
                 let (packets_in, bytes_in) = session.counters.inbound.get();
                 let (packets_out, bytes_out) = session.counters.outbound.get();
                 sessions.push(SessionRow {
@@ -737,7 +734,7 @@ impl Server {
                     nat,
                     nat_t_dialect: dialect.clone(),
                     host_name: session.host_name.clone(),
-                    os_hint: os.join(", "),
+                    os_hint: os_hint(phase1, session),
                     ike_suite: phase1.map(|p| p.suite.to_string()).unwrap_or_default(),
                     esp_suite: current.map(|c| c.suite.clone()).unwrap_or_default(),
                     ike_lifetime_left_secs: ike_row.map(|r| r.ike_expires_in_secs),
@@ -1364,8 +1361,10 @@ impl Server {
             self.timers.remove(&(at, id));
         }
         let client = peer.tuple.remote;
+        let phase1 = peer.phase1.take();
         for session in peer.sessions.drain() {
-            self.end_session(now, id, client, session, why);
+            let os = os_hint(phase1.as_ref(), &session);
+            self.end_session(now, id, client, session, why, os);
         }
         self.removed.push(id);
     }
@@ -1377,10 +1376,12 @@ impl Server {
         client: SocketAddr,
         session: crate::peer::Session,
         why: &str,
+        os_hint: String,
     ) {
         // Keep the link's anti-spoofing drops in the global counter after the link is gone.
         self.counters.spoofed += session.link.stats().spoofed_drops;
-        if let Some(addr) = session.addr.or_else(|| session.link.assigned_address()) {
+        let assigned = session.addr.or_else(|| session.link.assigned_address());
+        if let Some(addr) = assigned {
             if let Some(pool) = &mut self.pool {
                 pool.release(addr);
             }
@@ -1398,6 +1399,8 @@ impl Server {
             user: session.user,
             client,
             reason: why.to_owned(),
+            addr: session.addr,
+            os_hint,
             connected: now.saturating_duration_since(session.since),
             traffic: SessionTraffic {
                 bytes_in,
@@ -1501,7 +1504,11 @@ impl Server {
                     self.refuse(now, client, message, cause);
                 }
                 PeerEvent::IpUp { key, addr } => {
-                    let session = self.peers.get(&id).and_then(|p| p.sessions.get(&key));
+                    let peer = self.peers.get(&id);
+                    let session = peer.and_then(|p| p.sessions.get(&key));
+                    let os_hint = session.map_or_else(String::new, |s| {
+                        os_hint(peer.and_then(|p| p.phase1.as_ref()), s)
+                    });
                     let user = session.and_then(|s| s.user.clone()).unwrap_or_default();
                     let mru = session.map_or(u16::MAX, |s| s.link.peer_mru());
                     let setup =
@@ -1516,10 +1523,13 @@ impl Server {
                         addr,
                         client,
                         setup,
+                        os_hint,
                     });
                 }
                 PeerEvent::Ended { session, why } => {
-                    self.end_session(now, id, client, *session, &why);
+                    let phase1 = self.peers.get(&id).and_then(|p| p.phase1.as_ref());
+                    let os = os_hint(phase1, &session);
+                    self.end_session(now, id, client, *session, &why, os);
                 }
                 PeerEvent::EspLifetime { spi_in, expiry } => {
                     self.on_expiry(now, id, spi_in, expiry);
@@ -1544,6 +1554,22 @@ impl Server {
             cause,
         });
     }
+}
+
+/// What a client says it is: its MS NT5 vendor ID version, its first two LCP Identification
+/// messages and its L2TP vendor name, joined with `, ` (the `status` OS column).
+fn os_hint(phase1: Option<&ike::Phase1Info>, session: &crate::peer::Session) -> String {
+    let mut os = Vec::new();
+    if let Some(p) = phase1
+        && let Some(v) = p.vendor.ms_nt5_version
+    {
+        os.push(format!("MS NT5 v{v} ({})", windows_name(v)));
+    }
+    os.extend(session.link.identifications().iter().take(2).cloned());
+    if !session.vendor.is_empty() {
+        os.push(format!("L2TP vendor {}", session.vendor));
+    }
+    os.join(", ")
 }
 
 /// A short, stable name for a failed PPP authentication (a metrics label).
