@@ -40,6 +40,8 @@ pub struct DaemonConfig {
     pub workers: Option<u16>,
     /// The Prometheus endpoint (`metrics`); `None`: off (the default).
     pub metrics: Option<MetricsOptions>,
+    /// RADIUS authentication (`radius`); `None`: users.yaml decides (the default).
+    pub radius: Option<crate::radius::RadiusOptions>,
 }
 
 impl Default for DaemonConfig {
@@ -53,6 +55,7 @@ impl Default for DaemonConfig {
             privileges: None,
             workers: None,
             metrics: None,
+            radius: None,
         }
     }
 }

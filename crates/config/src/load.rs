@@ -22,6 +22,7 @@ use crate::daemon::{
 use crate::de_opt_secret;
 use crate::files::{FileText, readable_by};
 use crate::locate::{yaml_location, yaml_reason};
+use crate::radius::{RawRadius, check_radius};
 use crate::problem::{Checker, ConfigError, ConfigErrorKind, Warning};
 use crate::server::{
     EXAMPLE_PSK, IkePolicy, L2tpOptions, Limits, Listen, PppOptions, ServerConfig,
@@ -89,6 +90,8 @@ struct RawConfig {
     workers: Option<u16>,
     #[serde(default)]
     metrics: Option<MetricsOptions>,
+    #[serde(default)]
+    radius: Option<RawRadius>,
 }
 
 #[derive(Deserialize)]
@@ -224,6 +227,7 @@ fn parse(
     check_privileges(&mut ck, raw.privileges.as_ref());
     check_workers(&mut ck, raw.workers);
     check_metrics(&mut ck, raw.metrics.as_ref());
+    let radius = check_radius(&mut ck, raw.radius, &base, mode);
     let control_socket = raw
         .control_socket
         .map_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET), |p| base.join(p));
@@ -265,6 +269,7 @@ fn parse(
             privileges: raw.privileges,
             workers: raw.workers,
             metrics: raw.metrics,
+            radius,
         },
     };
     Ok((config, ck.warnings))
@@ -296,7 +301,7 @@ fn resolve_psk(
         (Some(psk), None) => psk,
         (None, Some(file)) => {
             let full = base.join(file);
-            match read_psk_file(&full) {
+            match read_secret_file(&full) {
                 Ok((mut bytes, mode)) => {
                     while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                         bytes.pop();
@@ -340,8 +345,9 @@ fn resolve_psk(
     psk
 }
 
-/// The bytes of a `psk_file` and its permission bits, from one open descriptor.
-fn read_psk_file(path: &Path) -> std::io::Result<(Vec<u8>, u32)> {
+/// The bytes of a `psk_file` (or a RADIUS `secret_file`) and its permission bits, from one
+/// open descriptor.
+pub(crate) fn read_secret_file(path: &Path) -> std::io::Result<(Vec<u8>, u32)> {
     use std::os::unix::fs::MetadataExt;
     let mut file = std::fs::File::open(path)?;
     let mode = file.metadata()?.mode() & 0o7777;

@@ -31,6 +31,7 @@ mod logging;
 mod metrics;
 mod notify;
 mod reload;
+mod remote_auth;
 mod run;
 mod status;
 mod workers;

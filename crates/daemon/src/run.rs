@@ -44,6 +44,7 @@ use crate::datapath::{self, Input, Lane, Listener, Owner};
 use crate::logging::LogFormat;
 use crate::notify::Notifier;
 use crate::reload::UsersWatch;
+use crate::remote_auth::{self, RemoteAuth};
 
 /// How long a shutdown may take to send its Delete/StopCCN messages.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -89,6 +90,8 @@ struct Runtime {
     metrics_listener: Option<tokio::net::TcpListener>,
     /// Counters for the metrics endpoint, kept from the server's events.
     metrics: crate::metrics::Metrics,
+    /// RADIUS authentication, if configured (`radius`).
+    radius: Option<RemoteAuth>,
 }
 
 /// `l2tpd-rs run`.
@@ -308,6 +311,23 @@ async fn setup(
         crate::files::check_users_file_readable(&config.daemon.users_file, &p.user, &group)?;
     }
 
+    let radius = match &config.daemon.radius {
+        Some(opts) => {
+            // Called-Station-Id: the address clients dial, when we know it.
+            let called = config
+                .server
+                .listen
+                .addresses
+                .iter()
+                .copied()
+                .find(|a| !a.is_unspecified())
+                .or(opts.nas_ip_address)
+                .map(std::net::IpAddr::V4);
+            Some(RemoteAuth::new(opts, called, clock::os_seed()).await?)
+        }
+        None => None,
+    };
+
     unbind_on_error.keep();
     Ok(Runtime {
         tun_name: tun.as_ref().map(|t| t.get_ref().name().to_owned()),
@@ -326,6 +346,7 @@ async fn setup(
         notifier: Notifier::from_env(clock::now()),
         metrics_listener,
         metrics: crate::metrics::Metrics::default(),
+        radius,
     })
 }
 
@@ -439,6 +460,9 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     if rt.keylog.is_some() {
         server.set_keylog(true);
     }
+    if rt.radius.is_some() {
+        server.set_remote_auth(true);
+    }
     let (control_tx, mut control_rx) = mpsc::channel::<Input>(CHANNEL_DEPTH);
     let (ike_tx, mut ike_rx) = mpsc::channel::<Input>(CHANNEL_DEPTH);
     let counters = Arc::new(datapath::Counters::default());
@@ -508,6 +532,7 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(sleep);
     let mut buf = Vec::with_capacity(datapath::MAX_PACKET);
+    let mut radius_buf = vec![0u8; remote_auth::MAX_RADIUS_PACKET];
 
     info!(
         users = rt.user_count,
@@ -534,7 +559,13 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     let mut shutdown_deadline: Option<Instant> = None;
     loop {
         rt.notifier.watchdog(clock::now());
-        let timeout = server.poll_timeout();
+        let timeout = match (
+            server.poll_timeout(),
+            rt.radius.as_ref().and_then(RemoteAuth::poll_timeout),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if let Some(deadline) = shutdown_deadline {
             // Keep going only while the server still has work and the grace period lasts.
             if timeout.is_none() || clock::now() >= deadline {
@@ -568,7 +599,21 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
                 Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),
                 Input::Esp { local, remote, data } => server.handle_esp(clock::now(), local, remote, &data),
             },
-            () = &mut sleep, if armed => server.handle_timeout(clock::now()),
+            () = &mut sleep, if armed => {
+                let now = clock::now();
+                server.handle_timeout(now);
+                if let Some(r) = rt.radius.as_mut() {
+                    r.handle_timeout(now);
+                }
+            },
+            received = remote_auth::recv(rt.radius.as_ref(), &mut radius_buf) => match received {
+                Ok((n, from)) => {
+                    if let Some(r) = rt.radius.as_mut() {
+                        r.handle_datagram(clock::now(), from, radius_buf.get(..n).unwrap_or_default());
+                    }
+                }
+                Err(e) => debug!("RADIUS socket: {e}"),
+            },
             Some(input) = ike_rx.recv() => match input {
                 Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),
                 Input::Esp { local, remote, data } => server.handle_esp(clock::now(), local, remote, &data),
@@ -774,19 +819,49 @@ fn reload_users_now(rt: &mut Runtime, server: &mut Server) -> Result<usize, Vec<
         }
     }
 }
-/// Sends everything the server has queued and handles its events.
+/// Sends everything the server has queued and handles its events; logins go to RADIUS, whose
+/// requests are sent and whose verdicts go back to the server (until neither has more).
 async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, buf: &mut Vec<u8>) {
-    while let Some(t) = server.poll_transmit(buf) {
-        datapath::send(path, t, buf).await;
-    }
-    // Sessions and refusals: the server has logged them already; they are counted for the
-    // metrics, and key log lines written.
-    while let Some(event) = server.poll_event() {
-        rt.metrics.observe(&event);
-        if let Event::KeylogLine(line) = event
-            && let Some(k) = rt.keylog.as_mut()
-        {
-            let _ = writeln!(k, "{line}").and_then(|()| k.flush());
+    loop {
+        while let Some(t) = server.poll_transmit(buf) {
+            datapath::send(path, t, buf).await;
+        }
+        // Sessions and refusals: the server has logged them already; they are counted for the
+        // metrics, and key log lines written.
+        while let Some(event) = server.poll_event() {
+            rt.metrics.observe(&event);
+            match event {
+                Event::KeylogLine(line) => {
+                    if let Some(k) = rt.keylog.as_mut() {
+                        let _ = writeln!(k, "{line}").and_then(|()| k.flush());
+                    }
+                }
+                Event::AuthRequest {
+                    session,
+                    client,
+                    ticket,
+                    request,
+                } => {
+                    if let Some(r) = rt.radius.as_mut() {
+                        r.request(clock::now(), session, client, ticket, &request);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(radius) = rt.radius.as_mut() else {
+            break;
+        };
+        radius.flush();
+        let verdicts = radius.take_verdicts();
+        if verdicts.is_empty() {
+            break;
+        }
+        let now = clock::now();
+        for (session, ticket, verdict) in verdicts {
+            if !server.auth_verdict(now, session, ticket, verdict) {
+                debug!("a RADIUS verdict came for a login that is no longer waiting");
+            }
         }
     }
 }
