@@ -22,8 +22,8 @@ use crate::daemon::{
 use crate::de_opt_secret;
 use crate::files::{FileText, readable_by};
 use crate::locate::{yaml_location, yaml_reason};
-use crate::radius::{RawRadius, check_radius};
 use crate::problem::{Checker, ConfigError, ConfigErrorKind, Warning};
+use crate::radius::{RawRadius, check_radius};
 use crate::server::{
     EXAMPLE_PSK, IkePolicy, L2tpOptions, Limits, Listen, PppOptions, ServerConfig,
     check_client_routes, check_ike, check_l2tp, check_limits, check_listen, check_pool, check_ppp,

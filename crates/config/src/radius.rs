@@ -235,7 +235,10 @@ pub(crate) fn check_radius(
         };
         if let Some(secret) = &secret {
             if secret.is_empty() {
-                ck.error_at(line, format!("radius server {n}: the shared secret is empty"));
+                ck.error_at(
+                    line,
+                    format!("radius server {n}: the shared secret is empty"),
+                );
             } else if secret.len() > 128 {
                 // The User-Password hiding and the authenticators work with any length, but
                 // common servers refuse longer secrets.
@@ -302,7 +305,12 @@ pub(crate) fn check_radius(
     }
     let attempts = u64::from(raw.retries) + 1;
     let servers_n = u64::try_from(servers.len()).unwrap_or(u64::MAX);
-    if raw.timeout_secs.saturating_mul(attempts).saturating_mul(servers_n) > 30 {
+    if raw
+        .timeout_secs
+        .saturating_mul(attempts)
+        .saturating_mul(servers_n)
+        > 30
+    {
         ck.warn(
             &["radius", "timeout_secs"],
             format!(
@@ -334,7 +342,10 @@ mod tests {
     const SECRET: &str = "0123456789abcdef-long";
 
     fn load(text: &str) -> Result<(Config, Vec<Warning>), Vec<ConfigError>> {
-        Config::from_yaml_str(&format!("{BASE}{text}"), Path::new("/etc/l2tpd-rs/l2tpd.yaml"))
+        Config::from_yaml_str(
+            &format!("{BASE}{text}"),
+            Path::new("/etc/l2tpd-rs/l2tpd.yaml"),
+        )
     }
 
     fn errors(text: &str) -> Vec<ConfigError> {
@@ -414,7 +425,9 @@ mod tests {
         one_error("radius:\n  servers: []\n", 5, "servers is empty");
         one_error("radius: {}\n", 4, "servers is empty");
         one_error(
-            &format!("radius:\n  servers:\n    - address: radius.example\n      secret: {SECRET}\n"),
+            &format!(
+                "radius:\n  servers:\n    - address: radius.example\n      secret: {SECRET}\n"
+            ),
             6,
             "not an address",
         );
@@ -458,12 +471,21 @@ mod tests {
             6,
             "longer than 128",
         );
-        let server = format!("radius:\n  servers:\n    - address: 192.0.2.1\n      secret: {SECRET}\n");
+        let server =
+            format!("radius:\n  servers:\n    - address: 192.0.2.1\n      secret: {SECRET}\n");
         one_error(&format!("{server}  timeout_secs: 0\n"), 8, "timeout_secs");
         one_error(&format!("{server}  timeout_secs: 31\n"), 8, "timeout_secs");
         one_error(&format!("{server}  retries: 11\n"), 8, "retries");
-        one_error(&format!("{server}  nas_identifier: \"\"\n"), 8, "nas_identifier");
-        one_error(&format!("{server}  nas_ip_address: 0.0.0.0\n"), 8, "nas_ip_address");
+        one_error(
+            &format!("{server}  nas_identifier: \"\"\n"),
+            8,
+            "nas_identifier",
+        );
+        one_error(
+            &format!("{server}  nas_ip_address: 0.0.0.0\n"),
+            8,
+            "nas_ip_address",
+        );
         one_error(
             &format!("{server}  source_address: \"::1\"\n"),
             6,
@@ -486,19 +508,26 @@ mod tests {
 
     #[test]
     fn short_secret_and_slow_failover_warn() {
-        let (_, w) = load("radius:\n  servers:\n    - address: 192.0.2.1\n      secret: tiny7x\n")
-            .unwrap();
+        let (_, w) =
+            load("radius:\n  servers:\n    - address: 192.0.2.1\n      secret: tiny7x\n").unwrap();
         assert_eq!(w.len(), 1, "{w:?}");
         assert_eq!(w[0].line, Some(6));
         assert!(w[0].message.contains("RFC 2865 §3"), "{}", w[0]);
-        assert!(!w[0].message.contains("tiny7x"), "the secret is not shown: {}", w[0]);
+        assert!(
+            !w[0].message.contains("tiny7x"),
+            "the secret is not shown: {}",
+            w[0]
+        );
 
         let (_, w) = load(&format!(
             "radius:\n  servers:\n    - address: 192.0.2.1\n      secret: {SECRET}\n    \
              - address: 192.0.2.2\n      secret: {SECRET}\n  timeout_secs: 10\n"
         ))
         .unwrap();
-        assert!(w.iter().any(|w| w.message.contains("never asked in time")), "{w:?}");
+        assert!(
+            w.iter().any(|w| w.message.contains("never asked in time")),
+            "{w:?}"
+        );
     }
 
     #[test]
@@ -514,13 +543,23 @@ mod tests {
         );
         std::fs::write(&cfg, &text).unwrap();
         let (c, w) = Config::load(&cfg).unwrap();
-        assert!(w.iter().all(|w| !w.message.contains("radius.secret")), "{w:?}");
+        assert!(
+            w.iter().all(|w| !w.message.contains("radius.secret")),
+            "{w:?}"
+        );
         let r = c.daemon.radius.unwrap();
-        assert_eq!(r.servers[0].secret.as_bytes(), SECRET.as_bytes(), "newline trimmed");
+        assert_eq!(
+            r.servers[0].secret.as_bytes(),
+            SECRET.as_bytes(),
+            "newline trimmed"
+        );
 
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
         let (_, w) = Config::load(&cfg).unwrap();
-        let w: Vec<_> = w.iter().filter(|w| w.message.contains("radius.secret is readable")).collect();
+        let w: Vec<_> = w
+            .iter()
+            .filter(|w| w.message.contains("radius.secret is readable"))
+            .collect();
         assert_eq!(w.len(), 1, "{w:?}");
         assert_eq!(w[0].line, Some(7));
         assert!(w[0].message.contains("chmod 600"), "{}", w[0]);
@@ -535,7 +574,9 @@ mod tests {
         // An inline secret in a file others can read is pointed out.
         std::fs::write(
             &cfg,
-            format!("{BASE}radius:\n  servers:\n    - address: 192.0.2.1\n      secret: {SECRET}\n"),
+            format!(
+                "{BASE}radius:\n  servers:\n    - address: 192.0.2.1\n      secret: {SECRET}\n"
+            ),
         )
         .unwrap();
         std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();

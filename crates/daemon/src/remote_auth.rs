@@ -100,8 +100,9 @@ impl RemoteAuth {
         cfg.timeout = opts.timeout;
         cfg.retries = opts.retries;
         let nas_identifier = opts.nas_identifier.clone().unwrap_or_else(host_name);
-        cfg.nas_attributes
-            .push(Attribute::NasIdentifier(nas_identifier.clone().into_bytes()));
+        cfg.nas_attributes.push(Attribute::NasIdentifier(
+            nas_identifier.clone().into_bytes(),
+        ));
         if let Some(ip) = opts.nas_ip_address {
             cfg.nas_attributes.push(Attribute::NasIpAddress(ip));
         }
