@@ -41,6 +41,22 @@ const PASSWORD: &str = "alice-radius-password";
 const FRAMED_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 77);
 const FREERADIUS_CONFIG: &str = "/etc/freeradius/3.0";
 
+/// The FreeRADIUS binary: on the PATH, or where Debian installs it (/usr/sbin is not on every
+/// user's PATH).
+fn freeradius_bin() -> &'static str {
+    if Command::new("freeradius")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+    {
+        "freeradius"
+    } else {
+        "/usr/sbin/freeradius"
+    }
+}
+
 /// Kills a child process when the test ends, however it ends.
 struct Killed(Child);
 
@@ -56,7 +72,7 @@ impl Drop for Killed {
 /// Whether the test can run; panics when it must but cannot.
 fn freeradius_available() -> bool {
     let required = std::env::var_os("L2TPD_RS_REQUIRE_FREERADIUS").is_some_and(|v| v == "1");
-    let installed = Command::new("freeradius")
+    let installed = Command::new(freeradius_bin())
         .arg("-v")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -150,7 +166,7 @@ fn freeradius_config(dir: &TempDir, port: u16) -> PathBuf {
 /// Starts `freeradius -X` and waits for "Ready to process requests"; its output is collected
 /// for a failing test.
 fn start_freeradius(raddb: &Path) -> (Killed, mpsc::Receiver<String>) {
-    let mut child = Command::new("freeradius")
+    let mut child = Command::new(freeradius_bin())
         .arg("-X")
         .arg("-d")
         .arg(raddb)
