@@ -55,6 +55,8 @@ pub(crate) struct RemoteAuth {
     pending: HashMap<RequestId, Pending>,
     verdicts: Vec<(SessionId, AuthTicket, AuthVerdict)>,
     called_station: Option<String>,
+    /// The servers, for log lines.
+    servers: String,
 }
 
 impl RemoteAuth {
@@ -69,11 +71,12 @@ impl RemoteAuth {
             .servers
             .first()
             .context("radius: no servers configured")?;
-        let local = opts.source_address.unwrap_or(if first.address.is_ipv4() {
+        let any = if first.address.is_ipv4() {
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
         } else {
             IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-        });
+        };
+        let local = opts.source_address.unwrap_or(any);
         if let Some(s) = opts
             .servers
             .iter()
@@ -107,8 +110,14 @@ impl RemoteAuth {
             cfg.nas_attributes.push(Attribute::NasIpAddress(ip));
         }
         let client = Client::new(cfg, seed).context("radius: the client refused its settings")?;
+        let server_list = opts
+            .servers
+            .iter()
+            .map(|s| s.address.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         info!(
-            servers = %opts.servers.iter().map(|s| s.address.to_string()).collect::<Vec<_>>().join(", "),
+            servers = %server_list,
             nas_identifier = %nas_identifier,
             local = %socket.local_addr().map_or_else(|_| local.to_string(), |a| a.to_string()),
             "RADIUS authentication on: logins are checked by the RADIUS servers, not users.yaml"
@@ -119,6 +128,7 @@ impl RemoteAuth {
             pending: HashMap::new(),
             verdicts: Vec::new(),
             called_station: called_station.map(|a| a.to_string()),
+            servers: server_list,
         })
     }
 
@@ -283,6 +293,7 @@ impl RemoteAuth {
                     };
                     warn!(
                         user = %p.user,
+                        servers = %self.servers,
                         "login refused: the RADIUS server did not answer ({error}); the client \
                          sees error 691"
                     );
