@@ -12,7 +12,12 @@
 //! `Message-Authenticator := 0x00` in the reply (and in the reject's post-auth): our client
 //! refuses unsigned answers (BlastRADIUS, CVE-2024-3596).
 //!
-//! Without `freeradius` installed the test says so and returns, unless
+//! A third login goes to a RADIUS server that never answers (a socket of the test's, no
+//! FreeRADIUS needed): the request is checked as FreeRADIUS would (Message-Authenticator with
+//! the shared secret, the attributes a NAS sends, the same bytes retransmitted), and the
+//! client gets 691 once the retries are spent.
+//!
+//! Without `freeradius` installed the first test says so and returns, unless
 //! `L2TPD_RS_REQUIRE_FREERADIUS=1` is set (CI sets it), in which case it fails.
 // Real processes and sockets need real time.
 #![allow(clippy::disallowed_methods)]
@@ -214,7 +219,14 @@ fn start_freeradius(raddb: &Path) -> (Killed, mpsc::Receiver<String>) {
     }
 }
 
-fn write_daemon_config(dir: &TempDir, ike: u16, natt: u16, radius_port: u16) -> PathBuf {
+fn write_daemon_config(
+    dir: &TempDir,
+    ike: u16,
+    natt: u16,
+    radius_port: u16,
+    timeout_secs: u32,
+    retries: u32,
+) -> PathBuf {
     let secret_file = dir.path("radius.secret");
     std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
     std::fs::set_permissions(
@@ -230,7 +242,7 @@ fn write_daemon_config(dir: &TempDir, ike: u16, natt: u16, radius_port: u16) -> 
              psk: {PSK}\npool:\n  cidr: 10.99.0.0/24\n  server_address: 10.99.0.1\n\
              control_socket: ctl.sock\nlog_level: debug\nworkers: 1\n\
              radius:\n  servers:\n    - address: 127.0.0.1:{radius_port}\n      \
-             secret_file: radius.secret\n  timeout_secs: 2\n  retries: 1\n  \
+             secret_file: radius.secret\n  timeout_secs: {timeout_secs}\n  retries: {retries}\n  \
              nas_identifier: l2tpd-radius-test\n"
         ),
     )
@@ -268,18 +280,8 @@ fn freeradius_decides_logins_and_gives_the_address() {
     let radius_output = || radius_log.try_iter().collect::<Vec<_>>().join("\n");
 
     let (ike_port, natt_port) = free_udp_ports();
-    let cfg = write_daemon_config(&dir, ike_port, natt_port, radius_port);
-    let log_path = dir.path("daemon.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut daemon = Killed(
-        Command::new(BIN)
-            .args(["run", "--no-tun", "--config", cfg.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_status(&dir.path("ctl.sock"), &mut daemon.0);
+    let cfg = write_daemon_config(&dir, ike_port, natt_port, radius_port, 2, 1);
+    let (_daemon, log_path) = start_daemon(&dir, &cfg);
     let daemon_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     // The right password: up, with FreeRADIUS' Framed-IP-Address.
@@ -356,4 +358,129 @@ fn freeradius_decides_logins_and_gives_the_address() {
             "FreeRADIUS did not see {needle}:\n{seen}"
         );
     }
+}
+
+fn start_daemon(dir: &TempDir, cfg: &Path) -> (Killed, PathBuf) {
+    let log_path = dir.path("daemon.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut daemon = Killed(
+        Command::new(BIN)
+            .args(["run", "--no-tun", "--config", cfg.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_status(&dir.path("ctl.sock"), &mut daemon.0);
+    (daemon, log_path)
+}
+
+#[test]
+fn a_radius_server_that_never_answers_refuses_the_login_with_691() {
+    use radius::attr::{FramedProtocol, NasPortType, ServiceType};
+    use radius::auth::{self, MessageAuthenticator};
+    use radius::{Attribute, Code, MsAttribute, Repr, SharedSecret};
+
+    let dir = TempDir::new("radius-silent");
+    // The "server": a socket that reads and never answers.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let radius_port = silent.local_addr().unwrap().port();
+    let (ike_port, natt_port) = free_udp_ports();
+    let cfg = write_daemon_config(&dir, ike_port, natt_port, radius_port, 1, 1);
+    let (_daemon, log_path) = start_daemon(&dir, &cfg);
+    let daemon_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+
+    let sockets = Sockets::new(ike_port, natt_port);
+    let mut alice = client(PASSWORD, 11);
+    alice.connect(Instant::now()).unwrap();
+    let mut requests: Vec<Vec<u8>> = Vec::new();
+    let start = Instant::now();
+    let failed = loop {
+        // Let the client run a little, then read what reached the silent server.
+        let done = sockets.pump(&mut alice, Duration::from_millis(200), |c| {
+            c.stage() == Stage::Down || c.is_up()
+        });
+        let mut buf = [0u8; 4096];
+        while let Ok((n, _)) = silent.recv_from(&mut buf) {
+            requests.push(buf[..n].to_vec());
+        }
+        if done || start.elapsed() > Duration::from_secs(30) {
+            break done;
+        }
+    };
+    assert!(
+        failed && !alice.is_up(),
+        "stage {:?}; events {:?}\ndaemon log:\n{}",
+        alice.stage(),
+        alice.events(),
+        daemon_log()
+    );
+    assert!(
+        alice
+            .events()
+            .iter()
+            .any(|e| matches!(e, ClientEvent::AuthFailed { windows_error: 691 })),
+        "{:?}",
+        alice.events()
+    );
+    // One request and its one retransmission (retries: 1), byte for byte (RFC 5080 §2.2.1).
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[0], requests[1]);
+    let secret = SharedSecret::new(SECRET);
+    auth::verify_request(&requests[0], &secret, MessageAuthenticator::Required).unwrap();
+    assert!(
+        auth::verify_request(
+            &requests[0],
+            &SharedSecret::new("another-secret-0123456789"),
+            MessageAuthenticator::Required
+        )
+        .is_err()
+    );
+    let r = Repr::parse_bytes(&requests[0]).unwrap();
+    assert_eq!(r.code, Code::AccessRequest);
+    let has = |want: &Attribute| r.attributes.contains(want);
+    for want in [
+        Attribute::UserName(USER.into()),
+        Attribute::NasIdentifier(b"l2tpd-radius-test".to_vec()),
+        Attribute::NasPortType(NasPortType::Virtual),
+        Attribute::ServiceType(ServiceType::Framed),
+        Attribute::FramedProtocol(FramedProtocol::Ppp),
+        Attribute::CalledStationId(b"127.0.0.1".to_vec()),
+    ] {
+        assert!(has(&want), "{want:?} missing: {:?}", r.attributes);
+    }
+    let calling = r
+        .find(|a| match a {
+            Attribute::CallingStationId(v) => Some(String::from_utf8_lossy(v).into_owned()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        calling,
+        format!("127.0.0.1:{}", sockets.natt.local_addr().unwrap().port()),
+        "the client's public address and port"
+    );
+    let challenge = r
+        .find(|a| match a {
+            Attribute::Microsoft(MsAttribute::ChapChallenge(c)) => Some(c.len()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(challenge, 16, "MS-CHAPv2's authenticator challenge");
+    assert!(r.attributes.iter().any(|a| matches!(
+        a,
+        Attribute::Microsoft(MsAttribute::Chap2Response { flags: 0, .. })
+    )));
+    assert!(
+        !r.attributes
+            .iter()
+            .any(|a| matches!(a, Attribute::UserPassword(_))),
+        "no User-Password for MS-CHAPv2"
+    );
+    let log = daemon_log();
+    assert!(log.contains("the RADIUS server did not answer"), "{log}");
+    assert!(!log.contains(SECRET) && !log.contains(PASSWORD), "{log}");
 }
