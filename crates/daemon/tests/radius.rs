@@ -4,6 +4,8 @@
 //!
 //! - the right password: the client is up, with exactly the Framed-IP-Address FreeRADIUS
 //!   sent (the server proved it knew the password: MS-CHAP2-Success, RFC 2759 §5);
+//! - MS-CHAPv1, CHAP-MD5 and PAP logins (a Windows 10 profile limited to each, one user
+//!   each), up with their Framed-IP-Address;
 //! - a wrong password: FreeRADIUS rejects, the client sees error 691.
 //!
 //! The FreeRADIUS configuration is a copy of /etc/freeradius/3.0 in a temporary directory
@@ -33,6 +35,7 @@ use std::time::{Duration, Instant};
 mod sockets;
 mod support;
 
+use ppp::AuthProtocol;
 use sockets::{CLIENT_PRIVATE, SERVER, Sockets};
 use support::{BIN, TempDir, free_udp_ports, wait_for_status};
 use testkit::{Client, ClientConfig, ClientEvent, Profile, Stage};
@@ -41,6 +44,21 @@ const PSK: &str = "radius-test-psk";
 const SECRET: &str = "radius-test-secret-0123456789";
 const USER: &str = "alice";
 const PASSWORD: &str = "alice-radius-password";
+/// Users for the other methods (one each, as each keeps its address while the next connects)
+/// and the addresses FreeRADIUS gives them.
+const OTHERS: [(&str, AuthProtocol, Ipv4Addr); 3] = [
+    (
+        "v1-user",
+        AuthProtocol::MsChapV1,
+        Ipv4Addr::new(10, 99, 0, 78),
+    ),
+    (
+        "chap-user",
+        AuthProtocol::Chap,
+        Ipv4Addr::new(10, 99, 0, 79),
+    ),
+    ("pap-user", AuthProtocol::Pap, Ipv4Addr::new(10, 99, 0, 80)),
+];
 /// The address FreeRADIUS gives alice (outside the pool's first addresses, so it cannot be
 /// the pool's choice by chance).
 const FRAMED_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 77);
@@ -135,16 +153,20 @@ fn freeradius_config(dir: &TempDir, port: u16) -> PathBuf {
         format!("client l2tpd {{\n\tipaddr = 127.0.0.1\n\tsecret = {SECRET}\n}}\n"),
     )
     .unwrap();
-    std::fs::write(
-        raddb.join("mods-config/files/authorize"),
-        format!(
-            "{USER}\tCleartext-Password := \"{PASSWORD}\"\n\
-             \tFramed-IP-Address = {FRAMED_IP},\n\
-             \tReply-Message = \"Welcome, {USER}\",\n\
+    let mut users = format!(
+        "{USER}\tCleartext-Password := \"{PASSWORD}\"\n\
+         \tFramed-IP-Address = {FRAMED_IP},\n\
+         \tReply-Message = \"Welcome, {USER}\",\n\
+         \tMessage-Authenticator := 0x00\n"
+    );
+    for (user, _, ip) in OTHERS {
+        users += &format!(
+            "{user}\tCleartext-Password := \"{PASSWORD}\"\n\
+             \tFramed-IP-Address = {ip},\n\
              \tMessage-Authenticator := 0x00\n"
-        ),
-    )
-    .unwrap();
+        );
+    }
+    std::fs::write(raddb.join("mods-config/files/authorize"), users).unwrap();
     std::fs::write(
         raddb.join("sites-enabled/l2tpd-test"),
         format!(
@@ -241,6 +263,7 @@ fn write_daemon_config(
             "listen:\n  addresses: [127.0.0.1]\n  ike_port: {ike}\n  nat_t_port: {natt}\n\
              psk: {PSK}\npool:\n  cidr: 10.99.0.0/24\n  server_address: 10.99.0.1\n\
              control_socket: ctl.sock\nlog_level: debug\nworkers: 1\n\
+             ppp:\n  pap: true\n\
              radius:\n  servers:\n    - address: 127.0.0.1:{radius_port}\n      \
              secret_file: radius.secret\n  timeout_secs: {timeout_secs}\n  retries: {retries}\n  \
              nas_identifier: l2tpd-radius-test\n"
@@ -253,12 +276,16 @@ fn write_daemon_config(
 }
 
 fn client(password: &str, seed: u8) -> Client {
+    client_with(Profile::windows_xp_sp2(), USER, password, seed)
+}
+
+fn client_with(profile: Profile, user: &str, password: &str, seed: u8) -> Client {
     Client::new(ClientConfig {
-        profile: Profile::windows_xp_sp2(),
+        profile,
         local: CLIENT_PRIVATE,
         server: SERVER,
         psk: crypto::Secret::from_slice(PSK.as_bytes()),
-        user: USER.into(),
+        user: user.into(),
         password: password.into(),
         rng_seed: [seed; 32],
     })
@@ -305,6 +332,27 @@ fn freeradius_decides_logins_and_gives_the_address() {
         log.contains("RADIUS accepted the login") && log.contains(&FRAMED_IP.to_string()),
         "{log}"
     );
+
+    // The other methods, each checked by FreeRADIUS from the same Cleartext-Password.
+    for ((user, method, ip), seed) in OTHERS.into_iter().zip(20..) {
+        let sockets = Sockets::new(ike_port, natt_port);
+        let mut profile = Profile::windows_10();
+        profile.auth_protocols = vec![method];
+        let mut c = client_with(profile, user, PASSWORD, seed);
+        c.connect(Instant::now()).unwrap();
+        let done = sockets.pump(&mut c, Duration::from_secs(30), |c| {
+            c.is_up() || c.stage() == Stage::Down
+        });
+        assert!(
+            done && c.is_up(),
+            "{method:?}: client not up (stage {:?}); events {:?}\ndaemon log:\n{}\nfreeradius:\n{}",
+            c.stage(),
+            c.events(),
+            daemon_log(),
+            radius_output()
+        );
+        assert_eq!(c.assigned_address(), Some(ip), "{method:?}");
+    }
 
     // A wrong password: FreeRADIUS rejects (MS-CHAP-Error E=691), the client sees 691.
     let sockets = Sockets::new(ike_port, natt_port);
