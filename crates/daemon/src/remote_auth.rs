@@ -284,7 +284,7 @@ impl RemoteAuth {
                     let Some(p) = self.pending.remove(&r.request) else {
                         continue;
                     };
-                    let verdict = verdict(&p, &r);
+                    let verdict = verdict(&p.user, p.method, &r);
                     self.verdicts.push((p.session, p.ticket, verdict));
                 }
                 Event::AccessFailed { request, error } => {
@@ -321,21 +321,44 @@ impl RemoteAuth {
 }
 
 /// The verdict an answer gives, logged in plain words.
-fn verdict(p: &Pending, r: &AccessResponse) -> AuthVerdict {
-    let reply_message = r.attributes.iter().find_map(|a| match a {
+fn verdict(user: &str, method: AuthProtocol, r: &AccessResponse) -> AuthVerdict {
+    verdict_from(user, method, r.code, &r.attributes, r.server)
+}
+
+fn verdict_from(
+    user: &str,
+    method: AuthProtocol,
+    code: Code,
+    attributes: &[Attribute],
+    server: SocketAddr,
+) -> AuthVerdict {
+    let ms = |want: fn(&MsAttribute) -> Option<&[u8]>| {
+        attributes.iter().find_map(|a| match a {
+            Attribute::Microsoft(m) => want(m),
+            _ => None,
+        })
+    };
+    let ms_chap2_success = ms(|m| match m {
+        MsAttribute::Chap2Success { message, .. } => Some(&message[..]),
+        _ => None,
+    });
+    let ms_chap_error = ms(|m| match m {
+        MsAttribute::ChapError { message, .. } => Some(&message[..]),
+        _ => None,
+    });
+    let reply_message = attributes.iter().find_map(|a| match a {
         Attribute::ReplyMessage(m) => Some(String::from_utf8_lossy(m).into_owned()),
         _ => None,
     });
-    let framed_ip = r.attributes.iter().find_map(|a| match a {
+    let framed_ip = attributes.iter().find_map(|a| match a {
         Attribute::FramedIpAddress(ip) => Some(*ip),
         _ => None,
     });
-    let (user, server, method) = (&p.user, r.server, p.method);
-    match r.code {
+    match code {
         Code::AccessAccept => {
             let mut accept = Accept::new();
             if method == AuthProtocol::MsChapV2 {
-                let Some((_, success)) = r.ms_chap2_success() else {
+                let Some(success) = ms_chap2_success else {
                     warn!(user = %user, %server, "login refused: the RADIUS server accepted an MS-CHAPv2 login without MS-CHAP2-Success, which the client needs");
                     return AuthVerdict::Reject(Reject::new().final_attempt());
                 };
@@ -366,7 +389,7 @@ fn verdict(p: &Pending, r: &AccessResponse) -> AuthVerdict {
         }
         Code::AccessReject => {
             let mut reject = Reject::new();
-            if let Some((_, error)) = r.ms_chap_error() {
+            if let Some(error) = ms_chap_error {
                 match Reject::new().with_ms_chap_error(error) {
                     Ok(r) => reject = r,
                     Err(e) => debug!(%server, "malformed MS-CHAP-Error ignored: {e}"),
@@ -420,5 +443,139 @@ pub(crate) async fn recv(
     match auth {
         Some(a) => a.socket().recv_from(buf).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ppp::FramedAddress;
+
+    use super::*;
+
+    const SERVER: &str = "192.0.2.10:1812";
+    const SUCCESS: &[u8] = b"S=407A5589115FD0D6209F510FE9C04566932CDA56";
+
+    fn decide(method: AuthProtocol, code: Code, attributes: Vec<Attribute>) -> AuthVerdict {
+        verdict_from("alice", method, code, &attributes, SERVER.parse().unwrap())
+    }
+
+    fn accepted(v: AuthVerdict) -> Accept {
+        match v {
+            AuthVerdict::Accept(a) => a,
+            other => panic!("expected an Accept: {other:?}"),
+        }
+    }
+
+    fn rejected(v: AuthVerdict) -> Reject {
+        match v {
+            AuthVerdict::Reject(r) => r,
+            other => panic!("expected a Reject: {other:?}"),
+        }
+    }
+
+    fn success(message: &[u8]) -> Attribute {
+        Attribute::Microsoft(MsAttribute::Chap2Success {
+            ident: 1,
+            message: message.to_vec(),
+        })
+    }
+
+    #[test]
+    fn mschapv2_accept_takes_the_success_address_and_message() {
+        let a = accepted(decide(
+            AuthProtocol::MsChapV2,
+            Code::AccessAccept,
+            vec![
+                success(SUCCESS),
+                Attribute::FramedIpAddress(Ipv4Addr::new(10, 99, 0, 77)),
+                Attribute::ReplyMessage(b"Welcome".to_vec()),
+            ],
+        ));
+        let mut expected = [0u8; 20];
+        hex::decode_to_slice(&SUCCESS[2..], &mut expected).unwrap();
+        assert_eq!(a.authenticator_response, Some(expected));
+        assert_eq!(
+            a.address,
+            Some(FramedAddress::Fixed(Ipv4Addr::new(10, 99, 0, 77)))
+        );
+        assert_eq!(a.message.as_deref(), Some("Welcome"));
+
+        // The success's own M= wins over Reply-Message.
+        let mut with_m = SUCCESS.to_vec();
+        with_m.extend_from_slice(b" M=Hello");
+        let a = accepted(decide(
+            AuthProtocol::MsChapV2,
+            Code::AccessAccept,
+            vec![
+                success(&with_m),
+                Attribute::ReplyMessage(b"Welcome".to_vec()),
+            ],
+        ));
+        assert_eq!(a.message.as_deref(), Some("Hello"));
+    }
+
+    #[test]
+    fn framed_ip_address_special_values() {
+        for (ip, want) in [
+            ([255, 255, 255, 254], FramedAddress::NasChoice),
+            ([255, 255, 255, 255], FramedAddress::UserChoice),
+        ] {
+            let a = accepted(decide(
+                AuthProtocol::Pap,
+                Code::AccessAccept,
+                vec![Attribute::FramedIpAddress(ip.into())],
+            ));
+            assert_eq!(a.address, Some(want));
+        }
+        let a = accepted(decide(AuthProtocol::Chap, Code::AccessAccept, vec![]));
+        assert_eq!(a.address, None, "no Framed-IP-Address: the pool decides");
+        assert_eq!(a.authenticator_response, None);
+    }
+
+    #[test]
+    fn mschapv2_accept_without_a_valid_success_is_refused() {
+        for attributes in [vec![], vec![success(b"S=not-hex")]] {
+            let r = rejected(decide(
+                AuthProtocol::MsChapV2,
+                Code::AccessAccept,
+                attributes,
+            ));
+            assert!(!r.retry);
+        }
+    }
+
+    #[test]
+    fn reject_takes_the_ms_chap_error_as_sent() {
+        let r = rejected(decide(
+            AuthProtocol::MsChapV2,
+            Code::AccessReject,
+            vec![Attribute::Microsoft(MsAttribute::ChapError {
+                ident: 1,
+                message: b"E=648 R=0 C=00112233445566778899AABBCCDDEEFF V=3 M=Password expired"
+                    .to_vec(),
+            })],
+        ));
+        assert_eq!(r.error, Some(648));
+        assert!(!r.retry);
+        assert_eq!(r.message.as_deref(), Some("Password expired"));
+
+        // Without one: 691 (the default), the Reply-Message as the text.
+        let r = rejected(decide(
+            AuthProtocol::Chap,
+            Code::AccessReject,
+            vec![Attribute::ReplyMessage(b"Account locked".to_vec())],
+        ));
+        assert_eq!(r.error, None);
+        assert_eq!(r.message.as_deref(), Some("Account locked"));
+    }
+
+    #[test]
+    fn access_challenge_is_refused() {
+        let r = rejected(decide(
+            AuthProtocol::Pap,
+            Code::AccessChallenge,
+            vec![Attribute::ReplyMessage(b"Enter your OTP".to_vec())],
+        ));
+        assert!(!r.retry);
     }
 }
