@@ -57,7 +57,12 @@ pub(crate) struct RemoteAuth {
     called_station: Option<String>,
     /// The servers, for log lines.
     servers: String,
+    /// When a dropped answer was last logged as a warning (at most one a minute).
+    last_drop_warning: Option<Instant>,
 }
+
+/// How often a dropped answer is logged as a warning (a stranger can send them).
+const DROP_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl RemoteAuth {
     /// Binds the socket (on `source_address`, or any address of the servers' family) and
@@ -129,6 +134,7 @@ impl RemoteAuth {
             verdicts: Vec::new(),
             called_station: called_station.map(|a| a.to_string()),
             servers: server_list,
+            last_drop_warning: None,
         })
     }
 
@@ -150,9 +156,33 @@ impl RemoteAuth {
 
     /// A datagram on the RADIUS socket.
     pub(crate) fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        if let Err(e) = self.client.handle_datagram(now, from, datagram) {
-            // Counted by the client; a late duplicate is normal after a retransmission.
-            debug!(%from, "RADIUS datagram dropped: {e}");
+        match self.client.handle_datagram(now, from, datagram) {
+            Ok(()) => {}
+            // A late duplicate is normal after a retransmission.
+            Err(e @ radius::Error::Unexpected(_)) => debug!(%from, "RADIUS datagram dropped: {e}"),
+            Err(e) => {
+                let due = self
+                    .last_drop_warning
+                    .is_none_or(|t| now.saturating_duration_since(t) >= DROP_WARNING_EVERY);
+                if !due {
+                    debug!(%from, "RADIUS datagram dropped: {e}");
+                } else if e == radius::Error::MissingMessageAuthenticator {
+                    self.last_drop_warning = Some(now);
+                    warn!(
+                        %from,
+                        "RADIUS answer dropped: it has no Message-Authenticator, which we require \
+                         (BlastRADIUS, CVE-2024-3596); FreeRADIUS before 3.2.5 needs \
+                         `Message-Authenticator := 0x00` in its reply (at most one such line a minute)"
+                    );
+                } else {
+                    self.last_drop_warning = Some(now);
+                    warn!(
+                        %from,
+                        "RADIUS answer dropped: {e} (a wrong shared secret looks like this; at most \
+                         one such line a minute)"
+                    );
+                }
+            }
         }
         self.take_events();
     }

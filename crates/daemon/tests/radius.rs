@@ -14,10 +14,11 @@
 //! `Message-Authenticator := 0x00` in the reply (and in the reject's post-auth): our client
 //! refuses unsigned answers (BlastRADIUS, CVE-2024-3596).
 //!
-//! A third login goes to a RADIUS server that never answers (a socket of the test's, no
-//! FreeRADIUS needed): the request is checked as FreeRADIUS would (Message-Authenticator with
-//! the shared secret, the attributes a NAS sends, the same bytes retransmitted), and the
-//! client gets 691 once the retries are spent.
+//! Another test sends a login to a RADIUS server that never answers properly (a socket of the
+//! test's, no FreeRADIUS needed; its one answer is an Access-Accept without
+//! Message-Authenticator, which is dropped and logged): the request is checked as FreeRADIUS
+//! would (Message-Authenticator with the shared secret, the attributes a NAS sends, the same
+//! bytes retransmitted), and the client gets 691 once the retries are spent.
 //!
 //! Without `freeradius` installed the first test says so and returns, unless
 //! `L2TPD_RS_REQUIRE_FREERADIUS=1` is set (CI sets it), in which case it fails.
@@ -424,7 +425,7 @@ fn start_daemon(dir: &TempDir, cfg: &Path) -> (Killed, PathBuf) {
 }
 
 #[test]
-fn a_radius_server_that_never_answers_refuses_the_login_with_691() {
+fn a_radius_server_that_never_answers_properly_refuses_the_login_with_691() {
     use radius::attr::{FramedProtocol, NasPortType, ServiceType};
     use radius::auth::{self, MessageAuthenticator};
     use radius::{Attribute, Code, MsAttribute, Repr, SharedSecret};
@@ -439,6 +440,7 @@ fn a_radius_server_that_never_answers_refuses_the_login_with_691() {
     let (ike_port, natt_port) = free_udp_ports();
     let cfg = write_daemon_config(&dir, ike_port, natt_port, radius_port, 1, 1);
     let (_daemon, log_path) = start_daemon(&dir, &cfg);
+    let secret = SharedSecret::new(SECRET);
     let daemon_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     let sockets = Sockets::new(ike_port, natt_port);
@@ -452,8 +454,24 @@ fn a_radius_server_that_never_answers_refuses_the_login_with_691() {
             c.stage() == Stage::Down || c.is_up()
         });
         let mut buf = [0u8; 4096];
-        while let Ok((n, _)) = silent.recv_from(&mut buf) {
-            requests.push(buf[..n].to_vec());
+        while let Ok((n, from)) = silent.recv_from(&mut buf) {
+            let request = buf[..n].to_vec();
+            if requests.is_empty() {
+                // An Access-Accept with the right Response Authenticator but no
+                // Message-Authenticator, as FreeRADIUS before 3.2.5 sends by default: dropped.
+                let asked = Repr::parse_bytes(&request).unwrap();
+                let mut accept = Repr {
+                    code: Code::AccessAccept,
+                    identifier: asked.identifier,
+                    authenticator: [0; 16],
+                    attributes: vec![Attribute::FramedIpAddress(FRAMED_IP)],
+                }
+                .to_vec()
+                .unwrap();
+                auth::sign_response(&mut accept, &asked.authenticator, &secret).unwrap();
+                silent.send_to(&accept, from).unwrap();
+            }
+            requests.push(request);
         }
         if done || start.elapsed() > Duration::from_secs(30) {
             break done;
@@ -477,7 +495,6 @@ fn a_radius_server_that_never_answers_refuses_the_login_with_691() {
     // One request and its one retransmission (retries: 1), byte for byte (RFC 5080 §2.2.1).
     assert_eq!(requests.len(), 2, "{requests:?}");
     assert_eq!(requests[0], requests[1]);
-    let secret = SharedSecret::new(SECRET);
     auth::verify_request(&requests[0], &secret, MessageAuthenticator::Required).unwrap();
     assert!(
         auth::verify_request(
@@ -530,5 +547,9 @@ fn a_radius_server_that_never_answers_refuses_the_login_with_691() {
     );
     let log = daemon_log();
     assert!(log.contains("the RADIUS server did not answer"), "{log}");
+    assert!(
+        log.contains("RADIUS answer dropped: it has no Message-Authenticator"),
+        "{log}"
+    );
     assert!(!log.contains(SECRET) && !log.contains(PASSWORD), "{log}");
 }
