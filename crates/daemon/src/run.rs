@@ -3,8 +3,11 @@
 //! The loop (quinn's `drive_timer` pattern: one state machine, one timer) selects over: datagrams from the UDP
 //! sockets (one small reader task per socket forwards them over a bounded channel), the TUN
 //! device and the raw ESP socket (`AsyncFd`), a single `Sleep` re-armed from
-//! [`Server::poll_timeout`], control-socket requests, a 2-second users-file poll and the
-//! signals. After every input it drains [`Server::poll_transmit`] and [`Server::poll_event`].
+//! [`Server::poll_timeout`] (and the RADIUS client's `poll_timeout`), control-socket requests,
+//! answers on the RADIUS socket (with `radius:`, see [`crate::remote_auth`]), a 2-second
+//! users-file poll and the signals. After every input it drains [`Server::poll_transmit`] and
+//! [`Server::poll_event`]; logins the server hands out go to RADIUS, and its verdicts back to
+//! the server in the same drain.
 //!
 //! SIGHUP, `reload-users` on the control socket, or a change of the users file seen by the
 //! periodic check reloads users.yaml: read once, checked whole, applied only when valid; a bad
