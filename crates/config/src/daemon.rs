@@ -42,6 +42,8 @@ pub struct DaemonConfig {
     pub metrics: Option<MetricsOptions>,
     /// Commands run when sessions come up and go down (`hooks`).
     pub hooks: Hooks,
+    /// RADIUS authentication (`radius`); `None`: users.yaml decides (the default).
+    pub radius: Option<crate::radius::RadiusOptions>,
 }
 
 impl Default for DaemonConfig {
@@ -56,6 +58,7 @@ impl Default for DaemonConfig {
             workers: None,
             metrics: None,
             hooks: Hooks::default(),
+            radius: None,
         }
     }
 }

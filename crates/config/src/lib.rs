@@ -17,7 +17,8 @@
 //!   L2TP options, limits and `allow_plaintext_l2tp`.
 //! - [`Config::daemon`] ([`DaemonConfig`]): what only the `l2tpd-rs` daemon uses to set the
 //!   host up around the server: the TUN device, the control socket and its group, the log
-//!   level, the users file, the account to drop to and the data-path worker threads. The server
+//!   level, the users file, the account to drop to, the data-path worker threads and the RADIUS
+//!   servers (`radius`, [`RadiusOptions`]). The server
 //!   never sees these. They are parsed here rather than in the daemon because they are keys of
 //!   the same file, and one parser reports every problem of a file in one pass.
 //!
@@ -35,6 +36,7 @@ pub mod files;
 mod load;
 mod locate;
 mod problem;
+mod radius;
 mod server;
 pub mod users;
 
@@ -44,6 +46,10 @@ pub use daemon::{
 };
 pub use load::Config;
 pub use problem::{ConfigError, ConfigErrorKind, Warning};
+pub use radius::{
+    DEFAULT_RADIUS_PORT, DEFAULT_RADIUS_RETRIES, DEFAULT_RADIUS_TIMEOUT_SECS, MAX_RADIUS_RETRIES,
+    MAX_RADIUS_TIMEOUT_SECS, MIN_RADIUS_SECRET, RadiusOptions, RadiusServer,
+};
 pub use server::{
     AuthProtocol, EXAMPLE_PSK, IkePolicy, L2tpOptions, Lifetimes, Limits, Listen, MAX_POOL_PREFIX,
     MIN_POOL_PREFIX, MssClamp, PoolConfig, PppOptions, Profile, ServerConfig, first_host,

@@ -23,6 +23,7 @@ use crate::de_opt_secret;
 use crate::files::{FileText, readable_by};
 use crate::locate::{yaml_location, yaml_reason};
 use crate::problem::{Checker, ConfigError, ConfigErrorKind, Warning};
+use crate::radius::{RawRadius, check_radius};
 use crate::server::{
     EXAMPLE_PSK, IkePolicy, L2tpOptions, Limits, Listen, PppOptions, ServerConfig,
     check_client_routes, check_ike, check_l2tp, check_limits, check_listen, check_pool, check_ppp,
@@ -91,6 +92,7 @@ struct RawConfig {
     metrics: Option<MetricsOptions>,
     #[serde(default)]
     hooks: Hooks,
+    radius: Option<RawRadius>,
 }
 
 #[derive(Deserialize)]
@@ -227,6 +229,7 @@ fn parse(
     check_workers(&mut ck, raw.workers);
     check_metrics(&mut ck, raw.metrics.as_ref());
     check_hooks(&mut ck, &raw.hooks);
+    let radius = check_radius(&mut ck, raw.radius, &base, mode);
     let control_socket = raw
         .control_socket
         .map_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET), |p| base.join(p));
@@ -269,6 +272,7 @@ fn parse(
             workers: raw.workers,
             metrics: raw.metrics,
             hooks: raw.hooks,
+            radius,
         },
     };
     Ok((config, ck.warnings))
@@ -300,7 +304,7 @@ fn resolve_psk(
         (Some(psk), None) => psk,
         (None, Some(file)) => {
             let full = base.join(file);
-            match read_psk_file(&full) {
+            match read_secret_file(&full) {
                 Ok((mut bytes, mode)) => {
                     while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                         bytes.pop();
@@ -344,8 +348,9 @@ fn resolve_psk(
     psk
 }
 
-/// The bytes of a `psk_file` and its permission bits, from one open descriptor.
-fn read_psk_file(path: &Path) -> std::io::Result<(Vec<u8>, u32)> {
+/// The bytes of a `psk_file` (or a RADIUS `secret_file`) and its permission bits, from one
+/// open descriptor.
+pub(crate) fn read_secret_file(path: &Path) -> std::io::Result<(Vec<u8>, u32)> {
     use std::os::unix::fs::MetadataExt;
     let mut file = std::fs::File::open(path)?;
     let mode = file.metadata()?.mode() & 0o7777;

@@ -84,6 +84,34 @@ impl Checker<'_> {
         });
     }
 
+    pub(crate) fn error_at(&mut self, line: Option<usize>, reason: impl Into<String>) {
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            column: None,
+            kind: ConfigErrorKind::Invalid,
+            reason: reason.into(),
+        });
+    }
+
+    pub(crate) fn io_error_at(&mut self, line: Option<usize>, reason: impl Into<String>) {
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            column: None,
+            kind: ConfigErrorKind::Io,
+            reason: reason.into(),
+        });
+    }
+
+    pub(crate) fn warn_at(&mut self, line: Option<usize>, message: impl Into<String>) {
+        self.warnings.push(Warning {
+            file: self.file.to_path_buf(),
+            line,
+            message: message.into(),
+        });
+    }
+
     pub(crate) fn warn(&mut self, key: &[&str], message: impl Into<String>) {
         let line = find_key_line(self.text, key);
         self.warnings.push(Warning {

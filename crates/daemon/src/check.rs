@@ -140,6 +140,16 @@ pub(crate) fn check_config(config_path: &Path) -> ExitCode {
         users.len(),
         enabled
     );
+    if let Some(r) = &config.daemon.radius {
+        println!(
+            "logins are checked by RADIUS ({}), not by the users file",
+            r.servers
+                .iter()
+                .map(|s| s.address.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     ExitCode::SUCCESS
 }
 

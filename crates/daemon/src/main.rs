@@ -32,6 +32,7 @@ mod logging;
 mod metrics;
 mod notify;
 mod reload;
+mod remote_auth;
 mod run;
 mod status;
 mod workers;

@@ -3,8 +3,11 @@
 //! The loop (quinn's `drive_timer` pattern: one state machine, one timer) selects over: datagrams from the UDP
 //! sockets (one small reader task per socket forwards them over a bounded channel), the TUN
 //! device and the raw ESP socket (`AsyncFd`), a single `Sleep` re-armed from
-//! [`Server::poll_timeout`], control-socket requests, a 2-second users-file poll and the
-//! signals. After every input it drains [`Server::poll_transmit`] and [`Server::poll_event`].
+//! [`Server::poll_timeout`] (and the RADIUS client's `poll_timeout`), control-socket requests,
+//! answers on the RADIUS socket (with `radius:`, see [`crate::remote_auth`]), a 2-second
+//! users-file poll and the signals. After every input it drains [`Server::poll_transmit`] and
+//! [`Server::poll_event`]; logins the server hands out go to RADIUS, and its verdicts back to
+//! the server in the same drain.
 //!
 //! SIGHUP, `reload-users` on the control socket, or a change of the users file seen by the
 //! periodic check reloads users.yaml: read once, checked whole, applied only when valid; a bad
@@ -44,6 +47,7 @@ use crate::datapath::{self, Input, Lane, Listener, Owner};
 use crate::logging::LogFormat;
 use crate::notify::Notifier;
 use crate::reload::UsersWatch;
+use crate::remote_auth::{self, RemoteAuth};
 
 /// How long a shutdown may take to send its Delete/StopCCN messages.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -91,6 +95,8 @@ struct Runtime {
     metrics: crate::metrics::Metrics,
     /// The session hooks (`hooks`).
     hooks: crate::hooks::Hooks,
+    /// RADIUS authentication, if configured (`radius`).
+    radius: Option<RemoteAuth>,
 }
 
 /// `l2tpd-rs run`.
@@ -310,6 +316,23 @@ async fn setup(
         crate::files::check_users_file_readable(&config.daemon.users_file, &p.user, &group)?;
     }
 
+    let radius = match &config.daemon.radius {
+        Some(opts) => {
+            // Called-Station-Id: the address clients dial, when we know it.
+            let called = config
+                .server
+                .listen
+                .addresses
+                .iter()
+                .copied()
+                .find(|a| !a.is_unspecified())
+                .or(opts.nas_ip_address)
+                .map(std::net::IpAddr::V4);
+            Some(RemoteAuth::new(opts, called, clock::os_seed()).await?)
+        }
+        None => None,
+    };
+
     unbind_on_error.keep();
     let hooks = crate::hooks::Hooks::new(&config.daemon.hooks);
     Ok(Runtime {
@@ -330,6 +353,7 @@ async fn setup(
         metrics_listener,
         metrics: crate::metrics::Metrics::default(),
         hooks,
+        radius,
     })
 }
 
@@ -443,6 +467,9 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     if rt.keylog.is_some() {
         server.set_keylog(true);
     }
+    if rt.radius.is_some() {
+        server.set_remote_auth(true);
+    }
     let (control_tx, mut control_rx) = mpsc::channel::<Input>(CHANNEL_DEPTH);
     let (ike_tx, mut ike_rx) = mpsc::channel::<Input>(CHANNEL_DEPTH);
     let counters = Arc::new(datapath::Counters::default());
@@ -512,6 +539,7 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(sleep);
     let mut buf = Vec::with_capacity(datapath::MAX_PACKET);
+    let mut radius_buf = vec![0u8; remote_auth::MAX_RADIUS_PACKET];
 
     info!(
         users = rt.user_count,
@@ -538,7 +566,13 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     let mut shutdown_deadline: Option<Instant> = None;
     loop {
         rt.notifier.watchdog(clock::now());
-        let timeout = server.poll_timeout();
+        let timeout = match (
+            server.poll_timeout(),
+            rt.radius.as_ref().and_then(RemoteAuth::poll_timeout),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if let Some(deadline) = shutdown_deadline {
             // Keep going only while the server still has work and the grace period lasts.
             if timeout.is_none() || clock::now() >= deadline {
@@ -572,7 +606,21 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
                 Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),
                 Input::Esp { local, remote, data } => server.handle_esp(clock::now(), local, remote, &data),
             },
-            () = &mut sleep, if armed => server.handle_timeout(clock::now()),
+            () = &mut sleep, if armed => {
+                let now = clock::now();
+                server.handle_timeout(now);
+                if let Some(r) = rt.radius.as_mut() {
+                    r.handle_timeout(now);
+                }
+            },
+            received = remote_auth::recv(rt.radius.as_ref(), &mut radius_buf) => match received {
+                Ok((n, from)) => {
+                    if let Some(r) = rt.radius.as_mut() {
+                        r.handle_datagram(clock::now(), from, radius_buf.get(..n).unwrap_or_default());
+                    }
+                }
+                Err(e) => debug!("RADIUS socket: {e}"),
+            },
             Some(input) = ike_rx.recv() => match input {
                 Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),
                 Input::Esp { local, remote, data } => server.handle_esp(clock::now(), local, remote, &data),
@@ -778,20 +826,50 @@ fn reload_users_now(rt: &mut Runtime, server: &mut Server) -> Result<usize, Vec<
         }
     }
 }
-/// Sends everything the server has queued and handles its events.
+/// Sends everything the server has queued and handles its events; logins go to RADIUS, whose
+/// requests are sent and whose verdicts go back to the server (until neither has more).
 async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, buf: &mut Vec<u8>) {
-    while let Some(t) = server.poll_transmit(buf) {
-        datapath::send(path, t, buf).await;
-    }
-    // Sessions and refusals: the server has logged them already; they are counted for the
-    // metrics, start the session hooks, and key log lines are written.
-    while let Some(event) = server.poll_event() {
-        rt.metrics.observe(&event);
-        rt.hooks.on_event(&event);
-        if let Event::KeylogLine(line) = event
-            && let Some(k) = rt.keylog.as_mut()
-        {
-            let _ = writeln!(k, "{line}").and_then(|()| k.flush());
+    loop {
+        while let Some(t) = server.poll_transmit(buf) {
+            datapath::send(path, t, buf).await;
+        }
+        // Sessions and refusals: the server has logged them already; they are counted for the
+        // metrics, start the session hooks, and key log lines are written; logins go to RADIUS.
+        while let Some(event) = server.poll_event() {
+            rt.metrics.observe(&event);
+            rt.hooks.on_event(&event);
+            match event {
+                Event::KeylogLine(line) => {
+                    if let Some(k) = rt.keylog.as_mut() {
+                        let _ = writeln!(k, "{line}").and_then(|()| k.flush());
+                    }
+                }
+                Event::AuthRequest {
+                    session,
+                    client,
+                    ticket,
+                    request,
+                } => {
+                    if let Some(r) = rt.radius.as_mut() {
+                        r.request(clock::now(), session, client, ticket, &request);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(radius) = rt.radius.as_mut() else {
+            break;
+        };
+        radius.flush();
+        let verdicts = radius.take_verdicts();
+        if verdicts.is_empty() {
+            break;
+        }
+        let now = clock::now();
+        for (session, ticket, verdict) in verdicts {
+            if !server.auth_verdict(now, session, ticket, verdict) {
+                debug!("a RADIUS verdict came for a login that is no longer waiting");
+            }
         }
     }
 }

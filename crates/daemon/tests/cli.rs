@@ -718,3 +718,59 @@ fn log_formats() {
     }
     assert!(levels.iter().any(|l| l == "INFO"), "{text}");
 }
+
+#[test]
+fn check_config_reports_the_radius_section() {
+    let dir = TempDir::new("radius-check");
+    let cfg = dir.path("l2tpd.yaml");
+    std::fs::write(dir.path("users.yaml"), "users: []\n").unwrap();
+    let base = "psk: a-long-secret\npool:\n  cidr: 10.99.0.0/24\n";
+    std::fs::write(
+        &cfg,
+        format!(
+            "{base}radius:\n  servers:\n    - address: 192.0.2.10\n      secret: tiny\n    \
+             - address: 192.0.2.11:1645\n      secret: a-secret-of-twenty-bytes\n"
+        ),
+    )
+    .unwrap();
+    let out = run(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("checked by RADIUS (192.0.2.10:1812, 192.0.2.11:1645)"),
+        "{stdout}"
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:6: ", cfg.display())) && err.contains("RFC 2865"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("tiny") && !stdout.contains("tiny"),
+        "{err}{stdout}"
+    );
+
+    // Problems are located, all at once.
+    std::fs::write(
+        &cfg,
+        format!(
+            "{base}radius:\n  servers:\n    - address: radius.example\n      secret_file: none\n  \
+             retries: 99\n"
+        ),
+    )
+    .unwrap();
+    let out = run(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    for (line, needle) in [
+        (6, "not an address"),
+        (7, "cannot read secret_file"),
+        (8, "radius.retries"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("{}:{line}: ", cfg.display())) && l.contains(needle)),
+            "{needle} at line {line}:\n{err}"
+        );
+    }
+}

@@ -12,21 +12,18 @@
 // Real processes and sockets need real time.
 #![allow(clippy::disallowed_methods)]
 
-use std::io::ErrorKind;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/sockets.rs"]
+mod sockets;
 mod support;
 
+use sockets::{CLIENT_PRIVATE, SERVER, Sockets};
 use support::{BIN, TempDir, free_udp_ports, run, text, wait_for_status};
-use testkit::{Client, ClientConfig, ClientEvent, NAT_T_PORT, Profile, Stage, Transmit};
-
-/// The client's private address as it believes it is: the server sees 127.0.0.1 and a
-/// different port, which is exactly what a NAT looks like.
-const CLIENT_PRIVATE: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
-const SERVER: Ipv4Addr = Ipv4Addr::LOCALHOST;
+use testkit::{Client, ClientConfig, ClientEvent, Profile, Stage};
 const SERVER_TUN_ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const PSK: &str = "loopback-smoke-test-psk";
 /// The metrics endpoint (the namespace is the test's own: the port is free).
@@ -40,101 +37,6 @@ impl Drop for Daemon {
         if self.0.try_wait().ok().flatten().is_none() {
             let _ = self.0.kill();
             let _ = self.0.wait();
-        }
-    }
-}
-
-/// The client's two real sockets: what it thinks of as its port 500 and its port 4500.
-struct Sockets {
-    ike: UdpSocket,
-    natt: UdpSocket,
-    server_ike: u16,
-    server_natt: u16,
-}
-
-impl Sockets {
-    fn new(server_ike: u16, server_natt: u16) -> Self {
-        let ike = UdpSocket::bind((SERVER, 0)).unwrap();
-        let natt = UdpSocket::bind((SERVER, 0)).unwrap();
-        ike.set_nonblocking(true).unwrap();
-        natt.set_nonblocking(true).unwrap();
-        Self {
-            ike,
-            natt,
-            server_ike,
-            server_natt,
-        }
-    }
-
-    /// Sends everything the client queued, mapping its ports 500/4500 to our sockets and the
-    /// server's 500/4500 to the daemon's configured ports.
-    fn flush(&self, client: &mut Client) {
-        let mut buf = Vec::new();
-        while let Some(t) = client.poll_transmit(&mut buf) {
-            let Transmit::Udp { local, remote } = t else {
-                panic!("the client sent raw ESP although it floated to UDP: {t:?}");
-            };
-            let sock = if local.port() == NAT_T_PORT {
-                &self.natt
-            } else {
-                &self.ike
-            };
-            let port = if remote.port() == NAT_T_PORT {
-                self.server_natt
-            } else {
-                self.server_ike
-            };
-            sock.send_to(&buf, (SERVER, port)).unwrap();
-        }
-    }
-
-    /// Feeds what arrived to the client; returns whether anything did.
-    fn receive(&self, client: &mut Client, now: Instant) -> bool {
-        let mut got = false;
-        let mut buf = [0u8; 65536];
-        for (sock, our_port) in [(&self.ike, 500), (&self.natt, NAT_T_PORT)] {
-            loop {
-                match sock.recv_from(&mut buf) {
-                    Ok((n, from)) => {
-                        let server_port = if from.port() == self.server_natt {
-                            NAT_T_PORT
-                        } else {
-                            500
-                        };
-                        client.handle_udp(
-                            now,
-                            SocketAddr::V4(SocketAddrV4::new(CLIENT_PRIVATE, our_port)),
-                            SocketAddr::V4(SocketAddrV4::new(SERVER, server_port)),
-                            &buf[..n],
-                        );
-                        got = true;
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) => panic!("recv: {e}"),
-                }
-            }
-        }
-        got
-    }
-
-    /// Drives the client over the real sockets until `done` holds or `limit` passes.
-    fn pump(&self, client: &mut Client, limit: Duration, done: impl Fn(&Client) -> bool) -> bool {
-        let start = Instant::now();
-        loop {
-            let now = Instant::now();
-            if client.poll_timeout().is_some_and(|t| t <= now) {
-                client.handle_timeout(now);
-            }
-            self.flush(client);
-            if done(client) {
-                return true;
-            }
-            if now.duration_since(start) > limit {
-                return false;
-            }
-            if !self.receive(client, now) {
-                std::thread::sleep(Duration::from_millis(2));
-            }
         }
     }
 }

@@ -1,0 +1,590 @@
+//! The `radius:` section of `l2tpd.yaml`: RADIUS authentication servers (RFC 2865), with its
+//! checks.
+//!
+//! ```yaml
+//! radius:
+//!   servers:
+//!     - address: 192.0.2.10          # port 1812 unless given, e.g. 192.0.2.10:1645
+//!       secret_file: radius.secret   # or `secret: ...`
+//!   timeout_secs: 3
+//!   retries: 2
+//!   nas_identifier: vpn1            # default: the host name
+//!   nas_ip_address: 192.0.2.1       # optional
+//!   source_address: 192.0.2.1       # optional: the address RADIUS is sent from
+//! ```
+//!
+//! When the section is present the daemon asks these servers instead of checking users.yaml.
+//! Only the daemon reads it ([`crate::DaemonConfig::radius`]).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crypto::Secret;
+use serde::Deserialize;
+
+use crate::de_opt_secret;
+use crate::files::readable_by;
+use crate::locate::{find_key_line, nth_key_line};
+use crate::problem::Checker;
+
+/// The RADIUS authentication port (RFC 2865 §3).
+pub const DEFAULT_RADIUS_PORT: u16 = 1812;
+/// Seconds to wait for an answer before retransmitting.
+pub const DEFAULT_RADIUS_TIMEOUT_SECS: u64 = 3;
+/// Retransmissions to one server before trying the next.
+pub const DEFAULT_RADIUS_RETRIES: u32 = 2;
+/// RFC 2865 §3: "The secret [...] SHOULD be at least 16 octets."
+pub const MIN_RADIUS_SECRET: usize = 16;
+/// The longest `timeout_secs`: a PPP login waits 30 s for a verdict in all.
+pub const MAX_RADIUS_TIMEOUT_SECS: u64 = 30;
+/// The most `retries` accepted.
+pub const MAX_RADIUS_RETRIES: u32 = 10;
+
+/// RADIUS authentication (`radius:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RadiusOptions {
+    /// The servers, in order of preference.
+    pub servers: Vec<RadiusServer>,
+    /// Time to wait for an answer before retransmitting (`timeout_secs`).
+    pub timeout: Duration,
+    /// Retransmissions to one server before trying the next.
+    pub retries: u32,
+    /// NAS-Identifier (RFC 2865 §5.32); `None`: the daemon uses the host name.
+    pub nas_identifier: Option<String>,
+    /// NAS-IP-Address (RFC 2865 §5.4), if set.
+    pub nas_ip_address: Option<Ipv4Addr>,
+    /// The local address the RADIUS socket binds to; `None`: any.
+    pub source_address: Option<IpAddr>,
+}
+
+/// One RADIUS server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RadiusServer {
+    /// Its address and port.
+    pub address: SocketAddr,
+    /// The secret shared with it (never logged).
+    pub secret: Secret,
+}
+
+/// The section as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRadius {
+    #[serde(default)]
+    servers: Vec<RawRadiusServer>,
+    #[serde(default = "default_timeout")]
+    timeout_secs: u64,
+    #[serde(default = "default_retries")]
+    retries: u32,
+    #[serde(default)]
+    nas_identifier: Option<String>,
+    #[serde(default)]
+    nas_ip_address: Option<Ipv4Addr>,
+    #[serde(default)]
+    source_address: Option<IpAddr>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRadiusServer {
+    address: String,
+    #[serde(default, deserialize_with = "de_opt_secret")]
+    secret: Option<Secret>,
+    #[serde(default)]
+    secret_file: Option<PathBuf>,
+}
+
+fn default_timeout() -> u64 {
+    DEFAULT_RADIUS_TIMEOUT_SECS
+}
+
+fn default_retries() -> u32 {
+    DEFAULT_RADIUS_RETRIES
+}
+
+/// `IP` or `IP:port` (`[v6]:port` for IPv6), the port 1812 when left out.
+fn parse_address(s: &str) -> Option<SocketAddr> {
+    let s = s.trim();
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    s.parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, DEFAULT_RADIUS_PORT))
+}
+
+/// The line of the `n`-th `key:` inside the `radius:` section.
+fn server_line(text: &str, key: &str, n: usize) -> Option<usize> {
+    let start = find_key_line(text, &["radius"])?;
+    let rest: String = text
+        .lines()
+        .skip(start.saturating_sub(1))
+        .collect::<Vec<_>>()
+        .join("\n");
+    nth_key_line(&rest, key, n).map(|l| l + start - 1)
+}
+
+/// Checks the section and reads the secret files (relative to `base`). `config_mode` is the
+/// permission bits of `l2tpd.yaml` when read from disk, for the warning about inline secrets.
+pub(crate) fn check_radius(
+    ck: &mut Checker<'_>,
+    raw: Option<RawRadius>,
+    base: &Path,
+    config_mode: Option<u32>,
+) -> Option<RadiusOptions> {
+    let raw = raw?;
+    if raw.servers.is_empty() {
+        ck.error(
+            &["radius", "servers"],
+            "radius.servers is empty: name at least one server (address and secret)",
+        );
+    }
+    let mut servers = Vec::new();
+    let mut inline_secret = false;
+    for (i, s) in raw.servers.into_iter().enumerate() {
+        let line = server_line(ck.text, "address", i);
+        let n = i + 1;
+        let address = match parse_address(&s.address) {
+            Some(a) if a.port() == 0 => {
+                ck.error_at(line, format!("radius server {n}: port 0 is not a port"));
+                None
+            }
+            Some(a) if a.ip().is_unspecified() => {
+                ck.error_at(
+                    line,
+                    format!("radius server {n}: {} is not a server address", a.ip()),
+                );
+                None
+            }
+            Some(a) => Some(a),
+            None => {
+                ck.error_at(
+                    line,
+                    format!(
+                        "radius server {n}: `{}` is not an address like 192.0.2.10 or \
+                         192.0.2.10:1812",
+                        s.address.escape_debug()
+                    ),
+                );
+                None
+            }
+        };
+        if let (Some(a), Some(src)) = (address, raw.source_address)
+            && a.is_ipv4() != src.is_ipv4()
+        {
+            ck.error_at(
+                line,
+                format!(
+                    "radius server {n} ({a}) cannot be reached from radius.source_address {src}: \
+                     one is IPv4, the other IPv6"
+                ),
+            );
+        }
+        let secret = match (s.secret, s.secret_file) {
+            (Some(_), Some(_)) => {
+                ck.error_at(
+                    line,
+                    format!("radius server {n}: both `secret` and `secret_file` are set: keep one"),
+                );
+                None
+            }
+            (None, None) => {
+                ck.error_at(
+                    line,
+                    format!("radius server {n}: no shared secret: set `secret` or `secret_file`"),
+                );
+                None
+            }
+            (Some(secret), None) => {
+                inline_secret = true;
+                Some(secret)
+            }
+            (None, Some(file)) => {
+                let at = server_line(ck.text, "secret_file", i).or(line);
+                let full = base.join(file);
+                match crate::load::read_secret_file(&full) {
+                    Ok((mut bytes, mode)) => {
+                        while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                            bytes.pop();
+                        }
+                        if let Some(who) = readable_by(mode) {
+                            ck.warn_at(
+                                at,
+                                format!(
+                                    "{} is readable by {}: chmod 600 it",
+                                    full.display(),
+                                    who.as_str()
+                                ),
+                            );
+                        }
+                        Some(Secret::new(bytes))
+                    }
+                    Err(e) => {
+                        ck.io_error_at(
+                            at,
+                            format!(
+                                "radius server {n}: cannot read secret_file {}: {e}",
+                                full.display()
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(secret) = &secret {
+            if secret.is_empty() {
+                ck.error_at(
+                    line,
+                    format!("radius server {n}: the shared secret is empty"),
+                );
+            } else if secret.len() > 128 {
+                // The User-Password hiding and the authenticators work with any length, but
+                // common servers refuse longer secrets.
+                ck.error_at(
+                    line,
+                    format!("radius server {n}: the shared secret is longer than 128 bytes"),
+                );
+            } else if secret.len() < MIN_RADIUS_SECRET {
+                ck.warn_at(
+                    line,
+                    format!(
+                        "radius server {n}: the shared secret is shorter than {MIN_RADIUS_SECRET} \
+                         bytes (RFC 2865 §3 asks for at least 16): it can be guessed offline \
+                         from one captured packet"
+                    ),
+                );
+            }
+        }
+        if let (Some(address), Some(secret)) = (address, secret) {
+            servers.push(RadiusServer { address, secret });
+        }
+    }
+    if inline_secret && let Some(who) = config_mode.and_then(readable_by) {
+        ck.warn(
+            &["radius", "servers"],
+            format!(
+                "{} holds a RADIUS shared secret and is readable by {}: chmod 600 it (or move the \
+                 secret to a secret_file)",
+                ck.file.display(),
+                who.as_str()
+            ),
+        );
+    }
+    if !(1..=MAX_RADIUS_TIMEOUT_SECS).contains(&raw.timeout_secs) {
+        ck.error(
+            &["radius", "timeout_secs"],
+            format!(
+                "radius.timeout_secs must be between 1 and {MAX_RADIUS_TIMEOUT_SECS} (a login \
+                 waits 30 s for a verdict in all)"
+            ),
+        );
+    }
+    if raw.retries > MAX_RADIUS_RETRIES {
+        ck.error(
+            &["radius", "retries"],
+            format!("radius.retries must be at most {MAX_RADIUS_RETRIES}"),
+        );
+    }
+    if let Some(id) = &raw.nas_identifier
+        && (id.trim().is_empty() || id.len() > 253)
+    {
+        ck.error(
+            &["radius", "nas_identifier"],
+            "radius.nas_identifier must be 1 to 253 bytes long",
+        );
+    }
+    if let Some(ip) = raw.nas_ip_address
+        && (ip.is_unspecified() || ip.is_broadcast())
+    {
+        ck.error(
+            &["radius", "nas_ip_address"],
+            format!("radius.nas_ip_address {ip} is not an address of this host"),
+        );
+    }
+    let attempts = u64::from(raw.retries) + 1;
+    let servers_n = u64::try_from(servers.len()).unwrap_or(u64::MAX);
+    if raw
+        .timeout_secs
+        .saturating_mul(attempts)
+        .saturating_mul(servers_n)
+        > 30
+    {
+        ck.warn(
+            &["radius", "timeout_secs"],
+            format!(
+                "radius: {} servers × {attempts} tries × {} s is more than the 30 s a login \
+                 waits for a verdict: the last servers are never asked in time",
+                servers_n, raw.timeout_secs
+            ),
+        );
+    }
+    Some(RadiusOptions {
+        servers,
+        timeout: Duration::from_secs(raw.timeout_secs),
+        retries: raw.retries,
+        nas_identifier: raw.nas_identifier,
+        nas_ip_address: raw.nas_ip_address,
+        source_address: raw.source_address,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use crate::{Config, ConfigError, ConfigErrorKind, Warning};
+
+    use super::*;
+
+    const BASE: &str = "psk: a-long-enough-secret\npool:\n  cidr: 10.99.0.0/24\n";
+    const SECRET: &str = "0123456789abcdef-long";
+
+    fn load(text: &str) -> Result<(Config, Vec<Warning>), Vec<ConfigError>> {
+        Config::from_yaml_str(
+            &format!("{BASE}{text}"),
+            Path::new("/etc/l2tpd-rs/l2tpd.yaml"),
+        )
+    }
+
+    fn errors(text: &str) -> Vec<ConfigError> {
+        match load(text) {
+            Ok(_) => panic!("expected errors for:\n{text}"),
+            Err(e) => e,
+        }
+    }
+
+    fn one_error(text: &str, line: usize, needle: &str) {
+        let e = errors(text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].line, Some(line), "{}", e[0]);
+        assert!(e[0].reason.contains(needle), "{}", e[0]);
+    }
+
+    #[test]
+    fn absent_section_is_off() {
+        assert_eq!(load("").unwrap().0.daemon.radius, None);
+    }
+
+    #[test]
+    fn defaults_and_every_key() {
+        let (c, w) = load(&format!(
+            "radius:\n  servers:\n    - address: 192.0.2.10\n      secret: {SECRET}\n"
+        ))
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        let r = c.daemon.radius.unwrap();
+        assert_eq!(r.servers.len(), 1);
+        assert_eq!(r.servers[0].address, "192.0.2.10:1812".parse().unwrap());
+        assert_eq!(r.servers[0].secret.as_bytes(), SECRET.as_bytes());
+        assert_eq!(r.timeout, Duration::from_secs(3));
+        assert_eq!(r.retries, 2);
+        assert_eq!(r.nas_identifier, None);
+        assert_eq!(r.nas_ip_address, None);
+        assert_eq!(r.source_address, None);
+
+        let (c, w) = load(&format!(
+            "radius:\n  servers:\n    - address: 192.0.2.10:1645\n      secret: {SECRET}\n    \
+             - {{address: \"[2001:db8::1]:11812\", secret: {SECRET}}}\n  timeout_secs: 2\n  \
+             retries: 1\n  nas_identifier: vpn1\n  nas_ip_address: 192.0.2.1\n"
+        ))
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        let r = c.daemon.radius.unwrap();
+        assert_eq!(r.servers[0].address, "192.0.2.10:1645".parse().unwrap());
+        assert_eq!(r.servers[1].address, "[2001:db8::1]:11812".parse().unwrap());
+        assert_eq!(r.timeout, Duration::from_secs(2));
+        assert_eq!(r.retries, 1);
+        assert_eq!(r.nas_identifier.as_deref(), Some("vpn1"));
+        assert_eq!(r.nas_ip_address, Some(Ipv4Addr::new(192, 0, 2, 1)));
+
+        let (c, _) = load(&format!(
+            "radius:\n  servers:\n    - address: 127.0.0.1\n      secret: {SECRET}\n  \
+             source_address: 127.0.0.1\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.daemon.radius.unwrap().source_address,
+            Some(IpAddr::from([127, 0, 0, 1]))
+        );
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let (c, _) = load(&format!(
+            "radius:\n  servers:\n    - address: 192.0.2.10\n      secret: {SECRET}\n"
+        ))
+        .unwrap();
+        assert!(!format!("{c:?}").contains(SECRET));
+    }
+
+    #[test]
+    fn every_problem_with_its_line() {
+        // Lines: BASE has 3, `radius:` is line 4.
+        one_error("radius:\n  servers: []\n", 5, "servers is empty");
+        one_error("radius: {}\n", 4, "servers is empty");
+        one_error(
+            &format!(
+                "radius:\n  servers:\n    - address: radius.example\n      secret: {SECRET}\n"
+            ),
+            6,
+            "not an address",
+        );
+        one_error(
+            &format!("radius:\n  servers:\n    - address: 192.0.2.1:0\n      secret: {SECRET}\n"),
+            6,
+            "port 0",
+        );
+        one_error(
+            &format!("radius:\n  servers:\n    - address: 0.0.0.0\n      secret: {SECRET}\n"),
+            6,
+            "not a server address",
+        );
+        // The second server's problem points at the second entry.
+        one_error(
+            &format!(
+                "radius:\n  servers:\n    - address: 192.0.2.1\n      secret: {SECRET}\n    \
+                 - address: 192.0.2.2\n"
+            ),
+            8,
+            "server 2: no shared secret",
+        );
+        one_error(
+            &format!(
+                "radius:\n  servers:\n    - address: 192.0.2.1\n      secret: {SECRET}\n      \
+                 secret_file: x\n"
+            ),
+            6,
+            "both `secret` and `secret_file`",
+        );
+        one_error(
+            "radius:\n  servers:\n    - address: 192.0.2.1\n      secret: \"\"\n",
+            6,
+            "secret is empty",
+        );
+        one_error(
+            &format!(
+                "radius:\n  servers:\n    - address: 192.0.2.1\n      secret: {}\n",
+                "x".repeat(129)
+            ),
+            6,
+            "longer than 128",
+        );
+        let server =
+            format!("radius:\n  servers:\n    - address: 192.0.2.1\n      secret: {SECRET}\n");
+        one_error(&format!("{server}  timeout_secs: 0\n"), 8, "timeout_secs");
+        one_error(&format!("{server}  timeout_secs: 31\n"), 8, "timeout_secs");
+        one_error(&format!("{server}  retries: 11\n"), 8, "retries");
+        one_error(
+            &format!("{server}  nas_identifier: \"\"\n"),
+            8,
+            "nas_identifier",
+        );
+        one_error(
+            &format!("{server}  nas_ip_address: 0.0.0.0\n"),
+            8,
+            "nas_ip_address",
+        );
+        one_error(
+            &format!("{server}  source_address: \"::1\"\n"),
+            6,
+            "IPv4, the other IPv6",
+        );
+        // Unknown keys and wrong types are syntax errors with their line.
+        let e = errors(&format!("{server}  acct_port: 1813\n"));
+        assert_eq!(e[0].kind, ConfigErrorKind::Syntax);
+        assert_eq!(e[0].line, Some(8), "{}", e[0]);
+        assert!(e[0].reason.contains("acct_port"), "{}", e[0]);
+        let e = errors(&format!(
+            "radius:\n  servers:\n    - address: 192.0.2.1\n      secret: {SECRET}\n      port: 1\n"
+        ));
+        assert_eq!(e[0].kind, ConfigErrorKind::Syntax);
+        assert!(e[0].reason.contains("port"), "{}", e[0]);
+        let e = errors(&format!("{server}  nas_ip_address: not-an-ip\n"));
+        assert_eq!(e[0].kind, ConfigErrorKind::Syntax);
+        assert_eq!(e[0].line, Some(8), "{}", e[0]);
+    }
+
+    #[test]
+    fn short_secret_and_slow_failover_warn() {
+        let (_, w) =
+            load("radius:\n  servers:\n    - address: 192.0.2.1\n      secret: tiny7x\n").unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].line, Some(6));
+        assert!(w[0].message.contains("RFC 2865 §3"), "{}", w[0]);
+        assert!(
+            !w[0].message.contains("tiny7x"),
+            "the secret is not shown: {}",
+            w[0]
+        );
+
+        let (_, w) = load(&format!(
+            "radius:\n  servers:\n    - address: 192.0.2.1\n      secret: {SECRET}\n    \
+             - address: 192.0.2.2\n      secret: {SECRET}\n  timeout_secs: 10\n"
+        ))
+        .unwrap();
+        assert!(
+            w.iter().any(|w| w.message.contains("never asked in time")),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn secret_file_is_read_relative_to_the_config() {
+        let dir = std::env::temp_dir().join(format!("l2tpd-config-radius-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("radius.secret");
+        std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let cfg = dir.join("l2tpd.yaml");
+        let text = format!(
+            "{BASE}radius:\n  servers:\n    - address: 192.0.2.1\n      secret_file: radius.secret\n"
+        );
+        std::fs::write(&cfg, &text).unwrap();
+        let (c, w) = Config::load(&cfg).unwrap();
+        assert!(
+            w.iter().all(|w| !w.message.contains("radius.secret")),
+            "{w:?}"
+        );
+        let r = c.daemon.radius.unwrap();
+        assert_eq!(
+            r.servers[0].secret.as_bytes(),
+            SECRET.as_bytes(),
+            "newline trimmed"
+        );
+
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (_, w) = Config::load(&cfg).unwrap();
+        let w: Vec<_> = w
+            .iter()
+            .filter(|w| w.message.contains("radius.secret is readable"))
+            .collect();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].line, Some(7));
+        assert!(w[0].message.contains("chmod 600"), "{}", w[0]);
+
+        std::fs::remove_file(&secret).unwrap();
+        let e = Config::load(&cfg).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].kind, ConfigErrorKind::Io);
+        assert_eq!(e[0].line, Some(7));
+        assert!(e[0].reason.contains("cannot read secret_file"), "{}", e[0]);
+
+        // An inline secret in a file others can read is pointed out.
+        std::fs::write(
+            &cfg,
+            format!(
+                "{BASE}radius:\n  servers:\n    - address: 192.0.2.1\n      secret: {SECRET}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (_, w) = Config::load(&cfg).unwrap();
+        assert!(
+            w.iter().any(|w| w.message.contains("RADIUS shared secret")),
+            "{w:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

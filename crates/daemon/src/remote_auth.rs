@@ -1,0 +1,611 @@
+//! RADIUS authentication (RFC 2865) for the owner task: one UDP socket, the sans-IO
+//! [`radius::Client`], and the table that maps its requests back to the PPP logins the server
+//! handed out ([`server::Event::AuthRequest`]).
+//!
+//! What is sent for a login (RFC 2865 §4.1, §5; RFC 2548 §2.1, §2.3 for MS-CHAP):
+//! User-Name as the client sent it, NAS-Identifier and NAS-IP-Address (if configured),
+//! NAS-Port-Type Virtual (§5.41), Service-Type Framed (§5.6), Framed-Protocol PPP (§5.7),
+//! Calling-Station-Id (the client's public address and port, §5.31), Called-Station-Id (our
+//! address, §5.30, when it is known), and per method MS-CHAP-Challenge with MS-CHAP2-Response
+//! (MS-CHAPv2) or MS-CHAP-Response (MS-CHAPv1), CHAP-Challenge with CHAP-Password (CHAP-MD5,
+//! §5.3, §5.40), or User-Password (PAP, §5.2).
+//!
+//! What is taken from the answer: Access-Accept gives the MS-CHAP2-Success `S=` string
+//! (required for MS-CHAPv2: the client checks the server knew its password, RFC 2759 §5),
+//! Framed-IP-Address (§5.8: 255.255.255.254 lets our pool choose, 255.255.255.255 the client)
+//! and Reply-Message; Access-Reject gives the MS-CHAP-Error (`E=691 R=0 ...`, RFC 2759 §6) or
+//! Reply-Message. No answer from any server refuses the login (the client sees error 691).
+//! Access-Challenge (needs a second round the PPP methods cannot carry) refuses it too.
+//!
+//! Accounting and Dynamic Authorization (CoA, Disconnect) are not done yet.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Instant;
+
+use anyhow::Context;
+use config::RadiusOptions;
+use ppp::{Accept, AuthProtocol, AuthRequest, AuthResponse, AuthTicket, AuthVerdict, Reject};
+use radius::attr::{FramedProtocol, NasPortType, ServiceType};
+use radius::client::AccessResponse;
+use radius::{Attribute, Client, ClientConfig, Code, Event, MsAttribute, RequestId};
+use server::SessionId;
+use server::escape::Printable;
+use tokio::net::UdpSocket;
+use tracing::{debug, info, warn};
+
+/// NAS-Identifier when neither the configuration nor the host name gives one.
+const FALLBACK_NAS_IDENTIFIER: &str = "l2tpd-rs";
+
+/// The largest RADIUS packet (RFC 2865 §3: 4096 octets).
+pub(crate) const MAX_RADIUS_PACKET: usize = 4096;
+
+/// A login waiting for its answer.
+struct Pending {
+    session: SessionId,
+    ticket: AuthTicket,
+    user: String,
+    method: AuthProtocol,
+}
+
+/// The daemon's RADIUS client.
+pub(crate) struct RemoteAuth {
+    client: Client,
+    socket: UdpSocket,
+    pending: HashMap<RequestId, Pending>,
+    verdicts: Vec<(SessionId, AuthTicket, AuthVerdict)>,
+    called_station: Option<String>,
+    /// The servers, for log lines.
+    servers: String,
+    /// When a dropped answer was last logged as a warning (at most one a minute).
+    last_drop_warning: Option<Instant>,
+}
+
+/// How often a dropped answer is logged as a warning (a stranger can send them).
+const DROP_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl RemoteAuth {
+    /// Binds the socket (on `source_address`, or any address of the servers' family) and
+    /// builds the client. `called_station` is our address, for Called-Station-Id.
+    pub(crate) async fn new(
+        opts: &RadiusOptions,
+        called_station: Option<IpAddr>,
+        seed: [u8; 32],
+    ) -> anyhow::Result<Self> {
+        let first = opts
+            .servers
+            .first()
+            .context("radius: no servers configured")?;
+        let any = if first.address.is_ipv4() {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        };
+        let local = opts.source_address.unwrap_or(any);
+        if let Some(s) = opts
+            .servers
+            .iter()
+            .find(|s| s.address.is_ipv4() != local.is_ipv4())
+        {
+            anyhow::bail!(
+                "radius: server {} and the RADIUS socket ({local}) are of different address \
+                 families: use servers of one family (or set radius.source_address to match)",
+                s.address
+            );
+        }
+        let socket = UdpSocket::bind(SocketAddr::new(local, 0))
+            .await
+            .with_context(|| format!("cannot bind the RADIUS socket on {local}"))?;
+        let servers = opts
+            .servers
+            .iter()
+            .map(|s| radius::Server {
+                address: s.address,
+                secret: radius::SharedSecret::new(s.secret.as_bytes()),
+            })
+            .collect();
+        let mut cfg = ClientConfig::new(servers, Vec::new());
+        cfg.timeout = opts.timeout;
+        cfg.retries = opts.retries;
+        let nas_identifier = opts.nas_identifier.clone().unwrap_or_else(host_name);
+        cfg.nas_attributes.push(Attribute::NasIdentifier(
+            nas_identifier.clone().into_bytes(),
+        ));
+        if let Some(ip) = opts.nas_ip_address {
+            cfg.nas_attributes.push(Attribute::NasIpAddress(ip));
+        }
+        let client = Client::new(cfg, seed).context("radius: the client refused its settings")?;
+        let server_list = opts
+            .servers
+            .iter()
+            .map(|s| s.address.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        info!(
+            servers = %server_list,
+            nas_identifier = %nas_identifier,
+            local = %socket.local_addr().map_or_else(|_| local.to_string(), |a| a.to_string()),
+            "RADIUS authentication on: logins are checked by the RADIUS servers, not users.yaml"
+        );
+        Ok(Self {
+            client,
+            socket,
+            pending: HashMap::new(),
+            verdicts: Vec::new(),
+            called_station: called_station.map(|a| a.to_string()),
+            servers: server_list,
+            last_drop_warning: None,
+        })
+    }
+
+    /// The socket answers come in on.
+    pub(crate) fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
+    /// When [`Self::handle_timeout`] is next due.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.client.poll_timeout()
+    }
+
+    /// Retransmits and fails over what is due.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        self.client.handle_timeout(now);
+        self.take_events();
+    }
+
+    /// A datagram on the RADIUS socket.
+    pub(crate) fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        match self.client.handle_datagram(now, from, datagram) {
+            Ok(()) => {}
+            // A late duplicate is normal after a retransmission.
+            Err(e @ radius::Error::Unexpected(_)) => debug!(%from, "RADIUS datagram dropped: {e}"),
+            Err(e) => {
+                let due = self
+                    .last_drop_warning
+                    .is_none_or(|t| now.saturating_duration_since(t) >= DROP_WARNING_EVERY);
+                if !due {
+                    debug!(%from, "RADIUS datagram dropped: {e}");
+                } else if e == radius::Error::MissingMessageAuthenticator {
+                    self.last_drop_warning = Some(now);
+                    warn!(
+                        %from,
+                        "RADIUS answer dropped: it has no Message-Authenticator, which we require \
+                         (BlastRADIUS, CVE-2024-3596); FreeRADIUS before 3.2.5 needs \
+                         `Message-Authenticator := 0x00` in its reply (at most one such line a minute)"
+                    );
+                } else {
+                    self.last_drop_warning = Some(now);
+                    warn!(
+                        %from,
+                        "RADIUS answer dropped: {e} (a wrong shared secret looks like this; at most \
+                         one such line a minute)"
+                    );
+                }
+            }
+        }
+        self.take_events();
+    }
+
+    /// Sends an Access-Request for a login the server handed out. A request that cannot be
+    /// sent is refused at once.
+    pub(crate) fn request(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        client: SocketAddr,
+        ticket: AuthTicket,
+        request: &AuthRequest,
+    ) {
+        let user = request.user.printable().to_string();
+        let mut attributes = vec![
+            Attribute::UserName(request.name.clone()),
+            Attribute::NasPortType(NasPortType::Virtual),
+            Attribute::ServiceType(ServiceType::Framed),
+            Attribute::FramedProtocol(FramedProtocol::Ppp),
+            Attribute::CallingStationId(client.to_string().into_bytes()),
+        ];
+        if let Some(called) = &self.called_station {
+            attributes.push(Attribute::CalledStationId(called.clone().into_bytes()));
+        }
+        let mut password = None;
+        match &request.response {
+            AuthResponse::MsChapV2 {
+                challenge,
+                peer_challenge,
+                nt_response,
+                flags,
+            } => {
+                attributes.push(Attribute::Microsoft(MsAttribute::ChapChallenge(
+                    challenge.to_vec(),
+                )));
+                attributes.push(Attribute::Microsoft(MsAttribute::Chap2Response {
+                    ident: request.identifier,
+                    flags: *flags,
+                    peer_challenge: **peer_challenge,
+                    reserved: [0; 8],
+                    nt_response: **nt_response,
+                }));
+            }
+            AuthResponse::MsChapV1 {
+                challenge,
+                lm_response,
+                nt_response,
+            } => {
+                attributes.push(Attribute::Microsoft(MsAttribute::ChapChallenge(
+                    challenge.to_vec(),
+                )));
+                attributes.push(Attribute::Microsoft(MsAttribute::ChapResponse {
+                    ident: request.identifier,
+                    // RFC 2548 §2.1.3: 1 means use the NT-Response (the only kind handed out).
+                    flags: 1,
+                    lm_response: **lm_response,
+                    nt_response: **nt_response,
+                }));
+            }
+            AuthResponse::Chap {
+                challenge,
+                response,
+            } => {
+                attributes.push(Attribute::ChapChallenge(challenge.to_vec()));
+                attributes.push(Attribute::ChapPassword {
+                    ident: request.identifier,
+                    response: **response,
+                });
+            }
+            AuthResponse::Pap { password: p } => password = Some(p.clone()),
+            _ => {
+                warn!(user = %user, %client, method = %request.method, "login refused: this authentication method cannot be sent to RADIUS");
+                self.verdicts.push((
+                    session,
+                    ticket,
+                    AuthVerdict::Reject(Reject::new().final_attempt()),
+                ));
+                return;
+            }
+        }
+        match self
+            .client
+            .send_access_request(now, attributes, password.as_ref().map(|p| &p[..]))
+        {
+            Ok(id) => {
+                debug!(user = %user, %client, method = %request.method, "Access-Request queued");
+                self.pending.insert(
+                    id,
+                    Pending {
+                        session,
+                        ticket,
+                        user,
+                        method: request.method,
+                    },
+                );
+            }
+            Err(e) => {
+                warn!(user = %user, %client, "login refused: the RADIUS request could not be sent ({e})");
+                self.verdicts.push((
+                    session,
+                    ticket,
+                    AuthVerdict::Reject(Reject::new().final_attempt()),
+                ));
+            }
+        }
+        self.take_events();
+    }
+
+    /// Sends what the client queued. A datagram the socket cannot take now is dropped; the
+    /// client's retransmission covers it.
+    pub(crate) fn flush(&mut self) {
+        while let Some(t) = self.client.poll_transmit() {
+            if let Err(e) = self.socket.try_send_to(&t.payload, t.destination) {
+                debug!(destination = %t.destination, "RADIUS datagram not sent: {e}");
+            }
+        }
+    }
+
+    /// The verdicts reached since the last call, for [`server::Server::auth_verdict`].
+    pub(crate) fn take_verdicts(&mut self) -> Vec<(SessionId, AuthTicket, AuthVerdict)> {
+        std::mem::take(&mut self.verdicts)
+    }
+
+    fn take_events(&mut self) {
+        while let Some(event) = self.client.poll_event() {
+            match event {
+                Event::AccessResponse(r) => {
+                    let Some(p) = self.pending.remove(&r.request) else {
+                        continue;
+                    };
+                    let verdict = verdict(&p.user, p.method, &r);
+                    self.verdicts.push((p.session, p.ticket, verdict));
+                }
+                Event::AccessFailed { request, error } => {
+                    let Some(p) = self.pending.remove(&request) else {
+                        continue;
+                    };
+                    warn!(
+                        user = %p.user,
+                        servers = %self.servers,
+                        "login refused: the RADIUS server did not answer ({error}); the client \
+                         sees error 691"
+                    );
+                    self.verdicts.push((
+                        p.session,
+                        p.ticket,
+                        AuthVerdict::Reject(
+                            Reject::new()
+                                .final_attempt()
+                                .with_message("The authentication server did not answer"),
+                        ),
+                    ));
+                }
+                Event::ServerDown { address } => warn!(
+                    server = %address,
+                    "RADIUS server did not answer: trying the next one, and skipping it for a while"
+                ),
+                Event::ServerUp { address } => {
+                    info!(server = %address, "RADIUS server answers again");
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The verdict an answer gives, logged in plain words.
+fn verdict(user: &str, method: AuthProtocol, r: &AccessResponse) -> AuthVerdict {
+    verdict_from(user, method, r.code, &r.attributes, r.server)
+}
+
+fn verdict_from(
+    user: &str,
+    method: AuthProtocol,
+    code: Code,
+    attributes: &[Attribute],
+    server: SocketAddr,
+) -> AuthVerdict {
+    let ms = |want: fn(&MsAttribute) -> Option<&[u8]>| {
+        attributes.iter().find_map(|a| match a {
+            Attribute::Microsoft(m) => want(m),
+            _ => None,
+        })
+    };
+    let ms_chap2_success = ms(|m| match m {
+        MsAttribute::Chap2Success { message, .. } => Some(&message[..]),
+        _ => None,
+    });
+    let ms_chap_error = ms(|m| match m {
+        MsAttribute::ChapError { message, .. } => Some(&message[..]),
+        _ => None,
+    });
+    let reply_message = attributes.iter().find_map(|a| match a {
+        Attribute::ReplyMessage(m) => Some(String::from_utf8_lossy(m).into_owned()),
+        _ => None,
+    });
+    let framed_ip = attributes.iter().find_map(|a| match a {
+        Attribute::FramedIpAddress(ip) => Some(*ip),
+        _ => None,
+    });
+    match code {
+        Code::AccessAccept => {
+            let mut accept = Accept::new();
+            if method == AuthProtocol::MsChapV2 {
+                let Some(success) = ms_chap2_success else {
+                    warn!(user = %user, %server, "login refused: the RADIUS server accepted an MS-CHAPv2 login without MS-CHAP2-Success, which the client needs");
+                    return AuthVerdict::Reject(Reject::new().final_attempt());
+                };
+                accept = match accept.with_mschapv2_success(success) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        warn!(user = %user, %server, "login refused: the RADIUS server's MS-CHAP2-Success is malformed ({e})");
+                        return AuthVerdict::Reject(Reject::new().final_attempt());
+                    }
+                };
+            }
+            if accept.message.is_none()
+                && let Some(m) = &reply_message
+            {
+                accept = accept.with_message(m);
+            }
+            if let Some(ip) = framed_ip {
+                accept = accept.with_address(ip);
+            }
+            info!(
+                user = %user,
+                %server,
+                %method,
+                address = %framed_ip.map_or_else(|| "from the pool".to_owned(), framed_ip_text),
+                "RADIUS accepted the login"
+            );
+            AuthVerdict::Accept(accept)
+        }
+        Code::AccessReject => {
+            let mut reject = Reject::new();
+            if let Some(error) = ms_chap_error {
+                match Reject::new().with_ms_chap_error(error) {
+                    Ok(r) => reject = r,
+                    Err(e) => debug!(%server, "malformed MS-CHAP-Error ignored: {e}"),
+                }
+            }
+            if reject.message.is_none()
+                && let Some(m) = &reply_message
+            {
+                reject = reject.with_message(m);
+            }
+            info!(
+                user = %user,
+                %server,
+                %method,
+                error = reject.error.unwrap_or(691),
+                message = %reply_message.as_deref().unwrap_or("").printable(),
+                "RADIUS rejected the login"
+            );
+            AuthVerdict::Reject(reject)
+        }
+        _ => {
+            warn!(user = %user, %server, "login refused: the RADIUS server sent an Access-Challenge, which PPP logins cannot answer");
+            AuthVerdict::Reject(Reject::new().final_attempt())
+        }
+    }
+}
+
+/// Framed-IP-Address in words (RFC 2865 §5.8).
+fn framed_ip_text(ip: Ipv4Addr) -> String {
+    match u32::from(ip) {
+        0xffff_fffe => "from the pool (255.255.255.254)".to_owned(),
+        0xffff_ffff => "the client's choice (255.255.255.255)".to_owned(),
+        _ => ip.to_string(),
+    }
+}
+
+/// This host's name, for NAS-Identifier.
+fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty() && h.len() <= 253)
+        .unwrap_or_else(|| FALLBACK_NAS_IDENTIFIER.to_owned())
+}
+
+/// Waits for a datagram on the RADIUS socket; never returns without one.
+pub(crate) async fn recv(
+    auth: Option<&RemoteAuth>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match auth {
+        Some(a) => a.socket().recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ppp::FramedAddress;
+
+    use super::*;
+
+    const SERVER: &str = "192.0.2.10:1812";
+    const SUCCESS: &[u8] = b"S=407A5589115FD0D6209F510FE9C04566932CDA56";
+
+    fn decide(method: AuthProtocol, code: Code, attributes: Vec<Attribute>) -> AuthVerdict {
+        verdict_from("alice", method, code, &attributes, SERVER.parse().unwrap())
+    }
+
+    fn accepted(v: AuthVerdict) -> Accept {
+        match v {
+            AuthVerdict::Accept(a) => a,
+            other => panic!("expected an Accept: {other:?}"),
+        }
+    }
+
+    fn rejected(v: AuthVerdict) -> Reject {
+        match v {
+            AuthVerdict::Reject(r) => r,
+            other => panic!("expected a Reject: {other:?}"),
+        }
+    }
+
+    fn success(message: &[u8]) -> Attribute {
+        Attribute::Microsoft(MsAttribute::Chap2Success {
+            ident: 1,
+            message: message.to_vec(),
+        })
+    }
+
+    #[test]
+    fn mschapv2_accept_takes_the_success_address_and_message() {
+        let a = accepted(decide(
+            AuthProtocol::MsChapV2,
+            Code::AccessAccept,
+            vec![
+                success(SUCCESS),
+                Attribute::FramedIpAddress(Ipv4Addr::new(10, 99, 0, 77)),
+                Attribute::ReplyMessage(b"Welcome".to_vec()),
+            ],
+        ));
+        let mut expected = [0u8; 20];
+        hex::decode_to_slice(&SUCCESS[2..], &mut expected).unwrap();
+        assert_eq!(a.authenticator_response, Some(expected));
+        assert_eq!(
+            a.address,
+            Some(FramedAddress::Fixed(Ipv4Addr::new(10, 99, 0, 77)))
+        );
+        assert_eq!(a.message.as_deref(), Some("Welcome"));
+
+        // The success's own M= wins over Reply-Message.
+        let mut with_m = SUCCESS.to_vec();
+        with_m.extend_from_slice(b" M=Hello");
+        let a = accepted(decide(
+            AuthProtocol::MsChapV2,
+            Code::AccessAccept,
+            vec![
+                success(&with_m),
+                Attribute::ReplyMessage(b"Welcome".to_vec()),
+            ],
+        ));
+        assert_eq!(a.message.as_deref(), Some("Hello"));
+    }
+
+    #[test]
+    fn framed_ip_address_special_values() {
+        for (ip, want) in [
+            ([255, 255, 255, 254], FramedAddress::NasChoice),
+            ([255, 255, 255, 255], FramedAddress::UserChoice),
+        ] {
+            let a = accepted(decide(
+                AuthProtocol::Pap,
+                Code::AccessAccept,
+                vec![Attribute::FramedIpAddress(ip.into())],
+            ));
+            assert_eq!(a.address, Some(want));
+        }
+        let a = accepted(decide(AuthProtocol::Chap, Code::AccessAccept, vec![]));
+        assert_eq!(a.address, None, "no Framed-IP-Address: the pool decides");
+        assert_eq!(a.authenticator_response, None);
+    }
+
+    #[test]
+    fn mschapv2_accept_without_a_valid_success_is_refused() {
+        for attributes in [vec![], vec![success(b"S=not-hex")]] {
+            let r = rejected(decide(
+                AuthProtocol::MsChapV2,
+                Code::AccessAccept,
+                attributes,
+            ));
+            assert!(!r.retry);
+        }
+    }
+
+    #[test]
+    fn reject_takes_the_ms_chap_error_as_sent() {
+        let r = rejected(decide(
+            AuthProtocol::MsChapV2,
+            Code::AccessReject,
+            vec![Attribute::Microsoft(MsAttribute::ChapError {
+                ident: 1,
+                message: b"E=648 R=0 C=00112233445566778899AABBCCDDEEFF V=3 M=Password expired"
+                    .to_vec(),
+            })],
+        ));
+        assert_eq!(r.error, Some(648));
+        assert!(!r.retry);
+        assert_eq!(r.message.as_deref(), Some("Password expired"));
+
+        // Without one: 691 (the default), the Reply-Message as the text.
+        let r = rejected(decide(
+            AuthProtocol::Chap,
+            Code::AccessReject,
+            vec![Attribute::ReplyMessage(b"Account locked".to_vec())],
+        ));
+        assert_eq!(r.error, None);
+        assert_eq!(r.message.as_deref(), Some("Account locked"));
+    }
+
+    #[test]
+    fn access_challenge_is_refused() {
+        let r = rejected(decide(
+            AuthProtocol::Pap,
+            Code::AccessChallenge,
+            vec![Attribute::ReplyMessage(b"Enter your OTP".to_vec())],
+        ));
+        assert!(!r.retry);
+    }
+}

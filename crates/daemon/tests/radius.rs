@@ -1,0 +1,555 @@
+//! RADIUS authentication end to end: a real FreeRADIUS (`freeradius -X`, Debian's package) on
+//! 127.0.0.1 with a configuration made here, the real `l2tpd-rs run --no-tun` with `radius:`
+//! pointing at it, and testkit's Windows XP client (MS-CHAPv2) over real UDP sockets:
+//!
+//! - the right password: the client is up, with exactly the Framed-IP-Address FreeRADIUS
+//!   sent (the server proved it knew the password: MS-CHAP2-Success, RFC 2759 §5);
+//! - MS-CHAPv1, CHAP-MD5 and PAP logins (a Windows 10 profile limited to each, one user
+//!   each), up with their Framed-IP-Address;
+//! - a wrong password: FreeRADIUS rejects, the client sees error 691.
+//!
+//! The FreeRADIUS configuration is a copy of /etc/freeradius/3.0 in a temporary directory
+//! (the installed one is only read), with its own clients, users entry and site on a free
+//! port. FreeRADIUS before 3.2.5 signs an Access-Accept only when told to, hence
+//! `Message-Authenticator := 0x00` in the reply (and in the reject's post-auth): our client
+//! refuses unsigned answers (BlastRADIUS, CVE-2024-3596).
+//!
+//! Another test sends a login to a RADIUS server that never answers properly (a socket of the
+//! test's, no FreeRADIUS needed; its one answer is an Access-Accept without
+//! Message-Authenticator, which is dropped and logged): the request is checked as FreeRADIUS
+//! would (Message-Authenticator with the shared secret, the attributes a NAS sends, the same
+//! bytes retransmitted), and the client gets 691 once the retries are spent.
+//!
+//! Without `freeradius` installed the first test says so and returns, unless
+//! `L2TPD_RS_REQUIRE_FREERADIUS=1` is set (CI sets it), in which case it fails.
+// Real processes and sockets need real time.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{BufRead, BufReader};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+#[path = "support/sockets.rs"]
+mod sockets;
+mod support;
+
+use ppp::AuthProtocol;
+use sockets::{CLIENT_PRIVATE, SERVER, Sockets};
+use support::{BIN, TempDir, free_udp_ports, wait_for_status};
+use testkit::{Client, ClientConfig, ClientEvent, Profile, Stage};
+
+const PSK: &str = "radius-test-psk";
+const SECRET: &str = "radius-test-secret-0123456789";
+const USER: &str = "alice";
+const PASSWORD: &str = "alice-radius-password";
+/// Users for the other methods (one each, as each keeps its address while the next connects)
+/// and the addresses FreeRADIUS gives them.
+const OTHERS: [(&str, AuthProtocol, Ipv4Addr); 3] = [
+    (
+        "v1-user",
+        AuthProtocol::MsChapV1,
+        Ipv4Addr::new(10, 99, 0, 78),
+    ),
+    (
+        "chap-user",
+        AuthProtocol::Chap,
+        Ipv4Addr::new(10, 99, 0, 79),
+    ),
+    ("pap-user", AuthProtocol::Pap, Ipv4Addr::new(10, 99, 0, 80)),
+];
+/// The address FreeRADIUS gives alice (outside the pool's first addresses, so it cannot be
+/// the pool's choice by chance).
+const FRAMED_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 77);
+const FREERADIUS_CONFIG: &str = "/etc/freeradius/3.0";
+
+/// The FreeRADIUS binary: on the PATH, or where Debian installs it (/usr/sbin is not on every
+/// user's PATH).
+fn freeradius_bin() -> &'static str {
+    if Command::new("freeradius")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+    {
+        "freeradius"
+    } else {
+        "/usr/sbin/freeradius"
+    }
+}
+
+/// Kills a child process when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Whether the test can run; panics when it must but cannot.
+fn freeradius_available() -> bool {
+    let required = std::env::var_os("L2TPD_RS_REQUIRE_FREERADIUS").is_some_and(|v| v == "1");
+    let installed = Command::new(freeradius_bin())
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+        && Path::new(FREERADIUS_CONFIG).is_dir();
+    if !installed {
+        assert!(
+            !required,
+            "L2TPD_RS_REQUIRE_FREERADIUS=1 but freeradius (and {FREERADIUS_CONFIG}) is not installed"
+        );
+        println!("skipping the RADIUS test: freeradius is not installed");
+        return false;
+    }
+    true
+}
+
+/// A FreeRADIUS configuration directory: the installed one, copied, with our clients, users
+/// and site, and nothing that needs the package's certificates or system directories.
+fn freeradius_config(dir: &TempDir, port: u16) -> PathBuf {
+    let raddb = dir.path("raddb");
+    let out = Command::new("cp")
+        .arg("-rL")
+        .arg(FREERADIUS_CONFIG)
+        .arg(&raddb)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cannot copy {FREERADIUS_CONFIG} (run as root to read it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // EAP needs the package's certificates; the inner tunnel is EAP's. Neither is used here.
+    let _ = std::fs::remove_file(raddb.join("mods-enabled/eap"));
+    for entry in std::fs::read_dir(raddb.join("sites-enabled")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    // Stay the user who runs the test (no switch to `freerad`, who cannot read this copy).
+    let conf = raddb.join("radiusd.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            let t = l.trim_start();
+            if t.starts_with("user = ") || t.starts_with("group = ") {
+                format!("#{l}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&conf, text).unwrap();
+    std::fs::write(
+        raddb.join("clients.conf"),
+        format!("client l2tpd {{\n\tipaddr = 127.0.0.1\n\tsecret = {SECRET}\n}}\n"),
+    )
+    .unwrap();
+    let mut users = format!(
+        "{USER}\tCleartext-Password := \"{PASSWORD}\"\n\
+         \tFramed-IP-Address = {FRAMED_IP},\n\
+         \tReply-Message = \"Welcome, {USER}\",\n\
+         \tMessage-Authenticator := 0x00\n"
+    );
+    for (user, _, ip) in OTHERS {
+        users += &format!(
+            "{user}\tCleartext-Password := \"{PASSWORD}\"\n\
+             \tFramed-IP-Address = {ip},\n\
+             \tMessage-Authenticator := 0x00\n"
+        );
+    }
+    std::fs::write(raddb.join("mods-config/files/authorize"), users).unwrap();
+    std::fs::write(
+        raddb.join("sites-enabled/l2tpd-test"),
+        format!(
+            "server l2tpd-test {{\n\
+             \tlisten {{\n\t\ttype = auth\n\t\tipaddr = 127.0.0.1\n\t\tport = {port}\n\t}}\n\
+             \tauthorize {{\n\t\tfiles\n\t\tmschap\n\t\tchap\n\t\tpap\n\t}}\n\
+             \tauthenticate {{\n\
+             \t\tAuth-Type PAP {{\n\t\t\tpap\n\t\t}}\n\
+             \t\tAuth-Type CHAP {{\n\t\t\tchap\n\t\t}}\n\
+             \t\tAuth-Type MS-CHAP {{\n\t\t\tmschap\n\t\t}}\n\
+             \t}}\n\
+             \tpost-auth {{\n\
+             \t\tPost-Auth-Type REJECT {{\n\
+             \t\t\tupdate reply {{\n\t\t\t\tMessage-Authenticator := 0x00\n\t\t\t}}\n\
+             \t\t}}\n\
+             \t}}\n\
+             }}\n"
+        ),
+    )
+    .unwrap();
+    raddb
+}
+
+/// Starts `freeradius -X` and waits for "Ready to process requests"; its output is collected
+/// for a failing test.
+fn start_freeradius(raddb: &Path) -> (Killed, mpsc::Receiver<String>) {
+    let mut child = Command::new(freeradius_bin())
+        .arg("-X")
+        .arg("-d")
+        .arg(raddb)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx2.send(line);
+        }
+    });
+    let mut child = Killed(child);
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                let ready = line.contains("Ready to process requests");
+                seen.push(line);
+                if ready {
+                    return (child, rx);
+                }
+            }
+            Err(_) => {
+                if let Some(status) = child.0.try_wait().unwrap() {
+                    panic!("freeradius exited with {status}:\n{}", seen.join("\n"));
+                }
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "freeradius did not get ready:\n{}",
+            seen.join("\n")
+        );
+    }
+}
+
+fn write_daemon_config(
+    dir: &TempDir,
+    ike: u16,
+    natt: u16,
+    radius_port: u16,
+    timeout_secs: u32,
+    retries: u32,
+) -> PathBuf {
+    let secret_file = dir.path("radius.secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    std::fs::set_permissions(
+        &secret_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let cfg = dir.path("l2tpd.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen:\n  addresses: [127.0.0.1]\n  ike_port: {ike}\n  nat_t_port: {natt}\n\
+             psk: {PSK}\npool:\n  cidr: 10.99.0.0/24\n  server_address: 10.99.0.1\n\
+             control_socket: ctl.sock\nlog_level: debug\nworkers: 1\n\
+             ppp:\n  pap: true\n\
+             radius:\n  servers:\n    - address: 127.0.0.1:{radius_port}\n      \
+             secret_file: radius.secret\n  timeout_secs: {timeout_secs}\n  retries: {retries}\n  \
+             nas_identifier: l2tpd-radius-test\n"
+        ),
+    )
+    .unwrap();
+    // No users: only RADIUS can let alice in.
+    std::fs::write(dir.path("users.yaml"), "users: []\n").unwrap();
+    cfg
+}
+
+fn client(password: &str, seed: u8) -> Client {
+    client_with(Profile::windows_xp_sp2(), USER, password, seed)
+}
+
+fn client_with(profile: Profile, user: &str, password: &str, seed: u8) -> Client {
+    Client::new(ClientConfig {
+        profile,
+        local: CLIENT_PRIVATE,
+        server: SERVER,
+        psk: crypto::Secret::from_slice(PSK.as_bytes()),
+        user: user.into(),
+        password: password.into(),
+        rng_seed: [seed; 32],
+    })
+}
+
+#[test]
+fn freeradius_decides_logins_and_gives_the_address() {
+    if !freeradius_available() {
+        return;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let dir = TempDir::new("radius");
+    let (radius_port, _) = free_udp_ports();
+    let raddb = freeradius_config(&dir, radius_port);
+    let (_freeradius, radius_log) = start_freeradius(&raddb);
+    let radius_output = || radius_log.try_iter().collect::<Vec<_>>().join("\n");
+
+    let (ike_port, natt_port) = free_udp_ports();
+    let cfg = write_daemon_config(&dir, ike_port, natt_port, radius_port, 2, 1);
+    let (_daemon, log_path) = start_daemon(&dir, &cfg);
+    let daemon_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+
+    // The right password: up, with FreeRADIUS' Framed-IP-Address.
+    let sockets = Sockets::new(ike_port, natt_port);
+    let mut alice = client(PASSWORD, 7);
+    alice.connect(Instant::now()).unwrap();
+    let done = sockets.pump(&mut alice, Duration::from_secs(30), |c| {
+        c.is_up() || c.stage() == Stage::Down
+    });
+    assert!(
+        done && alice.is_up(),
+        "client not up (stage {:?}); events {:?}\ndaemon log:\n{}\nfreeradius:\n{}",
+        alice.stage(),
+        alice.events(),
+        daemon_log(),
+        radius_output()
+    );
+    assert_eq!(alice.assigned_address(), Some(FRAMED_IP));
+    let log = daemon_log();
+    assert!(
+        log.contains("RADIUS accepted the login") && log.contains(&FRAMED_IP.to_string()),
+        "{log}"
+    );
+
+    // The other methods, each checked by FreeRADIUS from the same Cleartext-Password.
+    for ((user, method, ip), seed) in OTHERS.into_iter().zip(20..) {
+        let sockets = Sockets::new(ike_port, natt_port);
+        let mut profile = Profile::windows_10();
+        profile.auth_protocols = vec![method];
+        let mut c = client_with(profile, user, PASSWORD, seed);
+        c.connect(Instant::now()).unwrap();
+        let done = sockets.pump(&mut c, Duration::from_secs(30), |c| {
+            c.is_up() || c.stage() == Stage::Down
+        });
+        assert!(
+            done && c.is_up(),
+            "{method:?}: client not up (stage {:?}); events {:?}\ndaemon log:\n{}\nfreeradius:\n{}",
+            c.stage(),
+            c.events(),
+            daemon_log(),
+            radius_output()
+        );
+        assert_eq!(c.assigned_address(), Some(ip), "{method:?}");
+    }
+
+    // A wrong password: FreeRADIUS rejects (MS-CHAP-Error E=691), the client sees 691.
+    let sockets = Sockets::new(ike_port, natt_port);
+    let mut mallory = client("not-the-password", 9);
+    mallory.connect(Instant::now()).unwrap();
+    let failed = |c: &Client| {
+        c.events()
+            .iter()
+            .any(|e| matches!(e, ClientEvent::AuthFailed { .. }))
+    };
+    let done = sockets.pump(&mut mallory, Duration::from_secs(30), |c| {
+        failed(c) || c.is_up()
+    });
+    assert!(
+        done && !mallory.is_up(),
+        "no failure (stage {:?}); events {:?}\ndaemon log:\n{}\nfreeradius:\n{}",
+        mallory.stage(),
+        mallory.events(),
+        daemon_log(),
+        radius_output()
+    );
+    let errors: Vec<u32> = mallory
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::AuthFailed { windows_error } => Some(*windows_error),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors, vec![691], "{:?}", mallory.events());
+    let log = daemon_log();
+    assert!(log.contains("RADIUS rejected the login"), "{log}");
+    // Neither the passwords nor the shared secret reach the log.
+    for secret in [PASSWORD, "not-the-password", SECRET] {
+        assert!(!log.contains(secret), "{secret} in the daemon log:\n{log}");
+    }
+    // FreeRADIUS saw what a NAS of ours sends.
+    let seen = radius_output();
+    for needle in [
+        "NAS-Identifier = \"l2tpd-radius-test\"",
+        "NAS-Port-Type = Virtual",
+        "Service-Type = Framed-User",
+        "Framed-Protocol = PPP",
+        "Calling-Station-Id = \"127.0.0.1:",
+        "Called-Station-Id = \"127.0.0.1\"",
+        "MS-CHAP-Challenge",
+        "MS-CHAP2-Response",
+    ] {
+        assert!(
+            seen.contains(needle),
+            "FreeRADIUS did not see {needle}:\n{seen}"
+        );
+    }
+}
+
+fn start_daemon(dir: &TempDir, cfg: &Path) -> (Killed, PathBuf) {
+    let log_path = dir.path("daemon.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut daemon = Killed(
+        Command::new(BIN)
+            .args(["run", "--no-tun", "--config", cfg.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_status(&dir.path("ctl.sock"), &mut daemon.0);
+    (daemon, log_path)
+}
+
+#[test]
+fn a_radius_server_that_never_answers_properly_refuses_the_login_with_691() {
+    use radius::attr::{FramedProtocol, NasPortType, ServiceType};
+    use radius::auth::{self, MessageAuthenticator};
+    use radius::{Attribute, Code, MsAttribute, Repr, SharedSecret};
+
+    let dir = TempDir::new("radius-silent");
+    // The "server": a socket that reads and never answers.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let radius_port = silent.local_addr().unwrap().port();
+    let (ike_port, natt_port) = free_udp_ports();
+    let cfg = write_daemon_config(&dir, ike_port, natt_port, radius_port, 1, 1);
+    let (_daemon, log_path) = start_daemon(&dir, &cfg);
+    let secret = SharedSecret::new(SECRET);
+    let daemon_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+
+    let sockets = Sockets::new(ike_port, natt_port);
+    let mut alice = client(PASSWORD, 11);
+    alice.connect(Instant::now()).unwrap();
+    let mut requests: Vec<Vec<u8>> = Vec::new();
+    let start = Instant::now();
+    let failed = loop {
+        // Let the client run a little, then read what reached the silent server.
+        let done = sockets.pump(&mut alice, Duration::from_millis(200), |c| {
+            c.stage() == Stage::Down || c.is_up()
+        });
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = silent.recv_from(&mut buf) {
+            let request = buf[..n].to_vec();
+            if requests.is_empty() {
+                // An Access-Accept with the right Response Authenticator but no
+                // Message-Authenticator, as FreeRADIUS before 3.2.5 sends by default: dropped.
+                let asked = Repr::parse_bytes(&request).unwrap();
+                let mut accept = Repr {
+                    code: Code::AccessAccept,
+                    identifier: asked.identifier,
+                    authenticator: [0; 16],
+                    attributes: vec![Attribute::FramedIpAddress(FRAMED_IP)],
+                }
+                .to_vec()
+                .unwrap();
+                auth::sign_response(&mut accept, &asked.authenticator, &secret).unwrap();
+                silent.send_to(&accept, from).unwrap();
+            }
+            requests.push(request);
+        }
+        if done || start.elapsed() > Duration::from_secs(30) {
+            break done;
+        }
+    };
+    assert!(
+        failed && !alice.is_up(),
+        "stage {:?}; events {:?}\ndaemon log:\n{}",
+        alice.stage(),
+        alice.events(),
+        daemon_log()
+    );
+    assert!(
+        alice
+            .events()
+            .iter()
+            .any(|e| matches!(e, ClientEvent::AuthFailed { windows_error: 691 })),
+        "{:?}",
+        alice.events()
+    );
+    // One request and its one retransmission (retries: 1), byte for byte (RFC 5080 §2.2.1).
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[0], requests[1]);
+    auth::verify_request(&requests[0], &secret, MessageAuthenticator::Required).unwrap();
+    assert!(
+        auth::verify_request(
+            &requests[0],
+            &SharedSecret::new("another-secret-0123456789"),
+            MessageAuthenticator::Required
+        )
+        .is_err()
+    );
+    let r = Repr::parse_bytes(&requests[0]).unwrap();
+    assert_eq!(r.code, Code::AccessRequest);
+    let has = |want: &Attribute| r.attributes.contains(want);
+    for want in [
+        Attribute::UserName(USER.into()),
+        Attribute::NasIdentifier(b"l2tpd-radius-test".to_vec()),
+        Attribute::NasPortType(NasPortType::Virtual),
+        Attribute::ServiceType(ServiceType::Framed),
+        Attribute::FramedProtocol(FramedProtocol::Ppp),
+        Attribute::CalledStationId(b"127.0.0.1".to_vec()),
+    ] {
+        assert!(has(&want), "{want:?} missing: {:?}", r.attributes);
+    }
+    let calling = r
+        .find(|a| match a {
+            Attribute::CallingStationId(v) => Some(String::from_utf8_lossy(v).into_owned()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        calling,
+        format!("127.0.0.1:{}", sockets.natt.local_addr().unwrap().port()),
+        "the client's public address and port"
+    );
+    let challenge = r
+        .find(|a| match a {
+            Attribute::Microsoft(MsAttribute::ChapChallenge(c)) => Some(c.len()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(challenge, 16, "MS-CHAPv2's authenticator challenge");
+    assert!(r.attributes.iter().any(|a| matches!(
+        a,
+        Attribute::Microsoft(MsAttribute::Chap2Response { flags: 0, .. })
+    )));
+    assert!(
+        !r.attributes
+            .iter()
+            .any(|a| matches!(a, Attribute::UserPassword(_))),
+        "no User-Password for MS-CHAPv2"
+    );
+    let log = daemon_log();
+    assert!(log.contains("the RADIUS server did not answer"), "{log}");
+    assert!(
+        log.contains("RADIUS answer dropped: it has no Message-Authenticator"),
+        "{log}"
+    );
+    assert!(!log.contains(SECRET) && !log.contains(PASSWORD), "{log}");
+}
