@@ -612,6 +612,36 @@ privileges: { user: nobody, group: nogroup }
     }
 
     #[test]
+    fn ppp_timeouts_default_to_none_and_are_checked() {
+        let (c, _) = load("psk: secret-secret\npool:\n  cidr: 10.99.0.0/24\n").unwrap();
+        assert_eq!(
+            (
+                c.server.ppp.session_timeout_secs,
+                c.server.ppp.idle_timeout_secs
+            ),
+            (0, 0)
+        );
+        let (c, _) = load(
+            "psk: secret-secret\npool:\n  cidr: 10.99.0.0/24\nppp:\n  session_timeout_secs: 28800\n  \
+             idle_timeout_secs: 900\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.server.ppp.session_timeout_secs,
+                c.server.ppp.idle_timeout_secs
+            ),
+            (28800, 900)
+        );
+        let e = errors(
+            "psk: secret-secret\npool:\n  cidr: 10.99.0.0/24\nppp:\n  idle_timeout_secs: 30\n",
+        );
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert_eq!(e[0].line, Some(5));
+        assert!(e[0].reason.contains("below 60"), "{}", e[0].reason);
+    }
+
+    #[test]
     fn bad_values_have_lines() {
         let e =
             errors("psk: secret-secret\npool:\n  cidr: 10.99.0.0/24\ndns: [10.0.0.1, nonsense]\n");

@@ -272,6 +272,13 @@ pub struct PppOptions {
     /// over the VPN" fix): `auto` (the default) clamps to what fits the session's MTU, `off`
     /// never touches TCP, a number is an upper bound.
     pub tcp_mss_clamp: MssClamp,
+    /// Seconds a session may last before it is ended; 0 (the default) means no limit. A
+    /// user's `session_timeout_secs` in users.yaml, or a RADIUS Session-Timeout, overrides it.
+    pub session_timeout_secs: u32,
+    /// Seconds without an IPv4 packet from or to the client before its session is ended (LCP
+    /// echoes and L2TP Hellos do not count); 0 (the default) means no limit, otherwise at
+    /// least 60. A user's `idle_timeout_secs`, or a RADIUS Idle-Timeout, overrides it.
+    pub idle_timeout_secs: u32,
 }
 
 /// TCP MSS clamping (RFC 9293 §3.7.1: the MSS a host announces assumes its own MTU, not the
@@ -319,6 +326,8 @@ impl Default for PppOptions {
             echo_interval_secs: 30,
             echo_failures: 4,
             tcp_mss_clamp: MssClamp::Auto,
+            session_timeout_secs: 0,
+            idle_timeout_secs: 0,
         }
     }
 }
@@ -672,6 +681,17 @@ pub(crate) fn check_ppp(ck: &mut Checker<'_>, ppp: &PppOptions) {
         ck.error(
             &["ppp", "tcp_mss_clamp"],
             format!("ppp.tcp_mss_clamp {n} is outside 536..=1460 (RFC 9293 §3.7.1)"),
+        );
+    }
+    if ppp.idle_timeout_secs > 0 && ppp.idle_timeout_secs < crate::users::MIN_IDLE_TIMEOUT_SECS {
+        ck.error(
+            &["ppp", "idle_timeout_secs"],
+            format!(
+                "ppp.idle_timeout_secs {} is below {} (LCP echoes do not count as use, so \
+                 sessions would end whenever their user pauses); use 0 for no idle limit",
+                ppp.idle_timeout_secs,
+                crate::users::MIN_IDLE_TIMEOUT_SECS
+            ),
         );
     }
     if ppp.echo_interval_secs > 0 && ppp.echo_failures == 0 {

@@ -53,6 +53,8 @@ pub enum UsersErrorKind {
     BadHash,
     /// A `static_ip` is outside the pool or given to two users.
     StaticAddress,
+    /// An `idle_timeout_secs` is below the minimum.
+    Timeout,
 }
 
 /// One problem in a users file.
@@ -140,7 +142,18 @@ pub struct User {
     pub static_ip: Option<Ipv4Addr>,
     /// A disabled user cannot log in; connected sessions are dropped on reload.
     pub disabled: bool,
+    /// `session_timeout_secs`: `None` takes `ppp.session_timeout_secs`; `Some(0)` means no
+    /// limit for this user.
+    pub session_timeout_secs: Option<u32>,
+    /// `idle_timeout_secs`: `None` takes `ppp.idle_timeout_secs`; `Some(0)` means no limit
+    /// for this user.
+    pub idle_timeout_secs: Option<u32>,
 }
+
+/// The shortest idle timeout accepted (in users.yaml and as `ppp.idle_timeout_secs`): LCP
+/// echoes and L2TP Hellos do not count as use, so a shorter one would end sessions whose user
+/// merely paused; a value below a minute is most likely minutes written as seconds.
+pub const MIN_IDLE_TIMEOUT_SECS: u32 = 60;
 
 /// The result of [`Users::lookup`]. Exhaustive on purpose: the authenticator must decide
 /// what every kind of answer means.
@@ -194,6 +207,10 @@ struct RawUser {
     static_ip: Option<Ipv4Addr>,
     #[serde(default)]
     disabled: bool,
+    #[serde(default)]
+    session_timeout_secs: Option<u32>,
+    #[serde(default)]
+    idle_timeout_secs: Option<u32>,
 }
 
 impl Users {
@@ -331,6 +348,21 @@ impl Users {
                     static_owner.insert(ip, name.clone());
                 }
             }
+            if let Some(idle) = u.idle_timeout_secs
+                && idle > 0
+                && idle < MIN_IDLE_TIMEOUT_SECS
+            {
+                errors.push(err(
+                    line,
+                    UsersErrorKind::Timeout,
+                    format!(
+                        "user `{name}`: idle_timeout_secs {idle} is below {MIN_IDLE_TIMEOUT_SECS} \
+                         (LCP echoes do not count as use, so such a session ends whenever its \
+                         user pauses); use 0 for no idle limit"
+                    ),
+                ));
+                ok = false;
+            }
             if let (true, Some(nt_hash)) = (ok, nt_hash) {
                 users.by_name.insert(name.clone(), users.users.len());
                 users.users.push(User {
@@ -339,6 +371,8 @@ impl Users {
                     nt_hash,
                     static_ip: u.static_ip,
                     disabled: u.disabled,
+                    session_timeout_secs: u.session_timeout_secs,
+                    idle_timeout_secs: u.idle_timeout_secs,
                 });
             }
         }
@@ -367,6 +401,17 @@ impl Users {
                 static_ip: u.static_ip,
             },
         }
+    }
+
+    /// The enabled user a name the client sent stands for (as [`Users::lookup`] finds it).
+    pub fn get(&self, name: &str) -> Option<&User> {
+        let idx = self.by_name.get(name).or_else(|| {
+            let bare = strip_domain(name);
+            (bare.len() != name.len())
+                .then(|| self.by_name.get(bare))
+                .flatten()
+        });
+        idx.and_then(|i| self.users.get(*i)).filter(|u| !u.disabled)
     }
 
     /// Every user, in file order.
@@ -566,6 +611,38 @@ users:
             "{}",
             e[0]
         );
+    }
+
+    #[test]
+    fn timeouts_are_read_and_checked() {
+        let u = load(
+            "users:\n  - name: a\n    password: x\n    session_timeout_secs: 3600\n    \
+             idle_timeout_secs: 600\n  - name: b\n    password: x\n    session_timeout_secs: 0\n  \
+             - name: c\n    password: x\n    idle_timeout_secs: 60\n",
+        )
+        .unwrap();
+        let t = |n: &str| {
+            u.get(n)
+                .map(|u| (u.session_timeout_secs, u.idle_timeout_secs))
+        };
+        assert_eq!(t("a"), Some((Some(3600), Some(600))));
+        assert_eq!(t("CORP\\b"), Some((Some(0), None)), "0 is kept: no limit");
+        assert_eq!(t("c"), Some((None, Some(60))));
+
+        let e = load(
+            "users:\n  - name: a\n    password: x\n  - name: short\n    password: x\n    \
+             idle_timeout_secs: 59\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert_eq!(e[0].kind, UsersErrorKind::Timeout);
+        assert_eq!(e[0].line, Some(4));
+        assert!(e[0].reason.contains("below 60"), "{}", e[0].reason);
+
+        let e =
+            load("users:\n  - name: a\n    password: x\n    idle_timeout_secs: -1\n").unwrap_err();
+        assert_eq!(e[0].kind, UsersErrorKind::Syntax);
+        assert_eq!(e[0].line, Some(4));
     }
 
     #[test]
