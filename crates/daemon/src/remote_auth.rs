@@ -12,7 +12,8 @@
 //!
 //! What is taken from the answer: Access-Accept gives the MS-CHAP2-Success `S=` string
 //! (required for MS-CHAPv2: the client checks the server knew its password, RFC 2759 §5),
-//! Framed-IP-Address (§5.8: 255.255.255.254 lets our pool choose, 255.255.255.255 the client)
+//! Framed-IP-Address (§5.8: 255.255.255.254 lets our pool choose, 255.255.255.255 the client),
+//! Session-Timeout and Idle-Timeout (§5.27, §5.28; they override users.yaml and the `ppp:` defaults)
 //! and Reply-Message; Access-Reject gives the MS-CHAP-Error (`E=691 R=0 ...`, RFC 2759 §6) or
 //! Reply-Message. No answer from any server refuses the login (the client sees error 691).
 //! Access-Challenge (needs a second round the PPP methods cannot carry) refuses it too.
@@ -21,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use config::RadiusOptions;
@@ -408,11 +409,25 @@ fn verdict_from(
             if let Some(ip) = framed_ip {
                 accept = accept.with_address(ip);
             }
+            // RFC 2865 §5.27 and §5.28; 0 is read as no limit, like our own settings.
+            for a in attributes {
+                match a {
+                    Attribute::SessionTimeout(s) if *s > 0 => {
+                        accept = accept.with_session_timeout(Duration::from_secs(u64::from(*s)));
+                    }
+                    Attribute::IdleTimeout(s) if *s > 0 => {
+                        accept = accept.with_idle_timeout(Duration::from_secs(u64::from(*s)));
+                    }
+                    _ => {}
+                }
+            }
             info!(
                 user = %user,
                 %server,
                 %method,
                 address = %framed_ip.map_or_else(|| "from the pool".to_owned(), framed_ip_text),
+                session_timeout_secs = accept.session_timeout.map_or(0, |d| d.as_secs()),
+                idle_timeout_secs = accept.idle_timeout.map_or(0, |d| d.as_secs()),
                 "RADIUS accepted the login"
             );
             AuthVerdict::Accept(accept)
@@ -542,6 +557,23 @@ mod tests {
             ],
         ));
         assert_eq!(a.message.as_deref(), Some("Hello"));
+    }
+
+    #[test]
+    fn session_and_idle_timeouts_reach_the_verdict() {
+        let a = accepted(decide(
+            AuthProtocol::Chap,
+            Code::AccessAccept,
+            vec![Attribute::SessionTimeout(3600), Attribute::IdleTimeout(600)],
+        ));
+        assert_eq!(a.session_timeout, Some(Duration::from_secs(3600)));
+        assert_eq!(a.idle_timeout, Some(Duration::from_secs(600)));
+        let a = accepted(decide(
+            AuthProtocol::Chap,
+            Code::AccessAccept,
+            vec![Attribute::SessionTimeout(0)],
+        ));
+        assert_eq!((a.session_timeout, a.idle_timeout), (None, None));
     }
 
     #[test]

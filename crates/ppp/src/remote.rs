@@ -43,6 +43,7 @@
 
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use wire::ppp::mschap::{FailureMessage, SuccessMessage, V1Response, V2Response};
 use zeroize::Zeroizing;
@@ -204,6 +205,12 @@ pub struct Accept {
     pub message: Option<String>,
     /// The peer's address (RADIUS Framed-IP-Address); `None` lets the address source choose.
     pub address: Option<FramedAddress>,
+    /// How long the session may last (RADIUS Session-Timeout, RFC 2865 §5.27). The link does
+    /// not act on it: it is carried for whoever enforces session limits.
+    pub session_timeout: Option<Duration>,
+    /// How long the session may stay idle (RADIUS Idle-Timeout, RFC 2865 §5.28). Carried like
+    /// `session_timeout`, never acted on by the link.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Accept {
@@ -234,6 +241,18 @@ impl Accept {
     /// [`FramedAddress`]).
     pub fn with_address(mut self, framed_ip_address: Ipv4Addr) -> Self {
         self.address = Some(FramedAddress::from(framed_ip_address));
+        self
+    }
+
+    /// Sets the session limit (RADIUS Session-Timeout, RFC 2865 §5.27).
+    pub fn with_session_timeout(mut self, timeout: Duration) -> Self {
+        self.session_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the idle limit (RADIUS Idle-Timeout, RFC 2865 §5.28).
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
         self
     }
 }

@@ -48,6 +48,87 @@ pub(crate) struct Settings {
     pub(crate) mss_clamp: MssClamp,
     /// The TUN device's MTU: what the kernel sends us at most.
     pub(crate) tun_mtu: u16,
+    /// `ppp.session_timeout_secs` (`None` for 0).
+    pub(crate) session_timeout: Option<Duration>,
+    /// `ppp.idle_timeout_secs` (`None` for 0).
+    pub(crate) idle_timeout: Option<Duration>,
+}
+
+/// A session's limits, fixed when its IPCP comes up (see [`Policy::next_deadline`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Policy {
+    /// How long the session may last.
+    pub(crate) session_timeout: Option<Duration>,
+    /// How long it may carry no IPv4 packet either way.
+    pub(crate) idle_timeout: Option<Duration>,
+    /// When the session timeout ends it.
+    ends_at: Option<Instant>,
+    /// When the idle counters are next compared.
+    idle_check: Option<Instant>,
+    /// IPv4 packets both ways at the last comparison.
+    last_count: u64,
+    /// The last comparison that saw the count change (or IPCP coming up).
+    last_use: Instant,
+}
+
+impl Policy {
+    /// The limits, counted from `now` (IPCP up) with `count` packets carried so far.
+    pub(crate) fn new(
+        session_timeout: Option<Duration>,
+        idle_timeout: Option<Duration>,
+        now: Instant,
+        count: u64,
+    ) -> Self {
+        let mut p = Self {
+            session_timeout,
+            idle_timeout,
+            ends_at: session_timeout.and_then(|t| now.checked_add(t)),
+            idle_check: None,
+            last_count: count,
+            last_use: now,
+        };
+        p.idle_check = p.next_idle_check(now);
+        p
+    }
+
+    /// The counters are compared every quarter of the idle timeout, so a session ends between
+    /// one and one and a quarter idle timeouts after its last packet.
+    fn next_idle_check(&self, now: Instant) -> Option<Instant> {
+        let idle = self.idle_timeout?;
+        let step = (idle / 4).max(Duration::from_secs(1));
+        let limit = self.last_use.checked_add(idle)?;
+        Some(limit.min(now.checked_add(step)?))
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        match (self.ends_at, self.idle_check) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Why the session must end now, if it must; `count` is its IPv4 packets both ways.
+    fn check(&mut self, now: Instant, count: u64) -> Option<String> {
+        if let (Some(at), Some(t)) = (self.ends_at, self.session_timeout)
+            && now >= at
+        {
+            return Some(format!("session timeout ({} s)", t.as_secs()));
+        }
+        let (Some(check), Some(idle)) = (self.idle_check, self.idle_timeout) else {
+            return None;
+        };
+        if now < check {
+            return None;
+        }
+        if count != self.last_count {
+            self.last_count = count;
+            self.last_use = now;
+        } else if now.saturating_duration_since(self.last_use) >= idle {
+            return Some(format!("idle for {} s", idle.as_secs()));
+        }
+        self.idle_check = self.next_idle_check(now);
+        None
+    }
 }
 
 /// An ESP SA pair of the peer: our inbound SA and the outbound SA negotiated with it.
@@ -76,6 +157,19 @@ pub(crate) struct Session {
     pub(crate) user: Option<String>,
     /// Traffic counters, shared with the data plane.
     pub(crate) counters: Arc<SessionCounters>,
+    /// The limits a remote verifier granted with its Accept (session, idle).
+    pub(crate) granted: (Option<Duration>, Option<Duration>),
+    /// The limits in force, from IPCP up.
+    pub(crate) policy: Option<Policy>,
+}
+
+impl Session {
+    /// IPv4 packets both ways so far.
+    pub(crate) fn packet_count(&self) -> u64 {
+        let (packets_in, _) = self.counters.inbound.get();
+        let (packets_out, _) = self.counters.outbound.get();
+        packets_in.wrapping_add(packets_out)
+    }
 }
 
 /// A peer's sessions, keyed by our [`l2tp::SessionKey`] (`Session::ids`).
@@ -196,6 +290,8 @@ pub(crate) struct Peer {
     rng: ChaCha20Rng,
     out: VecDeque<(Transmit, Vec<u8>)>,
     events: VecDeque<PeerEvent>,
+    /// Sessions whose limits ran out, for the server to end ([`Peer::take_expired`]).
+    expired: Vec<(l2tp::SessionKey, String)>,
 }
 
 impl Peer {
@@ -225,6 +321,7 @@ impl Peer {
             rng,
             out: VecDeque::new(),
             events: VecDeque::new(),
+            expired: Vec::new(),
         }
     }
 
@@ -287,8 +384,19 @@ impl Peer {
                 session.link.note_alive();
             }
             session.link.handle_timeout(now);
+            let count = session.packet_count();
+            if let Some(why) = session.policy.as_mut().and_then(|p| p.check(now, count)) {
+                session.policy = None;
+                self.expired.push((session.ids, why));
+            }
         }
         self.drive(now, settings);
+    }
+
+    /// The sessions whose limits ran out since the last call, with the reason; the server
+    /// ends them.
+    pub(crate) fn take_expired(&mut self) -> Vec<(l2tp::SessionKey, String)> {
+        std::mem::take(&mut self.expired)
     }
 
     /// The remote verdict on the login of session `key` handed out with `ticket`; false when
@@ -304,7 +412,14 @@ impl Peer {
         let Some(session) = self.sessions.get_mut(&key) else {
             return false;
         };
+        let granted = match &verdict {
+            ppp::AuthVerdict::Accept(a) => (a.session_timeout, a.idle_timeout),
+            _ => (None, None),
+        };
         let applied = session.link.resolve_auth(now, ticket, verdict);
+        if applied {
+            session.granted = granted;
+        }
         self.drive(now, settings);
         applied
     }
@@ -402,6 +517,11 @@ impl Peer {
         self.sessions
             .values()
             .filter_map(|s| s.link.poll_timeout())
+            .chain(
+                self.sessions
+                    .values()
+                    .filter_map(|s| s.policy.and_then(|p| p.next_deadline())),
+            )
             .chain(self.lns.poll_timeout())
             .min()
     }
@@ -588,6 +708,8 @@ impl Peer {
                     addr: None,
                     user: None,
                     counters: Arc::default(),
+                    granted: (None, None),
+                    policy: None,
                 });
             }
             l2tp::Event::SessionDown { key, reason } => {
@@ -661,6 +783,8 @@ mod tests {
             addr: None,
             user: None,
             counters: Arc::default(),
+            granted: (None, None),
+            policy: None,
         }
     }
 

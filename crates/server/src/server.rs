@@ -379,6 +379,8 @@ impl Server {
             // Until the daemon says otherwise (`set_tun_mtu`), the TUN is assumed to send no
             // more than our own MRU.
             tun_mtu: config.ppp.mru,
+            session_timeout: secs(config.ppp.session_timeout_secs),
+            idle_timeout: secs(config.ppp.idle_timeout_secs),
         };
         Self {
             plane: Publisher::new(config.listen.nat_t_port, server_addr),
@@ -540,9 +542,21 @@ impl Server {
             }
             self.timers.pop_first();
             self.scheduled.remove(&id);
+            let mut expired = Vec::new();
             if let Some(peer) = self.peers.get_mut(&id) {
                 peer.handle_timeout(now, &self.settings);
+                expired = peer.take_expired();
                 self.touch(id);
+            }
+            for (key, why) in expired {
+                let peer = self.peers.get(&id);
+                let client = peer.map(|p| p.tuple.remote);
+                let user = peer
+                    .and_then(|p| p.sessions.get(&key))
+                    .and_then(|s| s.user.clone())
+                    .unwrap_or_default();
+                info!(user = %user.printable(), client = ?client, reason = %why, "session limit reached: disconnecting");
+                self.disconnect_session(now, id, key, &why);
             }
         }
         self.finish(now);
@@ -751,6 +765,14 @@ impl Server {
                     bytes_out,
                     packets_in,
                     packets_out,
+                    session_timeout_secs: session
+                        .policy
+                        .and_then(|p| p.session_timeout)
+                        .map(|d| d.as_secs()),
+                    idle_timeout_secs: session
+                        .policy
+                        .and_then(|p| p.idle_timeout)
+                        .map(|d| d.as_secs()),
                 });
             }
         }
@@ -1433,6 +1455,39 @@ impl Server {
         }
     }
 
+    /// Fixes the limits of a session whose IPCP just came up: what a remote verifier granted,
+    /// else the user's entry in users.yaml, else the `ppp:` defaults. The peer's deadline is
+    /// refreshed at the end of the input.
+    fn fix_policy(&mut self, now: Instant, id: PeerId, key: l2tp::SessionKey, user: &str) {
+        let entry = self.users.get(user);
+        let Some(session) = self
+            .peers
+            .get_mut(&id)
+            .and_then(|p| p.sessions.get_mut(&key))
+        else {
+            return;
+        };
+        let pick = |granted: Option<Duration>, own: Option<u32>, default: Option<Duration>| {
+            granted.or_else(|| match own {
+                Some(s) => secs(s),
+                None => default,
+            })
+        };
+        let session_timeout = pick(
+            session.granted.0,
+            entry.and_then(|u| u.session_timeout_secs),
+            self.settings.session_timeout,
+        );
+        let idle_timeout = pick(
+            session.granted.1,
+            entry.and_then(|u| u.idle_timeout_secs),
+            self.settings.idle_timeout,
+        );
+        session.policy = (session_timeout.is_some() || idle_timeout.is_some()).then(|| {
+            crate::peer::Policy::new(session_timeout, idle_timeout, now, session.packet_count())
+        });
+    }
+
     /// Takes a peer's sealed packets and acts on its events.
     fn drain_peer(&mut self, now: Instant, id: PeerId) {
         let Some(peer) = self.peers.get_mut(&id) else {
@@ -1518,6 +1573,7 @@ impl Server {
                         info!(%client, mru, tun_mtu = self.settings.tun_mtu, "the client takes packets of at most {mru} bytes, less than tun.mtu: larger ones are fragmented, or answered with ICMP \"fragmentation needed\" when they forbid it");
                     }
                     self.by_addr.insert(addr, (id, key));
+                    self.fix_policy(now, id, key, &user);
                     self.events.push_back(Event::SessionUp {
                         user,
                         addr,
@@ -1554,6 +1610,11 @@ impl Server {
             cause,
         });
     }
+}
+
+/// A number of seconds from the configuration, 0 meaning none.
+fn secs(s: u32) -> Option<Duration> {
+    (s > 0).then(|| Duration::from_secs(u64::from(s)))
 }
 
 /// What a client says it is: its MS NT5 vendor ID version, its first two LCP Identification

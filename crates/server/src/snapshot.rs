@@ -60,6 +60,12 @@ pub struct SessionRow {
     pub packets_in: u64,
     /// Packets to the client.
     pub packets_out: u64,
+    /// The session timeout in force, in seconds (`None`: no limit, or IPCP not up yet).
+    #[serde(default)]
+    pub session_timeout_secs: Option<u64>,
+    /// The idle timeout in force, in seconds (`None`: no limit, or IPCP not up yet).
+    #[serde(default)]
+    pub idle_timeout_secs: Option<u64>,
 }
 
 /// An IKE peer without a PPP session yet.
