@@ -632,6 +632,8 @@ mod tests {
             bytes_out: bytes.1,
             packets_in: 1,
             packets_out: 2,
+            session_timeout_secs: None,
+            idle_timeout_secs: None,
         }
     }
 

@@ -63,7 +63,7 @@ pub(crate) struct RemoteAuth {
 }
 
 /// How often a dropped answer is logged as a warning (a stranger can send them).
-const DROP_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+const DROP_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 impl RemoteAuth {
     /// Binds the socket (on `source_address`, or any address of the servers' family) and

@@ -267,10 +267,11 @@ pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>, view: View) -> Str
             "LIFE IKE/ESP",
             "STATE",
             "CONNECTED",
+            "LIMIT SESSION/IDLE",
             "IN",
             "OUT",
         ];
-        let rows: Vec<[String; 12]> = s.sessions.iter().map(wide_row).collect();
+        let rows: Vec<[String; 13]> = s.sessions.iter().map(wide_row).collect();
         table(&mut out, &header, &rows);
     } else {
         let header = ["USER", "IP", "CLIENT", "OS", "STATE", "UPTIME", "IN", "OUT"];
@@ -321,7 +322,7 @@ fn compact_row(r: &SessionRow) -> [String; 8] {
 }
 
 /// `--wide`: every field, untruncated (but escaped).
-fn wide_row(r: &SessionRow) -> [String; 12] {
+fn wide_row(r: &SessionRow) -> [String; 13] {
     let nat = if r.nat {
         format!("yes, {}", r.nat_t_dialect)
     } else {
@@ -349,6 +350,11 @@ fn wide_row(r: &SessionRow) -> [String; 12] {
         ),
         escape(&r.state),
         duration(r.connected_secs),
+        format!(
+            "{}/{}",
+            life(r.session_timeout_secs),
+            life(r.idle_timeout_secs)
+        ),
         format!("{} ({} pkts)", bytes(r.bytes_in), r.packets_in),
         format!("{} ({} pkts)", bytes(r.bytes_out), r.packets_out),
     ]
@@ -586,6 +592,8 @@ mod tests {
             bytes_out: 100,
             packets_in: 3,
             packets_out: 1,
+            session_timeout_secs: Some(28800),
+            idle_timeout_secs: None,
         }
     }
 
@@ -715,6 +723,7 @@ mod tests {
             "3DES-CBC/HMAC-SHA1-96 UDP-encap transport",
             "7h46m/-",
             "1m05s",
+            "8h00m/-",
             "2.0 KiB (3 pkts)",
             "100 B (1 pkts)",
         ] {
