@@ -255,3 +255,44 @@ fn no_verdict_refuses_the_client_and_a_late_one_is_ignored() {
             .any(|e| matches!(e, Event::SessionUp { .. }))
     );
 }
+
+/// The verifier's Session-Timeout and Idle-Timeout (RADIUS, RFC 2865 §5.27, §5.28) win over
+/// the `ppp:` defaults, and the session ends at the verifier's session timeout.
+#[test]
+fn the_verdicts_timeouts_override_the_defaults() {
+    let mut w =
+        world("ppp:\n  auth: [chap]\n  session_timeout_secs: 600\n  idle_timeout_secs: 900\n");
+    let c = client(&mut w, AuthProtocol::Chap, PASSWORD);
+    let (session, _, ticket, request) = wait_for_request(&mut w);
+    let AuthVerdict::Accept(accept) = verify(&request, PASSWORD) else {
+        panic!("the right password");
+    };
+    let accept = accept
+        .with_session_timeout(Duration::from_secs(100))
+        .with_idle_timeout(Duration::from_secs(300));
+    let now = w.now();
+    assert!(
+        w.server_mut()
+            .auth_verdict(now, session, ticket, AuthVerdict::Accept(accept))
+    );
+    let up = w.run_until(|w| w.client(c).is_up(), CONNECT_LIMIT);
+    assert!(up, "{:#?}", w.events());
+    let since = w.now();
+    let row = w.snapshot().sessions.first().cloned().expect("a session");
+    assert_eq!(
+        (row.session_timeout_secs, row.idle_timeout_secs),
+        (Some(100), Some(300))
+    );
+    w.run_for(Duration::from_secs(98));
+    assert!(w.client(c).is_up());
+    let gone = w.run_until(
+        |w| w.client(c).stage() == Stage::Down,
+        Duration::from_secs(10),
+    );
+    assert!(gone, "{:#?}", w.events());
+    assert!(w.now().saturating_duration_since(since) >= Duration::from_secs(99));
+    assert!(w.events().iter().any(|e| matches!(
+        e,
+        Event::SessionDown { reason, .. } if reason.ends_with("session timeout (100 s)")
+    )));
+}
