@@ -788,6 +788,35 @@ mod tests {
         }
     }
 
+    /// The idle limit counts only changes of the packet count, compared every quarter of the
+    /// limit; the session limit ends the session at its time whatever the traffic.
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn policy_deadlines() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut p = Policy::new(None, Some(s(60)), t0, 5);
+        assert_eq!(p.next_deadline(), Some(t0 + s(15)));
+        assert_eq!(p.check(t0 + s(15), 5), None);
+        // Traffic seen at 30 s: idle counts from there.
+        assert_eq!(p.check(t0 + s(30), 7), None);
+        assert_eq!(p.next_deadline(), Some(t0 + s(45)));
+        for at in [45, 60, 75] {
+            assert_eq!(p.check(t0 + s(at), 7), None, "at {at} s");
+        }
+        assert_eq!(p.next_deadline(), Some(t0 + s(90)));
+        assert_eq!(p.check(t0 + s(90), 7).as_deref(), Some("idle for 60 s"));
+
+        let mut p = Policy::new(Some(s(100)), None, t0, 0);
+        assert_eq!(p.next_deadline(), Some(t0 + s(100)));
+        assert_eq!(p.check(t0 + s(99), 1), None);
+        assert_eq!(
+            p.check(t0 + s(100), 2).as_deref(),
+            Some("session timeout (100 s)")
+        );
+        assert_eq!(Policy::new(None, None, t0, 0).next_deadline(), None);
+    }
+
     fn keys(s: &Sessions) -> Vec<(u16, u16)> {
         s.values().map(|s| (s.ids.tunnel, s.ids.session)).collect()
     }
@@ -908,6 +937,8 @@ mod tests {
                 link: ppp::LinkConfig::default(),
                 mss_clamp: MssClamp::Auto,
                 tun_mtu: 1400,
+                session_timeout: None,
+                idle_timeout: None,
             };
             let t = tuple();
             let mut peer = Peer::new(1, t, t, &settings, [3; 32]);
