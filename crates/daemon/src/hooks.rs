@@ -124,6 +124,7 @@ pub(crate) fn environment(event: &Event) -> Option<Vec<(&'static str, String)>> 
     let clean = |s: &str| s.replace('\0', "\\0");
     Some(match event {
         Event::SessionUp {
+            session,
             user,
             addr,
             client,
@@ -131,6 +132,7 @@ pub(crate) fn environment(event: &Event) -> Option<Vec<(&'static str, String)>> 
             os_hint,
         } => vec![
             ("L2TPD_EVENT", "session-up".to_owned()),
+            ("L2TPD_SESSION_ID", session.to_string()),
             ("L2TPD_USER", clean(user)),
             ("L2TPD_ASSIGNED_IP", addr.to_string()),
             ("L2TPD_CLIENT_IP", client.ip().to_string()),
@@ -139,6 +141,7 @@ pub(crate) fn environment(event: &Event) -> Option<Vec<(&'static str, String)>> 
             ("L2TPD_SETUP_MS", setup.as_millis().to_string()),
         ],
         Event::SessionDown {
+            session,
             user,
             client,
             reason,
@@ -148,6 +151,7 @@ pub(crate) fn environment(event: &Event) -> Option<Vec<(&'static str, String)>> 
             traffic,
         } => vec![
             ("L2TPD_EVENT", "session-down".to_owned()),
+            ("L2TPD_SESSION_ID", session.to_string()),
             ("L2TPD_USER", clean(user.as_deref().unwrap_or_default())),
             (
                 "L2TPD_ASSIGNED_IP",
@@ -185,7 +189,9 @@ mod tests {
     #[test]
     fn up_and_down_environments() {
         let client = SocketAddr::from(([198, 51, 100, 7], 4500));
+        let session: server::SessionId = "1a-00070003".parse().unwrap();
         let up = environment(&Event::SessionUp {
+            session,
             user: "CORP\\alice".into(),
             addr: "10.99.0.2".parse().unwrap(),
             client,
@@ -194,6 +200,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(get(&up, "L2TPD_EVENT"), "session-up");
+        assert_eq!(get(&up, "L2TPD_SESSION_ID"), "1a-00070003");
         assert_eq!(get(&up, "L2TPD_USER"), "CORP\\alice");
         assert_eq!(get(&up, "L2TPD_ASSIGNED_IP"), "10.99.0.2");
         assert_eq!(get(&up, "L2TPD_CLIENT_IP"), "198.51.100.7");
@@ -201,6 +208,7 @@ mod tests {
         assert_eq!(get(&up, "L2TPD_OS_HINT"), "MS NT5 v4, x\\0y");
         assert_eq!(get(&up, "L2TPD_SETUP_MS"), "1234");
         let down = environment(&Event::SessionDown {
+            session,
             user: None,
             client,
             reason: "LCP echo timeout".into(),

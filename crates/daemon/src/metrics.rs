@@ -613,6 +613,7 @@ mod tests {
 
     fn row(user: &str, os: &str, esp: &str, state: &str, bytes: (u64, u64)) -> SessionRow {
         SessionRow {
+            session_id: "1-00010001".into(),
             user: user.into(),
             assigned_ip: None,
             client_public: SocketAddr::from(([198, 51, 100, 7], 4500)),
@@ -652,6 +653,7 @@ mod tests {
         });
         for setup in [Duration::from_millis(30), Duration::from_secs(3)] {
             m.observe(&Event::SessionUp {
+                session: "1-00010001".parse().unwrap(),
                 user: "alice".into(),
                 addr: "10.99.0.2".parse().unwrap(),
                 client,
@@ -660,6 +662,7 @@ mod tests {
             });
         }
         m.observe(&Event::SessionDown {
+            session: "1-00010001".parse().unwrap(),
             user: Some("alice".into()),
             client,
             reason: "client hung up".into(),

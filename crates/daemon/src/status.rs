@@ -571,6 +571,7 @@ mod tests {
 
     fn xp_session() -> SessionRow {
         SessionRow {
+            session_id: "1-00010001".into(),
             user: "alice".into(),
             assigned_ip: Some(Ipv4Addr::new(10, 99, 0, 2)),
             client_public: SocketAddr::from(([198, 51, 100, 7], 4500)),

@@ -73,6 +73,8 @@ pub enum Event {
     },
     /// A session came up (IPCP opened).
     SessionUp {
+        /// Which session (the same in its [`Event::SessionDown`]).
+        session: SessionId,
         /// The user.
         user: String,
         /// The assigned address.
@@ -88,6 +90,8 @@ pub enum Event {
     },
     /// A session went down.
     SessionDown {
+        /// Which session.
+        session: SessionId,
         /// The user, if authenticated.
         user: Option<String>,
         /// The client's public address.
@@ -180,6 +184,42 @@ pub struct SessionId {
     key: l2tp::SessionKey,
 }
 
+/// Written as `PEER-TUNNELSESSION` in hex (e.g. `1a-00070003`): unique among this server's
+/// sessions, which makes it the core of an accounting session ID (RFC 2866 §5.5); the daemon
+/// prefixes its start time to keep IDs unique across restarts.
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:x}-{:04x}{:04x}",
+            self.peer, self.key.tunnel, self.key.session
+        )
+    }
+}
+
+/// Parses what [`SessionId`]'s `Display` writes.
+impl std::str::FromStr for SessionId {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (peer, ids) = s.split_once('-').ok_or(())?;
+        let hex = |t: &str| t.bytes().all(|b| b.is_ascii_hexdigit());
+        if peer.is_empty() || peer.len() > 16 || ids.len() != 8 || !hex(peer) || !hex(ids) {
+            return Err(());
+        }
+        let peer = u64::from_str_radix(peer, 16).map_err(|_| ())?;
+        let tunnel = ids.get(..4).ok_or(())?;
+        let session = ids.get(4..).ok_or(())?;
+        Ok(Self {
+            peer,
+            key: l2tp::SessionKey {
+                tunnel: u16::from_str_radix(tunnel, 16).map_err(|_| ())?,
+                session: u16::from_str_radix(session, 16).map_err(|_| ())?,
+            },
+        })
+    }
+}
+
 /// Events and transmissions wait here for the daemon; beyond this many events the oldest are
 /// dropped (a daemon that never drains them must not make us grow).
 const MAX_EVENTS: usize = 4096;
@@ -247,6 +287,8 @@ pub enum KickTarget {
     /// The session with this assigned (inner) address, or every session from this public
     /// (outer) address: all clients behind that NAT.
     Address(IpAddr),
+    /// The session with this ID (as in [`Event::SessionUp`] and `status --json`).
+    Session(SessionId),
 }
 
 /// A session [`Server::kick`] ended.
@@ -663,6 +705,7 @@ impl Server {
                         peer.tuple.remote.ip() == *ip
                             || session.addr.is_some_and(|a| IpAddr::V4(a) == *ip)
                     }
+                    KickTarget::Session(sid) => sid.peer == *id && sid.key == session.ids,
                 };
                 if hit {
                     chosen.push((
@@ -742,6 +785,11 @@ impl Server {
                 let (packets_in, bytes_in) = session.counters.inbound.get();
                 let (packets_out, bytes_out) = session.counters.outbound.get();
                 sessions.push(SessionRow {
+                    session_id: SessionId {
+                        peer: peer.id,
+                        key: session.ids,
+                    }
+                    .to_string(),
                     user: session.user.clone().unwrap_or_default(),
                     assigned_ip: session.addr,
                     client_public: peer.tuple.remote,
@@ -1418,6 +1466,10 @@ impl Server {
         let (packets_in, bytes_in) = session.counters.inbound.get();
         let (packets_out, bytes_out) = session.counters.outbound.get();
         self.events.push_back(Event::SessionDown {
+            session: SessionId {
+                peer: id,
+                key: session.ids,
+            },
             user: session.user,
             client,
             reason: why.to_owned(),
@@ -1575,6 +1627,7 @@ impl Server {
                     self.by_addr.insert(addr, (id, key));
                     self.fix_policy(now, id, key, &user);
                     self.events.push_back(Event::SessionUp {
+                        session: SessionId { peer: id, key },
                         user,
                         addr,
                         client,
@@ -1766,4 +1819,34 @@ fn link_config(config: &ServerConfig, our_addr: Ipv4Addr) -> ppp::LinkConfig {
         c.auth_protocols.push(ppp::AuthProtocol::Pap);
     }
     c
+}
+
+#[cfg(test)]
+mod session_id_tests {
+    use super::SessionId;
+
+    #[test]
+    fn session_id_text_round_trips_and_rejects_junk() {
+        let id = SessionId {
+            peer: 0x1a,
+            key: l2tp::SessionKey {
+                tunnel: 7,
+                session: 0xbeef,
+            },
+        };
+        assert_eq!(id.to_string(), "1a-0007beef");
+        assert_eq!("1a-0007beef".parse::<SessionId>(), Ok(id));
+        for junk in [
+            "",
+            "1a",
+            "-0007beef",
+            "1a-0007bee",
+            "1a-0007beefx",
+            "zz-0007beef",
+            "1a-00+7beef",
+            "11111111111111111-00070003",
+        ] {
+            assert!(junk.parse::<SessionId>().is_err(), "{junk}");
+        }
+    }
 }

@@ -22,6 +22,9 @@ pub struct Snapshot {
 /// One session: user, addresses, client, suites, lifetimes and traffic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRow {
+    /// The session's ID (`server::SessionId` as text): what `kick` and accounting name it by.
+    #[serde(default)]
+    pub session_id: String,
     /// The authenticated user name (empty before authentication).
     pub user: String,
     /// The address assigned by IPCP, once IPCP is up.
