@@ -27,11 +27,13 @@ CACHE_DIR=${IT_CACHE_DIR:-/var/cache/l2tpd-rs-integration}
 . "$IT_DIR/lib/l2tpd.sh"
 # shellcheck source=lib/flood.sh
 . "$IT_DIR/lib/flood.sh"
+# shellcheck source=lib/radius.sh
+. "$IT_DIR/lib/radius.sh"
 
-ALL_SCENARIOS=a,b,c,d,e,f,g,h,i
+ALL_SCENARIOS=a,b,c,d,e,f,g,h,i,j
 # Scenarios that measure the server under test rather than interoperability: against SoftEther they run only
 # when --reference-scenarios names them.
-L2TPD_ONLY=h,i
+L2TPD_ONLY=h,i,j
 SERVERS=both
 SCENARIOS=$ALL_SCENARIOS
 REF_SCENARIOS=
@@ -561,6 +563,104 @@ flood_prepare() {
     [ -x "$LOADGEN_BIN" ] || fail_scn "l2tpd-load binary $LOADGEN_BIN is missing (cargo build --release -p loadgen)" || return 1
     net_flooder_up || fail_scn "could not set up the flooder's namespace" || return 1
 }
+# j. RADIUS (l2tpd-rs only): FreeRADIUS on the LAN host decides the logins, receives the accounting, and asks for
+# a disconnect (RFC 5176). j1 (XP profile) logs in as a RADIUS user with MS-CHAPv2 and must get exactly the
+# Framed-IP-Address; j3 gives that user a wrong password and must fail with 691 (the server logs FreeRADIUS's
+# reject); j2 is a RADIUS user with Mikrotik-Rate-Limit 1M/1M whose UDP upload at 3 Mbit/s must arrive at the
+# limit +-15 % (a TCP upload is measured and reported too). Once FreeRADIUS has an Interim-Update for j1's
+# session, radclient sends a Disconnect-Request naming j1's user: the answer must be Disconnect-ACK, j1's link
+# must go down while j2 stays, and FreeRADIUS's detail file must hold Start, Interim-Update and Stop for j1's
+# session with the same Acct-Session-Id, non-zero octets in the Stop, the Class echoed and Acct-Terminate-Cause
+# Admin-Reset.
+J_FRAMED_IP=10.78.0.77
+J_CLASS=it-class-ralice
+J_RATE_BPS=1000000
+J_RATE_SLACK_PCT=15
+J_INTERIM_WAIT=150
+j_users() {
+    USERS[ralice]=Ralice-pw-6 USERS[rbob]=Rbob-pw-7
+    printf 'ralice\tCleartext-Password := "%s"\n\tFramed-IP-Address = %s,\n\tClass = "%s",\n\tAcct-Interim-Interval = 60,\n\tMessage-Authenticator := 0x00\n' \
+        "${USERS[ralice]}" "$J_FRAMED_IP" "$J_CLASS"
+    printf 'rbob\tCleartext-Password := "%s"\n\tMikrotik-Rate-Limit = "1M/1M",\n\tMessage-Authenticator := 0x00\n' "${USERS[rbob]}"
+}
+scn_j() {
+    local ip rec sid sessions out bps tcp i in_o out_o cause class
+    # The daemon restarts with RADIUS: FreeRADIUS first, then the server with the radius section.
+    server_stop
+    radius_start "$SCN_DIR" "$(j_users)" || fail_scn "$RADIUS_FAIL" || return 1
+    L2TPD_EXTRA_YAML=$(printf 'radius:\n  servers:\n    - address: "%s"\n      secret: "%s"\n  nas_identifier: l2tpd-it\n  accounting:\n    interim_interval_secs: 60\n  dynamic_authorization:\n    listen: "%s:3799"\n    clients:\n      - address: "%s"\n        secret: "%s"\n' \
+        "$LAN_HOST_IP" "$RADIUS_SECRET" "$LAN_SRV_IP" "$LAN_HOST_IP" "$RADIUS_SECRET") \
+        server_start || fail_scn "server restart with RADIUS: $SERVER_FAIL" || return 1
+    # Known to FreeRADIUS only (set after the server wrote users.yaml from USERS).
+    USERS[ralice]=Ralice-pw-6 USERS[rbob]=Rbob-pw-7
+    start_client j1 nat 1 ralice "net connect wait:go bgping:$LAN_HOST_IP dropped:120 bgstop" \
+        IKE=3des-sha1-modp1024 ESP=3des-sha1
+    start_client j2 nat 2 rbob "net connect wait:go iperf:$LAN_HOST_IP:10:u3M iperf:$LAN_HOST_IP:10 mark:measured wait:end disconnect" \
+        IKE=aes128-sha1-modp2048 ESP=aes128-sha1
+    start_client j3 nat 3 ralice "net connect" VPN_PASSWORD=wrong-password
+    wait_clients connected-1 "$CONNECT_WAIT" j1 j2 || return 1
+    ip=$(guest_get j1 local_ip_1)
+    [ "$ip" = "$J_FRAMED_IP" ] || fail_scn "j1: address $ip, expected the Framed-IP-Address $J_FRAMED_IP" || return 1
+    log "  j1: connect in $(guest_get j1 connect_secs_1)s, address $ip (Framed-IP-Address)"
+    note_connect "$(guest_get j1 connect_secs_1)"
+    check_connected j2 || return 1
+    guest_signal j1 go
+    guest_signal j2 go
+    # Wrong password: 691 at the client, FreeRADIUS's reject in the server log.
+    wait_clients done "$CONNECT_WAIT" j3 || return 1
+    guest_has j3 connected-1 && { fail_scn "j3 connected with a wrong password"; return 1; }
+    guest_get j3 failed_reason | grep -E -q 'authentication failed|E=691' ||
+        fail_scn "j3 failed for another reason than a refused login: $(guest_failure j3)" || return 1
+    server_log | grep 'RADIUS rejected the login' | grep -q ralice ||
+        fail_scn "the server log has no 'RADIUS rejected the login' line for ralice" || return 1
+    log "  j3: refused ($(guest_get j3 failed_reason | cut -c1-100))"
+    # Rate limit.
+    wait_clients measured "$STEP_WAIT" j2 || return 1
+    bps=$(guest_get j2 iperf1_bps)
+    tcp=$(guest_get j2 iperf2_bps)
+    awk -v b="${bps:-0}" -v r="$J_RATE_BPS" -v p="$J_RATE_SLACK_PCT" 'BEGIN {exit !(b >= r * (100 - p) / 100 && b <= r * (100 + p) / 100)}' ||
+        fail_scn "j2: UDP upload at 3 Mbit/s arrived at $bps bit/s, limit $J_RATE_BPS +-$J_RATE_SLACK_PCT %" || return 1
+    log "  j2: rate limit $J_RATE_BPS bit/s: UDP upload (3 Mbit/s offered) arrived at $bps bit/s, TCP upload $tcp bit/s"
+    SCN_METRICS="rate limit 1 Mbit/s: UDP ${bps%.*} bit/s, TCP ${tcp%.*} bit/s"
+    # Accounting: Start and an Interim-Update for j1's session.
+    sid=
+    for i in $(seq 1 "$J_INTERIM_WAIT"); do
+        sid=$(radius_sessions ralice | head -1)
+        [ -n "$sid" ] && radius_records "$sid" | grep -q '^Interim-Update ' && break
+        sleep 1
+    done
+    [ -n "$sid" ] || fail_scn "FreeRADIUS's detail file has no accounting record for ralice" || return 1
+    radius_records "$sid" | grep -q '^Start ' || fail_scn "no Accounting Start for $sid" || return 1
+    radius_records "$sid" | grep -q '^Interim-Update ' ||
+        fail_scn "no Interim-Update for $sid within $J_INTERIM_WAIT s" || return 1
+    # Disconnect-Request for ralice: ACK, j1 goes down, j2 stays.
+    out=$(radius_disconnect "User-Name = ralice")
+    echo "$out" >"$SCN_DIR/radclient.txt"
+    echo "$out" | grep -q 'Disconnect-ACK' ||
+        fail_scn "radclient got no Disconnect-ACK: $(echo "$out" | grep -E -m2 'Received|No reply|Error' | tr '\n' ' ')" || return 1
+    wait_clients done "$STEP_WAIT" j1 || return 1
+    [ "$(guest_get j1 ok)" = 1 ] || fail_scn "j1: $(guest_failure j1)" || return 1
+    sessions=$(server_sessions)
+    echo "$sessions" >"$SCN_DIR/sessions.txt"
+    [ "$(echo "$sessions" | cut -f1 | tr '\n' ' ')" = "rbob " ] ||
+        fail_scn "after the Disconnect-Request the server lists: $(echo "$sessions" | tr '\t\n' ' ;'), expected only rbob" || return 1
+    log "  Disconnect-Request for ralice: Disconnect-ACK; j1 dropped in $(guest_get j1 dropped_secs)s; rbob stays"
+    # The Stop record.
+    for i in $(seq 1 30); do radius_records "$sid" | grep -q '^Stop ' && break; sleep 1; done
+    rec=$(radius_records "$sid" | grep '^Stop ' | head -1)
+    [ -n "$rec" ] || fail_scn "no Accounting Stop for $sid" || return 1
+    read -r _ in_o out_o _ _ cause class <<<"$rec"
+    [ "${in_o:-0}" -gt 0 ] && [ "${out_o:-0}" -gt 0 ] || fail_scn "Stop for $sid has octets in $in_o, out $out_o" || return 1
+    [ "$cause" = Admin-Reset ] || fail_scn "Stop for $sid: Acct-Terminate-Cause $cause, expected Admin-Reset" || return 1
+    # The detail file writes Class (octets) in hex.
+    [ "$class" = "$J_CLASS" ] || [ "$class" = "0x$(printf %s "$J_CLASS" | od -An -tx1 | tr -d ' \n')" ] ||
+        fail_scn "Stop for $sid: Class '$class', expected '$J_CLASS' echoed" || return 1
+    log "  accounting for $sid: $(radius_records "$sid" | cut -d' ' -f1 | tr '\n' ' ')(Stop: in $in_o, out $out_o octets, $cause, Class $class)"
+    guest_signal j2 end
+    wait_clients done "$STEP_WAIT" j2 || return 1
+    [ "$(guest_get j2 ok)" = 1 ] || fail_scn "j2: $(guest_failure j2)" || return 1
+}
+
 rss_check() {
     [ -n "$1" ] && [ "$1" -gt 0 ] || fail_scn "could not read the daemon's RSS" || return 1
     (($1 <= FLOOD_RSS_MAX_MB * 1024)) ||
@@ -597,6 +697,7 @@ run_scenario() {
     rss_sampler_stop
     [ ${#GUEST_NAMES[@]} -gt 0 ] && guest_stop_all 60
     server_stop
+    radius_stop
     stop_pid "$tcpdump_pid" 5
     local known=${KNOWN_FAIL[$SERVER:$scn]:-}
     if [ "$SCN_STATUS" = FAIL ] && [ -n "$known" ] &&

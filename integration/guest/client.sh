@@ -13,7 +13,11 @@
 #   connect                  IKE + ESP + L2TP + PPP, then record address, DNS, encapsulation, connect time
 #   disconnect               PPP/L2TP teardown, then IPsec down
 #   ping:TARGET:COUNT        ping through the tunnel; records ping<N>_tx / ping<N>_rx
-#   iperf:TARGET:SECS        iperf3 client run; records iperf_ok and iperf_bps
+#   iperf:TARGET:SECS[:MODE] iperf3 client run, TCP upload unless MODE says: R (download, -R), u<RATE> (UDP at
+#                            RATE, e.g. u2M), Ru<RATE>; records iperf_ok, iperf_bps and iperf<N>_bps (N counts
+#                            runs from 1), the rate the receiving end saw
+#   dropped:SECS             wait up to SECS for the server to end the PPP link (no pppd, no ppp interface);
+#                            records dropped_secs
 #   bgping:TARGET / bgstop   continuous ping (0.2 s interval) in the background / stop it and record bgping_*
 #   wait:NAME                wait until the harness creates in/NAME
 #   mark:NAME                create out/NAME
@@ -344,12 +348,36 @@ step_ping() {
     return 0
 }
 
+step_dropped() {
+    local secs=${1:-60} t
+    t=$(date +%s.%N)
+    for _ in $(seq 1 $((secs * 4))); do
+        if [ -z "$(ppp_if)" ] && ! pgrep -x pppd >/dev/null; then
+            result dropped_secs "$(elapsed "$t")"
+            log "the server ended the link: $(grep -E -m1 'LCP terminated by peer|Terminating on signal|Connection terminated|Modem hangup' "$OUT/pppd.log")"
+            return 0
+        fi
+        sleep 0.25
+    done
+    log "the PPP link is still up after $secs s"
+    return 1
+}
+
+NIPERF=0
 step_iperf() {
-    local target=$1 secs=${2:-3} bps
-    if timeout $((secs + 40)) iperf3 -c "$target" -t "$secs" -J --connect-timeout 10000 >"$OUT/iperf.json" 2>"$OUT/iperf.err"; then
-        bps=$(awk -F: '/"bits_per_second"/ {gsub(/[ \t,]/, "", $2); v=$2} END {print v}' "$OUT/iperf.json")
+    local target=$1 secs=${2:-3} mode=${3:-} bps opts=()
+    NIPERF=$((NIPERF + 1))
+    case $mode in R*) opts+=(-R); mode=${mode#R} ;; esac
+    case $mode in u?*) opts+=(-u -b "${mode#u}") ;; esac
+    if timeout $((secs + 40)) iperf3 -c "$target" -t "$secs" -J --connect-timeout 10000 "${opts[@]}" \
+        >"$OUT/iperf-$NIPERF.json" 2>"$OUT/iperf.err"; then
+        cp "$OUT/iperf-$NIPERF.json" "$OUT/iperf.json"
+        # The receiving end's figure: end.sum_received (TCP and UDP, iperf3 >= 3.9).
+        bps=$(awk -F: '/"sum_received"/ {r = 1} r && /"bits_per_second"/ {gsub(/[ \t,]/, "", $2); print $2; exit}' \
+            "$OUT/iperf-$NIPERF.json")
         result iperf_ok 1
         result iperf_bps "${bps:-0}"
+        result "iperf${NIPERF}_bps" "${bps:-0}"
         return 0
     fi
     result iperf_ok 0
@@ -385,16 +413,17 @@ step_wait() {
 log "guest up after $(elapsed "$t0") s of script time; steps: $STEPS"
 result boot_uptime "$(cut -d' ' -f1 /proc/uptime)"
 for CUR_STEP in $STEPS; do
-    IFS=: read -r verb a1 a2 <<<"$CUR_STEP"
+    IFS=: read -r verb a1 a2 a3 <<<"$CUR_STEP"
     log "step $CUR_STEP"
     case "$verb" in
     net) step_net || fail "network setup" ;;
     connect) step_connect || fail "connect" ;;
     disconnect) step_disconnect || fail "disconnect" ;;
     ping) step_ping "$a1" "$a2" || fail "ping $a1: no reply" ;;
-    iperf) step_iperf "$a1" "$a2" || fail "iperf3 to $a1" ;;
+    iperf) step_iperf "$a1" "$a2" "$a3" || fail "iperf3 to $a1" ;;
     bgping) step_bgping "$a1" || fail "bgping" ;;
     bgstop) step_bgstop || fail "bgstop" ;;
+    dropped) step_dropped "$a1" || fail "dropped $a1" ;;
     wait) step_wait "$a1" || fail "wait $a1" ;;
     mark) touch "$OUT/$a1" ;;
     sleep) sleep "$a1" ;;

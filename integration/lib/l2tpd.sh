@@ -49,6 +49,8 @@ l2tpd_server_start() {
         -e "s|@LOG_LEVEL@|${L2TPD_LOG_LEVEL:-debug}|g" \
         -e "s|@TUN_NAME@|l2tp0|g" -e "s|@CONTROL_SOCKET@|$logdir/l2tpd.sock|g" -e "s|@USERS_FILE@|$users|g" \
         "$IT_DIR/templates/l2tpd.yaml" >"$cfg"
+    # Sections a scenario adds (scenario j: radius).
+    [ -n "${L2TPD_EXTRA_YAML:-}" ] && printf '%s\n' "$L2TPD_EXTRA_YAML" >>"$cfg"
     L2TPD_SOCK=$logdir/l2tpd.sock
     # L2TPD_LOG_LEVEL: per scenario (run.sh SCN_LOG_LEVEL), debug unless said otherwise.
     ip netns exec "$NS_SRV" env RUST_LOG="${L2TPD_LOG_LEVEL:-debug}" "$L2TPD_BIN" run --config "$cfg" \
