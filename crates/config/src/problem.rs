@@ -64,43 +64,29 @@ pub(crate) struct Checker<'a> {
 impl Checker<'_> {
     pub(crate) fn error(&mut self, key: &[&str], reason: impl Into<String>) {
         let line = find_key_line(self.text, key);
-        self.errors.push(ConfigError {
-            file: self.file.to_path_buf(),
-            line,
-            column: None,
-            kind: ConfigErrorKind::Invalid,
-            reason: reason.into(),
-        });
+        self.push(ConfigErrorKind::Invalid, line, reason.into());
     }
 
     pub(crate) fn io_error(&mut self, key: &[&str], reason: impl Into<String>) {
         let line = find_key_line(self.text, key);
-        self.errors.push(ConfigError {
-            file: self.file.to_path_buf(),
-            line,
-            column: None,
-            kind: ConfigErrorKind::Io,
-            reason: reason.into(),
-        });
+        self.push(ConfigErrorKind::Io, line, reason.into());
     }
 
     pub(crate) fn error_at(&mut self, line: Option<usize>, reason: impl Into<String>) {
-        self.errors.push(ConfigError {
-            file: self.file.to_path_buf(),
-            line,
-            column: None,
-            kind: ConfigErrorKind::Invalid,
-            reason: reason.into(),
-        });
+        self.push(ConfigErrorKind::Invalid, line, reason.into());
     }
 
     pub(crate) fn io_error_at(&mut self, line: Option<usize>, reason: impl Into<String>) {
+        self.push(ConfigErrorKind::Io, line, reason.into());
+    }
+
+    fn push(&mut self, kind: ConfigErrorKind, line: Option<usize>, reason: String) {
         self.errors.push(ConfigError {
             file: self.file.to_path_buf(),
             line,
             column: None,
-            kind: ConfigErrorKind::Io,
-            reason: reason.into(),
+            kind,
+            reason,
         });
     }
 
@@ -114,10 +100,6 @@ impl Checker<'_> {
 
     pub(crate) fn warn(&mut self, key: &[&str], message: impl Into<String>) {
         let line = find_key_line(self.text, key);
-        self.warnings.push(Warning {
-            file: self.file.to_path_buf(),
-            line,
-            message: message.into(),
-        });
+        self.warn_at(line, message);
     }
 }
