@@ -412,16 +412,7 @@ fn disabled_user_is_disconnected_and_the_others_stay() {
     assert_ne!(disabled, testkit::DEFAULT_USERS);
     let bob_addr = w.client(b).assigned_address().unwrap();
     w.reload_users(&disabled).unwrap();
-    let gone = w.run_until(
-        |w| w.client(b).stage() == Stage::Down,
-        Duration::from_secs(30),
-    );
-    assert!(
-        gone,
-        "bob is still connected: {:#?}\n{:#?}",
-        w.client(b).events(),
-        w.events()
-    );
+    wait_down(&mut w, b);
     assert!(
         w.events()
             .iter()
