@@ -317,11 +317,20 @@ profile_run() {
 
 # b. modern profiles behind NAT, two clients at once: AES256-SHA1-MODP2048, and AES128-SHA256-MODP2048.
 # SoftEther has no SHA-2 in ESP (docs/clients.md#softether), so against it the second client's ESP is AES128-SHA1.
+# Against l2tpd-rs, b1 takes every connection value (gateway, PSK, IKE and ESP proposals, PPP methods) from
+# the NetworkManager-l2tp keyfile `l2tpd-rs client-config --format linux` prints for alice (client.sh applies
+# it as NetworkManager-l2tp would).
 scn_b() {
-    local esp2=aes128-sha256
+    local esp2=aes128-sha256 b1_conf=(IKE=aes256-sha1-modp2048 ESP=aes256-sha1) nm
     [ "$SERVER" = softether ] && esp2=aes128-sha1
-    start_client b1 nat 1 alice "net connect wait:go ping:$LAN_HOST_IP:5 disconnect" \
-        IKE=aes256-sha1-modp2048 ESP=aes256-sha1
+    if [ "$SERVER" = l2tpd-rs ]; then
+        nm=$(timeout 20 "$L2TPD_BIN" client-config --format linux --config "$SCN_DIR/l2tpd.yaml" --server "$SRV_WAN_IP" alice \
+            2>"$SCN_DIR/client-config.err") ||
+            fail_scn "client-config --format linux alice failed: $(tail -1 "$SCN_DIR/client-config.err")" || return 1
+        echo "$nm" >"$SCN_DIR/alice.nmconnection"
+        b1_conf=("NM_KEYFILE_TEXT=$nm" PSK=unset-use-the-keyfile SERVER=unset-use-the-keyfile)
+    fi
+    start_client b1 nat 1 alice "net connect wait:go ping:$LAN_HOST_IP:5 disconnect" "${b1_conf[@]}"
     start_client b2 nat 2 bob "net connect wait:go ping:$LAN_HOST_IP:5 disconnect" \
         IKE=aes128-sha256-modp2048 ESP=$esp2
     wait_clients connected-1 "$CONNECT_WAIT" b1 b2 || return 1

@@ -31,6 +31,36 @@ OUT=$S/out
 : "${WAIT_TIMEOUT:=300}" "${CONNECT_TIMEOUT:=120}" "${IPSEC:=strongswan}"
 : "${IKE:=3des-sha1-modp1024}" "${ESP:=3des-sha1}" "${LAN_ROUTES:=}"
 
+# NM_KEYFILE_TEXT: a NetworkManager-l2tp keyfile (what `l2tpd-rs client-config --format linux` prints). When
+# set, the connection's values come from it, turned into the strongSwan, xl2tpd and pppd settings the way
+# NetworkManager-l2tp's nm-l2tp-service.c writes them (https://github.com/nm-l2tp/NetworkManager-l2tp):
+# gateway -> right, ipsec-ike / ipsec-esp -> ike= / esp= as given (no strict "!"), ipsec-psk -> the secret,
+# user -> pppd name, each refuse-X=yes -> pppd refuse-X. The password stays the harness's (password-flags=2:
+# the user types it).
+IKE_STRICT='!'
+PPP_AUTH_OPTS=$'refuse-eap\nrefuse-pap\nrefuse-chap\nrefuse-mschap\nrequire-mschap-v2'
+nm_keyfile_apply() {
+    local section='' line key val
+    PPP_AUTH_OPTS=
+    IKE_STRICT=
+    while IFS= read -r line; do
+        case $line in
+        '#'* | '') continue ;;
+        '['*']') section=${line#[}; section=${section%]}; continue ;;
+        esac
+        key=${line%%=*} val=${line#*=}
+        case $section:$key in
+        vpn:gateway) SERVER=$val ;;
+        vpn:user) VPN_USER=$val ;;
+        vpn:ipsec-ike) IKE=$val ;;
+        vpn:ipsec-esp) ESP=$val ;;
+        vpn-secrets:ipsec-psk) PSK=$val ;;
+        vpn:refuse-*) [ "$val" = yes ] && PPP_AUTH_OPTS+="$key"$'\n' ;;
+        esac
+    done <<<"$NM_KEYFILE_TEXT"
+    log "NetworkManager keyfile: gateway $SERVER, user $VPN_USER, ike $IKE, esp $ESP, pppd: $(echo "$PPP_AUTH_OPTS" | tr '\n' ' ')"
+}
+
 t0=$(date +%s.%N)
 LAST_LOG=
 log() {
@@ -80,8 +110,8 @@ conn L2TP
     right=$SERVER
     rightprotoport=17/1701
     rightid=%any
-    ike=$IKE!
-    esp=$ESP!
+    ike=$IKE$IKE_STRICT
+    esp=$ESP$IKE_STRICT
     keyingtries=1
     auto=add
 EOF
@@ -176,11 +206,7 @@ EOF
     cat >/etc/ppp/options.it <<EOF
 ipcp-accept-local
 ipcp-accept-remote
-refuse-eap
-refuse-pap
-refuse-chap
-refuse-mschap
-require-mschap-v2
+$PPP_AUTH_OPTS
 noccp
 noauth
 mtu 1400
@@ -410,6 +436,7 @@ step_wait() {
     return 1
 }
 
+[ -n "${NM_KEYFILE_TEXT:-}" ] && nm_keyfile_apply
 log "guest up after $(elapsed "$t0") s of script time; steps: $STEPS"
 result boot_uptime "$(cut -d' ' -f1 /proc/uptime)"
 for CUR_STEP in $STEPS; do

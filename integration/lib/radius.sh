@@ -24,6 +24,8 @@ radius_start() {
     RADIUS_DETAIL=$dir/detail
     RADIUS_LOG=$dir/freeradius.log
     mkdir -p "$dir"
+    command -v radclient >/dev/null && [ -x "$(radius_bin)" ] ||
+        { RADIUS_FAIL="freeradius or radclient missing (apt-get install freeradius freeradius-utils; .ci/run does)"; return 1; }
     [ -d "$RADIUS_CONFIG_SRC" ] || { RADIUS_FAIL="$RADIUS_CONFIG_SRC missing (apt-get install freeradius)"; return 1; }
     cp -rL "$RADIUS_CONFIG_SRC" "$raddb" || { RADIUS_FAIL="cannot copy $RADIUS_CONFIG_SRC"; return 1; }
     # EAP needs the package's certificates; the inner tunnel is EAP's. Neither is used here.
