@@ -3,7 +3,12 @@
 //! with a real parser: Python's plistlib for the `.mobileconfig` (when python3 is missing the
 //! test prints a skip line, or fails if `L2TPD_RS_REQUIRE_ROOT_TESTS` is set, as CI does), a
 //! GLib key-file reader for the NetworkManager file, and a PowerShell single-quoted-string
-//! reader for the script. Also the refusals: unknown and disabled users, a hash-only user's
+//! reader for the script. No full PowerShell parser runs here: PowerShell itself does not
+//! install from Debian, and the tree-sitter grammar on crates.io (`tree-sitter-powershell`
+//! 0.25) rejects valid parameter names that hold a digit, such as `Add-VpnConnection`'s own
+//! `-L2tpPsk` ("Get-X -L2 1" already parses with an ERROR node), so the structural reader
+//! checks what the script's safety rests on: every value is one well-formed single-quoted
+//! literal. Also the refusals: unknown and disabled users, a hash-only user's
 //! password, and no address to dial.
 // The shared support module polls a daemon with real time; these tests use only part of it.
 #![allow(clippy::disallowed_methods, dead_code)]
