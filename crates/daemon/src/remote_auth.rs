@@ -471,6 +471,11 @@ fn framed_ip_text(ip: Ipv4Addr) -> String {
     }
 }
 
+/// The NAS-Identifier we send: `radius.nas_identifier`, else the host name.
+pub(crate) fn nas_identifier(opts: &RadiusOptions) -> String {
+    opts.nas_identifier.clone().unwrap_or_else(host_name)
+}
+
 /// This host's name, for NAS-Identifier.
 fn host_name() -> String {
     nix::unistd::gethostname()

@@ -41,9 +41,11 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
+use crate::acct_id::AcctSessionIds;
 use crate::clock;
 use crate::control::{self, DaemonInfo, Request, Response};
 use crate::datapath::{self, Input, Lane, Listener, Owner};
+use crate::dynauth::{self, DynAuth};
 use crate::logging::LogFormat;
 use crate::notify::Notifier;
 use crate::reload::UsersWatch;
@@ -97,6 +99,11 @@ struct Runtime {
     hooks: crate::hooks::Hooks,
     /// RADIUS authentication, if configured (`radius`).
     radius: Option<RemoteAuth>,
+    /// Disconnect and CoA requests, if configured (`radius.dynamic_authorization`).
+    dynauth: Option<DynAuth>,
+    /// This daemon's Acct-Session-Ids (RFC 2866 §5.5), made once at start.
+    #[allow(dead_code, reason = "read by accounting")]
+    acct_ids: AcctSessionIds,
 }
 
 /// `l2tpd-rs run`.
@@ -177,6 +184,8 @@ async fn setup(
     user_count: usize,
     users_stamp: Option<FileStamp>,
 ) -> anyhow::Result<Runtime> {
+    // Acct-Session-Ids name this daemon's start: every user of them shares this one value.
+    let acct_ids = AcctSessionIds::new(clock::unix_seconds());
     // Control socket first: it tells us whether another daemon is already running.
     let control = crate::files::bind_control(
         &config.daemon.control_socket,
@@ -332,6 +341,37 @@ async fn setup(
         }
         None => None,
     };
+    let dynauth = match config
+        .daemon
+        .radius
+        .as_ref()
+        .and_then(|r| r.dynamic_authorization.as_ref().map(|d| (r, d)))
+    {
+        Some((opts, d)) => {
+            // NAS-IP-Address names us if it is the configured one or an address we listen on
+            // (when neither is known, any is taken: we cannot tell).
+            let mut addresses: Vec<Ipv4Addr> = opts.nas_ip_address.into_iter().collect();
+            addresses.extend(
+                config
+                    .server
+                    .listen
+                    .addresses
+                    .iter()
+                    .filter(|a| !a.is_unspecified()),
+            );
+            if let std::net::IpAddr::V4(a) = d.listen.ip()
+                && !a.is_unspecified()
+            {
+                addresses.push(a);
+            }
+            let nas = dynauth::Nas {
+                identifier: remote_auth::nas_identifier(opts),
+                addresses,
+            };
+            Some(DynAuth::new(d, nas, acct_ids, clock::os_seed()).await?)
+        }
+        None => None,
+    };
 
     unbind_on_error.keep();
     let hooks = crate::hooks::Hooks::new(&config.daemon.hooks);
@@ -354,6 +394,8 @@ async fn setup(
         metrics: crate::metrics::Metrics::default(),
         hooks,
         radius,
+        dynauth,
+        acct_ids,
     })
 }
 
@@ -540,6 +582,7 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     tokio::pin!(sleep);
     let mut buf = Vec::with_capacity(datapath::MAX_PACKET);
     let mut radius_buf = vec![0u8; remote_auth::MAX_RADIUS_PACKET];
+    let mut dynauth_buf = vec![0u8; remote_auth::MAX_RADIUS_PACKET];
 
     info!(
         users = rt.user_count,
@@ -620,6 +663,15 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
                     }
                 }
                 Err(e) => debug!("RADIUS socket: {e}"),
+            },
+            received = dynauth::recv(rt.dynauth.as_ref(), &mut dynauth_buf) => match received {
+                Ok((n, from)) => {
+                    if let Some(d) = rt.dynauth.as_mut() {
+                        let data = dynauth_buf.get(..n).unwrap_or_default();
+                        d.handle_datagram(clock::now(), clock::unix_seconds(), from, data, &mut server);
+                    }
+                }
+                Err(e) => debug!("Dynamic Authorization socket: {e}"),
             },
             Some(input) = ike_rx.recv() => match input {
                 Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),
