@@ -659,3 +659,418 @@ pub(crate) async fn recv(
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use radius::auth::{self, MessageAuthenticator};
+    use radius::{Repr, SharedSecret};
+
+    use super::*;
+
+    const SECRET: &str = "dynauth-test-secret-0123";
+    const CLIENT: &str = "192.0.2.10:40000";
+    const BOOT: u64 = 0x6570_A1B2;
+    const NOW: u64 = 1_790_000_000;
+
+    /// Sessions that record what was done to them.
+    #[derive(Default)]
+    struct Fake {
+        sessions: Vec<Candidate>,
+        disconnected: Vec<SessionId>,
+        limits: Vec<(
+            SessionId,
+            Option<Option<Duration>>,
+            Option<Option<Duration>>,
+        )>,
+    }
+
+    impl Sessions for Fake {
+        fn candidates(&self, _now: Instant) -> Vec<Candidate> {
+            self.sessions.clone()
+        }
+
+        fn disconnect(&mut self, _now: Instant, id: SessionId) -> Vec<String> {
+            self.disconnected.push(id);
+            vec![format!("{id}")]
+        }
+
+        fn set_limits(
+            &mut self,
+            _now: Instant,
+            id: SessionId,
+            session_timeout: Option<Option<Duration>>,
+            idle_timeout: Option<Option<Duration>>,
+        ) -> bool {
+            self.limits.push((id, session_timeout, idle_timeout));
+            true
+        }
+    }
+
+    fn sid(text: &str) -> SessionId {
+        text.parse().unwrap()
+    }
+
+    fn alice() -> Candidate {
+        Candidate {
+            id: sid("1-00010001"),
+            user: "alice".into(),
+            framed_ip: Some(Ipv4Addr::new(10, 99, 0, 2)),
+            calling: "203.0.113.7:4500".parse().unwrap(),
+        }
+    }
+
+    fn bob() -> Candidate {
+        Candidate {
+            id: sid("2-00010001"),
+            user: "CORP\\bob".into(),
+            framed_ip: Some(Ipv4Addr::new(10, 99, 0, 3)),
+            calling: "203.0.113.7:4501".parse().unwrap(),
+        }
+    }
+
+    fn fake() -> Fake {
+        Fake {
+            sessions: vec![alice(), bob()],
+            ..Fake::default()
+        }
+    }
+
+    fn nas() -> Nas {
+        Nas {
+            identifier: "vpn1".into(),
+            addresses: vec![Ipv4Addr::new(192, 0, 2, 1)],
+        }
+    }
+
+    fn ids() -> AcctSessionIds {
+        AcctSessionIds::new(BOOT)
+    }
+
+    #[allow(clippy::disallowed_methods)]
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    fn checker(require_message_authenticator: bool) -> Checker {
+        let opts = DynAuthOptions {
+            listen: "127.0.0.1:3799".parse().unwrap(),
+            clients: vec![config::DynAuthClient {
+                address: IpAddr::from([192, 0, 2, 10]),
+                secret: crypto::Secret::from_slice(SECRET.as_bytes()),
+            }],
+            require_message_authenticator,
+        };
+        Checker::new(&opts, nas(), ids(), [7; 32]).unwrap()
+    }
+
+    /// A request signed with `secret` (with a Message-Authenticator if `ma`).
+    fn request(code: Code, id: u8, attributes: Vec<Attribute>, secret: &str, ma: bool) -> Vec<u8> {
+        let mut all = Vec::new();
+        if ma {
+            all.push(Attribute::MessageAuthenticator([0; 16]));
+        }
+        all.extend(attributes);
+        let mut p = Repr {
+            code,
+            identifier: id,
+            authenticator: [0; 16],
+            attributes: all,
+        }
+        .to_vec()
+        .unwrap();
+        auth::sign_request(&mut p, &SharedSecret::new(secret)).unwrap();
+        p
+    }
+
+    fn disconnect(attributes: Vec<Attribute>) -> Vec<u8> {
+        request(Code::DisconnectRequest, 1, attributes, SECRET, false)
+    }
+
+    /// Sends `datagram` from the client; returns the verified answer's code and Error-Cause.
+    fn ask(c: &mut Checker, s: &mut Fake, datagram: &[u8]) -> Option<(Code, Option<ErrorCause>)> {
+        let response = c.answer(now(), NOW, CLIENT.parse().unwrap(), datagram, s)?;
+        let req = Repr::parse_bytes(datagram).unwrap();
+        auth::verify_response(
+            &response,
+            &req.authenticator,
+            &SharedSecret::new(SECRET),
+            MessageAuthenticator::Required,
+        )
+        .expect("answers are signed, with a Message-Authenticator");
+        let r = Repr::parse_bytes(&response).unwrap();
+        assert_eq!(r.identifier, req.identifier);
+        let cause = r.find(|a| match a {
+            Attribute::ErrorCause(c) => Some(*c),
+            _ => None,
+        });
+        Some((r.code, cause))
+    }
+
+    fn user(name: &str) -> Attribute {
+        Attribute::UserName(name.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn disconnect_by_user_name_ends_exactly_that_session() {
+        let (mut c, mut s) = (checker(false), fake());
+        let got = ask(&mut c, &mut s, &disconnect(vec![user("alice")]));
+        assert_eq!(got, Some((Code::DisconnectAck, None)));
+        assert_eq!(s.disconnected, vec![alice().id]);
+        // The name without its domain, too.
+        let mut s = fake();
+        let got = ask(
+            &mut c,
+            &mut s,
+            &request(Code::DisconnectRequest, 2, vec![user("bob")], SECRET, false),
+        );
+        assert_eq!(got, Some((Code::DisconnectAck, None)));
+        assert_eq!(s.disconnected, vec![bob().id]);
+    }
+
+    #[test]
+    fn other_session_identifications_and_all_must_match() {
+        let acct = ids().format(bob().id);
+        for attrs in [
+            vec![Attribute::AcctSessionId(acct.into_bytes())],
+            vec![Attribute::FramedIpAddress(Ipv4Addr::new(10, 99, 0, 3))],
+            vec![Attribute::CallingStationId(b"203.0.113.7:4501".to_vec())],
+            vec![
+                user("CORP\\bob"),
+                Attribute::NasIdentifier(b"vpn1".to_vec()),
+                Attribute::NasIpAddress(Ipv4Addr::new(192, 0, 2, 1)),
+            ],
+        ] {
+            let (mut c, mut s) = (checker(false), fake());
+            let got = ask(&mut c, &mut s, &disconnect(attrs.clone()));
+            assert_eq!(got, Some((Code::DisconnectAck, None)), "{attrs:?}");
+            assert_eq!(s.disconnected, vec![bob().id], "{attrs:?}");
+        }
+        // alice's name with bob's address, an Acct-Session-Id from before a restart, the
+        // same client address with another port: nothing matches.
+        let stale = AcctSessionIds::new(BOOT + 1).format(bob().id);
+        for attrs in [
+            vec![
+                user("alice"),
+                Attribute::FramedIpAddress(Ipv4Addr::new(10, 99, 0, 3)),
+            ],
+            vec![Attribute::AcctSessionId(stale.into_bytes())],
+            vec![Attribute::CallingStationId(b"203.0.113.7:9".to_vec())],
+            vec![user("carol")],
+        ] {
+            let (mut c, mut s) = (checker(false), fake());
+            let got = ask(&mut c, &mut s, &disconnect(attrs.clone()));
+            assert_eq!(
+                got,
+                Some((
+                    Code::DisconnectNak,
+                    Some(ErrorCause::SessionContextNotFound)
+                )),
+                "{attrs:?}"
+            );
+            assert!(s.disconnected.is_empty());
+        }
+    }
+
+    #[test]
+    fn refusals_carry_their_error_cause() {
+        let cases = [
+            (
+                vec![user("alice"), Attribute::NasIdentifier(b"vpn2".to_vec())],
+                ErrorCause::NasIdentificationMismatch,
+            ),
+            (
+                vec![
+                    user("alice"),
+                    Attribute::NasIpAddress(Ipv4Addr::new(192, 0, 2, 99)),
+                ],
+                ErrorCause::NasIdentificationMismatch,
+            ),
+            (
+                vec![Attribute::NasIdentifier(b"vpn1".to_vec())],
+                ErrorCause::MissingAttribute,
+            ),
+            (vec![], ErrorCause::MissingAttribute),
+            (
+                vec![user("alice"), Attribute::NasPort(3)],
+                ErrorCause::UnsupportedAttribute,
+            ),
+            (
+                vec![
+                    user("alice"),
+                    Attribute::VendorSpecific {
+                        vendor_id: 9,
+                        data: vec![1, 3, 0],
+                    },
+                ],
+                ErrorCause::UnsupportedAttribute,
+            ),
+            (
+                // Session-Timeout belongs in a CoA-Request.
+                vec![user("alice"), Attribute::SessionTimeout(30)],
+                ErrorCause::UnsupportedAttribute,
+            ),
+            (
+                vec![
+                    user("alice"),
+                    Attribute::ServiceType(radius::attr::ServiceType::Framed),
+                ],
+                ErrorCause::UnsupportedService,
+            ),
+            (
+                // A Framed-IP-Address of 3 octets.
+                vec![Attribute::Other {
+                    attr_type: 8,
+                    value: vec![10, 99, 0],
+                }],
+                ErrorCause::InvalidAttributeValue,
+            ),
+        ];
+        for (attrs, cause) in cases {
+            let (mut c, mut s) = (checker(false), fake());
+            let got = ask(&mut c, &mut s, &disconnect(attrs.clone()));
+            assert_eq!(got, Some((Code::DisconnectNak, Some(cause))), "{attrs:?}");
+            assert!(s.disconnected.is_empty(), "{attrs:?}");
+        }
+    }
+
+    #[test]
+    fn strangers_wrong_secrets_and_stale_requests_get_no_answer() {
+        let (mut c, mut s) = (checker(false), fake());
+        let good = disconnect(vec![user("alice")]);
+        // Another address (the right secret, even).
+        assert_eq!(
+            c.answer(
+                now(),
+                NOW,
+                "192.0.2.11:3799".parse().unwrap(),
+                &good,
+                &mut s
+            ),
+            None
+        );
+        // A wrong secret; a good request with one byte changed.
+        let wrong = request(
+            Code::DisconnectRequest,
+            1,
+            vec![user("alice")],
+            "not-the-secret-0123456",
+            false,
+        );
+        assert_eq!(ask(&mut c, &mut s, &wrong), None);
+        let mut tampered = good.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert_eq!(ask(&mut c, &mut s, &tampered), None);
+        // Event-Timestamp more than 300 s off either way; within it is fine.
+        for (t, answered) in [
+            (NOW - 301, false),
+            (NOW + 301, false),
+            (NOW - 300, true),
+            (NOW + 5, true),
+        ] {
+            let mut s = fake();
+            let r = request(
+                Code::DisconnectRequest,
+                9,
+                vec![user("alice"), Attribute::EventTimestamp(t as u32)],
+                SECRET,
+                false,
+            );
+            assert_eq!(ask(&mut c, &mut s, &r).is_some(), answered, "{t}");
+            assert_eq!(s.disconnected.len(), usize::from(answered));
+        }
+        assert!(s.disconnected.is_empty());
+        // Message-Authenticator: required when configured, checked when present.
+        let mut c = checker(true);
+        assert_eq!(ask(&mut c, &mut s, &good), None);
+        let signed = request(
+            Code::DisconnectRequest,
+            3,
+            vec![user("alice")],
+            SECRET,
+            true,
+        );
+        assert_eq!(
+            ask(&mut c, &mut s, &signed),
+            Some((Code::DisconnectAck, None))
+        );
+        assert_eq!(s.disconnected, vec![alice().id]);
+    }
+
+    #[test]
+    fn a_retransmission_is_answered_again_without_acting_twice() {
+        let (mut c, mut s) = (checker(false), fake());
+        let from: SocketAddr = CLIENT.parse().unwrap();
+        let r = disconnect(vec![user("alice")]);
+        let first = c.answer(now(), NOW, from, &r, &mut s).unwrap();
+        let again = c.answer(now(), NOW, from, &r, &mut s).unwrap();
+        assert_eq!(first, again);
+        assert_eq!(s.disconnected, vec![alice().id]);
+        // A new request (new Identifier) is acted on.
+        let next = request(
+            Code::DisconnectRequest,
+            2,
+            vec![user("alice")],
+            SECRET,
+            false,
+        );
+        assert!(c.answer(now(), NOW, from, &next, &mut s).is_some());
+        assert_eq!(s.disconnected.len(), 2);
+        // Past the window the same bytes are a new request again.
+        let later = now() + DUPLICATE_WINDOW + Duration::from_secs(1);
+        assert!(c.answer(later, NOW, from, &r, &mut s).is_some());
+        assert_eq!(s.disconnected.len(), 3);
+    }
+
+    #[test]
+    fn coa_changes_the_timeouts_and_refuses_anything_else() {
+        let (mut c, mut s) = (checker(false), fake());
+        let r = request(
+            Code::CoaRequest,
+            1,
+            vec![
+                user("alice"),
+                Attribute::SessionTimeout(30),
+                Attribute::IdleTimeout(0),
+            ],
+            SECRET,
+            false,
+        );
+        assert_eq!(ask(&mut c, &mut s, &r), Some((Code::CoaAck, None)));
+        assert_eq!(
+            s.limits,
+            vec![(alice().id, Some(Some(Duration::from_secs(30))), Some(None))]
+        );
+        assert!(s.disconnected.is_empty());
+        let mut s = fake();
+        let r = request(
+            Code::CoaRequest,
+            2,
+            vec![
+                user("alice"),
+                // Filter-Id (RFC 2865 §5.11).
+                Attribute::Other {
+                    attr_type: 11,
+                    value: b"slow".to_vec(),
+                },
+            ],
+            SECRET,
+            false,
+        );
+        assert_eq!(
+            ask(&mut c, &mut s, &r),
+            Some((Code::CoaNak, Some(ErrorCause::UnsupportedAttribute)))
+        );
+        let r = request(
+            Code::CoaRequest,
+            3,
+            vec![user("nobody"), Attribute::SessionTimeout(30)],
+            SECRET,
+            false,
+        );
+        assert_eq!(
+            ask(&mut c, &mut s, &r),
+            Some((Code::CoaNak, Some(ErrorCause::SessionContextNotFound)))
+        );
+        assert!(s.limits.is_empty());
+    }
+}
