@@ -672,16 +672,14 @@ mod tests {
     const BOOT: u64 = 0x6570_A1B2;
     const NOW: u64 = 1_790_000_000;
 
+    type Change = Option<Option<Duration>>;
+
     /// Sessions that record what was done to them.
     #[derive(Default)]
     struct Fake {
         sessions: Vec<Candidate>,
         disconnected: Vec<SessionId>,
-        limits: Vec<(
-            SessionId,
-            Option<Option<Duration>>,
-            Option<Option<Duration>>,
-        )>,
+        limits: Vec<(SessionId, Change, Change)>,
     }
 
     impl Sessions for Fake {
