@@ -5,7 +5,7 @@
 //! radius:
 //!   # ... servers ...
 //!   dynamic_authorization:
-//!     listen: 0.0.0.0:3799              # the default (RFC 5176 §3: UDP port 3799)
+//!     listen: 0.0.0.0:3799              # the default (RFC 5176 §2.3: UDP port 3799)
 //!     clients:
 //!       - address: 192.0.2.10           # requests are taken from this address only
 //!         secret_file: dynauth.secret   # or `secret: ...`
@@ -27,7 +27,7 @@ use crate::locate::{find_key_line, nth_key_line};
 use crate::problem::Checker;
 use crate::radius::MIN_RADIUS_SECRET;
 
-/// The Dynamic Authorization port (RFC 5176 §3: "UDP port 3799").
+/// The Dynamic Authorization port (RFC 5176 §2.3: requests go to "UDP port 3799").
 pub const DEFAULT_DYNAUTH_PORT: u16 = 3799;
 
 /// Disconnect and CoA requests (`radius.dynamic_authorization`).

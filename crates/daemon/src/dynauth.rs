@@ -1,6 +1,6 @@
 //! Dynamic Authorization (RFC 5176) for the owner task: Disconnect-Request and CoA-Request
 //! from the RADIUS servers named in `radius.dynamic_authorization`, on one UDP socket
-//! (RFC 5176 §3: port 3799) that is one more input of the owner's loop.
+//! (RFC 5176 §2.3: port 3799) that is one more input of the owner's loop.
 //!
 //! A request is acted on only if all of this holds, else it is dropped without an answer (RFC
 //! 2865 §3 "silently discarded") and logged (at most one warning a minute):

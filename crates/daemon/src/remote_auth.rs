@@ -18,7 +18,7 @@
 //! Reply-Message. No answer from any server refuses the login (the client sees error 691).
 //! Access-Challenge (needs a second round the PPP methods cannot carry) refuses it too.
 //!
-//! Accounting and Dynamic Authorization (CoA, Disconnect) are not done yet.
+//! Accounting is not done yet; Dynamic Authorization (CoA, Disconnect) is in [`crate::dynauth`].
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

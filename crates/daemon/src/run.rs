@@ -4,7 +4,8 @@
 //! sockets (one small reader task per socket forwards them over a bounded channel), the TUN
 //! device and the raw ESP socket (`AsyncFd`), a single `Sleep` re-armed from
 //! [`Server::poll_timeout`] (and the RADIUS client's `poll_timeout`), control-socket requests,
-//! answers on the RADIUS socket (with `radius:`, see [`crate::remote_auth`]), a 2-second
+//! answers on the RADIUS socket (with `radius:`, see [`crate::remote_auth`]), Disconnect and
+//! CoA requests (with `radius.dynamic_authorization`, see [`crate::dynauth`]), a 2-second
 //! users-file poll and the signals. After every input it drains [`Server::poll_transmit`] and
 //! [`Server::poll_event`]; logins the server hands out go to RADIUS, and its verdicts back to
 //! the server in the same drain.
@@ -316,31 +317,7 @@ async fn setup(
         None => None,
     };
 
-    if let Some(p) = &config.daemon.privileges {
-        let group = crate::check::daemon_group_name(p);
-        tun::drop_privileges(&p.user, p.group.as_deref())
-            .with_context(|| format!("cannot drop privileges to {}", p.user))?;
-        info!(user = %p.user, "dropped root privileges");
-        // Reloads run as this account from now on: find out now, not at the first edit.
-        crate::files::check_users_file_readable(&config.daemon.users_file, &p.user, &group)?;
-    }
-
-    let radius = match &config.daemon.radius {
-        Some(opts) => {
-            // Called-Station-Id: the address clients dial, when we know it.
-            let called = config
-                .server
-                .listen
-                .addresses
-                .iter()
-                .copied()
-                .find(|a| !a.is_unspecified())
-                .or(opts.nas_ip_address)
-                .map(std::net::IpAddr::V4);
-            Some(RemoteAuth::new(opts, called, clock::os_seed()).await?)
-        }
-        None => None,
-    };
+    // Bound before privileges are dropped, so any port may be configured.
     let dynauth = match config
         .daemon
         .radius
@@ -369,6 +346,32 @@ async fn setup(
                 addresses,
             };
             Some(DynAuth::new(d, nas, acct_ids, clock::os_seed()).await?)
+        }
+        None => None,
+    };
+
+    if let Some(p) = &config.daemon.privileges {
+        let group = crate::check::daemon_group_name(p);
+        tun::drop_privileges(&p.user, p.group.as_deref())
+            .with_context(|| format!("cannot drop privileges to {}", p.user))?;
+        info!(user = %p.user, "dropped root privileges");
+        // Reloads run as this account from now on: find out now, not at the first edit.
+        crate::files::check_users_file_readable(&config.daemon.users_file, &p.user, &group)?;
+    }
+
+    let radius = match &config.daemon.radius {
+        Some(opts) => {
+            // Called-Station-Id: the address clients dial, when we know it.
+            let called = config
+                .server
+                .listen
+                .addresses
+                .iter()
+                .copied()
+                .find(|a| !a.is_unspecified())
+                .or(opts.nas_ip_address)
+                .map(std::net::IpAddr::V4);
+            Some(RemoteAuth::new(opts, called, clock::os_seed()).await?)
         }
         None => None,
     };
