@@ -207,6 +207,16 @@ fn radclient_disconnects_and_changes_exactly_the_sessions_it_names() {
     .unwrap();
     std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     std::fs::write(dir.path("users.yaml"), "users: []\n").unwrap();
+    let out = run(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert!(
+        text(&out.stdout).contains(&format!(
+            "Disconnect and CoA requests (RFC 5176) are taken on 127.0.0.1:{dynauth_port} from \
+             127.0.0.1"
+        )),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let log_path = dir.path("daemon.log");
     let mut daemon = Killed(
         Command::new(BIN)
