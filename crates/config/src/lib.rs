@@ -18,7 +18,8 @@
 //! - [`Config::daemon`] ([`DaemonConfig`]): what only the `l2tpd-rs` daemon uses to set the
 //!   host up around the server: the TUN device, the control socket and its group, the log
 //!   level, the users file, the account to drop to, the data-path worker threads and the RADIUS
-//!   servers (`radius`, [`RadiusOptions`]). The server
+//!   servers (`radius`, [`RadiusOptions`], with Disconnect/CoA clients in
+//!   [`DynAuthOptions`]). The server
 //!   never sees these. They are parsed here rather than in the daemon because they are keys of
 //!   the same file, and one parser reports every problem of a file in one pass.
 //!
@@ -32,6 +33,7 @@
 #![warn(missing_docs)]
 
 mod daemon;
+mod dynauth;
 pub mod files;
 mod load;
 mod locate;
@@ -44,6 +46,7 @@ pub use daemon::{
     DEFAULT_CONTROL_SOCKET, DaemonConfig, Hooks, LogLevel, MAX_HOOK_TIMEOUT_SECS, MAX_WORKERS,
     MetricsOptions, Privileges, TunOptions,
 };
+pub use dynauth::{DEFAULT_DYNAUTH_PORT, DynAuthClient, DynAuthOptions};
 pub use load::Config;
 pub use problem::{ConfigError, ConfigErrorKind, Warning};
 pub use radius::{

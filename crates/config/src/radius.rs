@@ -56,6 +56,8 @@ pub struct RadiusOptions {
     pub nas_ip_address: Option<Ipv4Addr>,
     /// The local address the RADIUS socket binds to; `None`: any.
     pub source_address: Option<IpAddr>,
+    /// Disconnect and CoA requests (RFC 5176), `dynamic_authorization`; `None`: off.
+    pub dynamic_authorization: Option<crate::dynauth::DynAuthOptions>,
 }
 
 /// One RADIUS server.
@@ -83,6 +85,8 @@ pub(crate) struct RawRadius {
     nas_ip_address: Option<Ipv4Addr>,
     #[serde(default)]
     source_address: Option<IpAddr>,
+    #[serde(default)]
+    dynamic_authorization: Option<crate::dynauth::RawDynAuth>,
 }
 
 #[derive(Deserialize)]
@@ -261,6 +265,8 @@ pub(crate) fn check_radius(
             servers.push(RadiusServer { address, secret });
         }
     }
+    let dynamic_authorization =
+        crate::dynauth::check_dynauth(ck, raw.dynamic_authorization, base, &mut inline_secret);
     if inline_secret && let Some(who) = config_mode.and_then(readable_by) {
         ck.warn(
             &["radius", "servers"],
@@ -327,6 +333,7 @@ pub(crate) fn check_radius(
         nas_identifier: raw.nas_identifier,
         nas_ip_address: raw.nas_ip_address,
         source_address: raw.source_address,
+        dynamic_authorization,
     })
 }
 

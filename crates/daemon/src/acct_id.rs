@@ -4,9 +4,6 @@
 //! unique across restarts, and it names the session again in a Disconnect-Request or
 //! CoA-Request (RFC 5176 §3).
 
-// Removed once accounting uses it.
-#![allow(dead_code)]
-
 use server::SessionId;
 
 /// Makes and reads this daemon's accounting session IDs.
@@ -23,6 +20,7 @@ impl AcctSessionIds {
     }
 
     /// The Acct-Session-Id of `session`.
+    #[allow(dead_code, reason = "sent by accounting")]
     pub(crate) fn format(&self, session: SessionId) -> String {
         format!("{:08X}-{session}", self.boot)
     }

@@ -149,6 +149,17 @@ pub(crate) fn check_config(config_path: &Path) -> ExitCode {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        if let Some(d) = &r.dynamic_authorization {
+            println!(
+                "Disconnect and CoA requests (RFC 5176) are taken on {} from {}",
+                d.listen,
+                d.clients
+                    .iter()
+                    .map(|c| c.address.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
     }
     ExitCode::SUCCESS
 }

@@ -26,6 +26,7 @@ mod client_config;
 mod clock;
 mod control;
 mod datapath;
+mod dynauth;
 mod files;
 mod hooks;
 mod kick;

@@ -18,7 +18,7 @@
 //! Reply-Message. No answer from any server refuses the login (the client sees error 691).
 //! Access-Challenge (needs a second round the PPP methods cannot carry) refuses it too.
 //!
-//! Accounting and Dynamic Authorization (CoA, Disconnect) are not done yet.
+//! Accounting is not done yet; Dynamic Authorization (CoA, Disconnect) is in [`crate::dynauth`].
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -469,6 +469,11 @@ fn framed_ip_text(ip: Ipv4Addr) -> String {
         0xffff_ffff => "the client's choice (255.255.255.255)".to_owned(),
         _ => ip.to_string(),
     }
+}
+
+/// The NAS-Identifier we send: `radius.nas_identifier`, else the host name.
+pub(crate) fn nas_identifier(opts: &RadiusOptions) -> String {
+    opts.nas_identifier.clone().unwrap_or_else(host_name)
 }
 
 /// This host's name, for NAS-Identifier.

@@ -4,7 +4,8 @@
 //! sockets (one small reader task per socket forwards them over a bounded channel), the TUN
 //! device and the raw ESP socket (`AsyncFd`), a single `Sleep` re-armed from
 //! [`Server::poll_timeout`] (and the RADIUS client's `poll_timeout`), control-socket requests,
-//! answers on the RADIUS socket (with `radius:`, see [`crate::remote_auth`]), a 2-second
+//! answers on the RADIUS socket (with `radius:`, see [`crate::remote_auth`]), Disconnect and
+//! CoA requests (with `radius.dynamic_authorization`, see [`crate::dynauth`]), a 2-second
 //! users-file poll and the signals. After every input it drains [`Server::poll_transmit`] and
 //! [`Server::poll_event`]; logins the server hands out go to RADIUS, and its verdicts back to
 //! the server in the same drain.
@@ -41,9 +42,11 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
+use crate::acct_id::AcctSessionIds;
 use crate::clock;
 use crate::control::{self, DaemonInfo, Request, Response};
 use crate::datapath::{self, Input, Lane, Listener, Owner};
+use crate::dynauth::{self, DynAuth};
 use crate::logging::LogFormat;
 use crate::notify::Notifier;
 use crate::reload::UsersWatch;
@@ -97,6 +100,11 @@ struct Runtime {
     hooks: crate::hooks::Hooks,
     /// RADIUS authentication, if configured (`radius`).
     radius: Option<RemoteAuth>,
+    /// Disconnect and CoA requests, if configured (`radius.dynamic_authorization`).
+    dynauth: Option<DynAuth>,
+    /// This daemon's Acct-Session-Ids (RFC 2866 §5.5), made once at start.
+    #[allow(dead_code, reason = "read by accounting")]
+    acct_ids: AcctSessionIds,
 }
 
 /// `l2tpd-rs run`.
@@ -177,6 +185,8 @@ async fn setup(
     user_count: usize,
     users_stamp: Option<FileStamp>,
 ) -> anyhow::Result<Runtime> {
+    // Acct-Session-Ids name this daemon's start: every user of them shares this one value.
+    let acct_ids = AcctSessionIds::new(clock::unix_seconds());
     // Control socket first: it tells us whether another daemon is already running.
     let control = crate::files::bind_control(
         &config.daemon.control_socket,
@@ -307,6 +317,39 @@ async fn setup(
         None => None,
     };
 
+    // Bound before privileges are dropped, so any port may be configured.
+    let dynauth = match config
+        .daemon
+        .radius
+        .as_ref()
+        .and_then(|r| r.dynamic_authorization.as_ref().map(|d| (r, d)))
+    {
+        Some((opts, d)) => {
+            // NAS-IP-Address names us if it is the configured one or an address we listen on
+            // (when neither is known, any is taken: we cannot tell).
+            let mut addresses: Vec<Ipv4Addr> = opts.nas_ip_address.into_iter().collect();
+            addresses.extend(
+                config
+                    .server
+                    .listen
+                    .addresses
+                    .iter()
+                    .filter(|a| !a.is_unspecified()),
+            );
+            if let std::net::IpAddr::V4(a) = d.listen.ip()
+                && !a.is_unspecified()
+            {
+                addresses.push(a);
+            }
+            let nas = dynauth::Nas {
+                identifier: remote_auth::nas_identifier(opts),
+                addresses,
+            };
+            Some(DynAuth::new(d, nas, acct_ids, clock::os_seed()).await?)
+        }
+        None => None,
+    };
+
     if let Some(p) = &config.daemon.privileges {
         let group = crate::check::daemon_group_name(p);
         tun::drop_privileges(&p.user, p.group.as_deref())
@@ -354,6 +397,8 @@ async fn setup(
         metrics: crate::metrics::Metrics::default(),
         hooks,
         radius,
+        dynauth,
+        acct_ids,
     })
 }
 
@@ -540,6 +585,7 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     tokio::pin!(sleep);
     let mut buf = Vec::with_capacity(datapath::MAX_PACKET);
     let mut radius_buf = vec![0u8; remote_auth::MAX_RADIUS_PACKET];
+    let mut dynauth_buf = vec![0u8; remote_auth::MAX_RADIUS_PACKET];
 
     info!(
         users = rt.user_count,
@@ -620,6 +666,15 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
                     }
                 }
                 Err(e) => debug!("RADIUS socket: {e}"),
+            },
+            received = dynauth::recv(rt.dynauth.as_ref(), &mut dynauth_buf) => match received {
+                Ok((n, from)) => {
+                    if let Some(d) = rt.dynauth.as_mut() {
+                        let data = dynauth_buf.get(..n).unwrap_or_default();
+                        d.handle_datagram(clock::now(), clock::unix_seconds(), from, data, &mut server);
+                    }
+                }
+                Err(e) => debug!("Dynamic Authorization socket: {e}"),
             },
             Some(input) = ike_rx.recv() => match input {
                 Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),

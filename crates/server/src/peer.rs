@@ -91,6 +91,31 @@ impl Policy {
         p
     }
 
+    /// Changes the limits of a running session at `now` (`count`: its IPv4 packets so far):
+    /// `None` keeps a limit, `Some(None)` lifts it, `Some(Some(t))` sets it to `t` counted from
+    /// `now` (a new session timeout ends the session `t` after the change; a new idle timeout
+    /// counts idleness from the change). `None` when no limit is left.
+    pub(crate) fn changed(
+        current: Option<Self>,
+        now: Instant,
+        count: u64,
+        session_timeout: Option<Option<Duration>>,
+        idle_timeout: Option<Option<Duration>>,
+    ) -> Option<Self> {
+        let mut p = current.unwrap_or_else(|| Self::new(None, None, now, count));
+        if let Some(t) = session_timeout {
+            p.session_timeout = t;
+            p.ends_at = t.and_then(|t| now.checked_add(t));
+        }
+        if let Some(t) = idle_timeout {
+            p.idle_timeout = t;
+            p.last_count = count;
+            p.last_use = now;
+            p.idle_check = p.next_idle_check(now);
+        }
+        (p.session_timeout.is_some() || p.idle_timeout.is_some()).then_some(p)
+    }
+
     /// The counters are compared every quarter of the idle timeout, so a session ends between
     /// one and one and a quarter idle timeouts after its last packet.
     fn next_idle_check(&self, now: Instant) -> Option<Instant> {
@@ -815,6 +840,34 @@ mod tests {
             Some("session timeout (100 s)")
         );
         assert_eq!(Policy::new(None, None, t0, 0).next_deadline(), None);
+    }
+
+    /// A change counts from its own time; what it leaves out stays as it was.
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn policy_changes_count_from_the_change() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let p = Policy::new(Some(s(3600)), Some(s(600)), t0, 0);
+        // At 100 s the session timeout becomes 30 s: the end is at 130 s, the idle limit stays.
+        let mut p = Policy::changed(Some(p), t0 + s(100), 4, Some(Some(s(30))), None).unwrap();
+        assert_eq!(p.session_timeout, Some(s(30)));
+        assert_eq!(p.idle_timeout, Some(s(600)));
+        assert_eq!(p.check(t0 + s(129), 4), None);
+        assert_eq!(
+            p.check(t0 + s(130), 4).as_deref(),
+            Some("session timeout (30 s)")
+        );
+        // Lifting both leaves no policy; setting one on a session without any makes one.
+        let p = Policy::new(Some(s(60)), None, t0, 0);
+        assert_eq!(
+            Policy::changed(Some(p), t0, 0, Some(None), Some(None)),
+            None
+        );
+        let p = Policy::changed(None, t0 + s(10), 7, None, Some(Some(s(40)))).unwrap();
+        assert_eq!((p.session_timeout, p.idle_timeout), (None, Some(s(40))));
+        assert_eq!(p.next_deadline(), Some(t0 + s(20)));
+        assert_eq!(Policy::changed(None, t0, 0, None, None), None);
     }
 
     fn keys(s: &Sessions) -> Vec<(u16, u16)> {

@@ -730,6 +730,57 @@ impl Server {
         kicked
     }
 
+    /// Changes the limits of session `session` at `now`, as a CoA-Request does (RFC 5176 §2.2):
+    /// `None` keeps a limit, `Some(None)` lifts it, `Some(Some(t))` sets it to `t` counted from
+    /// `now`. A session whose IPCP is not up yet keeps a new limit for when its limits are
+    /// fixed (it then counts from IPCP up, like a verifier's Accept; a lifted one falls back to
+    /// users.yaml and the defaults). Returns false, changing nothing, when there is no such
+    /// session.
+    pub fn set_session_limits(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        session_timeout: Option<Option<Duration>>,
+        idle_timeout: Option<Option<Duration>>,
+    ) -> bool {
+        self.take_notes(now);
+        let Some(s) = self
+            .peers
+            .get_mut(&session.peer)
+            .and_then(|p| p.sessions.get_mut(&session.key))
+        else {
+            self.finish(now);
+            return false;
+        };
+        // What a later `fix_policy` takes: a new limit wins over users.yaml and the defaults.
+        if let Some(Some(t)) = session_timeout {
+            s.granted.0 = Some(t);
+        }
+        if let Some(Some(t)) = idle_timeout {
+            s.granted.1 = Some(t);
+        }
+        if s.link.ip_up() {
+            let count = s.packet_count();
+            s.policy =
+                crate::peer::Policy::changed(s.policy, now, count, session_timeout, idle_timeout);
+        }
+        let fmt = |t: Option<Option<Duration>>| match t {
+            None => "unchanged".to_owned(),
+            Some(None) => "none".to_owned(),
+            Some(Some(t)) => format!("{} s", t.as_secs()),
+        };
+        info!(
+            user = %s.user.as_deref().unwrap_or("-").printable(),
+            session = %session,
+            session_timeout = %fmt(session_timeout),
+            idle_timeout = %fmt(idle_timeout),
+            "session limits changed"
+        );
+        self.touch(session.peer);
+        self.finish(now);
+        true
+    }
+
     /// Graceful shutdown: LCP Terminate, CDN, StopCCN and IKE Delete go to every peer.
     pub fn shutdown(&mut self, now: Instant) {
         self.take_notes(now);

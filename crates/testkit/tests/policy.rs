@@ -143,3 +143,52 @@ users:
     assert_ends(down_reason(&w, "alice"), ": session timeout (90 s)");
     assert!(w.client(b).is_up() && w.client(c).is_up());
 }
+
+/// The session's ID as `status` shows it.
+fn session_id(w: &World, user: &str) -> server::SessionId {
+    w.snapshot()
+        .sessions
+        .iter()
+        .find(|s| s.user == user)
+        .and_then(|s| s.session_id.parse().ok())
+        .expect("the session is listed with its ID")
+}
+
+#[test]
+fn a_shortened_session_timeout_ends_the_session_counted_from_the_change() {
+    let mut w = world("ppp:\n  session_timeout_secs: 3600\n", None);
+    let (a, up) = connect(&mut w, "alice", 10);
+    let (b, _) = connect(&mut w, "bob", 11);
+    run_to(&mut w, up + Duration::from_secs(100));
+    let id = session_id(&w, "alice");
+    let changed_at = w.now();
+    assert!(w.server_mut().set_session_limits(
+        changed_at,
+        id,
+        Some(Some(Duration::from_secs(30))),
+        None
+    ));
+    assert_eq!(limits(&w, "alice"), Some((Some(30), None)));
+    assert_eq!(limits(&w, "bob"), Some((Some(3600), None)), "only alice");
+    run_to(&mut w, changed_at + Duration::from_secs(29));
+    assert!(w.client(a).is_up(), "{:#?}", w.events());
+    let gone = w.run_until(
+        |w| w.client(a).stage() == Stage::Down,
+        Duration::from_secs(10),
+    );
+    assert!(gone, "{:#?}", w.events());
+    assert_ends(down_reason(&w, "alice"), ": session timeout (30 s)");
+    assert!(w.client(b).is_up());
+
+    // Lifting bob's limit and setting an idle one; a session that is gone is refused.
+    let bob = session_id(&w, "bob");
+    let now = w.now();
+    assert!(w.server_mut().set_session_limits(
+        now,
+        bob,
+        Some(None),
+        Some(Some(Duration::from_secs(600)))
+    ));
+    assert_eq!(limits(&w, "bob"), Some((None, Some(600))));
+    assert!(!w.server_mut().set_session_limits(now, id, Some(None), None));
+}
