@@ -4,7 +4,7 @@
 //! address assigned to this session; anything else (0.0.0.0 included) is Nak'd with that address,
 //! and the option is never rejected (rejecting it makes Windows hang up). DNS and
 //! NBNS (129-132) are Nak'd to the configured values (or those a remote verdict gave for the
-//! session, RFC 2548 §2.6), or rejected when not configured (as pppd rejects `ms-wins` from
+//! session, RFC 2548, Microsoft vendor 311 types 28-31), or rejected when not configured (as pppd rejects `ms-wins` from
 //! Windows). When the peer does not ask for an address at all,
 //! the assigned address is appended to a Nak (RFC 1661 §5.3 allows prompting). Everything else,
 //! VJ compression included, is rejected.

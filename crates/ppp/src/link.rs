@@ -377,7 +377,7 @@ impl Endpoint<Server> {
                 });
                 self.role.user = Some(user);
                 // A remote verdict's name servers replace the configured pair for this
-                // session (RFC 2548 §2.6); a local check gets the configured ones.
+                // session (RFC 2548, vendor 311 types 28-31); a local check gets the configured ones.
                 let given = self.role.auth.as_ref().map(ServerAuth::name_servers);
                 let given = given.unwrap_or_default();
                 let ipcp = &mut self.role.ipcp.neg;

@@ -21,7 +21,7 @@
 //!   Framed-IP-Address, RFC 2865 §5.8) is what IPCP then hands out, through
 //!   [`crate::Authenticator::assign_remote_address`].
 //!   An Accept may also name the session's DNS and NBNS servers (RADIUS
-//!   MS-Primary/Secondary-DNS-Server and -NBNS-Server, RFC 2548 §2.6): IPCP then offers
+//!   MS-Primary/Secondary-DNS-Server and -NBNS-Server, RFC 2548, Microsoft vendor 311 types 28-31): IPCP then offers
 //!   those (RFC 1877 options 129-132) instead of the configured ones (see [`Accept::dns`]).
 //! - [`Reject`]: the link sends the usual Failure (RFC 1994 §4.2; for MS-CHAP `E=<code> R=<0|1>
 //!   C=<new challenge> V=<n> M=<text>`, RFC 2759 §6) with the verifier's error code and text
@@ -224,13 +224,13 @@ pub struct Accept {
     /// `session_timeout`, never acted on by the link.
     pub idle_timeout: Option<Duration>,
     /// Primary and secondary DNS server (RADIUS MS-Primary-DNS-Server and
-    /// MS-Secondary-DNS-Server, RFC 2548 §2.6.1-§2.6.2). When either is set, the pair replaces
+    /// MS-Secondary-DNS-Server, RFC 2548, Microsoft vendor 311 types 28 and 29). When either is set, the pair replaces
     /// the link's configured DNS servers for this session's IPCP (RFC 1877 options 129, 131);
     /// a slot left `None` is then rejected rather than filled from the configuration, so the
     /// client never mixes the directory's servers with ours. Both `None`: the configured ones.
     pub dns: [Option<Ipv4Addr>; 2],
     /// Primary and secondary NBNS (WINS) server (RADIUS MS-Primary-NBNS-Server and
-    /// MS-Secondary-NBNS-Server, RFC 2548 §2.6.3-§2.6.4), for options 130 and 132; replaces
+    /// MS-Secondary-NBNS-Server, RFC 2548, types 30 and 31), for options 130 and 132; replaces
     /// the configured pair the same way as `dns`.
     pub nbns: [Option<Ipv4Addr>; 2],
 }

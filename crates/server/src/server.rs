@@ -29,7 +29,7 @@
 //!   [`Event::AuthRequest`], for a verifier such as a RADIUS server (RFC 2865), and answered
 //!   when [`Server::auth_verdict`] brings the verdict (see [`ppp::remote`]). The verdict's
 //!   address (Framed-IP-Address, RFC 2865 §5.8) wins over the pool, and its DNS and NBNS
-//!   servers (RFC 2548 §2.6) over the `ppp:` ones. [`AuthOrder`] says per login which source
+//!   servers (RFC 2548, Microsoft vendor 311 types 28-31) over the `ppp:` ones. [`AuthOrder`] says per login which source
 //!   decides: the users file, the verifier, the users file first and the verifier for names it
 //!   does not list, or the verifier first and the users file only when no verifier answers.
 //!

@@ -1,6 +1,6 @@
 //! End-to-end: users.yaml and a remote verifier used together (`Server::set_auth_order`),
 //! with the test in the place of the RADIUS server, and the name servers an Accept gives
-//! (RADIUS MS-Primary/Secondary-DNS-Server and -NBNS-Server, RFC 2548 §2.6) reaching the
+//! (RADIUS MS-Primary/Secondary-DNS-Server and -NBNS-Server, RFC 2548, Microsoft vendor 311 types 28-31) reaching the
 //! client through IPCP (RFC 1877).
 //!
 //! - `[users, radius]`: a name users.yaml lists is decided there, finally (a wrong password
