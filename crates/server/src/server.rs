@@ -110,7 +110,7 @@ pub enum Event {
         /// Its IPv4 traffic, as `status` counted it.
         traffic: SessionTraffic,
     },
-    /// With [`Server::set_remote_auth`]: a login awaits a verdict, to be given with
+    /// When [`Server::set_auth_order`] hands a login out: it awaits a verdict, to be given with
     /// [`Server::auth_verdict`] within `ppp`'s authentication timeout (30 s), after which the
     /// client is refused ("the authentication server did not answer"). Like every event, it
     /// is dropped if the daemon leaves more than 4096 events undrained.
