@@ -11,10 +11,21 @@
 //!   nas_identifier: vpn1            # default: the host name
 //!   nas_ip_address: 192.0.2.1       # optional
 //!   source_address: 192.0.2.1       # optional: the address RADIUS is sent from
+//!   order: [radius]                 # who decides logins, see below
 //! ```
 //!
-//! When the section is present the daemon asks these servers instead of checking users.yaml.
-//! Only the daemon reads it ([`crate::DaemonConfig::radius`]).
+//! `order` lists who decides a login, `users` (users.yaml) and `radius`, each at most once
+//! ([`AuthSource`]):
+//! - `[radius]` (the default): every login goes to the RADIUS servers; users.yaml decides none.
+//! - `[users, radius]`: a name users.yaml lists is checked against it and that is final (a
+//!   wrong password or a disabled entry is refused, never handed to RADIUS, or RADIUS would
+//!   be a way around a local entry); any other name goes to RADIUS.
+//! - `[radius, users]`: RADIUS decides, and an Access-Reject is final; only when no server
+//!   answers at all is the login checked against users.yaml (a fallback account for when
+//!   the directory is down).
+//! - `[users]`: users.yaml decides every login; the servers are not asked about logins.
+//!
+//! Only the daemon reads the section ([`crate::DaemonConfig::radius`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -58,6 +69,28 @@ pub struct RadiusOptions {
     pub source_address: Option<IpAddr>,
     /// Disconnect and CoA requests (RFC 5176), `dynamic_authorization`; `None`: off.
     pub dynamic_authorization: Option<crate::dynauth::DynAuthOptions>,
+    /// Who decides logins, in order (`order`; default `[radius]`; see the module docs).
+    pub order: Vec<AuthSource>,
+}
+
+/// A source of login decisions in `radius.order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthSource {
+    /// users.yaml (`users`).
+    Users,
+    /// The RADIUS servers (`radius`).
+    Radius,
+}
+
+impl AuthSource {
+    /// The name in `radius.order`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Users => "users",
+            Self::Radius => "radius",
+        }
+    }
 }
 
 /// One RADIUS server.
@@ -87,6 +120,7 @@ pub(crate) struct RawRadius {
     source_address: Option<IpAddr>,
     #[serde(default)]
     dynamic_authorization: Option<crate::dynauth::RawDynAuth>,
+    order: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -326,7 +360,9 @@ pub(crate) fn check_radius(
             ),
         );
     }
+    let order = check_order(ck, raw.order);
     Some(RadiusOptions {
+        order,
         servers,
         timeout: Duration::from_secs(raw.timeout_secs),
         retries: raw.retries,
@@ -335,6 +371,49 @@ pub(crate) fn check_radius(
         source_address: raw.source_address,
         dynamic_authorization,
     })
+}
+
+/// `radius.order`: `users` and `radius`, each at most once, at least one.
+fn check_order(ck: &mut Checker<'_>, raw: Option<Vec<String>>) -> Vec<AuthSource> {
+    let Some(raw) = raw else {
+        return vec![AuthSource::Radius];
+    };
+    let key = ["radius", "order"];
+    if raw.is_empty() {
+        ck.error(
+            &key,
+            "radius.order is empty: list `users`, `radius` or both, e.g. [users, radius]",
+        );
+    }
+    let mut order = Vec::new();
+    for name in &raw {
+        let source = match name.trim() {
+            "users" => AuthSource::Users,
+            "radius" => AuthSource::Radius,
+            other => {
+                ck.error(
+                    &key,
+                    format!(
+                        "radius.order: `{}` is not a source: use `users` (users.yaml) or                          `radius`",
+                        other.escape_debug()
+                    ),
+                );
+                continue;
+            }
+        };
+        if order.contains(&source) {
+            ck.error(
+                &key,
+                format!(
+                    "radius.order names `{}` twice: each source at most once",
+                    source.as_str()
+                ),
+            );
+            continue;
+        }
+        order.push(source);
+    }
+    order
 }
 
 #[cfg(test)]
@@ -390,6 +469,11 @@ mod tests {
         assert_eq!(r.nas_identifier, None);
         assert_eq!(r.nas_ip_address, None);
         assert_eq!(r.source_address, None);
+        assert_eq!(
+            r.order,
+            [AuthSource::Radius],
+            "today's behaviour by default"
+        );
 
         let (c, w) = load(&format!(
             "radius:\n  servers:\n    - address: 192.0.2.10:1645\n      secret: {SECRET}\n    \
@@ -415,6 +499,42 @@ mod tests {
             c.daemon.radius.unwrap().source_address,
             Some(IpAddr::from([127, 0, 0, 1]))
         );
+    }
+
+    #[test]
+    fn order_takes_each_source_once() {
+        let server =
+            format!("radius:\n  servers:\n    - address: 192.0.2.1\n      secret: {SECRET}\n");
+        for (text, want) in [
+            (
+                "[users, radius]",
+                vec![AuthSource::Users, AuthSource::Radius],
+            ),
+            (
+                "[radius, users]",
+                vec![AuthSource::Radius, AuthSource::Users],
+            ),
+            ("[users]", vec![AuthSource::Users]),
+            ("\n    - radius", vec![AuthSource::Radius]),
+        ] {
+            let (c, w) = load(&format!("{server}  order: {text}\n")).unwrap();
+            assert!(w.is_empty(), "{w:?}");
+            assert_eq!(c.daemon.radius.unwrap().order, want, "{text}");
+        }
+        one_error(&format!("{server}  order: []\n"), 8, "order is empty");
+        one_error(
+            &format!("{server}  order: [users, ldap]\n"),
+            8,
+            "`ldap` is not a source",
+        );
+        one_error(
+            &format!("{server}  order: [radius, users, radius]\n"),
+            8,
+            "names `radius` twice",
+        );
+        let e = errors(&format!("{server}  order: radius\n"));
+        assert_eq!(e[0].kind, ConfigErrorKind::Syntax);
+        assert_eq!(e[0].line, Some(8), "{}", e[0]);
     }
 
     #[test]

@@ -141,14 +141,28 @@ pub(crate) fn check_config(config_path: &Path) -> ExitCode {
         enabled
     );
     if let Some(r) = &config.daemon.radius {
-        println!(
-            "logins are checked by RADIUS ({}), not by the users file",
-            r.servers
-                .iter()
-                .map(|s| s.address.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let servers = r
+            .servers
+            .iter()
+            .map(|s| s.address.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let line = match crate::remote_auth::auth_order(&r.order) {
+            server::AuthOrder::LocalThenRemote => format!(
+                "logins are checked by the users file for the names it lists, by RADIUS \
+                 ({servers}) for all others (radius.order: [users, radius])"
+            ),
+            server::AuthOrder::RemoteThenLocal => format!(
+                "logins are checked by RADIUS ({servers}), and by the users file only when no \
+                 RADIUS server answers (radius.order: [radius, users])"
+            ),
+            server::AuthOrder::Local => format!(
+                "logins are checked by the users file only; RADIUS ({servers}) is not asked \
+                 about logins (radius.order: [users])"
+            ),
+            _ => format!("logins are checked by RADIUS ({servers}), not by the users file"),
+        };
+        println!("{line}");
         if let Some(d) = &r.dynamic_authorization {
             println!(
                 "Disconnect and CoA requests (RFC 5176) are taken on {} from {}",

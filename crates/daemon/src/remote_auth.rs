@@ -14,9 +14,16 @@
 //! (required for MS-CHAPv2: the client checks the server knew its password, RFC 2759 §5),
 //! Framed-IP-Address (§5.8: 255.255.255.254 lets our pool choose, 255.255.255.255 the client),
 //! Session-Timeout and Idle-Timeout (§5.27, §5.28; they override users.yaml and the `ppp:` defaults)
+//! MS-Primary/Secondary-DNS-Server and MS-Primary/Secondary-NBNS-Server (RFC 2548, Microsoft
+//! vendor 311 types 28-31; they replace the `ppp:` dns/wins pair for that session's IPCP)
 //! and Reply-Message; Access-Reject gives the MS-CHAP-Error (`E=691 R=0 ...`, RFC 2759 §6) or
-//! Reply-Message. No answer from any server refuses the login (the client sees error 691).
-//! Access-Challenge (needs a second round the PPP methods cannot carry) refuses it too.
+//! Reply-Message. No answer from any server is [`AuthVerdict::NoAnswer`]: the server refuses
+//! the login (the client sees error 691), or with `radius.order: [radius, users]` checks it
+//! against users.yaml instead. Access-Challenge (needs a second round the PPP methods cannot
+//! carry) refuses the login.
+//!
+//! Which logins come here at all is `radius.order` ([`auth_order`], see
+//! [`server::AuthOrder`]).
 //!
 //! Accounting is not done yet; Dynamic Authorization (CoA, Disconnect) is in [`crate::dynauth`].
 
@@ -25,13 +32,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use config::RadiusOptions;
+use config::{AuthSource, RadiusOptions};
 use ppp::{Accept, AuthProtocol, AuthRequest, AuthResponse, AuthTicket, AuthVerdict, Reject};
 use radius::attr::{FramedProtocol, NasPortType, ServiceType};
 use radius::client::AccessResponse;
 use radius::{Attribute, Client, ClientConfig, Code, Event, MsAttribute, RequestId};
-use server::SessionId;
 use server::escape::Printable;
+use server::{AuthOrder, SessionId};
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
@@ -40,6 +47,17 @@ const FALLBACK_NAS_IDENTIFIER: &str = "l2tpd-rs";
 
 /// The largest RADIUS packet (RFC 2865 §3: 4096 octets).
 pub(crate) const MAX_RADIUS_PACKET: usize = 4096;
+
+/// The server's [`server::AuthOrder`] for `radius.order` (see [`config::AuthSource`]).
+pub(crate) fn auth_order(order: &[AuthSource]) -> AuthOrder {
+    match order {
+        [AuthSource::Users, AuthSource::Radius] => AuthOrder::LocalThenRemote,
+        [AuthSource::Radius, AuthSource::Users] => AuthOrder::RemoteThenLocal,
+        [AuthSource::Users] => AuthOrder::Local,
+        // `[radius]`, the default; the configuration check allows nothing else.
+        _ => AuthOrder::Remote,
+    }
+}
 
 /// A login waiting for its answer.
 struct Pending {
@@ -60,6 +78,8 @@ pub(crate) struct RemoteAuth {
     servers: String,
     /// When a dropped answer was last logged as a warning (at most one a minute).
     last_drop_warning: Option<Instant>,
+    /// Logins go to users.yaml when no server answers (`radius.order: [radius, users]`).
+    fallback: bool,
 }
 
 /// How often a dropped answer is logged as a warning (a stranger can send them).
@@ -122,11 +142,28 @@ impl RemoteAuth {
             .map(|s| s.address.to_string())
             .collect::<Vec<_>>()
             .join(", ");
+        let order = auth_order(&opts.order);
+        let who = match order {
+            AuthOrder::LocalThenRemote => {
+                "RADIUS authentication on: names users.yaml lists are checked there, all others \
+                 by the RADIUS servers (radius.order: [users, radius])"
+            }
+            AuthOrder::RemoteThenLocal => {
+                "RADIUS authentication on: logins are checked by the RADIUS servers, and against \
+                 users.yaml only when no server answers (radius.order: [radius, users])"
+            }
+            AuthOrder::Local => {
+                "RADIUS authentication off: users.yaml checks every login (radius.order: [users])"
+            }
+            _ => {
+                "RADIUS authentication on: logins are checked by the RADIUS servers, not users.yaml"
+            }
+        };
         info!(
             servers = %server_list,
             nas_identifier = %nas_identifier,
             local = %socket.local_addr().map_or_else(|_| local.to_string(), |a| a.to_string()),
-            "RADIUS authentication on: logins are checked by the RADIUS servers, not users.yaml"
+            "{who}"
         );
         Ok(Self {
             client,
@@ -136,6 +173,7 @@ impl RemoteAuth {
             called_station: called_station.map(|a| a.to_string()),
             servers: server_list,
             last_drop_warning: None,
+            fallback: order == AuthOrder::RemoteThenLocal,
         })
     }
 
@@ -322,21 +360,23 @@ impl RemoteAuth {
                     let Some(p) = self.pending.remove(&request) else {
                         continue;
                     };
-                    warn!(
-                        user = %p.user,
-                        servers = %self.servers,
-                        "login refused: the RADIUS server did not answer ({error}); the client \
-                         sees error 691"
-                    );
-                    self.verdicts.push((
-                        p.session,
-                        p.ticket,
-                        AuthVerdict::Reject(
-                            Reject::new()
-                                .final_attempt()
-                                .with_message("The authentication server did not answer"),
-                        ),
-                    ));
+                    if self.fallback {
+                        warn!(
+                            user = %p.user,
+                            servers = %self.servers,
+                            "no RADIUS server answered ({error}): the login is checked against \
+                             users.yaml instead (radius.order: [radius, users])"
+                        );
+                    } else {
+                        warn!(
+                            user = %p.user,
+                            servers = %self.servers,
+                            "login refused: the RADIUS server did not answer ({error}); the \
+                             client sees error 691"
+                        );
+                    }
+                    self.verdicts
+                        .push((p.session, p.ticket, AuthVerdict::NoAnswer));
                 }
                 Event::ServerDown { address } => warn!(
                     server = %address,
@@ -385,6 +425,33 @@ fn verdict_from(
         Attribute::FramedIpAddress(ip) => Some(*ip),
         _ => None,
     });
+    // RFC 2548, Microsoft vendor 311 types 28-31: the session's name servers.
+    let ms_addr = |want: fn(&MsAttribute) -> Option<Ipv4Addr>| {
+        attributes.iter().find_map(|a| match a {
+            Attribute::Microsoft(m) => want(m),
+            _ => None,
+        })
+    };
+    let dns = [
+        ms_addr(|m| match m {
+            MsAttribute::PrimaryDnsServer(a) => Some(*a),
+            _ => None,
+        }),
+        ms_addr(|m| match m {
+            MsAttribute::SecondaryDnsServer(a) => Some(*a),
+            _ => None,
+        }),
+    ];
+    let nbns = [
+        ms_addr(|m| match m {
+            MsAttribute::PrimaryNbnsServer(a) => Some(*a),
+            _ => None,
+        }),
+        ms_addr(|m| match m {
+            MsAttribute::SecondaryNbnsServer(a) => Some(*a),
+            _ => None,
+        }),
+    ];
     match code {
         Code::AccessAccept => {
             let mut accept = Accept::new();
@@ -409,6 +476,7 @@ fn verdict_from(
             if let Some(ip) = framed_ip {
                 accept = accept.with_address(ip);
             }
+            accept = accept.with_dns(dns[0], dns[1]).with_nbns(nbns[0], nbns[1]);
             // RFC 2865 §5.27 and §5.28; 0 is read as no limit, like our own settings.
             for a in attributes {
                 match a {
@@ -421,11 +489,23 @@ fn verdict_from(
                     _ => {}
                 }
             }
+            let listed = |pair: [Option<Ipv4Addr>; 2], what: &str| match pair {
+                [None, None] => format!("{what} from the ppp: settings"),
+                _ => pair
+                    .iter()
+                    .flatten()
+                    .map(Ipv4Addr::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
             info!(
                 user = %user,
+                decided_by = %format_args!("RADIUS {}", server.ip()),
                 %server,
                 %method,
                 address = %framed_ip.map_or_else(|| "from the pool".to_owned(), framed_ip_text),
+                dns = %listed(dns, "DNS"),
+                nbns = %listed(nbns, "WINS"),
                 session_timeout_secs = accept.session_timeout.map_or(0, |d| d.as_secs()),
                 idle_timeout_secs = accept.idle_timeout.map_or(0, |d| d.as_secs()),
                 "RADIUS accepted the login"
@@ -447,6 +527,7 @@ fn verdict_from(
             }
             info!(
                 user = %user,
+                decided_by = %format_args!("RADIUS {}", server.ip()),
                 %server,
                 %method,
                 error = reject.error.unwrap_or(691),
@@ -634,6 +715,33 @@ mod tests {
         ));
         assert_eq!(r.error, None);
         assert_eq!(r.message.as_deref(), Some("Account locked"));
+    }
+
+    #[test]
+    fn name_servers_reach_the_verdict() {
+        let ip = |d| Ipv4Addr::new(10, 1, 0, d);
+        let a = accepted(decide(
+            AuthProtocol::Pap,
+            Code::AccessAccept,
+            vec![
+                Attribute::Microsoft(MsAttribute::SecondaryDnsServer(ip(54))),
+                Attribute::Microsoft(MsAttribute::PrimaryDnsServer(ip(53))),
+                Attribute::Microsoft(MsAttribute::PrimaryNbnsServer(ip(137))),
+            ],
+        ));
+        assert_eq!(a.dns, [Some(ip(53)), Some(ip(54))]);
+        assert_eq!(a.nbns, [Some(ip(137)), None]);
+        let a = accepted(decide(AuthProtocol::Pap, Code::AccessAccept, vec![]));
+        assert_eq!((a.dns, a.nbns), ([None, None], [None, None]));
+    }
+
+    #[test]
+    fn radius_order_maps_to_the_servers_auth_order() {
+        use AuthSource::{Radius, Users};
+        assert_eq!(auth_order(&[Radius]), AuthOrder::Remote);
+        assert_eq!(auth_order(&[Users, Radius]), AuthOrder::LocalThenRemote);
+        assert_eq!(auth_order(&[Radius, Users]), AuthOrder::RemoteThenLocal);
+        assert_eq!(auth_order(&[Users]), AuthOrder::Local);
     }
 
     #[test]

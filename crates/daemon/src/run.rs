@@ -512,8 +512,8 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     if rt.keylog.is_some() {
         server.set_keylog(true);
     }
-    if rt.radius.is_some() {
-        server.set_remote_auth(true);
+    if let Some(opts) = &rt.config.daemon.radius {
+        server.set_auth_order(remote_auth::auth_order(&opts.order));
     }
     let (control_tx, mut control_rx) = mpsc::channel::<Input>(CHANNEL_DEPTH);
     let (ike_tx, mut ike_rx) = mpsc::channel::<Input>(CHANNEL_DEPTH);

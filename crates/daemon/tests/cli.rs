@@ -740,6 +740,23 @@ fn check_config_reports_the_radius_section() {
         stdout.contains("checked by RADIUS (192.0.2.10:1812, 192.0.2.11:1645)"),
         "{stdout}"
     );
+    // With radius.order, the line says who decides.
+    let cfg2 = dir.path("l2tpd-order.yaml");
+    std::fs::write(
+        &cfg2,
+        format!(
+            "{base}radius:\n  servers:\n    - address: 192.0.2.10\n      \
+             secret: a-secret-of-twenty-bytes\n  order: [users, radius]\n"
+        ),
+    )
+    .unwrap();
+    let out2 = run(&["check-config", "--config", cfg2.to_str().unwrap()]);
+    assert!(out2.status.success(), "{}", text(&out2.stderr));
+    assert!(
+        text(&out2.stdout).contains("by the users file for the names it lists, by RADIUS"),
+        "{}",
+        text(&out2.stdout)
+    );
     let err = text(&out.stderr);
     assert!(
         err.contains(&format!("{}:6: ", cfg.display())) && err.contains("RFC 2865"),

@@ -18,7 +18,10 @@
 //! for the password again).
 //!
 //! Remote verification: when the look-up answers [`Lookup::Remote`], nothing is checked here;
-//! the attempt is handed out and answered later (see [`crate::remote`]).
+//! the attempt is handed out and answered later (see [`crate::remote`]). When no verifier
+//! answers, the caller may have the handed-out attempt checked here after all
+//! ([`ServerAuth::resolve_locally`]): the Response is kept while the verdict is pending, and
+//! our challenge does not change, so the check is the one a local look-up would have made.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -276,6 +279,15 @@ enum Phase {
     Failed,
 }
 
+/// The DNS and NBNS servers a remote Accept gave for the session, per pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct NameServers {
+    /// Primary and secondary DNS (RFC 1877 options 129, 131).
+    pub(crate) dns: Option<[Option<Ipv4Addr>; 2]>,
+    /// Primary and secondary NBNS (options 130, 132).
+    pub(crate) nbns: Option<[Option<Ipv4Addr>; 2]>,
+}
+
 /// The attempt a pending verdict is about.
 #[derive(Debug)]
 struct Attempt {
@@ -321,6 +333,10 @@ pub(crate) struct ServerAuth {
     attempt: Option<Box<Attempt>>,
     /// The address a remote verdict gave.
     framed: Option<FramedAddress>,
+    /// The DNS and NBNS servers a remote verdict gave (each pair `None` when it gave none).
+    name_servers: NameServers,
+    /// Whether the last Success came from a remote verdict (not a local check).
+    remote_success: bool,
     pub(crate) out: VecDeque<(Protocol, Vec<u8>)>,
     #[cfg(test)]
     pub(crate) forced_challenge: Option<[u8; 16]>,
@@ -354,6 +370,8 @@ impl ServerAuth {
             dummy: Zeroizing::new(String::new()),
             attempt: None,
             framed: None,
+            name_servers: NameServers::default(),
+            remote_success: false,
             out: VecDeque::new(),
             #[cfg(test)]
             forced_challenge: None,
@@ -373,6 +391,17 @@ impl ServerAuth {
     /// The address a remote verdict gave, if one did.
     pub(crate) const fn framed(&self) -> Option<FramedAddress> {
         self.framed
+    }
+
+    /// The DNS and NBNS servers the last remote Accept gave, per pair (`None`: the configured
+    /// pair applies).
+    pub(crate) const fn name_servers(&self) -> NameServers {
+        self.name_servers
+    }
+
+    /// Whether the last Success came from a remote verdict.
+    pub(crate) const fn remote_success(&self) -> bool {
+        self.remote_success
     }
 
     fn challenge_len(&self) -> usize {
@@ -548,13 +577,38 @@ impl ServerAuth {
         if found == Lookup::Remote {
             return self.defer(now, identifier, value, name, user, cfg, rng);
         }
-        match self.verify(identifier, value, name, found) {
+        let result = self.verify(identifier, value, name, found);
+        self.local_result(now, identifier, user, result, cfg, rng)
+    }
+
+    /// Answers attempt `identifier` after a local check: Success (RFC 1994 §4.2, RFC 2759
+    /// §5; PAP Authenticate-Ack, RFC 1334 §2.2.2) with `result`'s message, or the usual
+    /// Failure.
+    fn local_result(
+        &mut self,
+        now: Instant,
+        identifier: u8,
+        user: String,
+        result: Result<Vec<u8>, AuthFailure>,
+        cfg: &LinkConfig,
+        rng: &mut ChaCha20Rng,
+    ) -> Outcome {
+        match result {
             Ok(success_message) => {
-                let reply = emit(identifier, chap::Body::Success(&success_message));
+                let (protocol, reply) = if self.method == AuthProtocol::Pap {
+                    let ack = pap::Body::AuthenticateAck(SUCCESS_TEXT);
+                    (Protocol::Pap, emit(identifier, ack))
+                } else {
+                    let success = chap::Body::Success(&success_message);
+                    (Protocol::Chap, emit(identifier, success))
+                };
                 self.last_reply.clone_from(&reply);
-                self.out.push_back((Protocol::Chap, reply));
+                self.out.push_back((protocol, reply));
                 self.phase = Phase::Done { id: identifier };
                 self.deadline = None;
+                self.framed = None;
+                self.name_servers = NameServers::default();
+                self.remote_success = false;
                 Outcome::Success { user }
             }
             Err(reason) => self.fail(now, identifier, user, reason, cfg, rng, &LOCAL_FAILURE),
@@ -707,17 +761,7 @@ impl ServerAuth {
             return self.defer(now, identifier, password, peer_id, user, cfg, rng);
         }
         let result = self.verify(identifier, password, peer_id, found);
-        match result {
-            Ok(_) => {
-                let reply = emit(identifier, pap::Body::AuthenticateAck(SUCCESS_TEXT));
-                self.last_reply.clone_from(&reply);
-                self.out.push_back((Protocol::Pap, reply));
-                self.phase = Phase::Done { id: identifier };
-                self.deadline = None;
-                Outcome::Success { user }
-            }
-            Err(reason) => self.fail(now, identifier, user, reason, cfg, rng, &LOCAL_FAILURE),
-        }
+        self.local_result(now, identifier, user, result, cfg, rng)
     }
 
     /// Hands the attempt to a remote verifier: nothing is checked here, and the link waits
@@ -795,7 +839,39 @@ impl ServerAuth {
                 let reason = AuthFailure::Rejected { error };
                 self.fail(now, id, user, reason, cfg, rng, &reply)
             }
+            AuthVerdict::NoAnswer => {
+                let reason = AuthFailure::NoVerdict;
+                self.fail(now, id, user, reason, cfg, rng, &FINAL_FAILURE)
+            }
         })
+    }
+
+    /// Checks the attempt pending with `ticket` here after all, against what `auth` finds for
+    /// its user name (see [`crate::remote`]): the verdict a local look-up would have given.
+    /// `None` when `ticket` is not the pending attempt's, as in [`ServerAuth::resolve`].
+    pub(crate) fn resolve_locally(
+        &mut self,
+        now: Instant,
+        ticket: AuthTicket,
+        cfg: &LinkConfig,
+        auth: &mut dyn Authenticator,
+        rng: &mut ChaCha20Rng,
+    ) -> Option<Outcome> {
+        let Phase::Pending {
+            id,
+            ticket: pending,
+        } = self.phase
+        else {
+            return None;
+        };
+        if pending != ticket {
+            return None;
+        }
+        let attempt = self.attempt.take()?;
+        let Attempt { user, name, value } = *attempt;
+        let found = lookup(auth, &user);
+        let result = self.verify(id, &value, &name, found);
+        Some(self.local_result(now, id, user, result, cfg, rng))
     }
 
     /// Answers the attempt `id` a remote verifier accepted with Success (RFC 2759 §5, RFC
@@ -836,6 +912,12 @@ impl ServerAuth {
         self.phase = Phase::Done { id };
         self.deadline = None;
         self.framed = accept.address;
+        let given = |pair: [Option<Ipv4Addr>; 2]| pair.iter().any(Option::is_some).then_some(pair);
+        self.name_servers = NameServers {
+            dns: given(accept.dns),
+            nbns: given(accept.nbns),
+        };
+        self.remote_success = true;
         Outcome::Success { user }
     }
 

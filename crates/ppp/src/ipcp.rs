@@ -3,8 +3,9 @@
 //! Authenticator role: the peer's IP-Address option is acknowledged only when it equals the
 //! address assigned to this session; anything else (0.0.0.0 included) is Nak'd with that address,
 //! and the option is never rejected (rejecting it makes Windows hang up). DNS and
-//! NBNS (129-132) are Nak'd to the configured values, or rejected when not configured (as pppd
-//! rejects `ms-wins` from Windows). When the peer does not ask for an address at all,
+//! NBNS (129-132) are Nak'd to the configured values (or those a remote verdict gave for the
+//! session, RFC 2548, Microsoft vendor 311 types 28-31), or rejected when not configured (as pppd rejects `ms-wins` from
+//! Windows). When the peer does not ask for an address at all,
 //! the assigned address is appended to a Nak (RFC 1661 §5.3 allows prompting). Everything else,
 //! VJ compression included, is rejected.
 
@@ -22,8 +23,11 @@ pub(crate) struct ServerIpcp {
     our_addr: Option<Ipv4Addr>,
     /// The address assigned to the peer (set by the link before IPCP requests are judged).
     pub(crate) assigned: Option<Ipv4Addr>,
-    dns: [Option<Ipv4Addr>; 2],
-    wins: [Option<Ipv4Addr>; 2],
+    /// The DNS servers offered (the configured ones, or a remote verdict's; see
+    /// [`crate::Accept::dns`]).
+    pub(crate) dns: [Option<Ipv4Addr>; 2],
+    /// The NBNS servers offered, likewise.
+    pub(crate) wins: [Option<Ipv4Addr>; 2],
 }
 
 impl ServerIpcp {

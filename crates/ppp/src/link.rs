@@ -160,6 +160,51 @@ impl Endpoint<Server> {
         true
     }
 
+    /// Checks the attempt handed out as [`Event::AuthRequest`] with `ticket` against `auth`
+    /// after all, as if its look-up had found the user at once: for a caller whose remote
+    /// verifier did not answer and who keeps local credentials as a fallback (see
+    /// [`crate::remote`]). The stored Response is verified against our unchanged challenge;
+    /// Success or Failure and the usual event follow. Returns false, doing nothing, when
+    /// `ticket` is not pending any more.
+    pub fn resolve_auth_locally(
+        &mut self,
+        now: Instant,
+        ticket: AuthTicket,
+        auth: &mut dyn Authenticator,
+    ) -> bool {
+        let outcome = match self.role.auth.as_mut() {
+            Some(a) if self.phase != Phase::Dead => {
+                a.resolve_locally(now, ticket, &self.role.cfg, auth, &mut self.rng)
+            }
+            _ => None,
+        };
+        let Some(outcome) = outcome else {
+            tracing::debug!(
+                ticket = ticket.get(),
+                "local check for no pending attempt ignored"
+            );
+            return false;
+        };
+        #[cfg(test)]
+        if let Some(a) = self.role.auth.as_ref() {
+            self.role.auth_checks = a.checks;
+        }
+        self.auth_outcome(now, outcome);
+        self.drive(now);
+        true
+    }
+
+    /// Whether the peer's authentication was decided by a remote verdict
+    /// ([`Link::resolve_auth`]) rather than checked here; false before it succeeded.
+    pub fn verified_remotely(&self) -> bool {
+        self.role.user.is_some()
+            && self
+                .role
+                .auth
+                .as_ref()
+                .is_some_and(ServerAuth::remote_success)
+    }
+
     /// The authenticated user, once authentication succeeded.
     pub fn user(&self) -> Option<&str> {
         self.role.user.as_deref()
@@ -331,6 +376,13 @@ impl Endpoint<Server> {
                     method,
                 });
                 self.role.user = Some(user);
+                // A remote verdict's name servers replace the configured pair for this
+                // session (RFC 2548, vendor 311 types 28-31); a local check gets the configured ones.
+                let given = self.role.auth.as_ref().map(ServerAuth::name_servers);
+                let given = given.unwrap_or_default();
+                let ipcp = &mut self.role.ipcp.neg;
+                ipcp.dns = given.dns.unwrap_or(self.role.cfg.dns);
+                ipcp.wins = given.nbns.unwrap_or(self.role.cfg.wins);
                 if self.phase == Phase::Authenticate {
                     self.phase = Phase::Network;
                     self.role.ipcp.open(now);

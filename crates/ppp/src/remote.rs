@@ -20,12 +20,21 @@
 //!   1994 §4.2), PAP an Authenticate-Ack (RFC 1334 §2.2.2). The verdict's address (RADIUS
 //!   Framed-IP-Address, RFC 2865 §5.8) is what IPCP then hands out, through
 //!   [`crate::Authenticator::assign_remote_address`].
+//!   An Accept may also name the session's DNS and NBNS servers (RADIUS
+//!   MS-Primary/Secondary-DNS-Server and -NBNS-Server, RFC 2548, Microsoft vendor 311 types 28-31): IPCP then offers
+//!   those (RFC 1877 options 129-132) instead of the configured ones (see [`Accept::dns`]).
 //! - [`Reject`]: the link sends the usual Failure (RFC 1994 §4.2; for MS-CHAP `E=<code> R=<0|1>
 //!   C=<new challenge> V=<n> M=<text>`, RFC 2759 §6) with the verifier's error code and text
 //!   if it gave them (RADIUS: MS-CHAP-Error, RFC 2548, and Reply-Message, RFC 2865
 //!   §5.18), or PAP's Authenticate-Nak. `R=0`, and the end of the link, when the verdict
 //!   allows no retry or the link's `auth_retries` are used up; with `R=1` the peer's next
 //!   Response is a new attempt, handed out again.
+//! - [`AuthVerdict::NoAnswer`]: no verifier answered (every RADIUS server timed out). The link
+//!   fails the attempt as if its own wait had run out (`R=0`, "the authentication server did
+//!   not answer"). Instead of giving this verdict, the caller may check the attempt against
+//!   local credentials with [`crate::Link::resolve_auth_locally`]: the stored Response is
+//!   verified exactly as if the [`crate::Authenticator`] had found the user at once (a
+//!   fallback account for when the directory is down).
 //!
 //! While a verdict is pending the link never retransmits its Challenge: RFC 1994 §4.1 has
 //! Challenges sent "until a valid Response packet is received", and the Response that arrived
@@ -192,6 +201,9 @@ pub enum AuthVerdict {
     Accept(Accept),
     /// The peer is not (RADIUS Access-Reject).
     Reject(Reject),
+    /// No verifier answered (no RADIUS server did, after every retry): the attempt fails
+    /// as when no verdict comes in time ([`crate::AuthFailure::NoVerdict`], `R=0`).
+    NoAnswer,
 }
 
 /// What comes with an accepted attempt.
@@ -211,6 +223,16 @@ pub struct Accept {
     /// How long the session may stay idle (RADIUS Idle-Timeout, RFC 2865 §5.28). Carried like
     /// `session_timeout`, never acted on by the link.
     pub idle_timeout: Option<Duration>,
+    /// Primary and secondary DNS server (RADIUS MS-Primary-DNS-Server and
+    /// MS-Secondary-DNS-Server, RFC 2548, Microsoft vendor 311 types 28 and 29). When either is set, the pair replaces
+    /// the link's configured DNS servers for this session's IPCP (RFC 1877 options 129, 131);
+    /// a slot left `None` is then rejected rather than filled from the configuration, so the
+    /// client never mixes the directory's servers with ours. Both `None`: the configured ones.
+    pub dns: [Option<Ipv4Addr>; 2],
+    /// Primary and secondary NBNS (WINS) server (RADIUS MS-Primary-NBNS-Server and
+    /// MS-Secondary-NBNS-Server, RFC 2548, types 30 and 31), for options 130 and 132; replaces
+    /// the configured pair the same way as `dns`.
+    pub nbns: [Option<Ipv4Addr>; 2],
 }
 
 impl Accept {
@@ -253,6 +275,18 @@ impl Accept {
     /// Sets the idle limit (RADIUS Idle-Timeout, RFC 2865 §5.28).
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the session's DNS servers, primary and secondary (see [`Accept::dns`]).
+    pub fn with_dns(mut self, primary: Option<Ipv4Addr>, secondary: Option<Ipv4Addr>) -> Self {
+        self.dns = [primary, secondary];
+        self
+    }
+
+    /// Sets the session's NBNS (WINS) servers, primary and secondary (see [`Accept::nbns`]).
+    pub fn with_nbns(mut self, primary: Option<Ipv4Addr>, secondary: Option<Ipv4Addr>) -> Self {
+        self.nbns = [primary, secondary];
         self
     }
 }

@@ -36,5 +36,7 @@ mod test_support;
 pub use dataplane::{
     Batch, DataPlane, DataPlaneStats, Handoff, HandoffReason, Inbound, Outbound, Transmit,
 };
-pub use server::{Event, KickTarget, Kicked, Refusal, Server, SessionId, SessionTraffic};
+pub use server::{
+    AuthOrder, Event, KickTarget, Kicked, Refusal, Server, SessionId, SessionTraffic,
+};
 pub use snapshot::{SessionRow, Snapshot};

@@ -449,6 +449,27 @@ impl Peer {
         applied
     }
 
+    /// Checks the login of session `key` handed out with `ticket` against `auth` after all
+    /// (no remote verifier answered); false when the session is gone or no longer waiting.
+    pub(crate) fn resolve_auth_locally(
+        &mut self,
+        now: Instant,
+        key: l2tp::SessionKey,
+        ticket: ppp::AuthTicket,
+        settings: &Settings,
+        auth: &mut dyn ppp::Authenticator,
+    ) -> bool {
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return false;
+        };
+        let applied = session.link.resolve_auth_locally(now, ticket, auth);
+        if applied {
+            session.granted = (None, None);
+        }
+        self.drive(now, settings);
+        applied
+    }
+
     /// Closes one session (LCP Terminate-Request, then CDN); with `whole_peer` the tunnel goes
     /// too (StopCCN) because the client has nothing else here.
     pub(crate) fn close_session(

@@ -24,11 +24,14 @@
 //!   IKE Delete.
 //! - Limits: peers in total and per source address, sessions per user, login back-off
 //!   ([`crate::guard`]); refusals are logged through a bounded limiter.
-//! - Remote authentication ([`Server::set_remote_auth`]): instead of checking logins against
-//!   the users file, every attempt that passes the limits is handed out as
+//! - Remote authentication ([`Server::set_auth_order`]): instead of checking a login against
+//!   the users file, an attempt that passes the limits may be handed out as
 //!   [`Event::AuthRequest`], for a verifier such as a RADIUS server (RFC 2865), and answered
 //!   when [`Server::auth_verdict`] brings the verdict (see [`ppp::remote`]). The verdict's
-//!   address (Framed-IP-Address, RFC 2865 §5.8) wins over the pool.
+//!   address (Framed-IP-Address, RFC 2865 §5.8) wins over the pool, and its DNS and NBNS
+//!   servers (RFC 2548, Microsoft vendor 311 types 28-31) over the `ppp:` ones. [`AuthOrder`] says per login which source
+//!   decides: the users file, the verifier, the users file first and the verifier for names it
+//!   does not list, or the verifier first and the users file only when no verifier answers.
 //!
 //! Costs: an input costs the work of the one peer it concerns. Peers' deadlines sit in an
 //! ordered set, so [`Server::poll_timeout`] is O(log n) and [`Server::handle_timeout`] touches
@@ -107,7 +110,7 @@ pub enum Event {
         /// Its IPv4 traffic, as `status` counted it.
         traffic: SessionTraffic,
     },
-    /// With [`Server::set_remote_auth`]: a login awaits a verdict, to be given with
+    /// When [`Server::set_auth_order`] hands a login out: it awaits a verdict, to be given with
     /// [`Server::auth_verdict`] within `ppp`'s authentication timeout (30 s), after which the
     /// client is refused ("the authentication server did not answer"). Like every event, it
     /// is dropped if the daemon leaves more than 4096 events undrained.
@@ -273,8 +276,38 @@ pub struct Server {
     keylog: bool,
     /// Pairs (by our inbound SPI) whose soft limit was already reported.
     soft_reported: HashSet<u32>,
-    /// Logins are decided by a remote verifier ([`Server::set_remote_auth`]).
-    remote_auth: bool,
+    /// Who decides logins ([`Server::set_auth_order`]).
+    auth_order: AuthOrder,
+}
+
+/// Which source decides a login: the users file, a remote verifier (handed out as
+/// [`Event::AuthRequest`]), or both in an order. Set with [`Server::set_auth_order`]; the
+/// daemon takes it from `radius.order`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthOrder {
+    /// Only the users file (no remote verifier).
+    #[default]
+    Local,
+    /// Only the remote verifier; the users file decides no login (it still gives addresses
+    /// reserved for a name, and per-user limits).
+    Remote,
+    /// The users file first: a name it lists is checked against it, and that check is final
+    /// (a wrong password or a disabled entry is refused, never handed on, or the remote
+    /// verifier would be a way around a local entry); a name it does not list goes to the
+    /// remote verifier.
+    LocalThenRemote,
+    /// The remote verifier first, and its verdict is final (a Reject too); only when no
+    /// verifier answered at all ([`ppp::AuthVerdict::NoAnswer`]) is the login checked against
+    /// the users file: a fallback account for when the directory is down.
+    RemoteThenLocal,
+}
+
+impl AuthOrder {
+    /// Whether logins may be handed out as [`Event::AuthRequest`].
+    pub const fn uses_remote(self) -> bool {
+        !matches!(self, Self::Local)
+    }
 }
 
 /// Which sessions [`Server::kick`] ends.
@@ -312,8 +345,8 @@ struct Auth<'a> {
     by_addr: &'a HashMap<Ipv4Addr, (PeerId, l2tp::SessionKey)>,
     source: IpAddr,
     now: Instant,
-    /// Hand every attempt that passes the limits to a remote verifier.
-    remote: bool,
+    /// Which attempts that pass the limits go to a remote verifier.
+    order: AuthOrder,
 }
 
 impl ppp::Authenticator for Auth<'_> {
@@ -321,10 +354,13 @@ impl ppp::Authenticator for Auth<'_> {
         if let Err(blocked) = self.logins.check(self.now, user, self.source) {
             return throttled(blocked);
         }
-        if self.remote {
+        if matches!(self.order, AuthOrder::Remote | AuthOrder::RemoteThenLocal) {
             return ppp::Lookup::Remote;
         }
         match self.users.lookup(user) {
+            users::Lookup::NotFound if self.order == AuthOrder::LocalThenRemote => {
+                ppp::Lookup::Remote
+            }
             users::Lookup::NotFound => ppp::Lookup::NotFound,
             users::Lookup::Disabled => ppp::Lookup::Disabled,
             users::Lookup::Found {
@@ -341,7 +377,7 @@ impl ppp::Authenticator for Auth<'_> {
         let name = match self.users.lookup(user) {
             users::Lookup::Found { name, .. } => name,
             // The remote verifier accepted a user the users file need not list.
-            _ if self.remote => user,
+            _ if self.order.uses_remote() => user,
             _ => return None,
         };
         self.pool.as_mut()?.allocate(name)
@@ -457,7 +493,7 @@ impl Server {
             inform,
             keylog: false,
             soft_reported: HashSet::new(),
-            remote_auth: false,
+            auth_order: AuthOrder::Local,
         }
     }
 
@@ -480,8 +516,26 @@ impl Server {
     /// back through [`Server::auth_verdict`]. Addresses still come from the pool (a user's
     /// reservation in the users file included) unless the verdict names one, and reloading the
     /// users file no longer disconnects users it does not list.
+    ///
+    /// The same as [`Server::set_auth_order`] with [`AuthOrder::Remote`] (`true`) or
+    /// [`AuthOrder::Local`] (`false`).
     pub fn set_remote_auth(&mut self, on: bool) {
-        self.remote_auth = on;
+        self.set_auth_order(if on {
+            AuthOrder::Remote
+        } else {
+            AuthOrder::Local
+        });
+    }
+
+    /// Which source decides each login from now on (see [`AuthOrder`]). Reloading the users
+    /// file disconnects only sessions the users file decided.
+    pub fn set_auth_order(&mut self, order: AuthOrder) {
+        self.auth_order = order;
+    }
+
+    /// Who decides logins.
+    pub fn auth_order(&self) -> AuthOrder {
+        self.auth_order
     }
 
     /// A `Clone + Send + Sync` handle on the data plane, for every thread that reads sockets
@@ -608,6 +662,10 @@ impl Server {
     /// `ticket`: the client gets Success or Failure (see [`ppp::remote`]). Returns false, doing
     /// nothing, when that login is no longer waiting (the session is gone, or timed out
     /// waiting): a late verdict is harmless.
+    ///
+    /// [`ppp::AuthVerdict::NoAnswer`] (no verifier answered) refuses the login, except with
+    /// [`AuthOrder::RemoteThenLocal`]: the client's stored answer is then checked against the
+    /// users file, as if that had been asked first.
     pub fn auth_verdict(
         &mut self,
         now: Instant,
@@ -616,7 +674,28 @@ impl Server {
         verdict: ppp::AuthVerdict,
     ) -> bool {
         self.take_notes(now);
+        let fallback =
+            verdict == ppp::AuthVerdict::NoAnswer && self.auth_order == AuthOrder::RemoteThenLocal;
         let applied = match self.peers.get_mut(&session.peer) {
+            Some(peer) if fallback => {
+                let client = peer.tuple.remote;
+                let mut auth = Auth {
+                    users: &self.users,
+                    pool: &mut self.pool,
+                    logins: &self.logins,
+                    by_addr: &self.by_addr,
+                    source: client.ip(),
+                    now,
+                    order: AuthOrder::Local,
+                };
+                let applied =
+                    peer.resolve_auth_locally(now, session.key, ticket, &self.settings, &mut auth);
+                if applied {
+                    info!(%client, "no authentication server answered: login checked against users.yaml instead (radius.order)");
+                }
+                self.touch(session.peer);
+                applied
+            }
             Some(peer) => {
                 let applied = peer.resolve_auth(now, session.key, ticket, verdict, &self.settings);
                 self.touch(session.peer);
@@ -668,11 +747,11 @@ impl Server {
             pool.set_reservations(self.users.reservations());
         }
         let mut gone = Vec::new();
-        // With remote authentication the users file does not list every user.
-        let peers = self.peers.iter().filter(|_| !self.remote_auth);
-        for (id, peer) in peers {
+        for (id, peer) in &self.peers {
             for session in peer.sessions.values() {
+                // A remote verifier's users need not be in the users file.
                 if let Some(user) = &session.user
+                    && !session.link.verified_remotely()
                     && !matches!(self.users.lookup(user), users::Lookup::Found { .. })
                 {
                     gone.push((*id, session.ids, user.clone()));
@@ -958,7 +1037,7 @@ impl Server {
             by_addr: &self.by_addr,
             source,
             now,
-            remote: self.remote_auth,
+            order: self.auth_order,
         };
         let result = peer.handle_l2tp(
             now,
@@ -1607,7 +1686,19 @@ impl Server {
         for event in events {
             match event {
                 PeerEvent::Authenticated { key, user, method } => {
-                    let _ = key;
+                    if self.auth_order.uses_remote() {
+                        let remote = self
+                            .peers
+                            .get(&id)
+                            .and_then(|p| p.sessions.get(&key))
+                            .is_some_and(|s| s.link.verified_remotely());
+                        let decided_by = if remote {
+                            "the authentication server"
+                        } else {
+                            "users.yaml"
+                        };
+                        info!(user = %user.printable(), %client, decided_by, "login accepted");
+                    }
                     self.logins.succeeded(&user, client.ip());
                     self.events.push_back(Event::Authenticated {
                         user,
@@ -1650,9 +1741,19 @@ impl Server {
                     ) {
                         self.logins.failed(now, &user, client.ip());
                     }
+                    // With a remote verifier in use, say when the users file decided.
+                    let local = self.auth_order.uses_remote()
+                        && matches!(
+                            reason,
+                            ppp::AuthFailure::UnknownUser
+                                | ppp::AuthFailure::UserDisabled
+                                | ppp::AuthFailure::WrongPassword
+                                | ppp::AuthFailure::CleartextRequired
+                        );
                     let message = format!(
-                        "user {}: {reason} -> Windows error {windows_error}",
-                        user.printable()
+                        "user {}: {reason}{} -> Windows error {windows_error}",
+                        user.printable(),
+                        if local { " (users.yaml)" } else { "" }
                     );
                     let cause = Refusal {
                         layer: "ppp",

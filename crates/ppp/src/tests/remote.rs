@@ -707,3 +707,137 @@ fn the_attempt_is_redacted_in_debug() {
         "{shown}"
     );
 }
+
+#[test]
+fn no_answer_fails_the_attempt_with_r0() {
+    for method in METHODS {
+        let mut p = Pair::new(method, "clientPass");
+        let (ticket, _) = p.last_request();
+        let from = p.from_link.len();
+        assert!(p.resolve(ticket, AuthVerdict::NoAnswer), "{method}");
+        assert_eq!(p.failures(), [AuthFailure::NoVerdict], "{method}");
+        assert_eq!(p.link.role.auth_checks, 0, "{method}: nothing checked here");
+        let (code, text) = p.from_link[from..]
+            .iter()
+            .find_map(|f| reply_text(f))
+            .expect("a Failure or Nak");
+        assert!(code == 4 || code == 3, "{method}");
+        if matches!(method, AuthProtocol::MsChapV2 | AuthProtocol::MsChapV1) {
+            assert!(text.starts_with(b"E=691 R=0 C="), "{method}");
+        }
+        assert!(p.link.user().is_none());
+    }
+}
+
+/// The local fallback's credentials: one user, and the pool of [`Users`].
+fn local(password: &str) -> Users {
+    Users::with("User", password)
+}
+
+#[test]
+fn a_pending_attempt_is_checked_locally_on_request() {
+    for method in METHODS {
+        // The right password in the local store: Success, IPCP up, checked exactly once.
+        let mut p = Pair::new(method, "clientPass");
+        let (ticket, _) = p.last_request();
+        let mut users = local("clientPass");
+        assert!(
+            p.link.resolve_auth_locally(p.now, ticket, &mut users),
+            "{method}"
+        );
+        p.pump();
+        assert_eq!(p.link.role.auth_checks, 1, "{method}");
+        assert!(p.link_events.contains(&Event::Authenticated {
+            user: "User".into(),
+            method
+        }));
+        // MS-CHAPv2: our own S= over the stored response satisfied the peer (else 778).
+        assert!(!p.peer.is_down(), "{method}");
+        assert_eq!(p.link.ipcp_state(), State::Opened, "{method}");
+        assert_eq!(p.peer.ipcp_state(), State::Opened, "{method}");
+        assert!(!p.link.verified_remotely(), "{method}: decided here");
+        // The ticket is spent: neither a verdict nor a second check applies.
+        assert!(!p.resolve(ticket, AuthVerdict::Reject(Reject::new())));
+        assert!(!p.link.resolve_auth_locally(p.now, ticket, &mut users));
+
+        // A wrong password in the local store: the usual local Failure (a retry allowed).
+        let mut q = Pair::new(method, "clientPass");
+        let (ticket, _) = q.last_request();
+        let from = q.from_link.len();
+        let mut users = local("otherPass");
+        assert!(q.link.resolve_auth_locally(q.now, ticket, &mut users));
+        q.pump();
+        assert_eq!(q.failures(), [AuthFailure::WrongPassword], "{method}");
+        let (code, text) = q.from_link[from..]
+            .iter()
+            .find_map(|f| reply_text(f))
+            .expect("a Failure or Nak");
+        assert!(code == 4 || code == 3, "{method}");
+        if matches!(method, AuthProtocol::MsChapV2 | AuthProtocol::MsChapV1) {
+            assert!(text.starts_with(b"E=691 R=1 C="), "{method}");
+        }
+        assert!(q.link.user().is_none());
+    }
+    // A user the local store does not know is refused like any unknown user.
+    let mut p = Pair::new(AuthProtocol::MsChapV2, "clientPass");
+    let (ticket, _) = p.last_request();
+    let mut users = Users::with("Someone", "clientPass");
+    assert!(p.link.resolve_auth_locally(p.now, ticket, &mut users));
+    p.pump();
+    assert_eq!(p.failures(), [AuthFailure::UnknownUser]);
+    // A forged ticket does nothing.
+    let mut q = Pair::new(AuthProtocol::Chap, "clientPass");
+    let (real, _) = q.last_request();
+    let forged = AuthTicket(real.get().wrapping_add(1));
+    assert!(
+        !q.link
+            .resolve_auth_locally(q.now, forged, &mut local("clientPass"))
+    );
+    assert!(q.link.user().is_none());
+}
+
+#[test]
+fn an_accepts_name_servers_replace_the_configured_ones() {
+    let ip = |d| Ipv4Addr::new(10, 0, 0, d);
+    let up = |p: &mut Pair| {
+        super::peer_events(&mut p.peer)
+            .into_iter()
+            .find_map(|e| match e {
+                Event::IpUp { dns, wins, .. } => Some((dns, wins)),
+                _ => None,
+            })
+            .expect("the peer's IPCP came up")
+    };
+    let wants_all = |c: &mut PeerConfig| {
+        c.request_dns = true;
+        c.request_wins = true;
+    };
+    // Both pairs from the verdict.
+    let mut p = Pair::with(AuthProtocol::MsChapV2, "clientPass", |_| {}, wants_all);
+    let (ticket, request) = p.last_request();
+    let AuthVerdict::Accept(accept) = verify(&request, "clientPass") else {
+        panic!("accepted");
+    };
+    let accept = accept
+        .with_dns(Some(ip(53)), Some(ip(54)))
+        .with_nbns(Some(ip(137)), None);
+    assert!(p.resolve(ticket, AuthVerdict::Accept(accept)));
+    assert!(p.link.verified_remotely());
+    assert_eq!(
+        up(&mut p),
+        ([Some(ip(53)), Some(ip(54))], [Some(ip(137)), None]),
+        "the verdict's servers; its missing secondary NBNS is not filled in"
+    );
+    // No name servers in the verdict: the configured DNS (server_config), no WINS.
+    let mut q = Pair::with(AuthProtocol::Pap, "clientPass", |_| {}, wants_all);
+    let (ticket, request) = q.last_request();
+    assert!(q.resolve(ticket, verify(&request, "clientPass")));
+    let configured = Some(Ipv4Addr::new(192, 168, 1, 3));
+    assert_eq!(up(&mut q), ([configured, configured], [None, None]));
+    // Only a primary DNS: it replaces the configured pair (no mixing with ours).
+    let mut r = Pair::with(AuthProtocol::Chap, "clientPass", |_| {}, wants_all);
+    let (ticket, _) = r.last_request();
+    let accept = Accept::new().with_dns(Some(ip(53)), None);
+    assert!(r.resolve(ticket, AuthVerdict::Accept(accept)));
+    assert_eq!(up(&mut r), ([Some(ip(53)), None], [None, None]));
+}
