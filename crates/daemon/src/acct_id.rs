@@ -4,9 +4,6 @@
 //! unique across restarts, and it names the session again in a Disconnect-Request or
 //! CoA-Request (RFC 5176 §3).
 
-// Removed once accounting uses it.
-#![allow(dead_code)]
-
 use server::SessionId;
 
 /// Makes and reads this daemon's accounting session IDs.
@@ -29,6 +26,10 @@ impl AcctSessionIds {
 
     /// The session an Acct-Session-Id of this daemon names; `None` for anything else,
     /// including an ID from before a restart.
+    #[allow(
+        dead_code,
+        reason = "for Disconnect-Request and CoA-Request (RFC 5176)"
+    )]
     pub(crate) fn parse(&self, text: &str) -> Option<SessionId> {
         let (boot, session) = text.split_once('-')?;
         if boot.len() < 8 || !boot.bytes().all(|b| b.is_ascii_hexdigit()) {

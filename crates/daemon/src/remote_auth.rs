@@ -18,7 +18,10 @@
 //! Reply-Message. No answer from any server refuses the login (the client sees error 691).
 //! Access-Challenge (needs a second round the PPP methods cannot carry) refuses it too.
 //!
-//! Accounting and Dynamic Authorization (CoA, Disconnect) are not done yet.
+//! The same client and socket carry accounting (`radius.accounting`, on by default): an
+//! Access-Accept's User-Name, Class and Acct-Interim-Interval go to [`crate::accounting`]
+//! ([`RemoteAuth::take_accepted`]), which builds the records; the client queues and sends
+//! them to the accounting servers. Dynamic Authorization (CoA, Disconnect) is not done yet.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -35,6 +38,8 @@ use server::escape::Printable;
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
+use crate::accounting::RadiusLogin;
+
 /// NAS-Identifier when neither the configuration nor the host name gives one.
 const FALLBACK_NAS_IDENTIFIER: &str = "l2tpd-rs";
 
@@ -46,6 +51,8 @@ struct Pending {
     session: SessionId,
     ticket: AuthTicket,
     user: String,
+    /// User-Name as sent, for accounting.
+    name: Vec<u8>,
     method: AuthProtocol,
 }
 
@@ -55,6 +62,8 @@ pub(crate) struct RemoteAuth {
     socket: UdpSocket,
     pending: HashMap<RequestId, Pending>,
     verdicts: Vec<(SessionId, AuthTicket, AuthVerdict)>,
+    /// What accounting needs from each Access-Accept given out as a verdict.
+    accepted: Vec<(SessionId, RadiusLogin)>,
     called_station: Option<String>,
     /// The servers, for log lines.
     servers: String,
@@ -105,7 +114,30 @@ impl RemoteAuth {
                 secret: radius::SharedSecret::new(s.secret.as_bytes()),
             })
             .collect();
-        let mut cfg = ClientConfig::new(servers, Vec::new());
+        let acct = &opts.accounting;
+        if acct.enabled
+            && let Some(s) = acct
+                .servers
+                .iter()
+                .find(|s| s.address.is_ipv4() != local.is_ipv4())
+        {
+            anyhow::bail!(
+                "radius: accounting server {} and the RADIUS socket ({local}) are of different \
+                 address families: use servers of one family (or set radius.source_address to \
+                 match)",
+                s.address
+            );
+        }
+        let acct_servers = acct
+            .servers
+            .iter()
+            .filter(|_| acct.enabled)
+            .map(|s| radius::Server {
+                address: s.address,
+                secret: radius::SharedSecret::new(s.secret.as_bytes()),
+            })
+            .collect();
+        let mut cfg = ClientConfig::new(servers, acct_servers);
         cfg.timeout = opts.timeout;
         cfg.retries = opts.retries;
         let nas_identifier = opts.nas_identifier.clone().unwrap_or_else(host_name);
@@ -133,6 +165,7 @@ impl RemoteAuth {
             socket,
             pending: HashMap::new(),
             verdicts: Vec::new(),
+            accepted: Vec::new(),
             called_station: called_station.map(|a| a.to_string()),
             servers: server_list,
             last_drop_warning: None,
@@ -142,6 +175,17 @@ impl RemoteAuth {
     /// The socket answers come in on.
     pub(crate) fn socket(&self) -> &UdpSocket {
         &self.socket
+    }
+
+    /// The RADIUS client, for accounting records ([`crate::accounting::Accounting::submit`]).
+    pub(crate) fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// The Access-Accept facts of the Accept verdicts since the last call (drained with
+    /// [`Self::take_verdicts`]).
+    pub(crate) fn take_accepted(&mut self) -> Vec<(SessionId, RadiusLogin)> {
+        std::mem::take(&mut self.accepted)
     }
 
     /// When [`Self::handle_timeout`] is next due.
@@ -277,6 +321,7 @@ impl RemoteAuth {
                         session,
                         ticket,
                         user,
+                        name: request.name.clone(),
                         method: request.method,
                     },
                 );
@@ -316,6 +361,10 @@ impl RemoteAuth {
                         continue;
                     };
                     let verdict = verdict(&p.user, p.method, &r);
+                    if matches!(verdict, AuthVerdict::Accept(_)) {
+                        self.accepted
+                            .push((p.session, RadiusLogin::from_accept(p.name, &r.attributes)));
+                    }
                     self.verdicts.push((p.session, p.ticket, verdict));
                 }
                 Event::AccessFailed { request, error } => {

@@ -41,6 +41,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
+use crate::accounting::Accounting;
 use crate::clock;
 use crate::control::{self, DaemonInfo, Request, Response};
 use crate::datapath::{self, Input, Lane, Listener, Owner};
@@ -97,6 +98,8 @@ struct Runtime {
     hooks: crate::hooks::Hooks,
     /// RADIUS authentication, if configured (`radius`).
     radius: Option<RemoteAuth>,
+    /// RADIUS accounting, if on (`radius.accounting`); its records go through `radius`.
+    accounting: Option<Accounting>,
 }
 
 /// `l2tpd-rs run`.
@@ -316,6 +319,7 @@ async fn setup(
         crate::files::check_users_file_readable(&config.daemon.users_file, &p.user, &group)?;
     }
 
+    let mut accounting = None;
     let radius = match &config.daemon.radius {
         Some(opts) => {
             // Called-Station-Id: the address clients dial, when we know it.
@@ -328,6 +332,26 @@ async fn setup(
                 .find(|a| !a.is_unspecified())
                 .or(opts.nas_ip_address)
                 .map(std::net::IpAddr::V4);
+            let acct = &opts.accounting;
+            if acct.enabled && !acct.servers.is_empty() {
+                let servers = acct
+                    .servers
+                    .iter()
+                    .map(|s| s.address.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                info!(
+                    servers = %servers,
+                    interim_secs = acct.interim_interval.map_or(0, |d| d.as_secs()),
+                    "RADIUS accounting on: Start, Interim-Update and Stop for every session"
+                );
+                accounting = Some(Accounting::new(
+                    clock::unix_seconds(),
+                    clock::now(),
+                    called.map(|a| a.to_string()),
+                    acct.interim_interval,
+                ));
+            }
             Some(RemoteAuth::new(opts, called, clock::os_seed()).await?)
         }
         None => None,
@@ -354,6 +378,7 @@ async fn setup(
         metrics: crate::metrics::Metrics::default(),
         hooks,
         radius,
+        accounting,
     })
 }
 
@@ -566,13 +591,14 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     let mut shutdown_deadline: Option<Instant> = None;
     loop {
         rt.notifier.watchdog(clock::now());
-        let timeout = match (
+        let timeout = [
             server.poll_timeout(),
             rt.radius.as_ref().and_then(RemoteAuth::poll_timeout),
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+            rt.accounting.as_ref().and_then(Accounting::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if let Some(deadline) = shutdown_deadline {
             // Keep going only while the server still has work and the grace period lasts.
             if timeout.is_none() || clock::now() >= deadline {
@@ -610,6 +636,11 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
                 let now = clock::now();
                 server.handle_timeout(now);
                 if let Some(r) = rt.radius.as_mut() {
+                    if let Some(acct) = rt.accounting.as_mut() {
+                        for record in acct.handle_timeout(now, |s| server.session_traffic(s)) {
+                            acct.submit(r.client_mut(), now, record);
+                        }
+                    }
                     r.handle_timeout(now);
                 }
             },
@@ -838,6 +869,11 @@ async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, buf: &mut Vec
         while let Some(event) = server.poll_event() {
             rt.metrics.observe(&event);
             rt.hooks.on_event(&event);
+            if let (Some(acct), Some(r)) = (rt.accounting.as_mut(), rt.radius.as_mut())
+                && let Some(record) = acct.on_event(clock::now(), &event)
+            {
+                acct.submit(r.client_mut(), clock::now(), record);
+            }
             match event {
                 Event::KeylogLine(line) => {
                     if let Some(k) = rt.keylog.as_mut() {
@@ -862,12 +898,20 @@ async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, buf: &mut Vec
         };
         radius.flush();
         let verdicts = radius.take_verdicts();
+        let mut accepted = radius.take_accepted();
         if verdicts.is_empty() {
             break;
         }
         let now = clock::now();
         for (session, ticket, verdict) in verdicts {
-            if !server.auth_verdict(now, session, ticket, verdict) {
+            if server.auth_verdict(now, session, ticket, verdict) {
+                // Its Class and interim interval, for the session's accounting.
+                if let Some(i) = accepted.iter().position(|(s, _)| *s == session)
+                    && let Some(acct) = rt.accounting.as_mut()
+                {
+                    acct.note_login(session, accepted.swap_remove(i).1);
+                }
+            } else {
                 debug!("a RADIUS verdict came for a login that is no longer waiting");
             }
         }
