@@ -11,7 +11,8 @@
 //!   the test's directory; alice's session has a Start, an Interim-Update (FreeRADIUS asks for
 //!   one every 60 s with Acct-Interim-Interval, so the test waits about a minute once) and a
 //!   Stop with Acct-Terminate-Cause User-Request and non-zero octets both ways, all under one
-//!   Acct-Session-Id and each echoing the Class of her Access-Accept.
+//!   Acct-Session-Id and each echoing the Class of her Access-Accept; her next session, cut
+//!   by the daemon's SIGTERM, still gets its Stop out (Admin-Reboot) before the daemon exits.
 //!
 //! The FreeRADIUS configuration is a copy of /etc/freeradius/3.0 in a temporary directory
 //! (the installed one is only read), with its own clients, users entry and site on a free
@@ -344,7 +345,7 @@ fn freeradius_decides_logins_and_gives_the_address() {
         2,
         1,
     );
-    let (_daemon, log_path) = start_daemon(&dir, &cfg);
+    let (mut daemon, log_path) = start_daemon(&dir, &cfg);
     let daemon_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     // The right password: up, with FreeRADIUS' Framed-IP-Address.
@@ -436,7 +437,7 @@ fn freeradius_decides_logins_and_gives_the_address() {
             .filter(|r| attr(r, "User-Name") == Some("\"alice\""))
             .collect::<Vec<_>>()
     };
-    let status = |r: &Vec<(String, String)>| attr(r, "Acct-Status-Type").map(str::to_owned);
+    let status = |r: &Vec<(String, String)>| status_of(r);
     let interim_seen = alice_sockets.pump(&mut alice, Duration::from_secs(75), |_| {
         alice_records()
             .iter()
@@ -510,6 +511,44 @@ fn freeradius_decides_logins_and_gives_the_address() {
         "{stop:#?}"
     );
 
+    // Alice again, then the daemon stops: her new session's Stop leaves before it exits.
+    let mut again = client(PASSWORD, 8);
+    again.connect(Instant::now()).unwrap();
+    let up = alice_sockets.pump(&mut again, Duration::from_secs(30), |c| {
+        c.is_up() || c.stage() == Stage::Down
+    });
+    assert!(up && again.is_up(), "daemon log:\n{}", daemon_log());
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(daemon.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let exit_by = Instant::now() + Duration::from_secs(5);
+    while daemon.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < exit_by, "the daemon did not stop");
+        // Answer the goodbyes, as a client would.
+        let _ = alice_sockets.pump(&mut again, Duration::from_millis(50), |_| false);
+    }
+    let records = alice_records();
+    let second: Vec<_> = records
+        .iter()
+        .filter(|r| attr(r, "Acct-Session-Id") != Some(id.as_str()))
+        .collect();
+    let kinds: Vec<String> = second.iter().filter_map(|r| status_of(r)).collect();
+    assert_eq!(
+        kinds,
+        ["Start", "Stop"],
+        "{second:#?}\ndaemon log:\n{}",
+        daemon_log()
+    );
+    assert_eq!(
+        attr(second[1], "Acct-Terminate-Cause"),
+        Some("Admin-Reboot"),
+        "{:#?}",
+        second[1]
+    );
+
     let log = daemon_log();
     assert!(log.contains("RADIUS rejected the login"), "{log}");
     // Neither the passwords nor the shared secret reach the log.
@@ -549,6 +588,11 @@ fn detail_records(text: &str) -> Vec<Vec<(String, String)>> {
         })
         .filter(|r| !r.is_empty())
         .collect()
+}
+
+/// A detail record's Acct-Status-Type.
+fn status_of(record: &[(String, String)]) -> Option<String> {
+    attr(record, "Acct-Status-Type").map(str::to_owned)
 }
 
 /// The value of attribute `name` in a detail record.
