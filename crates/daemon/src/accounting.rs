@@ -684,6 +684,39 @@ mod tests {
         assert!(acct.handle_timeout(late + secs(60), |_| None).is_empty());
     }
 
+    /// A full queue loses the record: counted, and warned about at most once a minute.
+    #[test]
+    fn a_full_queue_loses_records_with_a_rate_limited_warning() {
+        let start = t0();
+        let server = radius::Server {
+            address: "192.0.2.10:1813".parse().unwrap(),
+            secret: radius::SharedSecret::new("0123456789abcdef-long"),
+        };
+        let mut cfg = radius::ClientConfig::new(Vec::new(), vec![server]);
+        cfg.accounting_queue = 1;
+        let mut client = Client::new(cfg, [1; 32]).unwrap();
+        let mut acct = accounting(start, None);
+        let record = |n: u8| {
+            vec![
+                Attribute::AcctStatusType(AcctStatusType::Start),
+                Attribute::AcctSessionId(vec![b'0' + n]),
+            ]
+        };
+        acct.submit(&mut client, start, record(1));
+        assert_eq!(client.accounting_queued(), 1);
+        assert_eq!((acct.lost, acct.last_loss_warning), (0, None));
+        // The first loss is warned about at once; the next within the minute only counted.
+        acct.submit(&mut client, start, record(2));
+        assert_eq!((acct.lost, acct.last_loss_warning), (0, Some(start)));
+        acct.submit(&mut client, start + Duration::from_secs(10), record(3));
+        assert_eq!((acct.lost, acct.last_loss_warning), (1, Some(start)));
+        let later = start + Duration::from_secs(61);
+        acct.submit(&mut client, later, record(4));
+        assert_eq!((acct.lost, acct.last_loss_warning), (0, Some(later)));
+        assert_eq!(client.stats().accounting_refused, 3);
+        assert_eq!(client.accounting_queued(), 1);
+    }
+
     #[test]
     fn octets_split_at_two_to_the_32() {
         assert_eq!(split_octets(0), (0, 0));
