@@ -11,11 +11,18 @@
 //!   nas_identifier: vpn1            # default: the host name
 //!   nas_ip_address: 192.0.2.1       # optional
 //!   source_address: 192.0.2.1       # optional: the address RADIUS is sent from
+//!   accounting:                     # optional; on by default (RFC 2866)
+//!     enabled: true
+//!     servers:                      # default: the servers above, port 1813, same secrets
+//!       - address: 192.0.2.11       # port 1813 unless given
+//!         secret_file: acct.secret
+//!     interim_interval_secs: 300    # 0 (default): only if the Access-Accept asks
 //!   order: [radius]                 # who decides logins, see below
 //! ```
 //!
-//! `order` lists who decides a login, `users` (users.yaml) and `radius`, each at most once
-//! ([`AuthSource`]):
+//! When the section is present the daemon sends accounting records (Start, Interim-Update,
+//! Stop) for every session. `order` lists who decides a login, `users` (users.yaml) and
+//! `radius`, each at most once ([`AuthSource`]):
 //! - `[radius]` (the default): every login goes to the RADIUS servers; users.yaml decides none.
 //! - `[users, radius]`: a name users.yaml lists is checked against it and that is final (a
 //!   wrong password or a disabled entry is refused, never handed to RADIUS, or RADIUS would
@@ -41,6 +48,11 @@ use crate::problem::Checker;
 
 /// The RADIUS authentication port (RFC 2865 §3).
 pub const DEFAULT_RADIUS_PORT: u16 = 1812;
+/// The RADIUS accounting port (RFC 2866 §3).
+pub const DEFAULT_ACCOUNTING_PORT: u16 = 1813;
+/// The shortest interim interval (RFC 2869 §5.16: "This value SHOULD NOT be smaller than
+/// 60").
+pub const MIN_INTERIM_INTERVAL_SECS: u64 = 60;
 /// Seconds to wait for an answer before retransmitting.
 pub const DEFAULT_RADIUS_TIMEOUT_SECS: u64 = 3;
 /// Retransmissions to one server before trying the next.
@@ -67,6 +79,8 @@ pub struct RadiusOptions {
     pub nas_ip_address: Option<Ipv4Addr>,
     /// The local address the RADIUS socket binds to; `None`: any.
     pub source_address: Option<IpAddr>,
+    /// Accounting (`radius.accounting`).
+    pub accounting: AccountingOptions,
     /// Disconnect and CoA requests (RFC 5176), `dynamic_authorization`; `None`: off.
     pub dynamic_authorization: Option<crate::dynauth::DynAuthOptions>,
     /// Who decides logins, in order (`order`; default `[radius]`; see the module docs).
@@ -91,6 +105,22 @@ impl AuthSource {
             Self::Radius => "radius",
         }
     }
+}
+
+
+/// RADIUS accounting (`radius.accounting`, RFC 2866).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountingOptions {
+    /// Whether Start, Interim-Update and Stop records are sent (default: yes).
+    pub enabled: bool,
+    /// The accounting servers, in order of preference: as configured, else each
+    /// authentication server's address on the accounting port (1813, or the authentication
+    /// port + 1 when that is not 1812) with its secret.
+    pub servers: Vec<RadiusServer>,
+    /// Interim-Update interval (`interim_interval_secs`), at least 60 s; `None`: only when an
+    /// Access-Accept carries Acct-Interim-Interval (RFC 2869 §5.16), which also overrides
+    /// this.
+    pub interim_interval: Option<Duration>,
 }
 
 /// One RADIUS server.
@@ -119,8 +149,25 @@ pub(crate) struct RawRadius {
     #[serde(default)]
     source_address: Option<IpAddr>,
     #[serde(default)]
+    accounting: Option<RawAccounting>,
+    #[serde(default)]
     dynamic_authorization: Option<crate::dynauth::RawDynAuth>,
     order: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccounting {
+    #[serde(default = "default_true")]
+    enabled: bool,
+    #[serde(default)]
+    servers: Option<Vec<RawRadiusServer>>,
+    #[serde(default)]
+    interim_interval_secs: u64,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -141,26 +188,78 @@ fn default_retries() -> u32 {
     DEFAULT_RADIUS_RETRIES
 }
 
-/// `IP` or `IP:port` (`[v6]:port` for IPv6), the port 1812 when left out.
-fn parse_address(s: &str) -> Option<SocketAddr> {
+/// `IP` or `IP:port` (`[v6]:port` for IPv6), `default_port` when left out.
+fn parse_address(s: &str, default_port: u16) -> Option<SocketAddr> {
     let s = s.trim();
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Some(a);
     }
     s.parse::<IpAddr>()
         .ok()
-        .map(|ip| SocketAddr::new(ip, DEFAULT_RADIUS_PORT))
+        .map(|ip| SocketAddr::new(ip, default_port))
 }
 
-/// The line of the `n`-th `key:` inside the `radius:` section.
-fn server_line(text: &str, key: &str, n: usize) -> Option<usize> {
-    let start = find_key_line(text, &["radius"])?;
+/// The accounting server that goes with an authentication server: the same host and secret,
+/// port 1813 (RFC 2866 §3), or the authentication port + 1 for a server on another port
+/// (1645 → 1646, the older pair).
+fn accounting_peer(auth: &RadiusServer) -> RadiusServer {
+    let port = match auth.address.port() {
+        DEFAULT_RADIUS_PORT => DEFAULT_ACCOUNTING_PORT,
+        p => p.checked_add(1).unwrap_or(DEFAULT_ACCOUNTING_PORT),
+    };
+    RadiusServer {
+        address: SocketAddr::new(auth.address.ip(), port),
+        secret: auth.secret.clone(),
+    }
+}
+
+/// The line of the `n`-th `key:` at or after the `section` key.
+fn server_line(text: &str, section: &[&str], key: &str, n: usize) -> Option<usize> {
+    let start = child_key_line(text, section).or_else(|| find_key_line(text, section))?;
     let rest: String = text
         .lines()
         .skip(start.saturating_sub(1))
         .collect::<Vec<_>>()
         .join("\n");
     nth_key_line(&rest, key, n).map(|l| l + start - 1)
+}
+
+/// The 1-based line of a nested block-style key where each key is a direct child of the one
+/// before (`radius.servers` is not `radius.accounting.servers`); `None` if one is missing.
+fn child_key_line(text: &str, path: &[&str]) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut from = 0;
+    let mut parent: Option<usize> = None;
+    let mut found = None;
+    for key in path {
+        let mut child_indent = None;
+        let mut hit = None;
+        for (i, line) in lines.iter().enumerate().skip(from) {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let indent = line.len() - trimmed.len();
+            if parent.is_some_and(|p| indent <= p) {
+                break;
+            }
+            if indent != *child_indent.get_or_insert(indent) {
+                continue;
+            }
+            if trimmed
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start_matches(['"', '\'']).starts_with(':'))
+            {
+                hit = Some((i, indent));
+                break;
+            }
+        }
+        let (i, indent) = hit?;
+        found = Some(i + 1);
+        from = i + 1;
+        parent = Some(indent);
+    }
+    found
 }
 
 /// Checks the section and reads the secret files (relative to `base`). `config_mode` is the
@@ -178,127 +277,27 @@ pub(crate) fn check_radius(
             "radius.servers is empty: name at least one server (address and secret)",
         );
     }
-    let mut servers = Vec::new();
     let mut inline_secret = false;
-    for (i, s) in raw.servers.into_iter().enumerate() {
-        let line = server_line(ck.text, "address", i);
-        let n = i + 1;
-        let address = match parse_address(&s.address) {
-            Some(a) if a.port() == 0 => {
-                ck.error_at(line, format!("radius server {n}: port 0 is not a port"));
-                None
-            }
-            Some(a) if a.ip().is_unspecified() => {
-                ck.error_at(
-                    line,
-                    format!("radius server {n}: {} is not a server address", a.ip()),
-                );
-                None
-            }
-            Some(a) => Some(a),
-            None => {
-                ck.error_at(
-                    line,
-                    format!(
-                        "radius server {n}: `{}` is not an address like 192.0.2.10 or \
-                         192.0.2.10:1812",
-                        s.address.escape_debug()
-                    ),
-                );
-                None
-            }
-        };
-        if let (Some(a), Some(src)) = (address, raw.source_address)
-            && a.is_ipv4() != src.is_ipv4()
-        {
-            ck.error_at(
-                line,
-                format!(
-                    "radius server {n} ({a}) cannot be reached from radius.source_address {src}: \
-                     one is IPv4, the other IPv6"
-                ),
-            );
-        }
-        let secret = match (s.secret, s.secret_file) {
-            (Some(_), Some(_)) => {
-                ck.error_at(
-                    line,
-                    format!("radius server {n}: both `secret` and `secret_file` are set: keep one"),
-                );
-                None
-            }
-            (None, None) => {
-                ck.error_at(
-                    line,
-                    format!("radius server {n}: no shared secret: set `secret` or `secret_file`"),
-                );
-                None
-            }
-            (Some(secret), None) => {
-                inline_secret = true;
-                Some(secret)
-            }
-            (None, Some(file)) => {
-                let at = server_line(ck.text, "secret_file", i).or(line);
-                let full = base.join(file);
-                match crate::load::read_secret_file(&full) {
-                    Ok((mut bytes, mode)) => {
-                        while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                            bytes.pop();
-                        }
-                        if let Some(who) = readable_by(mode) {
-                            ck.warn_at(
-                                at,
-                                format!(
-                                    "{} is readable by {}: chmod 600 it",
-                                    full.display(),
-                                    who.as_str()
-                                ),
-                            );
-                        }
-                        Some(Secret::new(bytes))
-                    }
-                    Err(e) => {
-                        ck.io_error_at(
-                            at,
-                            format!(
-                                "radius server {n}: cannot read secret_file {}: {e}",
-                                full.display()
-                            ),
-                        );
-                        None
-                    }
-                }
-            }
-        };
-        if let Some(secret) = &secret {
-            if secret.is_empty() {
-                ck.error_at(
-                    line,
-                    format!("radius server {n}: the shared secret is empty"),
-                );
-            } else if secret.len() > 128 {
-                // The User-Password hiding and the authenticators work with any length, but
-                // common servers refuse longer secrets.
-                ck.error_at(
-                    line,
-                    format!("radius server {n}: the shared secret is longer than 128 bytes"),
-                );
-            } else if secret.len() < MIN_RADIUS_SECRET {
-                ck.warn_at(
-                    line,
-                    format!(
-                        "radius server {n}: the shared secret is shorter than {MIN_RADIUS_SECRET} \
-                         bytes (RFC 2865 §3 asks for at least 16): it can be guessed offline \
-                         from one captured packet"
-                    ),
-                );
-            }
-        }
-        if let (Some(address), Some(secret)) = (address, secret) {
-            servers.push(RadiusServer { address, secret });
-        }
-    }
+    let servers = check_servers(
+        ck,
+        raw.servers,
+        &Section {
+            path: &["radius", "servers"],
+            name: "radius server",
+            default_port: DEFAULT_RADIUS_PORT,
+        },
+        raw.source_address,
+        base,
+        &mut inline_secret,
+    );
+    let accounting = check_accounting(
+        ck,
+        raw.accounting,
+        &servers,
+        raw.source_address,
+        base,
+        &mut inline_secret,
+    );
     let dynamic_authorization =
         crate::dynauth::check_dynauth(ck, raw.dynamic_authorization, base, &mut inline_secret);
     if inline_secret && let Some(who) = config_mode.and_then(readable_by) {
@@ -362,14 +361,15 @@ pub(crate) fn check_radius(
     }
     let order = check_order(ck, raw.order);
     Some(RadiusOptions {
-        order,
         servers,
         timeout: Duration::from_secs(raw.timeout_secs),
         retries: raw.retries,
         nas_identifier: raw.nas_identifier,
         nas_ip_address: raw.nas_ip_address,
         source_address: raw.source_address,
+        accounting,
         dynamic_authorization,
+        order,
     })
 }
 
@@ -394,7 +394,8 @@ fn check_order(ck: &mut Checker<'_>, raw: Option<Vec<String>>) -> Vec<AuthSource
                 ck.error(
                     &key,
                     format!(
-                        "radius.order: `{}` is not a source: use `users` (users.yaml) or                          `radius`",
+                        "radius.order: `{}` is not a source: use `users` (users.yaml) or \
+                         `radius`",
                         other.escape_debug()
                     ),
                 );
@@ -414,6 +415,213 @@ fn check_order(ck: &mut Checker<'_>, raw: Option<Vec<String>>) -> Vec<AuthSource
         order.push(source);
     }
     order
+}
+
+/// Where a server list is and what its entries are called in messages.
+struct Section<'a> {
+    path: &'a [&'a str],
+    name: &'a str,
+    default_port: u16,
+}
+
+/// Checks a list of servers (addresses, secrets, secret files); `inline_secret` is set when
+/// one has its secret in the configuration file itself.
+fn check_servers(
+    ck: &mut Checker<'_>,
+    raw: Vec<RawRadiusServer>,
+    section: &Section<'_>,
+    source_address: Option<IpAddr>,
+    base: &Path,
+    inline_secret: &mut bool,
+) -> Vec<RadiusServer> {
+    let name = section.name;
+    let mut servers = Vec::new();
+    for (i, s) in raw.into_iter().enumerate() {
+        let line = server_line(ck.text, section.path, "address", i);
+        let n = i + 1;
+        let address = match parse_address(&s.address, section.default_port) {
+            Some(a) if a.port() == 0 => {
+                ck.error_at(line, format!("{name} {n}: port 0 is not a port"));
+                None
+            }
+            Some(a) if a.ip().is_unspecified() => {
+                ck.error_at(
+                    line,
+                    format!("{name} {n}: {} is not a server address", a.ip()),
+                );
+                None
+            }
+            Some(a) => Some(a),
+            None => {
+                ck.error_at(
+                    line,
+                    format!(
+                        "{name} {n}: `{}` is not an address like 192.0.2.10 or \
+                         192.0.2.10:1812",
+                        s.address.escape_debug()
+                    ),
+                );
+                None
+            }
+        };
+        if let (Some(a), Some(src)) = (address, source_address)
+            && a.is_ipv4() != src.is_ipv4()
+        {
+            ck.error_at(
+                line,
+                format!(
+                    "{name} {n} ({a}) cannot be reached from radius.source_address {src}: \
+                     one is IPv4, the other IPv6"
+                ),
+            );
+        }
+        let secret = match (s.secret, s.secret_file) {
+            (Some(_), Some(_)) => {
+                ck.error_at(
+                    line,
+                    format!("{name} {n}: both `secret` and `secret_file` are set: keep one"),
+                );
+                None
+            }
+            (None, None) => {
+                ck.error_at(
+                    line,
+                    format!("{name} {n}: no shared secret: set `secret` or `secret_file`"),
+                );
+                None
+            }
+            (Some(secret), None) => {
+                *inline_secret = true;
+                Some(secret)
+            }
+            (None, Some(file)) => {
+                let at = server_line(ck.text, section.path, "secret_file", i).or(line);
+                let full = base.join(file);
+                match crate::load::read_secret_file(&full) {
+                    Ok((mut bytes, mode)) => {
+                        while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                            bytes.pop();
+                        }
+                        if let Some(who) = readable_by(mode) {
+                            ck.warn_at(
+                                at,
+                                format!(
+                                    "{} is readable by {}: chmod 600 it",
+                                    full.display(),
+                                    who.as_str()
+                                ),
+                            );
+                        }
+                        Some(Secret::new(bytes))
+                    }
+                    Err(e) => {
+                        ck.io_error_at(
+                            at,
+                            format!(
+                                "{name} {n}: cannot read secret_file {}: {e}",
+                                full.display()
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(secret) = &secret {
+            if secret.is_empty() {
+                ck.error_at(line, format!("{name} {n}: the shared secret is empty"));
+            } else if secret.len() > 128 {
+                // The User-Password hiding and the authenticators work with any length, but
+                // common servers refuse longer secrets.
+                ck.error_at(
+                    line,
+                    format!("{name} {n}: the shared secret is longer than 128 bytes"),
+                );
+            } else if secret.len() < MIN_RADIUS_SECRET {
+                ck.warn_at(
+                    line,
+                    format!(
+                        "{name} {n}: the shared secret is shorter than {MIN_RADIUS_SECRET} \
+                         bytes (RFC 2865 §3 asks for at least 16): it can be guessed offline \
+                         from one captured packet"
+                    ),
+                );
+            }
+        }
+        if let (Some(address), Some(secret)) = (address, secret) {
+            servers.push(RadiusServer { address, secret });
+        }
+    }
+    servers
+}
+
+/// Checks `radius.accounting`; `auth` are the authentication servers, the default.
+fn check_accounting(
+    ck: &mut Checker<'_>,
+    raw: Option<RawAccounting>,
+    auth: &[RadiusServer],
+    source_address: Option<IpAddr>,
+    base: &Path,
+    inline_secret: &mut bool,
+) -> AccountingOptions {
+    let Some(raw) = raw else {
+        return AccountingOptions {
+            enabled: true,
+            servers: auth.iter().map(accounting_peer).collect(),
+            interim_interval: None,
+        };
+    };
+    let servers = match raw.servers {
+        Some(list) => {
+            if list.is_empty() && raw.enabled {
+                ck.error(
+                    &["radius", "accounting", "servers"],
+                    "radius.accounting.servers is empty: name at least one server, leave the key \
+                     out to use the authentication servers on port 1813, or set `enabled: false`",
+                );
+            }
+            check_servers(
+                ck,
+                list,
+                &Section {
+                    path: &["radius", "accounting", "servers"],
+                    name: "radius accounting server",
+                    default_port: DEFAULT_ACCOUNTING_PORT,
+                },
+                source_address,
+                base,
+                inline_secret,
+            )
+        }
+        None => auth.iter().map(accounting_peer).collect(),
+    };
+    let interim_interval = match raw.interim_interval_secs {
+        0 => None,
+        s if s < MIN_INTERIM_INTERVAL_SECS => {
+            ck.warn(
+                &["radius", "accounting", "interim_interval_secs"],
+                format!(
+                    "radius.accounting.interim_interval_secs is {s}: Interim-Updates are sent \
+                     every {MIN_INTERIM_INTERVAL_SECS} s at the most (RFC 2869 §5.16), so \
+                     {MIN_INTERIM_INTERVAL_SECS} is used"
+                ),
+            );
+            Some(Duration::from_secs(MIN_INTERIM_INTERVAL_SECS))
+        }
+        s if s > u64::from(u32::MAX) => {
+            ck.error(
+                &["radius", "accounting", "interim_interval_secs"],
+                "radius.accounting.interim_interval_secs is too large",
+            );
+            None
+        }
+        s => Some(Duration::from_secs(s)),
+    };
+    AccountingOptions {
+        enabled: raw.enabled,
+        servers,
+        interim_interval,
+    }
 }
 
 #[cfg(test)]
@@ -502,39 +710,106 @@ mod tests {
     }
 
     #[test]
-    fn order_takes_each_source_once() {
+    fn accounting_defaults_to_the_auth_servers_on_1813() {
+        let (c, w) = load(&format!(
+            "radius:\n  servers:\n    - address: 192.0.2.10\n      secret: {SECRET}\n    \
+             - address: 192.0.2.11:11812\n      secret: {SECRET}x\n"
+        ))
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        let a = c.daemon.radius.unwrap().accounting;
+        assert!(a.enabled);
+        assert_eq!(a.interim_interval, None);
+        let addrs: Vec<SocketAddr> = a.servers.iter().map(|s| s.address).collect();
+        assert_eq!(
+            addrs,
+            [
+                "192.0.2.10:1813".parse().unwrap(),
+                "192.0.2.11:11813".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            a.servers[1].secret.as_bytes(),
+            format!("{SECRET}x").as_bytes()
+        );
+    }
+
+    #[test]
+    fn accounting_servers_interval_and_switch() {
         let server =
             format!("radius:\n  servers:\n    - address: 192.0.2.1\n      secret: {SECRET}\n");
-        for (text, want) in [
-            (
-                "[users, radius]",
-                vec![AuthSource::Users, AuthSource::Radius],
-            ),
-            (
-                "[radius, users]",
-                vec![AuthSource::Radius, AuthSource::Users],
-            ),
-            ("[users]", vec![AuthSource::Users]),
-            ("\n    - radius", vec![AuthSource::Radius]),
-        ] {
-            let (c, w) = load(&format!("{server}  order: {text}\n")).unwrap();
-            assert!(w.is_empty(), "{w:?}");
-            assert_eq!(c.daemon.radius.unwrap().order, want, "{text}");
-        }
-        one_error(&format!("{server}  order: []\n"), 8, "order is empty");
+        // Lines: BASE 3, server block 4-7, `accounting:` 8.
+        let (c, w) = load(&format!(
+            "{server}  accounting:\n    servers:\n      - address: 192.0.2.9\n        \
+             secret: {SECRET}y\n      - {{address: \"192.0.2.8:1646\", secret: {SECRET}}}\n    \
+             interim_interval_secs: 300\n"
+        ))
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        let a = c.daemon.radius.unwrap().accounting;
+        assert_eq!(a.servers[0].address, "192.0.2.9:1813".parse().unwrap());
+        assert_eq!(
+            a.servers[0].secret.as_bytes(),
+            format!("{SECRET}y").as_bytes()
+        );
+        assert_eq!(a.servers[1].address, "192.0.2.8:1646".parse().unwrap());
+        assert_eq!(a.interim_interval, Some(Duration::from_secs(300)));
+
+        let (c, _) = load(&format!("{server}  accounting:\n    enabled: false\n")).unwrap();
+        assert!(!c.daemon.radius.unwrap().accounting.enabled);
+
+        // Below 60 s: raised to 60, with a warning at the line.
+        let (c, w) = load(&format!(
+            "{server}  accounting:\n    interim_interval_secs: 10\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.daemon.radius.unwrap().accounting.interim_interval,
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].line, Some(9));
+        assert!(w[0].message.contains("RFC 2869"), "{}", w[0]);
+
+        // Problems in accounting servers point at their own lines.
         one_error(
-            &format!("{server}  order: [users, ldap]\n"),
-            8,
-            "`ldap` is not a source",
+            &format!("{server}  accounting:\n    servers: []\n"),
+            9,
+            "accounting.servers is empty",
         );
         one_error(
-            &format!("{server}  order: [radius, users, radius]\n"),
-            8,
-            "names `radius` twice",
+            &format!(
+                "{server}  accounting:\n    servers:\n      - address: 192.0.2.9\n      \
+                 - address: 192.0.2.10\n        secret: {SECRET}\n"
+            ),
+            10,
+            "radius accounting server 1: no shared secret",
         );
-        let e = errors(&format!("{server}  order: radius\n"));
+        one_error(
+            &format!(
+                "{server}  accounting:\n    servers:\n      - address: 192.0.2.9\n        \
+                 secret: {SECRET}\n      - address: nowhere\n        secret: {SECRET}\n"
+            ),
+            12,
+            "radius accounting server 2",
+        );
+        let e = errors(&format!("{server}  accounting:\n    interval: 5\n"));
         assert_eq!(e[0].kind, ConfigErrorKind::Syntax);
-        assert_eq!(e[0].line, Some(8), "{}", e[0]);
+        assert_eq!(e[0].line, Some(9), "{}", e[0]);
+    }
+
+    /// An `accounting:` block before `servers:` does not shift the lines of the
+    /// authentication servers' problems.
+    #[test]
+    fn server_lines_do_not_mix_sections() {
+        one_error(
+            &format!(
+                "radius:\n  accounting:\n    servers:\n      - address: 192.0.2.9\n        \
+                 secret: {SECRET}\n  servers:\n    - address: 192.0.2.1\n"
+            ),
+            10,
+            "radius server 1: no shared secret",
+        );
     }
 
     #[test]
@@ -713,5 +988,41 @@ mod tests {
             "{w:?}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn order_takes_each_source_once() {
+        let server =
+            format!("radius:\n  servers:\n    - address: 192.0.2.1\n      secret: {SECRET}\n");
+        for (text, want) in [
+            (
+                "[users, radius]",
+                vec![AuthSource::Users, AuthSource::Radius],
+            ),
+            (
+                "[radius, users]",
+                vec![AuthSource::Radius, AuthSource::Users],
+            ),
+            ("[users]", vec![AuthSource::Users]),
+            ("\n    - radius", vec![AuthSource::Radius]),
+        ] {
+            let (c, w) = load(&format!("{server}  order: {text}\n")).unwrap();
+            assert!(w.is_empty(), "{w:?}");
+            assert_eq!(c.daemon.radius.unwrap().order, want, "{text}");
+        }
+        one_error(&format!("{server}  order: []\n"), 8, "order is empty");
+        one_error(
+            &format!("{server}  order: [users, ldap]\n"),
+            8,
+            "`ldap` is not a source",
+        );
+        one_error(
+            &format!("{server}  order: [radius, users, radius]\n"),
+            8,
+            "names `radius` twice",
+        );
+        let e = errors(&format!("{server}  order: radius\n"));
+        assert_eq!(e[0].kind, ConfigErrorKind::Syntax);
+        assert_eq!(e[0].line, Some(8), "{}", e[0]);
     }
 }

@@ -20,7 +20,6 @@ impl AcctSessionIds {
     }
 
     /// The Acct-Session-Id of `session`.
-    #[allow(dead_code, reason = "sent by accounting")]
     pub(crate) fn format(&self, session: SessionId) -> String {
         format!("{:08X}-{session}", self.boot)
     }

@@ -145,6 +145,7 @@ pub(crate) fn environment(event: &Event) -> Option<Vec<(&'static str, String)>> 
             user,
             client,
             reason,
+            cause,
             addr,
             os_hint,
             connected,
@@ -161,6 +162,7 @@ pub(crate) fn environment(event: &Event) -> Option<Vec<(&'static str, String)>> 
             ("L2TPD_CLIENT_PORT", client.port().to_string()),
             ("L2TPD_OS_HINT", clean(os_hint)),
             ("L2TPD_REASON", clean(reason)),
+            ("L2TPD_END_CAUSE", cause.as_str().to_owned()),
             ("L2TPD_CONNECTED_SECS", connected.as_secs().to_string()),
             ("L2TPD_BYTES_IN", traffic.bytes_in.to_string()),
             ("L2TPD_BYTES_OUT", traffic.bytes_out.to_string()),
@@ -212,6 +214,7 @@ mod tests {
             user: None,
             client,
             reason: "LCP echo timeout".into(),
+            cause: server::EndCause::LostCarrier,
             addr: None,
             os_hint: String::new(),
             connected: Duration::from_secs(61),
@@ -227,6 +230,7 @@ mod tests {
         assert_eq!(get(&down, "L2TPD_USER"), "");
         assert_eq!(get(&down, "L2TPD_ASSIGNED_IP"), "");
         assert_eq!(get(&down, "L2TPD_REASON"), "LCP echo timeout");
+        assert_eq!(get(&down, "L2TPD_END_CAUSE"), "lost_carrier");
         assert_eq!(get(&down, "L2TPD_CONNECTED_SECS"), "61");
         assert_eq!(get(&down, "L2TPD_BYTES_OUT"), "2");
         assert_eq!(get(&down, "L2TPD_PACKETS_OUT"), "4");

@@ -20,6 +20,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod accounting;
 mod acct_id;
 mod check;
 mod client_config;

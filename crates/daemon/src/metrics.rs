@@ -666,6 +666,7 @@ mod tests {
             user: Some("alice".into()),
             client,
             reason: "client hung up".into(),
+            cause: server::EndCause::ClientRequest,
             addr: None,
             os_hint: String::new(),
             connected: Duration::from_secs(60),

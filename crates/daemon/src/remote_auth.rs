@@ -25,7 +25,11 @@
 //! Which logins come here at all is `radius.order` ([`auth_order`], see
 //! [`server::AuthOrder`]).
 //!
-//! Accounting is not done yet; Dynamic Authorization (CoA, Disconnect) is in [`crate::dynauth`].
+//! The same client and socket carry accounting (`radius.accounting`, on by default): an
+//! Access-Accept's User-Name, Class and Acct-Interim-Interval go to [`crate::accounting`]
+//! ([`RemoteAuth::take_accepted`]), which builds the records; the client queues and sends
+//! them to the accounting servers. Dynamic Authorization (CoA, Disconnect) is in
+//! [`crate::dynauth`].
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -41,6 +45,8 @@ use server::escape::Printable;
 use server::{AuthOrder, SessionId};
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
+
+use crate::accounting::RadiusLogin;
 
 /// NAS-Identifier when neither the configuration nor the host name gives one.
 const FALLBACK_NAS_IDENTIFIER: &str = "l2tpd-rs";
@@ -64,6 +70,8 @@ struct Pending {
     session: SessionId,
     ticket: AuthTicket,
     user: String,
+    /// User-Name as sent, for accounting.
+    name: Vec<u8>,
     method: AuthProtocol,
 }
 
@@ -73,6 +81,8 @@ pub(crate) struct RemoteAuth {
     socket: UdpSocket,
     pending: HashMap<RequestId, Pending>,
     verdicts: Vec<(SessionId, AuthTicket, AuthVerdict)>,
+    /// What accounting needs from each Access-Accept given out as a verdict.
+    accepted: Vec<(SessionId, RadiusLogin)>,
     called_station: Option<String>,
     /// The servers, for log lines.
     servers: String,
@@ -125,7 +135,30 @@ impl RemoteAuth {
                 secret: radius::SharedSecret::new(s.secret.as_bytes()),
             })
             .collect();
-        let mut cfg = ClientConfig::new(servers, Vec::new());
+        let acct = &opts.accounting;
+        if acct.enabled
+            && let Some(s) = acct
+                .servers
+                .iter()
+                .find(|s| s.address.is_ipv4() != local.is_ipv4())
+        {
+            anyhow::bail!(
+                "radius: accounting server {} and the RADIUS socket ({local}) are of different \
+                 address families: use servers of one family (or set radius.source_address to \
+                 match)",
+                s.address
+            );
+        }
+        let acct_servers = acct
+            .servers
+            .iter()
+            .filter(|_| acct.enabled)
+            .map(|s| radius::Server {
+                address: s.address,
+                secret: radius::SharedSecret::new(s.secret.as_bytes()),
+            })
+            .collect();
+        let mut cfg = ClientConfig::new(servers, acct_servers);
         cfg.timeout = opts.timeout;
         cfg.retries = opts.retries;
         let nas_identifier = opts.nas_identifier.clone().unwrap_or_else(host_name);
@@ -170,6 +203,7 @@ impl RemoteAuth {
             socket,
             pending: HashMap::new(),
             verdicts: Vec::new(),
+            accepted: Vec::new(),
             called_station: called_station.map(|a| a.to_string()),
             servers: server_list,
             last_drop_warning: None,
@@ -180,6 +214,17 @@ impl RemoteAuth {
     /// The socket answers come in on.
     pub(crate) fn socket(&self) -> &UdpSocket {
         &self.socket
+    }
+
+    /// The RADIUS client, for accounting records ([`crate::accounting::Accounting::submit`]).
+    pub(crate) fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// The Access-Accept facts of the Accept verdicts since the last call (drained with
+    /// [`Self::take_verdicts`]).
+    pub(crate) fn take_accepted(&mut self) -> Vec<(SessionId, RadiusLogin)> {
+        std::mem::take(&mut self.accepted)
     }
 
     /// When [`Self::handle_timeout`] is next due.
@@ -315,6 +360,7 @@ impl RemoteAuth {
                         session,
                         ticket,
                         user,
+                        name: request.name.clone(),
                         method: request.method,
                     },
                 );
@@ -354,6 +400,10 @@ impl RemoteAuth {
                         continue;
                     };
                     let verdict = verdict(&p.user, p.method, &r);
+                    if matches!(verdict, AuthVerdict::Accept(_)) {
+                        self.accepted
+                            .push((p.session, RadiusLogin::from_accept(p.name, &r.attributes)));
+                    }
                     self.verdicts.push((p.session, p.ticket, verdict));
                 }
                 Event::AccessFailed { request, error } => {

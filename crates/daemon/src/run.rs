@@ -42,6 +42,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
+use crate::accounting::Accounting;
 use crate::acct_id::AcctSessionIds;
 use crate::clock;
 use crate::control::{self, DaemonInfo, Request, Response};
@@ -102,9 +103,8 @@ struct Runtime {
     radius: Option<RemoteAuth>,
     /// Disconnect and CoA requests, if configured (`radius.dynamic_authorization`).
     dynauth: Option<DynAuth>,
-    /// This daemon's Acct-Session-Ids (RFC 2866 §5.5), made once at start.
-    #[allow(dead_code, reason = "read by accounting")]
-    acct_ids: AcctSessionIds,
+    /// RADIUS accounting, if on (`radius.accounting`); its records go through `radius`.
+    accounting: Option<Accounting>,
 }
 
 /// `l2tpd-rs run`.
@@ -186,7 +186,10 @@ async fn setup(
     users_stamp: Option<FileStamp>,
 ) -> anyhow::Result<Runtime> {
     // Acct-Session-Ids name this daemon's start: every user of them shares this one value.
-    let acct_ids = AcctSessionIds::new(clock::unix_seconds());
+    // One start time for every Acct-Session-Id, so a Disconnect-Request can name what
+    // accounting sent.
+    let boot_unix = clock::unix_seconds();
+    let acct_ids = AcctSessionIds::new(boot_unix);
     // Control socket first: it tells us whether another daemon is already running.
     let control = crate::files::bind_control(
         &config.daemon.control_socket,
@@ -359,6 +362,7 @@ async fn setup(
         crate::files::check_users_file_readable(&config.daemon.users_file, &p.user, &group)?;
     }
 
+    let mut accounting = None;
     let radius = match &config.daemon.radius {
         Some(opts) => {
             // Called-Station-Id: the address clients dial, when we know it.
@@ -371,6 +375,26 @@ async fn setup(
                 .find(|a| !a.is_unspecified())
                 .or(opts.nas_ip_address)
                 .map(std::net::IpAddr::V4);
+            let acct = &opts.accounting;
+            if acct.enabled && !acct.servers.is_empty() {
+                let servers = acct
+                    .servers
+                    .iter()
+                    .map(|s| s.address.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                info!(
+                    servers = %servers,
+                    interim_secs = acct.interim_interval.map_or(0, |d| d.as_secs()),
+                    "RADIUS accounting on: Start, Interim-Update and Stop for every session"
+                );
+                accounting = Some(Accounting::new(
+                    boot_unix,
+                    clock::now(),
+                    called.map(|a| a.to_string()),
+                    acct.interim_interval,
+                ));
+            }
             Some(RemoteAuth::new(opts, called, clock::os_seed()).await?)
         }
         None => None,
@@ -398,7 +422,7 @@ async fn setup(
         hooks,
         radius,
         dynauth,
-        acct_ids,
+        accounting,
     })
 }
 
@@ -612,13 +636,14 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     let mut shutdown_deadline: Option<Instant> = None;
     loop {
         rt.notifier.watchdog(clock::now());
-        let timeout = match (
+        let timeout = [
             server.poll_timeout(),
             rt.radius.as_ref().and_then(RemoteAuth::poll_timeout),
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+            rt.accounting.as_ref().and_then(Accounting::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if let Some(deadline) = shutdown_deadline {
             // Keep going only while the server still has work and the grace period lasts.
             if timeout.is_none() || clock::now() >= deadline {
@@ -656,6 +681,11 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
                 let now = clock::now();
                 server.handle_timeout(now);
                 if let Some(r) = rt.radius.as_mut() {
+                    if let Some(acct) = rt.accounting.as_mut() {
+                        for record in acct.handle_timeout(now, |s| server.session_traffic(s)) {
+                            acct.submit(r.client_mut(), now, record);
+                        }
+                    }
                     r.handle_timeout(now);
                 }
             },
@@ -893,6 +923,11 @@ async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, buf: &mut Vec
         while let Some(event) = server.poll_event() {
             rt.metrics.observe(&event);
             rt.hooks.on_event(&event);
+            if let (Some(acct), Some(r)) = (rt.accounting.as_mut(), rt.radius.as_mut())
+                && let Some(record) = acct.on_event(clock::now(), &event)
+            {
+                acct.submit(r.client_mut(), clock::now(), record);
+            }
             match event {
                 Event::KeylogLine(line) => {
                     if let Some(k) = rt.keylog.as_mut() {
@@ -917,12 +952,20 @@ async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, buf: &mut Vec
         };
         radius.flush();
         let verdicts = radius.take_verdicts();
+        let mut accepted = radius.take_accepted();
         if verdicts.is_empty() {
             break;
         }
         let now = clock::now();
         for (session, ticket, verdict) in verdicts {
-            if !server.auth_verdict(now, session, ticket, verdict) {
+            if server.auth_verdict(now, session, ticket, verdict) {
+                // Its Class and interim interval, for the session's accounting.
+                if let Some(i) = accepted.iter().position(|(s, _)| *s == session)
+                    && let Some(acct) = rt.accounting.as_mut()
+                {
+                    acct.note_login(session, accepted.swap_remove(i).1);
+                }
+            } else {
                 debug!("a RADIUS verdict came for a login that is no longer waiting");
             }
         }

@@ -6,7 +6,13 @@
 //!   sent (the server proved it knew the password: MS-CHAP2-Success, RFC 2759 §5);
 //! - MS-CHAPv1, CHAP-MD5 and PAP logins (a Windows 10 profile limited to each, one user
 //!   each), up with their Framed-IP-Address;
-//! - a wrong password: FreeRADIUS rejects, the client sees error 691.
+//! - a wrong password: FreeRADIUS rejects, the client sees error 691;
+//! - accounting (RFC 2866): FreeRADIUS's `detail` module writes what it receives to a file in
+//!   the test's directory; alice's session has a Start, an Interim-Update (FreeRADIUS asks for
+//!   one every 60 s with Acct-Interim-Interval, so the test waits about a minute once) and a
+//!   Stop with Acct-Terminate-Cause User-Request and non-zero octets both ways, all under one
+//!   Acct-Session-Id and each echoing the Class of her Access-Accept; her next session, cut
+//!   by the daemon's SIGTERM, still gets its Stop out (Admin-Reboot) before the daemon exits.
 //!
 //! The FreeRADIUS configuration is a copy of /etc/freeradius/3.0 in a temporary directory
 //! (the installed one is only read), with its own clients, users entry and site on a free
@@ -63,6 +69,8 @@ const OTHERS: [(&str, AuthProtocol, Ipv4Addr); 3] = [
 /// The address FreeRADIUS gives alice (outside the pool's first addresses, so it cannot be
 /// the pool's choice by chance).
 const FRAMED_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 77);
+/// The Class FreeRADIUS gives alice, as FreeRADIUS writes it in the detail file.
+const CLASS_HEX: &str = "0x6c327470642d636c6173732d3031";
 const FREERADIUS_CONFIG: &str = "/etc/freeradius/3.0";
 
 /// The FreeRADIUS binary: on the PATH, or where Debian installs it (/usr/sbin is not on every
@@ -116,7 +124,7 @@ fn freeradius_available() -> bool {
 
 /// A FreeRADIUS configuration directory: the installed one, copied, with our clients, users
 /// and site, and nothing that needs the package's certificates or system directories.
-fn freeradius_config(dir: &TempDir, port: u16) -> PathBuf {
+fn freeradius_config(dir: &TempDir, port: u16, acct_port: u16) -> PathBuf {
     let raddb = dir.path("raddb");
     let out = Command::new("cp")
         .arg("-rL")
@@ -158,6 +166,8 @@ fn freeradius_config(dir: &TempDir, port: u16) -> PathBuf {
         "{USER}\tCleartext-Password := \"{PASSWORD}\"\n\
          \tFramed-IP-Address = {FRAMED_IP},\n\
          \tReply-Message = \"Welcome, {USER}\",\n\
+         \tClass = {CLASS_HEX},\n\
+         \tAcct-Interim-Interval = 60,\n\
          \tMessage-Authenticator := 0x00\n"
     );
     for (user, _, ip) in OTHERS {
@@ -168,11 +178,24 @@ fn freeradius_config(dir: &TempDir, port: u16) -> PathBuf {
         );
     }
     std::fs::write(raddb.join("mods-config/files/authorize"), users).unwrap();
+    // Accounting records go to one file of the test's (RFC 2866 attributes, one record per
+    // blank-line-separated block).
+    std::fs::write(
+        raddb.join("mods-enabled/l2tpd_detail"),
+        format!(
+            "detail l2tpd_detail {{\n\tfilename = {}\n\tescape_filenames = no\n\
+             \tpermissions = 0600\n\theader = \"%t\"\n}}\n",
+            dir.path("detail").display()
+        ),
+    )
+    .unwrap();
     std::fs::write(
         raddb.join("sites-enabled/l2tpd-test"),
         format!(
             "server l2tpd-test {{\n\
              \tlisten {{\n\t\ttype = auth\n\t\tipaddr = 127.0.0.1\n\t\tport = {port}\n\t}}\n\
+             \tlisten {{\n\t\ttype = acct\n\t\tipaddr = 127.0.0.1\n\t\tport = {acct_port}\n\t}}\n\
+             \taccounting {{\n\t\tl2tpd_detail\n\t}}\n\
              \tauthorize {{\n\t\tfiles\n\t\tmschap\n\t\tchap\n\t\tpap\n\t}}\n\
              \tauthenticate {{\n\
              \t\tAuth-Type PAP {{\n\t\t\tpap\n\t\t}}\n\
@@ -247,6 +270,7 @@ fn write_daemon_config(
     ike: u16,
     natt: u16,
     radius_port: u16,
+    acct_port: Option<u16>,
     timeout_secs: u32,
     retries: u32,
 ) -> PathBuf {
@@ -267,7 +291,11 @@ fn write_daemon_config(
              ppp:\n  pap: true\n\
              radius:\n  servers:\n    - address: 127.0.0.1:{radius_port}\n      \
              secret_file: radius.secret\n  timeout_secs: {timeout_secs}\n  retries: {retries}\n  \
-             nas_identifier: l2tpd-radius-test\n"
+             nas_identifier: l2tpd-radius-test\n{}",
+            acct_port.map_or_else(String::new, |p| format!(
+                "  accounting:\n    servers:\n      - address: 127.0.0.1:{p}\n        \
+                 secret_file: radius.secret\n"
+            ))
         ),
     )
     .unwrap();
@@ -302,21 +330,29 @@ fn freeradius_decides_logins_and_gives_the_address() {
         .with_test_writer()
         .try_init();
     let dir = TempDir::new("radius");
-    let (radius_port, _) = free_udp_ports();
-    let raddb = freeradius_config(&dir, radius_port);
+    let (radius_port, acct_port) = free_udp_ports();
+    let raddb = freeradius_config(&dir, radius_port, acct_port);
     let (_freeradius, radius_log) = start_freeradius(&raddb);
     let radius_output = || radius_log.try_iter().collect::<Vec<_>>().join("\n");
 
     let (ike_port, natt_port) = free_udp_ports();
-    let cfg = write_daemon_config(&dir, ike_port, natt_port, radius_port, 2, 1);
-    let (_daemon, log_path) = start_daemon(&dir, &cfg);
+    let cfg = write_daemon_config(
+        &dir,
+        ike_port,
+        natt_port,
+        radius_port,
+        Some(acct_port),
+        2,
+        1,
+    );
+    let (mut daemon, log_path) = start_daemon(&dir, &cfg);
     let daemon_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     // The right password: up, with FreeRADIUS' Framed-IP-Address.
-    let sockets = Sockets::new(ike_port, natt_port);
+    let alice_sockets = Sockets::new(ike_port, natt_port);
     let mut alice = client(PASSWORD, 7);
     alice.connect(Instant::now()).unwrap();
-    let done = sockets.pump(&mut alice, Duration::from_secs(30), |c| {
+    let done = alice_sockets.pump(&mut alice, Duration::from_secs(30), |c| {
         c.is_up() || c.stage() == Stage::Down
     });
     assert!(
@@ -333,6 +369,13 @@ fn freeradius_decides_logins_and_gives_the_address() {
         log.contains("RADIUS accepted the login") && log.contains(&FRAMED_IP.to_string()),
         "{log}"
     );
+    // Traffic both ways for the accounting: a DHCPINFORM, which the server answers.
+    let inform = testkit::packet::dhcp_inform(FRAMED_IP, 0x0bad_cafe);
+    alice.send_ip(Instant::now(), &inform).unwrap();
+    let answered = alice_sockets.pump(&mut alice, Duration::from_secs(5), |c| {
+        c.received_ip().next().is_some()
+    });
+    assert!(answered, "no DHCP answer\ndaemon log:\n{}", daemon_log());
 
     // The other methods, each checked by FreeRADIUS from the same Cleartext-Password.
     for ((user, method, ip), seed) in OTHERS.into_iter().zip(20..) {
@@ -384,6 +427,128 @@ fn freeradius_decides_logins_and_gives_the_address() {
         })
         .collect();
     assert_eq!(errors, vec![691], "{:?}", mallory.events());
+
+    // Accounting: Start at once, an Interim-Update 60 s after it (FreeRADIUS's
+    // Acct-Interim-Interval), then a Stop when alice hangs up.
+    let detail_path = dir.path("detail");
+    let alice_records = || {
+        detail_records(&std::fs::read_to_string(&detail_path).unwrap_or_default())
+            .into_iter()
+            .filter(|r| attr(r, "User-Name") == Some("\"alice\""))
+            .collect::<Vec<_>>()
+    };
+    let status = |r: &Vec<(String, String)>| status_of(r);
+    let interim_seen = alice_sockets.pump(&mut alice, Duration::from_secs(75), |_| {
+        alice_records()
+            .iter()
+            .any(|r| status(r).as_deref() == Some("Interim-Update"))
+    });
+    assert!(
+        interim_seen && alice.is_up(),
+        "no Interim-Update within 75 s; records {:#?}\ndaemon log:\n{}\nfreeradius:\n{}",
+        alice_records(),
+        daemon_log(),
+        radius_output()
+    );
+    alice.disconnect(Instant::now());
+    let _ = alice_sockets.pump(&mut alice, Duration::from_secs(5), |c| {
+        c.stage() == Stage::Down
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !alice_records()
+        .iter()
+        .any(|r| status(r).as_deref() == Some("Stop"))
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let records = alice_records();
+    let kinds: Vec<String> = records.iter().filter_map(status).collect();
+    assert!(
+        kinds.first().map(String::as_str) == Some("Start")
+            && kinds.iter().any(|k| k == "Interim-Update")
+            && kinds.last().map(String::as_str) == Some("Stop"),
+        "{kinds:?}: {records:#?}\ndaemon log:\n{}",
+        daemon_log()
+    );
+    let id = attr(&records[0], "Acct-Session-Id").unwrap().to_owned();
+    for r in &records {
+        assert_eq!(attr(r, "Acct-Session-Id"), Some(id.as_str()), "{r:#?}");
+        assert!(
+            attr(r, "Class").is_some_and(|c| c.eq_ignore_ascii_case(CLASS_HEX)),
+            "Class not echoed: {r:#?}"
+        );
+        assert_eq!(attr(r, "Acct-Authentic"), Some("RADIUS"), "{r:#?}");
+        assert_eq!(attr(r, "NAS-Port-Type"), Some("Virtual"), "{r:#?}");
+        assert_eq!(
+            attr(r, "Framed-IP-Address"),
+            Some(FRAMED_IP.to_string().as_str()),
+            "{r:#?}"
+        );
+        assert!(attr(r, "Event-Timestamp").is_some(), "{r:#?}");
+    }
+    let stop = records.last().unwrap();
+    let number = |name: &str| attr(stop, name).and_then(|v| v.parse::<u64>().ok());
+    assert!(
+        number("Acct-Input-Octets").is_some_and(|n| n > 0),
+        "{stop:#?}"
+    );
+    assert!(
+        number("Acct-Output-Octets").is_some_and(|n| n > 0),
+        "{stop:#?}"
+    );
+    assert!(
+        number("Acct-Input-Packets").is_some_and(|n| n > 0),
+        "{stop:#?}"
+    );
+    assert!(
+        number("Acct-Session-Time").is_some_and(|n| n >= 60),
+        "{stop:#?}"
+    );
+    assert_eq!(
+        attr(stop, "Acct-Terminate-Cause"),
+        Some("User-Request"),
+        "{stop:#?}"
+    );
+
+    // Alice again, then the daemon stops: her new session's Stop leaves before it exits.
+    let mut again = client(PASSWORD, 8);
+    again.connect(Instant::now()).unwrap();
+    let up = alice_sockets.pump(&mut again, Duration::from_secs(30), |c| {
+        c.is_up() || c.stage() == Stage::Down
+    });
+    assert!(up && again.is_up(), "daemon log:\n{}", daemon_log());
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(daemon.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let exit_by = Instant::now() + Duration::from_secs(5);
+    while daemon.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < exit_by, "the daemon did not stop");
+        // Answer the goodbyes, as a client would.
+        let _ = alice_sockets.pump(&mut again, Duration::from_millis(50), |_| false);
+    }
+    let records = alice_records();
+    let second: Vec<_> = records
+        .iter()
+        .filter(|r| attr(r, "Acct-Session-Id") != Some(id.as_str()))
+        .collect();
+    let kinds: Vec<String> = second.iter().filter_map(|r| status_of(r)).collect();
+    assert_eq!(
+        kinds,
+        ["Start", "Stop"],
+        "{second:#?}\ndaemon log:\n{}",
+        daemon_log()
+    );
+    assert_eq!(
+        attr(second[1], "Acct-Terminate-Cause"),
+        Some("Admin-Reboot"),
+        "{:#?}",
+        second[1]
+    );
+
     let log = daemon_log();
     assert!(log.contains("RADIUS rejected the login"), "{log}");
     // Neither the passwords nor the shared secret reach the log.
@@ -407,6 +572,35 @@ fn freeradius_decides_logins_and_gives_the_address() {
             "FreeRADIUS did not see {needle}:\n{seen}"
         );
     }
+}
+
+/// The records of a FreeRADIUS detail file: each a time stamp line, then `\tName = value`
+/// lines, then a blank line.
+fn detail_records(text: &str) -> Vec<Vec<(String, String)>> {
+    text.split("\n\n")
+        .map(|block| {
+            block
+                .lines()
+                .filter_map(|l| l.strip_prefix('\t'))
+                .filter_map(|l| l.split_once(" = "))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// A detail record's Acct-Status-Type.
+fn status_of(record: &[(String, String)]) -> Option<String> {
+    attr(record, "Acct-Status-Type").map(str::to_owned)
+}
+
+/// The value of attribute `name` in a detail record.
+fn attr<'a>(record: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    record
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn start_daemon(dir: &TempDir, cfg: &Path) -> (Killed, PathBuf) {
@@ -438,7 +632,7 @@ fn a_radius_server_that_never_answers_properly_refuses_the_login_with_691() {
         .unwrap();
     let radius_port = silent.local_addr().unwrap().port();
     let (ike_port, natt_port) = free_udp_ports();
-    let cfg = write_daemon_config(&dir, ike_port, natt_port, radius_port, 1, 1);
+    let cfg = write_daemon_config(&dir, ike_port, natt_port, radius_port, None, 1, 1);
     let (_daemon, log_path) = start_daemon(&dir, &cfg);
     let secret = SharedSecret::new(SECRET);
     let daemon_log = || std::fs::read_to_string(&log_path).unwrap_or_default();

@@ -22,6 +22,7 @@
 )]
 #![warn(missing_docs)]
 
+mod cause;
 mod dataplane;
 pub mod dhcp;
 pub mod escape;
@@ -33,6 +34,7 @@ pub mod snapshot;
 #[cfg(test)]
 mod test_support;
 
+pub use cause::EndCause;
 pub use dataplane::{
     Batch, DataPlane, DataPlaneStats, Handoff, HandoffReason, Inbound, Outbound, Transmit,
 };

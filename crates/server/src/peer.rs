@@ -29,6 +29,7 @@ use tracing::{debug, info};
 
 use config::MssClamp;
 
+use crate::cause::EndCause;
 use crate::dataplane::{self, Activity, PeerId, PeerSpec, SessionCounters, SessionSpec, Transmit};
 use crate::escape::Printable;
 
@@ -133,11 +134,14 @@ impl Policy {
     }
 
     /// Why the session must end now, if it must; `count` is its IPv4 packets both ways.
-    fn check(&mut self, now: Instant, count: u64) -> Option<String> {
+    fn check(&mut self, now: Instant, count: u64) -> Option<(String, EndCause)> {
         if let (Some(at), Some(t)) = (self.ends_at, self.session_timeout)
             && now >= at
         {
-            return Some(format!("session timeout ({} s)", t.as_secs()));
+            return Some((
+                format!("session timeout ({} s)", t.as_secs()),
+                EndCause::SessionTimeout,
+            ));
         }
         let (Some(check), Some(idle)) = (self.idle_check, self.idle_timeout) else {
             return None;
@@ -149,7 +153,10 @@ impl Policy {
             self.last_count = count;
             self.last_use = now;
         } else if now.saturating_duration_since(self.last_use) >= idle {
-            return Some(format!("idle for {} s", idle.as_secs()));
+            return Some((
+                format!("idle for {} s", idle.as_secs()),
+                EndCause::IdleTimeout,
+            ));
         }
         self.idle_check = self.next_idle_check(now);
         None
@@ -186,6 +193,9 @@ pub(crate) struct Session {
     pub(crate) granted: (Option<Duration>, Option<Duration>),
     /// The limits in force, from IPCP up.
     pub(crate) policy: Option<Policy>,
+    /// Why the server ended the session, fixed when it decided to (the goodbyes that follow
+    /// do not change it).
+    pub(crate) end: Option<EndCause>,
 }
 
 impl Session {
@@ -289,7 +299,11 @@ pub(crate) enum PeerEvent {
         addr: Ipv4Addr,
     },
     /// A session ended (its address, if any, goes back to the pool).
-    Ended { session: Box<Session>, why: String },
+    Ended {
+        session: Box<Session>,
+        why: String,
+        cause: EndCause,
+    },
     /// An SA pair crossed an ESP lifetime limit while sealing (RFC 2407 §4.5).
     EspLifetime { spi_in: u32, expiry: esp::Expiry },
 }
@@ -316,7 +330,7 @@ pub(crate) struct Peer {
     out: VecDeque<(Transmit, Vec<u8>)>,
     events: VecDeque<PeerEvent>,
     /// Sessions whose limits ran out, for the server to end ([`Peer::take_expired`]).
-    expired: Vec<(l2tp::SessionKey, String)>,
+    expired: Vec<(l2tp::SessionKey, String, EndCause)>,
 }
 
 impl Peer {
@@ -410,9 +424,9 @@ impl Peer {
             }
             session.link.handle_timeout(now);
             let count = session.packet_count();
-            if let Some(why) = session.policy.as_mut().and_then(|p| p.check(now, count)) {
+            if let Some((why, cause)) = session.policy.as_mut().and_then(|p| p.check(now, count)) {
                 session.policy = None;
-                self.expired.push((session.ids, why));
+                self.expired.push((session.ids, why, cause));
             }
         }
         self.drive(now, settings);
@@ -420,7 +434,7 @@ impl Peer {
 
     /// The sessions whose limits ran out since the last call, with the reason; the server
     /// ends them.
-    pub(crate) fn take_expired(&mut self) -> Vec<(l2tp::SessionKey, String)> {
+    pub(crate) fn take_expired(&mut self) -> Vec<(l2tp::SessionKey, String, EndCause)> {
         std::mem::take(&mut self.expired)
     }
 
@@ -470,18 +484,19 @@ impl Peer {
         applied
     }
 
-    /// Closes one session (LCP Terminate-Request, then CDN); with `whole_peer` the tunnel goes
-    /// too (StopCCN) because the client has nothing else here.
+    /// Closes one session (LCP Terminate-Request, then CDN) for `cause`.
     pub(crate) fn close_session(
         &mut self,
         now: Instant,
         key: l2tp::SessionKey,
         why: &str,
+        cause: EndCause,
         settings: &Settings,
     ) {
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
+        session.end.get_or_insert(cause);
         session.link.close(now, why);
         self.drive(now, settings);
         let _ = self
@@ -492,8 +507,15 @@ impl Peer {
 
     /// Says goodbye on every layer inside IPsec: LCP Terminate-Request on every session, then
     /// CDN and StopCCN (RFC 2661 §5.7).
-    pub(crate) fn close_all(&mut self, now: Instant, why: &str, settings: &Settings) {
+    pub(crate) fn close_all(
+        &mut self,
+        now: Instant,
+        why: &str,
+        cause: EndCause,
+        settings: &Settings,
+    ) {
         for session in self.sessions.values_mut() {
+            session.end.get_or_insert(cause);
             session.link.close(now, why);
         }
         self.drive(now, settings);
@@ -681,7 +703,9 @@ impl Peer {
                     ppp::Event::Identification(text) => {
                         debug!(client = %self.tuple.remote, ident = %text.printable(), "LCP Identification");
                     }
-                    ppp::Event::Down { reason } => closed.push((key, reason.to_string())),
+                    ppp::Event::Down { reason } => {
+                        closed.push((key, reason.to_string(), EndCause::from_ppp(&reason)))
+                    }
                     _ => {}
                 }
             }
@@ -693,14 +717,16 @@ impl Peer {
                 Err(e) => debug!(error = %e, "L2TP data not sent"),
             }
         }
-        for (key, why) in closed {
+        for (key, why, cause) in closed {
             let _ = self
                 .lns
                 .close_session(now, key, l2tp::codes::cdn::ADMINISTRATIVE, Some(&why));
             if let Some(session) = self.sessions.remove(&key) {
+                let cause = session.end.unwrap_or(cause);
                 self.events.push_back(PeerEvent::Ended {
                     session: Box::new(session),
                     why,
+                    cause,
                 });
             }
         }
@@ -756,14 +782,17 @@ impl Peer {
                     counters: Arc::default(),
                     granted: (None, None),
                     policy: None,
+                    end: None,
                 });
             }
             l2tp::Event::SessionDown { key, reason } => {
                 if let Some(session) = self.sessions.remove(&key) {
                     let why = format!("L2TP session closed: {reason}");
+                    let cause = session.end.unwrap_or_else(|| EndCause::from_l2tp(&reason));
                     self.events.push_back(PeerEvent::Ended {
                         session: Box::new(session),
                         why,
+                        cause,
                     });
                 }
             }
@@ -778,9 +807,11 @@ impl Peer {
                 for key in keys {
                     if let Some(session) = self.sessions.remove(&key) {
                         let why = format!("L2TP tunnel closed: {reason}");
+                        let cause = session.end.unwrap_or_else(|| EndCause::from_l2tp(&reason));
                         self.events.push_back(PeerEvent::Ended {
                             session: Box::new(session),
                             why,
+                            cause,
                         });
                     }
                 }
@@ -831,6 +862,7 @@ mod tests {
             counters: Arc::default(),
             granted: (None, None),
             policy: None,
+            end: None,
         }
     }
 
@@ -851,14 +883,20 @@ mod tests {
             assert_eq!(p.check(t0 + s(at), 7), None, "at {at} s");
         }
         assert_eq!(p.next_deadline(), Some(t0 + s(90)));
-        assert_eq!(p.check(t0 + s(90), 7).as_deref(), Some("idle for 60 s"));
+        assert_eq!(
+            p.check(t0 + s(90), 7),
+            Some(("idle for 60 s".to_owned(), EndCause::IdleTimeout))
+        );
 
         let mut p = Policy::new(Some(s(100)), None, t0, 0);
         assert_eq!(p.next_deadline(), Some(t0 + s(100)));
         assert_eq!(p.check(t0 + s(99), 1), None);
         assert_eq!(
-            p.check(t0 + s(100), 2).as_deref(),
-            Some("session timeout (100 s)")
+            p.check(t0 + s(100), 2),
+            Some((
+                "session timeout (100 s)".to_owned(),
+                EndCause::SessionTimeout
+            ))
         );
         assert_eq!(Policy::new(None, None, t0, 0).next_deadline(), None);
     }
@@ -876,8 +914,11 @@ mod tests {
         assert_eq!(p.idle_timeout, Some(s(600)));
         assert_eq!(p.check(t0 + s(129), 4), None);
         assert_eq!(
-            p.check(t0 + s(130), 4).as_deref(),
-            Some("session timeout (30 s)")
+            p.check(t0 + s(130), 4),
+            Some((
+                "session timeout (30 s)".to_owned(),
+                EndCause::SessionTimeout
+            ))
         );
         // Lifting both leaves no policy; setting one on a session without any makes one.
         let p = Policy::new(Some(s(60)), None, t0, 0);
@@ -1061,7 +1102,7 @@ mod tests {
                     let _ = self.lac.handle_datagram(self.now, L2TP_PORT, &msg);
                 }
                 while let Some(e) = self.peer.poll_event() {
-                    if let PeerEvent::Ended { session, why } = e {
+                    if let PeerEvent::Ended { session, why, .. } = e {
                         self.ended.push((session.ids, why));
                     }
                 }

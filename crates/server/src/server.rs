@@ -50,6 +50,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tracing::{debug, info, warn};
 
+use crate::cause::EndCause;
 use crate::dataplane::{
     Batch, DataPlane, Handoff, HandoffReason, Inbound, PeerId, Publisher, Transmit,
 };
@@ -101,6 +102,8 @@ pub enum Event {
         client: SocketAddr,
         /// Why, in plain words.
         reason: String,
+        /// Why, as one of a few causes (for Acct-Terminate-Cause).
+        cause: EndCause,
         /// The address IPCP had assigned, if it got that far.
         addr: Option<Ipv4Addr>,
         /// What the client said it is (see [`Event::SessionUp`]).
@@ -644,7 +647,7 @@ impl Server {
                 expired = peer.take_expired();
                 self.touch(id);
             }
-            for (key, why) in expired {
+            for (key, why, cause) in expired {
                 let peer = self.peers.get(&id);
                 let client = peer.map(|p| p.tuple.remote);
                 let user = peer
@@ -652,7 +655,7 @@ impl Server {
                     .and_then(|s| s.user.clone())
                     .unwrap_or_default();
                 info!(user = %user.printable(), client = ?client, reason = %why, "session limit reached: disconnecting");
-                self.disconnect_session(now, id, key, &why);
+                self.disconnect_session(now, id, key, &why, cause);
             }
         }
         self.finish(now);
@@ -761,7 +764,13 @@ impl Server {
         for (id, key, user) in gone {
             let client = self.peers.get(&id).map(|p| p.tuple.remote);
             info!(user = %user.printable(), client = ?client, "user removed or disabled in the users file: disconnecting");
-            self.disconnect_session(now, id, key, "user removed or disabled");
+            self.disconnect_session(
+                now,
+                id,
+                key,
+                "user removed or disabled",
+                EndCause::AdminReset,
+            );
         }
         self.finish(now);
     }
@@ -802,7 +811,13 @@ impl Server {
         let mut kicked = Vec::with_capacity(chosen.len());
         for (id, key, row) in chosen {
             info!(user = %row.user.printable(), client = %row.client_public, "session ended by the administrator (kick)");
-            self.disconnect_session(now, id, key, "ended by the administrator");
+            self.disconnect_session(
+                now,
+                id,
+                key,
+                "ended by the administrator",
+                EndCause::AdminReset,
+            );
             kicked.push(row);
         }
         self.finish(now);
@@ -866,7 +881,12 @@ impl Server {
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
         for id in ids {
             if let Some(peer) = self.peers.get_mut(&id) {
-                peer.close_all(now, "server shutting down", &self.settings);
+                peer.close_all(
+                    now,
+                    "server shutting down",
+                    EndCause::Shutdown,
+                    &self.settings,
+                );
                 let ike_peer = peer.ike;
                 self.touch(id);
                 self.drain_peer(now, id);
@@ -875,6 +895,21 @@ impl Server {
         }
         self.after_ike(now);
         self.finish(now);
+    }
+
+    /// The IPv4 traffic of one session so far (as in [`Event::SessionDown`]), for accounting
+    /// updates: O(sessions of its peer). `None` when the session is gone.
+    #[must_use]
+    pub fn session_traffic(&self, session: SessionId) -> Option<SessionTraffic> {
+        let s = self.peers.get(&session.peer)?.sessions.get(&session.key)?;
+        let (packets_in, bytes_in) = s.counters.inbound.get();
+        let (packets_out, bytes_out) = s.counters.outbound.get();
+        Some(SessionTraffic {
+            bytes_in,
+            bytes_out,
+            packets_in,
+            packets_out,
+        })
     }
 
     /// The status view: O(peers + sessions).
@@ -1319,11 +1354,12 @@ impl Server {
                         now,
                         peer,
                         "the client stopped answering dead peer detection (RFC 3706)",
+                        EndCause::LostCarrier,
                     );
                 }
                 ike::Event::PeerGone { peer } => {
                     self.phase1.remove(&peer);
-                    self.remove_peer_at(now, peer, "IKE SA gone");
+                    self.remove_peer_at(now, peer, "IKE SA gone", EndCause::LostService);
                 }
                 ike::Event::Refused { peer, reason } => {
                     let cause = Refusal {
@@ -1523,13 +1559,13 @@ impl Server {
         }
         debug!(client = %peer.tuple.remote, spi_in = format_args!("{spi_in:08x}"), "ESP SA pair deleted");
         if peer.children.is_empty() {
-            self.remove_peer(now, id, "all ESP SAs deleted");
+            self.remove_peer(now, id, "all ESP SAs deleted", EndCause::LostService);
         } else {
             self.touch(id);
         }
     }
 
-    fn remove_peer_at(&mut self, now: Instant, peer: FourTuple, why: &str) {
+    fn remove_peer_at(&mut self, now: Instant, peer: FourTuple, why: &str, cause: EndCause) {
         let raw = peer.without_ports();
         let id = self
             .by_tuple
@@ -1541,11 +1577,11 @@ impl Server {
             })
             .copied();
         if let Some(id) = id {
-            self.remove_peer(now, id, why);
+            self.remove_peer(now, id, why, cause);
         }
     }
 
-    fn remove_peer(&mut self, now: Instant, id: PeerId, why: &str) {
+    fn remove_peer(&mut self, now: Instant, id: PeerId, why: &str, cause: EndCause) {
         // What the peer had queued (a goodbye) still goes out.
         self.drain_peer(now, id);
         let Some(mut peer) = self.peers.remove(&id) else {
@@ -1564,7 +1600,8 @@ impl Server {
         let phase1 = peer.phase1.take();
         for session in peer.sessions.drain() {
             let os = os_hint(phase1.as_ref(), &session);
-            self.end_session(now, id, client, session, why, os);
+            let cause = session.end.unwrap_or(cause);
+            self.end_session(now, id, client, session, (why, cause), os);
         }
         self.removed.push(id);
     }
@@ -1575,7 +1612,7 @@ impl Server {
         id: PeerId,
         client: SocketAddr,
         session: crate::peer::Session,
-        why: &str,
+        (why, cause): (&str, EndCause),
         os_hint: String,
     ) {
         // Keep the link's anti-spoofing drops in the global counter after the link is gone.
@@ -1603,6 +1640,7 @@ impl Server {
             user: session.user,
             client,
             reason: why.to_owned(),
+            cause,
             addr: session.addr,
             os_hint,
             connected: now.saturating_duration_since(session.since),
@@ -1615,7 +1653,14 @@ impl Server {
         });
     }
 
-    fn disconnect_session(&mut self, now: Instant, id: PeerId, key: l2tp::SessionKey, why: &str) {
+    fn disconnect_session(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        key: l2tp::SessionKey,
+        why: &str,
+        cause: EndCause,
+    ) {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
@@ -1623,10 +1668,10 @@ impl Server {
             return;
         }
         let only = peer.sessions.len() <= 1;
-        peer.close_session(now, key, why, &self.settings);
+        peer.close_session(now, key, why, cause, &self.settings);
         if only {
             // The client has nothing else here: tear down its tunnel and IPsec too.
-            peer.close_all(now, why, &self.settings);
+            peer.close_all(now, why, cause, &self.settings);
             let ike_peer = peer.ike;
             self.touch(id);
             self.drain_peer(now, id);
@@ -1787,10 +1832,14 @@ impl Server {
                         os_hint,
                     });
                 }
-                PeerEvent::Ended { session, why } => {
+                PeerEvent::Ended {
+                    session,
+                    why,
+                    cause,
+                } => {
                     let phase1 = self.peers.get(&id).and_then(|p| p.phase1.as_ref());
                     let os = os_hint(phase1, &session);
-                    self.end_session(now, id, client, *session, &why, os);
+                    self.end_session(now, id, client, *session, (&why, cause), os);
                 }
                 PeerEvent::EspLifetime { spi_in, expiry } => {
                     self.on_expiry(now, id, spi_in, expiry);
