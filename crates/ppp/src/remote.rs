@@ -211,6 +211,19 @@ pub struct Accept {
     /// How long the session may stay idle (RADIUS Idle-Timeout, RFC 2865 §5.28). Carried like
     /// `session_timeout`, never acted on by the link.
     pub idle_timeout: Option<Duration>,
+    /// Rate limits for the session (RADIUS vendor attributes such as Mikrotik-Rate-Limit or
+    /// WISPr-Bandwidth-Max-Up/-Down). Carried like `session_timeout`.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A session's rate limits in bits per second, as a remote verifier grants them; `None` is
+/// no limit that way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimit {
+    /// From the client (what it uploads).
+    pub up: Option<std::num::NonZeroU64>,
+    /// To the client (what it downloads).
+    pub down: Option<std::num::NonZeroU64>,
 }
 
 impl Accept {
@@ -253,6 +266,12 @@ impl Accept {
     /// Sets the idle limit (RADIUS Idle-Timeout, RFC 2865 §5.28).
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the rate limits.
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
         self
     }
 }
