@@ -39,6 +39,7 @@ mod load;
 mod locate;
 mod problem;
 mod radius;
+mod rate;
 mod server;
 pub mod users;
 
@@ -54,6 +55,7 @@ pub use radius::{
     DEFAULT_RADIUS_TIMEOUT_SECS, MAX_RADIUS_RETRIES, MAX_RADIUS_TIMEOUT_SECS,
     MIN_INTERIM_INTERVAL_SECS, MIN_RADIUS_SECRET, RadiusOptions, RadiusServer,
 };
+pub use rate::{MAX_RATE_BPS, MIN_RATE_BPS, RateLimit, format_rate, parse_rate};
 pub use server::{
     AuthProtocol, EXAMPLE_PSK, IkePolicy, L2tpOptions, Lifetimes, Limits, Listen, MAX_POOL_PREFIX,
     MIN_POOL_PREFIX, MssClamp, PoolConfig, PppOptions, Profile, ServerConfig, first_host,

@@ -642,6 +642,35 @@ privileges: { user: nobody, group: nogroup }
     }
 
     #[test]
+    fn ppp_rate_limit_is_read_and_checked() {
+        let (c, _) = load("psk: secret-secret\npool:\n  cidr: 10.99.0.0/24\n").unwrap();
+        assert_eq!(c.server.ppp.rate_limit, None);
+        let (c, _) = load(
+            "psk: secret-secret\npool:\n  cidr: 10.99.0.0/24\nppp:\n  rate_limit: { up: 2M, \
+             down: \"10M\" }\n",
+        )
+        .unwrap();
+        let r = c.server.ppp.rate_limit.unwrap();
+        assert_eq!(
+            (r.up.map(|r| r.get()), r.down.map(|r| r.get())),
+            (Some(2_000_000), Some(10_000_000))
+        );
+        for (bad, why) in [
+            ("{ up: 0 }", "zero"),
+            ("{ up: fast }", "not a number"),
+            ("{ down: 500G }", "above"),
+            ("{ sideways: 1M }", "sideways"),
+        ] {
+            let e = errors(&format!(
+                "psk: secret-secret\npool:\n  cidr: 10.99.0.0/24\nppp:\n  rate_limit: {bad}\n"
+            ));
+            assert_eq!(e.len(), 1, "{e:#?}");
+            assert_eq!(e[0].line, Some(5), "{bad}");
+            assert!(e[0].reason.contains(why), "{bad}: {}", e[0].reason);
+        }
+    }
+
+    #[test]
     fn bad_values_have_lines() {
         let e =
             errors("psk: secret-secret\npool:\n  cidr: 10.99.0.0/24\ndns: [10.0.0.1, nonsense]\n");

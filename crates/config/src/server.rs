@@ -279,6 +279,10 @@ pub struct PppOptions {
     /// echoes and L2TP Hellos do not count); 0 (the default) means no limit, otherwise at
     /// least 60. A user's `idle_timeout_secs`, or a RADIUS Idle-Timeout, overrides it.
     pub idle_timeout_secs: u32,
+    /// Rate limits for every session, in bits per second (`{ up: "2M", down: "10M" }`, see
+    /// [`RateLimit`](crate::RateLimit)); none by default. A user's `rate_limit` in users.yaml,
+    /// or a RADIUS rate-limit attribute, replaces it.
+    pub rate_limit: Option<crate::RateLimit>,
 }
 
 /// TCP MSS clamping (RFC 9293 §3.7.1: the MSS a host announces assumes its own MTU, not the
@@ -328,6 +332,7 @@ impl Default for PppOptions {
             tcp_mss_clamp: MssClamp::Auto,
             session_timeout_secs: 0,
             idle_timeout_secs: 0,
+            rate_limit: None,
         }
     }
 }

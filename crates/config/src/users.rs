@@ -148,6 +148,9 @@ pub struct User {
     /// `idle_timeout_secs`: `None` takes `ppp.idle_timeout_secs`; `Some(0)` means no limit
     /// for this user.
     pub idle_timeout_secs: Option<u32>,
+    /// `rate_limit`: `None` takes `ppp.rate_limit`; an entry replaces it whole (a direction
+    /// it leaves out is not limited, so `rate_limit: {}` lifts the default for this user).
+    pub rate_limit: Option<crate::RateLimit>,
 }
 
 /// The shortest idle timeout accepted (in users.yaml and as `ppp.idle_timeout_secs`): LCP
@@ -211,6 +214,8 @@ struct RawUser {
     session_timeout_secs: Option<u32>,
     #[serde(default)]
     idle_timeout_secs: Option<u32>,
+    #[serde(default)]
+    rate_limit: Option<crate::RateLimit>,
 }
 
 impl Users {
@@ -373,6 +378,7 @@ impl Users {
                     disabled: u.disabled,
                     session_timeout_secs: u.session_timeout_secs,
                     idle_timeout_secs: u.idle_timeout_secs,
+                    rate_limit: u.rate_limit,
                 });
             }
         }
@@ -643,6 +649,52 @@ users:
             load("users:\n  - name: a\n    password: x\n    idle_timeout_secs: -1\n").unwrap_err();
         assert_eq!(e[0].kind, UsersErrorKind::Syntax);
         assert_eq!(e[0].line, Some(4));
+    }
+
+    #[test]
+    fn rate_limits_are_read_and_checked() {
+        let u = load(
+            "users:\n  - name: a\n    password: x\n    rate_limit: { up: \"2M\", down: 10M }\n  \
+             - name: b\n    password: x\n    rate_limit:\n      down: 512k\n  - name: c\n    \
+             password: x\n    rate_limit: {}\n  - name: d\n    password: x\n",
+        )
+        .unwrap();
+        let r = |n: &str| {
+            u.get(n).unwrap().rate_limit.map(|r| {
+                (
+                    r.up.map(std::num::NonZeroU64::get),
+                    r.down.map(std::num::NonZeroU64::get),
+                )
+            })
+        };
+        assert_eq!(r("a"), Some((Some(2_000_000), Some(10_000_000))));
+        assert_eq!(r("b"), Some((None, Some(512_000))));
+        assert_eq!(
+            r("c"),
+            Some((None, None)),
+            "an empty entry lifts the default"
+        );
+        assert_eq!(r("d"), None, "no entry takes the default");
+
+        for (bad, line, why) in [
+            ("    rate_limit: { up: 0 }\n", 4, "zero"),
+            // The YAML parser places an error inside a block mapping at its first line.
+            (
+                "    rate_limit:\n      up: 1M\n      down: lots\n",
+                5,
+                "not a number",
+            ),
+            ("    rate_limit: { up: 100 }\n", 4, "below"),
+            ("    rate_limit: { down: 1T }\n", 4, "not a number"),
+            ("    rate_limit: { up: 1M, burst: 2 }\n", 4, "burst"),
+        ] {
+            let e = load(&format!("users:\n  - name: a\n    password: x\n{bad}")).unwrap_err();
+            assert_eq!(e.len(), 1, "{e:#?}");
+            assert_eq!(e[0].kind, UsersErrorKind::Syntax);
+            assert_eq!(e[0].line, Some(line), "{bad}: {e:#?}");
+            assert!(e[0].reason.contains(why), "{bad}: {}", e[0].reason);
+            assert!(e[0].to_string().starts_with(&format!("{FILE}:{line}")));
+        }
     }
 
     #[test]

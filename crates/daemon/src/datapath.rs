@@ -150,6 +150,9 @@ async fn udp_loop(path: Arc<Lane>, i: usize) {
             debug!(bound = %listener.bound, "UDP receive error: {e}");
             continue;
         }
+        // One clock read per batch: `now` only feeds rate limits, whose bucket depth dwarfs
+        // the time a batch takes.
+        let now = clock::now();
         for (meta, data) in batch.iter_mut() {
             if meta.source.ip().is_unspecified() {
                 continue; // A datagram without a source address.
@@ -158,7 +161,7 @@ async fn udp_loop(path: Arc<Lane>, i: usize) {
             let local = local_of(listener.bound, meta.local);
             let remote = SocketAddr::V4(meta.source);
             let verdict = if local.port() == path.nat_t_port {
-                path.dp.inbound_udp(local, remote, data)
+                path.dp.inbound_udp(now, local, remote, data)
             } else {
                 Inbound::Ike
             };
@@ -221,6 +224,7 @@ async fn tun_loop(path: Arc<Lane>) {
             return;
         };
         out.clear();
+        let now = clock::now();
         for _ in 0..BATCH {
             let n = match guard.try_io(|fd| fd.get_ref().read(&mut pkt)) {
                 Ok(Ok(n)) => n,
@@ -232,7 +236,7 @@ async fn tun_loop(path: Arc<Lane>) {
             };
             path.packets.fetch_add(1, Ordering::Relaxed);
             let ip = pkt.get(..n).unwrap_or_default();
-            let _ = path.dp.outbound(ip, &mut out, &mut rng);
+            let _ = path.dp.outbound(now, ip, &mut out, &mut rng);
         }
         drop(guard);
         send_batch(&path, &out, &mut sender).await;
@@ -247,6 +251,7 @@ pub(crate) async fn esp_loop(path: Arc<Lane>, fd: Arc<AsyncFd<OwnedFd>>) {
         let Ok(mut guard) = fd.readable().await else {
             return;
         };
+        let now = clock::now();
         for _ in 0..BATCH {
             match guard.try_io(|fd| tun::recv_esp(fd.get_ref(), &mut pkt)) {
                 Ok(Ok(p)) => {
@@ -254,7 +259,7 @@ pub(crate) async fn esp_loop(path: Arc<Lane>, fd: Arc<AsyncFd<OwnedFd>>) {
                     let Some(esp) = pkt.get_mut(p.esp_offset..p.len) else {
                         continue;
                     };
-                    let verdict = path.dp.inbound_esp(p.destination, p.source, esp);
+                    let verdict = path.dp.inbound_esp(now, p.destination, p.source, esp);
                     let (local, remote) = (
                         SocketAddr::new(p.destination.into(), 0),
                         SocketAddr::new(p.source.into(), 0),

@@ -323,6 +323,11 @@ impl Metrics {
                     "Session tables published to the data-path threads.",
                     d.publishes,
                 ),
+                (
+                    "l2tpd_dataplane_policed_total",
+                    "IPv4 packets dropped by a session's rate limit, both ways.",
+                    d.policed,
+                ),
             ] {
                 out.family(name, "counter", help);
                 out.sample(name, &[], n);
@@ -635,6 +640,10 @@ mod tests {
             packets_out: 2,
             session_timeout_secs: None,
             idle_timeout_secs: None,
+            rate_limit_up_bps: None,
+            rate_limit_down_bps: None,
+            policed_in: 0,
+            policed_out: 0,
         }
     }
 
@@ -720,7 +729,11 @@ mod tests {
             users: 4,
             worker_packets: vec![5, 6],
             owner_packets: 7,
-            data_plane: Some(server::DataPlaneStats::default()),
+            data_plane: Some({
+                let mut d = server::DataPlaneStats::default();
+                d.policed = 9;
+                d
+            }),
             ..DaemonInfo::default()
         };
         (m, snapshot, info)
@@ -733,6 +746,7 @@ mod tests {
         assert_eq!(sample(&text, "l2tpd_uptime_seconds"), Some(77.0));
         assert_eq!(sample(&text, "l2tpd_sessions_started_total"), Some(2.0));
         assert_eq!(sample(&text, "l2tpd_sessions_ended_total"), Some(1.0));
+        assert_eq!(sample(&text, "l2tpd_dataplane_policed_total"), Some(9.0));
         assert_eq!(
             sample(&text, "l2tpd_traffic_bytes_total{direction=\"in\"}"),
             Some(1100.0)

@@ -16,7 +16,8 @@
 //! Session-Timeout and Idle-Timeout (§5.27, §5.28; they override users.yaml and the `ppp:` defaults)
 //! MS-Primary/Secondary-DNS-Server and MS-Primary/Secondary-NBNS-Server (RFC 2548, Microsoft
 //! vendor 311 types 28-31; they replace the `ppp:` dns/wins pair for that session's IPCP)
-//! and Reply-Message; Access-Reject gives the MS-CHAP-Error (`E=691 R=0 ...`, RFC 2759 §6) or
+//! and Reply-Message, and rate limits from the vendor attributes other NASes take for them
+//! (see [`rate_limit_from`]); Access-Reject gives the MS-CHAP-Error (`E=691 R=0 ...`, RFC 2759 §6) or
 //! Reply-Message. No answer from any server is [`AuthVerdict::NoAnswer`]: the server refuses
 //! the login (the client sees error 691), or with `radius.order: [radius, users]` checks it
 //! against users.yaml instead. Access-Challenge (needs a second round the PPP methods cannot
@@ -548,6 +549,9 @@ fn verdict_from(
                     .collect::<Vec<_>>()
                     .join(", "),
             };
+            if let Some(limit) = rate_limit_from(user, server, attributes) {
+                accept = accept.with_rate_limit(limit);
+            }
             info!(
                 user = %user,
                 decided_by = %format_args!("RADIUS {}", server.ip()),
@@ -556,6 +560,10 @@ fn verdict_from(
                 address = %framed_ip.map_or_else(|| "from the pool".to_owned(), framed_ip_text),
                 dns = %listed(dns, "DNS"),
                 nbns = %listed(nbns, "WINS"),
+                rate_limit = %accept.rate_limit.map_or_else(
+                    || "none".to_owned(),
+                    |r| config::RateLimit { up: r.up, down: r.down }.to_string()
+                ),
                 session_timeout_secs = accept.session_timeout.map_or(0, |d| d.as_secs()),
                 idle_timeout_secs = accept.idle_timeout.map_or(0, |d| d.as_secs()),
                 "RADIUS accepted the login"
@@ -614,6 +622,125 @@ fn host_name() -> String {
         .and_then(|h| h.into_string().ok())
         .filter(|h| !h.is_empty() && h.len() <= 253)
         .unwrap_or_else(|| FALLBACK_NAS_IDENTIFIER.to_owned())
+}
+
+/// MikroTik's Vendor-Id and its Mikrotik-Rate-Limit attribute (FreeRADIUS
+/// `share/dictionary.mikrotik`: `VENDOR Mikrotik 14988`, `ATTRIBUTE Mikrotik-Rate-Limit 8
+/// string`).
+const VENDOR_MIKROTIK: u32 = 14988;
+const MIKROTIK_RATE_LIMIT: u8 = 8;
+
+/// The Wireless Broadband Alliance's (formerly WISPr) Vendor-Id and its bandwidth attributes
+/// (FreeRADIUS `share/dictionary.wispr`: `VENDOR WISPr 14122`, `WISPr-Bandwidth-Max-Up 7
+/// integer`, `WISPr-Bandwidth-Max-Down 8 integer`; bits per second).
+const VENDOR_WISPR: u32 = 14122;
+const WISPR_BANDWIDTH_MAX_UP: u8 = 7;
+const WISPR_BANDWIDTH_MAX_DOWN: u8 = 8;
+
+/// The rate limits an Access-Accept grants, from the attributes admins already use with other
+/// NASes:
+/// - Mikrotik-Rate-Limit, a string `rx[/tx] [bursts...]` seen from the router: `rx` is what
+///   the router receives, so the client's upload; only the first pair is read (we do not do
+///   MikroTik's burst rates); `k`/`M`/`G` suffixes, one value for both ways, 0 for no limit.
+/// - WISPr-Bandwidth-Max-Up / -Down, 4-octet integers in bits per second, 0 for no limit.
+///
+/// Mikrotik-Rate-Limit wins where both give a direction. A value that does not parse, or is
+/// outside what `rate_limit` in users.yaml accepts, is ignored with a warning (the login
+/// still succeeds, with the other limits).
+fn rate_limit_from(
+    user: &str,
+    server: SocketAddr,
+    attributes: &[Attribute],
+) -> Option<ppp::RateLimit> {
+    let mut mikrotik: Option<(Option<u64>, Option<u64>)> = None;
+    let (mut wispr_up, mut wispr_down) = (None, None);
+    for (vendor, kind, value) in attributes
+        .iter()
+        .filter_map(|a| match a {
+            Attribute::VendorSpecific { vendor_id, data } => Some((*vendor_id, data)),
+            _ => None,
+        })
+        .flat_map(|(vendor, data)| sub_attributes(data).map(move |(k, v)| (vendor, k, v)))
+    {
+        match (vendor, kind) {
+            (VENDOR_MIKROTIK, MIKROTIK_RATE_LIMIT) if mikrotik.is_none() => {
+                match parse_mikrotik_rate_limit(value) {
+                    Some(pair) => mikrotik = Some(pair),
+                    None => warn!(
+                        user = %user,
+                        %server,
+                        value = %String::from_utf8_lossy(value).printable(),
+                        "Mikrotik-Rate-Limit ignored: not `rx/tx` rates like 2M/10M"
+                    ),
+                }
+            }
+            (VENDOR_WISPR, WISPR_BANDWIDTH_MAX_UP | WISPR_BANDWIDTH_MAX_DOWN) => {
+                let Ok(bytes) = <[u8; 4]>::try_from(value) else {
+                    warn!(user = %user, %server, "WISPr bandwidth attribute ignored: not 4 octets");
+                    continue;
+                };
+                let slot = if kind == WISPR_BANDWIDTH_MAX_UP {
+                    &mut wispr_up
+                } else {
+                    &mut wispr_down
+                };
+                slot.get_or_insert(u64::from(u32::from_be_bytes(bytes)));
+            }
+            _ => {}
+        }
+    }
+    let (m_up, m_down) = mikrotik.unwrap_or((None, None));
+    let pick = |name: &str, m: Option<u64>, w: Option<u64>| {
+        let bps = m.or(w).filter(|&b| b > 0)?;
+        match config::parse_rate(&bps.to_string()) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                warn!(user = %user, %server, "RADIUS {name} rate limit ignored: {e}");
+                None
+            }
+        }
+    };
+    let limit = ppp::RateLimit {
+        up: pick("upload", m_up, wispr_up),
+        down: pick("download", m_down, wispr_down),
+    };
+    (limit.up.is_some() || limit.down.is_some()).then_some(limit)
+}
+
+/// The `Vendor-Type | Vendor-Length | value` sub-attributes of a VSA's String field (RFC 2865
+/// §5.26's suggested format); stops at the first malformed one.
+fn sub_attributes(data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut rest = data;
+    std::iter::from_fn(move || {
+        let (&kind, after) = rest.split_first()?;
+        let (&len, _) = after.split_first()?;
+        let len = usize::from(len);
+        let value = rest.get(2..len)?;
+        rest = rest.get(len..)?;
+        Some((kind, value))
+    })
+}
+
+/// The first `rx[/tx]` pair of a Mikrotik-Rate-Limit (bits per second, `k`/`M`/`G`, either
+/// case); `None` for a direction given as 0.
+fn parse_mikrotik_rate_limit(value: &[u8]) -> Option<(Option<u64>, Option<u64>)> {
+    let text = std::str::from_utf8(value).ok()?;
+    let first = text.split_whitespace().next()?;
+    let (rx, tx) = first.split_once('/').unwrap_or((first, first));
+    let one = |t: &str| -> Option<Option<u64>> {
+        let (digits, unit) = match t.char_indices().last()? {
+            (i, 'k' | 'K') => (t.get(..i)?, 1_000u64),
+            (i, 'm' | 'M') => (t.get(..i)?, 1_000_000),
+            (i, 'g' | 'G') => (t.get(..i)?, 1_000_000_000),
+            _ => (t, 1),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n: u64 = digits.parse().ok()?;
+        Some((n > 0).then(|| n.saturating_mul(unit)))
+    };
+    Some((one(rx)?, one(tx)?))
 }
 
 /// Waits for a datagram on the RADIUS socket; never returns without one.
@@ -710,6 +837,70 @@ mod tests {
             vec![Attribute::SessionTimeout(0)],
         ));
         assert_eq!((a.session_timeout, a.idle_timeout), (None, None));
+    }
+
+    fn vsa(vendor: u32, kind: u8, value: &[u8]) -> Attribute {
+        let mut data = vec![kind, u8::try_from(value.len() + 2).unwrap()];
+        data.extend_from_slice(value);
+        Attribute::VendorSpecific {
+            vendor_id: vendor,
+            data,
+        }
+    }
+
+    fn rates(a: &Accept) -> Option<(Option<u64>, Option<u64>)> {
+        a.rate_limit.map(|r| {
+            (
+                r.up.map(std::num::NonZeroU64::get),
+                r.down.map(std::num::NonZeroU64::get),
+            )
+        })
+    }
+
+    #[test]
+    fn rate_limits_come_from_mikrotik_and_wispr_attributes() {
+        let decide_with = |attrs| accepted(decide(AuthProtocol::Chap, Code::AccessAccept, attrs));
+        // rx (the router receives: the client's upload) / tx.
+        let a = decide_with(vec![vsa(14988, 8, b"2M/10M")]);
+        assert_eq!(rates(&a), Some((Some(2_000_000), Some(10_000_000))));
+        // Burst fields after the first pair are not ours; lowercase suffixes are MikroTik's too.
+        let a = decide_with(vec![vsa(14988, 8, b"512k/4m 1M/8M 256k/2M 8/8")]);
+        assert_eq!(rates(&a), Some((Some(512_000), Some(4_000_000))));
+        // One value: both ways. 0: no limit that way.
+        let a = decide_with(vec![vsa(14988, 8, b"5M")]);
+        assert_eq!(rates(&a), Some((Some(5_000_000), Some(5_000_000))));
+        let a = decide_with(vec![vsa(14988, 8, b"0/1M")]);
+        assert_eq!(rates(&a), Some((None, Some(1_000_000))));
+        // WISPr: bits per second, one attribute per direction.
+        let a = decide_with(vec![
+            vsa(14122, 7, &1_000_000u32.to_be_bytes()),
+            vsa(14122, 8, &3_000_000u32.to_be_bytes()),
+        ]);
+        assert_eq!(rates(&a), Some((Some(1_000_000), Some(3_000_000))));
+        // Mikrotik wins; WISPr fills the direction it leaves open.
+        let a = decide_with(vec![
+            vsa(14122, 7, &1_000_000u32.to_be_bytes()),
+            vsa(14122, 8, &3_000_000u32.to_be_bytes()),
+            vsa(14988, 8, b"0/10M"),
+        ]);
+        assert_eq!(rates(&a), Some((Some(1_000_000), Some(10_000_000))));
+        // Junk, out of range, wrong sizes, other vendors and attributes: no limit, still in.
+        for attrs in [
+            vec![vsa(14988, 8, b"fast/faster")],
+            vec![vsa(14988, 8, b"100/100")],
+            vec![vsa(14988, 8, b"")],
+            vec![vsa(14122, 7, &[1, 2, 3])],
+            vec![vsa(14122, 7, &0u32.to_be_bytes())],
+            vec![vsa(9, 8, b"2M/10M")],
+            vec![vsa(14988, 9, b"2M/10M")],
+            vec![Attribute::VendorSpecific {
+                vendor_id: 14988,
+                data: vec![8, 40, b'2'],
+            }],
+        ] {
+            let a = decide_with(attrs.clone());
+            assert_eq!(a.rate_limit, None, "{attrs:?}");
+        }
     }
 
     #[test]

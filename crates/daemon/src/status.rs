@@ -219,7 +219,7 @@ pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>, view: View) -> Str
             if wide {
                 let _ = writeln!(
                     out,
-                    "data plane: {} worker threads + owner (packets read: owner {}, workers {:?}); {} to TUN, {} sealed, {} to the control plane, {} MSS clamped, {} ICMP too big, {} fragmented",
+                    "data plane: {} worker threads + owner (packets read: owner {}, workers {:?}); {} to TUN, {} sealed, {} to the control plane, {} MSS clamped, {} ICMP too big, {} fragmented, {} over a rate limit",
                     i.workers,
                     i.owner_packets,
                     i.worker_packets,
@@ -228,7 +228,8 @@ pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>, view: View) -> Str
                     f.to_owner,
                     f.mss_clamped,
                     f.icmp_too_big,
-                    f.fragmented
+                    f.fragmented,
+                    f.policed
                 );
             } else {
                 let _ = writeln!(
@@ -268,10 +269,11 @@ pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>, view: View) -> Str
             "STATE",
             "CONNECTED",
             "LIMIT SESSION/IDLE",
+            "RATE UP/DOWN",
             "IN",
             "OUT",
         ];
-        let rows: Vec<[String; 13]> = s.sessions.iter().map(wide_row).collect();
+        let rows: Vec<[String; 14]> = s.sessions.iter().map(wide_row).collect();
         table(&mut out, &header, &rows);
     } else {
         let header = ["USER", "IP", "CLIENT", "OS", "STATE", "UPTIME", "IN", "OUT"];
@@ -322,7 +324,7 @@ fn compact_row(r: &SessionRow) -> [String; 8] {
 }
 
 /// `--wide`: every field, untruncated (but escaped).
-fn wide_row(r: &SessionRow) -> [String; 13] {
+fn wide_row(r: &SessionRow) -> [String; 14] {
     let nat = if r.nat {
         format!("yes, {}", r.nat_t_dialect)
     } else {
@@ -355,9 +357,33 @@ fn wide_row(r: &SessionRow) -> [String; 13] {
             life(r.session_timeout_secs),
             life(r.idle_timeout_secs)
         ),
-        format!("{} ({} pkts)", bytes(r.bytes_in), r.packets_in),
-        format!("{} ({} pkts)", bytes(r.bytes_out), r.packets_out),
+        rate_limit(r),
+        traffic(r.bytes_in, r.packets_in, r.policed_in),
+        traffic(r.bytes_out, r.packets_out, r.policed_out),
     ]
+}
+
+/// The rate limits in force, `up/down` in bits per second with SI suffixes (`2M/10M`, `-/512k`),
+/// `-` for none.
+fn rate_limit(r: &SessionRow) -> String {
+    let limit = config::RateLimit {
+        up: r.rate_limit_up_bps.and_then(std::num::NonZeroU64::new),
+        down: r.rate_limit_down_bps.and_then(std::num::NonZeroU64::new),
+    };
+    if limit.is_unlimited() {
+        "-".to_owned()
+    } else {
+        limit.to_string()
+    }
+}
+
+/// One way's traffic, with the packets its rate limit dropped when there are any.
+fn traffic(bytes_n: u64, packets: u64, policed: u64) -> String {
+    if policed == 0 {
+        format!("{} ({packets} pkts)", bytes(bytes_n))
+    } else {
+        format!("{} ({packets} pkts, {policed} over limit)", bytes(bytes_n))
+    }
 }
 
 /// A short OS name from the snapshot's OS hint, which lists (comma-separated) the MS NT5
@@ -595,6 +621,10 @@ mod tests {
             packets_out: 1,
             session_timeout_secs: Some(28800),
             idle_timeout_secs: None,
+            rate_limit_up_bps: Some(2_000_000),
+            rate_limit_down_bps: None,
+            policed_in: 0,
+            policed_out: 7,
         }
     }
 
@@ -725,8 +755,9 @@ mod tests {
             "7h46m/-",
             "1m05s",
             "8h00m/-",
+            "2M/-",
             "2.0 KiB (3 pkts)",
-            "100 B (1 pkts)",
+            "100 B (1 pkts, 7 over limit)",
         ] {
             assert!(row.contains(needle), "{needle:?} missing in {row}");
         }

@@ -233,6 +233,19 @@ pub struct Accept {
     /// MS-Secondary-NBNS-Server, RFC 2548, types 30 and 31), for options 130 and 132; replaces
     /// the configured pair the same way as `dns`.
     pub nbns: [Option<Ipv4Addr>; 2],
+    /// Rate limits for the session (RADIUS vendor attributes such as Mikrotik-Rate-Limit or
+    /// WISPr-Bandwidth-Max-Up/-Down). Carried like `session_timeout`.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A session's rate limits in bits per second, as a remote verifier grants them; `None` is
+/// no limit that way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimit {
+    /// From the client (what it uploads).
+    pub up: Option<std::num::NonZeroU64>,
+    /// To the client (what it downloads).
+    pub down: Option<std::num::NonZeroU64>,
 }
 
 impl Accept {
@@ -287,6 +300,12 @@ impl Accept {
     /// Sets the session's NBNS (WINS) servers, primary and secondary (see [`Accept::nbns`]).
     pub fn with_nbns(mut self, primary: Option<Ipv4Addr>, secondary: Option<Ipv4Addr>) -> Self {
         self.nbns = [primary, secondary];
+        self
+    }
+
+    /// Sets the rate limits.
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
         self
     }
 }

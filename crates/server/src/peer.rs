@@ -53,6 +53,8 @@ pub(crate) struct Settings {
     pub(crate) session_timeout: Option<Duration>,
     /// `ppp.idle_timeout_secs` (`None` for 0).
     pub(crate) idle_timeout: Option<Duration>,
+    /// `ppp.rate_limit`.
+    pub(crate) rate_limit: Option<config::RateLimit>,
 }
 
 /// A session's limits, fixed when its IPCP comes up (see [`Policy::next_deadline`]).
@@ -196,6 +198,10 @@ pub(crate) struct Session {
     /// Why the server ended the session, fixed when it decided to (the goodbyes that follow
     /// do not change it).
     pub(crate) end: Option<EndCause>,
+    /// The rate limits a remote verifier granted with its Accept.
+    pub(crate) granted_rate: Option<config::RateLimit>,
+    /// The rate limits in force (from IPCP up), published with the session.
+    pub(crate) policer: Option<Arc<dataplane::police::Policer>>,
 }
 
 impl Session {
@@ -455,9 +461,17 @@ impl Peer {
             ppp::AuthVerdict::Accept(a) => (a.session_timeout, a.idle_timeout),
             _ => (None, None),
         };
+        let granted_rate = match &verdict {
+            ppp::AuthVerdict::Accept(a) => a.rate_limit,
+            _ => None,
+        };
         let applied = session.link.resolve_auth(now, ticket, verdict);
         if applied {
             session.granted = granted;
+            session.granted_rate = granted_rate.map(|r| config::RateLimit {
+                up: r.up,
+                down: r.down,
+            });
         }
         self.drive(now, settings);
         applied
@@ -632,6 +646,7 @@ impl Peer {
                     mtu,
                     mss,
                     counters: Arc::clone(&s.counters),
+                    policer: s.policer.clone(),
                 })
             })
             .collect();
@@ -783,6 +798,8 @@ impl Peer {
                     granted: (None, None),
                     policy: None,
                     end: None,
+                    granted_rate: None,
+                    policer: None,
                 });
             }
             l2tp::Event::SessionDown { key, reason } => {
@@ -863,6 +880,8 @@ mod tests {
             granted: (None, None),
             policy: None,
             end: None,
+            granted_rate: None,
+            policer: None,
         }
     }
 
@@ -1054,6 +1073,7 @@ mod tests {
                 tun_mtu: 1400,
                 session_timeout: None,
                 idle_timeout: None,
+                rate_limit: None,
             };
             let t = tuple();
             let mut peer = Peer::new(1, t, t, &settings, [3; 32]);

@@ -462,6 +462,7 @@ impl Server {
             tun_mtu: config.ppp.mru,
             session_timeout: secs(config.ppp.session_timeout_secs),
             idle_timeout: secs(config.ppp.idle_timeout_secs),
+            rate_limit: config.ppp.rate_limit,
         };
         Self {
             plane: Publisher::new(config.listen.nat_t_port, server_addr),
@@ -574,7 +575,10 @@ impl Server {
                     let mut buf = std::mem::take(&mut self.scratch);
                     buf.clear();
                     buf.extend_from_slice(payload);
-                    let verdict = self.plane.handle().inbound_udp(local, remote, &mut buf);
+                    let verdict = self
+                        .plane
+                        .handle()
+                        .inbound_udp(now, local, remote, &mut buf);
                     self.act(now, verdict, &buf);
                     self.scratch = buf;
                 }
@@ -609,7 +613,10 @@ impl Server {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         buf.extend_from_slice(esp);
-        let verdict = self.plane.handle().inbound_esp(local, remote, &mut buf);
+        let verdict = self
+            .plane
+            .handle()
+            .inbound_esp(now, local, remote, &mut buf);
         self.act(now, verdict, &buf);
         self.scratch = buf;
         self.finish(now);
@@ -618,7 +625,7 @@ impl Server {
     /// An IPv4 packet was read from the TUN device.
     pub fn handle_tun(&mut self, now: Instant, packet: &[u8]) {
         self.take_notes(now);
-        self.send_to_client(packet);
+        self.send_to_client(now, packet);
         self.finish(now);
     }
 
@@ -986,6 +993,26 @@ impl Server {
                         .policy
                         .and_then(|p| p.idle_timeout)
                         .map(|d| d.as_secs()),
+                    rate_limit_up_bps: session
+                        .policer
+                        .as_ref()
+                        .and_then(|p| p.limit.up)
+                        .map(std::num::NonZeroU64::get),
+                    rate_limit_down_bps: session
+                        .policer
+                        .as_ref()
+                        .and_then(|p| p.limit.down)
+                        .map(std::num::NonZeroU64::get),
+                    policed_in: session
+                        .counters
+                        .inbound
+                        .policed
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    policed_out: session
+                        .counters
+                        .outbound
+                        .policed
+                        .load(std::sync::atomic::Ordering::Relaxed),
                 });
             }
         }
@@ -1113,13 +1140,13 @@ impl Server {
     }
 
     /// Seals an IPv4 packet for a client through the data plane.
-    fn send_to_client(&mut self, packet: &[u8]) {
+    fn send_to_client(&mut self, now: Instant, packet: &[u8]) {
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
         let _ = self
             .plane
             .handle()
-            .outbound(packet, &mut batch, &mut self.rng);
+            .outbound(now, packet, &mut batch, &mut self.rng);
         for (t, bytes) in batch.iter() {
             self.out.push_back((t, bytes.to_vec()));
         }
@@ -1188,7 +1215,7 @@ impl Server {
                 .set_awaiting_qm3(self.ike.awaiting_qm3().collect());
         }
         for packet in std::mem::take(&mut self.for_clients) {
-            self.send_to_client(&packet);
+            self.send_to_client(now, &packet);
         }
         while self.events.len() > MAX_EVENTS {
             self.events.pop_front();
@@ -1713,6 +1740,39 @@ impl Server {
         session.policy = (session_timeout.is_some() || idle_timeout.is_some()).then(|| {
             crate::peer::Policy::new(session_timeout, idle_timeout, now, session.packet_count())
         });
+        let rate_limit = session
+            .granted_rate
+            .or_else(|| entry.and_then(|u| u.rate_limit))
+            .or(self.settings.rate_limit);
+        session.policer = rate_limit
+            .and_then(|r| crate::dataplane::police::Policer::new(r, now))
+            .map(Arc::new);
+    }
+
+    /// Changes the rate limits of a session in force (`None` lifts them), for example on a
+    /// RADIUS CoA-Request (RFC 5176 §3.2); the new buckets start full and are published at
+    /// once. Returns whether the session exists and carries IPv4 (IPCP up); before that, the
+    /// limits are fixed when IPCP comes up and this call changes nothing.
+    pub fn set_rate_limit(
+        &mut self,
+        now: Instant,
+        id: SessionId,
+        limit: Option<config::RateLimit>,
+    ) -> bool {
+        let Some(session) = self
+            .peers
+            .get_mut(&id.peer)
+            .and_then(|p| p.sessions.get_mut(&id.key))
+            .filter(|s| s.link.ip_up())
+        else {
+            return false;
+        };
+        session.policer = limit
+            .and_then(|r| crate::dataplane::police::Policer::new(r, now))
+            .map(Arc::new);
+        self.touch(id.peer);
+        self.finish(now);
+        true
     }
 
     /// Takes a peer's sealed packets and acts on its events.

@@ -69,6 +69,18 @@ pub struct SessionRow {
     /// The idle timeout in force, in seconds (`None`: no limit, or IPCP not up yet).
     #[serde(default)]
     pub idle_timeout_secs: Option<u64>,
+    /// The upload rate limit in force, in bits per second (`None`: no limit, or IPCP not up).
+    #[serde(default)]
+    pub rate_limit_up_bps: Option<u64>,
+    /// The download rate limit in force, in bits per second.
+    #[serde(default)]
+    pub rate_limit_down_bps: Option<u64>,
+    /// Packets from the client dropped by its upload rate limit.
+    #[serde(default)]
+    pub policed_in: u64,
+    /// Packets to the client dropped by its download rate limit.
+    #[serde(default)]
+    pub policed_out: u64,
 }
 
 /// An IKE peer without a PPP session yet.

@@ -186,10 +186,12 @@ fn plane_outbound(dp: &DataPlane, lan: &[Vec<u8>], threads: usize, run: Duration
                 let mut batch = Batch::new();
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
+                    // One clock read per 64 packets, as the daemon's TUN readers do.
+                    let at = now();
                     for _ in 0..64 {
                         let ip = &lan[(n as usize + t) % lan.len()];
                         batch.clear();
-                        let v = dp.outbound(ip, &mut batch, &mut rng);
+                        let v = dp.outbound(at, ip, &mut batch, &mut rng);
                         assert_eq!(v, Outbound::Sealed(1));
                         n += 1;
                     }
@@ -263,8 +265,9 @@ fn plane_inbound(dp: &DataPlane, sets: Vec<Vec<Datagram>>, threads: usize) -> Fi
                 }
                 barrier.wait();
                 let mut tun = 0u64;
+                let at = now();
                 for d in &mut order {
-                    if let Inbound::Tun(_) = dp.inbound_udp(d.local, d.remote, &mut d.bytes) {
+                    if let Inbound::Tun(_) = dp.inbound_udp(at, d.local, d.remote, &mut d.bytes) {
                         tun += 1;
                     }
                 }

@@ -200,8 +200,8 @@ fn inbound(dp: &DataPlane, sent: &Sent, buf: &mut Vec<u8>) -> Inbound {
     buf.clear();
     buf.extend_from_slice(&sent.bytes);
     match sent.server {
-        Kind::Udp { local, remote } => dp.inbound_udp(local, remote, buf),
-        Kind::Esp { local, remote } => dp.inbound_esp(local, remote, buf),
+        Kind::Udp { local, remote } => dp.inbound_udp(base(), local, remote, buf),
+        Kind::Esp { local, remote } => dp.inbound_esp(base(), local, remote, buf),
     }
 }
 
@@ -262,7 +262,7 @@ fn seal(
     rng: &mut ChaCha20Rng,
 ) -> (Outbound, Vec<(Transmit, Vec<u8>)>) {
     batch.clear();
-    let v = dp.outbound(ip, batch, rng);
+    let v = dp.outbound(base(), ip, batch, rng);
     (v, batch.iter().map(|(t, b)| (t, b.to_vec())).collect())
 }
 
@@ -1250,7 +1250,7 @@ fn random_spi_flood_costs_the_server_nothing() {
                     buf.resize(len, 0);
                     rng.fill(&mut buf[4..]);
                     let remote = SocketAddr::from((rng.r#gen::<[u8; 4]>(), rng.r#gen::<u16>()));
-                    match dp.inbound_udp(local, remote, &mut buf) {
+                    match dp.inbound_udp(base(), local, remote, &mut buf) {
                         Inbound::Drop => flood_dropped += 1,
                         other => panic!("flood datagram: {other:?}"),
                     }
@@ -1364,7 +1364,7 @@ fn esp_right_behind_quick_mode_3_follows_it_to_the_control_plane() {
     let before = dp.stats();
     let mut buf = sccrq.clone();
     assert_eq!(
-        dp.inbound_udp(local, remote, &mut buf),
+        dp.inbound_udp(base(), local, remote, &mut buf),
         Inbound::AwaitingQm3
     );
     assert_eq!(buf, sccrq, "left untouched for the control plane");
@@ -1374,7 +1374,10 @@ fn esp_right_behind_quick_mode_3_follows_it_to_the_control_plane() {
     // A stranger's SPI is still dropped.
     let mut bogus = sccrq.clone();
     bogus[0] ^= 0x80;
-    assert_eq!(dp.inbound_udp(local, remote, &mut bogus), Inbound::Drop);
+    assert_eq!(
+        dp.inbound_udp(base(), local, remote, &mut bogus),
+        Inbound::Drop
+    );
 
     // What the daemon does: message 3, then the ESP, in that order, to the control plane.
     let t0 = w.now();
@@ -1389,7 +1392,7 @@ fn esp_right_behind_quick_mode_3_follows_it_to_the_control_plane() {
     // Installed: the SPI is the data plane's now, and nothing awaits message 3 any more.
     let mut again = sccrq.clone();
     assert_ne!(
-        dp.inbound_udp(local, remote, &mut again),
+        dp.inbound_udp(base(), local, remote, &mut again),
         Inbound::AwaitingQm3
     );
     assert_eq!(dp.stats().awaiting_qm3, after.awaiting_qm3);

@@ -4,8 +4,10 @@
 //! SPI → table entry → 4-tuple check → [`esp::Sa::open`] (ICV, anti-replay §3.4.3, decrypt in
 //! place) → [`esp::transport::receive`] (next header UDP to port 1701, RFC 3193 §4) → an
 //! unsequenced L2TP data message for a session of *this* peer (RFC 2661 §5.2) → PPP IPv4
-//! (RFC 1332) → the session's own source address (anti-spoofing) → TCP MSS clamp → TUN.
-//! Outbound, a TUN packet goes destination address → session → MSS clamp → size check (ICMP
+//! (RFC 1332) → the session's own source address (anti-spoofing) → the session's upload rate
+//! limit, if any → TCP MSS clamp → TUN.
+//! Outbound, a TUN packet goes destination address → session → the session's download rate
+//! limit, if any (module `police`) → MSS clamp → size check (ICMP
 //! "fragmentation needed", RFC 1191, or IPv4 fragmentation, RFC 791 §2.3) → `FF 03 00 21` and
 //! the session's static L2TP data header → inner UDP and ESP with the peer's current outbound
 //! SA ([`esp::transport::seal`]). No copy is made beyond the caller's buffers.
@@ -46,6 +48,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 use wire::FourTuple;
 
 use rand::{CryptoRng, RngCore};
@@ -53,6 +56,7 @@ use wire::ip::Protocol as IpProtocol;
 use wire::ppp::Protocol as PppProtocol;
 
 mod fragment;
+pub(crate) mod police;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -266,6 +270,8 @@ pub struct DataPlaneStats {
     /// ESP packets under an SPI whose Quick Mode awaited its third message, passed on to
     /// follow it.
     pub awaiting_qm3: u64,
+    /// IPv4 packets dropped by a session's rate limit, both ways.
+    pub policed: u64,
 }
 
 /// A `Clone + Send + Sync` handle on the data plane; see the module docs. Get one from
@@ -276,8 +282,15 @@ pub struct DataPlane {
 }
 
 impl DataPlane {
-    /// A UDP datagram arrived on `local` from `remote`; ESP is decrypted in place.
-    pub fn inbound_udp(&self, local: SocketAddr, remote: SocketAddr, buf: &mut [u8]) -> Inbound {
+    /// A UDP datagram arrived on `local` from `remote` at `now`; ESP is decrypted in place.
+    /// `now` only feeds rate limits: a reader may read the clock once per batch.
+    pub fn inbound_udp(
+        &self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        buf: &mut [u8],
+    ) -> Inbound {
         let c = &self.shared.counters;
         if local.port() != self.shared.nat_t_port {
             bump(&c.ike);
@@ -285,7 +298,7 @@ impl DataPlane {
         }
         match wire::natt::Repr::parse(buf) {
             Ok(wire::natt::Repr::Keepalive) => Inbound::Drop,
-            Ok(wire::natt::Repr::Esp(_)) => self.inbound(FourTuple { local, remote }, buf),
+            Ok(wire::natt::Repr::Esp(_)) => self.inbound(now, FourTuple { local, remote }, buf),
             Ok(wire::natt::Repr::Ike(_)) => {
                 bump(&c.ike);
                 Inbound::Ike
@@ -297,15 +310,22 @@ impl DataPlane {
         }
     }
 
-    /// A raw ESP packet (IP protocol 50) arrived; `buf` starts at the ESP header.
-    pub fn inbound_esp(&self, local: Ipv4Addr, remote: Ipv4Addr, buf: &mut [u8]) -> Inbound {
-        self.inbound(raw_tuple(local, remote), buf)
+    /// A raw ESP packet (IP protocol 50) arrived at `now`; `buf` starts at the ESP header.
+    pub fn inbound_esp(
+        &self,
+        now: Instant,
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+        buf: &mut [u8],
+    ) -> Inbound {
+        self.inbound(now, raw_tuple(local, remote), buf)
     }
 
-    /// An IPv4 packet was read from the TUN device: what goes out is appended to `batch`;
-    /// `rng` supplies the CBC IVs.
+    /// An IPv4 packet was read from the TUN device at `now`: what goes out is appended to
+    /// `batch`; `rng` supplies the CBC IVs.
     pub fn outbound(
         &self,
+        now: Instant,
         packet: &[u8],
         batch: &mut Batch,
         rng: &mut (impl RngCore + CryptoRng),
@@ -321,7 +341,18 @@ impl DataPlane {
             return Outbound::Drop;
         };
         let sealed = self.shared.with_out_entry(ip.dst_addr(), |entry| {
-            if packet.len() > usize::from(entry.session.mtu) {
+            let too_big = packet.len() > usize::from(entry.session.mtu);
+            // A packet answered with an ICMP error never reaches the client: not charged.
+            if !(too_big && ip.dont_frag())
+                && let Some(p) = &entry.session.policer
+                && let Some(down) = &p.down
+                && !down.admit(p.clock(now), packet.len())
+            {
+                bump(&c.policed);
+                bump(&entry.session.counters.outbound.policed);
+                return Outbound::Drop;
+            }
+            if too_big {
                 return self.too_big(entry, packet, batch, rng);
             }
             match self.seal_ip(entry, packet, batch, rng) {
@@ -361,6 +392,7 @@ impl DataPlane {
             fragmented: get(&c.fragmented),
             publishes: get(&c.publishes),
             awaiting_qm3: get(&c.awaiting_qm3),
+            policed: get(&c.policed),
         }
     }
 
@@ -375,7 +407,7 @@ impl DataPlane {
 
     // ---- inbound ------------------------------------------------------------------------
 
-    fn inbound(&self, tuple: FourTuple, buf: &mut [u8]) -> Inbound {
+    fn inbound(&self, now: Instant, tuple: FourTuple, buf: &mut [u8]) -> Inbound {
         let s = &*self.shared;
         let c = &s.counters;
         let Ok(header) = wire::esp::Packet::new_checked(&*buf) else {
@@ -383,7 +415,7 @@ impl DataPlane {
             return Inbound::Drop;
         };
         let spi = header.spi();
-        let verdict = s.with_in_entry(spi, |entry| self.inbound_on(entry, tuple, buf));
+        let verdict = s.with_in_entry(spi, |entry| self.inbound_on(now, entry, tuple, buf));
         verdict.unwrap_or_else(|| {
             if s.awaiting.load().contains(&spi) {
                 bump(&c.awaiting_qm3);
@@ -396,7 +428,13 @@ impl DataPlane {
     }
 
     /// [`Self::inbound`] once the SPI's entry is found.
-    fn inbound_on(&self, entry: &InEntry, tuple: FourTuple, buf: &mut [u8]) -> Inbound {
+    fn inbound_on(
+        &self,
+        now: Instant,
+        entry: &InEntry,
+        tuple: FourTuple,
+        buf: &mut [u8],
+    ) -> Inbound {
         let s = &*self.shared;
         let c = &s.counters;
         // The SA is bound to its peer's 4-tuple. From another 4-tuple, only a packet that
@@ -459,6 +497,15 @@ impl DataPlane {
         }
         if is_dhcp_from_client(&view) {
             return handoff(HandoffReason::Dhcp);
+        }
+        if let Some(p) = &session.policer
+            && let Some(up) = &p.up
+            && !up.admit(p.clock(now), ip.len())
+        {
+            // Policed after the peer's sign of life was noted: it is there, only over its limit.
+            bump(&c.policed);
+            bump(&session.counters.inbound.policed);
+            return Inbound::Drop;
         }
         if let Some(mss) = session.mss
             && wire::ip::tcp::clamp_mss(packet, mss)

@@ -50,6 +50,7 @@ pub(super) struct Counters {
     pub(super) fragmented: AtomicU64,
     pub(super) publishes: AtomicU64,
     pub(super) awaiting_qm3: AtomicU64,
+    pub(super) policed: AtomicU64,
 }
 
 pub(super) fn bump(c: &AtomicU64) {
@@ -74,6 +75,8 @@ pub(crate) struct SessionCounters {
 pub(crate) struct Traffic {
     pub(crate) packets: AtomicU64,
     pub(crate) bytes: AtomicU64,
+    /// Packets dropped by the session's rate limit this way.
+    pub(crate) policed: AtomicU64,
 }
 
 impl Traffic {
@@ -132,6 +135,8 @@ pub(crate) struct SessionSpec {
     /// The largest TCP MSS to let through in SYNs, if clamping is on.
     pub(crate) mss: Option<u16>,
     pub(crate) counters: Arc<SessionCounters>,
+    /// The session's rate limits, if it has any.
+    pub(crate) policer: Option<Arc<super::police::Policer>>,
 }
 
 impl PartialEq for SessionSpec {
@@ -142,6 +147,11 @@ impl PartialEq for SessionSpec {
             && self.mtu == other.mtu
             && self.mss == other.mss
             && Arc::ptr_eq(&self.counters, &other.counters)
+            && match (&self.policer, &other.policer) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
     }
 }
 

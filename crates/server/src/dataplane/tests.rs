@@ -1,5 +1,7 @@
 //! Unit tests of the data plane against hand-built SAs and tables.
 
+use std::time::Duration;
+
 use rand::SeedableRng;
 
 use super::fragment::fragment;
@@ -8,6 +10,13 @@ use super::*;
 use crate::test_support::{sa, tuple};
 
 fn assert_send_sync<T: Send + Sync + Clone>() {}
+
+/// A fixed origin of virtual time for the whole test binary.
+#[allow(clippy::disallowed_methods)]
+fn t0() -> Instant {
+    static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *T0.get_or_init(Instant::now)
+}
 
 #[test]
 fn handle_is_send_sync_clone() {
@@ -73,6 +82,7 @@ struct Fixture {
     counters: Arc<SessionCounters>,
     activity: Arc<Activity>,
     rng: rand_chacha::ChaCha20Rng,
+    policer: Option<Arc<police::Policer>>,
 }
 
 fn spec(f: &Fixture, mtu: u16, mss: Option<u16>) -> PeerSpec {
@@ -93,6 +103,7 @@ fn spec(f: &Fixture, mtu: u16, mss: Option<u16>) -> PeerSpec {
             mtu,
             mss,
             counters: Arc::clone(&f.counters),
+            policer: f.policer.clone(),
         }],
         activity: Arc::clone(&f.activity),
     }
@@ -110,6 +121,7 @@ fn fixture(mtu: u16, mss: Option<u16>) -> Fixture {
         counters: Arc::default(),
         activity: Arc::default(),
         rng: rand_chacha::ChaCha20Rng::from_seed([1; 32]),
+        policer: None,
     };
     let s = spec(&f, mtu, mss);
     f.publisher.publish(vec![(1, Some(s))]);
@@ -122,28 +134,40 @@ fn empty_table_drops_esp_and_passes_ike_on() {
     let dp = publisher.handle();
     let t = tuple();
     let mut esp = vec![0, 0, 1, 0, 0, 0, 0, 1, 0xaa, 0xbb];
-    assert_eq!(dp.inbound_udp(t.local, t.remote, &mut esp), Inbound::Drop);
+    assert_eq!(
+        dp.inbound_udp(t0(), t.local, t.remote, &mut esp),
+        Inbound::Drop
+    );
     let mut ike = vec![0u8; 4 + 28];
     let before = ike.clone();
-    assert_eq!(dp.inbound_udp(t.local, t.remote, &mut ike), Inbound::Ike);
+    assert_eq!(
+        dp.inbound_udp(t0(), t.local, t.remote, &mut ike),
+        Inbound::Ike
+    );
     assert_eq!(ike, before, "IKE is left untouched");
     let port500: SocketAddr = "198.51.100.1:500".parse().unwrap();
-    assert_eq!(dp.inbound_udp(port500, t.remote, &mut esp), Inbound::Ike);
     assert_eq!(
-        dp.inbound_udp(t.local, t.remote, &mut [0xff]),
+        dp.inbound_udp(t0(), port500, t.remote, &mut esp),
+        Inbound::Ike
+    );
+    assert_eq!(
+        dp.inbound_udp(t0(), t.local, t.remote, &mut [0xff]),
         Inbound::Drop
     );
     let mut batch = Batch::new();
     let mut rng = rand_chacha::ChaCha20Rng::from_seed([7; 32]);
     assert_eq!(
-        dp.outbound(&[0x60, 0, 0, 0], &mut batch, &mut rng),
+        dp.outbound(t0(), &[0x60, 0, 0, 0], &mut batch, &mut rng),
         Outbound::Drop
     );
     let ip = ipv4(Ipv4Addr::new(192, 168, 100, 5), 20, 17, false);
     let mut back = ip.clone();
     back[12..16].copy_from_slice(&[192, 168, 100, 5]);
     back[16..20].copy_from_slice(&ADDR.octets());
-    assert_eq!(dp.outbound(&back, &mut batch, &mut rng), Outbound::Drop);
+    assert_eq!(
+        dp.outbound(t0(), &back, &mut batch, &mut rng),
+        Outbound::Drop
+    );
     assert!(batch.is_empty());
     let s = dp.stats();
     assert_eq!((s.esp_dropped, s.ike, s.no_session), (1, 2, 1));
@@ -155,7 +179,7 @@ fn established_ipv4_goes_to_the_tun_and_control_to_the_owner() {
     let t = tuple();
     let ip = ipv4(ADDR, 60, 17, false);
     let mut p = client_packet(&f.client, &ip_frame(&ip), &mut f.rng);
-    let Inbound::Tun(r) = f.plane.inbound_udp(t.local, t.remote, &mut p) else {
+    let Inbound::Tun(r) = f.plane.inbound_udp(t0(), t.local, t.remote, &mut p) else {
         panic!("IPv4 from the session's address goes to the TUN");
     };
     assert_eq!(&p[r], &ip[..]);
@@ -163,7 +187,7 @@ fn established_ipv4_goes_to_the_tun_and_control_to_the_owner() {
     assert!(f.activity.take(), "a sign of life was noted");
     // LCP Echo-Request: the control plane's.
     let mut lcp = client_packet(&f.client, &[0xc0, 0x21, 9, 1, 0, 8, 0, 0, 0, 0], &mut f.rng);
-    let Inbound::ToOwner(h) = f.plane.inbound_udp(t.local, t.remote, &mut lcp) else {
+    let Inbound::ToOwner(h) = f.plane.inbound_udp(t0(), t.local, t.remote, &mut lcp) else {
         panic!("LCP goes to the control plane");
     };
     assert_eq!(h.reason, HandoffReason::Control);
@@ -172,7 +196,7 @@ fn established_ipv4_goes_to_the_tun_and_control_to_the_owner() {
     let spoof = ipv4(Ipv4Addr::new(10, 99, 0, 3), 40, 17, false);
     let mut p = client_packet(&f.client, &ip_frame(&spoof), &mut f.rng);
     assert_eq!(
-        f.plane.inbound_udp(t.local, t.remote, &mut p),
+        f.plane.inbound_udp(t0(), t.local, t.remote, &mut p),
         Inbound::Drop
     );
     assert_eq!(f.plane.stats().spoofed, 1);
@@ -180,12 +204,12 @@ fn established_ipv4_goes_to_the_tun_and_control_to_the_owner() {
     let mut p = client_packet(&f.client, &ip_frame(&ip), &mut f.rng);
     let copy = p.clone();
     assert!(matches!(
-        f.plane.inbound_udp(t.local, t.remote, &mut p),
+        f.plane.inbound_udp(t0(), t.local, t.remote, &mut p),
         Inbound::Tun(_)
     ));
     let mut replay = copy;
     assert_eq!(
-        f.plane.inbound_udp(t.local, t.remote, &mut replay),
+        f.plane.inbound_udp(t0(), t.local, t.remote, &mut replay),
         Inbound::Drop
     );
 }
@@ -199,7 +223,7 @@ fn dhcpinform_goes_to_the_owner_even_for_an_established_session() {
     ip[22..24].copy_from_slice(&67u16.to_be_bytes());
     ip[24..26].copy_from_slice(&248u16.to_be_bytes());
     let mut p = client_packet(&f.client, &ip_frame(&ip), &mut f.rng);
-    let Inbound::ToOwner(h) = f.plane.inbound_udp(t.local, t.remote, &mut p) else {
+    let Inbound::ToOwner(h) = f.plane.inbound_udp(t0(), t.local, t.remote, &mut p) else {
         panic!("DHCP from the client goes to the control plane");
     };
     assert_eq!(h.reason, HandoffReason::Dhcp);
@@ -219,11 +243,12 @@ fn a_verified_packet_from_a_new_port_is_handed_over_as_moved_and_a_forgery_is_dr
     let n = forged.len();
     forged[n - 1] ^= 1;
     assert_eq!(
-        f.plane.inbound_udp(new.local, new.remote, &mut forged),
+        f.plane
+            .inbound_udp(t0(), new.local, new.remote, &mut forged),
         Inbound::Drop
     );
     let mut p = client_packet(&f.client, &ip_frame(&ip), &mut f.rng);
-    let Inbound::ToOwner(h) = f.plane.inbound_udp(new.local, new.remote, &mut p) else {
+    let Inbound::ToOwner(h) = f.plane.inbound_udp(t0(), new.local, new.remote, &mut p) else {
         panic!("a verified packet from a new 4-tuple goes to the control plane");
     };
     assert_eq!(h.reason, HandoffReason::Moved { from: t });
@@ -234,6 +259,7 @@ fn a_verified_packet_from_a_new_port_is_handed_over_as_moved_and_a_forgery_is_dr
     std::mem::swap(&mut dp, &mut f.plane);
     assert_eq!(
         dp.inbound(
+            t0(),
             FourTuple {
                 local: other,
                 remote: new.remote
@@ -257,7 +283,7 @@ fn a_late_packet_from_the_old_mapping_does_not_move_the_peer_back() {
     let ip = ipv4(ADDR, 40, 17, false);
     let mut late = client_packet(&f.client, &ip_frame(&ip), &mut f.rng);
     let mut first = client_packet(&f.client, &ip_frame(&ip), &mut f.rng);
-    let Inbound::ToOwner(h) = f.plane.inbound_udp(new.local, new.remote, &mut first) else {
+    let Inbound::ToOwner(h) = f.plane.inbound_udp(t0(), new.local, new.remote, &mut first) else {
         panic!("the newest packet from a new mapping is handed over");
     };
     assert_eq!(h.reason, HandoffReason::Moved { from: old });
@@ -268,7 +294,7 @@ fn a_late_packet_from_the_old_mapping_does_not_move_the_peer_back() {
     f.publisher.publish(vec![(1, Some(moved))]);
     let dropped = f.plane.stats().esp_dropped;
     assert_eq!(
-        f.plane.inbound_udp(old.local, old.remote, &mut late),
+        f.plane.inbound_udp(t0(), old.local, old.remote, &mut late),
         Inbound::Drop
     );
     assert_eq!(f.plane.stats().esp_dropped, dropped + 1);
@@ -290,7 +316,7 @@ fn first_use_of_a_rekeyed_sa_is_carried_and_noted_once() {
     for _ in 0..3 {
         let mut p = client_packet(&client2, &ip_frame(&ip), &mut f.rng);
         assert!(matches!(
-            f.plane.inbound_udp(t.local, t.remote, &mut p),
+            f.plane.inbound_udp(t0(), t.local, t.remote, &mut p),
             Inbound::Tun(_)
         ));
     }
@@ -311,7 +337,7 @@ fn outbound_seals_for_the_session_and_publishing_the_same_part_swaps_nothing() {
     back[16..20].copy_from_slice(&ADDR.octets());
     let mut batch = Batch::new();
     assert_eq!(
-        f.plane.outbound(&back, &mut batch, &mut f.rng),
+        f.plane.outbound(t0(), &back, &mut batch, &mut f.rng),
         Outbound::Sealed(1)
     );
     let (t, bytes) = batch.iter().next().unwrap();
@@ -329,7 +355,7 @@ fn outbound_seals_for_the_session_and_publishing_the_same_part_swaps_nothing() {
     assert_eq!(f.plane.table_len(), (0, 0));
     batch.clear();
     assert_eq!(
-        f.plane.outbound(&back, &mut batch, &mut f.rng),
+        f.plane.outbound(t0(), &back, &mut batch, &mut f.rng),
         Outbound::Drop
     );
 }
@@ -343,7 +369,7 @@ fn too_big_with_df_gets_icmp_and_without_df_is_fragmented() {
     p.fill_checksum();
     let mut batch = Batch::new();
     assert_eq!(
-        f.plane.outbound(&big, &mut batch, &mut f.rng),
+        f.plane.outbound(t0(), &big, &mut batch, &mut f.rng),
         Outbound::TooBig
     );
     let (t, icmp) = batch.iter().next().unwrap();
@@ -365,7 +391,7 @@ fn too_big_with_df_gets_icmp_and_without_df_is_fragmented() {
     p.fill_checksum();
     batch.clear();
     assert_eq!(
-        f.plane.outbound(&big, &mut batch, &mut f.rng),
+        f.plane.outbound(t0(), &big, &mut batch, &mut f.rng),
         Outbound::Sealed(2)
     );
     let (packets, bytes) = f.counters.outbound.get();
@@ -432,7 +458,7 @@ fn mss_is_clamped_both_ways() {
     syn[40..44].copy_from_slice(&[2, 4, 0x05, 0xb4]);
     let t = tuple();
     let mut p = client_packet(&f.client, &ip_frame(&syn), &mut f.rng);
-    let Inbound::Tun(r) = f.plane.inbound_udp(t.local, t.remote, &mut p) else {
+    let Inbound::Tun(r) = f.plane.inbound_udp(t0(), t.local, t.remote, &mut p) else {
         panic!("SYN goes to the TUN");
     };
     assert_eq!(&p[r.start + 42..r.start + 44], &1360u16.to_be_bytes());
@@ -447,7 +473,7 @@ fn mss_is_clamped_both_ways() {
     p.fill_checksum();
     let mut batch = Batch::new();
     assert_eq!(
-        f.plane.outbound(&synack, &mut batch, &mut f.rng),
+        f.plane.outbound(t0(), &synack, &mut batch, &mut f.rng),
         Outbound::Sealed(1)
     );
     assert_eq!(f.plane.stats().mss_clamped, 2);
@@ -495,7 +521,7 @@ fn a_datagram_is_sent_whole_or_not_at_all() {
     p.fill_checksum();
     let mut batch = Batch::new();
     assert_eq!(
-        f.plane.outbound(&big, &mut batch, &mut f.rng),
+        f.plane.outbound(t0(), &big, &mut batch, &mut f.rng),
         Outbound::Drop
     );
     assert!(batch.is_empty(), "no lone first fragment");
@@ -511,4 +537,98 @@ fn fragment_offsets_never_wrap() {
     assert!(!fragment(&ip, 576, |_| panic!(
         "no fragment past the offset field"
     )));
+}
+
+/// Publishes the fixture's session again with `limit` (buckets full at `t0()`).
+fn limit(f: &mut Fixture, mtu: u16, up: u64, down: u64) {
+    let limit = config::RateLimit {
+        up: std::num::NonZeroU64::new(up),
+        down: std::num::NonZeroU64::new(down),
+    };
+    f.policer = police::Policer::new(limit, t0()).map(Arc::new);
+    let s = spec(f, mtu, None);
+    f.publisher.publish(vec![(1, Some(s))]);
+}
+
+/// Offers 1000-byte IPv4 packets at `offered` bits per second for `secs` of virtual time,
+/// `up` from the client or else to it; returns the bits per second delivered.
+fn offer(f: &mut Fixture, up: bool, offered: u64, secs: u64) -> u64 {
+    let t = tuple();
+    let gap = Duration::from_nanos(1000 * 8 * 1_000_000_000 / offered);
+    let mut back = ipv4(Ipv4Addr::new(192, 168, 100, 5), 1000, 17, false);
+    back[16..20].copy_from_slice(&ADDR.octets());
+    let ip = ipv4(ADDR, 1000, 17, false);
+    let (mut at, end) = (t0(), t0() + Duration::from_secs(secs));
+    let mut delivered = 0u64;
+    let mut batch = Batch::new();
+    while at < end {
+        if up {
+            let mut p = client_packet(&f.client, &ip_frame(&ip), &mut f.rng);
+            if let Inbound::Tun(r) = f.plane.inbound_udp(at, t.local, t.remote, &mut p) {
+                delivered += r.len() as u64;
+            }
+        } else {
+            batch.clear();
+            if f.plane.outbound(at, &back, &mut batch, &mut f.rng) == Outbound::Sealed(1) {
+                delivered += back.len() as u64;
+            }
+        }
+        at += gap;
+    }
+    delivered * 8 / secs
+}
+
+#[test]
+fn rate_limits_police_each_direction_to_its_rate() {
+    let mut f = fixture(1400, None);
+    limit(&mut f, 1400, 2_000_000, 5_000_000);
+    // Three times the limit for ten seconds: the rate plus at most the 200 ms burst.
+    let up = offer(&mut f, true, 6_000_000, 10);
+    assert!((2_000_000..2_100_000).contains(&up), "up {up}");
+    let down = offer(&mut f, false, 15_000_000, 10);
+    assert!((5_000_000..5_150_000).contains(&down), "down {down}");
+    let s = f.plane.stats();
+    let (_, out_bytes) = f.counters.outbound.get();
+    assert_eq!(
+        out_bytes * 8 / 10,
+        down,
+        "only what was sealed is counted as traffic"
+    );
+    let policed_in = f.counters.inbound.policed.load(Ordering::Relaxed);
+    let policed_out = f.counters.outbound.policed.load(Ordering::Relaxed);
+    assert!(
+        policed_in > 4_000 && policed_out > 10_000,
+        "{policed_in} {policed_out}"
+    );
+    assert_eq!(s.policed, policed_in + policed_out);
+}
+
+#[test]
+fn rate_limits_leave_traffic_below_them_and_unlimited_ways_alone() {
+    let mut f = fixture(1400, None);
+    limit(&mut f, 1400, 0, 5_000_000);
+    // Upload is not limited: all of 20 Mbit/s goes through.
+    let up = offer(&mut f, true, 20_000_000, 2);
+    assert!(up >= 19_900_000, "up {up}");
+    // Download below its limit is not touched.
+    let down = offer(&mut f, false, 4_000_000, 2);
+    assert!(down >= 3_990_000, "down {down}");
+    assert_eq!(f.plane.stats().policed, 0);
+}
+
+#[test]
+fn a_packet_answered_with_icmp_is_not_charged() {
+    let mut f = fixture(1000, None);
+    limit(&mut f, 1000, 0, 64_000);
+    let mut big = ipv4(Ipv4Addr::new(192, 168, 100, 5), 1400, 17, true);
+    big[16..20].copy_from_slice(&ADDR.octets());
+    let mut batch = Batch::new();
+    for _ in 0..100 {
+        batch.clear();
+        assert_eq!(
+            f.plane.outbound(t0(), &big, &mut batch, &mut f.rng),
+            Outbound::TooBig
+        );
+    }
+    assert_eq!(f.plane.stats().policed, 0);
 }

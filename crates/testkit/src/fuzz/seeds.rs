@@ -1812,17 +1812,17 @@ mod tests {
                     data,
                 } => {
                     let mut buf = data.to_vec();
-                    let v = dp.inbound_udp(local, remote, &mut buf);
+                    let v = dp.inbound_udp(now, local, remote, &mut buf);
                     act(&mut server, now, v, &buf);
                 }
                 Step::Esp { remote, data } => {
                     let mut buf = data.to_vec();
-                    let v = dp.inbound_esp(SERVER_IP, remote, &mut buf);
+                    let v = dp.inbound_esp(now, SERVER_IP, remote, &mut buf);
                     act(&mut server, now, v, &buf);
                 }
                 Step::Tun { data } => {
                     batch.clear();
-                    let _ = dp.outbound(data, &mut batch, &mut rng);
+                    let _ = dp.outbound(now, data, &mut batch, &mut rng);
                 }
                 Step::Advance { ms } => {
                     now += Duration::from_millis(u64::from(ms));
