@@ -51,9 +51,10 @@ pub use dynauth::{DEFAULT_DYNAUTH_PORT, DynAuthClient, DynAuthOptions};
 pub use load::Config;
 pub use problem::{ConfigError, ConfigErrorKind, Warning};
 pub use radius::{
-    AccountingOptions, AuthSource, DEFAULT_ACCOUNTING_PORT, DEFAULT_RADIUS_PORT, DEFAULT_RADIUS_RETRIES,
-    DEFAULT_RADIUS_TIMEOUT_SECS, MAX_RADIUS_RETRIES, MAX_RADIUS_TIMEOUT_SECS,
-    MIN_INTERIM_INTERVAL_SECS, MIN_RADIUS_SECRET, RadiusOptions, RadiusServer,
+    AccountingOptions, AuthSource, DEFAULT_ACCOUNTING_PORT, DEFAULT_RADIUS_PORT,
+    DEFAULT_RADIUS_RETRIES, DEFAULT_RADIUS_TIMEOUT_SECS, MAX_RADIUS_RETRIES,
+    MAX_RADIUS_TIMEOUT_SECS, MIN_INTERIM_INTERVAL_SECS, MIN_RADIUS_SECRET, RadiusOptions,
+    RadiusServer,
 };
 pub use rate::{MAX_RATE_BPS, MIN_RATE_BPS, RateLimit, format_rate, parse_rate};
 pub use server::{

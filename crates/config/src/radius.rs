@@ -107,7 +107,6 @@ impl AuthSource {
     }
 }
 
-
 /// RADIUS accounting (`radius.accounting`, RFC 2866).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountingOptions {
