@@ -56,6 +56,7 @@ bench_net_up() {
 # ---- l2tpd-rs -------------------------------------------------------------------------------------------
 
 # l2tpd_start DIR WORKERS: write the configuration and start the daemon in NS_SRV; SERVER_PID is the daemon.
+# L2TPD_EXTRA_YAML, if set, is appended to l2tpd.yaml (top-level keys the base configuration does not set).
 l2tpd_start() {
     local dir=$1 workers=$2
     mkdir -p "$dir"
@@ -90,6 +91,7 @@ workers: $workers
 control_socket: "$dir/l2tpd.sock"
 users_file: "$dir/users.yaml"
 log_level: warn
+${L2TPD_EXTRA_YAML:-}
 EOF
     chmod 600 "$dir/l2tpd.yaml" "$dir/users.yaml"
     # `ip netns exec` and `taskset` exec the daemon, so $! is the daemon itself.
