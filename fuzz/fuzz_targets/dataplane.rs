@@ -260,13 +260,12 @@ impl Owner {
                 assert_eq!(buf, input, "AwaitingQm3 changed the buffer");
                 let data = input.to_vec();
                 match (tuple.local, tuple.remote) {
-                    (SocketAddr::V4(l), SocketAddr::V4(r)) if matches!(peer, Peer::Raw(_)) => {
-                        self.pass(Owed::Esp {
+                    (SocketAddr::V4(l), SocketAddr::V4(r)) if matches!(peer, Peer::Raw(_)) => self
+                        .pass(Owed::Esp {
                             local: *l.ip(),
                             remote: *r.ip(),
                             data,
-                        })
-                    }
+                        }),
                     (local, remote) => self.pass(Owed::Ike {
                         local,
                         remote,
@@ -305,14 +304,14 @@ fuzz_target!(|data: &[u8]| {
             } => {
                 owner.heard_from.insert(remote.ip());
                 let mut b = data.to_vec();
-                let v = dp.inbound_udp(local, remote, &mut b);
+                let v = dp.inbound_udp(owner.now, local, remote, &mut b);
                 let tuple = FourTuple { local, remote };
                 owner.inbound(v, &b, data, tuple, Peer::Udp(remote));
             }
             Step::Esp { remote, data } => {
                 owner.heard_from.insert(IpAddr::V4(remote));
                 let mut b = data.to_vec();
-                let v = dp.inbound_esp(SERVER_IP, remote, &mut b);
+                let v = dp.inbound_esp(owner.now, SERVER_IP, remote, &mut b);
                 let tuple = FourTuple {
                     local: SocketAddr::new(IpAddr::V4(SERVER_IP), 0),
                     remote: SocketAddr::new(IpAddr::V4(remote), 0),
@@ -321,7 +320,7 @@ fuzz_target!(|data: &[u8]| {
             }
             Step::Tun { data } => {
                 batch.clear();
-                match dp.outbound(data, &mut batch, &mut rng) {
+                match dp.outbound(owner.now, data, &mut batch, &mut rng) {
                     Outbound::Sealed(n) => {
                         assert!(
                             n > 0 && batch.len() == n,
