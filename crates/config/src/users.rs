@@ -151,6 +151,9 @@ pub struct User {
     /// `rate_limit`: `None` takes `ppp.rate_limit`; an entry replaces it whole (a direction
     /// it leaves out is not limited, so `rate_limit: {}` lifts the default for this user).
     pub rate_limit: Option<crate::RateLimit>,
+    /// `max_sessions`: how many sessions this user may have at once; `None` takes
+    /// `limits.sessions_per_user`, `Some(0)` means no limit for this user.
+    pub max_sessions: Option<u32>,
 }
 
 /// The shortest idle timeout accepted (in users.yaml and as `ppp.idle_timeout_secs`): LCP
@@ -216,6 +219,8 @@ struct RawUser {
     idle_timeout_secs: Option<u32>,
     #[serde(default)]
     rate_limit: Option<crate::RateLimit>,
+    #[serde(default)]
+    max_sessions: Option<u32>,
 }
 
 impl Users {
@@ -379,6 +384,7 @@ impl Users {
                     session_timeout_secs: u.session_timeout_secs,
                     idle_timeout_secs: u.idle_timeout_secs,
                     rate_limit: u.rate_limit,
+                    max_sessions: u.max_sessions,
                 });
             }
         }
@@ -617,6 +623,22 @@ users:
             "{}",
             e[0]
         );
+    }
+
+    #[test]
+    fn max_sessions_is_read_and_checked() {
+        let u = load(
+            "users:\n  - name: a\n    password: x\n    max_sessions: 1\n  - name: b\n    \
+             password: x\n    max_sessions: 0\n  - name: c\n    password: x\n",
+        )
+        .unwrap();
+        let m = |n: &str| u.get(n).map(|u| u.max_sessions);
+        assert_eq!(m("a"), Some(Some(1)));
+        assert_eq!(m("b"), Some(Some(0)), "0 is kept: no limit");
+        assert_eq!(m("c"), Some(None), "the global limit applies");
+        let e = load("users:\n  - name: a\n    password: x\n    max_sessions: -1\n").unwrap_err();
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(e[0].to_string().contains("max_sessions"), "{}", e[0]);
     }
 
     #[test]

@@ -218,7 +218,7 @@ impl fmt::Display for AuthFailure {
             Self::SessionLimit { limit } => {
                 return write!(
                     f,
-                    "already has {limit} session{} (limits.sessions_per_user)",
+                    "already has {limit} session{} (the user's max_sessions, else limits.sessions_per_user)",
                     if *limit == 1 { "" } else { "s" }
                 );
             }

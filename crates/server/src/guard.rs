@@ -190,7 +190,20 @@ impl Logins {
     }
 
     /// Whether `user` from `source` may try to log in now.
+    #[cfg(test)]
     pub(crate) fn check(&self, now: Instant, user: &str, source: IpAddr) -> Result<(), Blocked> {
+        self.check_with(now, user, source, None)
+    }
+
+    /// [`Logins::check`] with the user's own session limit (`max_sessions` in users.yaml),
+    /// which replaces `limits.sessions_per_user` when given (0: no limit).
+    pub(crate) fn check_with(
+        &self,
+        now: Instant,
+        user: &str,
+        source: IpAddr,
+        own_limit: Option<u32>,
+    ) -> Result<(), Blocked> {
         let wait = |f: Option<&Failures>| {
             f.and_then(|f| f.blocked_until)
                 .map(|until| until.saturating_duration_since(now))
@@ -204,8 +217,9 @@ impl Logins {
             return Err(Blocked::Backoff(d));
         }
         let n = self.sessions.get(user).copied().unwrap_or(0);
-        if self.sessions_per_user != 0 && n >= self.sessions_per_user {
-            return Err(Blocked::TooManySessions(self.sessions_per_user));
+        let limit = own_limit.unwrap_or(self.sessions_per_user);
+        if limit != 0 && n >= limit {
+            return Err(Blocked::TooManySessions(limit));
         }
         Ok(())
     }
@@ -378,6 +392,15 @@ mod tests {
         );
         g.session_ended("carol");
         assert_eq!(g.check(t0, "carol", ip(3)), Ok(()));
+        // A user's own limit replaces the global one, both ways; 0 lifts it.
+        g.succeeded("carol", ip(2));
+        assert_eq!(
+            g.check_with(t0, "carol", ip(3), Some(1)),
+            Err(Blocked::TooManySessions(1))
+        );
+        assert_eq!(g.check_with(t0, "carol", ip(3), Some(3)), Ok(()));
+        g.succeeded("carol", ip(3));
+        assert_eq!(g.check_with(t0, "carol", ip(4), Some(0)), Ok(()));
     }
 
     #[test]

@@ -354,7 +354,11 @@ struct Auth<'a> {
 
 impl ppp::Authenticator for Auth<'_> {
     fn lookup(&mut self, user: &str) -> ppp::Lookup {
-        if let Err(blocked) = self.logins.check(self.now, user, self.source) {
+        let own_limit = self.users.get(user).and_then(|u| u.max_sessions);
+        if let Err(blocked) = self
+            .logins
+            .check_with(self.now, user, self.source, own_limit)
+        {
             return throttled(blocked);
         }
         if matches!(self.order, AuthOrder::Remote | AuthOrder::RemoteThenLocal) {

@@ -139,11 +139,56 @@ fn sessions_per_user_is_enforced() {
     let all = refusals(&w);
     assert!(
         all.iter()
-            .any(|m| m.contains("user alice: already has 1 session (limits.sessions_per_user)")),
+            .any(|m| m.contains("user alice: already has 1 session (the user's max_sessions, else limits.sessions_per_user)")),
         "{all:#?}"
     );
     assert!(w.client(first).is_up(), "the first session is untouched");
     assert_eq!(w.snapshot().sessions.len(), 1);
+}
+
+/// `max_sessions` in users.yaml replaces `limits.sessions_per_user` for that user: alice
+/// (`max_sessions: 1`) gets one session although the global limit is 3; bob (`0`: no limit)
+/// gets four; carol keeps the global 3.
+#[test]
+fn a_users_max_sessions_replaces_the_global_limit() {
+    let mut w = World::new(
+        WorldConfig {
+            extra_server_yaml: "limits:\n  sessions_per_user: 3\n".to_owned(),
+            users_yaml:
+                "users:\n  - name: alice\n    password: alice-pass\n    max_sessions: 1\n  \
+                         - name: bob\n    password: bob-pass\n    max_sessions: 0\n  \
+                         - name: carol\n    password: carol-pass\n"
+                    .to_owned(),
+            ..WorldConfig::default()
+        },
+        base(),
+    )
+    .expect("world config is valid");
+    let first = direct(&mut w, 1, "alice", "alice-pass");
+    assert!(attempt(&mut w, first));
+    let second = direct(&mut w, 2, "alice", "alice-pass");
+    assert!(!attempt(&mut w, second));
+    assert!(got_691(&w, second));
+    assert!(
+        refusals(&w)
+            .iter()
+            .any(|m| m.contains("user alice: already has 1 session (the user's max_sessions")),
+        "{:#?}",
+        refusals(&w)
+    );
+    for n in 3..7 {
+        let c = direct(&mut w, n, "bob", "bob-pass");
+        assert!(attempt(&mut w, c), "bob's session from address {n}");
+    }
+    for n in 7..10 {
+        let c = direct(&mut w, n, "carol", "carol-pass");
+        assert!(attempt(&mut w, c), "carol's session from address {n}");
+    }
+    let fourth = direct(&mut w, 10, "carol", "carol-pass");
+    assert!(!attempt(&mut w, fourth), "carol is held to the global 3");
+    let snap = w.snapshot();
+    let count = |u: &str| snap.sessions.iter().filter(|s| s.user == u).count();
+    assert_eq!((count("alice"), count("bob"), count("carol")), (1, 4, 3));
 }
 
 /// `limits.peers_per_source_ip`: a second client behind the same public address gets no
