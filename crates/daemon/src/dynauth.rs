@@ -32,8 +32,9 @@
 //! - no session matches: NAK 503 Session Context Not Found;
 //! - otherwise Disconnect-Request ends every matching session ([`server::Server::kick`]) and
 //!   CoA-Request applies its Session-Timeout and Idle-Timeout to every matching session
-//!   ([`server::Server::set_session_limits`], counted from the request; 0 lifts the limit),
-//!   and the answer is an ACK.
+//!   ([`server::Server::set_session_limits`], counted from the request; 0 lifts the limit)
+//!   and its rate-limit attributes (Mikrotik-Rate-Limit, WISPr-Bandwidth-Max-Up/-Down, read as
+//!   in an Access-Accept; [`server::Server::set_rate_limit`]), and the answer is an ACK.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -91,11 +92,13 @@ pub(crate) struct Candidate {
 pub(crate) enum Action {
     /// End these sessions.
     Disconnect(Vec<SessionId>),
-    /// Change these sessions' limits (`None`: unchanged; `Some(None)`: lifted).
+    /// Change these sessions' limits (`None`: unchanged; `Some(None)`: lifted); a rate limit
+    /// replaces the session's (`None`: unchanged).
     Coa {
         sessions: Vec<SessionId>,
         session_timeout: Option<Option<Duration>>,
         idle_timeout: Option<Option<Duration>>,
+        rate_limit: Option<config::RateLimit>,
     },
 }
 
@@ -202,6 +205,7 @@ pub(crate) fn decide(
     let mut nas_mismatch = None;
     let mut session_timeout = None;
     let mut idle_timeout = None;
+    let mut rate_attributes = Vec::new();
     let secs = |s: u32| (s > 0).then(|| Duration::from_secs(u64::from(s)));
     for a in attributes {
         match a {
@@ -232,6 +236,15 @@ pub(crate) fn decide(
             Attribute::AcctTerminateCause(_) if !coa => {}
             Attribute::SessionTimeout(s) if coa => session_timeout = Some(secs(*s)),
             Attribute::IdleTimeout(s) if coa => idle_timeout = Some(secs(*s)),
+            // The rate-limit attributes an Access-Accept may carry (Mikrotik-Rate-Limit,
+            // WISPr-Bandwidth-Max-Up/-Down; see `remote_auth::rate_limit_from`).
+            Attribute::VendorSpecific { vendor_id, .. }
+                if coa
+                    && (*vendor_id == crate::remote_auth::VENDOR_MIKROTIK
+                        || *vendor_id == crate::remote_auth::VENDOR_WISPR) =>
+            {
+                rate_attributes.push(a.clone());
+            }
             Attribute::ServiceType(t) => {
                 return Err(Refusal::new(
                     ErrorCause::UnsupportedService,
@@ -261,6 +274,23 @@ pub(crate) fn decide(
     if let Some(why) = nas_mismatch {
         return Err(Refusal::new(ErrorCause::NasIdentificationMismatch, why));
     }
+    let rate_limit = if rate_attributes.is_empty() {
+        None
+    } else {
+        // A value that gives no limit (malformed, or 0 both ways) is refused rather than
+        // read as "no limit": lifting a limit by CoA is not offered.
+        let limit = crate::remote_auth::rate_limit_from("-", "CoA-Request", &rate_attributes)
+            .ok_or_else(|| {
+                Refusal::new(
+                    ErrorCause::InvalidAttributeValue,
+                    "the rate-limit attributes give no rate (malformed, or 0 both ways)",
+                )
+            })?;
+        Some(config::RateLimit {
+            up: limit.up,
+            down: limit.down,
+        })
+    };
     if selector.is_empty() {
         return Err(Refusal::new(
             ErrorCause::MissingAttribute,
@@ -284,6 +314,7 @@ pub(crate) fn decide(
             sessions: matched,
             session_timeout,
             idle_timeout,
+            rate_limit,
         }
     } else {
         Action::Disconnect(matched)
@@ -328,6 +359,8 @@ pub(crate) trait Sessions {
         session_timeout: Option<Option<Duration>>,
         idle_timeout: Option<Option<Duration>>,
     ) -> bool;
+    /// Replaces a session's rate limit (see [`Server::set_rate_limit`]).
+    fn set_rate(&mut self, now: Instant, id: SessionId, limit: config::RateLimit) -> bool;
 }
 
 impl Sessions for Server {
@@ -361,6 +394,10 @@ impl Sessions for Server {
         idle_timeout: Option<Option<Duration>>,
     ) -> bool {
         self.set_session_limits(now, id, session_timeout, idle_timeout)
+    }
+
+    fn set_rate(&mut self, now: Instant, id: SessionId, limit: config::RateLimit) -> bool {
+        self.set_rate_limit(now, id, Some(limit))
     }
 }
 
@@ -604,9 +641,15 @@ impl Checker {
                 sessions: ids,
                 session_timeout,
                 idle_timeout,
+                rate_limit,
             }) => {
                 for id in &ids {
-                    sessions.set_limits(now, *id, session_timeout, idle_timeout);
+                    if session_timeout.is_some() || idle_timeout.is_some() {
+                        sessions.set_limits(now, *id, session_timeout, idle_timeout);
+                    }
+                    if let Some(limit) = rate_limit {
+                        sessions.set_rate(now, *id, limit);
+                    }
                 }
                 info!(
                     %from,
@@ -680,6 +723,7 @@ mod tests {
         sessions: Vec<Candidate>,
         disconnected: Vec<SessionId>,
         limits: Vec<(SessionId, Change, Change)>,
+        rates: Vec<(SessionId, config::RateLimit)>,
     }
 
     impl Sessions for Fake {
@@ -700,6 +744,11 @@ mod tests {
             idle_timeout: Option<Option<Duration>>,
         ) -> bool {
             self.limits.push((id, session_timeout, idle_timeout));
+            true
+        }
+
+        fn set_rate(&mut self, _now: Instant, id: SessionId, limit: config::RateLimit) -> bool {
+            self.rates.push((id, limit));
             true
         }
     }
@@ -1017,6 +1066,71 @@ mod tests {
         let later = now() + DUPLICATE_WINDOW + Duration::from_secs(1);
         assert!(c.answer(later, NOW, from, &r, &mut s).is_some());
         assert_eq!(s.disconnected.len(), 3);
+    }
+
+    /// Mikrotik-Rate-Limit (vendor 14988, type 8, "rx/tx") as a VSA.
+    fn mikrotik(rate: &str) -> Attribute {
+        let mut data = vec![8, u8::try_from(rate.len() + 2).unwrap()];
+        data.extend_from_slice(rate.as_bytes());
+        Attribute::VendorSpecific {
+            vendor_id: 14988,
+            data,
+        }
+    }
+
+    #[test]
+    fn coa_replaces_the_rate_limit_and_refuses_one_that_gives_none() {
+        let (mut c, mut s) = (checker(false), fake());
+        let r = request(
+            Code::CoaRequest,
+            1,
+            vec![user("alice"), mikrotik("512k/2M")],
+            SECRET,
+            false,
+        );
+        assert_eq!(ask(&mut c, &mut s, &r), Some((Code::CoaAck, None)));
+        let nz = |v: u64| std::num::NonZeroU64::new(v);
+        assert_eq!(
+            s.rates,
+            vec![(
+                alice().id,
+                config::RateLimit {
+                    up: nz(512_000),
+                    down: nz(2_000_000)
+                }
+            )]
+        );
+        assert!(s.limits.is_empty(), "no timeout was asked for");
+        for (id, bad) in [(2, "fast/slow"), (3, "0/0")] {
+            let mut s = fake();
+            let r = request(
+                Code::CoaRequest,
+                id,
+                vec![user("alice"), mikrotik(bad)],
+                SECRET,
+                false,
+            );
+            assert_eq!(
+                ask(&mut c, &mut s, &r),
+                Some((Code::CoaNak, Some(ErrorCause::InvalidAttributeValue))),
+                "{bad}"
+            );
+            assert!(s.rates.is_empty(), "{bad}");
+        }
+        // In a Disconnect-Request the same attribute is not understood.
+        let mut s = fake();
+        let r = request(
+            Code::DisconnectRequest,
+            4,
+            vec![user("alice"), mikrotik("1M")],
+            SECRET,
+            false,
+        );
+        assert_eq!(
+            ask(&mut c, &mut s, &r),
+            Some((Code::DisconnectNak, Some(ErrorCause::UnsupportedAttribute)))
+        );
+        assert!(s.disconnected.is_empty());
     }
 
     #[test]

@@ -627,13 +627,13 @@ fn host_name() -> String {
 /// MikroTik's Vendor-Id and its Mikrotik-Rate-Limit attribute (FreeRADIUS
 /// `share/dictionary.mikrotik`: `VENDOR Mikrotik 14988`, `ATTRIBUTE Mikrotik-Rate-Limit 8
 /// string`).
-const VENDOR_MIKROTIK: u32 = 14988;
+pub(crate) const VENDOR_MIKROTIK: u32 = 14988;
 const MIKROTIK_RATE_LIMIT: u8 = 8;
 
 /// The Wireless Broadband Alliance's (formerly WISPr) Vendor-Id and its bandwidth attributes
 /// (FreeRADIUS `share/dictionary.wispr`: `VENDOR WISPr 14122`, `WISPr-Bandwidth-Max-Up 7
 /// integer`, `WISPr-Bandwidth-Max-Down 8 integer`; bits per second).
-const VENDOR_WISPR: u32 = 14122;
+pub(crate) const VENDOR_WISPR: u32 = 14122;
 const WISPR_BANDWIDTH_MAX_UP: u8 = 7;
 const WISPR_BANDWIDTH_MAX_DOWN: u8 = 8;
 
@@ -647,9 +647,9 @@ const WISPR_BANDWIDTH_MAX_DOWN: u8 = 8;
 /// Mikrotik-Rate-Limit wins where both give a direction. A value that does not parse, or is
 /// outside what `rate_limit` in users.yaml accepts, is ignored with a warning (the login
 /// still succeeds, with the other limits).
-fn rate_limit_from(
+pub(crate) fn rate_limit_from(
     user: &str,
-    server: SocketAddr,
+    server: impl std::fmt::Display,
     attributes: &[Attribute],
 ) -> Option<ppp::RateLimit> {
     let mut mikrotik: Option<(Option<u64>, Option<u64>)> = None;
