@@ -9,7 +9,7 @@
 //! - its Request Authenticator is right for that client's secret (RFC 5176 §2.3: computed as
 //!   for an Accounting-Request, RFC 2866 §3), and so is its Message-Authenticator when it has
 //!   one (RFC 5176 §3.4, RFC 3579 §3.2); with `require_message_authenticator` it must have one;
-//! - its Event-Timestamp, when present, is within [`EVENT_WINDOW`] of our clock (RFC 5176 §7.4,
+//! - its Event-Timestamp, when present, is within [`EVENT_WINDOW`] of our clock (RFC 5176 §6.3,
 //!   replay protection: a request that is "not current" is "silently discarded").
 //!
 //! A retransmission (same source address and port, Identifier and Request Authenticator, the
@@ -52,7 +52,7 @@ use tracing::{debug, info, warn};
 
 use crate::acct_id::AcctSessionIds;
 
-/// How far an Event-Timestamp may be from our clock (RFC 5176 §7.4: "The default time window
+/// How far an Event-Timestamp may be from our clock (RFC 5176 §6.3: "The default time window
 /// is 300 seconds").
 pub(crate) const EVENT_WINDOW: u64 = 300;
 
@@ -128,7 +128,7 @@ pub(crate) enum Dropped {
 }
 
 /// Checks what does not depend on the sessions: Message-Authenticator required, and the
-/// Event-Timestamp window (RFC 5176 §7.4). `unix_now` is our wall clock in seconds.
+/// Event-Timestamp window (RFC 5176 §6.3). `unix_now` is our wall clock in seconds.
 pub(crate) fn check_fresh(
     attributes: &[Attribute],
     require_message_authenticator: bool,
@@ -606,7 +606,7 @@ impl Checker {
                     from,
                     &format!(
                         "its Event-Timestamp ({timestamp}) is more than {EVENT_WINDOW} s from our \
-                         clock ({ours}): a replay, or clocks out of step (RFC 5176 §7.4)"
+                         clock ({ours}): a replay, or clocks out of step (RFC 5176 §6.3)"
                     ),
                 );
                 return None;

@@ -42,7 +42,7 @@ pub const AUTHENTICATOR_LEN: usize = 16;
 pub const AUTH_PORT: u16 = 1812;
 /// The accounting port (RFC 2866 §3).
 pub const ACCT_PORT: u16 = 1813;
-/// The port a NAS listens on for Disconnect and CoA requests (RFC 5176 §3).
+/// The port a NAS listens on for Disconnect and CoA requests (RFC 5176 §2.3).
 pub const DYNAUTH_PORT: u16 = 3799;
 
 /// A Request or Response Authenticator.
@@ -63,17 +63,17 @@ enum_with_unknown! {
         AccountingResponse = 5,
         /// Access-Challenge (RFC 2865 §4.4).
         AccessChallenge = 11,
-        /// Disconnect-Request (RFC 5176 §3.1).
+        /// Disconnect-Request (RFC 5176 §2.3).
         DisconnectRequest = 40,
-        /// Disconnect-ACK (RFC 5176 §3.1).
+        /// Disconnect-ACK (RFC 5176 §2.3).
         DisconnectAck = 41,
-        /// Disconnect-NAK (RFC 5176 §3.1).
+        /// Disconnect-NAK (RFC 5176 §2.3).
         DisconnectNak = 42,
-        /// CoA-Request (RFC 5176 §3.2).
+        /// CoA-Request (RFC 5176 §2.3).
         CoaRequest = 43,
-        /// CoA-ACK (RFC 5176 §3.2).
+        /// CoA-ACK (RFC 5176 §2.3).
         CoaAck = 44,
-        /// CoA-NAK (RFC 5176 §3.2).
+        /// CoA-NAK (RFC 5176 §2.3).
         CoaNak = 45,
     }
 }
