@@ -22,10 +22,9 @@ use crypto::Secret;
 use serde::Deserialize;
 
 use crate::de_opt_secret;
-use crate::files::readable_by;
 use crate::locate::{find_key_line, nth_key_line};
 use crate::problem::Checker;
-use crate::radius::MIN_RADIUS_SECRET;
+use crate::radius::{MIN_RADIUS_SECRET, SecretSource, check_secret};
 
 /// The Dynamic Authorization port (RFC 5176 §2.3: requests go to "UDP port 3799").
 pub const DEFAULT_DYNAUTH_PORT: u16 = 3799;
@@ -199,64 +198,18 @@ fn read_secret(
     inline_secret: &mut bool,
 ) -> Option<Secret> {
     let n = i + 1;
-    let secret = match (secret, secret_file) {
-        (Some(_), Some(_)) => {
-            ck.error_at(
-                line,
-                format!(
-                    "dynamic authorization client {n}: both `secret` and `secret_file` are set: \
-                     keep one"
-                ),
-            );
-            return None;
-        }
-        (None, None) => {
-            ck.error_at(
-                line,
-                format!(
-                    "dynamic authorization client {n}: no shared secret: set `secret` or \
-                     `secret_file`"
-                ),
-            );
-            return None;
-        }
-        (Some(secret), None) => {
-            *inline_secret = true;
-            secret
-        }
-        (None, Some(file)) => {
-            let at = client_line(ck.text, "secret_file", i).or(line);
-            let full = base.join(file);
-            match crate::load::read_secret_file(&full) {
-                Ok((mut bytes, mode)) => {
-                    while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                        bytes.pop();
-                    }
-                    if let Some(who) = readable_by(mode) {
-                        ck.warn_at(
-                            at,
-                            format!(
-                                "{} is readable by {}: chmod 600 it",
-                                full.display(),
-                                who.as_str()
-                            ),
-                        );
-                    }
-                    Secret::new(bytes)
-                }
-                Err(e) => {
-                    ck.io_error_at(
-                        at,
-                        format!(
-                            "dynamic authorization client {n}: cannot read secret_file {}: {e}",
-                            full.display()
-                        ),
-                    );
-                    return None;
-                }
-            }
-        }
-    };
+    let secret = check_secret(
+        ck,
+        &format!("dynamic authorization client {n}"),
+        SecretSource {
+            secret,
+            secret_file,
+            base,
+        },
+        line,
+        |text| client_line(text, "secret_file", i),
+        inline_secret,
+    )?;
     if secret.is_empty() {
         ck.error_at(
             line,

@@ -474,58 +474,18 @@ fn check_servers(
                 ),
             );
         }
-        let secret = match (s.secret, s.secret_file) {
-            (Some(_), Some(_)) => {
-                ck.error_at(
-                    line,
-                    format!("{name} {n}: both `secret` and `secret_file` are set: keep one"),
-                );
-                None
-            }
-            (None, None) => {
-                ck.error_at(
-                    line,
-                    format!("{name} {n}: no shared secret: set `secret` or `secret_file`"),
-                );
-                None
-            }
-            (Some(secret), None) => {
-                *inline_secret = true;
-                Some(secret)
-            }
-            (None, Some(file)) => {
-                let at = server_line(ck.text, section.path, "secret_file", i).or(line);
-                let full = base.join(file);
-                match crate::load::read_secret_file(&full) {
-                    Ok((mut bytes, mode)) => {
-                        while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                            bytes.pop();
-                        }
-                        if let Some(who) = readable_by(mode) {
-                            ck.warn_at(
-                                at,
-                                format!(
-                                    "{} is readable by {}: chmod 600 it",
-                                    full.display(),
-                                    who.as_str()
-                                ),
-                            );
-                        }
-                        Some(Secret::new(bytes))
-                    }
-                    Err(e) => {
-                        ck.io_error_at(
-                            at,
-                            format!(
-                                "{name} {n}: cannot read secret_file {}: {e}",
-                                full.display()
-                            ),
-                        );
-                        None
-                    }
-                }
-            }
-        };
+        let secret = check_secret(
+            ck,
+            &format!("{name} {n}"),
+            SecretSource {
+                secret: s.secret,
+                secret_file: s.secret_file,
+                base,
+            },
+            line,
+            |text| server_line(text, section.path, "secret_file", i),
+            inline_secret,
+        );
         if let Some(secret) = &secret {
             if secret.is_empty() {
                 ck.error_at(line, format!("{name} {n}: the shared secret is empty"));
@@ -552,6 +512,77 @@ fn check_servers(
         }
     }
     servers
+}
+
+/// A shared secret as configured: inline, or the name of a file relative to `base`.
+pub(crate) struct SecretSource<'a> {
+    pub(crate) secret: Option<Secret>,
+    pub(crate) secret_file: Option<PathBuf>,
+    pub(crate) base: &'a Path,
+}
+
+/// The shared secret of `who` (for example "radius server 2"): the inline `secret` (which sets
+/// `inline_secret`) or the contents of `secret_file` without trailing CR/LF, with a warning when
+/// others can read the file. Both or neither set, or an unreadable file, is an error (`None`).
+/// Errors point at `line`; the file's problems at the line `file_line` finds for `secret_file`
+/// in the configuration text, else `line`. Length checks are the caller's.
+pub(crate) fn check_secret(
+    ck: &mut Checker<'_>,
+    who: &str,
+    source: SecretSource<'_>,
+    line: Option<usize>,
+    file_line: impl FnOnce(&str) -> Option<usize>,
+    inline_secret: &mut bool,
+) -> Option<Secret> {
+    match (source.secret, source.secret_file) {
+        (Some(_), Some(_)) => {
+            ck.error_at(
+                line,
+                format!("{who}: both `secret` and `secret_file` are set: keep one"),
+            );
+            None
+        }
+        (None, None) => {
+            ck.error_at(
+                line,
+                format!("{who}: no shared secret: set `secret` or `secret_file`"),
+            );
+            None
+        }
+        (Some(secret), None) => {
+            *inline_secret = true;
+            Some(secret)
+        }
+        (None, Some(file)) => {
+            let at = file_line(ck.text).or(line);
+            let full = source.base.join(file);
+            match crate::load::read_secret_file(&full) {
+                Ok((mut bytes, mode)) => {
+                    while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                        bytes.pop();
+                    }
+                    if let Some(reader) = readable_by(mode) {
+                        ck.warn_at(
+                            at,
+                            format!(
+                                "{} is readable by {}: chmod 600 it",
+                                full.display(),
+                                reader.as_str()
+                            ),
+                        );
+                    }
+                    Some(Secret::new(bytes))
+                }
+                Err(e) => {
+                    ck.io_error_at(
+                        at,
+                        format!("{who}: cannot read secret_file {}: {e}", full.display()),
+                    );
+                    None
+                }
+            }
+        }
+    }
 }
 
 /// Checks `radius.accounting`; `auth` are the authentication servers, the default.

@@ -15,9 +15,33 @@
 //!   are doubled too. The script starts with a UTF-8 byte order mark, without which Windows
 //!   PowerShell 5.1 reads a script in the ANSI code page ("about_Character_Encoding").
 //! - `xp`: the New Connection Wizard's steps with the values filled in, not a phonebook
-//!   (`.pbk`) entry: its L2TP/IPsec keys are not documented publicly well enough to write one,
-//!   and XP cannot reliably take the pre-shared key from a phonebook anyway, so the user types
-//!   the key under IPSec Settings.
+//!   (`.pbk`) entry. The pre-shared key could not be in a phonebook anyway: Windows keeps it
+//!   with the connection's credentials, not in the file (the RAS API sets it with
+//!   `RasSetCredentials` and `RASCM_PreSharedKey`, "RASCREDENTIALS structure",
+//!   <https://learn.microsoft.com/previous-versions/windows/desktop/legacy/aa376730(v=vs.85)>),
+//!   so the user types it under IPSec Settings in any case. An entry to import would still save the other
+//!   steps, but the public record does not describe one that XP is sure to read as meant.
+//!   Checked: the phonebook format in Microsoft's RRAS management protocol specification
+//!   ([MS-RRASM] §2.2.2 "File Format for Phonebook", §2.2.2.2 key order and `key=value` lines,
+//!   §2.2.2.2.11 `VpnStrategy` (3 = L2TP only), §2.2.2.2.14 `DataEncryption` (256 = require),
+//!   §2.2.2.2.58 `AuthRestrictions` (MS-CHAP v2 = bit 10), §2.2.2.2.100 `DEVICE`, §2.2.2.2.108
+//!   `PhoneNumber`, <https://learn.microsoft.com/openspecs/windows_protocols/ms-rrasm>), the
+//!   `RASENTRY` structure (`dwType` `RASET_Vpn`, `dwVpnStrategy` `VS_L2tpOnly`, `dwfOptions`
+//!   `RASEO_RequireMsCHAP2` and `RASEO_RequireDataEncryption`, `dwfOptions2`
+//!   `RASEO2_UsePreSharedKey`; these are API fields, not file keys), and phonebooks that public
+//!   scripts write for L2TP and PPPoE. What is missing:
+//!   1. the file key behind `RASEO2_UsePreSharedKey` ("Use pre-shared key for authentication"):
+//!      no document names it; public phonebooks carry an undocumented `IpSecFlags` as 0 or 1 on
+//!      L2TP entries, without saying what it means;
+//!   2. the MEDIA subsection's values for an L2TP entry (`MEDIA`, `Port`, `Device`): MS-RRASM
+//!      requires the subsection but does not give the values for the L2TP miniport, and the
+//!      port names in public phonebooks (`VPN2-0` and others) differ from machine to machine;
+//!   3. MS-CHAP v2 only on XP: MS-RRASM gives `AuthRestrictions` 512, but phonebooks written by
+//!      XP add bit 9 (256, not in the table) together with the undocumented keys `TypicalAuth`
+//!      and `CustomAuthKey=-1`, and nothing says which of them XP needs to show "Advanced
+//!      (custom settings)" with only MS-CHAP v2 ticked;
+//!   4. the `DEVICE` value: MS-RRASM calls the key case-sensitive and spells the VPN device
+//!      type `Vpn`, while phonebooks written by Windows hold `vpn`.
 //! - `apple`: a configuration profile with a `com.apple.vpn.managed` payload of `VPNType`
 //!   `L2TP` (Apple's "Configuration Profile Reference", VPN payload: the `PPP` dictionary's
 //!   `AuthName`, `AuthPassword`, `CommRemoteAddress`; the `IPSec` dictionary's
@@ -396,10 +420,10 @@ fn xp(c: &Connection) -> String {
         c.name
     );
     s.push_str(
-        "These are steps to follow, not a phonebook (.pbk) file to import: the phonebook keys\n\
-         for L2TP/IPsec are not publicly documented well enough to write one safely, and XP\n\
-         cannot reliably take the pre-shared key from a phonebook anyway, so the key has to be\n\
-         typed in step 9 in any case.\n\n",
+        "These are steps to follow, not a phonebook (.pbk) file to import: XP keeps the\n\
+         pre-shared key with the connection's credentials, never in a phonebook file, so it is\n\
+         typed in step 9 in any case; and the phonebook keys for the other L2TP/IPsec settings\n\
+         are not publicly documented well enough to write a file that XP is sure to read right.\n\n",
     );
     let _ = writeln!(s, "  Server:          {}", c.server);
     let _ = writeln!(s, "  Pre-shared key:  {}", c.psk);

@@ -274,18 +274,32 @@ pub(crate) fn decide(
     if let Some(why) = nas_mismatch {
         return Err(Refusal::new(ErrorCause::NasIdentificationMismatch, why));
     }
+    // Matched now so that a warning about the rate-limit attributes names the users; an
+    // empty selector matches nothing (refused below, after the rate-limit check as before).
+    let matched: Vec<&Candidate> = if selector.is_empty() {
+        Vec::new()
+    } else {
+        sessions
+            .iter()
+            .filter(|c| selector.matches(c, ids))
+            .collect()
+    };
     let rate_limit = if rate_attributes.is_empty() {
         None
     } else {
         // A value that gives no limit (malformed, or 0 both ways) is refused rather than
         // read as "no limit": lifting a limit by CoA is not offered.
-        let limit = crate::remote_auth::rate_limit_from("-", "CoA-Request", &rate_attributes)
-            .ok_or_else(|| {
-                Refusal::new(
-                    ErrorCause::InvalidAttributeValue,
-                    "the rate-limit attributes give no rate (malformed, or 0 both ways)",
-                )
-            })?;
+        let limit = crate::remote_auth::rate_limit_from(
+            &matched_users(&matched),
+            "CoA-Request",
+            &rate_attributes,
+        )
+        .ok_or_else(|| {
+            Refusal::new(
+                ErrorCause::InvalidAttributeValue,
+                "the rate-limit attributes give no rate (malformed, or 0 both ways)",
+            )
+        })?;
         Some(config::RateLimit {
             up: limit.up,
             down: limit.down,
@@ -298,11 +312,7 @@ pub(crate) fn decide(
              Calling-Station-Id)",
         ));
     }
-    let matched: Vec<SessionId> = sessions
-        .iter()
-        .filter(|c| selector.matches(c, ids))
-        .map(|c| c.id)
-        .collect();
+    let matched: Vec<SessionId> = matched.iter().map(|c| c.id).collect();
     if matched.is_empty() {
         return Err(Refusal::new(
             ErrorCause::SessionContextNotFound,
@@ -319,6 +329,21 @@ pub(crate) fn decide(
     } else {
         Action::Disconnect(matched)
     })
+}
+
+/// The distinct user names of `matched`, comma-separated, for log lines ("-" for none).
+fn matched_users(matched: &[&Candidate]) -> String {
+    let mut users: Vec<&str> = Vec::new();
+    for c in matched {
+        if !users.contains(&c.user.as_str()) {
+            users.push(&c.user);
+        }
+    }
+    if users.is_empty() {
+        "-".to_owned()
+    } else {
+        users.join(",")
+    }
 }
 
 /// Whether an attribute type is one `decide` understands (so a raw one is malformed).
@@ -1076,6 +1101,14 @@ mod tests {
             vendor_id: 14988,
             data,
         }
+    }
+
+    #[test]
+    fn rate_limit_warnings_name_the_matched_users() {
+        let (a, b) = (alice(), bob());
+        assert_eq!(matched_users(&[]), "-");
+        assert_eq!(matched_users(&[&a]), "alice");
+        assert_eq!(matched_users(&[&a, &b, &a]), "alice,CORP\\bob");
     }
 
     #[test]

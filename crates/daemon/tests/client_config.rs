@@ -407,6 +407,14 @@ fn xp_and_android_steps_carry_the_values() {
     );
     assert!(xp.contains("Type of VPN: L2TP IPSec VPN"), "{xp}");
     assert!(xp.contains("not a phonebook (.pbk) file"), "{xp}");
+    assert!(
+        xp.contains("never in a phonebook file, so it is\ntyped in step 9"),
+        "{xp}"
+    );
+    assert!(
+        xp.contains("IPSec Settings...: tick \"Use pre-shared key"),
+        "{xp}"
+    );
     let android = ok(&generate(&s, USER, "android", &[]));
     assert!(android.contains("Type: L2TP/IPSec PSK\n"), "{android}");
     assert!(

@@ -19,37 +19,28 @@
 
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "support/radius_env.rs"]
+mod radius_env;
 #[path = "support/sockets.rs"]
 mod sockets;
 mod support;
 
 use ppp::AuthProtocol;
 use radius::{Attribute, Code, Repr, SharedSecret};
+use radius_env::{daemon_config_head, start_daemon, write_secret_file};
 use sockets::{CLIENT_PRIVATE, SERVER, Sockets};
-use support::{BIN, TempDir, free_udp_ports, run, text, wait_for_status};
+use support::{TempDir, free_udp_ports, run, text};
 use testkit::{Client, ClientConfig, Profile, Stage};
 
 const PSK: &str = "dynauth-test-psk";
 const RADIUS_SECRET: &str = "radius-auth-secret-0123456789";
 const DYNAUTH_SECRET: &str = "dynauth-secret-0123456789";
 const PASSWORD: &str = "any-password";
-
-/// Kills a child process when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 /// Whether the test can run; panics when it must but cannot.
 fn radclient_available() -> bool {
@@ -183,26 +174,18 @@ fn radclient_disconnects_and_changes_exactly_the_sessions_it_names() {
     };
     let (ike_port, natt_port) = free_udp_ports();
     let (dynauth_port, _) = free_udp_ports();
-    let secret_file = dir.path("dynauth.secret");
-    std::fs::write(&secret_file, format!("{DYNAUTH_SECRET}\n")).unwrap();
-    std::fs::set_permissions(
-        &secret_file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    write_secret_file(&dir.path("dynauth.secret"), DYNAUTH_SECRET);
     let cfg = dir.path("l2tpd.yaml");
     std::fs::write(
         &cfg,
-        format!(
-            "listen:\n  addresses: [127.0.0.1]\n  ike_port: {ike_port}\n  nat_t_port: {natt_port}\n\
-             psk: {PSK}\npool:\n  cidr: 10.99.0.0/24\n  server_address: 10.99.0.1\n\
-             control_socket: ctl.sock\nlog_level: debug\nworkers: 1\n\
-             ppp:\n  pap: true\n\
-             radius:\n  servers:\n    - address: 127.0.0.1:{auth_port}\n      \
-             secret: {RADIUS_SECRET}\n  nas_identifier: l2tpd-dynauth-test\n  \
-             dynamic_authorization:\n    listen: 127.0.0.1:{dynauth_port}\n    clients:\n      \
-             - address: 127.0.0.1\n        secret_file: dynauth.secret\n"
-        ),
+        daemon_config_head(ike_port, natt_port, PSK)
+            + &format!(
+                "ppp:\n  pap: true\n\
+                 radius:\n  servers:\n    - address: 127.0.0.1:{auth_port}\n      \
+                 secret: {RADIUS_SECRET}\n  nas_identifier: l2tpd-dynauth-test\n  \
+                 dynamic_authorization:\n    listen: 127.0.0.1:{dynauth_port}\n    clients:\n      \
+                 - address: 127.0.0.1\n        secret_file: dynauth.secret\n"
+            ),
     )
     .unwrap();
     std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
@@ -217,17 +200,8 @@ fn radclient_disconnects_and_changes_exactly_the_sessions_it_names() {
         text(&out.stdout),
         text(&out.stderr)
     );
-    let log_path = dir.path("daemon.log");
-    let mut daemon = Killed(
-        Command::new(BIN)
-            .args(["run", "--no-tun", "--config", cfg.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_path).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let (_daemon, log_path) = start_daemon(&dir, &cfg);
     let sock = dir.path("ctl.sock");
-    wait_for_status(&sock, &mut daemon.0);
     let daemon_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     // Three sessions, each on its own pair of sockets (three clients behind one NAT).

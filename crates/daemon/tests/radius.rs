@@ -31,20 +31,23 @@
 // Real processes and sockets need real time.
 #![allow(clippy::disallowed_methods)]
 
-use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "support/radius_env.rs"]
+mod radius_env;
 #[path = "support/sockets.rs"]
 mod sockets;
 mod support;
 
 use ppp::AuthProtocol;
+use radius_env::{
+    daemon_config_head, freeradius_available, start_daemon, start_freeradius, write_secret_file,
+};
 use sockets::{CLIENT_PRIVATE, SERVER, Sockets};
-use support::{BIN, TempDir, free_udp_ports, wait_for_status};
+use support::{TempDir, free_udp_ports};
 use testkit::{Client, ClientConfig, ClientEvent, Profile, Stage};
 
 const PSK: &str = "radius-test-psk";
@@ -71,97 +74,11 @@ const OTHERS: [(&str, AuthProtocol, Ipv4Addr); 3] = [
 const FRAMED_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 77);
 /// The Class FreeRADIUS gives alice, as FreeRADIUS writes it in the detail file.
 const CLASS_HEX: &str = "0x6c327470642d636c6173732d3031";
-const FREERADIUS_CONFIG: &str = "/etc/freeradius/3.0";
 
-/// The FreeRADIUS binary: on the PATH, or where Debian installs it (/usr/sbin is not on every
-/// user's PATH).
-fn freeradius_bin() -> &'static str {
-    if Command::new("freeradius")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-    {
-        "freeradius"
-    } else {
-        "/usr/sbin/freeradius"
-    }
-}
-
-/// Kills a child process when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Whether the test can run; panics when it must but cannot.
-fn freeradius_available() -> bool {
-    let required = std::env::var_os("L2TPD_RS_REQUIRE_FREERADIUS").is_some_and(|v| v == "1");
-    let installed = Command::new(freeradius_bin())
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-        && Path::new(FREERADIUS_CONFIG).is_dir();
-    if !installed {
-        assert!(
-            !required,
-            "L2TPD_RS_REQUIRE_FREERADIUS=1 but freeradius (and {FREERADIUS_CONFIG}) is not installed"
-        );
-        println!("skipping the RADIUS test: freeradius is not installed");
-        return false;
-    }
-    true
-}
-
-/// A FreeRADIUS configuration directory: the installed one, copied, with our clients, users
-/// and site, and nothing that needs the package's certificates or system directories.
+/// The FreeRADIUS configuration of this test (see `radius_env::freeradius_config`): alice and
+/// the users of `OTHERS`, an authentication listener on `port`, an accounting one on
+/// `acct_port` writing to the test's `detail` file.
 fn freeradius_config(dir: &TempDir, port: u16, acct_port: u16) -> PathBuf {
-    let raddb = dir.path("raddb");
-    let out = Command::new("cp")
-        .arg("-rL")
-        .arg(FREERADIUS_CONFIG)
-        .arg(&raddb)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cannot copy {FREERADIUS_CONFIG} (run as root to read it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // EAP needs the package's certificates; the inner tunnel is EAP's. Neither is used here.
-    let _ = std::fs::remove_file(raddb.join("mods-enabled/eap"));
-    for entry in std::fs::read_dir(raddb.join("sites-enabled")).unwrap() {
-        std::fs::remove_file(entry.unwrap().path()).unwrap();
-    }
-    // Stay the user who runs the test (no switch to `freerad`, who cannot read this copy).
-    let conf = raddb.join("radiusd.conf");
-    let text = std::fs::read_to_string(&conf).unwrap();
-    let text: String = text
-        .lines()
-        .map(|l| {
-            let t = l.trim_start();
-            if t.starts_with("user = ") || t.starts_with("group = ") {
-                format!("#{l}\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    std::fs::write(&conf, text).unwrap();
-    std::fs::write(
-        raddb.join("clients.conf"),
-        format!("client l2tpd {{\n\tipaddr = 127.0.0.1\n\tsecret = {SECRET}\n}}\n"),
-    )
-    .unwrap();
     let mut users = format!(
         "{USER}\tCleartext-Password := \"{PASSWORD}\"\n\
          \tFramed-IP-Address = {FRAMED_IP},\n\
@@ -177,7 +94,25 @@ fn freeradius_config(dir: &TempDir, port: u16, acct_port: u16) -> PathBuf {
              \tMessage-Authenticator := 0x00\n"
         );
     }
-    std::fs::write(raddb.join("mods-config/files/authorize"), users).unwrap();
+    let site = format!(
+        "server l2tpd-test {{\n\
+         \tlisten {{\n\t\ttype = auth\n\t\tipaddr = 127.0.0.1\n\t\tport = {port}\n\t}}\n\
+         \tlisten {{\n\t\ttype = acct\n\t\tipaddr = 127.0.0.1\n\t\tport = {acct_port}\n\t}}\n\
+         \taccounting {{\n\t\tl2tpd_detail\n\t}}\n\
+         \tauthorize {{\n\t\tfiles\n\t\tmschap\n\t\tchap\n\t\tpap\n\t}}\n\
+         \tauthenticate {{\n\
+         \t\tAuth-Type PAP {{\n\t\t\tpap\n\t\t}}\n\
+         \t\tAuth-Type CHAP {{\n\t\t\tchap\n\t\t}}\n\
+         \t\tAuth-Type MS-CHAP {{\n\t\t\tmschap\n\t\t}}\n\
+         \t}}\n\
+         \tpost-auth {{\n\
+         \t\tPost-Auth-Type REJECT {{\n\
+         \t\t\tupdate reply {{\n\t\t\t\tMessage-Authenticator := 0x00\n\t\t\t}}\n\
+         \t\t}}\n\
+         \t}}\n\
+         }}\n"
+    );
+    let raddb = radius_env::freeradius_config(dir, SECRET, &users, &site);
     // Accounting records go to one file of the test's (RFC 2866 attributes, one record per
     // blank-line-separated block).
     std::fs::write(
@@ -189,80 +124,7 @@ fn freeradius_config(dir: &TempDir, port: u16, acct_port: u16) -> PathBuf {
         ),
     )
     .unwrap();
-    std::fs::write(
-        raddb.join("sites-enabled/l2tpd-test"),
-        format!(
-            "server l2tpd-test {{\n\
-             \tlisten {{\n\t\ttype = auth\n\t\tipaddr = 127.0.0.1\n\t\tport = {port}\n\t}}\n\
-             \tlisten {{\n\t\ttype = acct\n\t\tipaddr = 127.0.0.1\n\t\tport = {acct_port}\n\t}}\n\
-             \taccounting {{\n\t\tl2tpd_detail\n\t}}\n\
-             \tauthorize {{\n\t\tfiles\n\t\tmschap\n\t\tchap\n\t\tpap\n\t}}\n\
-             \tauthenticate {{\n\
-             \t\tAuth-Type PAP {{\n\t\t\tpap\n\t\t}}\n\
-             \t\tAuth-Type CHAP {{\n\t\t\tchap\n\t\t}}\n\
-             \t\tAuth-Type MS-CHAP {{\n\t\t\tmschap\n\t\t}}\n\
-             \t}}\n\
-             \tpost-auth {{\n\
-             \t\tPost-Auth-Type REJECT {{\n\
-             \t\t\tupdate reply {{\n\t\t\t\tMessage-Authenticator := 0x00\n\t\t\t}}\n\
-             \t\t}}\n\
-             \t}}\n\
-             }}\n"
-        ),
-    )
-    .unwrap();
     raddb
-}
-
-/// Starts `freeradius -X` and waits for "Ready to process requests"; its output is collected
-/// for a failing test.
-fn start_freeradius(raddb: &Path) -> (Killed, mpsc::Receiver<String>) {
-    let mut child = Command::new(freeradius_bin())
-        .arg("-X")
-        .arg("-d")
-        .arg(raddb)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let tx2 = tx.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx2.send(line);
-        }
-    });
-    let mut child = Killed(child);
-    let start = Instant::now();
-    let mut seen = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(line) => {
-                let ready = line.contains("Ready to process requests");
-                seen.push(line);
-                if ready {
-                    return (child, rx);
-                }
-            }
-            Err(_) => {
-                if let Some(status) = child.0.try_wait().unwrap() {
-                    panic!("freeradius exited with {status}:\n{}", seen.join("\n"));
-                }
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "freeradius did not get ready:\n{}",
-            seen.join("\n")
-        );
-    }
 }
 
 fn write_daemon_config(
@@ -274,29 +136,21 @@ fn write_daemon_config(
     timeout_secs: u32,
     retries: u32,
 ) -> PathBuf {
-    let secret_file = dir.path("radius.secret");
-    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
-    std::fs::set_permissions(
-        &secret_file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    write_secret_file(&dir.path("radius.secret"), SECRET);
     let cfg = dir.path("l2tpd.yaml");
     std::fs::write(
         &cfg,
-        format!(
-            "listen:\n  addresses: [127.0.0.1]\n  ike_port: {ike}\n  nat_t_port: {natt}\n\
-             psk: {PSK}\npool:\n  cidr: 10.99.0.0/24\n  server_address: 10.99.0.1\n\
-             control_socket: ctl.sock\nlog_level: debug\nworkers: 1\n\
-             ppp:\n  pap: true\n\
-             radius:\n  servers:\n    - address: 127.0.0.1:{radius_port}\n      \
-             secret_file: radius.secret\n  timeout_secs: {timeout_secs}\n  retries: {retries}\n  \
-             nas_identifier: l2tpd-radius-test\n{}",
-            acct_port.map_or_else(String::new, |p| format!(
-                "  accounting:\n    servers:\n      - address: 127.0.0.1:{p}\n        \
-                 secret_file: radius.secret\n"
-            ))
-        ),
+        daemon_config_head(ike, natt, PSK)
+            + &format!(
+                "ppp:\n  pap: true\n\
+                 radius:\n  servers:\n    - address: 127.0.0.1:{radius_port}\n      \
+                 secret_file: radius.secret\n  timeout_secs: {timeout_secs}\n  \
+                 retries: {retries}\n  nas_identifier: l2tpd-radius-test\n{}",
+                acct_port.map_or_else(String::new, |p| format!(
+                    "  accounting:\n    servers:\n      - address: 127.0.0.1:{p}\n        \
+                     secret_file: radius.secret\n"
+                ))
+            ),
     )
     .unwrap();
     // No users: only RADIUS can let alice in.
@@ -322,7 +176,7 @@ fn client_with(profile: Profile, user: &str, password: &str, seed: u8) -> Client
 
 #[test]
 fn freeradius_decides_logins_and_gives_the_address() {
-    if !freeradius_available() {
+    if !freeradius_available("RADIUS test") {
         return;
     }
     let _ = tracing_subscriber::fmt()
@@ -601,21 +455,6 @@ fn attr<'a>(record: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
-}
-
-fn start_daemon(dir: &TempDir, cfg: &Path) -> (Killed, PathBuf) {
-    let log_path = dir.path("daemon.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut daemon = Killed(
-        Command::new(BIN)
-            .args(["run", "--no-tun", "--config", cfg.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_status(&dir.path("ctl.sock"), &mut daemon.0);
-    (daemon, log_path)
 }
 
 #[test]

@@ -15,19 +15,19 @@
 // Real processes and sockets need real time.
 #![allow(clippy::disallowed_methods)]
 
-use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+#[path = "support/radius_env.rs"]
+mod radius_env;
 #[path = "support/sockets.rs"]
 mod sockets;
 mod support;
 
+use radius_env::{daemon_config_head, freeradius_available, start_daemon, start_freeradius};
 use sockets::{CLIENT_PRIVATE, SERVER, Sockets};
-use support::{BIN, TempDir, free_udp_ports, wait_for_status};
+use support::{TempDir, free_udp_ports};
 use testkit::{Client, ClientConfig, ClientEvent, Profile, Stage};
 
 const PSK: &str = "radius-order-test-psk";
@@ -40,170 +40,31 @@ const RADIUS_USER: &str = "radius-user";
 const RADIUS_PASSWORD: &str = "radius-user-password";
 const FRAMED_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 77);
 const RADIUS_DNS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 1, 0, 53), Ipv4Addr::new(10, 1, 0, 54)];
-const FREERADIUS_CONFIG: &str = "/etc/freeradius/3.0";
 
-fn freeradius_bin() -> &'static str {
-    if Command::new("freeradius")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-    {
-        "freeradius"
-    } else {
-        "/usr/sbin/freeradius"
-    }
-}
-
-/// Kills a child process when the test ends, however it ends.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn freeradius_available() -> bool {
-    let required = std::env::var_os("L2TPD_RS_REQUIRE_FREERADIUS").is_some_and(|v| v == "1");
-    let installed = Command::new(freeradius_bin())
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-        && Path::new(FREERADIUS_CONFIG).is_dir();
-    if !installed {
-        assert!(
-            !required,
-            "L2TPD_RS_REQUIRE_FREERADIUS=1 but freeradius is not installed"
-        );
-        println!("skipping the RADIUS order test: freeradius is not installed");
-        return false;
-    }
-    true
-}
-
-/// A copy of the installed FreeRADIUS configuration with our client, one user and a site on
-/// `port` (see `radius.rs` for why each change is made).
+/// The FreeRADIUS configuration of this test (see `radius_env::freeradius_config`): one user,
+/// and an authentication listener on `port` that knows MS-CHAP only.
 fn freeradius_config(dir: &TempDir, port: u16) -> PathBuf {
-    let raddb = dir.path("raddb");
-    let out = Command::new("cp")
-        .arg("-rL")
-        .arg(FREERADIUS_CONFIG)
-        .arg(&raddb)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cannot copy {FREERADIUS_CONFIG}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let users = format!(
+        "{RADIUS_USER}\tCleartext-Password := \"{RADIUS_PASSWORD}\"\n\
+         \tFramed-IP-Address = {FRAMED_IP},\n\
+         \tMS-Primary-DNS-Server = {},\n\
+         \tMS-Secondary-DNS-Server = {},\n\
+         \tMessage-Authenticator := 0x00\n",
+        RADIUS_DNS[0], RADIUS_DNS[1]
     );
-    let _ = std::fs::remove_file(raddb.join("mods-enabled/eap"));
-    for entry in std::fs::read_dir(raddb.join("sites-enabled")).unwrap() {
-        std::fs::remove_file(entry.unwrap().path()).unwrap();
-    }
-    let conf = raddb.join("radiusd.conf");
-    let text: String = std::fs::read_to_string(&conf)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let t = l.trim_start();
-            if t.starts_with("user = ") || t.starts_with("group = ") {
-                format!("#{l}\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    std::fs::write(&conf, text).unwrap();
-    std::fs::write(
-        raddb.join("clients.conf"),
-        format!("client l2tpd {{\n\tipaddr = 127.0.0.1\n\tsecret = {SECRET}\n}}\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        raddb.join("mods-config/files/authorize"),
-        format!(
-            "{RADIUS_USER}\tCleartext-Password := \"{RADIUS_PASSWORD}\"\n\
-             \tFramed-IP-Address = {FRAMED_IP},\n\
-             \tMS-Primary-DNS-Server = {},\n\
-             \tMS-Secondary-DNS-Server = {},\n\
-             \tMessage-Authenticator := 0x00\n",
-            RADIUS_DNS[0], RADIUS_DNS[1]
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        raddb.join("sites-enabled/l2tpd-test"),
-        format!(
-            "server l2tpd-test {{\n\
-             \tlisten {{\n\t\ttype = auth\n\t\tipaddr = 127.0.0.1\n\t\tport = {port}\n\t}}\n\
-             \tauthorize {{\n\t\tfiles\n\t\tmschap\n\t}}\n\
-             \tauthenticate {{\n\t\tAuth-Type MS-CHAP {{\n\t\t\tmschap\n\t\t}}\n\t}}\n\
-             \tpost-auth {{\n\
-             \t\tPost-Auth-Type REJECT {{\n\
-             \t\t\tupdate reply {{\n\t\t\t\tMessage-Authenticator := 0x00\n\t\t\t}}\n\
-             \t\t}}\n\
-             \t}}\n\
-             }}\n"
-        ),
-    )
-    .unwrap();
-    raddb
-}
-
-fn start_freeradius(raddb: &Path) -> (Killed, mpsc::Receiver<String>) {
-    let mut child = Command::new(freeradius_bin())
-        .arg("-X")
-        .arg("-d")
-        .arg(raddb)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let tx2 = tx.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx2.send(line);
-        }
-    });
-    let mut child = Killed(child);
-    let start = Instant::now();
-    let mut seen = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(line) => {
-                let ready = line.contains("Ready to process requests");
-                seen.push(line);
-                if ready {
-                    return (child, rx);
-                }
-            }
-            Err(_) => {
-                if let Some(status) = child.0.try_wait().unwrap() {
-                    panic!("freeradius exited with {status}:\n{}", seen.join("\n"));
-                }
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "freeradius did not get ready:\n{}",
-            seen.join("\n")
-        );
-    }
+    let site = format!(
+        "server l2tpd-test {{\n\
+         \tlisten {{\n\t\ttype = auth\n\t\tipaddr = 127.0.0.1\n\t\tport = {port}\n\t}}\n\
+         \tauthorize {{\n\t\tfiles\n\t\tmschap\n\t}}\n\
+         \tauthenticate {{\n\t\tAuth-Type MS-CHAP {{\n\t\t\tmschap\n\t\t}}\n\t}}\n\
+         \tpost-auth {{\n\
+         \t\tPost-Auth-Type REJECT {{\n\
+         \t\t\tupdate reply {{\n\t\t\t\tMessage-Authenticator := 0x00\n\t\t\t}}\n\
+         \t\t}}\n\
+         \t}}\n\
+         }}\n"
+    );
+    radius_env::freeradius_config(dir, SECRET, &users, &site)
 }
 
 /// l2tpd.yaml with `radius.order: order` and users.yaml with the local user.
@@ -216,13 +77,11 @@ fn write_daemon_config(
     let cfg = dir.path("l2tpd.yaml");
     std::fs::write(
         &cfg,
-        format!(
-            "listen:\n  addresses: [127.0.0.1]\n  ike_port: {ike}\n  nat_t_port: {natt}\n\
-             psk: {PSK}\npool:\n  cidr: 10.99.0.0/24\n  server_address: 10.99.0.1\n\
-             control_socket: ctl.sock\nlog_level: debug\nworkers: 1\n\
-             radius:\n  servers:\n    - address: 127.0.0.1:{radius_port}\n      \
-             secret: {SECRET}\n  timeout_secs: 1\n  retries: 1\n  order: {order}\n"
-        ),
+        daemon_config_head(ike, natt, PSK)
+            + &format!(
+                "radius:\n  servers:\n    - address: 127.0.0.1:{radius_port}\n      \
+                 secret: {SECRET}\n  timeout_secs: 1\n  retries: 1\n  order: {order}\n"
+            ),
     )
     .unwrap();
     std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
@@ -232,21 +91,6 @@ fn write_daemon_config(
     )
     .unwrap();
     cfg
-}
-
-fn start_daemon(dir: &TempDir, cfg: &Path) -> (Killed, PathBuf) {
-    let log_path = dir.path("daemon.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut daemon = Killed(
-        Command::new(BIN)
-            .args(["run", "--no-tun", "--config", cfg.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_status(&dir.path("ctl.sock"), &mut daemon.0);
-    (daemon, log_path)
 }
 
 /// Connects a Windows 10 client (MS-CHAPv2) and runs it until it is up or refused.
@@ -284,7 +128,7 @@ fn dns_given(c: &Client) -> Option<[Option<Ipv4Addr>; 2]> {
 
 #[test]
 fn users_then_radius_decides_listed_names_locally_and_asks_freeradius_for_the_rest() {
-    if !freeradius_available() {
+    if !freeradius_available("RADIUS order test") {
         return;
     }
     let dir = TempDir::new("radius-order-users-first");

@@ -806,6 +806,18 @@ impl ServerAuth {
         }
     }
 
+    /// The pending phase's identifier and its attempt (taken), when `ticket` is the pending
+    /// attempt's; `None` (and nothing taken) otherwise.
+    fn take_pending(&mut self, ticket: AuthTicket) -> Option<(u8, Option<Box<Attempt>>)> {
+        match self.phase {
+            Phase::Pending {
+                id,
+                ticket: pending,
+            } if pending == ticket => Some((id, self.attempt.take())),
+            _ => None,
+        }
+    }
+
     /// A remote verdict. `None` when `ticket` is not the pending attempt's (a verdict that
     /// came too late, or for an earlier attempt): it is ignored.
     pub(crate) fn resolve(
@@ -816,17 +828,8 @@ impl ServerAuth {
         cfg: &LinkConfig,
         rng: &mut ChaCha20Rng,
     ) -> Option<Outcome> {
-        let Phase::Pending {
-            id,
-            ticket: pending,
-        } = self.phase
-        else {
-            return None;
-        };
-        if pending != ticket {
-            return None;
-        }
-        let user = self.attempt.take().map(|a| a.user).unwrap_or_default();
+        let (id, attempt) = self.take_pending(ticket)?;
+        let user = attempt.map(|a| a.user).unwrap_or_default();
         Some(match verdict {
             AuthVerdict::Accept(accept) => self.accept(now, id, user, accept, cfg, rng),
             AuthVerdict::Reject(reject) => {
@@ -857,17 +860,8 @@ impl ServerAuth {
         auth: &mut dyn Authenticator,
         rng: &mut ChaCha20Rng,
     ) -> Option<Outcome> {
-        let Phase::Pending {
-            id,
-            ticket: pending,
-        } = self.phase
-        else {
-            return None;
-        };
-        if pending != ticket {
-            return None;
-        }
-        let attempt = self.attempt.take()?;
+        let (id, attempt) = self.take_pending(ticket)?;
+        let attempt = attempt?;
         let Attempt { user, name, value } = *attempt;
         let found = lookup(auth, &user);
         let result = self.verify(id, &value, &name, found);
