@@ -421,6 +421,7 @@ mod tests {
             client: "198.51.100.4:4500".parse().unwrap(),
             setup: Duration::from_millis(300),
             os_hint: String::new(),
+            routes: Vec::new(),
         }
     }
 
@@ -433,6 +434,7 @@ mod tests {
             cause,
             addr: Some(Ipv4Addr::new(10, 99, 0, 7)),
             os_hint: String::new(),
+            routes: Vec::new(),
             connected: Duration::from_secs(100),
             traffic,
         }

@@ -34,6 +34,7 @@ use anyhow::Context;
 use config::Config;
 use config::files::FileStamp;
 use config::users::Users;
+use server::escape::Printable;
 use server::{Event, Server};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -911,6 +912,35 @@ fn reload_users_now(rt: &mut Runtime, server: &mut Server) -> Result<usize, Vec<
         }
     }
 }
+/// Routes the networks behind a client into the TUN device while its session is up, or
+/// removes them when it ends (RADIUS Framed-Route, users.yaml `routes`), unless
+/// `tun.create_routes` is off. A failure is logged; the session stays up.
+fn kernel_routes(rt: &Runtime, add: bool, routes: &[ipnetwork::Ipv4Network], user: &str) {
+    let Some(dev) = rt.tun_name.as_deref() else {
+        return;
+    };
+    if !rt.config.daemon.tun.create_routes {
+        return;
+    }
+    let user = user.printable();
+    for net in routes {
+        let done = if add {
+            tun::add_route(net.network(), net.prefix(), dev)
+        } else {
+            tun::del_route(net.network(), net.prefix(), dev)
+        };
+        match done {
+            Ok(()) => debug!(%user, route = %net, tun = dev, add, "kernel route changed"),
+            Err(e) if add => {
+                warn!(%user, route = %net, tun = dev, "could not route {net} into {dev} for this session ({e}): packets to it will not reach the client");
+            }
+            Err(e) => {
+                warn!(%user, route = %net, tun = dev, "could not remove the route to {net} from {dev} after the session ended ({e})");
+            }
+        }
+    }
+}
+
 /// Sends everything the server has queued and handles its events; logins go to RADIUS, whose
 /// requests are sent and whose verdicts go back to the server (until neither has more).
 async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, buf: &mut Vec<u8>) {
@@ -943,6 +973,12 @@ async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, buf: &mut Vec
                     if let Some(r) = rt.radius.as_mut() {
                         r.request(clock::now(), session, client, ticket, &request);
                     }
+                }
+                Event::SessionUp { user, routes, .. } => {
+                    kernel_routes(rt, true, &routes, &user);
+                }
+                Event::SessionDown { user, routes, .. } => {
+                    kernel_routes(rt, false, &routes, user.as_deref().unwrap_or("-"));
                 }
                 _ => {}
             }

@@ -236,6 +236,22 @@ pub struct Accept {
     /// Rate limits for the session (RADIUS vendor attributes such as Mikrotik-Rate-Limit or
     /// WISPr-Bandwidth-Max-Up/-Down). Carried like `session_timeout`.
     pub rate_limit: Option<RateLimit>,
+    /// Networks behind the peer (RADIUS Framed-Route, RFC 2865 §5.22). Carried like
+    /// `session_timeout`, never acted on by the link.
+    pub routes: Vec<FramedRoute>,
+}
+
+/// A network behind the peer: the peer is the way to it (RADIUS Framed-Route, RFC 2865
+/// §5.22, "routing information to be configured for the user on the NAS").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FramedRoute {
+    /// The network's first address (host bits clear).
+    pub network: Ipv4Addr,
+    /// Its prefix length, 0 to 32.
+    pub prefix_len: u8,
+    /// The gateway the route names; `None` when it names none or 0.0.0.0, which §5.22 says
+    /// means the user's own address.
+    pub gateway: Option<Ipv4Addr>,
 }
 
 /// A session's rate limits in bits per second, as a remote verifier grants them; `None` is
@@ -306,6 +322,12 @@ impl Accept {
     /// Sets the rate limits.
     pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
         self.rate_limit = Some(limit);
+        self
+    }
+
+    /// Adds a network behind the peer (see [`Accept::routes`]).
+    pub fn with_route(mut self, route: FramedRoute) -> Self {
+        self.routes.push(route);
         self
     }
 }

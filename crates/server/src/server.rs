@@ -46,6 +46,7 @@ use wire::FourTuple;
 
 use config::ServerConfig;
 use config::users::{self, Users};
+use ipnetwork::Ipv4Network;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tracing::{debug, info, warn};
@@ -91,6 +92,10 @@ pub enum Event {
         /// What the client says it is, as in `status` (MS NT5 vendor ID, LCP Identification,
         /// L2TP vendor); client-chosen text.
         os_hint: String,
+        /// Networks behind the client that the server now routes to it (RADIUS
+        /// Framed-Route, users.yaml `routes`): the daemon routes them into the TUN device
+        /// until the session's [`Event::SessionDown`].
+        routes: Vec<Ipv4Network>,
     },
     /// A session went down.
     SessionDown {
@@ -112,6 +117,8 @@ pub enum Event {
         connected: Duration,
         /// Its IPv4 traffic, as `status` counted it.
         traffic: SessionTraffic,
+        /// The networks that were routed to it (as in its [`Event::SessionUp`]).
+        routes: Vec<Ipv4Network>,
     },
     /// When [`Server::set_auth_order`] hands a login out: it awaits a verdict, to be given with
     /// [`Server::auth_verdict`] within `ppp`'s authentication timeout (30 s), after which the
@@ -245,6 +252,9 @@ pub struct Server {
     by_spi: HashMap<u32, PeerId>,
     /// Assigned address → the session that owns it.
     by_addr: HashMap<Ipv4Addr, (PeerId, l2tp::SessionKey)>,
+    /// Networks routed to sessions (Framed-Route, users.yaml `routes`) → the session; no
+    /// two overlap (the first session to claim a network keeps it).
+    routes: Vec<(Ipv4Network, SessionId)>,
     /// Peers per public source address (`limits.peers_per_source_ip`).
     per_source: HashMap<IpAddr, u32>,
     /// Phase-1 facts that arrived before any child SA (the peer is made by Quick Mode).
@@ -480,6 +490,7 @@ impl Server {
             by_tuple: HashMap::new(),
             by_spi: HashMap::new(),
             by_addr: HashMap::new(),
+            routes: Vec::new(),
             per_source: HashMap::new(),
             phase1: HashMap::new(),
             next_id: 1,
@@ -1007,6 +1018,7 @@ impl Server {
                         .as_ref()
                         .and_then(|p| p.limit.down)
                         .map(std::num::NonZeroU64::get),
+                    routes: session.routes.iter().map(ToString::to_string).collect(),
                     policed_in: session
                         .counters
                         .inbound
@@ -1660,6 +1672,11 @@ impl Server {
         if let Some(user) = &session.user {
             self.logins.session_ended(user);
         }
+        let ended = SessionId {
+            peer: id,
+            key: session.ids,
+        };
+        self.routes.retain(|(_, s)| *s != ended);
         info!(%client, user = %session.user.as_deref().unwrap_or("-").printable(), reason = why, "session closed");
         let (packets_in, bytes_in) = session.counters.inbound.get();
         let (packets_out, bytes_out) = session.counters.outbound.get();
@@ -1681,6 +1698,7 @@ impl Server {
                 packets_in,
                 packets_out,
             },
+            routes: session.routes.to_vec(),
         });
     }
 
@@ -1751,6 +1769,80 @@ impl Server {
         session.policer = rate_limit
             .and_then(|r| crate::dataplane::police::Policer::new(r, now))
             .map(Arc::new);
+    }
+
+    /// Routes to a session whose IPCP just came up the networks behind its client: what a
+    /// remote verifier granted (Framed-Route, RFC 2865 §5.22), else the user's users.yaml
+    /// `routes`. A network is refused with a warning when it is the default route, overlaps
+    /// the pool, names a gateway other than the session's address, or overlaps a network
+    /// already routed to another session (the first keeps it). Returns the networks routed.
+    fn claim_routes(&mut self, id: SessionId, addr: Ipv4Addr, user: &str) -> Vec<Ipv4Network> {
+        // Renegotiated IPCP: what the session held is claimed again.
+        self.routes.retain(|(_, s)| *s != id);
+        let Some(session) = self
+            .peers
+            .get_mut(&id.peer)
+            .and_then(|p| p.sessions.get_mut(&id.key))
+        else {
+            return Vec::new();
+        };
+        let wanted: Vec<(Ipv4Network, Option<Ipv4Addr>, &str)> =
+            if session.granted_routes.is_empty() {
+                self.users.get(user).map_or_else(Vec::new, |u| {
+                    u.routes.iter().map(|r| (*r, None, "users.yaml")).collect()
+                })
+            } else {
+                session
+                    .granted_routes
+                    .iter()
+                    .filter_map(|r| {
+                        let net = Ipv4Network::new(r.network, r.prefix_len).ok()?;
+                        Some((net, r.gateway, "Framed-Route"))
+                    })
+                    .collect()
+            };
+        let pool = self.pool.as_ref().map(Pool::network);
+        let mut granted = Vec::new();
+        for (net, gateway, from) in wanted {
+            let refused = if net.prefix() == 0 {
+                Some("it is the default route".to_owned())
+            } else if let Some(pool) = pool.filter(|p| users::overlaps(net, *p)) {
+                Some(format!("it overlaps the pool {pool}"))
+            } else if let Some(g) = gateway.filter(|g| *g != addr) {
+                Some(format!(
+                    "its gateway {g} is not the session's address {addr}"
+                ))
+            } else if let Some((held, _)) =
+                self.routes.iter().find(|(r, _)| users::overlaps(net, *r))
+            {
+                Some(format!(
+                    "it overlaps {held}, already routed to another session"
+                ))
+            } else if granted.iter().any(|r| users::overlaps(net, *r)) {
+                Some("the session lists it twice".to_owned())
+            } else {
+                None
+            };
+            match refused {
+                Some(why) => {
+                    warn!(user = %user.printable(), %addr, route = %net, "{from} {net} not routed to this session: {why}");
+                }
+                None => {
+                    self.routes.push((net, id));
+                    granted.push(net);
+                }
+            }
+        }
+        if !granted.is_empty() {
+            let list = granted
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            info!(user = %user.printable(), %addr, routes = %list, "networks routed to the session");
+        }
+        session.routes = granted.clone().into();
+        granted
     }
 
     /// Changes the rate limits of a session in force (`None` lifts them), for example on a
@@ -1887,6 +1979,7 @@ impl Server {
                     }
                     self.by_addr.insert(addr, (id, key));
                     self.fix_policy(now, id, key, &user);
+                    let routes = self.claim_routes(SessionId { peer: id, key }, addr, &user);
                     self.events.push_back(Event::SessionUp {
                         session: SessionId { peer: id, key },
                         user,
@@ -1894,6 +1987,7 @@ impl Server {
                         client,
                         setup,
                         os_hint,
+                        routes,
                     });
                 }
                 PeerEvent::Ended {
