@@ -537,6 +537,10 @@ fn verdict_from(
                     Attribute::IdleTimeout(s) if *s > 0 => {
                         accept = accept.with_idle_timeout(Duration::from_secs(u64::from(*s)));
                     }
+                    // RFC 2865 §5.42; 0 is read as no limit, like `max_sessions: 0`.
+                    Attribute::PortLimit(n) if *n > 0 => {
+                        accept = accept.with_port_limit(*n);
+                    }
                     _ => {}
                 }
             }
@@ -960,6 +964,25 @@ mod tests {
             let a = decide_with(attrs.clone());
             assert_eq!(a.rate_limit, None, "{attrs:?}");
         }
+    }
+
+    #[test]
+    fn port_limit_reaches_the_verdict() {
+        let a = accepted(decide(
+            AuthProtocol::Pap,
+            Code::AccessAccept,
+            vec![Attribute::PortLimit(2)],
+        ));
+        assert_eq!(a.port_limit, Some(2));
+        // 0 is no limit, as `max_sessions: 0`.
+        let a = accepted(decide(
+            AuthProtocol::Pap,
+            Code::AccessAccept,
+            vec![Attribute::PortLimit(0)],
+        ));
+        assert_eq!(a.port_limit, None);
+        let a = accepted(decide(AuthProtocol::Pap, Code::AccessAccept, vec![]));
+        assert_eq!(a.port_limit, None);
     }
 
     #[test]

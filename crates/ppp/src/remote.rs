@@ -239,6 +239,10 @@ pub struct Accept {
     /// Networks behind the peer (RADIUS Framed-Route, RFC 2865 §5.22). Carried like
     /// `session_timeout`, never acted on by the link.
     pub routes: Vec<FramedRoute>,
+    /// How many sessions the user may have at once (RADIUS Port-Limit, RFC 2865 §5.42: "the
+    /// maximum number of ports to be provided to the user by the NAS"); the caller refuses
+    /// the login with [`Reject::port_limit`] when the user has that many already.
+    pub port_limit: Option<u32>,
 }
 
 /// A network behind the peer: the peer is the way to it (RADIUS Framed-Route, RFC 2865
@@ -325,6 +329,12 @@ impl Accept {
         self
     }
 
+    /// Sets the most sessions the user may have at once (see [`Accept::port_limit`]).
+    pub fn with_port_limit(mut self, limit: u32) -> Self {
+        self.port_limit = Some(limit);
+        self
+    }
+
     /// Adds a network behind the peer (see [`Accept::routes`]).
     pub fn with_route(mut self, route: FramedRoute) -> Self {
         self.routes.push(route);
@@ -345,6 +355,9 @@ pub struct Reject {
     pub retry: bool,
     /// The text of the Failure (`M=` for MS-CHAP); `Authentication failed` when `None`.
     pub message: Option<String>,
+    /// Set when the verifier accepted the peer but the user already has the sessions its
+    /// Port-Limit allows (see [`Reject::port_limit`]).
+    pub port_limit: Option<u32>,
 }
 
 impl Default for Reject {
@@ -360,6 +373,19 @@ impl Reject {
             error: None,
             retry: true,
             message: None,
+            port_limit: None,
+        }
+    }
+
+    /// The Reject for an accepted peer whose user already has `limit` sessions, the most
+    /// its [`Accept::port_limit`] allows: 691, no retry, and the failure reads
+    /// [`crate::AuthFailure::PortLimit`].
+    pub fn port_limit(limit: u32) -> Self {
+        Self {
+            error: None,
+            retry: false,
+            message: None,
+            port_limit: Some(limit),
         }
     }
 

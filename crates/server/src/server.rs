@@ -722,6 +722,24 @@ impl Server {
                 applied
             }
             Some(peer) => {
+                let verdict = match verdict {
+                    ppp::AuthVerdict::Accept(a) => {
+                        // RFC 2865 §5.42 Port-Limit: the most sessions the user may have.
+                        let user = peer
+                            .sessions
+                            .get(&session.key)
+                            .and_then(|s| s.link.pending_user(ticket));
+                        match (a.port_limit, user) {
+                            (Some(limit), Some(user))
+                                if limit > 0 && self.logins.sessions_of(user) >= limit =>
+                            {
+                                ppp::AuthVerdict::Reject(ppp::Reject::port_limit(limit))
+                            }
+                            _ => ppp::AuthVerdict::Accept(a),
+                        }
+                    }
+                    other => other,
+                };
                 let applied = peer.resolve_auth(now, session.key, ticket, verdict, &self.settings);
                 self.touch(session.peer);
                 applied
@@ -1937,6 +1955,7 @@ impl Server {
                         reason,
                         ppp::AuthFailure::Throttled { .. }
                             | ppp::AuthFailure::SessionLimit { .. }
+                            | ppp::AuthFailure::PortLimit { .. }
                             | ppp::AuthFailure::NoVerdict
                             | ppp::AuthFailure::IncompleteAccept
                     ) {
@@ -2052,7 +2071,9 @@ fn auth_cause(reason: &ppp::AuthFailure) -> &'static str {
         ppp::AuthFailure::UserDisabled => "user_disabled",
         ppp::AuthFailure::WrongPassword => "wrong_password",
         ppp::AuthFailure::Throttled { .. } => "throttled",
-        ppp::AuthFailure::SessionLimit { .. } => "session_limit",
+        ppp::AuthFailure::SessionLimit { .. } | ppp::AuthFailure::PortLimit { .. } => {
+            "session_limit"
+        }
         ppp::AuthFailure::CleartextRequired => "cleartext_required",
         ppp::AuthFailure::MalformedResponse => "malformed_response",
         ppp::AuthFailure::NoResponse => "no_response",
