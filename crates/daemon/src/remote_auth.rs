@@ -388,6 +388,17 @@ impl RemoteAuth {
         }
     }
 
+    /// As [`Self::flush`], waiting for the socket where [`Self::flush`] would give up: for
+    /// a socket the loop has not polled yet, whose first `try_send_to` finds it not known
+    /// to be writable.
+    pub(crate) async fn flush_waiting(&mut self) {
+        while let Some(t) = self.client.poll_transmit() {
+            if let Err(e) = self.socket.send_to(&t.payload, t.destination).await {
+                debug!(destination = %t.destination, "RADIUS datagram not sent: {e}");
+            }
+        }
+    }
+
     /// The verdicts reached since the last call, for [`server::Server::auth_verdict`].
     pub(crate) fn take_verdicts(&mut self) -> Vec<(SessionId, AuthTicket, AuthVerdict)> {
         std::mem::take(&mut self.verdicts)
