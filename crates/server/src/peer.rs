@@ -202,6 +202,9 @@ pub(crate) struct Session {
     pub(crate) granted_rate: Option<config::RateLimit>,
     /// The rate limits in force (from IPCP up), published with the session.
     pub(crate) policer: Option<Arc<dataplane::police::Policer>>,
+    /// Whether the rate limits were set for this session by [`crate::Server::set_rate_limit`]
+    /// (a CoA-Request): a users reload leaves them alone.
+    pub(crate) rate_set: bool,
     /// The networks a remote verifier routed to the session with its Accept (Framed-Route).
     pub(crate) granted_routes: Vec<ppp::FramedRoute>,
     /// The networks routed to the session (from IPCP up, after the server's checks),
@@ -811,6 +814,7 @@ impl Peer {
                     end: None,
                     granted_rate: None,
                     policer: None,
+                    rate_set: false,
                     granted_routes: Vec::new(),
                     routes: Arc::new([]),
                 });
@@ -895,6 +899,7 @@ mod tests {
             end: None,
             granted_rate: None,
             policer: None,
+            rate_set: false,
             granted_routes: Vec::new(),
             routes: Arc::new([]),
         }

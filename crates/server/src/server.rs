@@ -782,7 +782,9 @@ impl Server {
 
     // ---- administration ---------------------------------------------------------------------
 
-    /// Replace the user table: removed or disabled users are disconnected; the others stay.
+    /// Replace the user table: removed or disabled users are disconnected; the others stay,
+    /// and those whose rate limits came from the users file (or the `ppp:` default it falls
+    /// back to), not from a remote verifier or [`Server::set_rate_limit`], get the new file's.
     pub fn reload_users(&mut self, now: Instant, users: Users) {
         self.take_notes(now);
         self.users = users;
@@ -800,6 +802,42 @@ impl Server {
                     gone.push((*id, session.ids, user.clone()));
                 }
             }
+        }
+        // Rate limits that came from users.yaml (or the `ppp:` default it may now fall back
+        // to) follow the new file; a remote verifier's, or a CoA-Request's, stay.
+        let mut changed = Vec::new();
+        for (id, peer) in &mut self.peers {
+            for session in peer.sessions.values_mut() {
+                if !session.link.ip_up() || session.granted_rate.is_some() || session.rate_set {
+                    continue;
+                }
+                let Some(user) = &session.user else {
+                    continue;
+                };
+                let wanted = self
+                    .users
+                    .get(user)
+                    .and_then(|u| u.rate_limit)
+                    .or(self.settings.rate_limit)
+                    .filter(|r| !r.is_unlimited());
+                let current = session.policer.as_ref().map(|p| p.limit);
+                if wanted == current {
+                    continue;
+                }
+                info!(
+                    user = %user.printable(),
+                    client = %peer.tuple.remote,
+                    rate_limit = %wanted.map_or_else(|| "none".to_owned(), |r| r.to_string()),
+                    "rate limit changed by the users file"
+                );
+                session.policer = wanted
+                    .and_then(|r| crate::dataplane::police::Policer::new(r, now))
+                    .map(Arc::new);
+                changed.push(*id);
+            }
+        }
+        for id in changed {
+            self.touch(id);
         }
         for (id, key, user) in gone {
             let client = self.peers.get(&id).map(|p| p.tuple.remote);
@@ -1884,6 +1922,7 @@ impl Server {
         session.policer = limit
             .and_then(|r| crate::dataplane::police::Policer::new(r, now))
             .map(Arc::new);
+        session.rate_set = true;
         self.touch(id.peer);
         self.finish(now);
         true
