@@ -953,6 +953,12 @@ fn kernel_routes(rt: &Runtime, add: bool, routes: &[ipnetwork::Ipv4Network], use
         return;
     }
     let user = user.printable();
+    // Without root (`privileges.user`) the kernel refuses every route change.
+    let hint = if rt.config.daemon.privileges.is_some() {
+        "; the daemon dropped its privileges (privileges.user), so route it into the TUN device yourself"
+    } else {
+        ""
+    };
     for net in routes {
         let done = if add {
             tun::add_route(net.network(), net.prefix(), dev)
@@ -962,7 +968,7 @@ fn kernel_routes(rt: &Runtime, add: bool, routes: &[ipnetwork::Ipv4Network], use
         match done {
             Ok(()) => debug!(%user, route = %net, tun = dev, add, "kernel route changed"),
             Err(e) if add => {
-                warn!(%user, route = %net, tun = dev, "could not route {net} into {dev} for this session ({e}): packets to it will not reach the client");
+                warn!(%user, route = %net, tun = dev, "could not route {net} into {dev} for this session ({e}): packets to it will not reach the client{hint}");
             }
             Err(e) => {
                 warn!(%user, route = %net, tun = dev, "could not remove the route to {net} from {dev} after the session ended ({e})");
