@@ -26,6 +26,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use crypto::Secret;
+use ipnetwork::Ipv4Network;
 use serde::Deserialize;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -55,6 +56,9 @@ pub enum UsersErrorKind {
     StaticAddress,
     /// An `idle_timeout_secs` is below the minimum.
     Timeout,
+    /// A `routes` entry is not a network, is the default route, overlaps the pool or is
+    /// routed to another user too.
+    Route,
 }
 
 /// One problem in a users file.
@@ -154,6 +158,10 @@ pub struct User {
     /// `max_sessions`: how many sessions this user may have at once; `None` takes
     /// `limits.sessions_per_user`, `Some(0)` means no limit for this user.
     pub max_sessions: Option<u32>,
+    /// `routes`: networks behind this user's client (a branch-office router dialling in,
+    /// like RADIUS Framed-Route, RFC 2865 §5.22): while the session is up, packets to them
+    /// go to the session and the client may send from them.
+    pub routes: Vec<Ipv4Network>,
 }
 
 /// The shortest idle timeout accepted (in users.yaml and as `ppp.idle_timeout_secs`): LCP
@@ -221,6 +229,8 @@ struct RawUser {
     rate_limit: Option<crate::RateLimit>,
     #[serde(default)]
     max_sessions: Option<u32>,
+    #[serde(default)]
+    routes: Vec<String>,
 }
 
 impl Users {
@@ -266,6 +276,7 @@ impl Users {
         let mut users = Self::default();
         let mut first_line_of: HashMap<String, Option<usize>> = HashMap::new();
         let mut static_owner: HashMap<Ipv4Addr, String> = HashMap::new();
+        let mut routed: Vec<(Ipv4Network, String)> = Vec::new();
         for (idx, u) in raw.users.into_iter().enumerate() {
             let line = nth_key_line(text, "name", idx);
             let name = u.name;
@@ -373,6 +384,23 @@ impl Users {
                 ));
                 ok = false;
             }
+            let mut routes = Vec::new();
+            for entry in &u.routes {
+                match check_route(entry, pool, &routed) {
+                    Ok(net) => {
+                        routed.push((net, name.clone()));
+                        routes.push(net);
+                    }
+                    Err(why) => {
+                        errors.push(err(
+                            line,
+                            UsersErrorKind::Route,
+                            format!("user `{name}`: routes entry `{entry}` {why}"),
+                        ));
+                        ok = false;
+                    }
+                }
+            }
             if let (true, Some(nt_hash)) = (ok, nt_hash) {
                 users.by_name.insert(name.clone(), users.users.len());
                 users.users.push(User {
@@ -385,6 +413,7 @@ impl Users {
                     idle_timeout_secs: u.idle_timeout_secs,
                     rate_limit: u.rate_limit,
                     max_sessions: u.max_sessions,
+                    routes,
                 });
             }
         }
@@ -447,6 +476,46 @@ impl Users {
             .iter()
             .filter_map(|u| u.static_ip.map(|ip| (u.name.as_str(), ip)))
     }
+}
+
+/// Checks one `routes` entry against the pool and the networks already routed to a user.
+fn check_route(
+    entry: &str,
+    pool: &PoolConfig,
+    routed: &[(Ipv4Network, String)],
+) -> Result<Ipv4Network, String> {
+    let net = entry
+        .split_once('/')
+        .and_then(|(a, p)| {
+            Some((
+                a.trim().parse::<Ipv4Addr>().ok()?,
+                p.trim().parse::<u8>().ok()?,
+            ))
+        })
+        .and_then(|(a, p)| Ipv4Network::new(a, p).ok())
+        .ok_or("is not a network like 192.168.50.0/24")?;
+    if net.network() != net.ip() {
+        return Err(format!(
+            "has host bits set: did you mean {}/{}?",
+            net.network(),
+            net.prefix()
+        ));
+    }
+    if net.prefix() == 0 {
+        return Err("is the default route: a client cannot be the way to everything".to_owned());
+    }
+    if overlaps(net, pool.cidr) {
+        return Err(format!("overlaps the pool {}", pool.cidr));
+    }
+    if let Some((other, owner)) = routed.iter().find(|(r, _)| overlaps(net, *r)) {
+        return Err(format!("overlaps {other}, already routed to `{owner}`"));
+    }
+    Ok(net)
+}
+
+/// Whether two networks share an address (then one contains the other).
+pub fn overlaps(a: Ipv4Network, b: Ipv4Network) -> bool {
+    a.contains(b.network()) || b.contains(a.network())
 }
 
 fn parse_nt_hash(s: &str) -> Option<[u8; 16]> {
@@ -622,6 +691,61 @@ users:
             e[0].to_string().starts_with("/etc/l2tpd-rs/users.yaml:4: "),
             "{}",
             e[0]
+        );
+    }
+
+    #[test]
+    fn routes_are_read_and_checked() {
+        let u = load(
+            "users:\n  - name: branch\n    password: x\n    routes: [192.168.50.0/24, \
+             172.16.8.0/22]\n  - name: c\n    password: x\n",
+        )
+        .unwrap();
+        let net = |s: &str| s.parse::<Ipv4Network>().unwrap();
+        assert_eq!(
+            u.get("branch").unwrap().routes,
+            vec![net("192.168.50.0/24"), net("172.16.8.0/22")]
+        );
+        assert!(u.get("c").unwrap().routes.is_empty());
+
+        for (entry, needle) in [
+            ("192.168.50.0", "is not a network like"),
+            ("192.168.50.0/33", "is not a network like"),
+            ("branch-lan", "is not a network like"),
+            ("192.168.50.1/24", "did you mean 192.168.50.0/24?"),
+            ("0.0.0.0/0", "default route"),
+            ("10.99.0.128/25", "overlaps the pool 10.99.0.0/24"),
+            ("10.0.0.0/8", "overlaps the pool 10.99.0.0/24"),
+        ] {
+            let e = load(&format!(
+                "users:\n  - name: a\n    password: x\n    routes: [\"{entry}\"]\n"
+            ))
+            .unwrap_err();
+            assert_eq!(e.len(), 1, "{entry}: {e:#?}");
+            assert_eq!(e[0].kind, UsersErrorKind::Route, "{entry}");
+            assert_eq!(e[0].line, Some(2), "{entry}");
+            assert!(
+                e[0].reason
+                    .contains(&format!("user `a`: routes entry `{entry}`"))
+                    && e[0].reason.contains(needle),
+                "{entry}: {}",
+                e[0].reason
+            );
+        }
+
+        // Two users (or one user twice) cannot both be the way to one network.
+        let e = load(
+            "users:\n  - name: a\n    password: x\n    routes: [192.168.50.0/24]\n  \
+             - name: b\n    password: x\n    routes: [192.168.50.128/25]\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert_eq!(e[0].line, Some(5));
+        assert!(
+            e[0].reason
+                .contains("overlaps 192.168.50.0/24, already routed to `a`"),
+            "{}",
+            e[0].reason
         );
     }
 

@@ -36,6 +36,13 @@
 //! no Interim-Update is sent. Updates are kept in one ordered schedule, so a tick touches only
 //! the sessions that are due.
 //!
+//! Around all of them the daemon sends an Accounting-On record when it starts (before any
+//! Start) and an Accounting-Off when it stops in order (after the Stops of the sessions it
+//! ended): Acct-Status-Type 7 and 8 (RFC 2866 §5.1), so that an accounting server can close
+//! the sessions a NAS that crashed never stopped. They carry Acct-Session-Id (the daemon's
+//! start time, the prefix of its sessions' IDs) and Event-Timestamp, beside what the RADIUS
+//! client adds ([`Accounting::nas_record`]).
+//!
 //! Records are handed to [`radius::Client`], whose bounded queue retransmits them, fails over
 //! and keeps them across an outage; when it is full a record is lost, and that is logged as a
 //! warning (at most one line a minute, with the count).
@@ -155,6 +162,24 @@ impl Accounting {
             lost: 0,
             last_loss_warning: None,
         }
+    }
+
+    /// The Accounting-On record (`on`, sent when the daemon starts) or Accounting-Off (when
+    /// it stops): RFC 2866 §5.1 Acct-Status-Type 7 and 8, about the NAS rather than a
+    /// session. Acct-Session-Id, which §5.5 requires in every Accounting-Request, is the
+    /// daemon's start time (what its sessions' IDs begin with); Event-Timestamp tells the
+    /// server from when on sessions it still has open for us are over.
+    pub(crate) fn nas_record(&self, now: Instant, on: bool) -> Vec<Attribute> {
+        let status = if on {
+            AcctStatusType::AccountingOn
+        } else {
+            AcctStatusType::AccountingOff
+        };
+        vec![
+            Attribute::AcctStatusType(status),
+            Attribute::AcctSessionId(format!("{:08X}", self.boot_unix).into_bytes()),
+            Attribute::EventTimestamp(self.unix_at(now)),
+        ]
     }
 
     /// A RADIUS login of `session` was accepted (and the server applied the verdict).
@@ -421,6 +446,7 @@ mod tests {
             client: "198.51.100.4:4500".parse().unwrap(),
             setup: Duration::from_millis(300),
             os_hint: String::new(),
+            routes: Vec::new(),
         }
     }
 
@@ -433,6 +459,7 @@ mod tests {
             cause,
             addr: Some(Ipv4Addr::new(10, 99, 0, 7)),
             os_hint: String::new(),
+            routes: Vec::new(),
             connected: Duration::from_secs(100),
             traffic,
         }
@@ -444,6 +471,37 @@ mod tests {
 
     fn find<T>(r: &[Attribute], f: impl Fn(&Attribute) -> Option<T>) -> Vec<T> {
         r.iter().filter_map(f).collect()
+    }
+
+    /// Accounting-On and -Off name the NAS, not a session: status 7 and 8, the daemon's
+    /// start time as Acct-Session-Id (the prefix of its sessions' IDs), the time.
+    #[test]
+    fn accounting_on_and_off_records() {
+        let start = t0();
+        let acct = accounting(start, None);
+        let on = acct.nas_record(start, true);
+        assert_eq!(
+            on,
+            vec![
+                Attribute::AcctStatusType(AcctStatusType::AccountingOn),
+                Attribute::AcctSessionId(b"6570A1B2".to_vec()),
+                Attribute::EventTimestamp(0x6570_A1B2),
+            ]
+        );
+        assert_eq!(u32::from(AcctStatusType::AccountingOn), 7);
+        let off = acct.nas_record(start + Duration::from_secs(90), false);
+        assert_eq!(
+            off,
+            vec![
+                Attribute::AcctStatusType(AcctStatusType::AccountingOff),
+                Attribute::AcctSessionId(b"6570A1B2".to_vec()),
+                Attribute::EventTimestamp(0x6570_A1B2 + 90),
+            ]
+        );
+        assert_eq!(u32::from(AcctStatusType::AccountingOff), 8);
+        // A session's ID begins with the same prefix.
+        let id = AcctSessionIds::new(BOOT_UNIX).format(sid("1a-00070003"));
+        assert!(id.starts_with("6570A1B2-"), "{id}");
     }
 
     /// A RADIUS login: Start, Interim-Update and Stop carry the same Acct-Session-Id, the

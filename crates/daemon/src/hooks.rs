@@ -118,6 +118,15 @@ async fn run(program: &str, args: &[String], env: &[(&'static str, String)], tim
     }
 }
 
+/// Routed networks as `a.b.c.d/len`, separated by spaces.
+fn join_routes(routes: &[ipnetwork::Ipv4Network]) -> String {
+    routes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The variables a hook gets for `event` (`None` for events without a hook). Text a client
 /// chose is passed as it is, except NUL, which no environment can hold (shown as `\0`).
 pub(crate) fn environment(event: &Event) -> Option<Vec<(&'static str, String)>> {
@@ -130,6 +139,7 @@ pub(crate) fn environment(event: &Event) -> Option<Vec<(&'static str, String)>> 
             client,
             setup,
             os_hint,
+            routes,
         } => vec![
             ("L2TPD_EVENT", "session-up".to_owned()),
             ("L2TPD_SESSION_ID", session.to_string()),
@@ -139,6 +149,7 @@ pub(crate) fn environment(event: &Event) -> Option<Vec<(&'static str, String)>> 
             ("L2TPD_CLIENT_PORT", client.port().to_string()),
             ("L2TPD_OS_HINT", clean(os_hint)),
             ("L2TPD_SETUP_MS", setup.as_millis().to_string()),
+            ("L2TPD_ROUTES", join_routes(routes)),
         ],
         Event::SessionDown {
             session,
@@ -150,6 +161,7 @@ pub(crate) fn environment(event: &Event) -> Option<Vec<(&'static str, String)>> 
             os_hint,
             connected,
             traffic,
+            routes,
         } => vec![
             ("L2TPD_EVENT", "session-down".to_owned()),
             ("L2TPD_SESSION_ID", session.to_string()),
@@ -168,6 +180,7 @@ pub(crate) fn environment(event: &Event) -> Option<Vec<(&'static str, String)>> 
             ("L2TPD_BYTES_OUT", traffic.bytes_out.to_string()),
             ("L2TPD_PACKETS_IN", traffic.packets_in.to_string()),
             ("L2TPD_PACKETS_OUT", traffic.packets_out.to_string()),
+            ("L2TPD_ROUTES", join_routes(routes)),
         ],
         _ => return None,
     })
@@ -199,6 +212,10 @@ mod tests {
             client,
             setup: Duration::from_millis(1234),
             os_hint: "MS NT5 v4, x\0y".into(),
+            routes: vec![
+                "192.168.50.0/24".parse().unwrap(),
+                "172.16.0.0/16".parse().unwrap(),
+            ],
         })
         .unwrap();
         assert_eq!(get(&up, "L2TPD_EVENT"), "session-up");
@@ -209,6 +226,7 @@ mod tests {
         assert_eq!(get(&up, "L2TPD_CLIENT_PORT"), "4500");
         assert_eq!(get(&up, "L2TPD_OS_HINT"), "MS NT5 v4, x\\0y");
         assert_eq!(get(&up, "L2TPD_SETUP_MS"), "1234");
+        assert_eq!(get(&up, "L2TPD_ROUTES"), "192.168.50.0/24 172.16.0.0/16");
         let down = environment(&Event::SessionDown {
             session,
             user: None,
@@ -217,6 +235,7 @@ mod tests {
             cause: server::EndCause::LostCarrier,
             addr: None,
             os_hint: String::new(),
+            routes: Vec::new(),
             connected: Duration::from_secs(61),
             traffic: SessionTraffic {
                 bytes_in: 1,
@@ -228,6 +247,7 @@ mod tests {
         .unwrap();
         assert_eq!(get(&down, "L2TPD_EVENT"), "session-down");
         assert_eq!(get(&down, "L2TPD_USER"), "");
+        assert_eq!(get(&down, "L2TPD_ROUTES"), "");
         assert_eq!(get(&down, "L2TPD_ASSIGNED_IP"), "");
         assert_eq!(get(&down, "L2TPD_REASON"), "LCP echo timeout");
         assert_eq!(get(&down, "L2TPD_END_CAUSE"), "lost_carrier");

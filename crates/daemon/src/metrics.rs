@@ -644,6 +644,7 @@ mod tests {
             rate_limit_down_bps: None,
             policed_in: 0,
             policed_out: 0,
+            routes: Vec::new(),
         }
     }
 
@@ -668,6 +669,7 @@ mod tests {
                 client,
                 setup,
                 os_hint: String::new(),
+                routes: Vec::new(),
             });
         }
         m.observe(&Event::SessionDown {
@@ -678,6 +680,7 @@ mod tests {
             cause: server::EndCause::ClientRequest,
             addr: None,
             os_hint: String::new(),
+            routes: Vec::new(),
             connected: Duration::from_secs(60),
             traffic: SessionTraffic {
                 bytes_in: 1000,

@@ -388,6 +388,17 @@ impl RemoteAuth {
         }
     }
 
+    /// As [`Self::flush`], waiting for the socket where [`Self::flush`] would give up: for
+    /// a socket the loop has not polled yet, whose first `try_send_to` finds it not known
+    /// to be writable.
+    pub(crate) async fn flush_waiting(&mut self) {
+        while let Some(t) = self.client.poll_transmit() {
+            if let Err(e) = self.socket.send_to(&t.payload, t.destination).await {
+                debug!(destination = %t.destination, "RADIUS datagram not sent: {e}");
+            }
+        }
+    }
+
     /// The verdicts reached since the last call, for [`server::Server::auth_verdict`].
     pub(crate) fn take_verdicts(&mut self) -> Vec<(SessionId, AuthTicket, AuthVerdict)> {
         std::mem::take(&mut self.verdicts)
@@ -537,6 +548,10 @@ fn verdict_from(
                     Attribute::IdleTimeout(s) if *s > 0 => {
                         accept = accept.with_idle_timeout(Duration::from_secs(u64::from(*s)));
                     }
+                    // RFC 2865 §5.42; 0 is read as no limit, like `max_sessions: 0`.
+                    Attribute::PortLimit(n) if *n > 0 => {
+                        accept = accept.with_port_limit(*n);
+                    }
                     _ => {}
                 }
             }
@@ -551,6 +566,19 @@ fn verdict_from(
             };
             if let Some(limit) = rate_limit_from(user, server, attributes) {
                 accept = accept.with_rate_limit(limit);
+            }
+            for a in attributes {
+                if let Attribute::FramedRoute(text) = a {
+                    match parse_framed_route(text) {
+                        Some(route) => accept = accept.with_route(route),
+                        None => warn!(
+                            user = %user,
+                            %server,
+                            value = %String::from_utf8_lossy(text).printable(),
+                            "Framed-Route ignored: not `a.b.c.d[/len] [gateway [metrics]]`"
+                        ),
+                    }
+                }
             }
             info!(
                 user = %user,
@@ -705,6 +733,52 @@ pub(crate) fn rate_limit_from(
         down: pick("download", m_down, wispr_down),
     };
     (limit.up.is_some() || limit.down.is_some()).then_some(limit)
+}
+
+/// A Framed-Route's text (RFC 2865 §5.22): "a destination prefix in dotted quad form
+/// optionally followed by a slash and a decimal length specifier", then "a space, a gateway
+/// address in dotted quad form, a space, and one or more metrics". Without a length the
+/// prefix is classful: "8 bits for class A prefixes, 16 bits for class B prefixes, and 24 bits
+/// for class C prefixes" (a class D or E address without a length is refused). The length
+/// states "how many high order bits of the prefix to use", so the others are cleared. A
+/// gateway of 0.0.0.0 means "the IP address of the user" and comes back as `None`, as does
+/// none; metrics are not used (the route goes into our TUN device, whatever they say).
+fn parse_framed_route(text: &[u8]) -> Option<ppp::FramedRoute> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut words = text.split_whitespace();
+    let prefix = words.next()?;
+    let (addr, len) = match prefix.split_once('/') {
+        Some((a, l)) => {
+            if l.is_empty() || !l.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let len: u8 = l.parse().ok()?;
+            (a.parse::<Ipv4Addr>().ok()?, len)
+        }
+        None => {
+            let a = prefix.parse::<Ipv4Addr>().ok()?;
+            let len = match a.octets()[0] {
+                0..=127 => 8,
+                128..=191 => 16,
+                192..=223 => 24,
+                _ => return None,
+            };
+            (a, len)
+        }
+    };
+    if len > 32 {
+        return None;
+    }
+    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+    let gateway = match words.next() {
+        Some(g) => Some(g.parse::<Ipv4Addr>().ok()?).filter(|g| !g.is_unspecified()),
+        None => None,
+    };
+    Some(ppp::FramedRoute {
+        network: Ipv4Addr::from(u32::from(addr) & mask),
+        prefix_len: len,
+        gateway,
+    })
 }
 
 /// The `Vendor-Type | Vendor-Length | value` sub-attributes of a VSA's String field (RFC 2865
@@ -901,6 +975,88 @@ mod tests {
             let a = decide_with(attrs.clone());
             assert_eq!(a.rate_limit, None, "{attrs:?}");
         }
+    }
+
+    #[test]
+    fn port_limit_reaches_the_verdict() {
+        let a = accepted(decide(
+            AuthProtocol::Pap,
+            Code::AccessAccept,
+            vec![Attribute::PortLimit(2)],
+        ));
+        assert_eq!(a.port_limit, Some(2));
+        // 0 is no limit, as `max_sessions: 0`.
+        let a = accepted(decide(
+            AuthProtocol::Pap,
+            Code::AccessAccept,
+            vec![Attribute::PortLimit(0)],
+        ));
+        assert_eq!(a.port_limit, None);
+        let a = accepted(decide(AuthProtocol::Pap, Code::AccessAccept, vec![]));
+        assert_eq!(a.port_limit, None);
+    }
+
+    #[test]
+    fn framed_routes_are_read_in_every_form_rfc_2865_gives() {
+        let route = |text: &str| parse_framed_route(text.as_bytes());
+        let r = |net: [u8; 4], len: u8, gw: Option<[u8; 4]>| {
+            Some(ppp::FramedRoute {
+                network: Ipv4Addr::from(net),
+                prefix_len: len,
+                gateway: gw.map(Ipv4Addr::from),
+            })
+        };
+        // RFC 2865 §5.22's own examples.
+        assert_eq!(
+            route("192.168.1.0/24 192.168.1.1 1 2 -1 3 400"),
+            r([192, 168, 1, 0], 24, Some([192, 168, 1, 1]))
+        );
+        assert_eq!(
+            route("192.168.1.0 192.168.1.1 1"),
+            r([192, 168, 1, 0], 24, Some([192, 168, 1, 1]))
+        );
+        // Classful lengths, the user's own address as gateway, no gateway at all.
+        assert_eq!(route("10.20.0.0 0.0.0.0 1"), r([10, 0, 0, 0], 8, None));
+        assert_eq!(route("172.16.0.0"), r([172, 16, 0, 0], 16, None));
+        assert_eq!(route("192.168.50.0/24"), r([192, 168, 50, 0], 24, None));
+        assert_eq!(
+            route("  192.168.50.0/24  0.0.0.0  "),
+            r([192, 168, 50, 0], 24, None)
+        );
+        // Host bits beyond the length are not used.
+        assert_eq!(route("192.168.50.77/24"), r([192, 168, 50, 0], 24, None));
+        assert_eq!(route("192.168.50.7/32"), r([192, 168, 50, 7], 32, None));
+        for bad in [
+            "",
+            "224.0.0.0",
+            "192.168.50.0/33",
+            "192.168.50.0/",
+            "192.168.50.0/+8",
+            "192.168.50/24",
+            "branch 0.0.0.0",
+            "192.168.50.0/24 gateway",
+        ] {
+            assert_eq!(route(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_framed_route(&[0xff, 0x31]), None);
+
+        // In an Access-Accept, every Framed-Route that parses reaches the verdict.
+        let a = accepted(decide(
+            AuthProtocol::Pap,
+            Code::AccessAccept,
+            vec![
+                Attribute::FramedRoute(b"192.168.50.0/24 0.0.0.0 1".to_vec()),
+                Attribute::FramedRoute(b"not a route".to_vec()),
+                Attribute::FramedRoute(b"172.16.0.0".to_vec()),
+            ],
+        ));
+        assert_eq!(
+            a.routes,
+            vec![
+                r([192, 168, 50, 0], 24, None).unwrap(),
+                r([172, 16, 0, 0], 16, None).unwrap()
+            ]
+        );
     }
 
     #[test]

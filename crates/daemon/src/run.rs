@@ -34,6 +34,7 @@ use anyhow::Context;
 use config::Config;
 use config::files::FileStamp;
 use config::users::Users;
+use server::escape::Printable;
 use server::{Event, Server};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -611,6 +612,9 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     let mut radius_buf = vec![0u8; remote_auth::MAX_RADIUS_PACKET];
     let mut dynauth_buf = vec![0u8; remote_auth::MAX_RADIUS_PACKET];
 
+    // Before any session's Start: the accounting servers may close what a previous run of
+    // ours left open.
+    accounting_nas(&mut rt, true).await;
     info!(
         users = rt.user_count,
         pool = %rt.config.server.pool.cidr,
@@ -634,6 +638,7 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     watchdog_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let watchdog_on = rt.notifier.watchdog_every().is_some();
     let mut shutdown_deadline: Option<Instant> = None;
+    let mut accounting_off_sent = false;
     loop {
         rt.notifier.watchdog(clock::now());
         let timeout = [
@@ -735,6 +740,11 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
             },
         }
         drain(&mut rt, &path, &mut server, &mut buf).await;
+        if shutdown_deadline.is_some() && !accounting_off_sent {
+            // After the Stops of the sessions the shutdown ended (queued by the drain).
+            accounting_off_sent = true;
+            accounting_nas(&mut rt, false).await;
+        }
     }
     readers.abort_all();
     if let Some(k) = rt.keylog.as_mut() {
@@ -911,6 +921,62 @@ fn reload_users_now(rt: &mut Runtime, server: &mut Server) -> Result<usize, Vec<
         }
     }
 }
+/// Queues an Accounting-On (`on`, at start) or Accounting-Off (at an orderly stop) record
+/// for the accounting servers and sends it, when accounting is on (RFC 2866 §5.1).
+async fn accounting_nas(rt: &mut Runtime, on: bool) {
+    let (Some(acct), Some(r)) = (rt.accounting.as_mut(), rt.radius.as_mut()) else {
+        return;
+    };
+    let now = clock::now();
+    let record = acct.nas_record(now, on);
+    acct.submit(r.client_mut(), now, record);
+    // Sent now, not after the client's first timeout: Starts must not overtake it.
+    r.flush_waiting().await;
+    debug!(
+        "RADIUS {} queued",
+        if on {
+            "Accounting-On"
+        } else {
+            "Accounting-Off"
+        }
+    );
+}
+
+/// Routes the networks behind a client into the TUN device while its session is up, or
+/// removes them when it ends (RADIUS Framed-Route, users.yaml `routes`), unless
+/// `tun.create_routes` is off. A failure is logged; the session stays up.
+fn kernel_routes(rt: &Runtime, add: bool, routes: &[ipnetwork::Ipv4Network], user: &str) {
+    let Some(dev) = rt.tun_name.as_deref() else {
+        return;
+    };
+    if !rt.config.daemon.tun.create_routes {
+        return;
+    }
+    let user = user.printable();
+    // Without root (`privileges.user`) the kernel refuses every route change.
+    let hint = if rt.config.daemon.privileges.is_some() {
+        "; the daemon dropped its privileges (privileges.user), so route it into the TUN device yourself"
+    } else {
+        ""
+    };
+    for net in routes {
+        let done = if add {
+            tun::add_route(net.network(), net.prefix(), dev)
+        } else {
+            tun::del_route(net.network(), net.prefix(), dev)
+        };
+        match done {
+            Ok(()) => debug!(%user, route = %net, tun = dev, add, "kernel route changed"),
+            Err(e) if add => {
+                warn!(%user, route = %net, tun = dev, "could not route {net} into {dev} for this session ({e}): packets to it will not reach the client{hint}");
+            }
+            Err(e) => {
+                warn!(%user, route = %net, tun = dev, "could not remove the route to {net} from {dev} after the session ended ({e})");
+            }
+        }
+    }
+}
+
 /// Sends everything the server has queued and handles its events; logins go to RADIUS, whose
 /// requests are sent and whose verdicts go back to the server (until neither has more).
 async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, buf: &mut Vec<u8>) {
@@ -943,6 +1009,12 @@ async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, buf: &mut Vec
                     if let Some(r) = rt.radius.as_mut() {
                         r.request(clock::now(), session, client, ticket, &request);
                     }
+                }
+                Event::SessionUp { user, routes, .. } => {
+                    kernel_routes(rt, true, &routes, &user);
+                }
+                Event::SessionDown { user, routes, .. } => {
+                    kernel_routes(rt, false, &routes, user.as_deref().unwrap_or("-"));
                 }
                 _ => {}
             }

@@ -270,10 +270,11 @@ pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>, view: View) -> Str
             "CONNECTED",
             "LIMIT SESSION/IDLE",
             "RATE UP/DOWN",
+            "ROUTES",
             "IN",
             "OUT",
         ];
-        let rows: Vec<[String; 14]> = s.sessions.iter().map(wide_row).collect();
+        let rows: Vec<[String; 15]> = s.sessions.iter().map(wide_row).collect();
         table(&mut out, &header, &rows);
     } else {
         let header = ["USER", "IP", "CLIENT", "OS", "STATE", "UPTIME", "IN", "OUT"];
@@ -324,7 +325,7 @@ fn compact_row(r: &SessionRow) -> [String; 8] {
 }
 
 /// `--wide`: every field, untruncated (but escaped).
-fn wide_row(r: &SessionRow) -> [String; 14] {
+fn wide_row(r: &SessionRow) -> [String; 15] {
     let nat = if r.nat {
         format!("yes, {}", r.nat_t_dialect)
     } else {
@@ -358,6 +359,11 @@ fn wide_row(r: &SessionRow) -> [String; 14] {
             life(r.idle_timeout_secs)
         ),
         rate_limit(r),
+        if r.routes.is_empty() {
+            "-".to_owned()
+        } else {
+            escape(&r.routes.join(","))
+        },
         traffic(r.bytes_in, r.packets_in, r.policed_in),
         traffic(r.bytes_out, r.packets_out, r.policed_out),
     ]
@@ -625,6 +631,7 @@ mod tests {
             rate_limit_down_bps: None,
             policed_in: 0,
             policed_out: 7,
+            routes: vec!["192.168.50.0/24".into(), "172.16.0.0/16".into()],
         }
     }
 
@@ -756,6 +763,7 @@ mod tests {
             "1m05s",
             "8h00m/-",
             "2M/-",
+            "192.168.50.0/24,172.16.0.0/16",
             "2.0 KiB (3 pkts)",
             "100 B (1 pkts, 7 over limit)",
         ] {

@@ -12,7 +12,9 @@
 //!   one every 60 s with Acct-Interim-Interval, so the test waits about a minute once) and a
 //!   Stop with Acct-Terminate-Cause User-Request and non-zero octets both ways, all under one
 //!   Acct-Session-Id and each echoing the Class of her Access-Accept; her next session, cut
-//!   by the daemon's SIGTERM, still gets its Stop out (Admin-Reboot) before the daemon exits.
+//!   by the daemon's SIGTERM, still gets its Stop out (Admin-Reboot) before the daemon exits;
+//!   the daemon's Accounting-On comes before every Start and its Accounting-Off after the last
+//!   Stop.
 //!
 //! The FreeRADIUS configuration is a copy of /etc/freeradius/3.0 in a temporary directory
 //! (the installed one is only read), with its own clients, users entry and site on a free
@@ -402,6 +404,43 @@ fn freeradius_decides_logins_and_gives_the_address() {
         "{:#?}",
         second[1]
     );
+    // The NAS's own records: Accounting-On before any Start, Accounting-Off after the last
+    // Stop, both under the daemon's start time (the prefix of its sessions' IDs).
+    let all = detail_records(&std::fs::read_to_string(&detail_path).unwrap_or_default());
+    let kinds: Vec<String> = all.iter().filter_map(|r| status_of(r)).collect();
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("Accounting-On"),
+        "{kinds:?}: {all:#?}\ndaemon log:\n{}",
+        daemon_log()
+    );
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("Accounting-Off"),
+        "{kinds:?}\ndaemon log:\n{}",
+        daemon_log()
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| k.starts_with("Accounting-"))
+            .count(),
+        2,
+        "{kinds:?}"
+    );
+    let boot = id.trim_matches('"').split('-').next().unwrap();
+    for r in [&all[0], all.last().unwrap()] {
+        assert_eq!(
+            attr(r, "Acct-Session-Id"),
+            Some(format!("\"{boot}\"").as_str()),
+            "{r:#?}"
+        );
+        assert_eq!(
+            attr(r, "NAS-Identifier"),
+            Some("\"l2tpd-radius-test\""),
+            "{r:#?}"
+        );
+    }
 
     let log = daemon_log();
     assert!(log.contains("RADIUS rejected the login"), "{log}");

@@ -172,6 +172,12 @@ pub enum AuthFailure {
         /// The number of sessions a user may have.
         limit: u32,
     },
+    /// A remote verifier accepted the attempt, but the user already has the sessions its
+    /// Port-Limit allows ([`crate::Reject::port_limit`]).
+    PortLimit {
+        /// The number of sessions the verifier allows the user.
+        limit: u32,
+    },
     /// The method needs a cleartext password but only an NT hash is stored.
     CleartextRequired,
     /// The response value has the wrong size or flags.
@@ -219,6 +225,13 @@ impl fmt::Display for AuthFailure {
                 return write!(
                     f,
                     "already has {limit} session{} (the user's max_sessions, else limits.sessions_per_user)",
+                    if *limit == 1 { "" } else { "s" }
+                );
+            }
+            Self::PortLimit { limit } => {
+                return write!(
+                    f,
+                    "already has {limit} session{} (the RADIUS Port-Limit)",
                     if *limit == 1 { "" } else { "s" }
                 );
             }
@@ -397,6 +410,16 @@ impl ServerAuth {
     /// pair applies).
     pub(crate) const fn name_servers(&self) -> NameServers {
         self.name_servers
+    }
+
+    /// The user name of the attempt awaiting a remote verdict with `ticket`.
+    pub(crate) fn pending_user(&self, ticket: AuthTicket) -> Option<&str> {
+        match self.phase {
+            Phase::Pending { ticket: t, .. } if t == ticket => {
+                self.attempt.as_deref().map(|a| a.user.as_str())
+            }
+            _ => None,
+        }
     }
 
     /// Whether the last Success came from a remote verdict.
@@ -635,7 +658,9 @@ impl ServerAuth {
             || !reply.retry
             || matches!(
                 reason,
-                AuthFailure::Throttled { .. } | AuthFailure::SessionLimit { .. }
+                AuthFailure::Throttled { .. }
+                    | AuthFailure::SessionLimit { .. }
+                    | AuthFailure::PortLimit { .. }
             );
         match self.method {
             AuthProtocol::MsChapV2 | AuthProtocol::MsChapV1 => {
@@ -839,7 +864,10 @@ impl ServerAuth {
                     message: verdict_text(reject.message.as_deref(), FAILURE_TEXT),
                     retry: reject.retry,
                 };
-                let reason = AuthFailure::Rejected { error };
+                let reason = match reject.port_limit {
+                    Some(limit) => AuthFailure::PortLimit { limit },
+                    None => AuthFailure::Rejected { error },
+                };
                 self.fail(now, id, user, reason, cfg, rng, &reply)
             }
             AuthVerdict::NoAnswer => {

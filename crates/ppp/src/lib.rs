@@ -50,7 +50,8 @@ pub use fsm::State;
 pub use link::Link;
 pub use peer::Peer;
 pub use remote::{
-    Accept, AuthRequest, AuthResponse, AuthTicket, AuthVerdict, FramedAddress, RateLimit, Reject,
+    Accept, AuthRequest, AuthResponse, AuthTicket, AuthVerdict, FramedAddress, FramedRoute,
+    RateLimit, Reject,
 };
 
 /// The roles an [`Endpoint`] takes: each holds what only that role needs.

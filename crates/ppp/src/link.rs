@@ -205,6 +205,12 @@ impl Endpoint<Server> {
                 .is_some_and(ServerAuth::remote_success)
     }
 
+    /// The user name of the attempt handed out as [`Event::AuthRequest`] with `ticket`, while
+    /// it awaits its verdict.
+    pub fn pending_user(&self, ticket: AuthTicket) -> Option<&str> {
+        self.role.auth.as_ref()?.pending_user(ticket)
+    }
+
     /// The authenticated user, once authentication succeeded.
     pub fn user(&self) -> Option<&str> {
         self.role.user.as_deref()

@@ -236,6 +236,26 @@ pub struct Accept {
     /// Rate limits for the session (RADIUS vendor attributes such as Mikrotik-Rate-Limit or
     /// WISPr-Bandwidth-Max-Up/-Down). Carried like `session_timeout`.
     pub rate_limit: Option<RateLimit>,
+    /// Networks behind the peer (RADIUS Framed-Route, RFC 2865 §5.22). Carried like
+    /// `session_timeout`, never acted on by the link.
+    pub routes: Vec<FramedRoute>,
+    /// How many sessions the user may have at once (RADIUS Port-Limit, RFC 2865 §5.42: "the
+    /// maximum number of ports to be provided to the user by the NAS"); the caller refuses
+    /// the login with [`Reject::port_limit`] when the user has that many already.
+    pub port_limit: Option<u32>,
+}
+
+/// A network behind the peer: the peer is the way to it (RADIUS Framed-Route, RFC 2865
+/// §5.22, "routing information to be configured for the user on the NAS").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FramedRoute {
+    /// The network's first address (host bits clear).
+    pub network: Ipv4Addr,
+    /// Its prefix length, 0 to 32.
+    pub prefix_len: u8,
+    /// The gateway the route names; `None` when it names none or 0.0.0.0, which §5.22 says
+    /// means the user's own address.
+    pub gateway: Option<Ipv4Addr>,
 }
 
 /// A session's rate limits in bits per second, as a remote verifier grants them; `None` is
@@ -308,6 +328,18 @@ impl Accept {
         self.rate_limit = Some(limit);
         self
     }
+
+    /// Sets the most sessions the user may have at once (see [`Accept::port_limit`]).
+    pub fn with_port_limit(mut self, limit: u32) -> Self {
+        self.port_limit = Some(limit);
+        self
+    }
+
+    /// Adds a network behind the peer (see [`Accept::routes`]).
+    pub fn with_route(mut self, route: FramedRoute) -> Self {
+        self.routes.push(route);
+        self
+    }
 }
 
 /// What comes with a rejected attempt.
@@ -323,6 +355,9 @@ pub struct Reject {
     pub retry: bool,
     /// The text of the Failure (`M=` for MS-CHAP); `Authentication failed` when `None`.
     pub message: Option<String>,
+    /// Set when the verifier accepted the peer but the user already has the sessions its
+    /// Port-Limit allows (see [`Reject::port_limit`]).
+    pub port_limit: Option<u32>,
 }
 
 impl Default for Reject {
@@ -338,6 +373,19 @@ impl Reject {
             error: None,
             retry: true,
             message: None,
+            port_limit: None,
+        }
+    }
+
+    /// The Reject for an accepted peer whose user already has `limit` sessions, the most
+    /// its [`Accept::port_limit`] allows: 691, no retry, and the failure reads
+    /// [`crate::AuthFailure::PortLimit`].
+    pub fn port_limit(limit: u32) -> Self {
+        Self {
+            error: None,
+            retry: false,
+            message: None,
+            port_limit: Some(limit),
         }
     }
 

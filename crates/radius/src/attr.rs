@@ -118,6 +118,8 @@ enum_with_unknown! {
         ChapChallenge = 60,
         /// NAS-Port-Type (RFC 2865 §5.41).
         NasPortType = 61,
+        /// Port-Limit (RFC 2865 §5.42).
+        PortLimit = 62,
         /// Message-Authenticator (RFC 2869 §5.14, RFC 3579 §3.2).
         MessageAuthenticator = 80,
         /// Acct-Interim-Interval (RFC 2869 §5.16).
@@ -502,6 +504,9 @@ pub enum Attribute {
     SessionTimeout(u32),
     /// Idle-Timeout in seconds (RFC 2865 §5.28).
     IdleTimeout(u32),
+    /// Port-Limit (RFC 2865 §5.42): "the maximum number of ports to be provided to the user
+    /// by the NAS".
+    PortLimit(u32),
     /// Called-Station-Id (RFC 2865 §5.30).
     CalledStationId(Vec<u8>),
     /// Calling-Station-Id (RFC 2865 §5.31).
@@ -727,6 +732,7 @@ impl Attribute {
             T::EventTimestamp => Self::EventTimestamp(int(v)?),
             T::ChapChallenge => Self::ChapChallenge(string(v)?),
             T::NasPortType => Self::NasPortType(int(v)?.into()),
+            T::PortLimit => Self::PortLimit(int(v)?),
             T::MessageAuthenticator => Self::MessageAuthenticator(arr(v)?),
             T::AcctInterimInterval => Self::AcctInterimInterval(int(v)?),
             T::NasPortId => Self::NasPortId(string(v)?),
@@ -794,6 +800,7 @@ impl Attribute {
             Self::EventTimestamp(_) => T::EventTimestamp,
             Self::ChapChallenge(_) => T::ChapChallenge,
             Self::NasPortType(_) => T::NasPortType,
+            Self::PortLimit(_) => T::PortLimit,
             Self::MessageAuthenticator(_) => T::MessageAuthenticator,
             Self::AcctInterimInterval(_) => T::AcctInterimInterval,
             Self::NasPortId(_) => T::NasPortId,
@@ -829,6 +836,7 @@ impl Attribute {
             Self::NasPort(n)
             | Self::SessionTimeout(n)
             | Self::IdleTimeout(n)
+            | Self::PortLimit(n)
             | Self::AcctDelayTime(n)
             | Self::AcctInputOctets(n)
             | Self::AcctOutputOctets(n)
@@ -1167,6 +1175,7 @@ mod tests {
             Attribute::EventTimestamp(1_700_000_000),
             Attribute::ChapChallenge(vec![1; 16]),
             Attribute::NasPortType(NasPortType::Virtual),
+            Attribute::PortLimit(2),
             Attribute::MessageAuthenticator([9; 16]),
             Attribute::AcctInterimInterval(300),
             Attribute::NasPortId(b"tunnel 1".to_vec()),

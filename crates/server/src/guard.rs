@@ -256,6 +256,11 @@ impl Logins {
         *self.sessions.entry(user.to_owned()).or_insert(0) += 1;
     }
 
+    /// How many authenticated sessions `user` has.
+    pub(crate) fn sessions_of(&self, user: &str) -> u32 {
+        self.sessions.get(user).copied().unwrap_or(0)
+    }
+
     /// An authenticated session of `user` ended.
     pub(crate) fn session_ended(&mut self, user: &str) {
         if let Some(n) = self.sessions.get_mut(user) {
@@ -264,12 +269,6 @@ impl Logins {
                 self.sessions.remove(user);
             }
         }
-    }
-
-    /// Sessions `user` has.
-    #[cfg(test)]
-    fn sessions_of(&self, user: &str) -> u32 {
-        self.sessions.get(user).copied().unwrap_or(0)
     }
 
     #[cfg(test)]

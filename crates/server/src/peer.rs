@@ -202,6 +202,14 @@ pub(crate) struct Session {
     pub(crate) granted_rate: Option<config::RateLimit>,
     /// The rate limits in force (from IPCP up), published with the session.
     pub(crate) policer: Option<Arc<dataplane::police::Policer>>,
+    /// Whether the rate limits were set for this session by [`crate::Server::set_rate_limit`]
+    /// (a CoA-Request): a users reload leaves them alone.
+    pub(crate) rate_set: bool,
+    /// The networks a remote verifier routed to the session with its Accept (Framed-Route).
+    pub(crate) granted_routes: Vec<ppp::FramedRoute>,
+    /// The networks routed to the session (from IPCP up, after the server's checks),
+    /// published with it.
+    pub(crate) routes: Arc<[ipnetwork::Ipv4Network]>,
 }
 
 impl Session {
@@ -465,6 +473,10 @@ impl Peer {
             ppp::AuthVerdict::Accept(a) => a.rate_limit,
             _ => None,
         };
+        let granted_routes = match &verdict {
+            ppp::AuthVerdict::Accept(a) => a.routes.clone(),
+            _ => Vec::new(),
+        };
         let applied = session.link.resolve_auth(now, ticket, verdict);
         if applied {
             session.granted = granted;
@@ -472,6 +484,7 @@ impl Peer {
                 up: r.up,
                 down: r.down,
             });
+            session.granted_routes = granted_routes;
         }
         self.drive(now, settings);
         applied
@@ -647,6 +660,7 @@ impl Peer {
                     mss,
                     counters: Arc::clone(&s.counters),
                     policer: s.policer.clone(),
+                    routes: Arc::clone(&s.routes),
                 })
             })
             .collect();
@@ -800,6 +814,9 @@ impl Peer {
                     end: None,
                     granted_rate: None,
                     policer: None,
+                    rate_set: false,
+                    granted_routes: Vec::new(),
+                    routes: Arc::new([]),
                 });
             }
             l2tp::Event::SessionDown { key, reason } => {
@@ -882,6 +899,9 @@ mod tests {
             end: None,
             granted_rate: None,
             policer: None,
+            rate_set: false,
+            granted_routes: Vec::new(),
+            routes: Arc::new([]),
         }
     }
 

@@ -46,6 +46,7 @@ use wire::FourTuple;
 
 use config::ServerConfig;
 use config::users::{self, Users};
+use ipnetwork::Ipv4Network;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tracing::{debug, info, warn};
@@ -91,6 +92,10 @@ pub enum Event {
         /// What the client says it is, as in `status` (MS NT5 vendor ID, LCP Identification,
         /// L2TP vendor); client-chosen text.
         os_hint: String,
+        /// Networks behind the client that the server now routes to it (RADIUS
+        /// Framed-Route, users.yaml `routes`): the daemon routes them into the TUN device
+        /// until the session's [`Event::SessionDown`].
+        routes: Vec<Ipv4Network>,
     },
     /// A session went down.
     SessionDown {
@@ -112,6 +117,8 @@ pub enum Event {
         connected: Duration,
         /// Its IPv4 traffic, as `status` counted it.
         traffic: SessionTraffic,
+        /// The networks that were routed to it (as in its [`Event::SessionUp`]).
+        routes: Vec<Ipv4Network>,
     },
     /// When [`Server::set_auth_order`] hands a login out: it awaits a verdict, to be given with
     /// [`Server::auth_verdict`] within `ppp`'s authentication timeout (30 s), after which the
@@ -245,6 +252,9 @@ pub struct Server {
     by_spi: HashMap<u32, PeerId>,
     /// Assigned address → the session that owns it.
     by_addr: HashMap<Ipv4Addr, (PeerId, l2tp::SessionKey)>,
+    /// Networks routed to sessions (Framed-Route, users.yaml `routes`) → the session; no
+    /// two overlap (the first session to claim a network keeps it).
+    routes: Vec<(Ipv4Network, SessionId)>,
     /// Peers per public source address (`limits.peers_per_source_ip`).
     per_source: HashMap<IpAddr, u32>,
     /// Phase-1 facts that arrived before any child SA (the peer is made by Quick Mode).
@@ -480,6 +490,7 @@ impl Server {
             by_tuple: HashMap::new(),
             by_spi: HashMap::new(),
             by_addr: HashMap::new(),
+            routes: Vec::new(),
             per_source: HashMap::new(),
             phase1: HashMap::new(),
             next_id: 1,
@@ -711,6 +722,24 @@ impl Server {
                 applied
             }
             Some(peer) => {
+                let verdict = match verdict {
+                    ppp::AuthVerdict::Accept(a) => {
+                        // RFC 2865 §5.42 Port-Limit: the most sessions the user may have.
+                        let user = peer
+                            .sessions
+                            .get(&session.key)
+                            .and_then(|s| s.link.pending_user(ticket));
+                        match (a.port_limit, user) {
+                            (Some(limit), Some(user))
+                                if limit > 0 && self.logins.sessions_of(user) >= limit =>
+                            {
+                                ppp::AuthVerdict::Reject(ppp::Reject::port_limit(limit))
+                            }
+                            _ => ppp::AuthVerdict::Accept(a),
+                        }
+                    }
+                    other => other,
+                };
                 let applied = peer.resolve_auth(now, session.key, ticket, verdict, &self.settings);
                 self.touch(session.peer);
                 applied
@@ -753,7 +782,9 @@ impl Server {
 
     // ---- administration ---------------------------------------------------------------------
 
-    /// Replace the user table: removed or disabled users are disconnected; the others stay.
+    /// Replace the user table: removed or disabled users are disconnected; the others stay,
+    /// and those whose rate limits came from the users file (or the `ppp:` default it falls
+    /// back to), not from a remote verifier or [`Server::set_rate_limit`], get the new file's.
     pub fn reload_users(&mut self, now: Instant, users: Users) {
         self.take_notes(now);
         self.users = users;
@@ -771,6 +802,42 @@ impl Server {
                     gone.push((*id, session.ids, user.clone()));
                 }
             }
+        }
+        // Rate limits that came from users.yaml (or the `ppp:` default it may now fall back
+        // to) follow the new file; a remote verifier's, or a CoA-Request's, stay.
+        let mut changed = Vec::new();
+        for (id, peer) in &mut self.peers {
+            for session in peer.sessions.values_mut() {
+                if !session.link.ip_up() || session.granted_rate.is_some() || session.rate_set {
+                    continue;
+                }
+                let Some(user) = &session.user else {
+                    continue;
+                };
+                let wanted = self
+                    .users
+                    .get(user)
+                    .and_then(|u| u.rate_limit)
+                    .or(self.settings.rate_limit)
+                    .filter(|r| !r.is_unlimited());
+                let current = session.policer.as_ref().map(|p| p.limit);
+                if wanted == current {
+                    continue;
+                }
+                info!(
+                    user = %user.printable(),
+                    client = %peer.tuple.remote,
+                    rate_limit = %wanted.map_or_else(|| "none".to_owned(), |r| r.to_string()),
+                    "rate limit changed by the users file"
+                );
+                session.policer = wanted
+                    .and_then(|r| crate::dataplane::police::Policer::new(r, now))
+                    .map(Arc::new);
+                changed.push(*id);
+            }
+        }
+        for id in changed {
+            self.touch(id);
         }
         for (id, key, user) in gone {
             let client = self.peers.get(&id).map(|p| p.tuple.remote);
@@ -1007,6 +1074,7 @@ impl Server {
                         .as_ref()
                         .and_then(|p| p.limit.down)
                         .map(std::num::NonZeroU64::get),
+                    routes: session.routes.iter().map(ToString::to_string).collect(),
                     policed_in: session
                         .counters
                         .inbound
@@ -1660,6 +1728,11 @@ impl Server {
         if let Some(user) = &session.user {
             self.logins.session_ended(user);
         }
+        let ended = SessionId {
+            peer: id,
+            key: session.ids,
+        };
+        self.routes.retain(|(_, s)| *s != ended);
         info!(%client, user = %session.user.as_deref().unwrap_or("-").printable(), reason = why, "session closed");
         let (packets_in, bytes_in) = session.counters.inbound.get();
         let (packets_out, bytes_out) = session.counters.outbound.get();
@@ -1681,6 +1754,7 @@ impl Server {
                 packets_in,
                 packets_out,
             },
+            routes: session.routes.to_vec(),
         });
     }
 
@@ -1753,6 +1827,80 @@ impl Server {
             .map(Arc::new);
     }
 
+    /// Routes to a session whose IPCP just came up the networks behind its client: what a
+    /// remote verifier granted (Framed-Route, RFC 2865 §5.22), else the user's users.yaml
+    /// `routes`. A network is refused with a warning when it is the default route, overlaps
+    /// the pool, names a gateway other than the session's address, or overlaps a network
+    /// already routed to another session (the first keeps it). Returns the networks routed.
+    fn claim_routes(&mut self, id: SessionId, addr: Ipv4Addr, user: &str) -> Vec<Ipv4Network> {
+        // Renegotiated IPCP: what the session held is claimed again.
+        self.routes.retain(|(_, s)| *s != id);
+        let Some(session) = self
+            .peers
+            .get_mut(&id.peer)
+            .and_then(|p| p.sessions.get_mut(&id.key))
+        else {
+            return Vec::new();
+        };
+        let wanted: Vec<(Ipv4Network, Option<Ipv4Addr>, &str)> =
+            if session.granted_routes.is_empty() {
+                self.users.get(user).map_or_else(Vec::new, |u| {
+                    u.routes.iter().map(|r| (*r, None, "users.yaml")).collect()
+                })
+            } else {
+                session
+                    .granted_routes
+                    .iter()
+                    .filter_map(|r| {
+                        let net = Ipv4Network::new(r.network, r.prefix_len).ok()?;
+                        Some((net, r.gateway, "Framed-Route"))
+                    })
+                    .collect()
+            };
+        let pool = self.pool.as_ref().map(Pool::network);
+        let mut granted = Vec::new();
+        for (net, gateway, from) in wanted {
+            let refused = if net.prefix() == 0 {
+                Some("it is the default route".to_owned())
+            } else if let Some(pool) = pool.filter(|p| users::overlaps(net, *p)) {
+                Some(format!("it overlaps the pool {pool}"))
+            } else if let Some(g) = gateway.filter(|g| *g != addr) {
+                Some(format!(
+                    "its gateway {g} is not the session's address {addr}"
+                ))
+            } else if let Some((held, _)) =
+                self.routes.iter().find(|(r, _)| users::overlaps(net, *r))
+            {
+                Some(format!(
+                    "it overlaps {held}, already routed to another session"
+                ))
+            } else if granted.iter().any(|r| users::overlaps(net, *r)) {
+                Some("the session lists it twice".to_owned())
+            } else {
+                None
+            };
+            match refused {
+                Some(why) => {
+                    warn!(user = %user.printable(), %addr, route = %net, "{from} {net} not routed to this session: {why}");
+                }
+                None => {
+                    self.routes.push((net, id));
+                    granted.push(net);
+                }
+            }
+        }
+        if !granted.is_empty() {
+            let list = granted
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            info!(user = %user.printable(), %addr, routes = %list, "networks routed to the session");
+        }
+        session.routes = granted.clone().into();
+        granted
+    }
+
     /// Changes the rate limits of a session in force (`None` lifts them), for example on a
     /// RADIUS CoA-Request (RFC 5176 §3.2); the new buckets start full and are published at
     /// once. Returns whether the session exists and carries IPv4 (IPCP up); before that, the
@@ -1774,6 +1922,7 @@ impl Server {
         session.policer = limit
             .and_then(|r| crate::dataplane::police::Policer::new(r, now))
             .map(Arc::new);
+        session.rate_set = true;
         self.touch(id.peer);
         self.finish(now);
         true
@@ -1845,6 +1994,7 @@ impl Server {
                         reason,
                         ppp::AuthFailure::Throttled { .. }
                             | ppp::AuthFailure::SessionLimit { .. }
+                            | ppp::AuthFailure::PortLimit { .. }
                             | ppp::AuthFailure::NoVerdict
                             | ppp::AuthFailure::IncompleteAccept
                     ) {
@@ -1887,6 +2037,7 @@ impl Server {
                     }
                     self.by_addr.insert(addr, (id, key));
                     self.fix_policy(now, id, key, &user);
+                    let routes = self.claim_routes(SessionId { peer: id, key }, addr, &user);
                     self.events.push_back(Event::SessionUp {
                         session: SessionId { peer: id, key },
                         user,
@@ -1894,6 +2045,7 @@ impl Server {
                         client,
                         setup,
                         os_hint,
+                        routes,
                     });
                 }
                 PeerEvent::Ended {
@@ -1958,7 +2110,9 @@ fn auth_cause(reason: &ppp::AuthFailure) -> &'static str {
         ppp::AuthFailure::UserDisabled => "user_disabled",
         ppp::AuthFailure::WrongPassword => "wrong_password",
         ppp::AuthFailure::Throttled { .. } => "throttled",
-        ppp::AuthFailure::SessionLimit { .. } => "session_limit",
+        ppp::AuthFailure::SessionLimit { .. } | ppp::AuthFailure::PortLimit { .. } => {
+            "session_limit"
+        }
         ppp::AuthFailure::CleartextRequired => "cleartext_required",
         ppp::AuthFailure::MalformedResponse => "malformed_response",
         ppp::AuthFailure::NoResponse => "no_response",

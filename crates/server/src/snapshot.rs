@@ -81,6 +81,10 @@ pub struct SessionRow {
     /// Packets to the client dropped by its download rate limit.
     #[serde(default)]
     pub policed_out: u64,
+    /// Networks routed to the session (RADIUS Framed-Route, users.yaml `routes`), as
+    /// `a.b.c.d/len`.
+    #[serde(default)]
+    pub routes: Vec<String>,
 }
 
 /// An IKE peer without a PPP session yet.

@@ -191,6 +191,93 @@ fn a_users_max_sessions_replaces_the_global_limit() {
     assert_eq!((count("alice"), count("bob"), count("carol")), (1, 4, 3));
 }
 
+/// RADIUS Port-Limit (RFC 2865 §5.42) in an Access-Accept caps the user's sessions like
+/// `max_sessions`: alice's second login, accepted by the verifier with Port-Limit 1, is refused
+/// with 691 and a plain log line; with Port-Limit 2 it succeeds, and 0 means no limit.
+#[test]
+fn a_verdicts_port_limit_caps_the_users_sessions() {
+    let mut w = world("ppp:\n  auth: [chap]\n");
+    w.server_mut().set_remote_auth(true);
+    let first = remote(&mut w, 1, "alice");
+    assert!(remote_attempt(&mut w, first, Some(1)));
+    let second = remote(&mut w, 2, "alice");
+    assert!(!remote_attempt(&mut w, second, Some(1)));
+    assert!(got_691(&w, second), "{:?}", w.client(second).events());
+    assert!(
+        refusals(&w)
+            .iter()
+            .any(|m| m.contains("user alice: already has 1 session (the RADIUS Port-Limit)")),
+        "{:#?}",
+        refusals(&w)
+    );
+    assert!(w.client(first).is_up(), "the first session is untouched");
+    let third = remote(&mut w, 3, "alice");
+    assert!(remote_attempt(&mut w, third, Some(2)));
+    let fourth = remote(&mut w, 4, "alice");
+    assert!(!remote_attempt(&mut w, fourth, Some(2)));
+    let fifth = remote(&mut w, 5, "alice");
+    assert!(
+        remote_attempt(&mut w, fifth, None),
+        "no Port-Limit: no limit"
+    );
+    // Bob's count is his own.
+    let bob = remote(&mut w, 6, "bob");
+    assert!(remote_attempt(&mut w, bob, Some(1)));
+    let snap = w.snapshot();
+    let count = |u: &str| snap.sessions.iter().filter(|s| s.user == u).count();
+    assert_eq!((count("alice"), count("bob")), (3, 1));
+}
+
+/// A CHAP client on its own public address, for logins a remote verifier decides.
+fn remote(w: &mut World, n: u8, user: &str) -> ClientId {
+    let mut profile = Profile::windows_10();
+    profile.auth_protocols = vec![ppp::AuthProtocol::Chap];
+    w.add_client(profile, Ipv4Addr::new(192, 0, 2, 10 + n), false, user, "pw")
+}
+
+/// Connects `id`, accepts its login (with `port_limit`) as a remote verifier would, and runs
+/// until it is up or down; returns whether it came up.
+fn remote_attempt(w: &mut World, id: ClientId, port_limit: Option<u32>) -> bool {
+    let asked = |w: &World| {
+        w.events()
+            .iter()
+            .filter(|e| matches!(e, Event::AuthRequest { .. }))
+            .count()
+    };
+    let before = asked(w);
+    w.connect(id).unwrap();
+    assert!(
+        w.run_until(|w| asked(w) > before, CONNECT_LIMIT),
+        "{:#?}",
+        w.events()
+    );
+    let (session, ticket) = w
+        .events()
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::AuthRequest {
+                session, ticket, ..
+            } => Some((*session, *ticket)),
+            _ => None,
+        })
+        .expect("an AuthRequest");
+    let mut accept = ppp::Accept::new();
+    if let Some(limit) = port_limit {
+        accept = accept.with_port_limit(limit);
+    }
+    let now = w.now();
+    assert!(
+        w.server_mut()
+            .auth_verdict(now, session, ticket, ppp::AuthVerdict::Accept(accept))
+    );
+    w.run_until(
+        |w| w.client(id).is_up() || w.client(id).stage() == Stage::Down,
+        CONNECT_LIMIT,
+    );
+    w.client(id).is_up()
+}
+
 /// `limits.peers_per_source_ip`: a second client behind the same public address gets no
 /// IPsec (Windows shows 809); the first one keeps working.
 #[test]

@@ -2,7 +2,7 @@
 //! its limit for ten seconds each way through `server::Server` (ESP, L2TP, PPP, the data
 //! plane's policer) and what arrives is within 15 % of the limit; a user without a limit is
 //! not slowed; a remote verifier's limits win over users.yaml; `Server::set_rate_limit`
-//! changes them in force.
+//! changes them in force, and so does a users reload for limits that came from users.yaml.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::num::NonZeroU64;
@@ -279,4 +279,57 @@ fn the_verdicts_rate_limit_wins_over_users_yaml() {
     assert_near(up, 1_000_000, "alice up (the verdict's limit)");
     let down = download(&mut w, a, "alice", 6_000_000);
     assert_near(down, 6_000_000, "alice down (the verdict left it open)");
+}
+
+/// A users reload changes the rate limits of sessions up whose limits came from users.yaml
+/// (or the `ppp:` default it now falls back to); a limit set by `Server::set_rate_limit` (a
+/// CoA-Request) stays.
+#[test]
+fn a_users_reload_changes_the_limits_of_sessions_up() {
+    let mut w = world("ppp:\n  rate_limit: { down: 3M }\n", USERS);
+    let a = connect(&mut w, "alice", 10, None);
+    let b = connect(&mut w, "bob", 11, None);
+    wait_up(&mut w, a);
+    wait_up(&mut w, b);
+    assert_eq!(shown(&w, "alice"), (Some(2_000_000), Some(4_000_000)));
+    assert_eq!(shown(&w, "bob"), (None, Some(3_000_000)));
+    let bob_session = w
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            Event::SessionUp { session, user, .. } if user == "bob" => Some(*session),
+            _ => None,
+        })
+        .expect("bob's SessionUp");
+    let now = w.now();
+    let coa = config::RateLimit {
+        up: NonZeroU64::new(5_000_000),
+        down: None,
+    };
+    assert!(w.server_mut().set_rate_limit(now, bob_session, Some(coa)));
+
+    // Alice's entry now limits only her download, to 1M; bob's entry gains a limit, but his
+    // came from a CoA-Request.
+    w.reload_users(
+        "users:\n  - name: alice\n    password: alice-pass\n    rate_limit: { down: 1M }\n  \
+         - name: bob\n    password: bob-pass\n    rate_limit: { up: 1M }\n",
+    )
+    .unwrap();
+    assert_eq!(shown(&w, "alice"), (None, Some(1_000_000)));
+    assert_eq!(shown(&w, "bob"), (Some(5_000_000), None));
+    let down = download(&mut w, a, "alice", 3_000_000);
+    assert_near(down, 1_000_000, "alice down after the reload");
+    let up = upload(&mut w, a, "alice", 6_000_000);
+    assert_near(up, 6_000_000, "alice up after the reload lifted it");
+
+    // Alice's entry loses its limit: the `ppp:` default applies again.
+    w.reload_users(
+        "users:\n  - name: alice\n    password: alice-pass\n  - name: bob\n    password: bob-pass\n",
+    )
+    .unwrap();
+    assert_eq!(shown(&w, "alice"), (None, Some(3_000_000)));
+    assert!(
+        w.client(a).is_up() && w.client(b).is_up(),
+        "nobody was disconnected"
+    );
 }

@@ -1,5 +1,5 @@
 //! The TUN device (Linux `Documentation/networking/tuntap.rst`) and its IPv4 configuration
-//! through the `SIOCSIF*` ioctls of netdevice(7) and `SIOCADDRT` (route(8)).
+//! through the `SIOCSIF*` ioctls of netdevice(7) and `SIOCADDRT`/`SIOCDELRT` (route(8)).
 // The crate denies unsafe code; this module is one of the two that need it (ioctl and
 // raw-socket calls), and every block carries a `// SAFETY:` comment.
 #![allow(unsafe_code)]
@@ -173,6 +173,22 @@ pub fn is_up(name: &str) -> Result<bool> {
 /// Adds a route to `dest/prefix` through interface `dev` (`SIOCADDRT`). An existing identical
 /// route is not an error.
 pub fn add_route(dest: Ipv4Addr, prefix: u8, dev: &str) -> Result<()> {
+    route(RouteOp::Add, dest, prefix, dev)
+}
+
+/// Removes the route to `dest/prefix` through interface `dev` (`SIOCDELRT`). A route that is
+/// not there (removed by someone else, or gone with its interface) is not an error.
+pub fn del_route(dest: Ipv4Addr, prefix: u8, dev: &str) -> Result<()> {
+    route(RouteOp::Delete, dest, prefix, dev)
+}
+
+#[derive(Clone, Copy)]
+enum RouteOp {
+    Add,
+    Delete,
+}
+
+fn route(op: RouteOp, dest: Ipv4Addr, prefix: u8, dev: &str) -> Result<()> {
     if prefix > 32 {
         return Err(Error::io(
             format!("route {dest}/{prefix}"),
@@ -195,22 +211,26 @@ pub fn add_route(dest: Ipv4Addr, prefix: u8, dev: &str) -> Result<()> {
     rt.rt_gateway = sockaddr(Ipv4Addr::UNSPECIFIED);
     rt.rt_flags = libc::RTF_UP;
     rt.rt_dev = dev_name.as_mut_ptr().cast::<libc::c_char>();
+    let (request, name, benign) = match op {
+        RouteOp::Add => (libc::SIOCADDRT, "SIOCADDRT", libc::EEXIST),
+        RouteOp::Delete => (libc::SIOCDELRT, "SIOCDELRT", libc::ESRCH),
+    };
     let sock = ctl_socket()?;
-    // SAFETY: SIOCADDRT reads a `struct rtentry`; `rt` is initialised and its `rt_dev` points at
-    // the NUL-terminated `dev_name`, which outlives the call.
+    // SAFETY: SIOCADDRT and SIOCDELRT read a `struct rtentry`; `rt` is initialised and its
+    // `rt_dev` points at the NUL-terminated `dev_name`, which outlives the call.
     let rc = unsafe {
         libc::ioctl(
             sock.as_raw_fd(),
-            libc::SIOCADDRT as _,
+            request as _,
             &mut rt as *mut libc::rtentry,
         )
     };
     if rc < 0 {
         let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EEXIST) {
+        if e.raw_os_error() == Some(benign) {
             return Ok(());
         }
-        return Err(Error::io(format!("SIOCADDRT {dest}/{prefix} dev {dev}"), e));
+        return Err(Error::io(format!("{name} {dest}/{prefix} dev {dev}"), e));
     }
     Ok(())
 }

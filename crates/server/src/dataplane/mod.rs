@@ -4,9 +4,11 @@
 //! SPI → table entry → 4-tuple check → [`esp::Sa::open`] (ICV, anti-replay §3.4.3, decrypt in
 //! place) → [`esp::transport::receive`] (next header UDP to port 1701, RFC 3193 §4) → an
 //! unsequenced L2TP data message for a session of *this* peer (RFC 2661 §5.2) → PPP IPv4
-//! (RFC 1332) → the session's own source address (anti-spoofing) → the session's upload rate
+//! (RFC 1332) → the session's own source address or one of its routed networks
+//! (anti-spoofing) → the session's upload rate
 //! limit, if any → TCP MSS clamp → TUN.
-//! Outbound, a TUN packet goes destination address → session → the session's download rate
+//! Outbound, a TUN packet goes destination address → session (its assigned address, else the
+//! longest of the networks routed to a session that holds it) → the session's download rate
 //! limit, if any (module `police`) → MSS clamp → size check (ICMP
 //! "fragmentation needed", RFC 1191, or IPv4 fragmentation, RFC 791 §2.3) → `FF 03 00 21` and
 //! the session's static L2TP data header → inner UDP and ESP with the peer's current outbound
@@ -340,7 +342,7 @@ impl DataPlane {
             bump(&c.malformed);
             return Outbound::Drop;
         };
-        let sealed = self.shared.with_out_entry(ip.dst_addr(), |entry| {
+        let sealed = self.shared.with_route(ip.dst_addr(), |entry| {
             let too_big = packet.len() > usize::from(entry.session.mtu);
             // A packet answered with an ICMP error never reaches the client: not charged.
             if !(too_big && ip.dont_frag())
@@ -491,7 +493,8 @@ impl DataPlane {
             // Not a whole IPv4 header: ppp::Link decides (it counts and drops it).
             return handoff(HandoffReason::Control);
         };
-        if view.src_addr() != session.addr {
+        let src = view.src_addr();
+        if src != session.addr && !session.routes.iter().any(|r| r.contains(src)) {
             bump(&c.spoofed);
             return Inbound::Drop;
         }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
+use ipnetwork::Ipv4Network;
 use wire::FourTuple;
 
 use super::{DataPlane, DataPlaneStats, PeerId, SHARDS};
@@ -137,6 +138,9 @@ pub(crate) struct SessionSpec {
     pub(crate) counters: Arc<SessionCounters>,
     /// The session's rate limits, if it has any.
     pub(crate) policer: Option<Arc<super::police::Policer>>,
+    /// Networks behind the client (RADIUS Framed-Route, users.yaml `routes`): packets to
+    /// them go to this session, and the client may send from them.
+    pub(crate) routes: Arc<[Ipv4Network]>,
 }
 
 impl PartialEq for SessionSpec {
@@ -146,6 +150,7 @@ impl PartialEq for SessionSpec {
             && self.framing == other.framing
             && self.mtu == other.mtu
             && self.mss == other.mss
+            && self.routes == other.routes
             && Arc::ptr_eq(&self.counters, &other.counters)
             && match (&self.policer, &other.policer) {
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -229,10 +234,58 @@ pub(super) type SpiShard = HashMap<u32, Arc<InEntry>>;
 pub(super) type Changes<K, E> = Vec<(K, Option<Arc<E>>)>;
 pub(super) type AddrShard = HashMap<Ipv4Addr, Arc<OutEntry>>;
 
+/// Routed networks → the assigned address of the session behind them, for the
+/// longest-prefix match that follows a miss of the exact address look-up. One map per prefix
+/// length in use, longest first: a look-up costs at most one hash probe per length in use.
+#[derive(Debug, Default)]
+pub(super) struct Routes {
+    by_len: Vec<(u8, HashMap<u32, Ipv4Addr>)>,
+}
+
+impl Routes {
+    fn build(routes: &HashMap<(u32, u8), Ipv4Addr>) -> Self {
+        let mut by_len: Vec<(u8, HashMap<u32, Ipv4Addr>)> = Vec::new();
+        for (&(net, len), &addr) in routes {
+            match by_len.iter_mut().find(|(l, _)| *l == len) {
+                Some((_, m)) => {
+                    m.insert(net, addr);
+                }
+                None => by_len.push((len, HashMap::from([(net, addr)]))),
+            }
+        }
+        by_len.sort_unstable_by_key(|(len, _)| std::cmp::Reverse(*len));
+        Self { by_len }
+    }
+
+    /// The assigned address of the session whose routed network holds `dst` most
+    /// specifically.
+    pub(super) fn lookup(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        let d = u32::from(dst);
+        self.by_len
+            .iter()
+            .find_map(|(len, m)| m.get(&(d & prefix_mask(*len))).copied())
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.by_len.is_empty()
+    }
+}
+
+fn prefix_mask(len: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32 - u32::from(len.min(32)))
+        .unwrap_or(0)
+}
+
+fn route_key(net: &Ipv4Network) -> (u32, u8) {
+    (u32::from(net.network()), net.prefix())
+}
+
 #[derive(Debug)]
 pub(super) struct Shared {
     pub(super) by_spi: Vec<ArcSwap<SpiShard>>,
     pub(super) by_addr: Vec<ArcSwap<AddrShard>>,
+    pub(super) routes: ArcSwap<Routes>,
     pub(super) counters: Counters,
     pub(super) nat_t_port: u16,
     /// Our address on the PPP links: the source of ICMP errors we generate.
@@ -260,6 +313,7 @@ impl Shared {
         Self {
             by_spi: (0..SHARDS).map(|_| ArcSwap::default()).collect(),
             by_addr: (0..SHARDS).map(|_| ArcSwap::default()).collect(),
+            routes: ArcSwap::default(),
             counters: Counters::default(),
             nat_t_port,
             server_addr,
@@ -326,6 +380,27 @@ impl Shared {
         }
         None
     }
+
+    /// As [`Self::with_out_entry`] for the session `dst` belongs to: its assigned address
+    /// first, else the longest routed network that holds it. The common case (a pool
+    /// address) costs what the exact look-up costs.
+    pub(super) fn with_route<R>(
+        &self,
+        dst: Ipv4Addr,
+        mut f: impl FnMut(&OutEntry) -> R,
+    ) -> Option<R> {
+        if let Some(r) = self.with_out_entry(dst, &mut f) {
+            return Some(r);
+        }
+        let via = {
+            let routes = self.routes.load();
+            if routes.is_empty() {
+                return None;
+            }
+            routes.lookup(dst)?
+        };
+        self.with_out_entry(via, f)
+    }
 }
 
 /// The control plane's side: publishes peers' entries and takes the notes.
@@ -334,6 +409,8 @@ pub(crate) struct Publisher {
     shared: Arc<Shared>,
     /// What was last published, by peer.
     last: HashMap<PeerId, PeerSpec>,
+    /// Every published routed network (address, prefix length) → the session's address.
+    routes: HashMap<(u32, u8), Ipv4Addr>,
 }
 
 impl Publisher {
@@ -341,6 +418,7 @@ impl Publisher {
         Self {
             shared: Arc::new(Shared::new(nat_t_port, server_addr)),
             last: HashMap::new(),
+            routes: HashMap::new(),
         }
     }
 
@@ -374,6 +452,7 @@ impl Publisher {
     pub(crate) fn publish(&mut self, specs: Vec<(PeerId, Option<PeerSpec>)>) {
         let mut spi_changes: HashMap<usize, Changes<u32, InEntry>> = HashMap::new();
         let mut addr_changes: HashMap<usize, Changes<Ipv4Addr, OutEntry>> = HashMap::new();
+        let mut routes_changed = false;
         for (id, spec) in specs {
             let old = self.last.get(&id);
             if old == spec.as_ref() {
@@ -393,10 +472,25 @@ impl Publisher {
                         .entry(addr_shard(s.addr))
                         .or_default()
                         .push((s.addr, None));
+                    for r in s.routes.iter() {
+                        // Only if still ours: another session may have taken it over in
+                        // this same publish.
+                        let key = route_key(r);
+                        if self.routes.get(&key) == Some(&s.addr) {
+                            self.routes.remove(&key);
+                            routes_changed = true;
+                        }
+                    }
                 }
             }
             match spec {
                 Some(spec) => {
+                    for s in &spec.sessions {
+                        for r in s.routes.iter() {
+                            self.routes.insert(route_key(r), s.addr);
+                            routes_changed = true;
+                        }
+                    }
                     let view = Arc::new(PeerView {
                         id,
                         tuple: spec.tuple,
@@ -439,6 +533,11 @@ impl Publisher {
                     self.last.remove(&id);
                 }
             }
+        }
+        if routes_changed {
+            self.shared
+                .routes
+                .store(Arc::new(Routes::build(&self.routes)));
         }
         let mut dead_in = Vec::new();
         let mut dead_out = Vec::new();

@@ -83,6 +83,7 @@ struct Fixture {
     activity: Arc<Activity>,
     rng: rand_chacha::ChaCha20Rng,
     policer: Option<Arc<police::Policer>>,
+    routes: Arc<[ipnetwork::Ipv4Network]>,
 }
 
 fn spec(f: &Fixture, mtu: u16, mss: Option<u16>) -> PeerSpec {
@@ -104,6 +105,7 @@ fn spec(f: &Fixture, mtu: u16, mss: Option<u16>) -> PeerSpec {
             mss,
             counters: Arc::clone(&f.counters),
             policer: f.policer.clone(),
+            routes: Arc::clone(&f.routes),
         }],
         activity: Arc::clone(&f.activity),
     }
@@ -122,6 +124,7 @@ fn fixture(mtu: u16, mss: Option<u16>) -> Fixture {
         activity: Arc::default(),
         rng: rand_chacha::ChaCha20Rng::from_seed([1; 32]),
         policer: None,
+        routes: Arc::new([]),
     };
     let s = spec(&f, mtu, mss);
     f.publisher.publish(vec![(1, Some(s))]);
@@ -631,4 +634,124 @@ fn a_packet_answered_with_icmp_is_not_charged() {
         );
     }
     assert_eq!(f.plane.stats().policed, 0);
+}
+
+fn net(s: &str) -> ipnetwork::Ipv4Network {
+    s.parse().unwrap()
+}
+
+/// A packet from the LAN to `dst`.
+fn to(dst: Ipv4Addr) -> Vec<u8> {
+    let mut p = ipv4(Ipv4Addr::new(192, 168, 100, 5), 100, 17, false);
+    p[12..16].copy_from_slice(&[172, 20, 0, 9]);
+    p[16..20].copy_from_slice(&dst.octets());
+    let mut v = wire::ip::ipv4::Packet::new_unchecked(&mut p[..]);
+    v.fill_checksum();
+    p
+}
+
+/// The SPI of what `outbound` sealed for `dst`, or `None` when it dropped the packet.
+fn sealed_spi(f: &mut Fixture, dst: Ipv4Addr) -> Option<u32> {
+    let mut batch = Batch::new();
+    match f.plane.outbound(t0(), &to(dst), &mut batch, &mut f.rng) {
+        Outbound::Sealed(1) => {
+            let (_, bytes) = batch.iter().next()?;
+            Some(u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?))
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn routed_networks_go_to_their_session_by_longest_prefix_after_the_exact_address() {
+    let mut f = fixture(1400, None);
+    f.routes = Arc::new([net("192.168.0.0/16"), net("172.16.4.0/22")]);
+    let s = spec(&f, 1400, None);
+    // A second peer: address 10.99.0.3, the more specific 192.168.50.0/24 behind it.
+    const ADDR2: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 3);
+    let mut other = spec(&f, 1400, None);
+    other.id = 2;
+    other.inbound = vec![(Arc::new(sa(0x1002, esp::Direction::Inbound, 3)), true)];
+    other.outbound = Some((Arc::new(sa(0x2002, esp::Direction::Outbound, 4)), 0x1002));
+    other.activity = Arc::default();
+    other.sessions[0].addr = ADDR2;
+    other.sessions[0].counters = Arc::default();
+    other.sessions[0].routes = Arc::new([net("192.168.50.0/24")]);
+    f.publisher
+        .publish(vec![(1, Some(s)), (2, Some(other.clone()))]);
+
+    assert_eq!(sealed_spi(&mut f, ADDR), Some(0x2001), "the exact address");
+    assert_eq!(sealed_spi(&mut f, ADDR2), Some(0x2002));
+    assert_eq!(
+        sealed_spi(&mut f, Ipv4Addr::new(192, 168, 7, 1)),
+        Some(0x2001)
+    );
+    assert_eq!(
+        sealed_spi(&mut f, Ipv4Addr::new(192, 168, 50, 7)),
+        Some(0x2002),
+        "the longer prefix wins"
+    );
+    assert_eq!(
+        sealed_spi(&mut f, Ipv4Addr::new(172, 16, 7, 255)),
+        Some(0x2001)
+    );
+    assert_eq!(sealed_spi(&mut f, Ipv4Addr::new(172, 16, 8, 0)), None);
+    assert_eq!(sealed_spi(&mut f, Ipv4Addr::new(10, 99, 0, 4)), None);
+    assert_eq!(f.plane.stats().no_session, 2);
+
+    // Peer 2 leaves: its network falls back to the shorter one of peer 1.
+    f.publisher.publish(vec![(2, None)]);
+    assert_eq!(
+        sealed_spi(&mut f, Ipv4Addr::new(192, 168, 50, 7)),
+        Some(0x2001)
+    );
+    // Peer 1's session loses its routes: only its own address is left.
+    f.routes = Arc::new([]);
+    let s = spec(&f, 1400, None);
+    f.publisher.publish(vec![(1, Some(s))]);
+    assert_eq!(sealed_spi(&mut f, Ipv4Addr::new(192, 168, 7, 1)), None);
+    assert_eq!(sealed_spi(&mut f, ADDR), Some(0x2001));
+    assert!(f.plane.shared.routes.load().is_empty());
+}
+
+#[test]
+fn a_route_handed_from_one_session_to_another_in_one_publish_stays_with_the_new_one() {
+    let mut f = fixture(1400, None);
+    f.routes = Arc::new([net("192.168.50.0/24")]);
+    let s = spec(&f, 1400, None);
+    f.publisher.publish(vec![(1, Some(s))]);
+    let mut other = spec(&f, 1400, None);
+    other.id = 2;
+    other.inbound = vec![(Arc::new(sa(0x1002, esp::Direction::Inbound, 3)), true)];
+    other.outbound = Some((Arc::new(sa(0x2002, esp::Direction::Outbound, 4)), 0x1002));
+    other.sessions[0].addr = Ipv4Addr::new(10, 99, 0, 3);
+    // The new holder is published before the old one's removal.
+    f.publisher.publish(vec![(2, Some(other)), (1, None)]);
+    assert_eq!(
+        sealed_spi(&mut f, Ipv4Addr::new(192, 168, 50, 1)),
+        Some(0x2002)
+    );
+}
+
+#[test]
+fn a_client_may_send_from_its_routed_networks_and_nowhere_else() {
+    let mut f = fixture(1400, None);
+    f.routes = Arc::new([net("192.168.50.0/24")]);
+    let s = spec(&f, 1400, None);
+    f.publisher.publish(vec![(1, Some(s))]);
+    let t = tuple();
+    for (src, ok) in [
+        (ADDR, true),
+        (Ipv4Addr::new(192, 168, 50, 9), true),
+        (Ipv4Addr::new(192, 168, 50, 255), true),
+        (Ipv4Addr::new(192, 168, 51, 1), false),
+        (Ipv4Addr::new(10, 99, 0, 3), false),
+    ] {
+        let ip = ipv4(src, 60, 17, false);
+        let mut p = client_packet(&f.client, &ip_frame(&ip), &mut f.rng);
+        let got = f.plane.inbound_udp(t0(), t.local, t.remote, &mut p);
+        assert_eq!(matches!(got, Inbound::Tun(_)), ok, "{src}: {got:?}");
+    }
+    assert_eq!(f.plane.stats().spoofed, 2);
+    assert_eq!(f.counters.inbound.get().0, 3);
 }

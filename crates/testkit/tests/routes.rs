@@ -1,0 +1,261 @@
+//! Networks behind a client (users.yaml `routes`, RADIUS Framed-Route) end to end: the LAN
+//! reaches an address of a client's routed network through `server::Server`, the client may
+//! send from that network and no other client may, a second session claiming an overlapping
+//! network does not get it, and the network goes with the session.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use ipnetwork::Ipv4Network;
+use ppp::{AuthProtocol, AuthResponse, AuthVerdict, FramedRoute};
+use server::{Event, KickTarget};
+use testkit::{ClientId, Profile, World, WorldConfig, packet};
+
+const LAN_HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 100, 5);
+/// An address of the network behind alice's client.
+const BRANCH_HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 7);
+const CONNECT_LIMIT: Duration = Duration::from_secs(120);
+
+#[allow(clippy::disallowed_methods)] // The world's time origin; the world moves it virtually.
+fn base() -> Instant {
+    Instant::now()
+}
+
+const USERS: &str = "\
+users:
+  - name: alice
+    password: alice-pass
+    routes: [192.168.50.0/24]
+  - name: bob
+    password: bob-pass
+";
+
+fn world(extra: &str) -> World {
+    World::new(
+        WorldConfig {
+            extra_server_yaml: extra.to_owned(),
+            users_yaml: USERS.to_owned(),
+            ..WorldConfig::default()
+        },
+        base(),
+    )
+    .expect("world config is valid")
+}
+
+fn connect(w: &mut World, user: &str, last_octet: u8, auth: Option<AuthProtocol>) -> ClientId {
+    let mut profile = Profile::windows_10();
+    if let Some(a) = auth {
+        profile.auth_protocols = vec![a];
+    }
+    let id = w.add_client(
+        profile,
+        Ipv4Addr::new(192, 168, 1, last_octet),
+        true,
+        user,
+        &format!("{user}-pass"),
+    );
+    w.connect(id).unwrap();
+    id
+}
+
+fn wait_up(w: &mut World, id: ClientId) {
+    let up = w.run_until(|w| w.client(id).is_up(), CONNECT_LIMIT);
+    assert!(up, "the client did not come up: {:#?}", w.events());
+}
+
+fn net(s: &str) -> Ipv4Network {
+    s.parse().unwrap()
+}
+
+fn udp(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    packet::udp_packet(
+        SocketAddrV4::new(src, 40000),
+        SocketAddrV4::new(dst, 9),
+        b"branch office",
+    )
+}
+
+/// Whether a packet the LAN sends to `dst` reaches client `id`.
+fn lan_reaches(w: &mut World, id: ClientId, dst: Ipv4Addr) -> bool {
+    while w.client_mut(id).poll_ip().is_some() {}
+    w.lan_send(&udp(LAN_HOST, dst));
+    w.run_for(Duration::from_millis(200));
+    let mut got = false;
+    while let Some(p) = w.client_mut(id).poll_ip() {
+        got |= packet::addresses(&p) == Some((LAN_HOST, dst));
+    }
+    got
+}
+
+/// Whether a packet client `id` sends from `src` reaches the LAN.
+fn reaches_lan(w: &mut World, id: ClientId, src: Ipv4Addr) -> bool {
+    w.take_lan();
+    w.send_ip(id, &udp(src, LAN_HOST)).unwrap();
+    w.run_for(Duration::from_millis(200));
+    w.take_lan()
+        .iter()
+        .any(|p| packet::addresses(p) == Some((src, LAN_HOST)))
+}
+
+fn up_routes(w: &World, user: &str) -> Vec<Ipv4Network> {
+    w.events()
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::SessionUp {
+                user: u, routes, ..
+            } if u == user => Some(routes.clone()),
+            _ => None,
+        })
+        .expect("the user's SessionUp")
+}
+
+#[test]
+fn a_users_yaml_route_carries_the_branch_network_both_ways_while_the_session_is_up() {
+    let mut w = world("");
+    let a = connect(&mut w, "alice", 10, None);
+    let b = connect(&mut w, "bob", 11, None);
+    wait_up(&mut w, a);
+    wait_up(&mut w, b);
+    assert_eq!(up_routes(&w, "alice"), vec![net("192.168.50.0/24")]);
+    assert_eq!(up_routes(&w, "bob"), vec![]);
+    let row = |w: &World, user: &str| {
+        w.snapshot()
+            .sessions
+            .into_iter()
+            .find(|s| s.user == user)
+            .expect("the user's session")
+    };
+    assert_eq!(row(&w, "alice").routes, ["192.168.50.0/24"]);
+    assert!(row(&w, "bob").routes.is_empty());
+
+    assert!(lan_reaches(&mut w, a, BRANCH_HOST), "to the branch network");
+    assert!(!lan_reaches(&mut w, b, BRANCH_HOST));
+    assert!(!lan_reaches(&mut w, a, Ipv4Addr::new(192, 168, 51, 7)));
+    assert!(
+        reaches_lan(&mut w, a, BRANCH_HOST),
+        "from the branch network"
+    );
+    // Bob may not send as the branch network: the anti-spoofing check drops it.
+    let spoofed = w.server().data_plane().stats().spoofed;
+    assert!(!reaches_lan(&mut w, b, Ipv4Addr::new(192, 168, 50, 8)));
+    assert_eq!(w.server().data_plane().stats().spoofed, spoofed + 1);
+
+    // The network goes with alice's session.
+    let now = w.now();
+    assert_eq!(
+        w.server_mut()
+            .kick(now, &KickTarget::User("alice".into()))
+            .len(),
+        1
+    );
+    let down = w.run_until(
+        |w| {
+            w.events().iter().any(|e| {
+                matches!(e, Event::SessionDown { user: Some(u), routes, .. }
+                    if u == "alice" && *routes == [net("192.168.50.0/24")])
+            })
+        },
+        Duration::from_secs(30),
+    );
+    assert!(down, "{:#?}", w.events());
+    assert!(!lan_reaches(&mut w, b, BRANCH_HOST));
+    assert!(!lan_reaches(&mut w, a, BRANCH_HOST));
+}
+
+/// A remote verifier's Framed-Route: granted when free, refused (first wins) when another
+/// session holds an overlapping network, refused when it names a gateway other than the
+/// session's address.
+#[test]
+fn framed_routes_are_granted_unless_another_session_holds_the_network() {
+    let mut w = world("ppp:\n  auth: [chap]\n");
+    w.server_mut().set_remote_auth(true);
+    // alice is checked by the verifier too; it grants her users.yaml's network.
+    let a = connect(&mut w, "alice", 10, Some(AuthProtocol::Chap));
+    answer(
+        &mut w,
+        "alice",
+        &[FramedRoute {
+            network: Ipv4Addr::new(192, 168, 50, 0),
+            prefix_len: 24,
+            gateway: None,
+        }],
+    );
+    wait_up(&mut w, a);
+    assert_eq!(up_routes(&w, "alice"), vec![net("192.168.50.0/24")]);
+
+    let b = connect(&mut w, "bob", 11, Some(AuthProtocol::Chap));
+    answer(
+        &mut w,
+        "bob",
+        &[
+            // Inside alice's network: refused.
+            FramedRoute {
+                network: Ipv4Addr::new(192, 168, 50, 128),
+                prefix_len: 25,
+                gateway: None,
+            },
+            // A gateway that is not bob's address: refused.
+            FramedRoute {
+                network: Ipv4Addr::new(172, 17, 0, 0),
+                prefix_len: 16,
+                gateway: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            },
+            FramedRoute {
+                network: Ipv4Addr::new(172, 16, 0, 0),
+                prefix_len: 16,
+                gateway: None,
+            },
+        ],
+    );
+    wait_up(&mut w, b);
+    assert_eq!(up_routes(&w, "bob"), vec![net("172.16.0.0/16")]);
+    assert!(lan_reaches(&mut w, a, Ipv4Addr::new(192, 168, 50, 200)));
+    assert!(!lan_reaches(&mut w, b, Ipv4Addr::new(192, 168, 50, 200)));
+    assert!(lan_reaches(&mut w, b, Ipv4Addr::new(172, 16, 9, 9)));
+    assert!(!lan_reaches(&mut w, b, Ipv4Addr::new(172, 17, 9, 9)));
+}
+
+/// Answers the pending CHAP login of `user` with an Accept carrying `routes`.
+fn answer(w: &mut World, user: &str, routes: &[FramedRoute]) {
+    let asked = w.run_until(
+        |w| {
+            w.events()
+                .iter()
+                .any(|e| matches!(e, Event::AuthRequest { request, .. } if request.user == user))
+        },
+        CONNECT_LIMIT,
+    );
+    assert!(asked, "{:#?}", w.events());
+    let (session, ticket, request) = w
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            Event::AuthRequest {
+                session,
+                ticket,
+                request,
+                ..
+            } if request.user == user => Some((*session, *ticket, (**request).clone())),
+            _ => None,
+        })
+        .expect("an AuthRequest");
+    let AuthResponse::Chap {
+        challenge,
+        response,
+    } = &request.response
+    else {
+        panic!("CHAP was asked for: {:?}", request.response);
+    };
+    let password = format!("{user}-pass");
+    let right = crypto::chap::md5_response(request.identifier, password.as_bytes(), challenge);
+    assert_eq!(right, **response);
+    let accept = routes
+        .iter()
+        .fold(ppp::Accept::new(), |a, r| a.with_route(*r));
+    let now = w.now();
+    assert!(
+        w.server_mut()
+            .auth_verdict(now, session, ticket, AuthVerdict::Accept(accept))
+    );
+}
