@@ -574,7 +574,8 @@ flood_prepare() {
 }
 # j. RADIUS (l2tpd-rs only): FreeRADIUS on the LAN host decides the logins, receives the accounting, and asks for
 # a disconnect (RFC 5176). j1 (XP profile) logs in as a RADIUS user with MS-CHAPv2 and must get exactly the
-# Framed-IP-Address; j3 gives that user a wrong password and must fail with 691 (the server logs FreeRADIUS's
+# Framed-IP-Address, and its Framed-Route must be routed into the TUN device until its session ends; j3 gives
+# that user a wrong password and must fail with 691 (the server logs FreeRADIUS's
 # reject); j2 is a RADIUS user with Mikrotik-Rate-Limit 1M/1M whose UDP upload at 3 Mbit/s must arrive at the
 # limit +-15 % (a TCP upload is measured and reported too). Once FreeRADIUS has an Interim-Update for j1's
 # session, radclient sends a Disconnect-Request naming j1's user: the answer must be Disconnect-ACK, j1's link
@@ -586,10 +587,11 @@ J_CLASS=it-class-ralice
 J_RATE_BPS=1000000
 J_RATE_SLACK_PCT=15
 J_INTERIM_WAIT=150
+J_FRAMED_ROUTE=192.168.77.0/24
 j_users() {
     USERS[ralice]=Ralice-pw-6 USERS[rbob]=Rbob-pw-7
-    printf 'ralice\tCleartext-Password := "%s"\n\tFramed-IP-Address = %s,\n\tClass = "%s",\n\tAcct-Interim-Interval = 60,\n\tMessage-Authenticator := 0x00\n' \
-        "${USERS[ralice]}" "$J_FRAMED_IP" "$J_CLASS"
+    printf 'ralice\tCleartext-Password := "%s"\n\tFramed-IP-Address = %s,\n\tFramed-Route = "%s",\n\tClass = "%s",\n\tAcct-Interim-Interval = 60,\n\tMessage-Authenticator := 0x00\n' \
+        "${USERS[ralice]}" "$J_FRAMED_IP" "$J_FRAMED_ROUTE" "$J_CLASS"
     printf 'rbob\tCleartext-Password := "%s"\n\tMikrotik-Rate-Limit = "1M/1M",\n\tMessage-Authenticator := 0x00\n' "${USERS[rbob]}"
 }
 scn_j() {
@@ -612,6 +614,11 @@ scn_j() {
     [ "$ip" = "$J_FRAMED_IP" ] || fail_scn "j1: address $ip, expected the Framed-IP-Address $J_FRAMED_IP" || return 1
     log "  j1: connect in $(guest_get j1 connect_secs_1)s, address $ip (Framed-IP-Address)"
     note_connect "$(guest_get j1 connect_secs_1)"
+    # Framed-Route: the network behind j1 is routed into the TUN device while its session is up.
+    out=$(ip -n "$NS_SRV" route show "$J_FRAMED_ROUTE")
+    echo "$out" | grep -q 'dev l2tp0' ||
+        fail_scn "no kernel route for j1's Framed-Route $J_FRAMED_ROUTE into l2tp0 (ip route: '$out')" || return 1
+    log "  j1: Framed-Route $J_FRAMED_ROUTE routed into l2tp0"
     check_connected j2 || return 1
     guest_signal j1 go
     guest_signal j2 go
@@ -654,6 +661,9 @@ scn_j() {
     [ "$(echo "$sessions" | cut -f1 | tr '\n' ' ')" = "rbob " ] ||
         fail_scn "after the Disconnect-Request the server lists: $(echo "$sessions" | tr '\t\n' ' ;'), expected only rbob" || return 1
     log "  Disconnect-Request for ralice: Disconnect-ACK; j1's link went down; rbob stays"
+    for i in $(seq 1 10); do [ -z "$(ip -n "$NS_SRV" route show "$J_FRAMED_ROUTE")" ] && break; sleep 1; done
+    [ -z "$(ip -n "$NS_SRV" route show "$J_FRAMED_ROUTE")" ] ||
+        fail_scn "the kernel route for $J_FRAMED_ROUTE is still there after j1's session ended" || return 1
     # The Stop record.
     for i in $(seq 1 30); do radius_records "$sid" | grep -q '^Stop ' && break; sleep 1; done
     rec=$(radius_records "$sid" | grep '^Stop ' | head -1)
