@@ -56,7 +56,7 @@ mod tests {
 
     #[test]
     fn future_deadlines_move_to_the_next_grid_point() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let grid = Grid::new(t0, ms(50));
         assert_eq!(grid.wake_at(t0 + ms(1), t0), t0 + ms(50));
         assert_eq!(grid.wake_at(t0 + ms(49), t0), t0 + ms(50));
@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn deadlines_in_one_slot_share_a_wake_up() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let grid = Grid::new(t0, SLOT);
         let now = t0 + ms(1_000);
         let wakes: std::collections::BTreeSet<Instant> =
@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn a_reached_deadline_is_due_at_once() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let grid = Grid::new(t0, ms(50));
         let now = t0 + ms(120);
         assert_eq!(grid.wake_at(t0 + ms(110), now), t0 + ms(110));
@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn a_zero_slot_keeps_deadlines() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         let grid = Grid::new(t0, Duration::ZERO);
         assert_eq!(grid.wake_at(t0 + ms(7), t0), t0 + ms(7));
     }
