@@ -1,14 +1,16 @@
 #!/bin/bash
 # Performance and scale of l2tpd-rs, and of SoftEther for comparison (see BENCHMARKS.md).
 #
-#   bench/run.sh [--quick | --smoke] [--server l2tpd-rs|softether|both] [--out DIR]
+#   bench/run.sh [--quick | --smoke] [--server l2tpd-rs|softether|both] [--modes LIST] [--workers LIST]
+#                [--out DIR]
 #
 # Builds the release binaries, creates its own network namespaces, and for each server (l2tpd-rs with
 # `workers: 1` and `workers: 2`, SoftEther) runs l2tpd-load's connect, hold and throughput modes against a
 # freshly started server, then `openssl speed` for the same ciphers, and prints the tables (also written to
 # DIR/report.md, with every run's JSON line in DIR/results.jsonl). --quick runs every mode at a small scale;
 # --smoke (CI) runs a few hundred sessions and a few seconds of traffic against l2tpd-rs only and fails on any
-# error, never on speed. Must run as root.
+# error, never on speed. --modes (comma-separated, of connect, hold, throughput) runs only those modes, and
+# --workers (comma-separated, e.g. 1) only those `workers:` settings of l2tpd-rs. Must run as root.
 set -uo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,8 +26,10 @@ CACHE_DIR=${IT_CACHE_DIR:-/var/cache/l2tpd-rs-integration}
 SCALE=full
 SERVERS=both
 OUT=
+MODES="connect hold throughput"
+ONLY_WORKERS=
 usage() {
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 while [ $# -gt 0 ]; do
@@ -34,6 +38,8 @@ while [ $# -gt 0 ]; do
     --smoke) SCALE=smoke; SERVERS=l2tpd-rs; shift ;;
     --server) SERVERS=${2:?}; shift 2 ;;
     --out) OUT=${2:?}; shift 2 ;;
+    --modes) MODES=${2:?}; MODES=${MODES//,/ }; shift 2 ;;
+    --workers) ONLY_WORKERS=${2:?}; ONLY_WORKERS=${ONLY_WORKERS//,/ }; shift 2 ;;
     -h | --help) usage ;;
     *) echo "unknown argument: $1" >&2; usage ;;
     esac
@@ -43,6 +49,14 @@ both) SERVERS="l2tpd-rs softether" ;;
 l2tpd-rs | softether) ;;
 *) echo "--server must be l2tpd-rs, softether or both" >&2; exit 2 ;;
 esac
+for m in $MODES; do
+    case $m in
+    connect | hold | throughput) ;;
+    *) echo "--modes takes connect, hold and throughput, not $m" >&2; exit 2 ;;
+    esac
+done
+# wants_mode MODE: whether --modes includes MODE.
+wants_mode() { case " $MODES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh must run as root (network namespaces, TUN)" >&2; exit 2; }
 
 # ---- scale -------------------------------------------------------------------------------------------------
@@ -68,6 +82,7 @@ smoke)
     WORKERS="2" TP_ESP="aes128-sha1" TP_DIRS="both" SUITES="xp-modp1024 win10-ecp384"
     ;;
 esac
+[ -n "$ONLY_WORKERS" ] && WORKERS=$ONLY_WORKERS
 
 # No server may grow past this (l2tpd-load stops adding clients): the machine is shared.
 RSS_LIMIT_MIB=${BENCH_RSS_LIMIT_MIB:-6144}
@@ -175,6 +190,7 @@ bench_server() {
     next_sources() { net=$((net + 1)); sources=10.201.$(( (net % 16) * 16 )).0/20; }
 
     for suite in $SUITES; do
+        wants_mode connect || break
         n=$CONNECT_N_SLOW rate=$CONNECT_RATE_SLOW
         [ "$suite" = xp-modp1024 ] && n=$CONNECT_N rate=$CONNECT_RATE
         # Measure connects with both worker settings only for the suites of the targets.
@@ -193,7 +209,7 @@ bench_server() {
             --concurrency "$CONNECT_CONC" "${extra[@]}"
         server_stop
     done
-    if [ "$kind" = softether ]; then
+    if [ "$kind" = softether ] && wants_mode connect; then
         # SoftEther fails most connects offered at l2tpd-rs's rate (its PPP waits for SecureNAT's DHCP, which
         # falls behind): measure it also at a rate it can follow, and compare with its better result.
         name=$SERVER_NAME-connect-xp-modp1024-slow
@@ -210,7 +226,9 @@ bench_server() {
     name=$SERVER_NAME-hold
     local hold_rate=$HOLD_RATE
     [ "$kind" = softether ] && hold_rate=$SE_SLOW_RATE
-    if start_server "$kind" "$base/$name" "$workers"; then
+    if ! wants_mode hold; then
+        :
+    elif start_server "$kind" "$base/$name" "$workers"; then
         next_sources
         run_load "$name" hold --suite xp-modp1024 --sources "$sources" --clients "$HOLD_N" --rate "$hold_rate" \
             --concurrency "$CONNECT_CONC" --duration "$HOLD_T" --connect-timeout 120
@@ -220,6 +238,7 @@ bench_server() {
     fi
 
     for esp in $TP_ESP; do
+        wants_mode throughput || break
         suite=strongswan-aes
         [ "$esp" = 3des-sha1 ] && suite=xp-modp1024
         for dir in $TP_DIRS; do
@@ -247,7 +266,7 @@ for server in $SERVERS; do
 done
 
 # ---- the crypto ceiling, in the same run -------------------------------------------------------------------
-if [ "$SCALE" != smoke ]; then
+if [ "$SCALE" != smoke ] && wants_mode throughput; then
     log "openssl speed (1400-byte buffers, 3 s each)"
     {
         for alg in aes-128-cbc aes-256-cbc des-ede3-cbc; do

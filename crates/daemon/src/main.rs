@@ -38,6 +38,7 @@ mod reload;
 mod remote_auth;
 mod run;
 mod status;
+mod tick;
 mod workers;
 
 /// The configuration file used when `--config` is not given and it exists: a source checkout's

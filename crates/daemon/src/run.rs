@@ -6,9 +6,11 @@
 //! [`Server::poll_timeout`] (and the RADIUS client's `poll_timeout`), control-socket requests,
 //! answers on the RADIUS socket (with `radius:`, see [`crate::remote_auth`]), Disconnect and
 //! CoA requests (with `radius.dynamic_authorization`, see [`crate::dynauth`]), a 2-second
-//! users-file poll and the signals. After every input it drains [`Server::poll_transmit`] and
-//! [`Server::poll_event`]; logins the server hands out go to RADIUS, and its verdicts back to
-//! the server in the same drain.
+//! users-file poll and the signals. A turn takes up to [`INPUTS_PER_TURN`] queued inputs from
+//! one channel; after every turn it drains [`Server::poll_transmits`] (sent together, with
+//! `sendmmsg`) and [`Server::poll_event`]; logins the server hands out go to RADIUS, and its
+//! verdicts back to the server in the same drain. The `Sleep` wakes on the grid of
+//! [`crate::tick`], so the keepalive timers of many sessions share a turn.
 //!
 //! SIGHUP, `reload-users` on the control socket, or a change of the users file seen by the
 //! periodic check reloads users.yaml: read once, checked whole, applied only when valid; a bad
@@ -53,6 +55,7 @@ use crate::logging::LogFormat;
 use crate::notify::Notifier;
 use crate::reload::UsersWatch;
 use crate::remote_auth::{self, RemoteAuth};
+use crate::tick;
 
 /// How long a shutdown may take to send its Delete/StopCCN messages.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -62,6 +65,11 @@ const USERS_POLL: Duration = Duration::from_secs(2);
 
 /// Depth of each of the owner's input channels (hand-offs, and IKE).
 const CHANNEL_DEPTH: usize = 1024;
+
+/// Inputs the owner takes from one channel in one turn before it sends what they produced:
+/// keepalive answers that arrive together are handled together, and the datagrams they
+/// cause leave together.
+const INPUTS_PER_TURN: usize = 64;
 
 /// The sockets and TUN queues made for the worker threads, handed to them once the server
 /// exists.
@@ -608,7 +616,12 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     users_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let sleep = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(sleep);
-    let mut buf = Vec::with_capacity(datapath::MAX_PACKET);
+    let mut out = Outbox {
+        batch: server::Batch::new(),
+        sender: tun::SendBatch::new(datapath::BATCH),
+    };
+    let grid = tick::Grid::new(clock::now(), tick::SLOT);
+    let mut armed_at: Option<Instant> = None;
     let mut radius_buf = vec![0u8; remote_auth::MAX_RADIUS_PACKET];
     let mut dynauth_buf = vec![0u8; remote_auth::MAX_RADIUS_PACKET];
 
@@ -659,30 +672,32 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
             (Some(t), Some(d)) => Some(t.min(d)),
             (t, d) => t.or(d),
         };
-        if let Some(w) = wake {
+        // On the grid, so that the deadlines of many sessions share one wake-up.
+        let wake = wake.map(|w| grid.wake_at(w, clock::now()));
+        if let Some(w) = wake
+            && armed_at != Some(w)
+        {
             sleep.as_mut().reset(tokio::time::Instant::from_std(w));
+            armed_at = Some(w);
         }
         let armed = wake.is_some();
 
         tokio::select! {
             // Authenticated clients and the admin first, strangers' IKE after.
             biased;
-            Some(input) = control_rx.recv() => match input {
-                Input::Decrypted { handoff, data } => {
-                    server.handle_decrypted(clock::now(), &handoff, &data);
+            Some(input) = control_rx.recv() => {
+                let mut input = Some(input);
+                let mut taken = 0;
+                while let Some(i) = input.take() {
+                    owner_input(&mut rt, &mut server, &path, &owner, &counters, i);
+                    taken += 1;
+                    if taken < INPUTS_PER_TURN {
+                        input = control_rx.try_recv().ok();
+                    }
                 }
-                Input::Wake => {
-                    owner.wake_queued.store(false, std::sync::atomic::Ordering::Release);
-                    server.handle_timeout(clock::now());
-                }
-                Input::Control(req, reply) => {
-                    let response = handle_control(&mut rt, &mut server, &path, &counters, req);
-                    let _ = reply.send(response);
-                }
-                Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),
-                Input::Esp { local, remote, data } => server.handle_esp(clock::now(), local, remote, &data),
             },
             () = &mut sleep, if armed => {
+                armed_at = None;
                 let now = clock::now();
                 server.handle_timeout(now);
                 if let Some(r) = rt.radius.as_mut() {
@@ -711,10 +726,20 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
                 }
                 Err(e) => debug!("Dynamic Authorization socket: {e}"),
             },
-            Some(input) = ike_rx.recv() => match input {
-                Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),
-                Input::Esp { local, remote, data } => server.handle_esp(clock::now(), local, remote, &data),
-                _ => {}
+            Some(input) = ike_rx.recv() => {
+                let mut input = Some(input);
+                let mut taken = 0;
+                while let Some(i) = input.take() {
+                    match i {
+                        Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),
+                        Input::Esp { local, remote, data } => server.handle_esp(clock::now(), local, remote, &data),
+                        _ => {}
+                    }
+                    taken += 1;
+                    if taken < INPUTS_PER_TURN {
+                        input = ike_rx.try_recv().ok();
+                    }
+                }
             },
             accepted = rt.control.accept(), if shutdown_deadline.is_none() => match accepted {
                 Ok((stream, _)) => spawn_control(stream, control_tx.clone()),
@@ -739,7 +764,7 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
                 shutdown_deadline = Some(clock::now() + SHUTDOWN_GRACE);
             },
         }
-        drain(&mut rt, &path, &mut server, &mut buf).await;
+        drain(&mut rt, &path, &mut server, &mut out).await;
         if shutdown_deadline.is_some() && !accounting_off_sent {
             // After the Stops of the sessions the shutdown ended (queued by the drain).
             accounting_off_sent = true;
@@ -977,12 +1002,57 @@ fn kernel_routes(rt: &Runtime, add: bool, routes: &[ipnetwork::Ipv4Network], use
     }
 }
 
+/// One input from the owner's hand-off channel.
+fn owner_input(
+    rt: &mut Runtime,
+    server: &mut Server,
+    path: &Lane,
+    owner: &Owner,
+    counters: &datapath::Counters,
+    input: Input,
+) {
+    match input {
+        Input::Decrypted { handoff, data } => {
+            server.handle_decrypted(clock::now(), &handoff, &data);
+        }
+        Input::Wake => {
+            owner
+                .wake_queued
+                .store(false, std::sync::atomic::Ordering::Release);
+            server.handle_timeout(clock::now());
+        }
+        Input::Control(req, reply) => {
+            let response = handle_control(rt, server, path, counters, req);
+            let _ = reply.send(response);
+        }
+        Input::Udp {
+            local,
+            remote,
+            data,
+        } => server.handle_udp(clock::now(), local, remote, &data),
+        Input::Esp {
+            local,
+            remote,
+            data,
+        } => server.handle_esp(clock::now(), local, remote, &data),
+    }
+}
+
+/// What the owner sends after a turn, and the headers to send it with; kept between turns.
+struct Outbox {
+    batch: server::Batch,
+    sender: tun::SendBatch,
+}
+
 /// Sends everything the server has queued and handles its events; logins go to RADIUS, whose
-/// requests are sent and whose verdicts go back to the server (until neither has more).
-async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, buf: &mut Vec<u8>) {
+/// requests are sent and whose verdicts go back to the server (until neither has more). The
+/// datagrams of a turn leave together: consecutive ones from the same socket in one
+/// `sendmmsg` call.
+async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, out: &mut Outbox) {
     loop {
-        while let Some(t) = server.poll_transmit(buf) {
-            datapath::send(path, t, buf).await;
+        out.batch.clear();
+        if server.poll_transmits(&mut out.batch) > 0 {
+            datapath::send_batch(path, &out.batch, &mut out.sender).await;
         }
         // Sessions and refusals: the server has logged them already; they are counted for the
         // metrics, start the session hooks, and key log lines are written; logins go to RADIUS.

@@ -764,6 +764,17 @@ impl Server {
         Some(transmit)
     }
 
+    /// Appends every queued datagram and packet to `batch`, in order, and returns how many:
+    /// what one input (a timer turn that sends many keepalives, say) produced can then leave
+    /// together, consecutive UDP datagrams from one socket in one `sendmmsg` call.
+    pub fn poll_transmits(&mut self, batch: &mut Batch) -> usize {
+        let n = self.out.len();
+        for (transmit, payload) in self.out.drain(..) {
+            batch.push_copy(transmit, &payload);
+        }
+        n
+    }
+
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {

@@ -361,6 +361,8 @@ pub struct World {
     events: Vec<Event>,
     stats: NetStats,
     scratch: Vec<u8>,
+    /// What the server sends, taken a turn at a time.
+    out: server::Batch,
     steps_at_instant: u32,
     drop_filter: Option<DropFilter>,
     tap: Option<Vec<TapRecord>>,
@@ -406,6 +408,7 @@ impl World {
             events: Vec::new(),
             stats: NetStats::default(),
             scratch: Vec::with_capacity(2048),
+            out: server::Batch::new(),
             steps_at_instant: 0,
             drop_filter: None,
             tap: None,
@@ -743,10 +746,16 @@ impl World {
         loop {
             let mut moved = false;
             let mut buf = std::mem::take(&mut self.scratch);
-            while let Some(t) = self.server.poll_transmit(&mut buf) {
+            // All at once, as the daemon takes them.
+            let mut out = std::mem::take(&mut self.out);
+            out.clear();
+            if self.server.poll_transmits(&mut out) > 0 {
                 moved = true;
-                self.route_from_server(t, &buf);
+                for (t, payload) in out.iter() {
+                    self.route_from_server(t, payload);
+                }
             }
+            self.out = out;
             while let Some(e) = self.server.poll_event() {
                 moved = true;
                 debug!(event = ?e, "server event");

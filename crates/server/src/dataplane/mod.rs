@@ -212,6 +212,13 @@ impl Batch {
             .map(|(t, r)| (*t, self.data.get(r.clone()).unwrap_or_default()))
     }
 
+    /// Appends a copy of `bytes`, to be sent where `transmit` says.
+    pub fn push_copy(&mut self, transmit: Transmit, bytes: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(bytes);
+        self.items.push((transmit, start..self.data.len()));
+    }
+
     /// Appends `len` zero bytes and returns their range.
     fn reserve(&mut self, len: usize) -> Range<usize> {
         let start = self.data.len();
