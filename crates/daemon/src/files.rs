@@ -27,6 +27,9 @@ use anyhow::{Context, bail};
 use tokio::net::{UnixListener, UnixStream};
 use tracing::{info, warn};
 
+/// Held while the process umask is narrowed (see [`bind_control`]).
+static UMASK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The key log's mode.
 const KEYLOG_MODE: u32 = 0o600;
 
@@ -118,11 +121,18 @@ pub(crate) async fn bind_control(path: &Path, group: Option<&str>) -> anyhow::Re
     }
     let listener = {
         use nix::sys::stat::{Mode, umask};
-        // bind(2) creates the socket with 0777 & ~umask. Set-up runs on one thread and makes
-        // no other file meanwhile, so narrowing the process umask here is safe.
+        // bind(2) creates the socket with 0777 & ~umask. Set-up makes no other file meanwhile,
+        // so narrowing the process umask here is safe. The umask belongs to the process, not
+        // the thread: two binds at once (tests run in parallel) would each save the other's
+        // narrowed mask, and one would bind under the restored one and leave the narrowed one
+        // set for good. The lock keeps each set/bind/restore whole.
+        let held = UMASK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let old = umask(Mode::from_bits_truncate(0o777 & !CONTROL_SOCKET_MODE));
         let bound = UnixListener::bind(path);
         umask(old);
+        drop(held);
         bound.with_context(|| format!("cannot bind the control socket {shown}"))?
     };
     if let (Some(gid), Some(name)) = (gid, group) {
@@ -383,6 +393,41 @@ mod tests {
         let meta = std::fs::symlink_metadata(&path).unwrap();
         assert_eq!(meta.gid(), group_id(name).unwrap());
         assert_eq!(meta.mode() & 0o7777, 0o660);
+    }
+
+    /// Binds at once on several threads: each socket still gets 0660, and the process umask
+    /// is the one from before.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn control_sockets_bound_at_once_keep_their_mode_and_the_umask() {
+        use nix::sys::stat::{Mode, umask};
+        let current_umask = || {
+            let _held = UMASK
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let m = umask(Mode::from_bits_truncate(0o022));
+            umask(m);
+            m
+        };
+        let before = current_umask();
+        let dir = std::sync::Arc::new(Dir::new("ctl-parallel"));
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let dir = dir.clone();
+                tokio::spawn(async move {
+                    for i in 0..50 {
+                        let path = dir.path(&format!("{t}-{i}.sock"));
+                        let listener = bind_control(&path, None).await.unwrap();
+                        assert_eq!(mode(&path), 0o660, "{}", path.display());
+                        drop(listener);
+                        remove_control_socket(&path);
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(current_umask(), before);
     }
 
     #[test]

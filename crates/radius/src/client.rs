@@ -558,22 +558,10 @@ impl Client {
         if password.is_some_and(|p| p.len() > crate::attr::MAX_PASSWORD_LEN) {
             return Err(Error::ApiMisuse("User-Password over 128 octets"));
         }
-        let attributes = self.with_nas_attributes(attributes)?;
-        let req = Request {
-            body: Body::Access {
-                password: password.map(|p| Zeroizing::new(p.to_vec())),
-            },
-            attributes,
-            first_server: 0,
-            attempt: 0,
-            flight: None,
+        let body = Body::Access {
+            password: password.map(|p| Zeroizing::new(p.to_vec())),
         };
-        self.check_encodes(&req, now)?;
-        let rid = self.insert(req);
-        self.access_pending += 1;
-        self.access_waiting.push_back(rid);
-        self.pump(now);
-        Ok(rid)
+        self.submit(now, body, attributes)
     }
 
     /// Queues an Accounting-Request with `attributes`, which must hold Acct-Status-Type and
@@ -609,23 +597,11 @@ impl Client {
                 _ => true,
             })
             .collect();
-        let attributes = self.with_nas_attributes(attributes)?;
-        let req = Request {
-            body: Body::Accounting {
-                queued_at: now,
-                delay_base,
-            },
-            attributes,
-            first_server: 0,
-            attempt: 0,
-            flight: None,
+        let body = Body::Accounting {
+            queued_at: now,
+            delay_base,
         };
-        self.check_encodes(&req, now)?;
-        let rid = self.insert(req);
-        self.acct_queued += 1;
-        self.acct_waiting.insert(rid);
-        self.pump(now);
-        Ok(rid)
+        self.submit(now, body, attributes)
     }
 
     /// Forgets a request (the PPP link it was for went away). Returns whether it was pending.
@@ -889,6 +865,39 @@ impl Client {
             Kind::Auth => &mut self.auth,
             Kind::Acct => &mut self.acct,
         }
+    }
+
+    /// The common tail of the `send_*` calls: adds the NAS attributes, refuses what cannot be
+    /// encoded, records the request as pending and sends what the window allows.
+    fn submit(
+        &mut self,
+        now: Instant,
+        body: Body,
+        attributes: Vec<Attribute>,
+    ) -> Result<RequestId, Error> {
+        let attributes = self.with_nas_attributes(attributes)?;
+        let req = Request {
+            body,
+            attributes,
+            first_server: 0,
+            attempt: 0,
+            flight: None,
+        };
+        self.check_encodes(&req, now)?;
+        let kind = req.kind();
+        let rid = self.insert(req);
+        match kind {
+            Kind::Auth => {
+                self.access_pending += 1;
+                self.access_waiting.push_back(rid);
+            }
+            Kind::Acct => {
+                self.acct_queued += 1;
+                self.acct_waiting.insert(rid);
+            }
+        }
+        self.pump(now);
+        Ok(rid)
     }
 
     fn insert(&mut self, req: Request) -> RequestId {
