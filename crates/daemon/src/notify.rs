@@ -141,6 +141,14 @@ impl Notifier {
         self.watchdog.map(|w| w.every)
     }
 
+    /// How often an idle loop must wake to keep the pings on time: half the ping interval.
+    /// Waking once per interval is not enough: a wake-up that comes a moment early finds no
+    /// ping due and the next one comes a whole interval later, so two pings could be the full
+    /// `WATCHDOG_USEC` apart. Half-interval wake-ups keep them at most 3/4 of it apart.
+    pub(crate) fn watchdog_wake(&self) -> Option<Duration> {
+        self.watchdog.map(|w| w.every / 2)
+    }
+
     /// Sends one message (newline-separated assignments).
     pub(crate) fn send(&mut self, message: &str) {
         let Some((sock, addr)) = &self.link else {
@@ -287,6 +295,37 @@ mod tests {
         assert_eq!(recv(&listener), "WATCHDOG=1");
         n.watchdog(now + Duration::from_millis(1500));
         assert!(!pending(&listener));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn early_idle_wake_ups_keep_pings_within_three_quarters_of_the_timeout() {
+        let dir = temp_dir("early");
+        let path = dir.join("notify");
+        let listener = UnixDatagram::bind(&path).unwrap();
+        let now = t0();
+        // WATCHDOG_USEC 2 s: pings every 1 s, idle wake-ups every 0.5 s, each one 1 ms early.
+        let mut n = Notifier::new(path.to_str(), Some("2000000"), None, now);
+        let wake = n.watchdog_wake().unwrap();
+        assert_eq!(wake, Duration::from_millis(500));
+        let mut last_ping = None;
+        let mut longest = Duration::ZERO;
+        let mut t = now;
+        for _ in 0..40 {
+            n.watchdog(t);
+            // `pending` takes the ping it finds.
+            if pending(&listener) {
+                if let Some(l) = last_ping {
+                    longest = longest.max(t - l);
+                }
+                last_ping = Some(t);
+            }
+            t += wake - Duration::from_millis(1);
+        }
+        assert!(
+            longest <= Duration::from_millis(1500),
+            "pings {longest:?} apart with a 2 s watchdog"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

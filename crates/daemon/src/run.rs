@@ -645,7 +645,7 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     // Idle wake-ups for the watchdog; a busy loop pings from the top of every turn.
     let mut watchdog_tick = tokio::time::interval(
         rt.notifier
-            .watchdog_every()
+            .watchdog_wake()
             .unwrap_or(Duration::from_secs(3600)),
     );
     watchdog_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
