@@ -112,6 +112,8 @@ impl Identity {
     pub fn check(&self, cert: &Certificate) -> Result<(), IdentityError> {
         let sans = sans(cert);
         let found = match self {
+            // Compared as decoded names, attribute string types included: clients send their
+            // certificate's subject bytes unchanged (RFC 4945 §3.1.5).
             Self::DerAsn1Dn(n) => &cert.tbs_certificate.subject == n,
             Self::Fqdn(f) => sans.iter().any(
                 |g| matches!(g, GeneralName::DnsName(d) if d.as_str().eq_ignore_ascii_case(f)),
