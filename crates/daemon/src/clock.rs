@@ -40,3 +40,12 @@ pub(crate) fn monotonic_usec() -> Option<u64> {
     let micros = u64::try_from(ts.tv_nsec()).ok()? / 1000;
     secs.checked_mul(1_000_000)?.checked_add(micros)
 }
+
+/// Wall-clock time for certificate validity (`pki`): the one place it is read.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "certificates carry wall-clock validity; the pki crate gets it passed in"
+)]
+pub(crate) fn wall_now() -> std::time::SystemTime {
+    std::time::SystemTime::now()
+}

@@ -34,6 +34,7 @@ mod kick;
 mod logging;
 mod metrics;
 mod notify;
+mod pki;
 mod reload;
 mod remote_auth;
 mod run;
@@ -183,6 +184,11 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// A small certificate authority for certificate authentication: the CA, the server
+    /// certificate with the names and addresses Windows checks, client certificates as PKCS#12
+    /// files Windows XP and later import, and the revocation list.
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
 }
 
 fn main() -> ExitCode {
@@ -231,6 +237,7 @@ fn main() -> ExitCode {
         } => kick::main(&target, config.as_deref(), socket.as_deref()),
         Command::CheckConfig { config } => check::check_config(&config_or_default(config)),
         Command::HashPassword { password } => hash_password(password),
+        Command::Pki(cmd) => pki::main(cmd),
         Command::ClientConfig {
             user,
             format,
