@@ -4,8 +4,9 @@
 //! - [`Payloads`] walks the generic payload chain of RFC 2408 §3.2 and yields [`RawPayload`]s,
 //!   whose body bytes are what RFC 2409 §5 hashes (`SAi_b`, `IDii_b`, `Ni_b`, ...).
 //! - [`Payload`] is the parsed form of one payload body: SA/Proposal/Transform (§3.4-§3.6) with
-//!   basic and variable attributes (§3.3), KE (§3.7), ID (§3.8, RFC 2407 §4.6.2), Hash (§3.11),
-//!   Nonce (§3.13), Notification (§3.14), Delete (§3.15), Vendor ID (§3.16), and NAT-D / NAT-OA
+//!   basic and variable attributes (§3.3), KE (§3.7), ID (§3.8, RFC 2407 §4.6.2), Certificate
+//!   (§3.9), Certificate Request (§3.10), Hash (§3.11), Signature (§3.12), Nonce (§3.13),
+//!   Notification (§3.14), Delete (§3.15), Vendor ID (§3.16), and NAT-D / NAT-OA
 //!   (RFC 3947 §3.2, §5.2) under both the RFC payload types 20/21 and the draft-02 types 130/131
 //!   (the XP SP2 dialect, docs/clients.md#windows-xp-nat-t).
 //! - [`Repr`] is a whole plaintext message (header plus payloads), or a header plus an opaque
@@ -914,6 +915,157 @@ impl<'a> NatOaRepr<'a> {
     }
 }
 
+enum_with_unknown! {
+    /// Certificate Encoding / Cert Type codepoints (RFC 2408 §3.9; the same table is used by the
+    /// CERTREQ payload, §3.10).
+    pub enum CertEncoding(u8) {
+        /// NONE.
+        None = 0,
+        /// PKCS #7 wrapped X.509 certificate.
+        Pkcs7 = 1,
+        /// PGP Certificate.
+        Pgp = 2,
+        /// DNS Signed Key.
+        DnsSignedKey = 3,
+        /// X.509 Certificate - Signature.
+        X509Signature = 4,
+        /// X.509 Certificate - Key Exchange.
+        X509KeyExchange = 5,
+        /// Kerberos Tokens.
+        KerberosTokens = 6,
+        /// Certificate Revocation List (CRL).
+        Crl = 7,
+        /// Authority Revocation List (ARL).
+        Arl = 8,
+        /// SPKI Certificate.
+        Spki = 9,
+        /// X.509 Certificate - Attribute.
+        X509Attribute = 10,
+    }
+}
+
+/// A Certificate payload body (RFC 2408 §3.9): one octet of Certificate Encoding, then the
+/// Certificate Data (for [`CertEncoding::X509Signature`], one DER-encoded X.509 certificate).
+///
+/// The data must not be empty: a CERT payload without a certificate carries nothing to verify,
+/// and is refused as `BadLength` at `cert.data`. The data is not decoded here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CertRepr<'a> {
+    /// Certificate Encoding.
+    pub encoding: CertEncoding,
+    /// Certificate Data.
+    pub data: &'a [u8],
+}
+
+impl<'a> CertRepr<'a> {
+    /// Parses a CERT body.
+    pub fn parse(body: &'a [u8]) -> Result<Self> {
+        let (&encoding, data) = body.split_first().ok_or(Error::truncated("cert"))?;
+        if data.is_empty() {
+            return Err(Error::bad_length("cert.data"));
+        }
+        Ok(Self {
+            encoding: CertEncoding::from(encoding),
+            data,
+        })
+    }
+
+    /// Body length.
+    pub fn buffer_len(&self) -> usize {
+        1 + self.data.len()
+    }
+
+    /// Writes the body; refuses empty Certificate Data, which [`CertRepr::parse`] would refuse.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
+        if self.data.is_empty() {
+            return Err(Error::bad_length("cert.data"));
+        }
+        let buf = buf
+            .get_mut(..self.buffer_len())
+            .ok_or(Error::buffer_too_small("cert"))?;
+        buf[0] = self.encoding.into();
+        buf[1..].copy_from_slice(self.data);
+        Ok(())
+    }
+}
+
+/// A Certificate Request payload body (RFC 2408 §3.10): one octet of Cert Type, then the
+/// Certificate Authority.
+///
+/// For X.509 types the authority is a DER-encoded DistinguishedName of an acceptable CA
+/// (RFC 2408 §3.10, RFC 4945 §3.2); it may be empty, which asks for a certificate of that type
+/// from any CA (RFC 4945 §3.2). The name is not decoded here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CertReqRepr<'a> {
+    /// Cert Type.
+    pub cert_type: CertEncoding,
+    /// Certificate Authority (possibly empty).
+    pub authority: &'a [u8],
+}
+
+impl<'a> CertReqRepr<'a> {
+    /// Parses a CERTREQ body.
+    pub fn parse(body: &'a [u8]) -> Result<Self> {
+        let (&cert_type, authority) = body.split_first().ok_or(Error::truncated("certreq"))?;
+        Ok(Self {
+            cert_type: CertEncoding::from(cert_type),
+            authority,
+        })
+    }
+
+    /// Body length.
+    pub fn buffer_len(&self) -> usize {
+        1 + self.authority.len()
+    }
+
+    /// Writes the body.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
+        let buf = buf
+            .get_mut(..self.buffer_len())
+            .ok_or(Error::buffer_too_small("certreq"))?;
+        buf[0] = self.cert_type.into();
+        buf[1..].copy_from_slice(self.authority);
+        Ok(())
+    }
+}
+
+/// A Signature payload body (RFC 2408 §3.12): the Signature Data only (for RSA in IKEv1 Main
+/// Mode, SIG_I or SIG_R of RFC 2409 §5.1, as long as the signer's modulus).
+///
+/// Empty Signature Data is refused as `BadLength` at `sig`: there is nothing to verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SigRepr<'a> {
+    /// Signature Data.
+    pub data: &'a [u8],
+}
+
+impl<'a> SigRepr<'a> {
+    /// Parses a SIG body.
+    pub fn parse(body: &'a [u8]) -> Result<Self> {
+        if body.is_empty() {
+            return Err(Error::bad_length("sig"));
+        }
+        Ok(Self { data: body })
+    }
+
+    /// Body length.
+    pub fn buffer_len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Writes the body; refuses empty Signature Data, which [`SigRepr::parse`] would refuse.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
+        if self.data.is_empty() {
+            return Err(Error::bad_length("sig"));
+        }
+        let buf = buf
+            .get_mut(..self.buffer_len())
+            .ok_or(Error::buffer_too_small("sig"))?;
+        buf.copy_from_slice(self.data);
+        Ok(())
+    }
+}
+
 /// One parsed payload.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -924,8 +1076,14 @@ pub enum Payload<'a> {
     KeyExchange(&'a [u8]),
     /// Identification.
     Identification(IdRepr<'a>),
+    /// Certificate.
+    Certificate(CertRepr<'a>),
+    /// Certificate Request.
+    CertificateRequest(CertReqRepr<'a>),
     /// Hash data.
     Hash(&'a [u8]),
+    /// Signature.
+    Signature(SigRepr<'a>),
     /// Nonce data.
     Nonce(&'a [u8]),
     /// Notification.
@@ -948,7 +1106,7 @@ pub enum Payload<'a> {
         /// The original address.
         oa: NatOaRepr<'a>,
     },
-    /// Any other payload type, kept as bytes (certificates, signatures, unknown types).
+    /// Any other payload type, kept as bytes (unknown types).
     Other {
         /// Payload type.
         kind: PayloadType,
@@ -964,7 +1122,10 @@ impl<'a> Payload<'a> {
             PayloadType::Sa => Self::Sa(SaRepr::parse(body)?),
             PayloadType::KeyExchange => Self::KeyExchange(body),
             PayloadType::Identification => Self::Identification(IdRepr::parse(body)?),
+            PayloadType::Certificate => Self::Certificate(CertRepr::parse(body)?),
+            PayloadType::CertificateRequest => Self::CertificateRequest(CertReqRepr::parse(body)?),
             PayloadType::Hash => Self::Hash(body),
+            PayloadType::Signature => Self::Signature(SigRepr::parse(body)?),
             PayloadType::Nonce => Self::Nonce(body),
             PayloadType::Notification => Self::Notification(NotifyRepr::parse(body)?),
             PayloadType::Delete => Self::Delete(DeleteRepr::parse(body)?),
@@ -998,7 +1159,10 @@ impl<'a> Payload<'a> {
             Self::Sa(_) => PayloadType::Sa,
             Self::KeyExchange(_) => PayloadType::KeyExchange,
             Self::Identification(_) => PayloadType::Identification,
+            Self::Certificate(_) => PayloadType::Certificate,
+            Self::CertificateRequest(_) => PayloadType::CertificateRequest,
             Self::Hash(_) => PayloadType::Hash,
+            Self::Signature(_) => PayloadType::Signature,
             Self::Nonce(_) => PayloadType::Nonce,
             Self::Notification(_) => PayloadType::Notification,
             Self::Delete(_) => PayloadType::Delete,
@@ -1016,6 +1180,9 @@ impl<'a> Payload<'a> {
         match self {
             Self::Sa(r) => r.buffer_len(),
             Self::Identification(r) => r.buffer_len(),
+            Self::Certificate(r) => r.buffer_len(),
+            Self::CertificateRequest(r) => r.buffer_len(),
+            Self::Signature(r) => r.buffer_len(),
             Self::Notification(r) => r.buffer_len(),
             Self::Delete(r) => r.buffer_len(),
             Self::NatOa { oa, .. } => oa.buffer_len(),
@@ -1033,6 +1200,9 @@ impl<'a> Payload<'a> {
         match self {
             Self::Sa(r) => r.emit(buf),
             Self::Identification(r) => r.emit(buf),
+            Self::Certificate(r) => r.emit(buf),
+            Self::CertificateRequest(r) => r.emit(buf),
+            Self::Signature(r) => r.emit(buf),
             Self::Notification(r) => r.emit(buf),
             Self::Delete(r) => r.emit(buf),
             Self::NatOa { oa, .. } => oa.emit(buf),
