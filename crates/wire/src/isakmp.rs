@@ -1839,4 +1839,250 @@ mod tests {
         assert_eq!(n.kind, NotifyType::RUThereAck);
         assert_eq!(n.data, &[0, 0, 0, 5]);
     }
+
+    /// DER of the DistinguishedName `CN=Test CA` (SEQUENCE of one RDN SET of one
+    /// AttributeTypeAndValue: OID 2.5.4.3, UTF8String "Test CA"), assembled by hand.
+    const TEST_CA_DN: &str = "30123110300e06035504030c0754657374204341";
+
+    /// The MM5 payload chain of a certificate-authenticated Main Mode (RFC 2409 §5.1:
+    /// IDii, CERT, CERTREQ, SIG_I), written field by field from RFC 2408 §3.2, §3.8-§3.10 and
+    /// §3.12 without the emitter.
+    fn mm5_chain() -> Vec<u8> {
+        hex::decode(
+            [
+                // ID: next CERT (6), length 4+4+20, ID_DER_ASN1_DN, protocol 17, port 500.
+                "0600001c",
+                "091101f4",
+                TEST_CA_DN,
+                // CERT: next CERTREQ (7), length 4+1+6, X.509 Certificate - Signature (4).
+                "0700000b",
+                "04",
+                "300402020102",
+                // CERTREQ: next SIG (9), length 4+1+20, X.509 Certificate - Signature (4).
+                "09000019",
+                "04",
+                TEST_CA_DN,
+                // SIG: next NONE, length 4+8.
+                "0000000c",
+                "0001ffffffff00aa",
+            ]
+            .concat(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn cert_certreq_sig_round_trip() {
+        let dn = hex::decode(TEST_CA_DN).unwrap();
+        let want = vec![
+            Payload::Identification(IdRepr {
+                id_type: IdType::DerAsn1Dn,
+                protocol: 17,
+                port: 500,
+                data: &dn,
+            }),
+            Payload::Certificate(CertRepr {
+                encoding: CertEncoding::X509Signature,
+                data: &[0x30, 0x04, 0x02, 0x02, 0x01, 0x02],
+            }),
+            Payload::CertificateRequest(CertReqRepr {
+                cert_type: CertEncoding::X509Signature,
+                authority: &dn,
+            }),
+            Payload::Signature(SigRepr {
+                data: &[0x00, 0x01, 0xff, 0xff, 0xff, 0xff, 0x00, 0xaa],
+            }),
+        ];
+        let chain = mm5_chain();
+        let (got, used) = parse_payloads(PayloadType::Identification, &chain, false).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(used, chain.len());
+        assert_eq!(payloads_len(&want), chain.len());
+        let mut out = vec![0; chain.len()];
+        assert_eq!(emit_payloads(&want, &mut out).unwrap(), chain.len());
+        assert_eq!(out, chain);
+        let kinds: Vec<_> = want.iter().map(Payload::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                PayloadType::Identification,
+                PayloadType::Certificate,
+                PayloadType::CertificateRequest,
+                PayloadType::Signature
+            ]
+        );
+        // Body bytes, as RFC 2409 §5 would hash them, exclude the generic header.
+        assert_eq!(want[1].body_bytes().unwrap(), &chain[32..39]);
+
+        // Codepoints of the RFC 2408 §3.9 table keep their numbers; unknown ones are data.
+        assert_eq!(u8::from(CertEncoding::Crl), 7);
+        assert_eq!(CertEncoding::from(4), CertEncoding::X509Signature);
+        assert_eq!(CertEncoding::from(12), CertEncoding::Unknown(12));
+        let c = CertRepr::parse(&[200, 1]).unwrap();
+        assert_eq!(c.encoding, CertEncoding::Unknown(200));
+        let mut b = [0; 2];
+        c.emit(&mut b).unwrap();
+        assert_eq!(b, [200, 1]);
+    }
+
+    /// An empty Certificate Authority is allowed (RFC 4945 §3.2): a request for any CA.
+    #[test]
+    fn certreq_empty_authority() {
+        let chain = hex::decode("0000000504").unwrap();
+        let (got, _) = parse_payloads(PayloadType::CertificateRequest, &chain, false).unwrap();
+        assert_eq!(
+            got,
+            [Payload::CertificateRequest(CertReqRepr {
+                cert_type: CertEncoding::X509Signature,
+                authority: &[],
+            })]
+        );
+        let mut out = vec![0; 5];
+        emit_payloads(&got, &mut out).unwrap();
+        assert_eq!(out, chain);
+    }
+
+    /// Each of the three payloads with a body that is too short for it, and with a Payload
+    /// Length that runs past the message or into the next payload.
+    #[test]
+    fn cert_certreq_sig_bad_lengths() {
+        let parse = |first: PayloadType, hex_chain: &str| {
+            let chain = hex::decode(hex_chain).unwrap();
+            parse_payloads(first, &chain, false)
+                .map(|_| ())
+                .unwrap_err()
+        };
+        type Case = (&'static str, PayloadType, &'static str, Error);
+        let cases: [Case; 10] = [
+            (
+                "cert without an encoding",
+                PayloadType::Certificate,
+                "00000004",
+                Error::truncated("cert"),
+            ),
+            (
+                "cert without data",
+                PayloadType::Certificate,
+                "0000000504",
+                Error::bad_length("cert.data"),
+            ),
+            (
+                "cert length past the end",
+                PayloadType::Certificate,
+                "0000000a04300402",
+                Error::truncated("payload.length"),
+            ),
+            (
+                "cert length one short: the last octet is read as the next header",
+                PayloadType::Certificate,
+                "0900000a043004020201020000000500",
+                Error::bad_length("payload.length"),
+            ),
+            (
+                "certreq without a type",
+                PayloadType::CertificateRequest,
+                "00000004",
+                Error::truncated("certreq"),
+            ),
+            (
+                "certreq length past the end",
+                PayloadType::CertificateRequest,
+                "000000190430123110",
+                Error::truncated("payload.length"),
+            ),
+            (
+                "certreq length under the header",
+                PayloadType::CertificateRequest,
+                "0000000304",
+                Error::bad_length("payload.length"),
+            ),
+            (
+                "sig without data",
+                PayloadType::Signature,
+                "00000004",
+                Error::bad_length("sig"),
+            ),
+            (
+                "sig length past the end",
+                PayloadType::Signature,
+                "00000084000102",
+                Error::truncated("payload.length"),
+            ),
+            (
+                "sig length short of the end",
+                PayloadType::Signature,
+                "00000006000102",
+                Error::bad_length("isakmp.length"),
+            ),
+        ];
+        for (name, first, chain, want) in cases {
+            assert_eq!(parse(first, chain), want, "{name}");
+        }
+        // With the right length, the "one short" chain is a CERT and a one-octet SIG.
+        let chain = hex::decode("0900000b043004020201020000000500").unwrap();
+        let (got, _) = parse_payloads(PayloadType::Certificate, &chain, false).unwrap();
+        assert_eq!(got[1], Payload::Signature(SigRepr { data: &[0] }));
+        // The body parsers on their own.
+        assert_eq!(CertRepr::parse(&[]).unwrap_err(), Error::truncated("cert"));
+        assert_eq!(
+            CertReqRepr::parse(&[]).unwrap_err(),
+            Error::truncated("certreq")
+        );
+        assert_eq!(SigRepr::parse(&[]).unwrap_err(), Error::bad_length("sig"));
+    }
+
+    #[test]
+    fn cert_certreq_sig_emit_checks() {
+        let cert = CertRepr {
+            encoding: CertEncoding::X509Signature,
+            data: &[1, 2, 3],
+        };
+        assert_eq!(
+            cert.emit(&mut [0; 3]).unwrap_err(),
+            Error::buffer_too_small("cert")
+        );
+        let empty = CertRepr {
+            encoding: CertEncoding::X509Signature,
+            data: &[],
+        };
+        assert_eq!(
+            empty.emit(&mut [0; 8]).unwrap_err(),
+            Error::bad_length("cert.data")
+        );
+        let req = CertReqRepr {
+            cert_type: CertEncoding::X509Signature,
+            authority: &[1, 2],
+        };
+        assert_eq!(
+            req.emit(&mut [0; 2]).unwrap_err(),
+            Error::buffer_too_small("certreq")
+        );
+        assert_eq!(
+            SigRepr { data: &[] }.emit(&mut [0; 4]).unwrap_err(),
+            Error::bad_length("sig")
+        );
+        assert_eq!(
+            SigRepr { data: &[1, 2] }.emit(&mut [0; 1]).unwrap_err(),
+            Error::buffer_too_small("sig")
+        );
+        // A certificate too long for the 16-bit Payload Length is refused, not truncated.
+        let big = vec![0x30; usize::from(u16::MAX) - PAYLOAD_HEADER_LEN];
+        let too_big = [Payload::Certificate(CertRepr {
+            encoding: CertEncoding::X509Signature,
+            data: &big,
+        })];
+        let mut out = vec![0; payloads_len(&too_big)];
+        assert_eq!(
+            emit_payloads(&too_big, &mut out).unwrap_err(),
+            Error::bad_length("payload.length")
+        );
+        // One octet less fits exactly.
+        let fits = [Payload::Certificate(CertRepr {
+            encoding: CertEncoding::X509Signature,
+            data: &big[1..],
+        })];
+        let mut out = vec![0; payloads_len(&fits)];
+        assert_eq!(emit_payloads(&fits, &mut out).unwrap(), 0xffff);
+        assert_eq!(out[2..4], [0xff, 0xff]);
+    }
 }
