@@ -1,6 +1,8 @@
 //! Responder configuration.
 
+use core::fmt;
 use core::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crypto::Secret;
@@ -29,6 +31,40 @@ pub struct RateLimit {
     pub per_second: u32,
     /// Addresses tracked at most; the least recently seen one is forgotten beyond this.
     pub max_addresses: usize,
+}
+
+/// Main Mode with RSA signatures (RFC 2409 §5.1, authentication method 3) beside the
+/// pre-shared key.
+///
+/// With this set, proposals with authentication method 3 are accepted; the client chooses PSK
+/// or signatures by what it proposes. The owner builds it from files (the engine never reads
+/// any) and replaces it when the CRLs are reloaded ([`crate::Responder::set_certificates`]).
+#[derive(Clone)]
+pub struct CertificateAuth {
+    /// Our certificate (first) and the intermediates sent after it, each in DER. Sent as CERT
+    /// payloads with encoding 4, X.509 Certificate - Signature (RFC 2408 §3.9).
+    pub chain: Vec<Vec<u8>>,
+    /// The private key of `chain[0]`.
+    pub key: Arc<pki::PrivateKey>,
+    /// The CA certificates and CRLs a client's chain must lead to and pass.
+    pub verifier: Arc<pki::Verifier>,
+    /// Client identities accepted, tried in order. Empty: any certificate the configured CAs
+    /// issued (as [`pki::IdentityPattern::Any`]).
+    pub accept: Vec<pki::IdentityPattern>,
+    /// Whether proposals with pre-shared-key authentication stay acceptable beside
+    /// certificates.
+    pub allow_psk: bool,
+}
+
+impl fmt::Debug for CertificateAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertificateAuth")
+            .field("chain_len", &self.chain.len())
+            .field("key", &"<redacted>")
+            .field("accept", &self.accept)
+            .field("allow_psk", &self.allow_psk)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Everything the responder needs to know.
@@ -105,6 +141,9 @@ pub struct ResponderConfig {
     /// Emit [`crate::Event::Phase1Keys`] so that the owner can write a Wireshark key log
     /// (`l2tpd-rs run --keylog`). Off by default: keys leave the engine only when asked.
     pub keylog: bool,
+    /// Authentication with certificates (RFC 2409 §5.1). `None` (the default): pre-shared
+    /// key only.
+    pub certificates: Option<CertificateAuth>,
 }
 
 impl ResponderConfig {
@@ -143,6 +182,7 @@ impl ResponderConfig {
             dpd_interval: Some(Duration::from_secs(30)),
             dpd_failures: 5,
             keylog: false,
+            certificates: None,
         }
     }
 }

@@ -41,7 +41,7 @@ pub mod suite;
 mod timers;
 pub mod vendor;
 
-pub use config::{LifetimeBounds, RateLimit, ResponderConfig};
+pub use config::{CertificateAuth, LifetimeBounds, RateLimit, ResponderConfig};
 pub use error::Error;
 pub use event::{
     ChildSa, Encapsulation, Event, FourTuple, PeerSnapshot, Phase1Info, PskSymptom, RefuseReason,

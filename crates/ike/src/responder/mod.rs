@@ -34,7 +34,7 @@ mod reply;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -45,7 +45,7 @@ use self::informational::cookie_spi;
 use self::main_mode::{Cx, Established, ExpectMm3, ExpectMm5, Mm1, Mm3, no_proposal_chosen};
 use self::message::{Message, walk};
 use self::reply::{Reply, Resend};
-use crate::config::{LifetimeBounds, ResponderConfig};
+use crate::config::{CertificateAuth, LifetimeBounds, ResponderConfig};
 use crate::crypt::frame;
 use crate::error::Error;
 use crate::event::MAX_SA_PAYLOAD;
@@ -214,6 +214,9 @@ pub struct Responder {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
+    /// The wall-clock time at an `Instant`, set by the owner (certificate validity and CRLs
+    /// are wall-clock time; the engine's clock is `Instant`). `None` until first set.
+    wall_clock: Option<(Instant, SystemTime)>,
 }
 
 impl core::fmt::Debug for Responder {
@@ -279,6 +282,30 @@ impl Responder {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            wall_clock: None,
+        }
+    }
+
+    /// Replaces the certificate settings (after the owner reloaded CRLs, CAs or our
+    /// certificate). IKE SAs already authenticated stay; new Main Modes use `auth`.
+    pub fn set_certificates(&mut self, auth: Option<CertificateAuth>) {
+        self.config.certificates = auth;
+    }
+
+    /// Tells the engine that `now` is `wall` in wall-clock time. The owner calls it at start
+    /// and again whenever it likes (each turn is fine); certificate checks use the last anchor
+    /// moved forward by the `Instant` elapsed since.
+    pub fn set_wall_clock(&mut self, now: Instant, wall: SystemTime) {
+        self.wall_clock = Some((now, wall));
+    }
+
+    /// The wall-clock time at `now`, from the last [`Responder::set_wall_clock`].
+    #[allow(dead_code)] // used by certificate authentication
+    fn wall_time(&self, now: Instant) -> Option<SystemTime> {
+        let (at, wall) = self.wall_clock?;
+        match now.checked_duration_since(at) {
+            Some(ahead) => wall.checked_add(ahead),
+            None => wall.checked_sub(at.saturating_duration_since(now)),
         }
     }
 
