@@ -825,11 +825,7 @@ impl Server {
                 let Some(user) = &session.user else {
                     continue;
                 };
-                let wanted = self
-                    .users
-                    .get(user)
-                    .and_then(|u| u.rate_limit)
-                    .or(self.settings.rate_limit)
+                let wanted = file_rate_limit(&self.users, self.settings.rate_limit, user)
                     .filter(|r| !r.is_unlimited());
                 let current = session.policer.as_ref().map(|p| p.limit);
                 if wanted == current {
@@ -1831,8 +1827,7 @@ impl Server {
         });
         let rate_limit = session
             .granted_rate
-            .or_else(|| entry.and_then(|u| u.rate_limit))
-            .or(self.settings.rate_limit);
+            .or_else(|| file_rate_limit(&self.users, self.settings.rate_limit, user));
         session.policer = rate_limit
             .and_then(|r| crate::dataplane::police::Policer::new(r, now))
             .map(Arc::new);
@@ -2094,6 +2089,16 @@ impl Server {
 }
 
 /// A number of seconds from the configuration, 0 meaning none.
+/// The rate limit the files give `user`: its users.yaml entry's, else the `ppp:` default. A
+/// remote verifier's or a CoA-Request's limit, when there is one, goes before this.
+fn file_rate_limit(
+    users: &Users,
+    default: Option<config::RateLimit>,
+    user: &str,
+) -> Option<config::RateLimit> {
+    users.get(user).and_then(|u| u.rate_limit).or(default)
+}
+
 fn secs(s: u32) -> Option<Duration> {
     (s > 0).then(|| Duration::from_secs(u64::from(s)))
 }
