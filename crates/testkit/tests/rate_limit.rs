@@ -6,23 +6,20 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::num::NonZeroU64;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ppp::{AuthProtocol, AuthResponse, AuthVerdict, RateLimit};
 use server::Event;
-use testkit::{ClientId, Profile, World, WorldConfig, packet};
+mod common;
+
+use common::{CONNECT_LIMIT, connect, wait_up, world};
+use testkit::{ClientId, World, packet};
 
 const LAN_HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 100, 5);
-const CONNECT_LIMIT: Duration = Duration::from_secs(120);
 /// The IPv4 packet size of the streams.
 const PACKET: usize = 1000;
 /// How long each stream runs.
 const RUN: Duration = Duration::from_secs(10);
-
-#[allow(clippy::disallowed_methods)] // The world's time origin; the world moves it virtually.
-fn base() -> Instant {
-    Instant::now()
-}
 
 const USERS: &str = "\
 users:
@@ -32,39 +29,6 @@ users:
   - name: bob
     password: bob-pass
 ";
-
-fn world(extra: &str, users: &str) -> World {
-    World::new(
-        WorldConfig {
-            extra_server_yaml: extra.to_owned(),
-            users_yaml: users.to_owned(),
-            ..WorldConfig::default()
-        },
-        base(),
-    )
-    .expect("world config is valid")
-}
-
-fn connect(w: &mut World, user: &str, last_octet: u8, auth: Option<AuthProtocol>) -> ClientId {
-    let mut profile = Profile::windows_10();
-    if let Some(a) = auth {
-        profile.auth_protocols = vec![a];
-    }
-    let id = w.add_client(
-        profile,
-        Ipv4Addr::new(192, 168, 1, last_octet),
-        true,
-        user,
-        &format!("{user}-pass"),
-    );
-    w.connect(id).unwrap();
-    id
-}
-
-fn wait_up(w: &mut World, id: ClientId) {
-    let up = w.run_until(|w| w.client(id).is_up(), CONNECT_LIMIT);
-    assert!(up, "the client did not come up: {:#?}", w.events());
-}
 
 fn address(w: &World, user: &str) -> Ipv4Addr {
     w.snapshot()

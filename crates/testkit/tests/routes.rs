@@ -4,22 +4,19 @@
 //! network does not get it, and the network goes with the session.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
 use ppp::{AuthProtocol, AuthResponse, AuthVerdict, FramedRoute};
 use server::{Event, KickTarget};
-use testkit::{ClientId, Profile, World, WorldConfig, packet};
+mod common;
+
+use common::{CONNECT_LIMIT, connect, wait_up, world};
+use testkit::{ClientId, World, packet};
 
 const LAN_HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 100, 5);
 /// An address of the network behind alice's client.
 const BRANCH_HOST: Ipv4Addr = Ipv4Addr::new(192, 168, 50, 7);
-const CONNECT_LIMIT: Duration = Duration::from_secs(120);
-
-#[allow(clippy::disallowed_methods)] // The world's time origin; the world moves it virtually.
-fn base() -> Instant {
-    Instant::now()
-}
 
 const USERS: &str = "\
 users:
@@ -29,39 +26,6 @@ users:
   - name: bob
     password: bob-pass
 ";
-
-fn world(extra: &str) -> World {
-    World::new(
-        WorldConfig {
-            extra_server_yaml: extra.to_owned(),
-            users_yaml: USERS.to_owned(),
-            ..WorldConfig::default()
-        },
-        base(),
-    )
-    .expect("world config is valid")
-}
-
-fn connect(w: &mut World, user: &str, last_octet: u8, auth: Option<AuthProtocol>) -> ClientId {
-    let mut profile = Profile::windows_10();
-    if let Some(a) = auth {
-        profile.auth_protocols = vec![a];
-    }
-    let id = w.add_client(
-        profile,
-        Ipv4Addr::new(192, 168, 1, last_octet),
-        true,
-        user,
-        &format!("{user}-pass"),
-    );
-    w.connect(id).unwrap();
-    id
-}
-
-fn wait_up(w: &mut World, id: ClientId) {
-    let up = w.run_until(|w| w.client(id).is_up(), CONNECT_LIMIT);
-    assert!(up, "the client did not come up: {:#?}", w.events());
-}
 
 fn net(s: &str) -> Ipv4Network {
     s.parse().unwrap()
@@ -112,7 +76,7 @@ fn up_routes(w: &World, user: &str) -> Vec<Ipv4Network> {
 
 #[test]
 fn a_users_yaml_route_carries_the_branch_network_both_ways_while_the_session_is_up() {
-    let mut w = world("");
+    let mut w = world("", USERS);
     let a = connect(&mut w, "alice", 10, None);
     let b = connect(&mut w, "bob", 11, None);
     wait_up(&mut w, a);
@@ -168,7 +132,7 @@ fn a_users_yaml_route_carries_the_branch_network_both_ways_while_the_session_is_
 /// session's address.
 #[test]
 fn framed_routes_are_granted_unless_another_session_holds_the_network() {
-    let mut w = world("ppp:\n  auth: [chap]\n");
+    let mut w = world("ppp:\n  auth: [chap]\n", USERS);
     w.server_mut().set_remote_auth(true);
     // alice is checked by the verifier too; it grants her users.yaml's network.
     let a = connect(&mut w, "alice", 10, Some(AuthProtocol::Chap));
