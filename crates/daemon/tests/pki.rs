@@ -121,19 +121,13 @@ fn pki_makes_a_ca_a_server_and_a_client_windows_can_import() {
 
     // The PKCS#12 file, read by OpenSSL's own tool.
     let p12 = format!("{d}/clients/alice.p12");
-    match Command::new("openssl")
-        .args([
-            "pkcs12",
-            "-info",
-            "-legacy",
-            "-noout",
-            "-in",
-            &p12,
-            "-passin",
-            &format!("pass:{PASSWORD}"),
-        ])
-        .output()
-    {
+    let pkcs12_info = |password: &str| {
+        Command::new("openssl")
+            .args(["pkcs12", "-info", "-legacy", "-noout", "-in", &p12])
+            .args(["-passin", &format!("pass:{password}")])
+            .output()
+    };
+    match pkcs12_info(PASSWORD) {
         Ok(out) => {
             let info = format!("{}{}", text(&out.stdout), text(&out.stderr));
             assert!(out.status.success(), "{info}");
@@ -148,19 +142,7 @@ fn pki_makes_a_ca_a_server_and_a_client_windows_can_import() {
             );
             assert!(!info.contains("PBES2") && !info.contains("AES"), "{info}");
             // Wrong password: refused.
-            let bad = Command::new("openssl")
-                .args([
-                    "pkcs12",
-                    "-info",
-                    "-legacy",
-                    "-noout",
-                    "-in",
-                    &p12,
-                    "-passin",
-                    "pass:wrong",
-                ])
-                .output()
-                .unwrap();
+            let bad = pkcs12_info("wrong").unwrap();
             assert!(!bad.status.success());
             // Both certificates and the key come out.
             let out = Command::new("openssl")
