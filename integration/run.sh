@@ -30,10 +30,13 @@ CACHE_DIR=${IT_CACHE_DIR:-/var/cache/l2tpd-rs-integration}
 # shellcheck source=lib/radius.sh
 . "$IT_DIR/lib/radius.sh"
 
-ALL_SCENARIOS=a,b,c,d,e,f,g,h,i,j
-# Scenarios that measure the server under test rather than interoperability: against SoftEther they run only
-# when --reference-scenarios names them.
-L2TPD_ONLY=h,i,j
+ALL_SCENARIOS=a,b,c,d,e,f,g,h,i,j,k
+# Scenarios that measure the server under test rather than interoperability, or use what only it has (RADIUS in
+# j; certificates made by `l2tpd-rs pki` in k): against SoftEther they run only when --reference-scenarios
+# names them.
+L2TPD_ONLY=h,i,j,k
+# Scenarios that need l2tpd-load.
+FLOOD_SCENARIOS=h,i
 SERVERS=both
 SCENARIOS=$ALL_SCENARIOS
 REF_SCENARIOS=
@@ -65,7 +68,7 @@ for s in "${SCN_LIST[@]}" "${REF_LIST[@]}"; do
 done
 [ "$(id -u)" = 0 ] || { echo "run.sh must run as root (namespaces, taps, qemu)" >&2; exit 2; }
 NEED_LOADGEN=0
-for s in "${SCN_LIST[@]}" "${REF_LIST[@]}"; do [[ ",$L2TPD_ONLY," == *",$s,"* ]] && NEED_LOADGEN=1; done
+for s in "${SCN_LIST[@]}" "${REF_LIST[@]}"; do [[ ",$FLOOD_SCENARIOS," == *",$s,"* ]] && NEED_LOADGEN=1; done
 
 # ---- test data -------------------------------------------------------------------------------------------
 PSK=it-psk-$RANDOM$RANDOM
@@ -678,6 +681,85 @@ scn_j() {
     guest_signal j2 end
     wait_clients done "$STEP_WAIT" j2 || return 1
     [ "$(guest_get j2 ok)" = 1 ] || fail_scn "j2: $(guest_failure j2)" || return 1
+}
+
+# k. certificates (l2tpd-rs only; the harness has no certificate set-up for SoftEther). `l2tpd-rs pki` makes the
+# CA, the server certificate for the server's WAN address and client certificates for carol, dave and mallory;
+# mallory's is revoked (`pki revoke`, `pki crl`). The daemon restarts with a `certificates:` section (that CA, its
+# CRL, allow_psk: true). k1 connects with the PSK (XP profile) and pings the LAN host every 0.2 s throughout;
+# then, at once: k2 (strongSwan, carol's certificate and key in /etc/ipsec.d, 3DES-SHA1-MODP2048, RSA signatures),
+# k3 (libreswan, dave's PKCS#12 in its NSS database, AES128-SHA1-MODP2048) and k4 (strongSwan, mallory's revoked
+# certificate). k2 and k3 must connect and ping, the server must list the three sessions, k1 must lose at most
+# K_MAX_LOSS_PCT % of its pings while the others come and go; k4 must fail in IKE, get no address, and the server
+# log must say that mallory's certificate was revoked.
+K_P12_PASSWORD=it-p12-$RANDOM$RANDOM
+K_MAX_LOSS_PCT=1
+scn_k() {
+    local pki=$SCN_DIR/pki g n sessions users tx lost cert_env
+    if [ "$SERVER" = softether ]; then
+        fail_scn "scenario k is l2tpd-rs only: the harness has no certificate set-up for SoftEther"
+        return 1
+    fi
+    l2tpd_pki "$pki" "$K_P12_PASSWORD" carol dave mallory || fail_scn "$PKI_FAIL" || return 1
+    l2tpd_pki_revoke "$pki" mallory || fail_scn "$PKI_FAIL" || return 1
+    log "  PKI by l2tpd-rs pki in $pki: server $PKI_SERVER_ID, clients carol, dave, mallory (revoked)"
+    server_stop
+    L2TPD_EXTRA_YAML=$(l2tpd_certificates_yaml "$pki") server_start ||
+        fail_scn "server restart with certificates: $SERVER_FAIL" || return 1
+    cert_env=(AUTH=cert "SERVER_ID=$PKI_SERVER_ID" "P12_PASSWORD=$K_P12_PASSWORD" PSK=unset-certificates-only)
+    start_client k1 nat 1 alice "net connect wait:go bgping:$LAN_HOST_IP wait:stop bgstop disconnect" \
+        IKE=3des-sha1-modp1024 ESP=3des-sha1
+    GUEST_FILES="$pki/ca.crt $pki/clients/carol.crt $pki/clients/carol.key" \
+        start_client k2 nat 2 carol "net wait:go connect ping:$LAN_HOST_IP:5 mark:pinged wait:end disconnect" \
+        "${cert_env[@]}" CERT_NAME=carol IKE=3des-sha1-modp2048 ESP=3des-sha1
+    GUEST_FILES="$pki/ca.crt $pki/clients/dave.p12" \
+        start_client k3 nat 3 dave "net wait:go connect ping:$LAN_HOST_IP:5 mark:pinged wait:end disconnect" \
+        "${cert_env[@]}" CERT_NAME=dave IPSEC=libreswan IKE=aes128-sha1-modp2048 ESP=aes128-sha1
+    GUEST_FILES="$pki/ca.crt $pki/clients/mallory.crt $pki/clients/mallory.key" \
+        start_client k4 nat 4 bob "net wait:go connect" \
+        "${cert_env[@]}" CERT_NAME=mallory IKE=3des-sha1-modp2048 ESP=3des-sha1
+    # The PSK client first; the certificate clients connect while it is up and pinging.
+    wait_clients connected-1 "$CONNECT_WAIT" k1 || return 1
+    check_connected k1 || return 1
+    guest_signal k1 go
+    wait_clients bgping-started "$STEP_WAIT" k1 || return 1
+    for g in k2 k3 k4; do guest_signal "$g" go; done
+    wait_clients connected-1 "$CONNECT_WAIT" k2 k3 || return 1
+    for g in k2 k3; do check_connected "$g" || return 1; done
+    n=$(for g in k1 k2 k3; do guest_get "$g" local_ip_1; done | sort -u | wc -l)
+    [ "$n" = 3 ] || fail_scn "the three clients did not get three different addresses" || return 1
+    sessions=$(server_sessions)
+    echo "$sessions" >"$SCN_DIR/sessions.txt"
+    users=$(echo "$sessions" | cut -f1 | sort | tr '\n' ' ')
+    [ "$users" = "alice carol dave " ] ||
+        fail_scn "server status lists '$users', expected alice (PSK), carol and dave (certificates)" || return 1
+    log "  server sessions: $(echo "$sessions" | tr '\t\n' ' ;')"
+    # Which identities IKE authenticated, as the clients logged them (informational: with authby=rsasig a client
+    # cannot have connected otherwise).
+    log "  k2 (strongSwan): $(grep -h -m1 'established between' "$(guest_dir k2)/out/charon.log" 2>/dev/null | cut -c1-200)"
+    log "  k3 (libreswan): $(grep -h -m1 -E "Peer ID is|established" "$(guest_dir k3)/out/pluto.log" 2>/dev/null | cut -c1-200)"
+    # The revoked certificate: refused in IKE, no address, and the server says why.
+    wait_clients done "$CONNECT_WAIT" k4 || return 1
+    server_log >"$SCN_DIR/server-log.txt"
+    guest_has k4 connected-1 && { fail_scn "k4 connected with mallory's revoked certificate"; return 1; }
+    [ -z "$(guest_get k4 local_ip_1)" ] || fail_scn "k4 got an address with a revoked certificate" || return 1
+    guest_get k4 failed_reason | grep -q 'ipsec up failed' ||
+        fail_scn "k4 (revoked) failed for another reason than IKE: $(guest_failure k4)" || return 1
+    grep -E -i -q 'CN=mallory.*revoked' "$SCN_DIR/server-log.txt" ||
+        fail_scn "the server log has no line saying that CN=mallory's certificate was revoked" || return 1
+    log "  k4: refused ($(guest_get k4 failed_reason | cut -c1-80)); server log: $(grep -E -i -m1 'CN=mallory.*revoked' "$SCN_DIR/server-log.txt" | cut -c1-200)"
+    wait_clients pinged "$STEP_WAIT" k2 k3 || return 1
+    for g in k2 k3; do check_ping "$g" 1 80 || return 1; done
+    guest_signal k1 stop
+    for g in k2 k3; do guest_signal "$g" end; done
+    wait_clients done "$STEP_WAIT" k1 k2 k3 || return 1
+    tx=$(guest_get k1 bgping_tx)
+    lost=$(ping_lost k1)
+    [ "${tx:-0}" -gt 10 ] 2>/dev/null || fail_scn "k1: background ping did not run" || return 1
+    ((lost * 100 <= (tx - 1) * K_MAX_LOSS_PCT)) ||
+        fail_scn "k1 (PSK) lost $lost of $((tx - 1)) pings while the certificate clients connected" || return 1
+    log "  k1 (PSK): $(ping_counts k1) pings (rx/tx), $lost lost while k2, k3 and k4 connected"
+    for g in k1 k2 k3; do [ "$(guest_get $g ok)" = 1 ] || fail_scn "$g: $(guest_failure $g)" || return 1; done
 }
 
 rss_check() {

@@ -95,27 +95,68 @@ collect_diag() {
 }
 
 # ---- IPsec back ends -------------------------------------------------------------------------------------
+# Authentication: AUTH=psk (default, the PSK in $PSK) or AUTH=cert, RSA signatures (RFC 2409 §5.1) with the
+# client certificate CERT_NAME that `l2tpd-rs pki client` made. The harness copies its files into the share's
+# files/ directory: ca.crt, CERT_NAME.crt, CERT_NAME.key (PKCS#8) and CERT_NAME.p12 (PKCS#12 with key,
+# certificate and CA, password P12_PASSWORD). SERVER_ID is the server certificate's subject DN, which both
+# stacks require as the server's identity (its ID_DER_ASN1_DN in Main Mode message 6).
+: "${AUTH:=psk}" "${CERT_NAME:=}" "${SERVER_ID:=}" "${P12_PASSWORD:=}"
+FILES=$S/files
+# cert_subject FILE: the certificate's subject as an RFC 2253 DN ("CN=carol"); empty if openssl cannot read it.
+cert_subject() { openssl x509 -in "$1" -noout -subject -nameopt RFC2253 2>/dev/null | sed -n 's/^subject=[[:space:]]*//p'; }
+
+# strongswan_cert_files: the CA into cacerts, the client certificate into certs, its key into private.
+strongswan_cert_files() {
+    [ -s "$FILES/ca.crt" ] && [ -s "$FILES/$CERT_NAME.crt" ] && [ -s "$FILES/$CERT_NAME.key" ] ||
+        { log "AUTH=cert: $FILES lacks ca.crt, $CERT_NAME.crt or $CERT_NAME.key"; return 1; }
+    mkdir -p /etc/ipsec.d/cacerts /etc/ipsec.d/certs /etc/ipsec.d/private
+    cp "$FILES/ca.crt" /etc/ipsec.d/cacerts/it-ca.crt
+    cp "$FILES/$CERT_NAME.crt" "/etc/ipsec.d/certs/$CERT_NAME.crt"
+    install -m 600 "$FILES/$CERT_NAME.key" "/etc/ipsec.d/private/$CERT_NAME.key"
+}
+
 strongswan_setup() {
     # ipsec.conf(5): IKEv1 Main Mode PSK, transport mode for UDP/1701. rightid=%any because SoftEther's MM6
     # IDr is 0.0.0.0 (docs/clients.md#softether, observed).
+    # Certificates (ipsec.conf(5)): authby=rsasig, our certificate by file name in /etc/ipsec.d/certs, sent
+    # whether or not the server asks; our ID is its subject DN; the server must present SERVER_ID, checked
+    # against the CA in /etc/ipsec.d/cacerts. The key is named in ipsec.secrets(5) as ": RSA FILE".
+    local auth=authby=secret rid=%any my_dn ca_dn
+    if [ "$AUTH" = cert ]; then
+        strongswan_cert_files || return 1
+        my_dn=$(cert_subject "$FILES/$CERT_NAME.crt")
+        ca_dn=$(cert_subject "$FILES/ca.crt")
+        [ -n "$my_dn" ] && [ -n "$ca_dn" ] && [ -n "$SERVER_ID" ] ||
+            { log "AUTH=cert: cannot read the subjects of $CERT_NAME.crt / ca.crt, or SERVER_ID is unset"; return 1; }
+        auth="authby=rsasig
+    leftcert=$CERT_NAME.crt
+    leftid=\"$my_dn\"
+    leftsendcert=always
+    rightca=\"$ca_dn\""
+        rid="\"$SERVER_ID\""
+    fi
     cat >/etc/ipsec.conf <<EOF
 config setup
     charondebug="ike 1, knl 1, net 1, cfg 1"
 conn L2TP
     keyexchange=ikev1
-    authby=secret
+    $auth
     type=transport
     left=%defaultroute
     leftprotoport=17/1701
     right=$SERVER
     rightprotoport=17/1701
-    rightid=%any
+    rightid=$rid
     ike=$IKE$IKE_STRICT
     esp=$ESP$IKE_STRICT
     keyingtries=1
     auto=add
 EOF
-    printf ': PSK "%s"\n' "$PSK" >/etc/ipsec.secrets
+    if [ "$AUTH" = cert ]; then
+        printf ': RSA %s.key\n' "$CERT_NAME" >/etc/ipsec.secrets
+    else
+        printf ': PSK "%s"\n' "$PSK" >/etc/ipsec.secrets
+    fi
     chmod 600 /etc/ipsec.secrets
     # charon logs to a file in the share so the harness keeps it.
     mkdir -p /etc/strongswan.d
@@ -151,8 +192,21 @@ libreswan_setup() {
     # tar keeps the merged-/usr symlinks (/lib -> usr/lib) that `cp -a` would refuse to overwrite.
     tar -C /opt/libreswan -cf - . | tar -C / --keep-directory-symlink -xf - || return 1
     # libreswan takes "ike=3des-sha1;modp1024" and "phase2alg=3des-sha1"; translate the strongSwan spelling.
-    local ike_ls
+    local ike_ls auth=authby=secret rid=${LS_RIGHTID:-%any}
     ike_ls=$(echo "$IKE" | sed -E 's/-(modp[0-9]+|ecp[0-9]+)$/;\1/')
+    # Certificates (libreswan's ipsec.conf(5)): authby=rsasig, our certificate by its NSS nickname (the PKCS#12
+    # friendlyName, which `l2tpd-rs pki client` sets to the client's name), our ID taken from it, the peer's
+    # public key from its certificate, which must say SERVER_ID. The NSS database is filled in libreswan_nss.
+    if [ "$AUTH" = cert ]; then
+        [ -n "$SERVER_ID" ] || { log "AUTH=cert: SERVER_ID is unset"; return 1; }
+        auth="authby=rsasig
+    leftcert=$CERT_NAME
+    leftid=%fromcert
+    leftrsasigkey=%cert
+    leftsendcert=always
+    rightrsasigkey=%cert"
+        rid="\"$SERVER_ID\""
+    fi
     cat >/etc/ipsec.conf <<EOF
 config setup
     logfile=$OUT/pluto.log
@@ -162,14 +216,14 @@ config setup
     ikev1-policy=accept
 conn L2TP
     ikev2=no
-    authby=secret
+    $auth
     pfs=no
     type=transport
     left=%defaultroute
     leftprotoport=17/1701
     right=$SERVER
     rightprotoport=17/1701
-    rightid=${LS_RIGHTID:-%any}
+    rightid=$rid
     ike=$ike_ls
     phase2=esp
     phase2alg=$ESP
@@ -181,12 +235,26 @@ EOF
     chmod 600 /etc/ipsec.secrets
     mkdir -p /run/pluto /var/lib/ipsec/nss
     ipsec initnss >"$OUT/ipsec-start.log" 2>&1
+    if [ "$AUTH" = cert ]; then libreswan_nss >>"$OUT/ipsec-start.log" 2>&1 || return 1; fi
     ipsec pluto --config /etc/ipsec.conf >>"$OUT/ipsec-start.log" 2>&1 || return 1
     for _ in $(seq 1 60); do
         ipsec whack --status >/dev/null 2>&1 && break
         sleep 0.5
     done
     ipsec auto --add L2TP >>"$OUT/ipsec-start.log" 2>&1
+}
+# libreswan_nss: the CA as a trusted CA ("CT,,": valid CA for TLS client and server, which NSS applies to IPsec
+# too), then the PKCS#12 (key, certificate and the CA again, which NSS then already holds). certutil(1),
+# pk12util(1).
+libreswan_nss() {
+    local db=sql:/var/lib/ipsec/nss
+    [ -s "$FILES/ca.crt" ] && [ -s "$FILES/$CERT_NAME.p12" ] ||
+        { log "AUTH=cert: $FILES lacks ca.crt or $CERT_NAME.p12"; return 1; }
+    certutil -A -d "$db" -n it-ca -t CT,, -a -i "$FILES/ca.crt" || { log "certutil could not import ca.crt"; return 1; }
+    pk12util -i "$FILES/$CERT_NAME.p12" -d "$db" -W "$P12_PASSWORD" -K "" ||
+        { log "pk12util could not import $CERT_NAME.p12"; return 1; }
+    certutil -L -d "$db"
+    certutil -K -d "$db" </dev/null
 }
 libreswan_up() { timeout "$CONNECT_TIMEOUT" ipsec auto --up L2TP >>"$OUT/ipsec-up.log" 2>&1; }
 libreswan_down() { timeout 30 ipsec auto --down L2TP >>"$OUT/ipsec-up.log" 2>&1; }

@@ -15,6 +15,7 @@ GUEST_CPU=${IT_GUEST_CPU:-qemu64}
 # guest_start NAME SITE INDEX STEPS [VAR=VALUE...]
 #   SITE nat: behind the NAT router (192.168.50.(10+INDEX)); SITE wan: straight on the WAN (198.51.100.(10+INDEX)).
 #   VAR=VALUE pairs go into the guest's config (SERVER, PSK, VPN_USER, VPN_PASSWORD, IKE, ESP, IPSEC, ...).
+#   GUEST_FILES="FILE..." in the caller's environment: files copied into the share's files/ directory.
 guest_start() {
     local name=$1 site=$2 idx=$3 steps=$4
     shift 4
@@ -29,6 +30,12 @@ guest_start() {
     if [ "$site" = wan ]; then mac=$(printf '52:54:00:4d:00:%02x' "$idx"); else mac=$(printf '52:54:00:4c:00:%02x' "$idx"); fi
     cp "$IT_DIR/guest/client.sh" "$dir/share/client.sh"
     chmod +x "$dir/share/client.sh"
+    # GUEST_FILES (set by the caller): host files the guest reads from the share's files/ (certificates, keys).
+    local f
+    for f in ${GUEST_FILES:-}; do
+        mkdir -p "$dir/share/files"
+        cp "$f" "$dir/share/files/" || die "guest_start: cannot copy $f for $name"
+    done
     echo "$name" >"$dir/share/hostname"
     {
         printf 'STEPS=%q\n' "$steps"

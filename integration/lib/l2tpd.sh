@@ -92,3 +92,50 @@ for s in rows:
     print("%s\t%s\t%s" % (s.get("user", ""), ip, port))
 '
 }
+
+# l2tpd_pki DIR PASSWORD CLIENT... : a PKI made by the binary under test (`l2tpd-rs pki`, docs/certificates.md) in
+# DIR: the CA, the server certificate for the server's WAN address (what the guests dial), and one client
+# certificate per CLIENT (DIR/clients/NAME.{crt,key,p12}, the PKCS#12 protected by PASSWORD). Sets PKI_SERVER_ID
+# to the server certificate's subject DN (the ID_DER_ASN1_DN it presents) and PKI_FAIL on failure.
+l2tpd_pki() {
+    local dir=$1 password=$2 c
+    shift 2
+    PKI_FAIL= PKI_SERVER_ID=
+    mkdir -p "$dir"
+    printf '%s\n' "$password" >"$dir/p12-password.txt"
+    : >"$dir/pki.log"
+    l2tpd_pki_run "$dir" ca --dir "$dir" || return 1
+    l2tpd_pki_run "$dir" server --dir "$dir" --ip "$SRV_WAN_IP" || return 1
+    for c in "$@"; do
+        l2tpd_pki_run "$dir" client "$c" --dir "$dir" --password-file "$dir/p12-password.txt" || return 1
+    done
+    PKI_SERVER_ID=$(openssl x509 -in "$dir/server.crt" -noout -subject -nameopt RFC2253 | sed -n 's/^subject=[[:space:]]*//p')
+    [ -n "$PKI_SERVER_ID" ] || { PKI_FAIL="cannot read the subject of $dir/server.crt"; return 1; }
+}
+
+# l2tpd_pki_run DIR ARGS...: `l2tpd-rs pki ARGS...`, its output appended to DIR/pki.log; sets PKI_FAIL on failure.
+l2tpd_pki_run() {
+    local dir=$1
+    shift
+    echo "+ l2tpd-rs pki $*" >>"$dir/pki.log"
+    timeout 60 "$L2TPD_BIN" pki "$@" >>"$dir/pki.log" 2>&1 && return 0
+    PKI_FAIL="l2tpd-rs pki $1 failed: $(tail -1 "$dir/pki.log")"
+    return 1
+}
+
+# l2tpd_pki_revoke DIR NAME: revoke client NAME's certificate and write the CRL (`pki revoke`, then `pki crl`).
+l2tpd_pki_revoke() {
+    local dir=$1 name=$2
+    l2tpd_pki_run "$dir" revoke "$dir/clients/$name.crt" --dir "$dir" || return 1
+    l2tpd_pki_run "$dir" crl --dir "$dir" || return 1
+    [ -s "$dir/crl.pem" ] || { PKI_FAIL="l2tpd-rs pki crl wrote no $dir/crl.pem"; return 1; }
+}
+
+# l2tpd_certificates_yaml DIR: the `certificates:` section of l2tpd.yaml for the PKI in DIR (config/l2tpd.yaml
+# documents the keys): the server's certificate and key, the CA client chains must lead to, its CRL, any client
+# identity, and PSK clients still accepted beside certificate clients.
+l2tpd_certificates_yaml() {
+    local dir=$1
+    printf 'certificates:\n  certificate: "%s"\n  key: "%s"\n  ca: ["%s"]\n  crl: ["%s"]\n  accept: ["*"]\n  allow_psk: true\n' \
+        "$dir/server.crt" "$dir/server.key" "$dir/ca.crt" "$dir/crl.pem"
+}
