@@ -102,7 +102,7 @@ l2tpd_pki() {
     shift 2
     PKI_FAIL= PKI_SERVER_ID=
     mkdir -p "$dir"
-    printf '%s\n' "$password" >"$dir/p12-password.txt"
+    (umask 077 && printf '%s\n' "$password" >"$dir/p12-password.txt")
     : >"$dir/pki.log"
     l2tpd_pki_run "$dir" ca --dir "$dir" || return 1
     l2tpd_pki_run "$dir" server --dir "$dir" --ip "$SRV_WAN_IP" || return 1
