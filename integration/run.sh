@@ -687,12 +687,15 @@ scn_j() {
 # CA, the server certificate for the server's WAN address and client certificates for carol, dave and mallory;
 # mallory's is revoked (`pki revoke`, `pki crl`). The daemon restarts with a `certificates:` section (that CA, its
 # CRL, allow_psk: true). k1 connects with the PSK (XP profile) and pings the LAN host every 0.2 s throughout;
-# then, at once: k2 (strongSwan, carol's certificate and key in /etc/ipsec.d, 3DES-SHA1-MODP2048, RSA signatures),
-# k3 (libreswan, dave's PKCS#12 in its NSS database, AES128-SHA1-MODP2048) and k4 (strongSwan, mallory's revoked
-# certificate). k2 and k3 must connect and ping, the server must list the three sessions, k1 must lose at most
+# then, at once: k2 (strongSwan, carol's certificate and key in /etc/ipsec.d, 3DES-SHA1-MODP2048, RSA signatures,
+# identified by the e-mail in its subjectAltName: ID_USER_FQDN), k3 (libreswan, dave's PKCS#12 in its NSS
+# database, AES128-SHA1-MODP2048, identified by its subject: ID_DER_ASN1_DN) and k4 (strongSwan, mallory's revoked
+# certificate, its subject as ID). Both certificate guests require the server's ID to be its certificate's
+# subject. k2 and k3 must connect and ping, the server must list the three sessions, k1 must lose at most
 # K_MAX_LOSS_PCT % of its pings while the others come and go; k4 must fail in IKE, get no address, and the server
 # log must say that mallory's certificate was revoked.
 K_P12_PASSWORD=it-p12-$RANDOM$RANDOM
+K_CAROL_EMAIL=carol@example.com
 K_MAX_LOSS_PCT=1
 scn_k() {
     local pki=$SCN_DIR/pki g n sessions users tx lost cert_env
@@ -700,7 +703,7 @@ scn_k() {
         fail_scn "scenario k is l2tpd-rs only: the harness has no certificate set-up for SoftEther"
         return 1
     fi
-    l2tpd_pki "$pki" "$K_P12_PASSWORD" carol dave mallory || fail_scn "$PKI_FAIL" || return 1
+    l2tpd_pki "$pki" "$K_P12_PASSWORD" "carol=$K_CAROL_EMAIL" dave mallory || fail_scn "$PKI_FAIL" || return 1
     l2tpd_pki_revoke "$pki" mallory || fail_scn "$PKI_FAIL" || return 1
     log "  PKI by l2tpd-rs pki in $pki: server $PKI_SERVER_ID, clients carol, dave, mallory (revoked)"
     server_stop
@@ -711,7 +714,7 @@ scn_k() {
         IKE=3des-sha1-modp1024 ESP=3des-sha1
     GUEST_FILES="$pki/ca.crt $pki/clients/carol.crt $pki/clients/carol.key" \
         start_client k2 nat 2 carol "net wait:go connect ping:$LAN_HOST_IP:5 mark:pinged wait:end disconnect" \
-        "${cert_env[@]}" CERT_NAME=carol IKE=3des-sha1-modp2048 ESP=3des-sha1
+        "${cert_env[@]}" CERT_NAME=carol "CERT_ID=$K_CAROL_EMAIL" IKE=3des-sha1-modp2048 ESP=3des-sha1
     GUEST_FILES="$pki/ca.crt $pki/clients/dave.p12" \
         start_client k3 nat 3 dave "net wait:go connect ping:$LAN_HOST_IP:5 mark:pinged wait:end disconnect" \
         "${cert_env[@]}" CERT_NAME=dave IPSEC=libreswan IKE=aes128-sha1-modp2048 ESP=aes128-sha1

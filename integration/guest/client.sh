@@ -99,8 +99,9 @@ collect_diag() {
 # client certificate CERT_NAME that `l2tpd-rs pki client` made. The harness copies its files into the share's
 # files/ directory: ca.crt, CERT_NAME.crt, CERT_NAME.key (PKCS#8) and CERT_NAME.p12 (PKCS#12 with key,
 # certificate and CA, password P12_PASSWORD). SERVER_ID is the server certificate's subject DN, which both
-# stacks require as the server's identity (its ID_DER_ASN1_DN in Main Mode message 6).
-: "${AUTH:=psk}" "${CERT_NAME:=}" "${SERVER_ID:=}" "${P12_PASSWORD:=}"
+# stacks require as the server's identity (its ID_DER_ASN1_DN in Main Mode message 6). CERT_ID (strongSwan): our
+# identity when it is not the certificate's subject, e.g. the e-mail in its subjectAltName (ID_USER_FQDN).
+: "${AUTH:=psk}" "${CERT_NAME:=}" "${CERT_ID:=}" "${SERVER_ID:=}" "${P12_PASSWORD:=}"
 FILES=$S/files
 # cert_subject FILE: the certificate's subject as an RFC 2253 DN ("CN=carol"); empty if openssl cannot read it.
 cert_subject() { openssl x509 -in "$1" -noout -subject -nameopt RFC2253 2>/dev/null | sed -n 's/^subject=[[:space:]]*//p'; }
@@ -119,18 +120,20 @@ strongswan_setup() {
     # ipsec.conf(5): IKEv1 Main Mode PSK, transport mode for UDP/1701. rightid=%any because SoftEther's MM6
     # IDr is 0.0.0.0 (docs/clients.md#softether, observed).
     # Certificates (ipsec.conf(5)): authby=rsasig, our certificate by file name in /etc/ipsec.d/certs, sent
-    # whether or not the server asks; our ID is its subject DN; the server must present SERVER_ID, checked
-    # against the CA in /etc/ipsec.d/cacerts. The key is named in ipsec.secrets(5) as ": RSA FILE".
-    local auth=authby=secret rid=%any my_dn ca_dn
+    # whether or not the server asks; the server must present SERVER_ID, checked against the CA in
+    # /etc/ipsec.d/cacerts. The key is named in ipsec.secrets(5) as ": RSA FILE". Our ID is CERT_ID if given,
+    # else leftid is left out and charon sends the certificate's subject as it is encoded there. A leftid
+    # written as a DN string is re-encoded by charon with its own string types (PrintableString for CN,
+    # strongSwan's src/libstrongswan/utils/identification.c), which need not be the certificate's.
+    local auth=authby=secret rid=%any ca_dn
     if [ "$AUTH" = cert ]; then
         strongswan_cert_files || return 1
-        my_dn=$(cert_subject "$FILES/$CERT_NAME.crt")
         ca_dn=$(cert_subject "$FILES/ca.crt")
-        [ -n "$my_dn" ] && [ -n "$ca_dn" ] && [ -n "$SERVER_ID" ] ||
-            { log "AUTH=cert: cannot read the subjects of $CERT_NAME.crt / ca.crt, or SERVER_ID is unset"; return 1; }
+        [ -n "$ca_dn" ] && [ -n "$SERVER_ID" ] ||
+            { log "AUTH=cert: cannot read the subject of ca.crt, or SERVER_ID is unset"; return 1; }
         auth="authby=rsasig
-    leftcert=$CERT_NAME.crt
-    leftid=\"$my_dn\"
+    leftcert=$CERT_NAME.crt${CERT_ID:+
+    leftid=\"$CERT_ID\"}
     leftsendcert=always
     rightca=\"$ca_dn\""
         rid="\"$SERVER_ID\""

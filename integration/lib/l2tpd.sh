@@ -95,7 +95,8 @@ for s in rows:
 
 # l2tpd_pki DIR PASSWORD CLIENT... : a PKI made by the binary under test (`l2tpd-rs pki`, docs/certificates.md) in
 # DIR: the CA, the server certificate for the server's WAN address (what the guests dial), and one client
-# certificate per CLIENT (DIR/clients/NAME.{crt,key,p12}, the PKCS#12 protected by PASSWORD). Sets PKI_SERVER_ID
+# certificate per CLIENT, NAME or NAME=EMAIL (DIR/clients/NAME.{crt,key,p12}, the PKCS#12 protected by PASSWORD;
+# EMAIL goes into the subjectAltName, `pki client --email`). Sets PKI_SERVER_ID
 # to the server certificate's subject DN (the ID_DER_ASN1_DN it presents) and PKI_FAIL on failure.
 l2tpd_pki() {
     local dir=$1 password=$2 c
@@ -107,7 +108,12 @@ l2tpd_pki() {
     l2tpd_pki_run "$dir" ca --dir "$dir" || return 1
     l2tpd_pki_run "$dir" server --dir "$dir" --ip "$SRV_WAN_IP" || return 1
     for c in "$@"; do
-        l2tpd_pki_run "$dir" client "$c" --dir "$dir" --password-file "$dir/p12-password.txt" || return 1
+        if [[ $c == *=* ]]; then
+            l2tpd_pki_run "$dir" client "${c%%=*}" --email "${c#*=}" --dir "$dir" --password-file "$dir/p12-password.txt" ||
+                return 1
+        else
+            l2tpd_pki_run "$dir" client "$c" --dir "$dir" --password-file "$dir/p12-password.txt" || return 1
+        fi
     done
     PKI_SERVER_ID=$(openssl x509 -in "$dir/server.crt" -noout -subject -nameopt RFC2253 | sed -n 's/^subject=[[:space:]]*//p')
     [ -n "$PKI_SERVER_ID" ] || { PKI_FAIL="cannot read the subject of $dir/server.crt"; return 1; }
