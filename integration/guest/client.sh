@@ -108,8 +108,10 @@ cert_subject() { openssl x509 -in "$1" -noout -subject -nameopt RFC2253 2>/dev/n
 
 # strongswan_cert_files: the CA into cacerts, the client certificate into certs, its key into private.
 strongswan_cert_files() {
-    [ -s "$FILES/ca.crt" ] && [ -s "$FILES/$CERT_NAME.crt" ] && [ -s "$FILES/$CERT_NAME.key" ] ||
-        { log "AUTH=cert: $FILES lacks ca.crt, $CERT_NAME.crt or $CERT_NAME.key"; return 1; }
+    if [ ! -s "$FILES/ca.crt" ] || [ ! -s "$FILES/$CERT_NAME.crt" ] || [ ! -s "$FILES/$CERT_NAME.key" ]; then
+        log "AUTH=cert: $FILES lacks ca.crt, $CERT_NAME.crt or $CERT_NAME.key"
+        return 1
+    fi
     mkdir -p /etc/ipsec.d/cacerts /etc/ipsec.d/certs /etc/ipsec.d/private
     cp "$FILES/ca.crt" /etc/ipsec.d/cacerts/it-ca.crt
     cp "$FILES/$CERT_NAME.crt" "/etc/ipsec.d/certs/$CERT_NAME.crt"
@@ -129,8 +131,10 @@ strongswan_setup() {
     if [ "$AUTH" = cert ]; then
         strongswan_cert_files || return 1
         ca_dn=$(cert_subject "$FILES/ca.crt")
-        [ -n "$ca_dn" ] && [ -n "$SERVER_ID" ] ||
-            { log "AUTH=cert: cannot read the subject of ca.crt, or SERVER_ID is unset"; return 1; }
+        if [ -z "$ca_dn" ] || [ -z "$SERVER_ID" ]; then
+            log "AUTH=cert: cannot read the subject of ca.crt, or SERVER_ID is unset"
+            return 1
+        fi
         auth="authby=rsasig
     leftcert=$CERT_NAME.crt${CERT_ID:+
     leftid=\"$CERT_ID\"}
@@ -251,8 +255,10 @@ EOF
 # pk12util(1).
 libreswan_nss() {
     local db=sql:/var/lib/ipsec/nss
-    [ -s "$FILES/ca.crt" ] && [ -s "$FILES/$CERT_NAME.p12" ] ||
-        { log "AUTH=cert: $FILES lacks ca.crt or $CERT_NAME.p12"; return 1; }
+    if [ ! -s "$FILES/ca.crt" ] || [ ! -s "$FILES/$CERT_NAME.p12" ]; then
+        log "AUTH=cert: $FILES lacks ca.crt or $CERT_NAME.p12"
+        return 1
+    fi
     certutil -A -d "$db" -n it-ca -t CT,, -a -i "$FILES/ca.crt" || { log "certutil could not import ca.crt"; return 1; }
     pk12util -i "$FILES/$CERT_NAME.p12" -d "$db" -W "$P12_PASSWORD" -K "" ||
         { log "pk12util could not import $CERT_NAME.p12"; return 1; }

@@ -101,7 +101,7 @@ for s in rows:
 l2tpd_pki() {
     local dir=$1 password=$2 c
     shift 2
-    PKI_FAIL= PKI_SERVER_ID=
+    PKI_FAIL='' PKI_SERVER_ID=''
     mkdir -p "$dir"
     (umask 077 && printf '%s\n' "$password" >"$dir/p12-password.txt")
     : >"$dir/pki.log"
