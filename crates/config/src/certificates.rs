@@ -162,13 +162,30 @@ impl CertificateConfig {
         (hosts, addrs)
     }
 
+    /// What Windows clients will refuse in the server certificate ([`pki::lint`]), for the
+    /// configured `names` and the `listen` addresses (0.0.0.0 left out), at time `now`.
+    pub fn lint(&self, listen: &[Ipv4Addr], now: SystemTime) -> Vec<pki::lint::Finding> {
+        let Some(cert) = self.server_certificate() else {
+            return Vec::new();
+        };
+        let (hosts, mut addrs) = self.lint_names();
+        for a in listen {
+            if !a.is_unspecified() && !addrs.contains(a) {
+                addrs.push(*a);
+            }
+        }
+        pki::lint::server_certificate(cert, &hosts, &addrs, now)
+    }
+
     /// Reads every file of the block again (a reload: SIGHUP, `reload-users`, a new CRL) and
-    /// checks it as a load at time `now` does. On success, the new settings (same patterns,
+    /// checks it as a load at time `now` does. A key file this process may no longer open
+    /// (after the daemon dropped its privileges) is not an error: the key in use is kept, and
+    /// must still match the certificate. On success, the new settings (same patterns,
     /// `allow_psk` and names) and any warnings; on failure every problem, each naming its file,
     /// and the caller keeps the settings in use.
     pub fn reload(&self, now: SystemTime) -> Result<(Self, Vec<String>), Vec<String>> {
         let mut found = Found::default();
-        let loaded = read_files(&self.files, Some(now), &mut found);
+        let loaded = read_files(&self.files, Some(now), Some(&self.key), &mut found);
         if !found.errors.is_empty() {
             return Err(found.errors.into_iter().map(|p| p.message).collect());
         }
@@ -281,6 +298,7 @@ fn read(slot: Slot, path: &Path, found: &mut Found) -> Option<(Vec<u8>, u32)> {
 fn read_files(
     files: &CertificateFiles,
     now: Option<SystemTime>,
+    held_key: Option<&ServerKey>,
     found: &mut Found,
 ) -> Option<Loaded> {
     let chain = read(Slot::Certificate, &files.certificate, found).and_then(|(bytes, _)| {
@@ -295,28 +313,45 @@ fn read_files(
             }
         }
     });
-    let key = read(Slot::Key, &files.key, found).and_then(|(bytes, mode)| {
-        if let Some(who) = readable_by(mode) {
-            found.error(
+    // After the daemon dropped its privileges, the key (mode 0600, owned by root) may no
+    // longer open: a reload then keeps the key it holds, which must still match the
+    // certificate (checked below).
+    let key_bytes = match (crate::load::read_secret_file(&files.key), held_key) {
+        (Ok(v), _) => Some(v),
+        (Err(e), Some(_)) if e.kind() == std::io::ErrorKind::PermissionDenied => None,
+        (Err(e), _) => {
+            found.io(
                 Slot::Key,
-                format!(
-                    "{} holds the server's private key and is readable by {}: chmod 600 it",
-                    files.key.display(),
-                    who.as_str()
-                ),
+                format!("cannot read certificates.key {}: {e}", files.key.display()),
             );
+            None
         }
-        match pki::load::private_key(&bytes) {
-            Ok(k) => Some(k),
-            Err(e) => {
+    };
+    let key = match key_bytes {
+        None => held_key.map(|k| PrivateKey::clone(&k.0)),
+        Some((bytes, mode)) => {
+            if let Some(who) = readable_by(mode) {
                 found.error(
                     Slot::Key,
-                    format!("{} is not a usable private key: {e}", files.key.display()),
+                    format!(
+                        "{} holds the server's private key and is readable by {}: chmod 600 it",
+                        files.key.display(),
+                        who.as_str()
+                    ),
                 );
-                None
+            }
+            match pki::load::private_key(&bytes) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    found.error(
+                        Slot::Key,
+                        format!("{} is not a usable private key: {e}", files.key.display()),
+                    );
+                    None
+                }
             }
         }
-    });
+    };
     if let Some(k) = &key {
         let bits = k.n().bits();
         if bits < MIN_SERVER_KEY_BITS {
@@ -487,7 +522,7 @@ pub(crate) fn check_certificates(
         crl: raw.crl.iter().map(|p| base.join(p)).collect(),
     };
     let mut found = Found::default();
-    let loaded = read_files(&files, now, &mut found);
+    let loaded = read_files(&files, now, None, &mut found);
     for p in found.errors {
         let line = crate::locate::find_key_line(ck.text, &[SECTION, p.slot.key()]);
         match p.kind {

@@ -284,6 +284,15 @@ fn parse(
     let certificates = raw
         .certificates
         .and_then(|c| check_certificates(&mut ck, c, &base, now));
+    if let (Some(c), Some(now)) = (&certificates, now) {
+        // What Windows will refuse is a warning: other clients, or clients that type another
+        // name, still connect (and a server behind NAT listens on addresses nobody types).
+        for f in c.lint(&raw.listen.addresses, now) {
+            if f.severity >= pki::lint::Severity::Warning {
+                ck.warn(&["certificates", "certificate"], f.message);
+            }
+        }
+    }
     let users_file = base.join(
         raw.users_file
             .unwrap_or_else(|| PathBuf::from("users.yaml")),

@@ -552,3 +552,40 @@ fn reload_reads_the_crls_again_and_a_broken_file_changes_nothing() {
     let e = old.reload(now()).unwrap_err();
     assert!(e.iter().any(|e| e.contains("expired on")), "{e:?}");
 }
+
+#[test]
+fn a_reload_that_may_not_open_the_key_keeps_the_one_it_holds() {
+    let d = Dir::standard("dropped");
+    let (c, _) = d.load(&block("")).unwrap();
+    let old = c.server.certificates.unwrap();
+    // What the daemon sees after dropping privileges: the key is root's, mode 0600.
+    std::fs::set_permissions(d.path("pki/server.key"), PermissionsExt::from_mode(0o000)).unwrap();
+    if std::fs::File::open(d.path("pki/server.key")).is_ok() {
+        eprintln!("skipped: running as root, every file opens");
+        return;
+    }
+    let (new, _) = old.reload(now()).unwrap();
+    assert_eq!(new.key, old.key);
+    // A renewed certificate for another key cannot use the key held.
+    let (ca, _) = cas();
+    d.write(
+        "pki/server.crt",
+        &server_cert(ca, &key(2048), 3)
+            .to_pem(LineEnding::LF)
+            .unwrap(),
+        0o644,
+    );
+    let e = old.reload(now()).unwrap_err();
+    assert!(
+        e.iter()
+            .any(|e| e.contains("is not the key of the certificate")),
+        "{e:?}"
+    );
+    // Missing altogether is an error even then.
+    std::fs::remove_file(d.path("pki/server.key")).unwrap();
+    let e = old.reload(now()).unwrap_err();
+    assert!(
+        e.iter().any(|e| e.contains("cannot read certificates.key")),
+        "{e:?}"
+    );
+}
