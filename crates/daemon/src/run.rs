@@ -369,6 +369,25 @@ async fn setup(
         info!(user = %p.user, "dropped root privileges");
         // Reloads run as this account from now on: find out now, not at the first edit.
         crate::files::check_users_file_readable(&config.daemon.users_file, &p.user, &group)?;
+        if let Some(c) = &config.server.certificates {
+            // Certificate reloads run as this account too. The key may stay root's (a reload
+            // keeps the key in use while the certificate still matches it); the rest must open.
+            for path in std::iter::once(&c.files.certificate)
+                .chain(&c.files.ca)
+                .chain(&c.files.crl)
+            {
+                if let Err(e) = File::open(path) {
+                    warn!(
+                        file = %path.display(),
+                        "after dropping privileges to {}, this certificate file cannot be read \
+                         ({e}): reloads (SIGHUP) will keep the files read at start until {} may \
+                         read it",
+                        p.user,
+                        p.user
+                    );
+                }
+            }
+        }
     }
 
     let mut accounting = None;
