@@ -2333,3 +2333,63 @@ mod session_id_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod certificate_tests {
+    use std::sync::Arc;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use pki::issue::{self, Spec};
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+
+    use super::ike_config;
+
+    fn key() -> pki::PrivateKey {
+        let k = openssl::rsa::Rsa::generate(2048).unwrap();
+        pki::PrivateKey::from_pkcs1_der(&k.private_key_to_der().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_responder_gets_the_loaded_certificates_as_they_are() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_780_000_000);
+        let day = Duration::from_secs(86_400);
+        let ca_key = key();
+        let ca_spec = Spec::ca("CN=CA", vec![1], now - day, now + 30 * day).unwrap();
+        let ca = issue::certificate(&ca_spec, &ca_key.to_public_key(), None, &ca_key).unwrap();
+        let server_key = key();
+        let spec = Spec::server("CN=vpn", vec![2], now - day, now + day, vec![], vec![]).unwrap();
+        let cert =
+            issue::certificate(&spec, &server_key.to_public_key(), Some(&ca), &ca_key).unwrap();
+        let certs = config::CertificateConfig {
+            files: config::CertificateFiles {
+                certificate: "server.crt".into(),
+                key: "server.key".into(),
+                ca: vec!["ca.crt".into()],
+                crl: vec![],
+            },
+            chain_der: vec![der::Encode::to_der(&cert).unwrap()],
+            chain: vec![cert.clone()],
+            key: config::ServerKey(Arc::new(server_key)),
+            cas: vec![ca],
+            crls: vec![],
+            accept: vec!["CN=*".parse().unwrap()],
+            allow_psk: false,
+            names: vec![],
+        };
+        let mut config = config::ServerConfig::default();
+        assert!(ike_config(&config).certificates.is_none(), "off by default");
+        config.certificates = Some(certs.clone());
+        let auth = ike_config(&config).certificates.expect("handed over");
+        assert_eq!(auth.chain, certs.chain_der);
+        assert!(
+            Arc::ptr_eq(&auth.key, &certs.key.0),
+            "the key is shared, not copied"
+        );
+        assert_eq!(auth.accept, certs.accept);
+        assert!(!auth.allow_psk);
+        // The verifier holds the configured CA: it accepts the server's own certificate and
+        // nothing past its validity.
+        auth.verifier.verify(&cert, &[], now).unwrap();
+        assert!(auth.verifier.verify(&cert, &[], now + 2 * day).is_err());
+    }
+}
