@@ -300,7 +300,6 @@ impl Responder {
     }
 
     /// The wall-clock time at `now`, from the last [`Responder::set_wall_clock`].
-    #[allow(dead_code)] // used by certificate authentication
     fn wall_time(&self, now: Instant) -> Option<SystemTime> {
         let (at, wall) = self.wall_clock?;
         match now.checked_duration_since(at) {
@@ -821,6 +820,7 @@ impl Responder {
             peer,
             cookies,
             header: msg.header,
+            wall: None,
         };
         let (state, mm2) = ExpectMm3::answer(cx, &mm1, &choice)?;
         self.half_open_index.insert((peer.remote, icky), cookies.1);
@@ -890,6 +890,7 @@ impl Responder {
             peer: sa.peer,
             cookies: sa.cookies,
             header: msg.header,
+            wall: None,
         };
         let (next, mm4) = state.handle(cx, &mm3)?;
         sa.state = State::Mm5(Box::new(next));
@@ -910,6 +911,7 @@ impl Responder {
     ) -> Result<(), Error> {
         let ciphertext = msg.ciphertext("unencrypted Main Mode message 5")?;
         let room = self.established_sas_of(from) < self.config.max_ike_sas_per_peer;
+        let wall = self.wall_time(now);
         let State::Mm5(state) = core::mem::replace(&mut sa.state, State::Failed) else {
             return Err(Error::PeerMisbehaved("not waiting for Main Mode message 5"));
         };
@@ -919,6 +921,7 @@ impl Responder {
             peer: from,
             cookies: sa.cookies,
             header: msg.header,
+            wall,
         };
         let (est, mm6) = state.handle(cx, msg.first, ciphertext, room)?;
         self.commit_float(now, sa, from);
@@ -928,7 +931,7 @@ impl Responder {
         sa.reply = Reply::on_request(msg.bytes, mm6.message.clone());
         self.push_tx(sa.peer, mm6.message);
         self.announce_lifetime(sa.peer, sa.cookies, &est);
-        info!(peer = %sa.peer, suite = %est.info.suite, "IKE SA established");
+        info!(peer = %sa.peer, suite = %est.info.suite, auth = %est.info.auth, "IKE SA established");
         let entry = self.peers.entry(sa.peer).or_default();
         entry.established = true;
         entry.activity = Some(entry.activity.map_or(now, |t| t.max(now)));
