@@ -1,4 +1,5 @@
-//! The IKEv1 responder: Main Mode with a pre-shared key (RFC 2409 §5.4), Quick Mode (§5.5),
+//! The IKEv1 responder: Main Mode with a pre-shared key (RFC 2409 §5.4) or RSA signatures and
+//! X.509 certificates (§5.1, when [`ResponderConfig::certificates`] is set), Quick Mode (§5.5),
 //! Informational exchanges (§5.7; Delete and Notify of RFC 2408 §3.14/§3.15, DPD of RFC 3706),
 //! and NAT traversal (RFC 3947; the draft-02 dialect Windows XP speaks).
 //!
