@@ -32,6 +32,7 @@
 )]
 #![warn(missing_docs)]
 
+mod certificates;
 mod daemon;
 mod dynauth;
 pub mod files;
@@ -43,6 +44,10 @@ mod rate;
 mod server;
 pub mod users;
 
+pub use certificates::{
+    CertificateConfig, CertificateFiles, MIN_SERVER_KEY_BITS, RECOMMENDED_SERVER_KEY_BITS,
+    ServerKey,
+};
 pub use daemon::{
     DEFAULT_CONTROL_SOCKET, DaemonConfig, Hooks, LogLevel, MAX_HOOK_TIMEOUT_SECS, MAX_WORKERS,
     MetricsOptions, Privileges, TunOptions,

@@ -10,11 +10,13 @@
 use std::io::Read;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use crypto::Secret;
 use ipnetwork::Ipv4Network;
 use serde::{Deserialize, Deserializer};
 
+use crate::certificates::{RawCertificates, check_certificates};
 use crate::daemon::{
     DEFAULT_CONTROL_SOCKET, DaemonConfig, Hooks, LogLevel, MetricsOptions, Privileges, TunOptions,
     check_control_socket, check_hooks, check_metrics, check_privileges, check_tun, check_workers,
@@ -93,6 +95,8 @@ struct RawConfig {
     #[serde(default)]
     hooks: Hooks,
     radius: Option<RawRadius>,
+    #[serde(default)]
+    certificates: Option<RawCertificates>,
 }
 
 #[derive(Deserialize)]
@@ -143,7 +147,23 @@ impl Config {
                 reason: format!("cannot read the configuration file: {e}"),
             }]
         })?;
-        parse(&file.text, path, Some(file.mode))
+        parse(&file.text, path, Some(file.mode), None)
+    }
+
+    /// [`Config::load`] plus the checks that need the wall-clock time `now`: the configured
+    /// CAs verify the server's own certificate chain, and every CRL is signed by a configured
+    /// CA and current (see [`crate::CertificateConfig`]). The daemon loads with this.
+    pub fn load_at(path: &Path, now: SystemTime) -> Result<(Self, Vec<Warning>), Vec<ConfigError>> {
+        let file = FileText::read(path).map_err(|e| {
+            vec![ConfigError {
+                file: path.to_path_buf(),
+                line: None,
+                column: None,
+                kind: ConfigErrorKind::Io,
+                reason: format!("cannot read the configuration file: {e}"),
+            }]
+        })?;
+        parse(&file.text, path, Some(file.mode), Some(now))
     }
 
     /// Parses and validates `text` as if it were the contents of `path` (relative paths resolve
@@ -152,16 +172,26 @@ impl Config {
         text: &str,
         path: &Path,
     ) -> Result<(Self, Vec<Warning>), Vec<ConfigError>> {
-        parse(text, path, None)
+        parse(text, path, None, None)
+    }
+
+    /// [`Config::from_yaml_str`] with the time-dependent checks of [`Config::load_at`].
+    pub fn from_yaml_str_at(
+        text: &str,
+        path: &Path,
+        now: SystemTime,
+    ) -> Result<(Self, Vec<Warning>), Vec<ConfigError>> {
+        parse(text, path, None, Some(now))
     }
 }
 
 /// Parses and validates `text`, the contents of `path`; `mode` is the file's permission bits
-/// when it was read from disk.
+/// when it was read from disk; `now` adds the checks that need the wall clock.
 fn parse(
     text: &str,
     path: &Path,
     mode: Option<u32>,
+    now: Option<SystemTime>,
 ) -> Result<(Config, Vec<Warning>), Vec<ConfigError>> {
     if text.trim().is_empty() {
         return Err(vec![ConfigError {
@@ -191,7 +221,20 @@ fn parse(
     };
 
     let inline_psk = raw.psk.is_some() && raw.psk_file.is_none();
-    let psk = resolve_psk(&mut ck, raw.psk, raw.psk_file.as_deref(), &base);
+    // With certificates and `allow_psk: false`, no PSK is needed (and one given is unused).
+    let certificates_only = raw.certificates.as_ref().is_some_and(|c| !c.allow_psk());
+    let psk = if certificates_only && raw.psk.is_none() && raw.psk_file.is_none() {
+        Secret::default()
+    } else {
+        if certificates_only {
+            ck.warn(
+                &["certificates", "allow_psk"],
+                "certificates.allow_psk is false: the pre-shared key is not used; remove \
+                 `psk`/`psk_file`",
+            );
+        }
+        resolve_psk(&mut ck, raw.psk, raw.psk_file.as_deref(), &base)
+    };
     if let Some(who) = mode.and_then(readable_by).filter(|_| inline_psk) {
         ck.warn(
             &["psk"],
@@ -238,6 +281,18 @@ fn parse(
         &control_socket,
         raw.control_socket_group.as_deref(),
     );
+    let certificates = raw
+        .certificates
+        .and_then(|c| check_certificates(&mut ck, c, &base, now));
+    if let (Some(c), Some(now)) = (&certificates, now) {
+        // What Windows will refuse is a warning: other clients, or clients that type another
+        // name, still connect (and a server behind NAT listens on addresses nobody types).
+        for f in c.lint(&raw.listen.addresses, now) {
+            if f.severity >= pki::lint::Severity::Warning {
+                ck.warn(&["certificates", "certificate"], f.message);
+            }
+        }
+    }
     let users_file = base.join(
         raw.users_file
             .unwrap_or_else(|| PathBuf::from("users.yaml")),
@@ -261,6 +316,7 @@ fn parse(
             l2tp: raw.l2tp,
             limits: raw.limits,
             allow_plaintext_l2tp: raw.allow_plaintext_l2tp,
+            certificates,
         },
         daemon: DaemonConfig {
             tun: raw.tun,
@@ -298,7 +354,11 @@ fn resolve_psk(
             return Secret::default();
         }
         (None, None) => {
-            ck.error(&[], "no pre-shared key: set `psk` or `psk_file`");
+            ck.error(
+                &[],
+                "no pre-shared key: set `psk` or `psk_file` (or `certificates` with \
+                 `allow_psk: false`)",
+            );
             return Secret::default();
         }
         (Some(psk), None) => psk,

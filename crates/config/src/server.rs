@@ -42,7 +42,8 @@ pub const MAX_POOL_PREFIX: u8 = 30;
 pub struct ServerConfig {
     /// The IKE and NAT-T ports the server demultiplexes on, and the addresses the daemon binds.
     pub listen: Listen,
-    /// The IKE pre-shared key (from `psk` or `psk_file`).
+    /// The IKE pre-shared key (from `psk` or `psk_file`); empty when certificates alone
+    /// authenticate (`certificates.allow_psk: false`).
     pub psk: Secret,
     /// The client address pool.
     pub pool: PoolConfig,
@@ -66,6 +67,10 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Accept L2TP that is not inside an ESP SA. Off by default; on, it is logged loudly.
     pub allow_plaintext_l2tp: bool,
+    /// Certificate authentication (the `certificates:` block), loaded; `None` when off. With
+    /// `allow_psk: false` and no `psk`, [`ServerConfig::psk`] is empty and must not be
+    /// offered.
+    pub certificates: Option<crate::CertificateConfig>,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +91,7 @@ impl Default for ServerConfig {
             l2tp: L2tpOptions::default(),
             limits: Limits::default(),
             allow_plaintext_l2tp: false,
+            certificates: None,
         }
     }
 }

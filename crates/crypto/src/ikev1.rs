@@ -19,7 +19,8 @@ use crate::hash::{HashAlg, digest, prf as hmac};
 /// The phase-1 keying material (RFC 2409 §5).
 #[derive(Debug, Clone)]
 pub struct Phase1Keys {
-    /// `SKEYID = prf(pre-shared-key, Ni_b | Nr_b)` (§5, pre-shared key authentication).
+    /// `SKEYID = prf(pre-shared-key, Ni_b | Nr_b)` (§5, pre-shared key authentication) or
+    /// `prf(Ni_b | Nr_b, g^xy)` (signature authentication).
     pub skeyid: Secret,
     /// `SKEYID_d = prf(SKEYID, g^xy | CKY-I | CKY-R | 0)`: derives Quick Mode KEYMAT.
     pub skeyid_d: Secret,
@@ -36,6 +37,17 @@ pub fn skeyid_psk(prf: HashAlg, psk: &[u8], ni_b: &[u8], nr_b: &[u8]) -> Secret 
     Secret::new(hmac(prf, psk, &[ni_b, nr_b]))
 }
 
+/// `SKEYID` for signature authentication: `prf(Ni_b | Nr_b, g^xy)` (RFC 2409 §5): the nonces
+/// are the key, the shared secret the data.
+pub fn skeyid_sig(prf: HashAlg, ni_b: &[u8], nr_b: &[u8], g_xy: &[u8]) -> Secret {
+    let mut key = Vec::with_capacity(ni_b.len() + nr_b.len());
+    key.extend_from_slice(ni_b);
+    key.extend_from_slice(nr_b);
+    let out = Secret::new(hmac(prf, &key, &[g_xy]));
+    key.zeroize();
+    out
+}
+
 /// Derives `SKEYID` and `SKEYID_d`, `SKEYID_a`, `SKEYID_e` for pre-shared-key authentication
 /// (RFC 2409 §5).
 pub fn derive_phase1(
@@ -47,7 +59,18 @@ pub fn derive_phase1(
     cky_i: &[u8; 8],
     cky_r: &[u8; 8],
 ) -> Phase1Keys {
-    let skeyid = skeyid_psk(prf, psk, ni_b, nr_b);
+    derive_from_skeyid(prf, skeyid_psk(prf, psk, ni_b, nr_b), g_xy, cky_i, cky_r)
+}
+
+/// Derives `SKEYID_d`, `SKEYID_a`, `SKEYID_e` from `skeyid` (RFC 2409 §5), whatever the
+/// authentication method that made it ([`skeyid_psk`], [`skeyid_sig`]).
+pub fn derive_from_skeyid(
+    prf: HashAlg,
+    skeyid: Secret,
+    g_xy: &[u8],
+    cky_i: &[u8; 8],
+    cky_r: &[u8; 8],
+) -> Phase1Keys {
     let k = skeyid.as_bytes();
     let skeyid_d = Secret::new(hmac(prf, k, &[g_xy, cky_i, cky_r, &[0]]));
     let skeyid_a = Secret::new(hmac(

@@ -450,6 +450,33 @@ fn ikev1_rubnds_main_mode() {
     }
 }
 
+/// SKEYID for signatures, `prf(Ni_b | Nr_b, g^xy)` (RFC 2409 §5), over the nonces and shared
+/// secret of the first RUB-NDS case; the expected values were computed with Python's `hmac`
+/// module (HMAC-SHA1 keyed with `Ni_b | Nr_b`), independently of this crate.
+#[test]
+fn ikev1_skeyid_for_signatures() {
+    let v = load(include_str!("vectors/ikev1.json"));
+    let c = &v["rubnds"][0];
+    let (ni, nr, gxy) = (h(&c["Ni_b"]), h(&c["Nr_b"]), h(&c["g_xy"]));
+    let cky_i: [u8; 8] = arr(&c["CKY_I"]);
+    let cky_r: [u8; 8] = arr(&c["CKY_R"]);
+    let skeyid = ikev1::skeyid_sig(HashAlg::Sha1, &ni, &nr, &gxy);
+    assert_eq!(
+        hex::encode(skeyid.as_bytes()),
+        "8ada1977fdaaf93052b5181e578e7d738ad4a2f8"
+    );
+    assert_ne!(
+        skeyid.as_bytes(),
+        h(&c["SKEYID"]),
+        "differs from the PSK form"
+    );
+    let keys = ikev1::derive_from_skeyid(HashAlg::Sha1, skeyid, &gxy, &cky_i, &cky_r);
+    assert_eq!(
+        hex::encode(keys.skeyid_d.as_bytes()),
+        "7a3a2a3587efa5270027d9aeeb48175a89a7d1dd"
+    );
+}
+
 #[test]
 fn ikev1_hash_i_and_appendix_b() {
     let v = load(include_str!("vectors/ikev1.json"));

@@ -20,12 +20,13 @@ pub(crate) struct Loaded {
 
 /// Loads the configuration and users; on failure, the messages to print.
 pub(crate) fn load_all(config_path: &Path) -> Result<Loaded, Vec<String>> {
-    let (config, mut warnings) = Config::load(config_path).map_err(|errors| {
-        errors
-            .iter()
-            .map(|e| format!("error: {e}"))
-            .collect::<Vec<_>>()
-    })?;
+    let (config, mut warnings) =
+        Config::load_at(config_path, crate::clock::wall_now()).map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| format!("error: {e}"))
+                .collect::<Vec<_>>()
+        })?;
     let load = load_users(&config);
     match load.result {
         Ok((users, users_warnings)) => {
@@ -140,6 +141,9 @@ pub(crate) fn check_config(config_path: &Path) -> ExitCode {
         users.len(),
         enabled
     );
+    if let Some(c) = &config.server.certificates {
+        print_certificates(&config, c);
+    }
     if let Some(r) = &config.daemon.radius {
         let servers = r
             .servers
@@ -176,6 +180,67 @@ pub(crate) fn check_config(config_path: &Path) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// What `check-config` says about the `certificates:` block: what is in use, and the lint's
+/// advice (its warnings and errors are already among the configuration's warnings).
+fn print_certificates(config: &Config, c: &config::CertificateConfig) {
+    let subject = c
+        .server_certificate()
+        .map(|cert| cert.tbs_certificate.subject.to_string())
+        .unwrap_or_default();
+    let accept = c
+        .accept
+        .iter()
+        .map(pattern_text)
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!(
+        "certificates: server {subject} ({} in its chain), {} CA certificate{}, {} CRL{}; \
+         client certificates accepted: {accept}; {}",
+        c.chain.len(),
+        c.cas.len(),
+        if c.cas.len() == 1 { "" } else { "s" },
+        c.crls.len(),
+        if c.crls.len() == 1 { "" } else { "s" },
+        if c.allow_psk {
+            "pre-shared-key clients are accepted too"
+        } else {
+            "pre-shared-key clients are refused (allow_psk: false)"
+        }
+    );
+    let (names, addrs) = c.lint_names();
+    let listen: Vec<_> = config
+        .server
+        .listen
+        .addresses
+        .iter()
+        .filter(|a| !a.is_unspecified())
+        .collect();
+    if names.is_empty() && addrs.is_empty() && listen.is_empty() {
+        println!(
+            "certificates: no names to check the server certificate against: list what clients \
+             type in certificates.names (a name missing from the certificate means Windows \
+             error 787)"
+        );
+    }
+    for f in c.lint(&config.server.listen.addresses, crate::clock::wall_now()) {
+        if f.severity < pki::lint::Severity::Warning {
+            println!("advice: {}", f.message);
+        }
+    }
+}
+
+/// An accepted-identity pattern as it is written in the configuration.
+fn pattern_text(p: &pki::IdentityPattern) -> String {
+    match p {
+        pki::IdentityPattern::Any => "*".to_owned(),
+        pki::IdentityPattern::Subject(s)
+        | pki::IdentityPattern::Email(s)
+        | pki::IdentityPattern::Dns(s) => s.clone(),
+        pki::IdentityPattern::Address(a) => a.to_string(),
+        _ => format!("{p:?}"),
+    }
 }
 
 /// Problems with the accounts the configuration names: the `privileges` user and group and

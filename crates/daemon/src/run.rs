@@ -369,6 +369,25 @@ async fn setup(
         info!(user = %p.user, "dropped root privileges");
         // Reloads run as this account from now on: find out now, not at the first edit.
         crate::files::check_users_file_readable(&config.daemon.users_file, &p.user, &group)?;
+        if let Some(c) = &config.server.certificates {
+            // Certificate reloads run as this account too. The key may stay root's (a reload
+            // keeps the key in use while the certificate still matches it); the rest must open.
+            for path in std::iter::once(&c.files.certificate)
+                .chain(&c.files.ca)
+                .chain(&c.files.crl)
+            {
+                if let Err(e) = File::open(path) {
+                    warn!(
+                        file = %path.display(),
+                        "after dropping privileges to {}, this certificate file cannot be read \
+                         ({e}): reloads (SIGHUP) will keep the files read at start until {} may \
+                         read it",
+                        p.user,
+                        p.user
+                    );
+                }
+            }
+        }
     }
 
     let mut accounting = None;
@@ -541,6 +560,9 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
         clock::os_seed(),
         clock::now(),
     );
+    // Certificate validity and CRL dates are wall-clock times: the anchor is renewed on
+    // every turn of the loop.
+    server.set_wall_clock(clock::now(), clock::wall_now());
     server.set_tun_mtu(rt.config.daemon.tun.mtu);
     if rt.keylog.is_some() {
         server.set_keylog(true);
@@ -654,6 +676,7 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
     let mut accounting_off_sent = false;
     loop {
         rt.notifier.watchdog(clock::now());
+        server.set_wall_clock(clock::now(), clock::wall_now());
         let timeout = [
             server.poll_timeout(),
             rt.radius.as_ref().and_then(RemoteAuth::poll_timeout),
@@ -748,8 +771,9 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
             _ = users_poll.tick(), if shutdown_deadline.is_none() => poll_users(&mut rt, &mut server),
             _ = watchdog_tick.tick(), if watchdog_on => {}
             _ = sighup.recv() => {
-                info!("SIGHUP: reloading the users file");
+                info!("SIGHUP: reloading the users file and the certificate files");
                 let _ = reload_users(&mut rt, &mut server);
+                let _ = reload_certificates(&mut server);
             },
             _ = sigterm.recv(), if shutdown_deadline.is_none() => {
                 info!("SIGTERM: disconnecting every client and stopping");
@@ -852,14 +876,26 @@ fn handle_control(
                 ..Response::default()
             }
         }
-        Request::ReloadUsers => match reload_users(rt, server) {
-            Ok(n) => Response {
-                ok: true,
-                message: Some(format!("reloaded {n} users")),
-                ..Response::default()
-            },
-            Err(errors) => Response::error(errors.join("\n")),
-        },
+        Request::ReloadUsers => {
+            let users = reload_users(rt, server);
+            let certificates = reload_certificates(server);
+            match (users, certificates) {
+                (Ok(n), Ok(certs)) => Response {
+                    ok: true,
+                    message: Some(match certs {
+                        Some(c) => format!("reloaded {n} users; {c}"),
+                        None => format!("reloaded {n} users"),
+                    }),
+                    ..Response::default()
+                },
+                (Err(errors), _) => Response::error(errors.join("\n")),
+                (Ok(n), Err(errors)) => Response::error(format!(
+                    "reloaded {n} users, but the certificate files were NOT reloaded (the \
+                     previous ones stay in use):\n{}",
+                    errors.join("\n")
+                )),
+            }
+        }
         Request::Kick { target } => {
             let kicked = server.kick(clock::now(), &Request::kick_target(&target));
             info!(target = %target.escape_debug(), sessions = kicked.len(), "kick requested on the control socket");
@@ -892,6 +928,45 @@ fn daemon_info(rt: &Runtime, path: &Lane, counters: &datapath::Counters) -> Daem
             .owner_busy
             .load(std::sync::atomic::Ordering::Relaxed),
         data_plane: Some(path.dp.stats()),
+    }
+}
+
+/// Reads the files of the `certificates:` block again (SIGHUP, `reload-users`): new CRLs above
+/// all, or a renewed server certificate or CA. Valid files replace the responder's settings
+/// for new Main Modes; anything wrong keeps the previous settings, with every problem and one
+/// summary line logged. `Ok(None)` when certificates are off.
+fn reload_certificates(server: &mut Server) -> Result<Option<String>, Vec<String>> {
+    let Some(current) = server.certificates() else {
+        return Ok(None);
+    };
+    match current.reload(clock::wall_now()) {
+        Ok((new, warnings)) => {
+            for w in &warnings {
+                warn!("{w}");
+            }
+            let summary = format!(
+                "certificate files reloaded ({} CA certificate(s), {} CRL(s))",
+                new.cas.len(),
+                new.crls.len()
+            );
+            info!(
+                cas = new.cas.len(),
+                crls = new.crls.len(),
+                "certificate files reloaded"
+            );
+            server.set_certificates(Some(new));
+            Ok(Some(summary))
+        }
+        Err(errors) => {
+            for e in &errors {
+                error!("{e}");
+            }
+            error!(
+                "certificate files NOT reloaded: keeping the previous certificates, CAs and CRLs \
+                 until the files are fixed"
+            );
+            Err(errors)
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use wire::isakmp::{
 };
 
 use crate::error::Error;
-use crate::suite::Phase1Suite;
+use crate::suite::{AuthMethod, Phase1Suite};
 
 /// Keys of an established (or establishing) ISAKMP SA.
 pub(crate) struct Keys {
@@ -32,10 +32,13 @@ pub(crate) struct Keys {
 }
 
 impl Keys {
-    /// Derives SKEYID.. and the encryption key (RFC 2409 §5, Appendix B).
+    /// Derives SKEYID.. and the encryption key (RFC 2409 §5, Appendix B). SKEYID is
+    /// `prf(psk, Ni_b | Nr_b)` for a pre-shared key and `prf(Ni_b | Nr_b, g^xy)` for
+    /// signatures (`psk` is then unused).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn derive(
         suite: Phase1Suite,
+        auth: AuthMethod,
         psk: &[u8],
         ni_b: &[u8],
         nr_b: &[u8],
@@ -45,7 +48,11 @@ impl Keys {
         cky_i: &[u8; 8],
         cky_r: &[u8; 8],
     ) -> Result<Self, Error> {
-        let k = crypto::ikev1::derive_phase1(suite.hash, psk, ni_b, nr_b, g_xy, cky_i, cky_r);
+        let skeyid = match auth {
+            AuthMethod::PreSharedKey => crypto::ikev1::skeyid_psk(suite.hash, psk, ni_b, nr_b),
+            AuthMethod::RsaSignature => crypto::ikev1::skeyid_sig(suite.hash, ni_b, nr_b, g_xy),
+        };
+        let k = crypto::ikev1::derive_from_skeyid(suite.hash, skeyid, g_xy, cky_i, cky_r);
         let enc =
             crypto::ikev1::expand_key(suite.hash, k.skeyid_e.as_bytes(), suite.cipher.key_len());
         // IKE messages come seconds apart: no cipher context kept between them.
@@ -127,6 +134,16 @@ pub(crate) struct HashVerified(());
 /// Compares a received HASH with the expected one in constant time.
 pub(crate) fn verify_hash(expected: &[u8], received: &[u8]) -> Option<HashVerified> {
     crypto::ct_eq(expected, received).then_some(HashVerified(()))
+}
+
+/// Verifies SIG_I (RFC 2409 §5.1) over `hash` with the key of the peer's certificate, which
+/// the caller has validated.
+pub(crate) fn verify_signature(
+    cert: &pki::Certificate,
+    hash: &[u8],
+    sig: &[u8],
+) -> Result<HashVerified, pki::ikev1::SignatureError> {
+    pki::ikev1::verify(cert, hash, sig).map(|()| HashVerified(()))
 }
 
 /// A message's fingerprint: the first 16 octets of its SHA-256. Retransmission detection keeps

@@ -10,6 +10,8 @@ use crypto::integ::IntegAlg;
 
 pub use wire::FourTuple;
 
+use wire::isakmp::NotifyType;
+
 use crate::suite::{EspSuite, Phase1Suite};
 use crate::vendor::{NatDialect, VendorInfo};
 
@@ -95,6 +97,33 @@ pub struct Phase1Info {
     pub nat_detected: bool,
     /// Lifetime granted in seconds.
     pub lifetime_secs: u64,
+    /// How the peer proved who it is.
+    pub auth: PeerAuth,
+}
+
+/// How a peer authenticated in Main Mode (RFC 2409 §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PeerAuth {
+    /// With the pre-shared key (authentication method 1, RFC 2409 §5.4).
+    Psk,
+    /// With an RSA signature and an X.509 certificate (method 3, RFC 2409 §5.1) that passed
+    /// the configured CAs, CRLs and accepted identities.
+    Certificate {
+        /// The certificate's subject in words (`CN=alice,O=Example`).
+        subject: String,
+        /// The configured CA its chain ends at, in words.
+        ca: String,
+    },
+}
+
+impl fmt::Display for PeerAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Psk => f.write_str("pre-shared key"),
+            Self::Certificate { subject, .. } => write!(f, "certificate {subject}"),
+        }
+    }
 }
 
 /// Which phase 1 check found a wrong pre-shared key.
@@ -183,6 +212,47 @@ pub enum RefuseReason {
     TooManyIkeSas,
     /// The peer did not answer.
     Timeout,
+    /// The client proposed only certificate (RSA signature) authentication, and no server
+    /// certificate is configured ([`crate::ResponderConfig::certificates`] is `None`).
+    NoCertificateConfigured {
+        /// Every transform offered.
+        offered: String,
+    },
+    /// The client proposed only pre-shared-key authentication, and the server requires
+    /// certificates ([`crate::CertificateAuth::allow_psk`] is off).
+    PskNotAllowed {
+        /// Every transform offered.
+        offered: String,
+    },
+    /// Main Mode message 5 with signatures lacks its ID or SIG payload, or does not decrypt
+    /// to payloads.
+    CertificateMessageIncomplete(&'static str),
+    /// Main Mode message 5 carried no X.509 certificate (CERT encoding 4, RFC 2408 §3.9).
+    ClientCertificateMissing {
+        /// The encodings of the CERT payloads it did carry (all of them unusable).
+        other_encodings: Vec<u8>,
+    },
+    /// A certificate the client sent does not decode as X.509.
+    ClientCertificateMalformed {
+        /// The decoder's words.
+        reason: String,
+    },
+    /// The client's chain failed validation against the configured CAs and CRLs.
+    ClientCertificateRefused(pki::ChainError),
+    /// The owner never told the engine the wall-clock time
+    /// ([`crate::Responder::set_wall_clock`]), so certificate validity cannot be checked.
+    NoWallClock,
+    /// The client's ID payload does not name its certificate (RFC 4945 §3.1), or cannot be
+    /// read.
+    ClientIdentityMismatch(pki::IdentityError),
+    /// The client's certificate is valid but no accepted identity pattern matches it.
+    ClientNotAccepted(pki::IdentityError),
+    /// SIG_I does not verify with the client certificate's key (RFC 2409 §5.1).
+    ClientSignature(pki::ikev1::SignatureError),
+    /// (initiator side) The server's certificate, identity or SIG_R was refused.
+    ServerCertificate(String),
+    /// Our own signature could not be made (the configured key is unusable).
+    OwnSignature(pki::ikev1::SignatureError),
 }
 
 impl RefuseReason {
@@ -211,7 +281,48 @@ impl RefuseReason {
             | Self::TooManyChildSas => Some(788),
             Self::OfferTooLarge { .. } => Some(13801),
             Self::KeyExchangeRateLimited => None,
+            Self::NoCertificateConfigured { .. }
+            | Self::PskNotAllowed { .. }
+            | Self::CertificateMessageIncomplete(_)
+            | Self::ClientCertificateMissing { .. }
+            | Self::ClientCertificateMalformed { .. }
+            | Self::ClientCertificateRefused(_)
+            | Self::NoWallClock
+            | Self::ClientIdentityMismatch(_)
+            | Self::ClientNotAccepted(_)
+            | Self::ClientSignature(_)
+            | Self::OwnSignature(_) => Some(789),
+            Self::ServerCertificate(_) => Some(787),
         }
+    }
+
+    /// The Notify that RFC 2408 §3.14.1 names for a certificate refusal. Like a PSK mismatch,
+    /// a refused Main Mode message 5 is not answered (the SA is dropped); this is for logs and
+    /// metrics, and for an owner that wants to tell the client.
+    #[must_use]
+    pub fn notify(&self) -> Option<NotifyType> {
+        Some(match self {
+            Self::NoCertificateConfigured { .. } | Self::PskNotAllowed { .. } => {
+                NotifyType::NoProposalChosen
+            }
+            Self::CertificateMessageIncomplete(_) => NotifyType::PayloadMalformed,
+            Self::ClientCertificateMissing { other_encodings } if other_encodings.is_empty() => {
+                NotifyType::CertificateUnavailable
+            }
+            Self::ClientCertificateMissing { .. } => NotifyType::CertTypeUnsupported,
+            Self::ClientCertificateMalformed { .. } => NotifyType::InvalidCertEncoding,
+            Self::ClientCertificateRefused(pki::ChainError::NotIssuedByConfiguredCa { .. }) => {
+                NotifyType::InvalidCertAuthority
+            }
+            Self::ClientCertificateRefused(_) => NotifyType::InvalidCertificate,
+            Self::ClientIdentityMismatch(_) => NotifyType::InvalidIdInformation,
+            Self::ClientNotAccepted(_) | Self::NoWallClock | Self::OwnSignature(_) => {
+                NotifyType::AuthenticationFailed
+            }
+            Self::ClientSignature(_) => NotifyType::InvalidSignature,
+            Self::ServerCertificate(_) => NotifyType::AuthenticationFailed,
+            _ => return None,
+        })
     }
 
     /// A short, stable name for counting refusals by cause (a metrics label).
@@ -237,6 +348,18 @@ impl RefuseReason {
             Self::TooManyChildSas => "too_many_child_sas",
             Self::TooManyIkeSas => "too_many_ike_sas",
             Self::Timeout => "timeout",
+            Self::NoCertificateConfigured { .. } => "no_certificate_configured",
+            Self::PskNotAllowed { .. } => "psk_not_allowed",
+            Self::CertificateMessageIncomplete(_) => "certificate_message_incomplete",
+            Self::ClientCertificateMissing { .. } => "client_certificate_missing",
+            Self::ClientCertificateMalformed { .. } => "client_certificate_malformed",
+            Self::ClientCertificateRefused(_) => "client_certificate_refused",
+            Self::NoWallClock => "no_wall_clock",
+            Self::ClientIdentityMismatch(_) => "client_identity_mismatch",
+            Self::ClientNotAccepted(_) => "client_not_accepted",
+            Self::ClientSignature(_) => "client_signature",
+            Self::ServerCertificate(_) => "server_certificate",
+            Self::OwnSignature(_) => "own_signature",
         }
     }
 }
@@ -345,6 +468,71 @@ impl fmt::Display for RefuseReason {
             Self::Timeout => write!(
                 f,
                 "the peer stopped answering during negotiation -> Windows error 789"
+            ),
+            Self::NoCertificateConfigured { offered } => write!(
+                f,
+                "the client wants to authenticate with a certificate (it offered only \
+                 {offered}), but this server has no certificate configured; configure one or \
+                 set the client to use a pre-shared key -> Windows error 789"
+            ),
+            Self::PskNotAllowed { offered } => write!(
+                f,
+                "the client offered only pre-shared-key authentication ({offered}), but this \
+                 server requires certificates (pre-shared keys are not allowed); set the client \
+                 to use a certificate -> Windows error 789"
+            ),
+            Self::CertificateMessageIncomplete(what) => write!(
+                f,
+                "Main Mode message 5 with certificate authentication is unusable ({what}) -> \
+                 Windows error 789"
+            ),
+            Self::ClientCertificateMissing { other_encodings } => {
+                if other_encodings.is_empty() {
+                    write!(
+                        f,
+                        "the client sent no certificate; it may have none issued by the CA the \
+                         server names in its certificate request -> Windows error 789"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the client sent certificates only in encodings {other_encodings:?}, \
+                         not X.509 (encoding 4) -> Windows error 789"
+                    )
+                }
+            }
+            Self::ClientCertificateMalformed { reason } => write!(
+                f,
+                "a client certificate is not valid X.509: {reason} -> Windows error 789"
+            ),
+            Self::ClientCertificateRefused(e) => {
+                write!(f, "client certificate refused: {e} -> Windows error 789")
+            }
+            Self::NoWallClock => write!(
+                f,
+                "certificate checked before the server set the wall-clock time (internal \
+                 error) -> Windows error 789"
+            ),
+            Self::ClientIdentityMismatch(e) => write!(
+                f,
+                "the client's identity does not match its certificate: {e} -> Windows error 789"
+            ),
+            Self::ClientNotAccepted(e) => write!(
+                f,
+                "client refused by the accepted identities: {e} -> Windows error 789"
+            ),
+            Self::ClientSignature(e) => write!(
+                f,
+                "client authentication failed: {e} (wrong key for the certificate, or a \
+                 tampered message) -> Windows error 789"
+            ),
+            Self::ServerCertificate(e) => write!(
+                f,
+                "the server's certificate authentication was refused: {e} -> Windows error 787"
+            ),
+            Self::OwnSignature(e) => write!(
+                f,
+                "the server could not sign with its configured key: {e} -> Windows error 789"
             ),
         }
     }
@@ -488,6 +676,32 @@ mod tests {
             RefuseReason::TooManyChildSas,
             RefuseReason::TooManyIkeSas,
             RefuseReason::Timeout,
+            RefuseReason::NoCertificateConfigured {
+                offered: "3DES-SHA1-MODP2048 with certificates".into(),
+            },
+            RefuseReason::PskNotAllowed {
+                offered: "3DES-SHA1-MODP2048".into(),
+            },
+            RefuseReason::CertificateMessageIncomplete("no SIG payload"),
+            RefuseReason::ClientCertificateMissing {
+                other_encodings: Vec::new(),
+            },
+            RefuseReason::ClientCertificateMalformed {
+                reason: "bad DER".into(),
+            },
+            RefuseReason::ClientCertificateRefused(pki::ChainError::Expired {
+                role: pki::verify::Role::Peer,
+                subject: "CN=alice".into(),
+                not_after: "2026-01-01 00:00:00 UTC".into(),
+            }),
+            RefuseReason::NoWallClock,
+            RefuseReason::ClientIdentityMismatch(pki::IdentityError::UnsupportedType(11)),
+            RefuseReason::ClientNotAccepted(pki::IdentityError::NotAccepted {
+                subject: "CN=alice".into(),
+            }),
+            RefuseReason::ClientSignature(pki::ikev1::SignatureError::Bad),
+            RefuseReason::ServerCertificate("expired".into()),
+            RefuseReason::OwnSignature(pki::ikev1::SignatureError::KeyTooShort(20)),
         ];
         let mut labels = std::collections::HashSet::new();
         for r in &all {

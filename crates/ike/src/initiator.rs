@@ -1,4 +1,5 @@
-//! A minimal but real IKEv1 initiator: Main Mode with a pre-shared key, NAT-T in either dialect
+//! A minimal but real IKEv1 initiator: Main Mode with a pre-shared key or RSA signatures
+//! (RFC 2409 §5.1; [`Initiator::set_certificate`]), NAT-T in either dialect
 //! (float to 4500 when NAT is detected, RFC 3947 §4), Quick Mode for ESP transport with optional
 //! PFS (also a second Quick Mode on the same IKE SA, as a rekey), INITIAL-CONTACT, DPD
 //! R-U-THERE and R-U-THERE-ACK (RFC 3706), and Delete of ESP SAs and of the IKE SA. It exists
@@ -8,7 +9,8 @@
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use crypto::Secret;
 use crypto::dh::{DhGroup, DhPrivate};
@@ -16,17 +18,20 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tracing::debug;
 use wire::isakmp::{
-    self, Body, DeleteRepr, ExchangeType, HeaderRepr, IdRepr, IdType, NatOaRepr, NotifyRepr,
-    NotifyType, Payload, PayloadType, Payloads, ProposalRepr, Repr, SaRepr, TransformRepr, flags,
-    protocol,
+    self, Body, CertEncoding, CertRepr, CertReqRepr, DeleteRepr, ExchangeType, HeaderRepr, IdRepr,
+    IdType, NatOaRepr, NotifyRepr, NotifyType, Payload, PayloadType, Payloads, ProposalRepr, Repr,
+    SaRepr, SigRepr, TransformRepr, flags, protocol,
 };
 
 use crate::crypt::{Keys, frame, hashed_rest, nat_d, split_keymat};
 use crate::error::Error;
 use crate::event::{
-    ChildSa, Encapsulation, Event, FourTuple, Phase1Info, PskSymptom, RefuseReason, Transmit,
+    ChildSa, Encapsulation, Event, FourTuple, PeerAuth, Phase1Info, PskSymptom, RefuseReason,
+    Transmit,
 };
-use crate::suite::{self, EncapsulationMode, EspSuite, LifeBytes, Phase1Suite, p1attr, p2attr};
+use crate::suite::{
+    self, AuthMethod, EncapsulationMode, EspSuite, LifeBytes, Phase1Suite, p1attr, p2attr,
+};
 use crate::vendor::{NatDialect, VendorInfo};
 
 /// How the initiator behaves.
@@ -54,6 +59,50 @@ pub struct InitiatorConfig {
     pub pfs: Option<DhGroup>,
 }
 
+/// Certificate authentication for the initiator (RFC 2409 §5.1): proposals with
+/// authentication method 3, CERTREQ in message 3, IDii (ID_DER_ASN1_DN of our subject), CERT
+/// and SIG_I in message 5, and the responder's CERT and SIG_R checked in message 6.
+#[derive(Clone)]
+pub struct InitiatorCertificate {
+    /// Our certificate first, then intermediates, each in DER.
+    pub chain: Vec<Vec<u8>>,
+    /// The key SIG_I is made with (normally that of `chain[0]`).
+    pub key: Arc<pki::PrivateKey>,
+    /// The CAs the responder's chain must lead to; `None`: the chain is not validated (SIG_R
+    /// is still verified with the key of the certificate the responder sent).
+    pub verifier: Option<Arc<pki::Verifier>>,
+    /// The wall-clock time for the responder's certificate validity.
+    pub now: SystemTime,
+    /// Identities the responder's certificate must match (empty: any).
+    pub server_accept: Vec<pki::IdentityPattern>,
+    /// IDii to send instead of our certificate's subject DN: (ID type, data).
+    pub id: Option<(IdType, Vec<u8>)>,
+}
+
+impl core::fmt::Debug for InitiatorCertificate {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InitiatorCertificate")
+            .field("chain_len", &self.chain.len())
+            .field("key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the responder's Main Mode message 6 carried, with signature authentication.
+#[derive(Debug, Clone)]
+pub struct ServerAuthSeen {
+    /// IDir's type and identification data.
+    pub id_type: IdType,
+    /// IDir's data.
+    pub id_data: Vec<u8>,
+    /// The CERT payloads: (encoding, data).
+    pub certs: Vec<(CertEncoding, Vec<u8>)>,
+    /// SIG_R.
+    pub signature: Vec<u8>,
+    /// HASH_R as we computed it (what SIG_R signs).
+    pub hash_r: Vec<u8>,
+}
+
 struct Qm {
     iv: Vec<u8>,
     spi_in: u32,
@@ -71,6 +120,11 @@ pub struct Initiator {
     stage: u8,
     sa_i_b: Vec<u8>,
     suite: Option<Phase1Suite>,
+    auth: AuthMethod,
+    certificate: Option<InitiatorCertificate>,
+    /// The Certificate Authority fields of the responder's CERTREQs in message 4.
+    certreqs: Vec<Vec<u8>>,
+    server_auth: Option<ServerAuthSeen>,
     nat_t: Option<NatDialect>,
     nat_detected: bool,
     server_behind_nat: bool,
@@ -101,6 +155,44 @@ impl core::fmt::Debug for Initiator {
     }
 }
 
+/// The responder's certificate authentication in message 6: its first X.509 CERT, validated
+/// against our CAs when we have any, IDir naming it, the accepted identities, then SIG_R over
+/// HASH_R with its key.
+fn check_server(
+    ours: Option<&InitiatorCertificate>,
+    seen: &ServerAuthSeen,
+) -> Result<PeerAuth, String> {
+    let ours = ours.ok_or("signatures chosen without a certificate of ours")?;
+    let mut certs = seen
+        .certs
+        .iter()
+        .filter(|(e, _)| *e == CertEncoding::X509Signature)
+        .map(|(_, d)| pki::load::certificate_der(d).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if certs.is_empty() {
+        return Err("the server sent no X.509 certificate".into());
+    }
+    let ee = certs.remove(0);
+    let ca = match &ours.verifier {
+        Some(v) => {
+            let verified = v.verify(&ee, &certs, ours.now).map_err(|e| e.to_string())?;
+            pki::subject_text(&verified.anchor)
+        }
+        None => String::new(),
+    };
+    pki::Identity::from_payload(seen.id_type.into(), &seen.id_data)
+        .and_then(|id| id.check(&ee))
+        .map_err(|e| e.to_string())?;
+    if !ours.server_accept.is_empty() {
+        pki::IdentityPattern::accept(&ours.server_accept, &ee).map_err(|e| e.to_string())?;
+    }
+    pki::ikev1::verify(&ee, &seen.hash_r, &seen.signature).map_err(|e| e.to_string())?;
+    Ok(PeerAuth::Certificate {
+        subject: pki::subject_text(&ee),
+        ca,
+    })
+}
+
 fn v4(a: SocketAddr) -> [u8; 4] {
     match a.ip() {
         IpAddr::V4(v) => v.octets(),
@@ -124,6 +216,10 @@ impl Initiator {
             stage: 0,
             sa_i_b: Vec::new(),
             suite: None,
+            auth: AuthMethod::PreSharedKey,
+            certificate: None,
+            certreqs: Vec::new(),
+            server_auth: None,
             nat_t: None,
             nat_detected: false,
             server_behind_nat: false,
@@ -202,6 +298,22 @@ impl Initiator {
         self.events.pop_front()
     }
 
+    /// Authenticates with a certificate instead of the pre-shared key (call before
+    /// [`Initiator::connect`]).
+    pub fn set_certificate(&mut self, cert: Option<InitiatorCertificate>) {
+        self.certificate = cert;
+    }
+
+    /// The Certificate Authority fields of the CERTREQs in the responder's message 4.
+    pub fn certificate_requests(&self) -> &[Vec<u8>] {
+        &self.certreqs
+    }
+
+    /// What the responder's message 6 carried, with signature authentication.
+    pub fn server_auth(&self) -> Option<&ServerAuthSeen> {
+        self.server_auth.as_ref()
+    }
+
     /// Sends Main Mode message 1.
     pub fn connect(&mut self, _now: Instant) -> Result<(), Error> {
         while self.icky == [0; 8] {
@@ -213,6 +325,11 @@ impl Initiator {
             .iter()
             .map(|s| LifeBytes::new(s.lifetime))
             .collect();
+        let auth = if self.certificate.is_some() {
+            AuthMethod::RsaSignature
+        } else {
+            AuthMethod::PreSharedKey
+        };
         let transforms: Vec<TransformRepr<'_>> = self
             .config
             .ike_proposals
@@ -222,7 +339,7 @@ impl Initiator {
             .map(|(i, (s, l))| TransformRepr {
                 number: u8::try_from(i + 1).unwrap_or(u8::MAX),
                 id: 1,
-                attributes: s.attributes(l),
+                attributes: s.attributes_with(l, auth),
             })
             .collect();
         let sa = SaRepr {
@@ -356,6 +473,7 @@ impl Initiator {
         };
         self.rcky = h.responder_cookie;
         self.suite = Some(chosen.suite);
+        self.auth = chosen.auth;
         let (dh, g_xi) = chosen.suite.group.generate(&mut self.rng);
         let mut ni = vec![0u8; self.nonce_len];
         self.rng.fill_bytes(&mut ni);
@@ -372,6 +490,20 @@ impl Initiator {
         let draft = self.nat_t.is_some_and(NatDialect::is_draft);
         for d in &natd {
             out.push(Payload::NatD { draft, hash: d });
+        }
+        // As Windows does: ask for the responder's certificate, naming the CAs we trust.
+        let authorities: Vec<Vec<u8>> = match &self.certificate {
+            Some(c) if chosen.auth == AuthMethod::RsaSignature => match &c.verifier {
+                Some(v) => v.cas().filter_map(|ca| pki::subject_der(ca).ok()).collect(),
+                None => vec![Vec::new()],
+            },
+            _ => Vec::new(),
+        };
+        for a in &authorities {
+            out.push(Payload::CertificateRequest(CertReqRepr {
+                cert_type: CertEncoding::X509Signature,
+                authority: a,
+            }));
         }
         let msg = Repr {
             header: self.header(ExchangeType::IdentityProtection, 0, 0),
@@ -396,6 +528,7 @@ impl Initiator {
                 Payload::KeyExchange(k) => ke = Some(*k),
                 Payload::Nonce(n) => nr = Some(*n),
                 Payload::NatD { hash, .. } => natd.push(*hash),
+                Payload::CertificateRequest(r) => self.certreqs.push(r.authority.to_vec()),
                 _ => {}
             }
         }
@@ -408,6 +541,7 @@ impl Initiator {
             .map_err(|_| Error::Refused(RefuseReason::BadKeyExchange))?;
         let keys = Keys::derive(
             suite,
+            self.auth,
             self.config.psk.as_bytes(),
             &self.ni_b,
             nr,
@@ -429,11 +563,33 @@ impl Initiator {
                 self.peer.remote.set_port(4500);
             }
         }
+        let signing = self
+            .certificate
+            .clone()
+            .filter(|_| self.auth == AuthMethod::RsaSignature);
+        let addr = v4(self.config.local);
+        let (id_type, id_data) = match &signing {
+            Some(c) => match &c.id {
+                Some((t, d)) => (*t, d.clone()),
+                None => {
+                    let der = c
+                        .chain
+                        .first()
+                        .ok_or(Error::Unsupported("no certificate in our chain"))?;
+                    let cert = pki::load::certificate_der(der)
+                        .map_err(|_| Error::Unsupported("our certificate does not decode"))?;
+                    let dn = pki::subject_der(&cert)
+                        .map_err(|_| Error::Unsupported("our name does not encode"))?;
+                    (IdType::DerAsn1Dn, dn)
+                }
+            },
+            None => (IdType::Ipv4Addr, addr.to_vec()),
+        };
         let id = IdRepr {
-            id_type: IdType::Ipv4Addr,
+            id_type,
             protocol: 17,
             port: 500,
-            data: &v4(self.config.local),
+            data: &id_data,
         };
         let id_b = Payload::Identification(id).body_bytes()?;
         let hash_i = crypto::ikev1::hash_i(
@@ -449,7 +605,26 @@ impl Initiator {
         let mut cookies = [0u8; 16];
         cookies[..8].copy_from_slice(&self.icky);
         cookies[8..].copy_from_slice(&self.rcky);
-        let mut out = vec![Payload::Identification(id), Payload::Hash(&hash_i)];
+        let sig = match &signing {
+            Some(c) => Some(
+                pki::ikev1::sign(&c.key, &hash_i, &mut self.rng)
+                    .map_err(|e| Error::Refused(RefuseReason::OwnSignature(e)))?,
+            ),
+            None => None,
+        };
+        let mut out = vec![Payload::Identification(id)];
+        match (&signing, &sig) {
+            (Some(c), Some(sig)) => {
+                for der in &c.chain {
+                    out.push(Payload::Certificate(CertRepr {
+                        encoding: CertEncoding::X509Signature,
+                        data: der,
+                    }));
+                }
+                out.push(Payload::Signature(SigRepr { data: sig }));
+            }
+            _ => out.push(Payload::Hash(&hash_i)),
+        }
         if self.config.initial_contact {
             out.push(Payload::Notification(NotifyRepr {
                 doi: isakmp::DOI_IPSEC,
@@ -473,16 +648,29 @@ impl Initiator {
     }
 
     fn on_mm6(&mut self, first: PayloadType, data: &[u8]) -> Result<(), Error> {
+        let signatures = self.auth == AuthMethod::RsaSignature;
         let keys = self.keys.as_mut().ok_or(Error::PeerMisbehaved("no keys"))?;
-        let bad = Error::Refused(RefuseReason::PskMismatch(PskSymptom::ResponderHash));
+        let bad = if signatures {
+            Error::Refused(RefuseReason::ServerCertificate(
+                "message 6 is garbage or incomplete".into(),
+            ))
+        } else {
+            Error::Refused(RefuseReason::PskMismatch(PskSymptom::ResponderHash))
+        };
         let (plain, next_iv) = keys.decrypt(&keys.iv, data).map_err(|_| bad.clone())?;
         let mut id_b = None;
         let mut hash = None;
+        let mut certs = Vec::new();
         for p in Payloads::new(first, &plain) {
             let p = p.map_err(|_| bad.clone())?;
             match p.kind {
                 PayloadType::Identification => id_b = Some(p.body),
-                PayloadType::Hash => hash = Some(p.body),
+                PayloadType::Hash if !signatures => hash = Some(p.body),
+                PayloadType::Signature if signatures => hash = Some(p.body),
+                PayloadType::Certificate => {
+                    let c = CertRepr::parse(p.body).map_err(|_| bad.clone())?;
+                    certs.push((c.encoding, c.data.to_vec()));
+                }
                 _ => {}
             }
         }
@@ -499,9 +687,25 @@ impl Initiator {
             &self.sa_i_b,
             id_b,
         );
-        if !crypto::ct_eq(&expected, hash) {
-            return Err(bad);
-        }
+        let auth = if signatures {
+            let id = IdRepr::parse(id_b).map_err(|_| bad.clone())?;
+            let seen = ServerAuthSeen {
+                id_type: id.id_type,
+                id_data: id.data.to_vec(),
+                certs,
+                signature: hash.to_vec(),
+                hash_r: expected,
+            };
+            let auth = check_server(self.certificate.as_ref(), &seen)
+                .map_err(|e| Error::Refused(RefuseReason::ServerCertificate(e)))?;
+            self.server_auth = Some(seen);
+            auth
+        } else {
+            if !crypto::ct_eq(&expected, hash) {
+                return Err(bad);
+            }
+            PeerAuth::Psk
+        };
         keys.iv = next_iv;
         self.stage = 3;
         let suite = keys.suite;
@@ -513,6 +717,7 @@ impl Initiator {
                 nat_t: self.nat_t,
                 nat_detected: self.nat_detected,
                 lifetime_secs: suite.lifetime.secs,
+                auth,
             },
         });
         Ok(())

@@ -44,10 +44,10 @@ pub mod vendor;
 pub use config::{CertificateAuth, LifetimeBounds, RateLimit, ResponderConfig};
 pub use error::Error;
 pub use event::{
-    ChildSa, Encapsulation, Event, FourTuple, PeerSnapshot, Phase1Info, PskSymptom, RefuseReason,
-    Stats, Transmit,
+    ChildSa, Encapsulation, Event, FourTuple, PeerAuth, PeerSnapshot, Phase1Info, PskSymptom,
+    RefuseReason, Stats, Transmit,
 };
-pub use initiator::{Initiator, InitiatorConfig};
+pub use initiator::{Initiator, InitiatorCertificate, InitiatorConfig, ServerAuthSeen};
 pub use responder::Responder;
-pub use suite::{EspSuite, Lifetime, Phase1Suite, Policy};
+pub use suite::{AuthMethod, EspSuite, Lifetime, Phase1Suite, Policy};
 pub use vendor::{NatDialect, VendorInfo};

@@ -276,21 +276,59 @@ fn attr(attrs: &[Attribute<'_>], kind: u16) -> Option<u64> {
         .and_then(Attribute::value_u64)
 }
 
-/// Decodes a phase 1 transform into a suite (without judging policy).
-fn decode_p1(t: &TransformRepr<'_>) -> Option<Phase1Suite> {
+/// Phase 1 authentication methods we speak (RFC 2409 Appendix A, attribute class 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// 1: pre-shared key (RFC 2409 §5.4).
+    PreSharedKey,
+    /// 3: RSA signatures (RFC 2409 §5.1), with X.509 certificates.
+    RsaSignature,
+}
+
+impl AuthMethod {
+    /// The attribute value (RFC 2409 Appendix A).
+    pub fn id(self) -> u16 {
+        match self {
+            Self::PreSharedKey => 1,
+            Self::RsaSignature => 3,
+        }
+    }
+
+    /// The method of an attribute value, if we speak it.
+    pub fn from_id(v: u64) -> Option<Self> {
+        match v {
+            1 => Some(Self::PreSharedKey),
+            3 => Some(Self::RsaSignature),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::PreSharedKey => "pre-shared key",
+            Self::RsaSignature => "certificate (RSA signature)",
+        })
+    }
+}
+
+/// Decodes a phase 1 transform into a suite and its authentication method (without judging
+/// policy).
+fn decode_p1(t: &TransformRepr<'_>) -> Option<(Phase1Suite, AuthMethod)> {
     if t.id != 1 {
         return None; // KEY_IKE only (RFC 2409 Appendix A).
     }
     let a = &t.attributes;
-    if attr(a, p1attr::AUTH)? != 1 {
-        return None; // pre-shared key only
-    }
-    Some(Phase1Suite {
+    let auth = AuthMethod::from_id(attr(a, p1attr::AUTH)?)?;
+    let suite = Phase1Suite {
         cipher: p1_cipher(attr(a, p1attr::ENCRYPTION)?, attr(a, p1attr::KEY_LENGTH))?,
         hash: p1_hash(attr(a, p1attr::HASH)?)?,
         group: DhGroup::from_id(u16::try_from(attr(a, p1attr::GROUP)?).ok()?)?,
         lifetime: lifetime(a, p1attr::LIFE_TYPE, p1attr::LIFE_DURATION)?,
-    })
+    };
+    Some((suite, auth))
 }
 
 impl Phase1Suite {
@@ -311,6 +349,11 @@ impl Phase1Suite {
     /// The transform attributes that offer this suite with PSK (for the initiator); `life` is
     /// `LifeBytes::new(self.lifetime)`.
     pub fn attributes<'a>(&self, life: &'a LifeBytes) -> Vec<Attribute<'a>> {
+        self.attributes_with(life, AuthMethod::PreSharedKey)
+    }
+
+    /// The transform attributes that offer this suite with `auth`.
+    pub fn attributes_with<'a>(&self, life: &'a LifeBytes, auth: AuthMethod) -> Vec<Attribute<'a>> {
         let (enc, klen) = match self.cipher {
             CipherAlg::Des => (1, None),
             CipherAlg::TripleDes => (5, None),
@@ -346,7 +389,7 @@ impl Phase1Suite {
             },
             Attribute::Basic {
                 kind: p1attr::AUTH,
-                value: 1,
+                value: auth.id(),
             },
         ]);
         push_life(&mut v, p1attr::LIFE_TYPE, p1attr::LIFE_DURATION, life);
@@ -397,6 +440,8 @@ pub struct Phase1Choice {
     pub transform: usize,
     /// The decoded suite.
     pub suite: Phase1Suite,
+    /// The authentication method of the chosen transform.
+    pub auth: AuthMethod,
 }
 
 /// At most this many offered transforms are named in a refusal; the rest are only counted, so
@@ -423,31 +468,67 @@ pub fn describe_p1_offer(proposals: &[ProposalRepr<'_>]) -> String {
             .iter()
             .flat_map(|p| p.transforms.iter())
             .map(|t| match decode_p1(t) {
-                Some(s) => s.to_string(),
+                Some((s, AuthMethod::PreSharedKey)) => s.to_string(),
+                Some((s, AuthMethod::RsaSignature)) => format!("{s} with certificates"),
                 None => format!("unsupported transform #{}", t.number),
             }),
     )
 }
 
-/// Picks the first acceptable phase 1 transform in the initiator's order.
+/// Every authentication method we speak.
+pub const ALL_AUTH_METHODS: &[AuthMethod] = &[AuthMethod::PreSharedKey, AuthMethod::RsaSignature];
+
+/// Picks the first acceptable phase 1 transform in the initiator's order, with any
+/// authentication method we speak.
 pub fn choose_phase1(proposals: &[ProposalRepr<'_>], policy: &Policy) -> Option<Phase1Choice> {
+    choose_phase1_with(proposals, policy, ALL_AUTH_METHODS)
+}
+
+/// Picks the first acceptable phase 1 transform in the initiator's order whose authentication
+/// method is in `auth`.
+pub fn choose_phase1_with(
+    proposals: &[ProposalRepr<'_>],
+    policy: &Policy,
+    auth: &[AuthMethod],
+) -> Option<Phase1Choice> {
     for (pi, p) in proposals.iter().enumerate() {
         if p.protocol != protocol::ISAKMP {
             continue;
         }
         for (ti, t) in p.transforms.iter().enumerate() {
-            if let Some(suite) = decode_p1(t)
+            if let Some((suite, method)) = decode_p1(t)
+                && auth.contains(&method)
                 && suite.verdict(policy) == Verdict::Ok
             {
                 return Some(Phase1Choice {
                     proposal: pi,
                     transform: ti,
                     suite,
+                    auth: method,
                 });
             }
         }
     }
     None
+}
+
+/// The authentication methods of the transforms that `policy` allows, in the initiator's
+/// order without repeats: why nothing was chosen when these are all methods not configured.
+pub fn offered_auth_methods(proposals: &[ProposalRepr<'_>], policy: &Policy) -> Vec<AuthMethod> {
+    let mut out = Vec::new();
+    for t in proposals
+        .iter()
+        .filter(|p| p.protocol == protocol::ISAKMP)
+        .flat_map(|p| p.transforms.iter())
+    {
+        if let Some((suite, m)) = decode_p1(t)
+            && suite.verdict(policy) == Verdict::Ok
+            && !out.contains(&m)
+        {
+            out.push(m);
+        }
+    }
+    out
 }
 
 /// A hint for the refusal message: which switch would have allowed some offered transform.
@@ -462,6 +543,7 @@ pub fn policy_hint(proposals: &[ProposalRepr<'_>], policy: &Policy) -> Option<&'
         .iter()
         .flat_map(|p| p.transforms.iter())
         .filter_map(decode_p1)
+        .map(|(s, _)| s)
         .collect();
     if offered.iter().any(|s| {
         s.verdict(&Policy {
@@ -936,7 +1018,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_life_type_or_rsa_auth_rejects_the_transform() {
+    fn unknown_life_type_or_unknown_auth_rejects_the_transform() {
         let p = vec![prop(
             protocol::ISAKMP,
             &[],
@@ -944,14 +1026,45 @@ mod tests {
             1,
         )];
         assert!(choose_phase1(&p, &Policy::default()).is_none());
-        let p = vec![prop(
-            protocol::ISAKMP,
-            &[],
-            vec![vec![b(1, 5), b(2, 2), b(4, 2), b(3, 3)]],
-            1,
-        )];
-        assert!(choose_phase1(&p, &Policy::default()).is_none());
-        assert_eq!(describe_p1_offer(&p), "unsupported transform #1");
+        // DSS signatures (2) and RSA encryption (4) are not spoken.
+        for auth in [2, 4, 5, 65001] {
+            let p = vec![prop(
+                protocol::ISAKMP,
+                &[],
+                vec![vec![b(1, 5), b(2, 2), b(4, 2), b(3, auth)]],
+                1,
+            )];
+            assert!(choose_phase1(&p, &Policy::default()).is_none(), "{auth}");
+            assert_eq!(describe_p1_offer(&p), "unsupported transform #1");
+            assert!(offered_auth_methods(&p, &Policy::default()).is_empty());
+        }
+    }
+
+    #[test]
+    fn rsa_signature_transforms_are_chosen_only_when_allowed() {
+        let sig = vec![b(1, 5), b(2, 2), b(4, 14), b(3, 3)];
+        let psk = vec![b(1, 7), b(14, 256), b(2, 2), b(4, 14), b(3, 1)];
+        let p = vec![prop(protocol::ISAKMP, &[], vec![sig.clone(), psk], 1)];
+        let pol = Policy::default();
+        let c = choose_phase1(&p, &pol).unwrap();
+        assert_eq!((c.transform, c.auth), (0, AuthMethod::RsaSignature));
+        assert_eq!(c.suite.to_string(), "3DES-SHA1-MODP2048");
+        let c = choose_phase1_with(&p, &pol, &[AuthMethod::PreSharedKey]).unwrap();
+        assert_eq!((c.transform, c.auth), (1, AuthMethod::PreSharedKey));
+        let only_sig = vec![prop(protocol::ISAKMP, &[], vec![sig], 1)];
+        assert!(choose_phase1_with(&only_sig, &pol, &[AuthMethod::PreSharedKey]).is_none());
+        assert_eq!(
+            offered_auth_methods(&only_sig, &pol),
+            vec![AuthMethod::RsaSignature]
+        );
+        assert_eq!(
+            describe_p1_offer(&only_sig),
+            "3DES-SHA1-MODP2048 with certificates"
+        );
+        assert_eq!(
+            offered_auth_methods(&p, &pol),
+            vec![AuthMethod::RsaSignature, AuthMethod::PreSharedKey]
+        );
     }
 
     #[test]

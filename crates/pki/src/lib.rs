@@ -48,3 +48,19 @@ pub type PublicKey = rsa::RsaPublicKey;
 /// described in Microsoft's "RSA keys under 1024 bits are blocked"
 /// (<https://learn.microsoft.com/en-us/archive/blogs/pki/rsa-keys-under-1024-bits-are-blocked>).
 pub const MIN_RSA_BITS: usize = 1024;
+
+/// The subject of `cert` in words, as refusals print it (`CN=alice,O=Example`).
+pub fn subject_text(cert: &Certificate) -> String {
+    text::subject(cert)
+}
+
+/// The DER encoding of the subject Name of `cert`: the data of an ID_DER_ASN1_DN payload
+/// (RFC 2407 §4.6.2.1) and the Certificate Authority of a CERTREQ (RFC 2408 §3.10).
+pub fn subject_der(cert: &Certificate) -> Result<Vec<u8>, der::Error> {
+    der::Encode::to_der(&cert.tbs_certificate.subject)
+}
+
+/// The DER encoding of `cert` (the data of a CERT payload, RFC 2408 §3.9).
+pub fn certificate_der(cert: &Certificate) -> Result<Vec<u8>, der::Error> {
+    der::Encode::to_der(cert)
+}

@@ -294,6 +294,14 @@ pub enum ChainError {
         /// thisUpdate.
         this_update: String,
     },
+    /// A configured CRL was not issued by any configured CA.
+    #[error(
+        "the CRL of {crl_issuer} was not issued by any configured CA: add that CA's certificate or remove the CRL"
+    )]
+    CrlUnknownIssuer {
+        /// The CRL's issuer.
+        crl_issuer: String,
+    },
 }
 
 /// A configured CA certificate with its decoded key.
@@ -463,6 +471,32 @@ impl Verifier {
         }
     }
 
+    /// Checks every configured CRL on its own, as a configuration check would: each must be
+    /// issued by a configured CA and signed with its key, and be current at `now` (thisUpdate ≤
+    /// now ≤ nextUpdate, RFC 5280 §5.1.2.4, §5.1.2.5). One entry per CRL that fails, in the
+    /// order the CRLs were given. A CRL that fails refuses every certificate of its CA in
+    /// [`Verifier::verify`].
+    pub fn check_crls(&self, now: SystemTime) -> Vec<ChainError> {
+        let now_s = text::now_secs(now);
+        let mut out = Vec::new();
+        for crl in &self.crls {
+            let issuer = self
+                .anchors
+                .iter()
+                .find(|a| a.cert.tbs_certificate.subject == crl.tbs_cert_list.issuer);
+            let result = match issuer {
+                Some(anchor) => check_crl(crl, &anchor.key, now_s).map(|_| ()),
+                None => Err(ChainError::CrlUnknownIssuer {
+                    crl_issuer: text::name(&crl.tbs_cert_list.issuer),
+                }),
+            };
+            if let Err(e) = result {
+                out.push(e);
+            }
+        }
+        out
+    }
+
     /// Refuses `cert` if a CRL of `issuer` lists it, or if such a CRL cannot be trusted now.
     fn check_revocation(
         &self,
@@ -478,36 +512,7 @@ impl Verifier {
             .iter()
             .filter(|c| c.tbs_cert_list.issuer == issuer.tbs_certificate.subject)
         {
-            let crl_issuer = text::name(&crl.tbs_cert_list.issuer);
-            let tbs = crl
-                .tbs_cert_list
-                .to_der()
-                .map_err(|_| ChainError::CrlBadSignature {
-                    crl_issuer: crl_issuer.clone(),
-                })?;
-            if crl.tbs_cert_list.signature != crl.signature_algorithm {
-                return Err(ChainError::CrlBadSignature { crl_issuer });
-            }
-            match verify_signed(&tbs, &crl.signature_algorithm, &crl.signature, issuer_key) {
-                SigCheck::Ok => {}
-                SigCheck::Bad | SigCheck::Unsupported(_) => {
-                    return Err(ChainError::CrlBadSignature { crl_issuer });
-                }
-            }
-            if text::secs(&crl.tbs_cert_list.this_update) > now_s {
-                return Err(ChainError::CrlNotYetValid {
-                    crl_issuer,
-                    this_update: text::time(&crl.tbs_cert_list.this_update),
-                });
-            }
-            if let Some(next) = &crl.tbs_cert_list.next_update
-                && text::secs(next) < now_s
-            {
-                return Err(ChainError::CrlExpired {
-                    crl_issuer,
-                    next_update: text::time(next),
-                });
-            }
+            let crl_issuer = check_crl(crl, issuer_key, now_s)?;
             let serial = &cert.tbs_certificate.serial_number;
             if let Some(entry) = crl
                 .tbs_cert_list
@@ -527,6 +532,42 @@ impl Verifier {
         }
         Ok(())
     }
+}
+
+/// Checks one CRL issued by the CA whose key is `issuer_key`: the signature and thisUpdate ≤
+/// now ≤ nextUpdate. Returns the CRL issuer's name for messages.
+fn check_crl(crl: &Crl, issuer_key: &PublicKey, now_s: u64) -> Result<String, ChainError> {
+    let crl_issuer = text::name(&crl.tbs_cert_list.issuer);
+    let tbs = crl
+        .tbs_cert_list
+        .to_der()
+        .map_err(|_| ChainError::CrlBadSignature {
+            crl_issuer: crl_issuer.clone(),
+        })?;
+    if crl.tbs_cert_list.signature != crl.signature_algorithm {
+        return Err(ChainError::CrlBadSignature { crl_issuer });
+    }
+    match verify_signed(&tbs, &crl.signature_algorithm, &crl.signature, issuer_key) {
+        SigCheck::Ok => {}
+        SigCheck::Bad | SigCheck::Unsupported(_) => {
+            return Err(ChainError::CrlBadSignature { crl_issuer });
+        }
+    }
+    if text::secs(&crl.tbs_cert_list.this_update) > now_s {
+        return Err(ChainError::CrlNotYetValid {
+            crl_issuer,
+            this_update: text::time(&crl.tbs_cert_list.this_update),
+        });
+    }
+    if let Some(next) = &crl.tbs_cert_list.next_update
+        && text::secs(next) < now_s
+    {
+        return Err(ChainError::CrlExpired {
+            crl_issuer,
+            next_update: text::time(next),
+        });
+    }
+    Ok(crl_issuer)
 }
 
 /// The RSA key of `cert`, refused if it is not RSA or is too small.

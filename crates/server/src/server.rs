@@ -41,7 +41,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use wire::FourTuple;
 
 use config::ServerConfig;
@@ -49,7 +49,7 @@ use config::users::{self, Users};
 use ipnetwork::Ipv4Network;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::cause::EndCause;
 use crate::dataplane::{
@@ -450,7 +450,17 @@ impl Server {
         let mut rng = ChaCha20Rng::from_seed(rng_seed);
         let mut ike_seed = [0; 32];
         rng.fill_bytes(&mut ike_seed);
-        let ike = ike::Responder::new(ike_config(&config), ike_seed);
+        let mut ike_config = ike_config(&config);
+        let psk_refused = config.certificates.as_ref().is_some_and(|c| !c.allow_psk);
+        if ike_config.psk.is_empty() || psk_refused {
+            // Certificates alone authenticate (`allow_psk: false`): whatever the engine does
+            // with pre-shared-key proposals, no key it holds may be known to anyone (an empty
+            // one would be), so it gets a random one nobody knows.
+            let mut unknowable = vec![0; 32];
+            rng.fill_bytes(&mut unknowable);
+            ike_config.psk = crypto::Secret::new(unknowable);
+        }
+        let ike = ike::Responder::new(ike_config, ike_seed);
         let inform = inform_config(&config);
         let pool = match Pool::from_config(&config.pool) {
             Ok(mut pool) => {
@@ -522,6 +532,28 @@ impl Server {
     pub fn set_keylog(&mut self, on: bool) {
         self.keylog = on;
         self.ike.set_keylog(on);
+    }
+
+    /// Tells the IKE responder that `now` is `wall` in wall-clock time: certificate validity
+    /// and CRL dates are wall-clock times, while everything else runs on `Instant`. The owner
+    /// calls it before the first datagram and then on every turn (or tick).
+    pub fn set_wall_clock(&mut self, now: Instant, wall: SystemTime) {
+        self.ike.set_wall_clock(now, wall);
+    }
+
+    /// Replaces the certificate settings (a reload read the files of the `certificates:` block
+    /// again: a new CRL, CA or server certificate). IKE SAs already authenticated stay; new
+    /// Main Modes use the new settings. `None` turns certificate authentication off.
+    pub fn set_certificates(&mut self, certificates: Option<config::CertificateConfig>) {
+        let auth = certificates.as_ref().and_then(certificate_auth);
+        self.config.certificates = certificates;
+        self.ike.set_certificates(auth);
+    }
+
+    /// The certificate settings in use (from the configuration or the last
+    /// [`Server::set_certificates`]).
+    pub fn certificates(&self) -> Option<&config::CertificateConfig> {
+        self.config.certificates.as_ref()
     }
 
     /// The TUN device's MTU: the largest packet the kernel hands us, which bounds the TCP MSS
@@ -2198,7 +2230,28 @@ fn ike_config(config: &ServerConfig) -> ike::ResponderConfig {
     c.phase1_lifetime.max_secs = u64::from(lt.ike_max_secs);
     c.phase2_lifetime.min_secs = u64::from(lt.esp_min_secs);
     c.phase2_lifetime.max_secs = u64::from(lt.esp_max_secs);
+    c.certificates = config.certificates.as_ref().and_then(certificate_auth);
     c
+}
+
+/// The responder's certificate settings from the loaded `certificates:` block. `None` (with an
+/// error logged) only if the CAs no longer build a verifier, which the configuration check has
+/// already refused.
+fn certificate_auth(c: &config::CertificateConfig) -> Option<ike::CertificateAuth> {
+    let verifier = match c.verifier() {
+        Ok(v) => v,
+        Err(e) => {
+            error!(error = %e, "certificate authentication off: the configured CAs are unusable");
+            return None;
+        }
+    };
+    Some(ike::CertificateAuth {
+        chain: c.chain_der.clone(),
+        key: Arc::clone(&c.key.0),
+        verifier: Arc::new(verifier),
+        accept: c.accept.clone(),
+        allow_psk: c.allow_psk,
+    })
 }
 
 fn inform_config(config: &ServerConfig) -> crate::dhcp::InformConfig {
@@ -2283,5 +2336,65 @@ mod session_id_tests {
         ] {
             assert!(junk.parse::<SessionId>().is_err(), "{junk}");
         }
+    }
+}
+
+#[cfg(test)]
+mod certificate_tests {
+    use std::sync::Arc;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use pki::issue::{self, Spec};
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+
+    use super::ike_config;
+
+    fn key() -> pki::PrivateKey {
+        let k = openssl::rsa::Rsa::generate(2048).unwrap();
+        pki::PrivateKey::from_pkcs1_der(&k.private_key_to_der().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_responder_gets_the_loaded_certificates_as_they_are() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_780_000_000);
+        let day = Duration::from_secs(86_400);
+        let ca_key = key();
+        let ca_spec = Spec::ca("CN=CA", vec![1], now - day, now + 30 * day).unwrap();
+        let ca = issue::certificate(&ca_spec, &ca_key.to_public_key(), None, &ca_key).unwrap();
+        let server_key = key();
+        let spec = Spec::server("CN=vpn", vec![2], now - day, now + day, vec![], vec![]).unwrap();
+        let cert =
+            issue::certificate(&spec, &server_key.to_public_key(), Some(&ca), &ca_key).unwrap();
+        let certs = config::CertificateConfig {
+            files: config::CertificateFiles {
+                certificate: "server.crt".into(),
+                key: "server.key".into(),
+                ca: vec!["ca.crt".into()],
+                crl: vec![],
+            },
+            chain_der: vec![der::Encode::to_der(&cert).unwrap()],
+            chain: vec![cert.clone()],
+            key: config::ServerKey(Arc::new(server_key)),
+            cas: vec![ca],
+            crls: vec![],
+            accept: vec!["CN=*".parse().unwrap()],
+            allow_psk: false,
+            names: vec![],
+        };
+        let mut config = config::ServerConfig::default();
+        assert!(ike_config(&config).certificates.is_none(), "off by default");
+        config.certificates = Some(certs.clone());
+        let auth = ike_config(&config).certificates.expect("handed over");
+        assert_eq!(auth.chain, certs.chain_der);
+        assert!(
+            Arc::ptr_eq(&auth.key, &certs.key.0),
+            "the key is shared, not copied"
+        );
+        assert_eq!(auth.accept, certs.accept);
+        assert!(!auth.allow_psk);
+        // The verifier holds the configured CA: it accepts the server's own certificate and
+        // nothing past its validity.
+        auth.verifier.verify(&cert, &[], now).unwrap();
+        assert!(auth.verifier.verify(&cert, &[], now + 2 * day).is_err());
     }
 }

@@ -119,10 +119,22 @@ enum_with_unknown! {
         PayloadMalformed = 0x0010,
         /// INVALID-ID-INFORMATION.
         InvalidIdInformation = 0x0012,
+        /// INVALID-CERT-ENCODING.
+        InvalidCertEncoding = 0x0013,
+        /// INVALID-CERTIFICATE.
+        InvalidCertificate = 0x0014,
+        /// CERT-TYPE-UNSUPPORTED.
+        CertTypeUnsupported = 0x0015,
+        /// INVALID-CERT-AUTHORITY.
+        InvalidCertAuthority = 0x0016,
         /// INVALID-HASH-INFORMATION.
         InvalidHashInformation = 0x0017,
         /// AUTHENTICATION-FAILED.
         AuthenticationFailed = 0x0018,
+        /// INVALID-SIGNATURE.
+        InvalidSignature = 0x0019,
+        /// CERTIFICATE-UNAVAILABLE.
+        CertificateUnavailable = 0x001c,
         /// RESPONDER-LIFETIME (RFC 2407 §4.6.3.1).
         ResponderLifetime = 0x6000,
         /// REPLAY-STATUS (RFC 2407 §4.6.3.2).

@@ -1,5 +1,5 @@
-//! Main Mode with a pre-shared key (RFC 2409 §5.4) as consuming states, in the style of
-//! rustls' `Expect*`:
+//! Main Mode with a pre-shared key (RFC 2409 §5.4) or RSA signatures (§5.1) as consuming
+//! states, in the style of rustls' `Expect*`:
 //!
 //! ```text
 //!   MM1 -> [MM2] -> ExpectMm3 -> [MM4] -> ExpectMm5 -> [MM6] -> Established
@@ -11,26 +11,37 @@
 //! by the responder before the state is consumed. The [`HashVerified`] proof that HASH_I
 //! verified is kept in [`Established`], and the phase 1 keys can be reached only through it:
 //! Quick Mode KEYMAT and the key log come from a state that holds the proof.
+//!
+//! With signatures (the client chooses by its proposal; [`ResponderConfig::certificates`] says
+//! which methods we accept), SKEYID is `prf(Ni_b | Nr_b, g^xy)` (RFC 2409 §5); MM4 adds one
+//! CERTREQ per configured CA (RFC 2408 §3.10, encoding 4, the CA's subject DER as authority);
+//! MM5 brings IDii, CERT (RFC 2408 §3.9: only encoding 4, X.509 Certificate - Signature, is
+//! used) and SIG_I instead of HASH_I. The client's chain is checked against the configured CAs
+//! and CRLs at the wall-clock time, then IDii against the certificate (RFC 4945 §3.1), then the
+//! accepted identity patterns, then SIG_I over HASH_I. MM6 answers IDir as ID_DER_ASN1_DN of
+//! our certificate's subject (RFC 4945 §3.1 recommends the DN; Windows expects it), our chain
+//! as CERT payloads, and SIG_R over HASH_R.
 
 use std::collections::{HashMap, VecDeque};
+use std::time::SystemTime;
 
 use crypto::Secret;
 use rand::RngCore;
 use rand_chacha::ChaCha20Rng;
 use tracing::{debug, info};
 use wire::isakmp::{
-    self, Body, ExchangeType, HeaderRepr, IdRepr, IdType, NotifyRepr, NotifyType, Payload,
-    PayloadType, ProposalRepr, Repr, SaRepr, protocol,
+    self, Body, CertEncoding, CertRepr, CertReqRepr, ExchangeType, HeaderRepr, IdRepr, IdType,
+    NotifyRepr, NotifyType, Payload, PayloadType, ProposalRepr, Repr, SaRepr, SigRepr, protocol,
 };
 
 use super::message::{Item, Message, walk};
 use super::quick_mode::Qm;
 use super::{Cookies, Dpd, NONCE_LEN, check_nonce, clamp_lifetime, local_v4};
-use crate::config::ResponderConfig;
-use crate::crypt::{HashVerified, Keys, nat_d, verify_hash};
+use crate::config::{CertificateAuth, ResponderConfig};
+use crate::crypt::{HashVerified, Keys, nat_d, verify_hash, verify_signature};
 use crate::error::Error;
-use crate::event::{FourTuple, Phase1Info, PskSymptom, RefuseReason};
-use crate::suite::{self, Lifetime, Phase1Choice, Phase1Suite};
+use crate::event::{FourTuple, PeerAuth, Phase1Info, PskSymptom, RefuseReason};
+use crate::suite::{self, AuthMethod, Lifetime, Phase1Choice, Phase1Suite};
 use crate::vendor::{self, NatDialect, VendorInfo};
 
 /// What a state transition needs from the responder.
@@ -42,6 +53,26 @@ pub(super) struct Cx<'a> {
     pub(super) cookies: Cookies,
     /// The header of the message being answered.
     pub(super) header: HeaderRepr,
+    /// The wall-clock time (certificate validity), if the owner set it.
+    pub(super) wall: Option<SystemTime>,
+}
+
+/// The authentication methods `config` accepts.
+fn accepted_methods(config: &ResponderConfig) -> &'static [AuthMethod] {
+    match &config.certificates {
+        None => &[AuthMethod::PreSharedKey],
+        Some(c) if c.allow_psk => suite::ALL_AUTH_METHODS,
+        Some(_) => &[AuthMethod::RsaSignature],
+    }
+}
+
+/// The certificate settings, for an SA that chose signatures.
+fn certificates(config: &ResponderConfig) -> Result<&CertificateAuth, Error> {
+    config.certificates.as_ref().ok_or_else(|| {
+        Error::Refused(RefuseReason::NoCertificateConfigured {
+            offered: "signatures, chosen before the certificates were removed".into(),
+        })
+    })
 }
 
 /// What Main Mode message 1 offers.
@@ -82,13 +113,24 @@ impl<'a> Mm1<'a> {
 
     /// The first acceptable transform in the initiator's order.
     pub(super) fn choose(&self, config: &ResponderConfig) -> Option<Phase1Choice> {
-        suite::choose_phase1(&self.sa.proposals, &config.policy)
+        suite::choose_phase1_with(&self.sa.proposals, &config.policy, accepted_methods(config))
     }
 
-    /// Why nothing was acceptable, in plain words.
+    /// Why nothing was acceptable, in plain words: the authentication method when every
+    /// transform the policy allows asks for a method not configured, else the algorithms.
     pub(super) fn refusal(&self, config: &ResponderConfig) -> RefuseReason {
+        let offered = suite::describe_p1_offer(&self.sa.proposals);
+        let methods = suite::offered_auth_methods(&self.sa.proposals, &config.policy);
+        let accepted = accepted_methods(config);
+        if !methods.is_empty() && methods.iter().all(|m| !accepted.contains(m)) {
+            return if methods.contains(&AuthMethod::RsaSignature) {
+                RefuseReason::NoCertificateConfigured { offered }
+            } else {
+                RefuseReason::PskNotAllowed { offered }
+            };
+        }
         RefuseReason::NoIkeProposal {
-            offered: suite::describe_p1_offer(&self.sa.proposals),
+            offered,
             hint: suite::policy_hint(&self.sa.proposals, &config.policy),
         }
     }
@@ -132,6 +174,7 @@ struct Granted {
 /// MM1 answered with MM2; waiting for the key exchange (MM3).
 pub(super) struct ExpectMm3 {
     suite: Phase1Suite,
+    auth: AuthMethod,
     vendor: VendorInfo,
     sa_i_b: Vec<u8>,
     granted: Granted,
@@ -185,9 +228,10 @@ impl ExpectMm3 {
         let (lifetime, shortened) =
             clamp_lifetime(choice.suite.lifetime, &cx.config.phase1_lifetime);
         // Debug only: anyone can send MM1 from any address, at any rate.
-        debug!(peer = %cx.peer, suite = %choice.suite, nat_t = ?mm1.vendor.nat_t, ms_nt5 = ?mm1.vendor.ms_nt5_version, "Main Mode 1: proposal chosen");
+        debug!(peer = %cx.peer, suite = %choice.suite, auth = %choice.auth, nat_t = ?mm1.vendor.nat_t, ms_nt5 = ?mm1.vendor.ms_nt5_version, "Main Mode 1: proposal chosen");
         let state = Self {
             suite: choice.suite,
+            auth: choice.auth,
             vendor: mm1.vendor.clone(),
             sa_i_b: mm1.sa_b.to_vec(),
             granted: Granted {
@@ -220,6 +264,7 @@ impl ExpectMm3 {
         let (icky, rcky) = cx.cookies;
         let keys = Keys::derive(
             self.suite,
+            self.auth,
             cx.config.psk.as_bytes(),
             mm3.ni,
             &nr,
@@ -230,7 +275,21 @@ impl ExpectMm3 {
             &rcky,
         )?;
         let nat = self.nat_detection(&mut cx, mm3);
+        // RFC 2408 §3.10: one CERTREQ per CA we accept, naming it by its subject DER.
+        let authorities = match self.auth {
+            AuthMethod::RsaSignature => ca_names(certificates(cx.config)?)?,
+            _ => Vec::new(),
+        };
+        if mm3.certreqs > 0 {
+            debug!(peer = %cx.peer, certreqs = mm3.certreqs, "Main Mode 3: the client asks for our certificate");
+        }
         let mut out = vec![Payload::KeyExchange(&g_xr), Payload::Nonce(&nr)];
+        for a in &authorities {
+            out.push(Payload::CertificateRequest(CertReqRepr {
+                cert_type: CertEncoding::X509Signature,
+                authority: a,
+            }));
+        }
         if let Some(n) = &nat {
             let draft = n.dialect.is_draft();
             out.push(Payload::NatD {
@@ -252,6 +311,7 @@ impl ExpectMm3 {
         .to_vec()?;
         let next = ExpectMm5 {
             suite: self.suite,
+            auth: self.auth,
             vendor: self.vendor,
             sa_i_b: self.sa_i_b,
             g_xi: mm3.ke.to_vec(),
@@ -318,18 +378,21 @@ pub(super) struct Mm3<'a> {
     ke: &'a [u8],
     ni: &'a [u8],
     natd: Vec<&'a [u8]>,
+    /// CERTREQ payloads (Windows sends them when it authenticates with certificates).
+    certreqs: usize,
 }
 
 impl<'a> Mm3<'a> {
     /// Reads MM3; KE and Nonce are required, the nonce 8 to 256 octets long (RFC 2409 §5).
     pub(super) fn read(msg: &Message<'a>) -> Result<Self, Error> {
         let items = msg.plain("encrypted Main Mode message 3")?;
-        let (mut ke, mut ni, mut natd) = (None, None, Vec::new());
+        let (mut ke, mut ni, mut natd, mut certreqs) = (None, None, Vec::new(), 0);
         for i in items {
             match i.payload {
                 Payload::KeyExchange(k) => ke = Some(k),
                 Payload::Nonce(n) => ni = Some(n),
                 Payload::NatD { hash, .. } => natd.push(hash),
+                Payload::CertificateRequest(_) => certreqs += 1,
                 _ => {}
             }
         }
@@ -339,13 +402,19 @@ impl<'a> Mm3<'a> {
             ));
         };
         check_nonce(ni, false)?;
-        Ok(Self { ke, ni, natd })
+        Ok(Self {
+            ke,
+            ni,
+            natd,
+            certreqs,
+        })
     }
 }
 
 /// MM3 answered with MM4; waiting for the initiator's identity and HASH_I (MM5).
 pub(super) struct ExpectMm5 {
     suite: Phase1Suite,
+    auth: AuthMethod,
     vendor: VendorInfo,
     sa_i_b: Vec<u8>,
     g_xi: Vec<u8>,
@@ -370,23 +439,26 @@ impl ExpectMm5 {
         self.nat_t
     }
 
-    /// MM5 (encrypted: IDii and HASH_I, RFC 2409 §5.4). A body that does not decrypt to
-    /// payloads, or a HASH_I that does not verify, both mean a different PSK (no oracle on
-    /// which). `room`: the 4-tuple may hold one more IKE SA
-    /// ([`ResponderConfig::max_ike_sas_per_peer`], checked after HASH_I).
+    /// MM5 (encrypted: IDii and HASH_I, RFC 2409 §5.4; or IDii, CERT and SIG_I, §5.1). With a
+    /// pre-shared key, a body that does not decrypt to payloads and a HASH_I that does not
+    /// verify both mean a different PSK (no oracle on which). `room`: the 4-tuple may hold one
+    /// more IKE SA ([`ResponderConfig::max_ike_sas_per_peer`], checked after authentication).
     pub(super) fn handle(
         self,
-        cx: Cx<'_>,
+        mut cx: Cx<'_>,
         first: PayloadType,
         ciphertext: &[u8],
         room: bool,
     ) -> Result<(Established, Mm6), Error> {
         let mm5 = self.open(first, ciphertext)?;
-        let proof = self.verify(&cx, &mm5)?;
+        let (proof, auth) = match self.auth {
+            AuthMethod::RsaSignature => self.verify_signature(&cx, &mm5)?,
+            _ => (self.verify(&cx, &mm5)?, PeerAuth::Psk),
+        };
         if !room {
             return Err(Error::Refused(RefuseReason::TooManyIkeSas));
         }
-        let (mm6, last_block) = self.mm6(&cx, &mm5.next_iv)?;
+        let (mm6, last_block) = self.mm6(&mut cx, &mm5.next_iv)?;
         let mut keys = self.keys;
         keys.iv = last_block;
         let established = Established {
@@ -398,6 +470,7 @@ impl ExpectMm5 {
                 nat_t: self.nat_t,
                 nat_detected: self.nat_detected,
                 lifetime_secs: self.granted.lifetime.secs,
+                auth,
             },
             announce: self.granted.shortened.then_some(self.granted.lifetime),
             qms: HashMap::new(),
@@ -414,41 +487,75 @@ impl ExpectMm5 {
         ))
     }
 
-    /// Decrypts MM5 and reads IDii_b, HASH_I and INITIAL-CONTACT.
+    /// Decrypts MM5 and reads IDii_b, HASH_I or SIG_I, the CERTs and INITIAL-CONTACT.
     fn open(&self, first: PayloadType, ciphertext: &[u8]) -> Result<Mm5, Error> {
-        let garbage = || Error::Refused(RefuseReason::PskMismatch(PskSymptom::Mm5Garbage));
+        let signatures = self.auth == AuthMethod::RsaSignature;
+        let garbage = |what: &'static str| {
+            Error::Refused(if signatures {
+                RefuseReason::CertificateMessageIncomplete(what)
+            } else {
+                RefuseReason::PskMismatch(PskSymptom::Mm5Garbage)
+            })
+        };
         let (plain, next_iv) = self
             .keys
             .decrypt(&self.keys.iv, ciphertext)
-            .map_err(|_| garbage())?;
-        let items = walk(first, &plain, true).map_err(|_| garbage())?;
-        let (mut id_b, mut hash, mut initial_contact) = (None, None, false);
+            .map_err(|_| garbage("it does not decrypt"))?;
+        let items =
+            walk(first, &plain, true).map_err(|_| garbage("it does not decrypt to payloads"))?;
+        let mut m = Mm5 {
+            id_b: Vec::new(),
+            id_type: 0,
+            id_data: Vec::new(),
+            hash: Vec::new(),
+            certs: Vec::new(),
+            initial_contact: false,
+            next_iv,
+        };
+        let (mut id, mut auth) = (false, false);
         for i in &items {
             match i.payload {
-                Payload::Identification(_) => id_b = Some(i.body.to_vec()),
-                Payload::Hash(h) => hash = Some(h.to_vec()),
+                Payload::Identification(r) if !id => {
+                    id = true;
+                    m.id_b = i.body.to_vec();
+                    m.id_type = r.id_type.into();
+                    m.id_data = r.data.to_vec();
+                }
+                Payload::Hash(h) if !signatures => {
+                    auth = true;
+                    m.hash = h.to_vec();
+                }
+                Payload::Signature(SigRepr { data }) if signatures => {
+                    auth = true;
+                    m.hash = data.to_vec();
+                }
+                Payload::Certificate(c) if signatures => {
+                    m.certs.push((c.encoding.into(), c.data.to_vec()));
+                }
                 Payload::Notification(n) if n.kind == NotifyType::InitialContact => {
-                    initial_contact = true;
+                    m.initial_contact = true;
                 }
                 _ => {}
             }
         }
-        let (Some(id_b), Some(hash)) = (id_b, hash) else {
-            return Err(garbage());
-        };
-        Ok(Mm5 {
-            id_b,
-            hash,
-            initial_contact,
-            next_iv,
-        })
+        if !id {
+            return Err(garbage("no ID payload"));
+        }
+        if !auth {
+            return Err(garbage(if signatures {
+                "no SIG payload"
+            } else {
+                "no HASH payload"
+            }));
+        }
+        Ok(m)
     }
 
     /// HASH_I = prf(SKEYID, g^xi | g^xr | CKY-I | CKY-R | SAi_b | IDii_b) (RFC 2409 §5).
-    fn verify(&self, cx: &Cx<'_>, mm5: &Mm5) -> Result<HashVerified, Error> {
+    fn hash_i(&self, cx: &Cx<'_>, mm5: &Mm5) -> Vec<u8> {
         let (icky, rcky) = cx.cookies;
         let k = &self.keys;
-        let expected = crypto::ikev1::hash_i(
+        crypto::ikev1::hash_i(
             k.prf(),
             k.skeyid.as_bytes(),
             &self.g_xi,
@@ -457,15 +564,81 @@ impl ExpectMm5 {
             &rcky,
             &self.sa_i_b,
             &mm5.id_b,
-        );
+        )
+    }
+
+    /// HASH_I against the received HASH payload (pre-shared key).
+    fn verify(&self, cx: &Cx<'_>, mm5: &Mm5) -> Result<HashVerified, Error> {
+        let expected = self.hash_i(cx, mm5);
         verify_hash(&expected, &mm5.hash).ok_or(Error::Refused(RefuseReason::PskMismatch(
             PskSymptom::HashMismatch,
         )))
     }
 
-    /// MM6: our identity (ID_IPV4_ADDR) and HASH_R = prf(SKEYID, g^xr | g^xi | CKY-R | CKY-I |
-    /// SAi_b | IDir_b). Returns it and its last ciphertext block (the IV of phase 2).
-    fn mm6(&self, cx: &Cx<'_>, iv: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Error> {
+    /// Signature authentication of MM5, in order: a usable X.509 certificate, its chain
+    /// against the configured CAs and CRLs, IDii against it (RFC 4945 §3.1), the accepted
+    /// identities, then SIG_I over HASH_I with its key (RFC 2409 §5.1).
+    fn verify_signature(&self, cx: &Cx<'_>, mm5: &Mm5) -> Result<(HashVerified, PeerAuth), Error> {
+        let refuse = |r| Error::Refused(r);
+        let auth = certificates(cx.config)?;
+        let x509 = CertEncoding::X509Signature.into();
+        let mut certs = Vec::new();
+        let mut other_encodings = Vec::new();
+        for (enc, der) in &mm5.certs {
+            if *enc == x509 {
+                let cert = pki::load::certificate_der(der).map_err(|e| {
+                    refuse(RefuseReason::ClientCertificateMalformed {
+                        reason: e.to_string(),
+                    })
+                })?;
+                certs.push(cert);
+            } else if !other_encodings.contains(enc) {
+                other_encodings.push(*enc);
+            }
+        }
+        let identity = pki::Identity::from_payload(mm5.id_type, &mm5.id_data)
+            .map_err(|e| refuse(RefuseReason::ClientIdentityMismatch(e)));
+        // The end entity: the certificate IDii names (Windows sends its own certificate
+        // only; others may add intermediates in any order), else the first.
+        let ee_index = identity
+            .as_ref()
+            .ok()
+            .and_then(|id| certs.iter().position(|c| id.check(c).is_ok()))
+            .unwrap_or(0);
+        if ee_index >= certs.len() {
+            return Err(refuse(RefuseReason::ClientCertificateMissing {
+                other_encodings,
+            }));
+        }
+        let ee = certs.remove(ee_index);
+        let wall = cx.wall.ok_or_else(|| refuse(RefuseReason::NoWallClock))?;
+        let verified = auth
+            .verifier
+            .verify(&ee, &certs, wall)
+            .map_err(|e| refuse(RefuseReason::ClientCertificateRefused(e)))?;
+        identity?
+            .check(&ee)
+            .map_err(|e| refuse(RefuseReason::ClientIdentityMismatch(e)))?;
+        if !auth.accept.is_empty() {
+            pki::IdentityPattern::accept(&auth.accept, &ee)
+                .map_err(|e| refuse(RefuseReason::ClientNotAccepted(e)))?;
+        }
+        let hash_i = self.hash_i(cx, mm5);
+        let proof = verify_signature(&ee, &hash_i, &mm5.hash)
+            .map_err(|e| refuse(RefuseReason::ClientSignature(e)))?;
+        Ok((
+            proof,
+            PeerAuth::Certificate {
+                subject: pki::subject_text(&ee),
+                ca: pki::subject_text(&verified.anchor),
+            },
+        ))
+    }
+
+    /// MM6: our identity and HASH_R = prf(SKEYID, g^xr | g^xi | CKY-R | CKY-I | SAi_b |
+    /// IDir_b); with signatures our chain and SIG_R over HASH_R instead of the HASH. Returns it
+    /// and its last ciphertext block (the IV of phase 2).
+    fn mm6(&self, cx: &mut Cx<'_>, iv: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Error> {
         let (icky, rcky) = cx.cookies;
         let k = &self.keys;
         let me = cx
@@ -473,12 +646,28 @@ impl ExpectMm5 {
             .identity
             .unwrap_or_else(|| local_v4(cx.peer.local))
             .octets();
+        let signing = match self.auth {
+            AuthMethod::RsaSignature => Some(certificates(cx.config)?),
+            _ => None,
+        };
+        let dn = match signing {
+            Some(a) => Some(own_subject_der(a)?),
+            None => None,
+        };
         // RFC 2407 §4.6.2: in phase 1 the ID port and protocol are zero or UDP/500.
-        let id_r = IdRepr {
-            id_type: IdType::Ipv4Addr,
-            protocol: 17,
-            port: 500,
-            data: &me,
+        let id_r = match &dn {
+            Some(dn) => IdRepr {
+                id_type: IdType::DerAsn1Dn,
+                protocol: 17,
+                port: 500,
+                data: dn,
+            },
+            None => IdRepr {
+                id_type: IdType::Ipv4Addr,
+                protocol: 17,
+                port: 500,
+                data: &me,
+            },
         };
         let id_r_b = Payload::Identification(id_r).body_bytes()?;
         let hash_r = crypto::ikev1::hash_r(
@@ -491,27 +680,65 @@ impl ExpectMm5 {
             &self.sa_i_b,
             &id_r_b,
         );
-        k.encrypt_message(
-            cx.header,
-            &[Payload::Identification(id_r), Payload::Hash(&hash_r)],
-            iv,
-        )
+        let Some(a) = signing else {
+            return k.encrypt_message(
+                cx.header,
+                &[Payload::Identification(id_r), Payload::Hash(&hash_r)],
+                iv,
+            );
+        };
+        let sig = pki::ikev1::sign(&a.key, &hash_r, &mut *cx.rng)
+            .map_err(|e| Error::Refused(RefuseReason::OwnSignature(e)))?;
+        let mut out = vec![Payload::Identification(id_r)];
+        for der in &a.chain {
+            out.push(Payload::Certificate(CertRepr {
+                encoding: CertEncoding::X509Signature,
+                data: der,
+            }));
+        }
+        out.push(Payload::Signature(SigRepr { data: &sig }));
+        k.encrypt_message(cx.header, &out, iv)
     }
+}
+
+/// The subject DER of each configured CA, for CERTREQ payloads.
+fn ca_names(auth: &CertificateAuth) -> Result<Vec<Vec<u8>>, Error> {
+    auth.verifier
+        .cas()
+        .map(|ca| pki::subject_der(ca).map_err(|_| Error::Unsupported("a CA name does not encode")))
+        .collect()
+}
+
+/// The subject DER of our certificate (`chain[0]`): IDir as ID_DER_ASN1_DN.
+fn own_subject_der(auth: &CertificateAuth) -> Result<Vec<u8>, Error> {
+    let der = auth
+        .chain
+        .first()
+        .ok_or(Error::Unsupported("no server certificate in the chain"))?;
+    let cert = pki::load::certificate_der(der)
+        .map_err(|_| Error::Unsupported("the server certificate does not decode"))?;
+    pki::subject_der(&cert).map_err(|_| Error::Unsupported("the server name does not encode"))
 }
 
 /// Main Mode message 5 as read.
 struct Mm5 {
     /// IDii_b, hashed into HASH_I.
     id_b: Vec<u8>,
+    /// IDii's type and identification data.
+    id_type: u8,
+    id_data: Vec<u8>,
+    /// HASH_I (pre-shared key) or SIG_I (signatures).
     hash: Vec<u8>,
+    /// (encoding, data) of each CERT payload.
+    certs: Vec<(u8, Vec<u8>)>,
     initial_contact: bool,
     /// The IV for MM6: MM5's last ciphertext block.
     next_iv: Vec<u8>,
 }
 
-/// Main Mode finished: HASH_I verified. Quick Modes and Informational exchanges run here.
+/// Main Mode finished: HASH_I (or SIG_I) verified. Quick Modes and Informational exchanges run here.
 pub(super) struct Established {
-    /// How this state was reached: HASH_I verified. Only [`ExpectMm5::handle`] builds an
+    /// How this state was reached: HASH_I or SIG_I verified. Only [`ExpectMm5::handle`] builds an
     /// `Established`, and it needs this proof to do so.
     #[expect(dead_code, reason = "held, never read: its presence is the point")]
     proof: HashVerified,

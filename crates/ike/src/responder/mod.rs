@@ -1,4 +1,5 @@
-//! The IKEv1 responder: Main Mode with a pre-shared key (RFC 2409 §5.4), Quick Mode (§5.5),
+//! The IKEv1 responder: Main Mode with a pre-shared key (RFC 2409 §5.4) or RSA signatures and
+//! X.509 certificates (§5.1, when [`ResponderConfig::certificates`] is set), Quick Mode (§5.5),
 //! Informational exchanges (§5.7; Delete and Notify of RFC 2408 §3.14/§3.15, DPD of RFC 3706),
 //! and NAT traversal (RFC 3947; the draft-02 dialect Windows XP speaks).
 //!
@@ -300,7 +301,6 @@ impl Responder {
     }
 
     /// The wall-clock time at `now`, from the last [`Responder::set_wall_clock`].
-    #[allow(dead_code)] // used by certificate authentication
     fn wall_time(&self, now: Instant) -> Option<SystemTime> {
         let (at, wall) = self.wall_clock?;
         match now.checked_duration_since(at) {
@@ -821,6 +821,7 @@ impl Responder {
             peer,
             cookies,
             header: msg.header,
+            wall: None,
         };
         let (state, mm2) = ExpectMm3::answer(cx, &mm1, &choice)?;
         self.half_open_index.insert((peer.remote, icky), cookies.1);
@@ -890,6 +891,7 @@ impl Responder {
             peer: sa.peer,
             cookies: sa.cookies,
             header: msg.header,
+            wall: None,
         };
         let (next, mm4) = state.handle(cx, &mm3)?;
         sa.state = State::Mm5(Box::new(next));
@@ -910,6 +912,7 @@ impl Responder {
     ) -> Result<(), Error> {
         let ciphertext = msg.ciphertext("unencrypted Main Mode message 5")?;
         let room = self.established_sas_of(from) < self.config.max_ike_sas_per_peer;
+        let wall = self.wall_time(now);
         let State::Mm5(state) = core::mem::replace(&mut sa.state, State::Failed) else {
             return Err(Error::PeerMisbehaved("not waiting for Main Mode message 5"));
         };
@@ -919,6 +922,7 @@ impl Responder {
             peer: from,
             cookies: sa.cookies,
             header: msg.header,
+            wall,
         };
         let (est, mm6) = state.handle(cx, msg.first, ciphertext, room)?;
         self.commit_float(now, sa, from);
@@ -928,7 +932,7 @@ impl Responder {
         sa.reply = Reply::on_request(msg.bytes, mm6.message.clone());
         self.push_tx(sa.peer, mm6.message);
         self.announce_lifetime(sa.peer, sa.cookies, &est);
-        info!(peer = %sa.peer, suite = %est.info.suite, "IKE SA established");
+        info!(peer = %sa.peer, suite = %est.info.suite, auth = %est.info.auth, "IKE SA established");
         let entry = self.peers.entry(sa.peer).or_default();
         entry.established = true;
         entry.activity = Some(entry.activity.map_or(now, |t| t.max(now)));
