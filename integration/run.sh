@@ -691,7 +691,8 @@ scn_j() {
 # identified by the e-mail in its subjectAltName: ID_USER_FQDN), k3 (libreswan, dave's PKCS#12 in its NSS
 # database, AES128-SHA1-MODP2048, identified by its subject: ID_DER_ASN1_DN) and k4 (strongSwan, mallory's revoked
 # certificate, its subject as ID). Both certificate guests require the server's ID to be its certificate's
-# subject. k2 and k3 must connect and ping, the server must list the three sessions, k1 must lose at most
+# subject. The server's log must show the IKE SAs authenticated by the PSK (alice) and by the certificates of
+# carol and dave. k2 and k3 must connect and ping, the server must list the three sessions, k1 must lose at most
 # K_MAX_LOSS_PCT % of its pings while the others come and go; k4 must fail in IKE, get no address, and the server
 # log must say that mallory's certificate was revoked.
 K_P12_PASSWORD=it-p12-$RANDOM$RANDOM
@@ -737,8 +738,13 @@ scn_k() {
     [ "$users" = "alice carol dave " ] ||
         fail_scn "server status lists '$users', expected alice (PSK), carol and dave (certificates)" || return 1
     log "  server sessions: $(echo "$sessions" | tr '\t\n' ' ;')"
-    # Which identities IKE authenticated, as the clients logged them (informational: with authby=rsasig a client
-    # cannot have connected otherwise).
+    # The server authenticated carol and dave by their certificates, alice by the PSK.
+    server_log >"$SCN_DIR/server-log.txt"
+    for g in 'pre-shared key' 'certificate CN=carol' 'certificate CN=dave'; do
+        grep -q "IKE SA established.*auth=$g" "$SCN_DIR/server-log.txt" ||
+            fail_scn "the server log has no 'IKE SA established ... auth=$g' line" || return 1
+    done
+    # Which identities IKE authenticated, as the clients logged them.
     log "  k2 (strongSwan): $(grep -h -m1 'established between' "$(guest_dir k2)/out/charon.log" 2>/dev/null | cut -c1-200)"
     log "  k3 (libreswan): $(grep -h -m1 -E "Peer ID is|established" "$(guest_dir k3)/out/pluto.log" 2>/dev/null | cut -c1-200)"
     # The revoked certificate: refused in IKE, no address, and the server says why.
