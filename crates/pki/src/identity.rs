@@ -2,8 +2,9 @@
 //! patterns that say which certificate holders are accepted.
 //!
 //! With signature authentication the ID payload must name the certificate's holder (RFC 4945
-//! §3.1): ID_DER_ASN1_DN must equal the subject, ID_FQDN and ID_USER_FQDN must appear in the
-//! subjectAltName as dNSName and rfc822Name, and ID_IPV4_ADDR as iPAddress (RFC 4945 §3.1.1-3.1.5).
+//! §3.1): ID_DER_ASN1_DN must be the subject (names compared as RFC 5280 §7.1 says), ID_FQDN
+//! and ID_USER_FQDN must appear in the subjectAltName as dNSName and rfc822Name, and
+//! ID_IPV4_ADDR as iPAddress (RFC 4945 §3.1.1-3.1.5).
 
 use std::{net::Ipv4Addr, str::FromStr};
 
@@ -112,9 +113,10 @@ impl Identity {
     pub fn check(&self, cert: &Certificate) -> Result<(), IdentityError> {
         let sans = sans(cert);
         let found = match self {
-            // Compared as decoded names, attribute string types included: clients send their
-            // certificate's subject bytes unchanged (RFC 4945 §3.1.5).
-            Self::DerAsn1Dn(n) => &cert.tbs_certificate.subject == n,
+            // Windows and libreswan send the certificate's subject bytes unchanged (RFC 4945
+            // §3.1.5); strongSwan re-encodes a DN its admin wrote as text (PrintableString where
+            // the certificate may have UTF8String), so names are compared as RFC 5280 §7.1 says.
+            Self::DerAsn1Dn(n) => names_match(&cert.tbs_certificate.subject, n),
             Self::Fqdn(f) => sans.iter().any(
                 |g| matches!(g, GeneralName::DnsName(d) if d.as_str().eq_ignore_ascii_case(f)),
             ),
@@ -146,6 +148,65 @@ impl std::fmt::Display for Identity {
             Self::DerAsn1Dn(n) => write!(f, "subject {}", text::name(n)),
         }
     }
+}
+
+/// Whether two distinguished names are the same name (RFC 5280 §7.1): the same RDNs in the
+/// same order, each with the same attribute types, and values that are equal bytes or, when
+/// both are directory strings (UTF8String, PrintableString, IA5String, TeletexString,
+/// BMPString), equal after the string preparation RFC 4518 describes, reduced to what
+/// certificates hold: leading and trailing spaces dropped, inner runs of spaces made one,
+/// case folded.
+pub fn names_match(a: &Name, b: &Name) -> bool {
+    a.0.len() == b.0.len()
+        && a.0.iter().zip(b.0.iter()).all(|(x, y)| {
+            x.0.len() == y.0.len()
+                && x.0.iter().all(|ax| {
+                    y.0.iter()
+                        .any(|ay| ax.oid == ay.oid && values_match(&ax.value, &ay.value))
+                })
+        })
+}
+
+fn values_match(a: &der::Any, b: &der::Any) -> bool {
+    if a == b {
+        return true;
+    }
+    match (directory_string(a), directory_string(b)) {
+        (Some(x), Some(y)) => prepared(&x) == prepared(&y),
+        _ => false,
+    }
+}
+
+/// The text of a directory string attribute value; `None` for any other type.
+fn directory_string(v: &der::Any) -> Option<String> {
+    use der::{Tag, Tagged};
+    let bytes = v.value();
+    match v.tag() {
+        Tag::Utf8String | Tag::PrintableString | Tag::Ia5String => {
+            std::str::from_utf8(bytes).ok().map(str::to_owned)
+        }
+        // T.61 in theory; in practice Latin-1 (RFC 5280 §4.1.2.4 deprecates it).
+        Tag::TeletexString => Some(bytes.iter().map(|&b| char::from(b)).collect()),
+        Tag::BmpString => {
+            let units: Vec<u16> = bytes
+                .chunks(2)
+                .map(|c| match c {
+                    [hi, lo] => u16::from_be_bytes([*hi, *lo]),
+                    _ => 0xFFFD,
+                })
+                .collect();
+            String::from_utf16(&units).ok()
+        }
+        _ => None,
+    }
+}
+
+/// RFC 4518 §2 reduced: insignificant spaces removed, case folded.
+fn prepared(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 /// The subjectAltName entries of `cert` (none when absent or undecodable).

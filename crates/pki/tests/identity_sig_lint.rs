@@ -240,3 +240,51 @@ fn the_lint_names_error_787_for_what_windows_refuses() {
         "{f:#?}"
     );
 }
+
+/// The subject of `cert` with every value re-encoded as a PrintableString by `f`, as
+/// strongSwan builds a DN its admin wrote as text.
+fn printable_subject(cert: &pki::Certificate, f: impl Fn(&str) -> String) -> Vec<u8> {
+    let mut name = cert.tbs_certificate.subject.clone();
+    for rdn in &mut name.0 {
+        let atvs: Vec<_> = rdn
+            .0
+            .iter()
+            .map(|atv| {
+                let text = std::str::from_utf8(atv.value.value()).unwrap();
+                let mut atv = atv.clone();
+                atv.value = der::Any::new(der::Tag::PrintableString, f(text).as_bytes()).unwrap();
+                atv
+            })
+            .collect();
+        rdn.0 = der::asn1::SetOfVec::try_from(atvs).unwrap();
+    }
+    name.to_der().unwrap()
+}
+
+#[test]
+fn a_dn_is_the_same_name_in_another_string_type_case_or_spacing_rfc_5280_7_1() {
+    let cert = issue_client(&client_spec(31));
+    // The certificate holds UTF8Strings; the same text as PrintableStrings is the same name.
+    use der::Tagged;
+    let first = &cert.tbs_certificate.subject.0[0].0.as_slice()[0];
+    assert_eq!(first.value.tag(), der::Tag::Utf8String);
+    for variant in [
+        |s: &str| s.to_owned(),
+        |s: &str| s.to_uppercase(),
+        |s: &str| format!("  {}  ", s.replace(' ', "   ")),
+    ] {
+        let dn = printable_subject(&cert, variant);
+        assert_ne!(dn, cert.tbs_certificate.subject.to_der().unwrap());
+        Identity::from_payload(ID_DER_ASN1_DN, &dn)
+            .unwrap()
+            .check(&cert)
+            .unwrap();
+    }
+    // Other text is still another name.
+    let dn = printable_subject(&cert, |s| format!("{s}x"));
+    let err = Identity::from_payload(ID_DER_ASN1_DN, &dn)
+        .unwrap()
+        .check(&cert)
+        .unwrap_err();
+    assert!(matches!(err, IdentityError::Mismatch { .. }), "{err}");
+}
