@@ -688,7 +688,8 @@ scn_j() {
 # mallory's is revoked (`pki revoke`, `pki crl`). The daemon restarts with a `certificates:` section (that CA, its
 # CRL, allow_psk: true). k1 connects with the PSK (XP profile) and pings the LAN host every 0.2 s throughout;
 # then, at once: k2 (strongSwan, carol's certificate and key in /etc/ipsec.d, 3DES-SHA1-MODP2048, RSA signatures,
-# identified by the e-mail in its subjectAltName: ID_USER_FQDN), k3 (libreswan, dave's PKCS#12 in its NSS
+# identified by its subject written as text, leftid="CN=carol", which strongSwan re-encodes with PrintableString
+# where the certificate has UTF8String: ID_DER_ASN1_DN compared as RFC 5280 §7.1 says), k3 (libreswan, dave's PKCS#12 in its NSS
 # database, AES128-SHA1-MODP2048, identified by its subject: ID_DER_ASN1_DN) and k4 (strongSwan, mallory's revoked
 # certificate, its subject as ID). Both certificate guests require the server's ID to be its certificate's
 # subject. The server's log must show the IKE SAs authenticated by the PSK (alice) and by the certificates of
@@ -715,7 +716,7 @@ scn_k() {
         IKE=3des-sha1-modp1024 ESP=3des-sha1
     GUEST_FILES="$pki/ca.crt $pki/clients/carol.crt $pki/clients/carol.key" \
         start_client k2 nat 2 carol "net wait:go connect ping:$LAN_HOST_IP:5 mark:pinged wait:end disconnect" \
-        "${cert_env[@]}" CERT_NAME=carol "CERT_ID=$K_CAROL_EMAIL" IKE=3des-sha1-modp2048 ESP=3des-sha1
+        "${cert_env[@]}" CERT_NAME=carol "CERT_ID=CN=carol" IKE=3des-sha1-modp2048 ESP=3des-sha1
     GUEST_FILES="$pki/ca.crt $pki/clients/dave.p12" \
         start_client k3 nat 3 dave "net wait:go connect ping:$LAN_HOST_IP:5 mark:pinged wait:end disconnect" \
         "${cert_env[@]}" CERT_NAME=dave IPSEC=libreswan IKE=aes128-sha1-modp2048 ESP=aes128-sha1
