@@ -59,7 +59,7 @@ impl Counts {
     }
 
     /// Adds `other`'s counters to ours.
-    pub fn add(&mut self, other: &Counts) {
+    pub fn add(&mut self, other: &Self) {
         self.lcp_echo_request += other.lcp_echo_request;
         self.lcp_echo_reply += other.lcp_echo_reply;
         self.ip += other.ip;
@@ -136,7 +136,7 @@ pub struct Traffic {
 
 impl Traffic {
     /// Adds `other`'s counters to ours.
-    pub fn add(&mut self, other: &Traffic) {
+    pub fn add(&mut self, other: &Self) {
         self.received.add(&other.received);
         self.sent.add(&other.sent);
     }
