@@ -270,9 +270,14 @@ pub struct PppOptions {
     pub pap: bool,
     /// The MRU we ask for and the largest MRU we accept (RFC 1661 §6.1).
     pub mru: u16,
-    /// Seconds between LCP Echo-Requests (RFC 1661 §5.8); 0 disables them.
+    /// The LCP echo timer's interval in seconds (RFC 1661 §5.8); 0 disables echoes. At each
+    /// tick an Echo-Request goes out only if nothing (no PPP frame, an Echo-Reply included)
+    /// came from the client during the interval before it, so a client that only answers
+    /// gets one every other interval.
     pub echo_interval_secs: u32,
-    /// Unanswered Echo-Requests before the link is declared dead.
+    /// Silent intervals in a row (at least one Echo-Request unanswered) before the link is
+    /// declared dead: a client that stops sending is dropped `echo_failures` to
+    /// `echo_failures + 1` intervals after its last frame (two to three intervals for 1).
     pub echo_failures: u32,
     /// TCP MSS clamping in SYN and SYN-ACK segments both ways (the classic "some web sites hang
     /// over the VPN" fix): `auto` (the default) clamps to what fits the session's MTU, `off`
@@ -347,7 +352,10 @@ impl Default for PppOptions {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct L2tpOptions {
-    /// Seconds of control-channel silence before a Hello is sent (RFC 2661 §6.5); 0 disables.
+    /// Seconds without any message from the client on a tunnel, control or data (LCP
+    /// Echo-Replies included), before a Hello is sent (RFC 2661 §6.5); 0 disables. The timer
+    /// ticks at this interval, so the Hello goes out one to two intervals after the last
+    /// data message.
     pub hello_interval_secs: u32,
     /// Our Host Name AVP (RFC 2661 §4.4.3).
     pub host_name: String,

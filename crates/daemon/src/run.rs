@@ -708,17 +708,9 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
         tokio::select! {
             // Authenticated clients and the admin first, strangers' IKE after.
             biased;
-            Some(input) = control_rx.recv() => {
-                let mut input = Some(input);
-                let mut taken = 0;
-                while let Some(i) = input.take() {
-                    owner_input(&mut rt, &mut server, &path, &owner, &counters, i);
-                    taken += 1;
-                    if taken < INPUTS_PER_TURN {
-                        input = control_rx.try_recv().ok();
-                    }
-                }
-            },
+            Some(input) = control_rx.recv() => take_turn(&mut control_rx, input, |i| {
+                owner_input(&mut rt, &mut server, &path, &owner, &counters, i);
+            }),
             () = &mut sleep, if armed => {
                 armed_at = None;
                 let now = clock::now();
@@ -749,21 +741,9 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
                 }
                 Err(e) => debug!("Dynamic Authorization socket: {e}"),
             },
-            Some(input) = ike_rx.recv() => {
-                let mut input = Some(input);
-                let mut taken = 0;
-                while let Some(i) = input.take() {
-                    match i {
-                        Input::Udp { local, remote, data } => server.handle_udp(clock::now(), local, remote, &data),
-                        Input::Esp { local, remote, data } => server.handle_esp(clock::now(), local, remote, &data),
-                        _ => {}
-                    }
-                    taken += 1;
-                    if taken < INPUTS_PER_TURN {
-                        input = ike_rx.try_recv().ok();
-                    }
-                }
-            },
+            Some(input) = ike_rx.recv() => take_turn(&mut ike_rx, input, |i| {
+                owner_input(&mut rt, &mut server, &path, &owner, &counters, i);
+            }),
             accepted = rt.control.accept(), if shutdown_deadline.is_none() => match accepted {
                 Ok((stream, _)) => spawn_control(stream, control_tx.clone()),
                 Err(e) => warn!("control socket accept failed: {e}"),
@@ -1077,7 +1057,22 @@ fn kernel_routes(rt: &Runtime, add: bool, routes: &[ipnetwork::Ipv4Network], use
     }
 }
 
-/// One input from the owner's hand-off channel.
+/// One turn on one of the owner's channels: `first` (just received) and whatever else is
+/// already queued there, up to [`INPUTS_PER_TURN`] inputs in all, each given to `handle`.
+fn take_turn<T>(rx: &mut mpsc::Receiver<T>, first: T, mut handle: impl FnMut(T)) {
+    let mut input = Some(first);
+    let mut taken = 0;
+    while let Some(i) = input.take() {
+        handle(i);
+        taken += 1;
+        if taken < INPUTS_PER_TURN {
+            input = rx.try_recv().ok();
+        }
+    }
+}
+
+/// One input from either of the owner's channels (the IKE channel carries only `Udp` and
+/// `Esp`).
 fn owner_input(
     rt: &mut Runtime,
     server: &mut Server,
@@ -1186,5 +1181,34 @@ async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, out: &mut Out
                 debug!("a RADIUS verdict came for a login that is no longer waiting");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_turn_takes_what_is_queued_up_to_the_limit() {
+        let (tx, mut rx) = mpsc::channel::<usize>(4 * INPUTS_PER_TURN);
+        for i in 1..=INPUTS_PER_TURN + 10 {
+            tx.try_send(i).unwrap();
+        }
+        let mut seen = Vec::new();
+        take_turn(&mut rx, 0, |i| seen.push(i));
+        // The first input and the next INPUTS_PER_TURN - 1 queued ones, in order.
+        assert_eq!(seen, (0..INPUTS_PER_TURN).collect::<Vec<_>>());
+        // The rest waits for the next turn.
+        let mut next = Vec::new();
+        take_turn(&mut rx, 1000, |i| next.push(i));
+        assert_eq!(next.first(), Some(&1000));
+        assert_eq!(
+            &next[1..],
+            (INPUTS_PER_TURN..=INPUTS_PER_TURN + 10).collect::<Vec<_>>()
+        );
+        // A turn on an empty channel handles only its first input.
+        let mut alone = Vec::new();
+        take_turn(&mut rx, 7, |i| alone.push(i));
+        assert_eq!(alone, vec![7]);
     }
 }

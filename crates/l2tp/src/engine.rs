@@ -152,6 +152,9 @@ struct Tunnel {
     vendor: Option<String>,
     sessions: BTreeMap<u16, Session>,
     hello_at: Option<Instant>,
+    /// A data message arrived since `hello_at` was last set (RFC 2661 §6.5: any data or
+    /// control message from the peer defers the Hello).
+    data_heard: bool,
     linger_until: Option<Instant>,
     /// The challenge we sent (RFC 2661 §5.1.1).
     challenge: Option<[u8; 16]>,
@@ -349,6 +352,7 @@ impl<R> Endpoint<R> {
         if tunnel.state != TunnelState::Established {
             return Err(unknown);
         }
+        tunnel.data_heard = true;
         let session = tunnel
             .sessions
             .get_mut(&sid)
@@ -389,6 +393,7 @@ impl<R> Endpoint<R> {
         tunnel.channel.on_nr(now, msg.seq.nr);
         if !matches!(tunnel.state, TunnelState::Closing | TunnelState::Closed) {
             tunnel.hello_at = control_timer(now, hello, tunnel.state == TunnelState::Established);
+            tunnel.data_heard = false;
         }
         let mut result = Ok(());
         if !msg.is_zlb() {
@@ -547,6 +552,7 @@ impl<R> Endpoint<R> {
             vendor: None,
             sessions: BTreeMap::new(),
             hello_at: control_timer(now, self.cfg.hello_interval, false),
+            data_heard: false,
             linger_until: None,
             challenge: None,
             next_call_serial: 1,
@@ -1311,7 +1317,13 @@ impl<R> Endpoint<R> {
             if t.hello_at.is_some_and(|d| d <= now) {
                 if t.state == TunnelState::Established {
                     t.hello_at = control_timer(now, self.cfg.hello_interval, true);
-                    if t.channel.idle() {
+                    if core::mem::take(&mut t.data_heard) {
+                        // RFC 2661 §6.5: a Hello is due only once the interval elapsed
+                        // "since the last data or control message was received"; a data
+                        // message came within it, so the peer is there. The timer is not
+                        // moved to that message's time (not kept per message): the next
+                        // Hello goes out between one and two intervals after the last one.
+                    } else if t.channel.idle() {
                         // RFC 2661 §6.5: Hello keeps the control connection alive; its
                         // retransmission limit detects a silent peer.
                         self.queue(tid, 0, MessageType::Hello, &[]);
@@ -1331,6 +1343,18 @@ impl<R> Endpoint<R> {
     }
 
     // ---- API ------------------------------------------------------------------------------
+
+    /// Records that a data message for `key`'s tunnel arrived outside
+    /// [`Endpoint::handle_datagram`] (a fast path that carries data messages itself): like
+    /// one handled here, it defers the tunnel's next Hello (RFC 2661 §6.5). Unknown or not
+    /// established tunnels are ignored.
+    pub fn note_data(&mut self, key: SessionKey) {
+        if let Some(t) = self.tunnels.get_mut(&key.tunnel)
+            && t.state == TunnelState::Established
+        {
+            t.data_heard = true;
+        }
+    }
 
     /// Frames a PPP frame for a session into `out` (cleared first) and returns the peer's
     /// L2TP UDP port to send it to.

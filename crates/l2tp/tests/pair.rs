@@ -571,6 +571,55 @@ fn silent_peer_is_detected_by_hello_and_torn_down() {
     assert!(net.now - up_at >= first_hello + Duration::from_secs(31));
 }
 
+fn hellos_sent(net: &Net) -> usize {
+    net.lns_sent
+        .iter()
+        .filter(|b| message_type(b) == Some(MessageType::Hello))
+        .count()
+}
+
+#[test]
+fn data_messages_defer_the_hello() {
+    // RFC 2661 §6.5: a Hello goes out once the interval elapsed "since the last data or
+    // control message was received". A peer whose only traffic is data messages (an LCP
+    // Echo-Reply every 30 s, say) gets no Hello.
+    let mut net = Net::new(lac_config(), lns_config(), 11);
+    let (lac_key, lns_key) = net.bring_up();
+    for _ in 0..20 {
+        net.run_for(Duration::from_secs(30));
+        net.lac_data(lac_key, b"\xff\x03\xc0\x21\x0a\x01\x00\x08\x00\x00\x00\x00");
+    }
+    net.run_for(Duration::from_millis(1));
+    assert_eq!(net.lns_frames.len(), 20);
+    assert_eq!(hellos_sent(&net), 0, "Hello while data flowed");
+    // The same signs of life reported by a fast path that carries the data itself.
+    for _ in 0..20 {
+        net.run_for(Duration::from_secs(30));
+        net.lns.note_data(lns_key);
+    }
+    assert_eq!(hellos_sent(&net), 0, "Hello while a fast path carried data");
+    // Then silence: the Hello still finds the dead peer, at most one interval later than
+    // right after a message (the data seen within the last interval defers it once).
+    // The Hello goes out at the second tick after the last sign of life (60 to 120 s later),
+    // and the tunnel is down 31 s after it (1 + 2 + 4 + 8 + 8 s of retransmissions, then
+    // the last 8 s timeout): 91 to 151 s after the last sign of life.
+    net.lac_silent = true;
+    let down = |net: &Net| {
+        net.lns_events
+            .iter()
+            .any(|e| matches!(e, Event::TunnelDown { tunnel, .. } if *tunnel == lns_key.tunnel))
+    };
+    net.run_for(Duration::from_secs(90));
+    assert!(
+        !down(&net),
+        "down before any Hello could have gone unanswered"
+    );
+    net.run_for(Duration::from_secs(62));
+    assert!(down(&net), "the silent peer was not torn down");
+    assert_eq!(hellos_sent(&net), 6, "one Hello and five retransmissions");
+    assert_eq!(net.lns.tunnel_count(), 0);
+}
+
 #[test]
 fn hello_interval_zero_disables_hello_but_not_setup() {
     // `l2tp.hello_interval_secs: 0` means "no Hello". It must not also turn the setup

@@ -32,7 +32,7 @@ use crypto::Secret;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use testkit::{Client, ClientConfig, ClientEvent, IKE_PORT, NAT_T_PORT, Stage, Transmit};
+use testkit::{Client, ClientConfig, ClientEvent, IKE_PORT, NAT_T_PORT, Stage, Traffic, Transmit};
 
 use crate::Error;
 use crate::stats::{Failures, Latencies};
@@ -415,6 +415,15 @@ impl Fleet {
     /// When the first client came up.
     pub fn first_up(&self) -> Option<Instant> {
         self.first_up
+    }
+
+    /// What every client sent and received so far, by kind.
+    pub fn traffic(&self) -> Traffic {
+        let mut sum = Traffic::default();
+        for s in &self.slots {
+            sum.add(&s.client.traffic());
+        }
+        sum
     }
 
     /// A client's state.

@@ -152,6 +152,14 @@ pub struct SessionSummary {
     /// `server` (datagrams were lost), `generator` (nothing lost, but the sender could not
     /// send at its rate) or `none` (still growing at the end); per direction for `both`.
     pub limited_by: Option<String>,
+    /// `hold`: datagrams per held session per minute over the hold, by kind, as the clients
+    /// counted them: `server_sent.KIND` (what the clients received) and `server_received.KIND`
+    /// (what they sent); kinds that did not occur are left out.
+    pub per_session_per_min: BTreeMap<String, f64>,
+    /// `hold`: datagrams per second the server sent over the hold (all sessions).
+    pub server_sent_per_s: Option<f64>,
+    /// `hold`: datagrams per second the server received over the hold.
+    pub server_received_per_s: Option<f64>,
     /// Stopped by SIGINT or SIGTERM.
     pub interrupted: bool,
     /// Anything else the reader should know.

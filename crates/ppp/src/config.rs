@@ -86,9 +86,13 @@ pub struct LinkConfig {
     /// authentication server did not answer"). 30 s by default, the longest a RADIUS client
     /// keeps retransmitting one request by default (MRD, RFC 5080 §2.2.1).
     pub auth_timeout: Duration,
-    /// Interval of LCP Echo-Requests once LCP is open; zero disables keepalive.
+    /// The LCP echo timer's interval once LCP is open; zero disables keepalive. An
+    /// Echo-Request goes out only at a tick after an interval in which nothing came from the
+    /// peer (any valid frame is a sign of life, an Echo-Reply too).
     pub echo_interval: Duration,
-    /// Unanswered Echo-Requests after which the peer is dead.
+    /// Silent intervals in a row (at least one Echo-Request unanswered) after which the peer
+    /// is dead: it is dropped `echo_failures` to `echo_failures + 1` intervals after its last
+    /// frame (two to three intervals for 1).
     pub echo_failures: u32,
     /// Restart timer (RFC 1661 §4.6: "SHOULD be three seconds").
     pub restart_interval: Duration,

@@ -6,9 +6,15 @@
 //! Protocol-Reject (SoftEther Protocol-Rejects CCP, and Windows tolerates it for IPV6CP as well:
 //! it then goes on without them), as does any unknown protocol (RFC 1661 §5.7).
 //!
-//! Keepalive: every `echo_interval` an LCP Echo-Request goes out; any valid frame from the peer
-//! counts as a sign of life (pppd's "lcp-echo-adaptive"); after `echo_failures` unanswered
-//! requests the peer is dead.
+//! Keepalive (RFC 1661 §5.8 leaves when to send Echo-Requests to the implementation): the echo
+//! timer ticks every `echo_interval`; any valid frame from the peer counts as a sign of life
+//! (like pppd's "lcp-echo-adaptive"). A tick after which the peer was heard from sends nothing:
+//! it has just shown it is there, an Echo-Reply to our last request included, so a peer that
+//! only answers gets a request every other interval. A tick after a silent interval sends an
+//! Echo-Request; the peer is dead at the tick that ends `echo_failures` silent intervals in a
+//! row (at least one request unanswered), i.e. between `echo_failures` and `echo_failures + 1`
+//! intervals after its last frame, as when a request went out at every tick (for
+//! `echo_failures` 1: two silent intervals, one request).
 //!
 //! Inbound IPv4 comes back from `handle_frame` as a slice of the caller's frame: no copy, no
 //! allocation and no event-queue growth on the data path, and the borrow ends before the next
@@ -41,7 +47,10 @@ pub struct Server {
     auth: Option<ServerAuth>,
     user: Option<String>,
     echo_next: Option<Instant>,
+    /// Echo-Requests sent since the peer was last heard from.
     echo_outstanding: u32,
+    /// A valid frame came from the peer since the last echo tick.
+    echo_heard: bool,
     aux_id: u8,
     identifications: Vec<String>,
     #[cfg(test)]
@@ -76,6 +85,7 @@ impl Endpoint<Server> {
             user: None,
             echo_next: None,
             echo_outstanding: 0,
+            echo_heard: false,
             aux_id: 0x80,
             identifications: Vec::new(),
             #[cfg(test)]
@@ -253,6 +263,7 @@ impl Endpoint<Server> {
 
     fn alive(&mut self) {
         self.role.echo_outstanding = 0;
+        self.role.echo_heard = true;
     }
 
     fn next_aux_id(&mut self) -> u8 {
@@ -508,7 +519,15 @@ impl Role for Server {
         if !echo_due || ep.lcp.state() != State::Opened {
             return;
         }
-        if ep.role.echo_outstanding >= ep.role.cfg.echo_failures {
+        ep.role.echo_next = Some(now + ep.role.cfg.echo_interval);
+        if core::mem::take(&mut ep.role.echo_heard) {
+            // Heard from within the interval: no need to ask (see the module docs).
+            return;
+        }
+        // This tick ends silent interval number `echo_outstanding + 1` (each earlier one
+        // sent a request).
+        let limit = ep.role.cfg.echo_failures.saturating_sub(1).max(1);
+        if ep.role.echo_outstanding >= limit {
             tracing::info!(
                 unanswered = ep.role.echo_outstanding,
                 "peer dead: no LCP echo reply"
@@ -527,7 +546,6 @@ impl Role for Server {
             data: &[],
         });
         ep.role.echo_outstanding += 1;
-        ep.role.echo_next = Some(now + ep.role.cfg.echo_interval);
     }
 
     fn flush(ep: &mut Link) -> bool {
@@ -562,6 +580,7 @@ impl Role for Server {
                 ep.role.auth = Some(a);
                 ep.phase = Phase::Authenticate;
                 ep.role.echo_outstanding = 0;
+                ep.role.echo_heard = false;
                 ep.role.echo_next =
                     (!ep.role.cfg.echo_interval.is_zero()).then(|| now + ep.role.cfg.echo_interval);
             }

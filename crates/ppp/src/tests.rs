@@ -1026,31 +1026,53 @@ fn unknown_protocols_get_protocol_reject_and_unknown_codes_code_reject() {
     assert_eq!(&split(&out[0]).1[4..], &[0x42, 0x07, 0x00, 0x05, 0x99]);
 }
 
+/// Runs the link's timers up to `until`, the peer answering the Echo-Requests if `answer`;
+/// returns the times at which they went out.
+fn echo_ticks(
+    link: &mut Link,
+    peer: &mut Peer,
+    users: &mut Users,
+    until: Instant,
+    answer: bool,
+) -> Vec<Instant> {
+    let mut sent = Vec::new();
+    while let Some(t) = link.poll_timeout().filter(|t| *t <= until) {
+        link.handle_timeout(t);
+        for f in drain(link) {
+            if lcp_repr(split(&f).1, Protocol::Lcp).code() != 9 {
+                continue; // the Terminate-Request of a dead link
+            }
+            sent.push(t);
+            if answer {
+                let _ = peer.handle_frame(t, &f);
+                while let Some(r) = peer.poll_transmit() {
+                    let _ = link.handle_frame(t, &r, users);
+                }
+            }
+        }
+    }
+    sent
+}
+
 #[test]
 fn echo_keepalive_detects_a_dead_peer() {
     let (now, mut link, mut peer, mut users) = opened_pair(AuthProtocol::MsChapV2);
     drain(&mut link);
     events(&mut link);
-    // A live peer answers: no Down over several intervals.
-    let mut t = now;
-    for _ in 0..6 {
-        t += Duration::from_secs(30);
-        link.handle_timeout(t);
-        let out = drain(&mut link);
-        assert_eq!(out.len(), 1);
-        assert_eq!(lcp_repr(split(&out[0]).1, Protocol::Lcp).code(), 9);
-        let _ = peer.handle_frame(t, &out[0]);
-        while let Some(f) = peer.poll_transmit() {
-            let _ = link.handle_frame(t, &f, &mut users);
-        }
-    }
+    let secs = |n: u64| Duration::from_secs(n);
+    // A live peer that only answers: its Echo-Reply shows it is there for the next interval,
+    // so a request goes out every other tick (RFC 1661 §5.8 leaves the timing to us). The
+    // tick at 30 s follows the negotiation's frames and sends nothing either.
+    let sent = echo_ticks(&mut link, &mut peer, &mut users, now + secs(360), true);
+    let at: Vec<u64> = sent.iter().map(|t| (*t - now).as_secs()).collect();
+    assert_eq!(at, vec![60, 120, 180, 240, 300, 360]);
     assert!(!link.is_down());
-    // Now the peer is silent: 4 unanswered requests, then Down at the 5th deadline.
-    for i in 0..5 {
-        t = link.poll_timeout().unwrap();
-        assert_eq!(t - now, Duration::from_secs(30 * (7 + i)));
-        link.handle_timeout(t);
-    }
+    // Now the peer is silent after its reply at 360 s: the tick at 390 s still counts that
+    // reply, requests go out at 420, 450 and 480 s, and at 510 s (four silent intervals,
+    // 150 s after its last frame, as before requests were skipped) it is dead.
+    let sent = echo_ticks(&mut link, &mut peer, &mut users, now + secs(3600), false);
+    let at: Vec<u64> = sent.iter().map(|t| (*t - now).as_secs()).collect();
+    assert_eq!(at, vec![420, 450, 480]);
     assert!(link.is_down());
     assert_eq!(
         events(&mut link),
@@ -1059,6 +1081,42 @@ fn echo_keepalive_detects_a_dead_peer() {
         }]
     );
     assert_eq!(link.poll_timeout(), None);
+}
+
+#[test]
+fn no_echo_request_while_the_peer_is_heard_and_a_silent_one_still_drops() {
+    let (now, mut link, mut peer, mut users) = opened_pair(AuthProtocol::MsChapV2);
+    drain(&mut link);
+    events(&mut link);
+    let secs = |n: u64| Duration::from_secs(n);
+    let addr = link.assigned_address().unwrap();
+    let ip = frame(0x0021, &ipv4_packet(addr, Ipv4Addr::new(10, 9, 9, 9)));
+    // The peer sends an IPv4 packet every 20 s for ten minutes: never an Echo-Request.
+    let mut t = now;
+    let mut sent = Vec::new();
+    while t < now + secs(600) {
+        t += secs(20);
+        sent.extend(echo_ticks(&mut link, &mut peer, &mut users, t, true));
+        assert!(link.handle_frame(t, &ip, &mut users).is_some());
+    }
+    assert!(sent.is_empty(), "Echo-Requests at {sent:?}");
+    assert!(!link.is_down());
+    // Then silence from 600 s: dropped 120 to 150 s later (four silent ticks of 30 s).
+    let sent = echo_ticks(&mut link, &mut peer, &mut users, now + secs(3600), false);
+    assert_eq!(sent.len(), 3);
+    assert!(link.is_down());
+    let down_at = *sent.last().unwrap() + secs(30);
+    let silent = down_at - (now + secs(600));
+    assert!(
+        silent >= secs(120) && silent <= secs(150),
+        "dropped {silent:?} after the last frame"
+    );
+    assert_eq!(
+        events(&mut link),
+        vec![Event::Down {
+            reason: DownReason::DeadPeer
+        }]
+    );
 }
 
 #[test]

@@ -429,13 +429,17 @@ impl Peer {
 
     /// Time passed; a spurious call is a no-op.
     pub(crate) fn handle_timeout(&mut self, now: Instant, settings: &Settings) {
-        self.lns.handle_timeout(now);
         for session in self.sessions.values_mut() {
             // Traffic the data plane carried counts as LCP liveness (RFC 1661 §5.8: echoes
-            // only matter when nothing else shows the peer is there).
+            // only matter when nothing else shows the peer is there) and, being L2TP data
+            // messages, defers the tunnel's Hello (RFC 2661 §6.5).
             if session.counters.alive.swap(false, Ordering::Relaxed) {
                 session.link.note_alive();
+                self.lns.note_data(session.ids);
             }
+        }
+        self.lns.handle_timeout(now);
+        for session in self.sessions.values_mut() {
             session.link.handle_timeout(now);
             let count = session.packet_count();
             if let Some((why, cause)) = session.policy.as_mut().and_then(|p| p.check(now, count)) {

@@ -46,6 +46,7 @@ use wire::ppp::control::{Options, Repr as ControlRepr};
 
 use crate::Error;
 use crate::profile::Profile;
+use crate::tally::Traffic;
 
 /// The IKE port (IANA `isakmp`, UDP 500).
 pub const IKE_PORT: u16 = 500;
@@ -319,6 +320,7 @@ pub struct Client {
     events: Vec<ClientEvent>,
     ip_in: VecDeque<Vec<u8>>,
     stats: ClientStats,
+    traffic: Traffic,
 }
 
 impl fmt::Debug for Client {
@@ -397,6 +399,7 @@ impl Client {
             events: Vec::new(),
             ip_in: VecDeque::new(),
             stats: ClientStats::default(),
+            traffic: Traffic::default(),
         }
     }
 
@@ -430,6 +433,11 @@ impl Client {
         self.stats
     }
 
+    /// The datagrams sent and received so far, by kind.
+    pub fn traffic(&self) -> Traffic {
+        self.traffic
+    }
+
     /// Our L2TP tunnel and session IDs, once the session was requested.
     pub fn l2tp_session(&self) -> Option<l2tp::SessionKey> {
         self.session
@@ -457,14 +465,32 @@ impl Client {
         payload: &[u8],
     ) {
         match local.port() {
-            IKE_PORT => self.ike_in(now, local, remote, payload),
+            IKE_PORT => {
+                self.traffic.received.ike(payload);
+                self.ike_in(now, local, remote, payload);
+            }
             NAT_T_PORT => match wire::natt::Repr::parse(payload) {
-                Ok(wire::natt::Repr::Ike(msg)) => self.ike_in(now, local, remote, msg),
-                Ok(wire::natt::Repr::Esp(esp)) => self.esp_in(now, esp),
-                Ok(wire::natt::Repr::Keepalive) => {}
-                Err(_) => self.stats.esp_dropped += 1,
+                Ok(wire::natt::Repr::Ike(msg)) => {
+                    self.traffic.received.ike(msg);
+                    self.ike_in(now, local, remote, msg);
+                }
+                Ok(wire::natt::Repr::Esp(esp)) => {
+                    let dropped = self.stats.esp_dropped;
+                    self.esp_in(now, esp);
+                    if self.stats.esp_dropped != dropped {
+                        self.traffic.received.other += 1;
+                    }
+                }
+                Ok(wire::natt::Repr::Keepalive) => self.traffic.received.natt_keepalive += 1,
+                Err(_) => {
+                    self.traffic.received.other += 1;
+                    self.stats.esp_dropped += 1;
+                }
             },
-            _ => self.stats.esp_dropped += 1,
+            _ => {
+                self.traffic.received.other += 1;
+                self.stats.esp_dropped += 1;
+            }
         }
     }
 
@@ -606,6 +632,15 @@ impl Client {
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<Transmit> {
         buf.clear();
         let (t, payload) = self.out.pop_front()?;
+        if let Transmit::Udp { local, .. } = t {
+            // ESP was counted when sealed (`seal_l2tp`).
+            match (local.port(), wire::natt::Repr::parse(&payload)) {
+                (IKE_PORT, _) => self.traffic.sent.ike(&payload),
+                (_, Ok(wire::natt::Repr::Ike(msg))) => self.traffic.sent.ike(msg),
+                (_, Ok(wire::natt::Repr::Keepalive)) => self.traffic.sent.natt_keepalive += 1,
+                _ => {}
+            }
+        }
         buf.extend_from_slice(&payload);
         Some(t)
     }
@@ -1016,6 +1051,7 @@ impl Client {
             self.stats.esp_dropped += 1;
             return;
         };
+        self.traffic.received.l2tp(l2tp_msg);
         let frame = match self.lac.handle_datagram(now, repr.src_port, l2tp_msg) {
             Ok(Some(data)) if Some(data.session) == self.session => Some(data.frame.to_vec()),
             Ok(_) => None,
@@ -1042,6 +1078,7 @@ impl Client {
     fn seal_l2tp(&mut self, peer_port: u16, l2tp_msg: &[u8]) -> Result<(), Error> {
         let child = self.child.as_ref().ok_or(Error::NotReady("no ESP SA"))?;
         let sa = &child.outbound;
+        self.traffic.sent.l2tp(l2tp_msg);
         let udp_len = udp::HEADER_LEN + l2tp_msg.len();
         let head = sa.overhead_before();
         let mut buf = vec![0u8; sa.sealed_len(udp_len)];

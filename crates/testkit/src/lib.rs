@@ -18,6 +18,7 @@ mod client;
 pub mod fuzz;
 pub mod packet;
 mod profile;
+mod tally;
 mod world;
 
 pub use client::{
@@ -25,6 +26,7 @@ pub use client::{
     Transmit,
 };
 pub use profile::{PppExtras, Profile};
+pub use tally::{Counts, Traffic};
 pub use world::{
     ClientId, DEFAULT_USERS, Direction, DropFilter, NetStats, ServerParts, TapKind, TapRecord,
     World, WorldConfig,

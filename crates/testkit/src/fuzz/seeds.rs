@@ -329,7 +329,8 @@ fn record_world(run: &WorldRun, base: Instant) -> Result<Recorded, Error> {
             b"from the LAN",
         ));
     }
-    // LCP echo (30 s), L2TP Hello (60 s), DPD (10 s) and NAT keepalives while idle.
+    // LCP echo (30 s timer), DPD (10 s) and NAT keepalives while idle (the echoes, L2TP
+    // data messages, defer the Hellos).
     w.run_for(Duration::from_secs(65));
     for &id in &up {
         let now = w.now();
@@ -1908,9 +1909,29 @@ mod tests {
                 Err(_) => zlb |= p.payload().is_empty(),
             }
         }
-        for t in [1, 2, 3, 4, 6, 10, 11, 12, 14] {
+        // No Hello (6) here: the LCP echoes of the idle minute are L2TP data messages, which
+        // defer it on both sides (RFC 2661 §6.5). The LNS script's LAC, which receives no
+        // data, sends one (checked below).
+        for t in [1, 2, 3, 4, 10, 11, 12, 14] {
             assert!(types.contains(&t), "no L2TP message type {t}: {types:?}");
         }
+        let (_, lac_sent) = lns_script(&Profile::windows_xp_sp2(), false, base());
+        assert!(
+            lac_sent.iter().any(|d| {
+                wire::l2tp::Packet::new_checked(&d[..]).is_ok_and(|p| {
+                    p.is_control()
+                        && wire::l2tp::Avp::parse(p.payload()).is_ok_and(|(avp, _)| {
+                            matches!(
+                                wire::l2tp::AvpRepr::parse(&avp),
+                                Ok(wire::l2tp::AvpRepr::MessageType(
+                                    wire::l2tp::MessageType::Hello
+                                ))
+                            )
+                        })
+                })
+            }),
+            "no Hello in the LNS script"
+        );
         assert!(zlb, "no ZLB");
         // Decrypted IKE: Main Mode 5/6 (ID), Quick Mode (SA + Nonce), Informational with
         // Delete and with Notify (DPD, INITIAL-CONTACT).
