@@ -1080,6 +1080,14 @@ impl Server {
                     host_name: session.host_name.clone(),
                     os_hint: os_hint(phase1, session),
                     ike_suite: phase1.map(|p| p.suite.to_string()).unwrap_or_default(),
+                    ike_auth: phase1
+                        .map(|p| ike_auth_name(&p.auth))
+                        .unwrap_or_default()
+                        .to_owned(),
+                    ike_peer_id: phase1.and_then(|p| match &p.auth {
+                        ike::PeerAuth::Certificate { subject, .. } => Some(subject.clone()),
+                        _ => None,
+                    }),
                     esp_suite: current.map(|c| c.suite.clone()).unwrap_or_default(),
                     ike_lifetime_left_secs: ike_row.map(|r| r.ike_expires_in_secs),
                     esp_lifetime_left_secs: current.map(|c| {
@@ -2137,6 +2145,15 @@ fn secs(s: u32) -> Option<Duration> {
 
 /// What a client says it is: its MS NT5 vendor ID version, its first two LCP Identification
 /// messages and its L2TP vendor name, joined with `, ` (the `status` OS column).
+/// The snapshot's short name for how a peer authenticated in phase 1.
+fn ike_auth_name(auth: &ike::PeerAuth) -> &'static str {
+    match auth {
+        ike::PeerAuth::Psk => "psk",
+        ike::PeerAuth::Certificate { .. } => "cert",
+        _ => "other",
+    }
+}
+
 fn os_hint(phase1: Option<&ike::Phase1Info>, session: &crate::peer::Session) -> String {
     let mut os = Vec::new();
     if let Some(p) = phase1
