@@ -671,6 +671,8 @@ mod tests {
                 client,
                 setup,
                 os_hint: String::new(),
+                ike_auth: "psk".into(),
+                ike_peer_id: None,
                 routes: Vec::new(),
             });
         }

@@ -290,6 +290,23 @@ fn certificate_and_psk_clients_side_by_side() {
     assert_eq!(row("alice").assigned_ip, w.client(cert).assigned_address());
     assert_eq!(row("bob").ike_auth, "psk");
     assert_eq!(row("bob").ike_peer_id, None);
+    let up = w
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            server::Event::SessionUp {
+                user,
+                ike_auth,
+                ike_peer_id,
+                ..
+            } if user == "alice" => Some((ike_auth.clone(), ike_peer_id.clone())),
+            _ => None,
+        })
+        .expect("alice's SessionUp");
+    assert_eq!(
+        up,
+        ("cert".to_owned(), Some("CN=alice,O=Example".to_owned()))
+    );
     std::fs::remove_dir_all(&p.dir).unwrap();
 }
 
