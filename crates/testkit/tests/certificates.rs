@@ -215,8 +215,19 @@ impl ClientPki {
 
     /// A Windows 10 client at `192.168.1.n` that authenticates phase 1 with `cert`.
     fn add_client(&self, w: &mut World, n: u8, user: &str, cert: &[u8]) -> testkit::ClientId {
+        self.add_client_with(w, Profile::windows_10(), n, user, cert)
+    }
+
+    fn add_client_with(
+        &self,
+        w: &mut World,
+        profile: Profile,
+        n: u8,
+        user: &str,
+        cert: &[u8],
+    ) -> testkit::ClientId {
         let id = w.add_client(
-            Profile::windows_10(),
+            profile,
             Ipv4Addr::new(192, 168, 1, n),
             true,
             user,
@@ -331,5 +342,33 @@ fn revoked_client_certificate_is_refused() {
         w.events()
     );
     assert!(w.snapshot().sessions.is_empty());
+    std::fs::remove_dir_all(&p.dir).unwrap();
+}
+
+#[test]
+fn windows_xp_with_a_certificate_connects_with_3des_sha1() {
+    let p = ClientPki::new("xp");
+    let mut w = p.world();
+    let id = p.add_client_with(
+        &mut w,
+        Profile::windows_xp_sp2_certificate(),
+        10,
+        "alice",
+        &p.alice,
+    );
+    w.connect(id).unwrap();
+    assert!(
+        w.run_until(|w| w.client(id).is_up(), Duration::from_secs(60)),
+        "{:#?}",
+        w.events()
+    );
+    assert!(reaches_lan(&mut w, id));
+    let snap = w.snapshot();
+    let row = snap.sessions.first().expect("one session");
+    assert_eq!(row.ike_auth, "cert");
+    assert_eq!(row.ike_peer_id.as_deref(), Some("CN=alice,O=Example"));
+    assert!(row.ike_suite.starts_with("3DES"), "{}", row.ike_suite);
+    assert!(row.ike_suite.contains("SHA1"), "{}", row.ike_suite);
+    assert!(row.os_hint.contains("MS NT5 v4"), "{}", row.os_hint);
     std::fs::remove_dir_all(&p.dir).unwrap();
 }
