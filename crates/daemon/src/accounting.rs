@@ -446,6 +446,8 @@ mod tests {
             client: "198.51.100.4:4500".parse().unwrap(),
             setup: Duration::from_millis(300),
             os_hint: String::new(),
+            ike_auth: "psk".into(),
+            ike_peer_id: None,
             routes: Vec::new(),
         }
     }

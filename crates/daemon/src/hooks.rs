@@ -139,6 +139,8 @@ pub(crate) fn environment(event: &Event) -> Option<Vec<(&'static str, String)>> 
             client,
             setup,
             os_hint,
+            ike_auth,
+            ike_peer_id,
             routes,
         } => vec![
             ("L2TPD_EVENT", "session-up".to_owned()),
@@ -149,6 +151,11 @@ pub(crate) fn environment(event: &Event) -> Option<Vec<(&'static str, String)>> 
             ("L2TPD_CLIENT_PORT", client.port().to_string()),
             ("L2TPD_OS_HINT", clean(os_hint)),
             ("L2TPD_SETUP_MS", setup.as_millis().to_string()),
+            ("L2TPD_IKE_AUTH", ike_auth.clone()),
+            (
+                "L2TPD_IKE_ID",
+                clean(ike_peer_id.as_deref().unwrap_or_default()),
+            ),
             ("L2TPD_ROUTES", join_routes(routes)),
         ],
         Event::SessionDown {
@@ -212,6 +219,8 @@ mod tests {
             client,
             setup: Duration::from_millis(1234),
             os_hint: "MS NT5 v4, x\0y".into(),
+            ike_auth: "cert".into(),
+            ike_peer_id: Some("CN=alice,O=Example".into()),
             routes: vec![
                 "192.168.50.0/24".parse().unwrap(),
                 "172.16.0.0/16".parse().unwrap(),
@@ -226,6 +235,8 @@ mod tests {
         assert_eq!(get(&up, "L2TPD_CLIENT_PORT"), "4500");
         assert_eq!(get(&up, "L2TPD_OS_HINT"), "MS NT5 v4, x\\0y");
         assert_eq!(get(&up, "L2TPD_SETUP_MS"), "1234");
+        assert_eq!(get(&up, "L2TPD_IKE_AUTH"), "cert");
+        assert_eq!(get(&up, "L2TPD_IKE_ID"), "CN=alice,O=Example");
         assert_eq!(get(&up, "L2TPD_ROUTES"), "192.168.50.0/24 172.16.0.0/16");
         let down = environment(&Event::SessionDown {
             session,

@@ -627,6 +627,8 @@ mod tests {
             host_name: String::new(),
             os_hint: os.into(),
             ike_suite: String::new(),
+            ike_auth: "psk".into(),
+            ike_peer_id: None,
             esp_suite: esp.into(),
             ike_lifetime_left_secs: None,
             esp_lifetime_left_secs: None,
@@ -669,6 +671,8 @@ mod tests {
                 client,
                 setup,
                 os_hint: String::new(),
+                ike_auth: "psk".into(),
+                ike_peer_id: None,
                 routes: Vec::new(),
             });
         }

@@ -7,7 +7,9 @@
 //!   100 columns (80 for typical values): long fields are cut to a fixed width and end in `…`,
 //!   traffic is shown in short units (`12.4M`).
 //! - [`View::Wide`] (`--wide`): every field of the snapshot row, untruncated: IKE and ESP
-//!   suites, NAT-T dialect, lifetimes, host name and every OS hint, packet counts.
+//!   suites, how IKE authenticated the client (AUTH: `psk`, or the certificate subject, the
+//!   one column cut to a width), NAT-T dialect, lifetimes, host name and every OS hint, packet
+//!   counts.
 //! - [`View::Json`] (`--json`): the snapshot as the daemon sent it, plus its `info`.
 //!
 //! Strings a client chose (user name, L2TP host name and vendor, LCP Identification, which
@@ -45,6 +47,8 @@ const USER_WIDTH: usize = 14;
 const OS_WIDTH: usize = 10;
 /// Widest state shown in the compact view.
 const STATE_WIDTH: usize = 8;
+/// Widest certificate subject shown in the wide view's AUTH column.
+const AUTH_WIDTH: usize = 40;
 
 /// What `l2tpd-rs status` was asked for.
 #[derive(Debug, Clone, Default)]
@@ -264,6 +268,7 @@ pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>, view: View) -> Str
             "NAT",
             "HOST / OS",
             "IKE",
+            "AUTH",
             "ESP",
             "LIFE IKE/ESP",
             "STATE",
@@ -274,7 +279,7 @@ pub(crate) fn render(s: &Snapshot, info: Option<&DaemonInfo>, view: View) -> Str
             "IN",
             "OUT",
         ];
-        let rows: Vec<[String; 15]> = s.sessions.iter().map(wide_row).collect();
+        let rows: Vec<[String; 16]> = s.sessions.iter().map(wide_row).collect();
         table(&mut out, &header, &rows);
     } else {
         let header = ["USER", "IP", "CLIENT", "OS", "STATE", "UPTIME", "IN", "OUT"];
@@ -325,7 +330,7 @@ fn compact_row(r: &SessionRow) -> [String; 8] {
 }
 
 /// `--wide`: every field, untruncated (but escaped).
-fn wide_row(r: &SessionRow) -> [String; 15] {
+fn wide_row(r: &SessionRow) -> [String; 16] {
     let nat = if r.nat {
         format!("yes, {}", r.nat_t_dialect)
     } else {
@@ -345,6 +350,7 @@ fn wide_row(r: &SessionRow) -> [String; 15] {
         nat,
         host,
         r.ike_suite.clone(),
+        ike_auth(r),
         r.esp_suite.clone(),
         format!(
             "{}/{}",
@@ -367,6 +373,16 @@ fn wide_row(r: &SessionRow) -> [String; 15] {
         traffic(r.bytes_in, r.packets_in, r.policed_in),
         traffic(r.bytes_out, r.packets_out, r.policed_out),
     ]
+}
+
+/// How IKE authenticated the client: `psk`, the certificate subject (escaped, cut to
+/// [`AUTH_WIDTH`]), or `-` when unknown.
+fn ike_auth(r: &SessionRow) -> String {
+    match (r.ike_auth.as_str(), &r.ike_peer_id) {
+        ("", _) => "-".to_owned(),
+        ("cert", Some(subject)) => fit(&escape(subject), AUTH_WIDTH),
+        (other, _) => escape(other),
+    }
 }
 
 /// The rate limits in force, `up/down` in bits per second with SI suffixes (`2M/10M`, `-/512k`),
@@ -614,6 +630,8 @@ mod tests {
                       L2TP vendor Microsoft"
                 .into(),
             ike_suite: "3DES-CBC/HMAC-SHA1/MODP1024".into(),
+            ike_auth: "psk".into(),
+            ike_peer_id: None,
             esp_suite: "3DES-CBC/HMAC-SHA1-96 UDP-encap transport".into(),
             ike_lifetime_left_secs: Some(28_000),
             esp_lifetime_left_secs: None,
@@ -771,6 +789,39 @@ mod tests {
         }
         assert_eq!(header.find("IP"), row.find("10.99.0.2"));
         assert_eq!(header.find("IKE "), row.find("3DES-CBC/HMAC-SHA1/MODP1024"));
+        assert_eq!(header.find("AUTH"), row.find("psk"));
+    }
+
+    #[test]
+    fn wide_view_shows_the_certificate_subject() {
+        let cert = SessionRow {
+            ike_auth: "cert".into(),
+            ike_peer_id: Some("CN=alice,O=Example".into()),
+            ..xp_session()
+        };
+        let long = SessionRow {
+            user: "bob".into(),
+            ike_auth: "cert".into(),
+            ike_peer_id: Some(format!("CN=bob\u{1b}[2J,OU={},O=Example", "x".repeat(80))),
+            ..xp_session()
+        };
+        let text = render(&snapshot(vec![cert, long]), None, View::Wide);
+        let (header, row) = session_row(&text, "USER");
+        assert_eq!(header.find("AUTH"), row.find("CN=alice,O=Example"));
+        let bob = text
+            .lines()
+            .find(|l| l.starts_with("bob"))
+            .expect("bob's row");
+        let shown = bob
+            .split("  ")
+            .find(|c| c.trim_start().starts_with("CN=bob"))
+            .expect("bob's subject");
+        assert!(shown.trim().ends_with('…'), "{shown:?}");
+        assert_eq!(shown.trim().chars().count(), AUTH_WIDTH, "{shown:?}");
+        assert!(shown.contains("CN=bob\\x1b[2J,OU=x"), "{shown:?}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+        let compact = render(&snapshot(vec![xp_session()]), None, View::Compact);
+        assert!(!compact.contains("AUTH"), "AUTH is for --wide: {compact}");
     }
 
     #[test]

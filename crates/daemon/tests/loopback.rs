@@ -319,6 +319,8 @@ fn smoke_in_fresh_namespace(workers: u16) {
     assert!(os.contains("MS NT5") || os.contains("XP"), "{json}");
     assert!(os.contains("MSRASV5.10"), "{json}");
     assert!(s["ike_suite"].as_str().unwrap().contains("3DES"), "{json}");
+    assert_eq!(s["ike_auth"], "psk", "{json}");
+    assert!(s["ike_peer_id"].is_null(), "{json}");
     assert!(s["esp_suite"].as_str().unwrap().contains("UDP"), "{json}");
     assert_eq!(s["state"], "up", "{json}");
     assert!(s["ike_lifetime_left_secs"].as_u64().unwrap() > 0, "{json}");

@@ -92,6 +92,10 @@ pub enum Event {
         /// What the client says it is, as in `status` (MS NT5 vendor ID, LCP Identification,
         /// L2TP vendor); client-chosen text.
         os_hint: String,
+        /// How IKE authenticated the client, as in `status`: "psk", "cert" or empty.
+        ike_auth: String,
+        /// The certificate subject a "cert" client proved.
+        ike_peer_id: Option<String>,
         /// Networks behind the client that the server now routes to it (RADIUS
         /// Framed-Route, users.yaml `routes`): the daemon routes them into the TUN device
         /// until the session's [`Event::SessionDown`].
@@ -1080,6 +1084,8 @@ impl Server {
                     host_name: session.host_name.clone(),
                     os_hint: os_hint(phase1, session),
                     ike_suite: phase1.map(|p| p.suite.to_string()).unwrap_or_default(),
+                    ike_auth: ike_auth(phase1).0,
+                    ike_peer_id: ike_auth(phase1).1,
                     esp_suite: current.map(|c| c.suite.clone()).unwrap_or_default(),
                     ike_lifetime_left_secs: ike_row.map(|r| r.ike_expires_in_secs),
                     esp_lifetime_left_secs: current.map(|c| {
@@ -2065,6 +2071,7 @@ impl Server {
                     let os_hint = session.map_or_else(String::new, |s| {
                         os_hint(peer.and_then(|p| p.phase1.as_ref()), s)
                     });
+                    let (ike_auth, ike_peer_id) = ike_auth(peer.and_then(|p| p.phase1.as_ref()));
                     let user = session.and_then(|s| s.user.clone()).unwrap_or_default();
                     let mru = session.map_or(u16::MAX, |s| s.link.peer_mru());
                     let setup =
@@ -2083,6 +2090,8 @@ impl Server {
                         client,
                         setup,
                         os_hint,
+                        ike_auth,
+                        ike_peer_id,
                         routes,
                     });
                 }
@@ -2137,6 +2146,19 @@ fn secs(s: u32) -> Option<Duration> {
 
 /// What a client says it is: its MS NT5 vendor ID version, its first two LCP Identification
 /// messages and its L2TP vendor name, joined with `, ` (the `status` OS column).
+/// How a peer authenticated in phase 1, for `status` and hooks: "psk", "cert" or "other"
+/// (empty when phase 1 is not known), and the certificate subject for "cert".
+fn ike_auth(phase1: Option<&ike::Phase1Info>) -> (String, Option<String>) {
+    match phase1.map(|p| &p.auth) {
+        None => (String::new(), None),
+        Some(ike::PeerAuth::Psk) => ("psk".to_owned(), None),
+        Some(ike::PeerAuth::Certificate { subject, .. }) => {
+            ("cert".to_owned(), Some(subject.clone()))
+        }
+        Some(_) => ("other".to_owned(), None),
+    }
+}
+
 fn os_hint(phase1: Option<&ike::Phase1Info>, session: &crate::peer::Session) -> String {
     let mut os = Vec::new();
     if let Some(p) = phase1

@@ -41,6 +41,14 @@ pub struct SessionRow {
     pub os_hint: String,
     /// The IKE (phase 1) suite, e.g. "3DES-CBC/HMAC-SHA1/MODP1024".
     pub ike_suite: String,
+    /// How the client authenticated in IKE phase 1: "psk" (pre-shared key), "cert" (RSA
+    /// signature with an X.509 certificate), or empty when phase 1 is not known.
+    #[serde(default)]
+    pub ike_auth: String,
+    /// The certificate subject a "cert" client proved, e.g. `CN=alice,O=Example` (`None` for
+    /// "psk").
+    #[serde(default)]
+    pub ike_peer_id: Option<String>,
     /// The ESP suite, e.g. "3DES-CBC/HMAC-SHA1-96 UDP-encap transport".
     pub esp_suite: String,
     /// Seconds left on the IKE SA.

@@ -290,6 +290,8 @@ pub struct Client {
     config: ClientConfig,
     ike_config: ike::InitiatorConfig,
     ike: ike::Initiator,
+    /// Authenticate phase 1 with this certificate instead of the pre-shared key.
+    certificate: Option<ike::InitiatorCertificate>,
     /// IKE SAs replaced by a Main Mode rekey, until deleted.
     old_ike: Vec<OldIke>,
     /// A Main Mode rekey is running on `ike`: its Quick Mode follows phase 1.
@@ -374,6 +376,7 @@ impl Client {
         };
         Self {
             ike: ike::Initiator::new(ike_config.clone(), ike_seed),
+            certificate: None,
             ike_config,
             old_ike: Vec::new(),
             ike_rekeying: false,
@@ -446,6 +449,14 @@ impl Client {
     /// The IKE 4-tuple the client uses now (ports 4500 after a float).
     pub fn ike_peer(&self) -> FourTuple {
         self.ike.peer()
+    }
+
+    /// Authenticates phase 1 with an RSA signature and this certificate instead of the
+    /// pre-shared key (RFC 2409 §5.1), also in Main Mode rekeys; `None`: the pre-shared key.
+    /// Call before [`Client::connect`].
+    pub fn set_certificate(&mut self, cert: Option<ike::InitiatorCertificate>) {
+        self.ike.set_certificate(cert.clone());
+        self.certificate = cert;
     }
 
     /// Starts Main Mode.
@@ -536,7 +547,9 @@ impl Client {
             .retain(|v| v.as_slice() != ike::vendor::MS_INITIAL_CONTACT.as_slice());
         let mut seed = [0u8; 32];
         self.rng.fill_bytes(&mut seed);
-        let old = std::mem::replace(&mut self.ike, ike::Initiator::new(cfg, seed));
+        let mut fresh = ike::Initiator::new(cfg, seed);
+        fresh.set_certificate(self.certificate.clone());
+        let old = std::mem::replace(&mut self.ike, fresh);
         self.old_ike.push(OldIke {
             ike: old,
             delete_at: None,
