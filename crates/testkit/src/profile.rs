@@ -227,23 +227,6 @@ impl Profile {
         }
     }
 
-    /// Windows XP SP2/SP3 authenticating IKE with a machine certificate, the default for XP's
-    /// L2TP/IPsec connections ("certificate-based authentication is the default", Microsoft
-    /// KB 314831, "Basic L2TP/IPSec Troubleshooting in Windows XP").
-    ///
-    /// Everything is as in [`Profile::windows_xp_sp2`]: the same 3DES-SHA1-MODP2048 and
-    /// 3DES-SHA1-MODP1024 proposals (3DES, SHA1 and group 2 are the hard-coded defaults of
-    /// Microsoft's L2TP/IPsec client, KB 325158), only with authentication method 3 (RSA
-    /// signatures, RFC 2409 §5.1). The method comes from the certificate: give the client one
-    /// with [`crate::Client::set_certificate`] before it connects, or it falls back to the
-    /// pre-shared key.
-    pub fn windows_xp_sp2_certificate() -> Self {
-        Self {
-            name: "windows-xp-sp2-cert",
-            ..Self::windows_xp_sp2()
-        }
-    }
-
     /// Windows 10/11 ("MSRASV5.20").
     ///
     /// - IKE: AES256-SHA1-ECP384, AES128-SHA1-ECP256, then AES/3DES with MODP2048/MODP1024
