@@ -35,6 +35,12 @@ pub struct Client {
     ipcp: Fsm<ClientIpcp>,
     method: Option<AuthProtocol>,
     expected_s: Option<[u8; 20]>,
+    /// The last Challenge answered (identifier and value) and the Response frame sent: a
+    /// retransmitted Challenge (RFC 1994 §4.1: same identifier, same value, sent when our
+    /// Response was late or lost) gets the same Response again. A fresh MS-CHAPv2 Response
+    /// would carry a new Peer-Challenge, and the server's Success, which answers the first one
+    /// (RFC 2759 §5), would then not match what we expect.
+    answered: Option<(u8, Vec<u8>, Vec<u8>)>,
     attempts: u32,
     pap_id: u8,
     auth_deadline: Option<Instant>,
@@ -69,6 +75,7 @@ impl Endpoint<Client> {
             ipcp,
             method: None,
             expected_s: None,
+            answered: None,
             attempts: 0,
             pap_id: 0,
             auth_deadline: None,
@@ -165,6 +172,14 @@ impl Endpoint<Client> {
         let Some(method) = self.role.method else {
             return;
         };
+        if let Some((id, value, frame)) = &self.role.answered
+            && *id == identifier
+            && value.as_slice() == challenge
+        {
+            let frame = frame.clone();
+            self.push_frame(Protocol::Chap, &frame);
+            return;
+        }
         let password = self.role.cfg.password.clone();
         let user = self.role.cfg.user.clone();
         let value: Vec<u8> = match method {
@@ -235,6 +250,7 @@ impl Endpoint<Client> {
         let mut buf = vec![0u8; repr.buffer_len()];
         if repr.emit(&mut buf).is_ok() {
             self.push_frame(Protocol::Chap, &buf);
+            self.role.answered = Some((identifier, challenge.to_vec(), buf));
         }
     }
 

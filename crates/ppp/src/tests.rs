@@ -1239,3 +1239,27 @@ fn ip_up_and_note_alive_for_a_fast_path() {
 }
 
 mod remote;
+
+/// A retransmitted Challenge (RFC 1994 §4.1: the same identifier and value, sent because our
+/// Response was late) gets the same Response again, so the server's Success, which answers
+/// the first one, carries the authenticator response the peer expects (RFC 2759 §5). A fresh
+/// Peer-Challenge for the repeat made the peer refuse the server (error 778) under load.
+#[test]
+fn a_repeated_challenge_gets_the_same_response_and_the_success_verifies() {
+    let now = t0();
+    let mut link = Link::new(&server_config(), [7; 32], now);
+    let mut peer = Peer::new(&PeerConfig::new("User", "clientPass"), [8; 32], now);
+    let mut users = Users::with("User", "clientPass");
+    let mut challenges = 0;
+    pump_with(now, &mut link, &mut peer, &mut users, |f, peer| {
+        let (p, payload) = split(f);
+        if p == Protocol::Chap && payload.first() == Some(&1) {
+            challenges += 1;
+            // The retransmission arrives before the peer's first Response reached us.
+            let _ = peer.handle_frame(now, f);
+        }
+    });
+    assert_eq!(challenges, 1);
+    assert_eq!(peer.down_reason, None);
+    assert_eq!(peer.ipcp_state(), State::Opened);
+}
