@@ -138,22 +138,21 @@ impl Config {
     /// every problem found (syntax errors stop at the first, since serde cannot go on;
     /// validation errors are all reported).
     pub fn load(path: &Path) -> Result<(Self, Vec<Warning>), Vec<ConfigError>> {
-        let file = FileText::read(path).map_err(|e| {
-            vec![ConfigError {
-                file: path.to_path_buf(),
-                line: None,
-                column: None,
-                kind: ConfigErrorKind::Io,
-                reason: format!("cannot read the configuration file: {e}"),
-            }]
-        })?;
-        parse(&file.text, path, Some(file.mode), None)
+        Self::read_and_parse(path, None)
     }
 
     /// [`Config::load`] plus the checks that need the wall-clock time `now`: the configured
     /// CAs verify the server's own certificate chain, and every CRL is signed by a configured
     /// CA and current (see [`crate::CertificateConfig`]). The daemon loads with this.
     pub fn load_at(path: &Path, now: SystemTime) -> Result<(Self, Vec<Warning>), Vec<ConfigError>> {
+        Self::read_and_parse(path, Some(now))
+    }
+
+    /// Reads `path` once and parses it, with the wall-clock checks when `now` is given.
+    fn read_and_parse(
+        path: &Path,
+        now: Option<SystemTime>,
+    ) -> Result<(Self, Vec<Warning>), Vec<ConfigError>> {
         let file = FileText::read(path).map_err(|e| {
             vec![ConfigError {
                 file: path.to_path_buf(),
@@ -163,7 +162,7 @@ impl Config {
                 reason: format!("cannot read the configuration file: {e}"),
             }]
         })?;
-        parse(&file.text, path, Some(file.mode), Some(now))
+        parse(&file.text, path, Some(file.mode), now)
     }
 
     /// Parses and validates `text` as if it were the contents of `path` (relative paths resolve
