@@ -2,7 +2,7 @@
 # Performance and scale of l2tpd-rs, and of SoftEther for comparison (see BENCHMARKS.md).
 #
 #   bench/run.sh [--quick | --smoke] [--server l2tpd-rs|softether|both] [--modes LIST] [--workers LIST]
-#                [--out DIR]
+#                [--esp LIST] [--directions LIST] [--out DIR]
 #
 # Builds the release binaries, creates its own network namespaces, and for each server (l2tpd-rs with
 # `workers: 1` and `workers: 2`, SoftEther) runs l2tpd-load's connect, hold and throughput modes against a
@@ -10,7 +10,8 @@
 # DIR/report.md, with every run's JSON line in DIR/results.jsonl). --quick runs every mode at a small scale;
 # --smoke (CI) runs a few hundred sessions and a few seconds of traffic against l2tpd-rs only and fails on any
 # error, never on speed. --modes (comma-separated, of connect, hold, throughput) runs only those modes, and
-# --workers (comma-separated, e.g. 1) only those `workers:` settings of l2tpd-rs. Must run as root.
+# --workers (comma-separated, e.g. 1) only those `workers:` settings of l2tpd-rs; --esp (aes128-sha1,
+# 3des-sha1) and --directions (in, out, both) narrow the throughput runs. Must run as root.
 set -uo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,8 +29,10 @@ SERVERS=both
 OUT=
 MODES="connect hold throughput"
 ONLY_WORKERS=
+ONLY_ESP=
+ONLY_DIRS=
 usage() {
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 while [ $# -gt 0 ]; do
@@ -40,6 +43,8 @@ while [ $# -gt 0 ]; do
     --out) OUT=${2:?}; shift 2 ;;
     --modes) MODES=${2:?}; MODES=${MODES//,/ }; shift 2 ;;
     --workers) ONLY_WORKERS=${2:?}; ONLY_WORKERS=${ONLY_WORKERS//,/ }; shift 2 ;;
+    --esp) ONLY_ESP=${2:?}; ONLY_ESP=${ONLY_ESP//,/ }; shift 2 ;;
+    --directions) ONLY_DIRS=${2:?}; ONLY_DIRS=${ONLY_DIRS//,/ }; shift 2 ;;
     -h | --help) usage ;;
     *) echo "unknown argument: $1" >&2; usage ;;
     esac
@@ -83,6 +88,14 @@ smoke)
     ;;
 esac
 [ -n "$ONLY_WORKERS" ] && WORKERS=$ONLY_WORKERS
+[ -n "$ONLY_ESP" ] && TP_ESP=$ONLY_ESP
+[ -n "$ONLY_DIRS" ] && TP_DIRS=$ONLY_DIRS
+for x in $TP_ESP; do
+    case $x in aes128-sha1 | 3des-sha1) ;; *) echo "--esp takes aes128-sha1 and 3des-sha1, not $x" >&2; exit 2 ;; esac
+done
+for x in $TP_DIRS; do
+    case $x in in | out | both) ;; *) echo "--directions takes in, out and both, not $x" >&2; exit 2 ;; esac
+done
 
 # No server may grow past this (l2tpd-load stops adding clients): the machine is shared.
 RSS_LIMIT_MIB=${BENCH_RSS_LIMIT_MIB:-6144}
