@@ -10,6 +10,7 @@
 //! flood of strangers' IKE messages cannot crowd out established clients' L2TP and PPP
 //! control.
 
+use std::io::IoSlice;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::clock;
 use crate::control::{Request, Response};
@@ -102,6 +103,19 @@ pub(crate) struct Counters {
 pub(crate) struct Listener {
     pub(crate) socket: Arc<UdpSocket>,
     pub(crate) bound: SocketAddrV4,
+    /// Whether runs of datagrams to one client go out with UDP segmentation offload
+    /// ([`crate::gso`]); cleared for good when the kernel or the route cannot segment.
+    pub(crate) gso: AtomicBool,
+}
+
+impl Listener {
+    pub(crate) fn new(socket: Arc<UdpSocket>, bound: SocketAddrV4) -> Self {
+        Self {
+            socket,
+            bound,
+            gso: AtomicBool::new(true),
+        }
+    }
 }
 
 /// What one thread's reader tasks share: the data plane, where to send, the owner.
@@ -153,19 +167,28 @@ async fn udp_loop(path: Arc<Lane>, i: usize) {
         // One clock read per batch: `now` only feeds rate limits, whose bucket depth dwarfs
         // the time a batch takes.
         let now = clock::now();
-        for (meta, data) in batch.iter_mut() {
+        for (meta, run) in batch.iter_mut() {
             if meta.source.ip().is_unspecified() {
                 continue; // A datagram without a source address.
             }
-            path.packets.fetch_add(1, Ordering::Relaxed);
             let local = local_of(listener.bound, meta.local);
             let remote = SocketAddr::V4(meta.source);
-            let verdict = if local.port() == path.nat_t_port {
-                path.dp.inbound_udp(now, local, remote, data)
-            } else {
-                Inbound::Ike
-            };
-            inbound(&path, verdict, local, remote, data);
+            // One datagram (maybe empty), or a run the kernel coalesced (`tun::set_gro`).
+            let mut rest = run;
+            loop {
+                let (data, tail) = rest.split_at_mut(meta.datagram_len().min(rest.len()));
+                path.packets.fetch_add(1, Ordering::Relaxed);
+                let verdict = if local.port() == path.nat_t_port {
+                    path.dp.inbound_udp(now, local, remote, data)
+                } else {
+                    Inbound::Ike
+                };
+                inbound(&path, verdict, local, remote, data);
+                if tail.is_empty() {
+                    break;
+                }
+                rest = tail;
+            }
         }
         path.owner.wake_if_noted(&path.dp);
     }
@@ -320,9 +343,10 @@ pub(crate) async fn send_batch(path: &Lane, batch: &Batch, sender: &mut tun::Sen
     }
 }
 
-/// Sends `datagrams[i]` to `to[i]` from `local` with as few `sendmmsg` calls as the batch
-/// allows. A datagram the kernel refuses (an ICMP error pending on the socket, say) is dropped,
-/// as with `send`.
+/// Sends `datagrams[i]` to `to[i]` from `local` with as few system calls as the batch allows:
+/// runs to one client as UDP segmentation offload messages ([`crate::gso`]), the rest with
+/// `sendmmsg`. A datagram the kernel refuses (an ICMP error pending on the socket, say) is
+/// dropped, as with `send`.
 async fn send_udp_run(
     listeners: &[Listener],
     sender: &mut tun::SendBatch,
@@ -334,6 +358,96 @@ async fn send_udp_run(
         warn!(%local, count = to.len(), "no socket for this local address: datagrams dropped");
         return;
     };
+    if to.len() < 2 || !l.gso.load(Ordering::Relaxed) {
+        return send_plain(l, sender, local, to, datagrams).await;
+    }
+    let lens: Vec<usize> = datagrams.iter().map(|d| d.len()).collect();
+    for call in crate::gso::plan(to, &lens, tun::MAX_SEGMENTS, tun::MAX_SEGMENTED_BYTES) {
+        let (call_to, slices): (Vec<SocketAddrV4>, Vec<Vec<IoSlice<'_>>>) = call
+            .messages
+            .iter()
+            .map(|m| {
+                let parts = m
+                    .items
+                    .iter()
+                    .map(|&k| IoSlice::new(datagrams.get(k).copied().unwrap_or_default()))
+                    .collect();
+                (m.to, parts)
+            })
+            .unzip();
+        if !call.segments_any() || !l.gso.load(Ordering::Relaxed) {
+            let flat: Vec<&[u8]> = slices.iter().flatten().map(|s| &**s).collect();
+            let flat_to: Vec<SocketAddrV4> = call
+                .messages
+                .iter()
+                .flat_map(|m| std::iter::repeat_n(m.to, m.items.len()))
+                .collect();
+            send_plain(l, sender, local, &flat_to, &flat).await;
+            continue;
+        }
+        send_segmented(l, sender, local, call.segment, &call_to, &slices).await;
+    }
+}
+
+/// Sends one planned call's messages with UDP segmentation offload; a message the kernel
+/// cannot segment goes out datagram by datagram instead (and, where segmentation itself is
+/// unsupported, every later run too).
+async fn send_segmented(
+    l: &Listener,
+    sender: &mut tun::SendBatch,
+    local: SocketAddrV4,
+    segment: u16,
+    to: &[SocketAddrV4],
+    slices: &[Vec<IoSlice<'_>>],
+) {
+    let from = l.bound.ip().is_unspecified().then_some(*local.ip());
+    let socket = &l.socket;
+    let messages: Vec<&[IoSlice<'_>]> = slices.iter().map(Vec::as_slice).collect();
+    let mut k = 0;
+    while k < messages.len() {
+        let (rest, rest_to) = (
+            messages.get(k..).unwrap_or_default(),
+            to.get(k..).unwrap_or_default(),
+        );
+        let res = socket
+            .async_io(Interest::WRITABLE, || {
+                tun::send_segments_from(&**socket, sender, segment, rest, from, rest_to)
+            })
+            .await;
+        match res {
+            Ok(0) => break,
+            Ok(n) => k += n,
+            Err(e) => {
+                let (Some(parts), Some(&dest)) = (messages.get(k), to.get(k)) else {
+                    break;
+                };
+                if let Some(why) = tun::segment_refusal(&e) {
+                    if why == tun::SegmentRefusal::Unsupported {
+                        l.gso.store(false, Ordering::Relaxed);
+                        info!(
+                            %local,
+                            "UDP segmentation offload refused ({e}): sending datagram by datagram"
+                        );
+                    }
+                    let flat: Vec<&[u8]> = parts.iter().map(|s| &**s).collect();
+                    send_plain(l, sender, local, &vec![dest; flat.len()], &flat).await;
+                } else {
+                    debug!(%local, remote = %dest, "UDP send failed: {e}");
+                }
+                k += 1;
+            }
+        }
+    }
+}
+
+/// Sends `datagrams[i]` to `to[i]` with as few `sendmmsg` calls as the batch allows.
+async fn send_plain(
+    l: &Listener,
+    sender: &mut tun::SendBatch,
+    local: SocketAddrV4,
+    to: &[SocketAddrV4],
+    datagrams: &[&[u8]],
+) {
     let from = l.bound.ip().is_unspecified().then_some(*local.ip());
     let socket = &l.socket;
     let mut k = 0;

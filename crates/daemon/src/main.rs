@@ -29,6 +29,7 @@ mod control;
 mod datapath;
 mod dynauth;
 mod files;
+mod gso;
 mod hooks;
 mod kick;
 mod logging;

@@ -251,10 +251,7 @@ async fn setup(
                 )
             })?;
             info!(%bound, "listening");
-            listeners.push(Listener {
-                socket: Arc::new(socket),
-                bound,
-            });
+            listeners.push(Listener::new(Arc::new(socket), bound));
         }
     }
 
@@ -476,6 +473,11 @@ fn bind_std_udp(addr: SocketAddrV4, reuseport: bool) -> anyhow::Result<std::net:
     // The local address of every datagram is part of the peer key
     // (docs/clients.md#several-clients-one-nat), also on a wildcard bind.
     tun::set_pktinfo(&fd)?;
+    // Back-to-back datagrams of one client, coalesced by the NIC's GRO, cross the receive
+    // path once; the reader cuts them apart (datapath::udp_loop).
+    if let Err(e) = tun::set_gro(&fd) {
+        debug!(%addr, "UDP receive coalescing unavailable: {e}");
+    }
     if reuseport {
         tun::set_reuseport(&fd)?;
     }
@@ -803,10 +805,7 @@ impl WorkerPath {
     ) -> std::io::Result<Lane> {
         let mut sockets = Vec::new();
         for (socket, bound) in self.sockets {
-            sockets.push(Listener {
-                socket: Arc::new(UdpSocket::from_std(socket)?),
-                bound,
-            });
+            sockets.push(Listener::new(Arc::new(UdpSocket::from_std(socket)?), bound));
         }
         let tun = self
             .tun

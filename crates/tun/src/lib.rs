@@ -29,8 +29,9 @@ pub use device::{
 pub use privileges::drop_privileges;
 pub use raw_esp::{RawEspPacket, open_raw_esp, parse_raw_esp, recv_esp, send_esp};
 pub use udp::{
-    RecvBatch, RecvMeta, SendBatch, recv_batch, recv_with_pktinfo, send_batch_from, send_from,
-    set_buffers, set_pktinfo, set_reuseport,
+    MAX_SEGMENTED_BYTES, MAX_SEGMENTS, RecvBatch, RecvMeta, SegmentRefusal, SendBatch, recv_batch,
+    recv_with_pktinfo, segment_refusal, send_batch_from, send_from, send_segments_from,
+    set_buffers, set_gro, set_pktinfo, set_reuseport,
 };
 
 /// An operating-system call failed.

@@ -1,4 +1,5 @@
-//! UDP socket helpers: `SO_REUSEPORT` (socket(7)) and `IP_PKTINFO` (ip(7)).
+//! UDP socket helpers: `SO_REUSEPORT` (socket(7)), `IP_PKTINFO` (ip(7)), batched sends and
+//! receives (sendmmsg(2), recvmmsg(2)) and UDP segmentation offload (udp(7) `UDP_SEGMENT`).
 //!
 //! With `IP_PKTINFO` on, a socket bound to 0.0.0.0 learns the local address each datagram was
 //! sent to, and can answer from that same address. The server keys peers by their full 4-tuple
@@ -51,16 +52,34 @@ pub fn set_pktinfo(fd: &impl AsFd) -> Result<()> {
         .map_err(|e| Error::io("setsockopt IP_PKTINFO", e))
 }
 
+/// Turns on UDP receive coalescing (udp(7) `UDP_GRO`, Linux 5.0): where the device does GRO
+/// (most NICs by default), back-to-back datagrams of one flow reach the socket as one buffer,
+/// having crossed the IP and UDP receive path once; [`RecvMeta::segment`] then says where to
+/// cut. Only for sockets read with [`recv_batch`] (which reports the segment size).
+pub fn set_gro(fd: &impl AsFd) -> Result<()> {
+    setsockopt(fd, sockopt::UdpGroSegment, &true).map_err(|e| Error::io("setsockopt UDP_GRO", e))
+}
+
 /// Where a datagram came from and which local address it was sent to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecvMeta {
-    /// The datagram's length.
+    /// The datagram's length (of all of them, for coalesced datagrams).
     pub len: usize,
     /// The sender.
     pub source: SocketAddrV4,
     /// The local (destination) address, from `IP_PKTINFO`; `None` if the control message was
     /// missing (the option is off).
     pub local: Option<Ipv4Addr>,
+    /// For datagrams the kernel coalesced ([`set_gro`]): each is this long but the last,
+    /// which may be shorter. `None` for one datagram.
+    pub segment: Option<usize>,
+}
+
+impl RecvMeta {
+    /// The length of each datagram a buffer of this metadata holds, in order.
+    pub fn datagram_len(&self) -> usize {
+        self.segment.filter(|&s| s > 0).unwrap_or(self.len).max(1)
+    }
 }
 
 /// Receives one datagram into `buf` (`recvmsg`); `WouldBlock` on an empty non-blocking socket.
@@ -84,12 +103,22 @@ fn meta_of(msg: &nix::sys::socket::RecvMsg<'_, '_, SockaddrIn>) -> io::Result<Re
             )
         })?;
     let mut local = None;
+    let mut segment = None;
     for c in msg.cmsgs().map_err(io::Error::from)? {
-        if let ControlMessageOwned::Ipv4PacketInfo(info) = c {
-            local = Some(Ipv4Addr::from(u32::from_be(info.ipi_spec_dst.s_addr)));
+        match c {
+            ControlMessageOwned::Ipv4PacketInfo(info) => {
+                local = Some(Ipv4Addr::from(u32::from_be(info.ipi_spec_dst.s_addr)));
+            }
+            ControlMessageOwned::UdpGroSegments(size) => segment = usize::try_from(size).ok(),
+            _ => {}
         }
     }
-    Ok(RecvMeta { len, source, local })
+    Ok(RecvMeta {
+        len,
+        source,
+        local,
+        segment,
+    })
 }
 
 /// Buffers and headers for [`recv_batch`]: `count` datagrams of up to `size` bytes each.
@@ -112,7 +141,7 @@ impl RecvBatch {
     /// Room for `count` datagrams (at least one) of up to `size` bytes, with `IP_PKTINFO`.
     pub fn new(count: usize, size: usize) -> Self {
         let count = count.max(1);
-        let cmsg = nix::cmsg_space!(libc::in_pktinfo);
+        let cmsg = nix::cmsg_space!(libc::in_pktinfo, libc::c_int);
         Self {
             headers: MultiHeaders::preallocate(count, Some(cmsg)),
             bufs: vec![vec![0; size]; count],
@@ -154,6 +183,7 @@ pub fn recv_batch(fd: &impl AsRawFd, batch: &mut RecvBatch) -> io::Result<usize>
             len: 0,
             source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
             local: None,
+            segment: None,
         });
         batch.metas.push(meta);
     }
@@ -201,6 +231,10 @@ pub struct SendBatch {
     with_source: MultiHeaders<SockaddrIn>,
     /// Without control messages: the kernel refuses a control buffer that holds none.
     plain: MultiHeaders<SockaddrIn>,
+    /// With `IP_PKTINFO` and `UDP_SEGMENT` ([`send_segments_from`]).
+    segments_with_source: MultiHeaders<SockaddrIn>,
+    /// With `UDP_SEGMENT` only.
+    segments: MultiHeaders<SockaddrIn>,
     addrs: Vec<Option<SockaddrIn>>,
 }
 
@@ -216,10 +250,16 @@ impl SendBatch {
     /// Room for `count` datagrams (at least one) per `sendmmsg` call, with `IP_PKTINFO`.
     pub fn new(count: usize) -> Self {
         let count = count.max(1);
-        let cmsg = nix::cmsg_space!(libc::in_pktinfo);
+        // Each header's control buffer must be exactly as long as the messages encoded into
+        // it (the kernel parses all of it), hence one set of headers per combination.
         Self {
-            with_source: MultiHeaders::preallocate(count, Some(cmsg)),
+            with_source: MultiHeaders::preallocate(count, Some(nix::cmsg_space!(libc::in_pktinfo))),
             plain: MultiHeaders::preallocate(count, None),
+            segments_with_source: MultiHeaders::preallocate(
+                count,
+                Some(nix::cmsg_space!(libc::in_pktinfo, u16)),
+            ),
+            segments: MultiHeaders::preallocate(count, Some(nix::cmsg_space!(u16))),
             addrs: Vec::with_capacity(count),
         }
     }
@@ -276,6 +316,85 @@ pub fn send_batch_from(
     Ok(sent.count())
 }
 
+/// The most datagrams one [`send_segments_from`] message may carry (the kernel's
+/// `UDP_MAX_SEGMENTS` was 64 before Linux 6.6 and 128 since).
+pub const MAX_SEGMENTS: usize = 64;
+
+/// The most bytes one [`send_segments_from`] message may carry: the UDP payload of an IPv4
+/// datagram before segmentation (65,535 less the IPv4 and UDP headers).
+pub const MAX_SEGMENTED_BYTES: usize = 65_535 - 20 - 8;
+
+/// Sends messages with one `sendmmsg` call, each a run of datagrams to one address that the
+/// kernel cuts every `segment` bytes (UDP segmentation offload, udp(7) `UDP_SEGMENT`, Linux
+/// 4.18): `messages[i]` (the datagrams, one slice each, all `segment` bytes long but the last,
+/// which may be shorter; at most [`MAX_SEGMENTS`] and [`MAX_SEGMENTED_BYTES`] in all) goes to
+/// `to[i]`, from local address `from` when given (as [`send_from`]). The run crosses the
+/// stack once instead of once per datagram. A message not longer than `segment` is an ordinary
+/// datagram.
+///
+/// Returns how many messages the kernel took (at most [`SendBatch::capacity`]), counted from
+/// the first; `WouldBlock` when it took none. A kernel or route that cannot segment answers
+/// the first message with `EIO` (`ErrorKind::Other`), `EINVAL` or, for a segment longer than
+/// the path MTU, `EMSGSIZE`: the caller sends those datagrams one by one instead.
+pub fn send_segments_from(
+    fd: &impl AsRawFd,
+    batch: &mut SendBatch,
+    segment: u16,
+    messages: &[&[IoSlice<'_>]],
+    from: Option<Ipv4Addr>,
+    to: &[SocketAddrV4],
+) -> io::Result<usize> {
+    let n = messages.len().min(to.len()).min(batch.capacity());
+    if n == 0 {
+        return Ok(0);
+    }
+    batch.addrs.clear();
+    batch
+        .addrs
+        .extend(to.iter().take(n).map(|a| Some(SockaddrIn::from(*a))));
+    let info = source_info(from);
+    let mut cmsgs: Vec<ControlMessage<'_>> = info
+        .as_ref()
+        .map(ControlMessage::Ipv4PacketInfo)
+        .into_iter()
+        .collect();
+    cmsgs.push(ControlMessage::UdpGsoSegments(&segment));
+    let headers = match info {
+        Some(_) => &mut batch.segments_with_source,
+        None => &mut batch.segments,
+    };
+    let sent = nix::sys::socket::sendmmsg(
+        fd.as_raw_fd(),
+        headers,
+        messages.iter().take(n),
+        &batch.addrs,
+        &cmsgs,
+        MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(io::Error::from)?;
+    Ok(sent.count())
+}
+
+/// Why the kernel refused a [`send_segments_from`] message because of the segmentation
+/// itself rather than its destination (udp(7)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentRefusal {
+    /// `EIO` (the route or device cannot segment, e.g. kernel IPsec on the route), `EINVAL`
+    /// or `ENOPROTOOPT` (a kernel without `UDP_SEGMENT`): no later message will do better.
+    Unsupported,
+    /// `EMSGSIZE`: a segment is longer than the path MTU (sent alone, it would be fragmented).
+    TooLong,
+}
+
+/// Whether `e`, from [`send_segments_from`], is a [`SegmentRefusal`].
+pub fn segment_refusal(e: &io::Error) -> Option<SegmentRefusal> {
+    match e.raw_os_error()? {
+        libc::EIO | libc::EINVAL | libc::ENOPROTOOPT => Some(SegmentRefusal::Unsupported),
+        libc::EMSGSIZE => Some(SegmentRefusal::TooLong),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::UdpSocket;
@@ -327,6 +446,103 @@ mod tests {
             send_batch_from(&server, &mut batch, &[], None, &[]).unwrap(),
             0
         );
+    }
+
+    #[test]
+    fn segmented_messages_arrive_as_separate_datagrams_in_order() {
+        let server = UdpSocket::bind("0.0.0.0:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        let v4 = |s: &UdpSocket| match s.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            other => panic!("{other}"),
+        };
+        let (a, b) = (
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+        );
+        // To `a`: three full segments and a short last one; to `b`: one short datagram.
+        let to_a: Vec<Vec<u8>> = vec![vec![1; 100], vec![2; 100], vec![3; 100], vec![4; 40]];
+        let to_b = vec![9u8; 60];
+        let slices_a: Vec<IoSlice<'_>> = to_a.iter().map(|d| IoSlice::new(d)).collect();
+        let slices_b = [IoSlice::new(&to_b)];
+        let messages: [&[IoSlice<'_>]; 2] = [&slices_a, &slices_b];
+        let mut batch = SendBatch::new(4);
+        let sent = send_segments_from(
+            &server,
+            &mut batch,
+            100,
+            &messages,
+            Some(Ipv4Addr::LOCALHOST),
+            &[v4(&a), v4(&b)],
+        )
+        .unwrap();
+        assert_eq!(sent, 2);
+        let mut buf = [0u8; 512];
+        for want in &to_a {
+            let (n, from) = a.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], want.as_slice());
+            assert_eq!(from, std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+        let (n, _) = b.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], to_b.as_slice());
+        // Without a source address, too.
+        let sent =
+            send_segments_from(&server, &mut batch, 100, &messages[..1], None, &[v4(&a)]).unwrap();
+        assert_eq!(sent, 1);
+        for want in &to_a {
+            let (n, _) = a.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], want.as_slice());
+        }
+    }
+
+    #[test]
+    fn a_coalesced_run_arrives_in_one_entry_with_its_segment_size() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        set_pktinfo(&server).unwrap();
+        set_gro(&server).unwrap();
+        let server_addr = match server.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            other => panic!("{other}"),
+        };
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let run: Vec<Vec<u8>> = vec![vec![1; 100], vec![2; 100], vec![3; 30]];
+        let slices: Vec<IoSlice<'_>> = run.iter().map(|d| IoSlice::new(d)).collect();
+        let lone = vec![7u8; 50];
+        let lone_slice = [IoSlice::new(&lone)];
+        let mut sender = SendBatch::new(2);
+        let messages: [&[IoSlice<'_>]; 2] = [&slices, &lone_slice];
+        send_segments_from(
+            &client,
+            &mut sender,
+            100,
+            &messages,
+            None,
+            &[server_addr; 2],
+        )
+        .unwrap();
+        let mut batch = RecvBatch::new(4, 65_535);
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match recv_batch(&server, &mut batch) {
+                Ok(_) => {
+                    for (meta, data) in batch.iter_mut() {
+                        assert_eq!(meta.local, Some(Ipv4Addr::LOCALHOST));
+                        got.push((meta.segment, meta.datagram_len(), data.to_vec()));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let (segment, each, data) = &got[0];
+        assert_eq!((*segment, *each), (Some(100), 100));
+        let cut: Vec<&[u8]> = data.chunks(*each).collect();
+        assert_eq!(cut, run.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        // A lone datagram has no segment size and is its own length.
+        assert_eq!((got[1].0, got[1].1), (None, 50));
+        assert_eq!(got[1].2, lone);
     }
 
     #[test]
