@@ -195,6 +195,11 @@ pub struct ThroughputArgs {
     /// Check the whole payload of every n-th datagram (the header of all).
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub check_every: u64,
+    /// Send each client's burst datagram by datagram, not as UDP segmentation offload
+    /// messages (udp(7) `UDP_SEGMENT`; a server socket with `UDP_GRO` then receives each run
+    /// whole, as from a NIC that coalesces back-to-back datagrams of a flow).
+    #[arg(long)]
+    pub no_gso: bool,
 }
 
 impl ThroughputArgs {
@@ -210,6 +215,7 @@ impl ThroughputArgs {
             lan_netns: self.lan_netns.clone(),
             lan: self.lan,
             check_every: self.check_every,
+            gso: !self.no_gso,
         }
     }
 }

@@ -158,6 +158,43 @@ pub fn send_batch(
     Ok(results.count())
 }
 
+/// The most datagrams in one [`send_segmented`] call (the kernel's `UDP_MAX_SEGMENTS` was 64
+/// before Linux 6.6).
+const MAX_SEGMENTS: usize = 64;
+/// The most UDP payload octets in one [`send_segmented`] call (an IPv4 datagram's).
+const MAX_SEGMENTED_BYTES: usize = 65_535 - 20 - 8;
+
+/// Sends the leading run of `datagrams` that share one length (the last of the run may be
+/// shorter) as one UDP segmentation offload message (udp(7) `UDP_SEGMENT`) on a connected
+/// socket: the kernel cuts it into the datagrams. Returns how many datagrams it carried; an
+/// error (`EIO`, `EINVAL` where the kernel or route cannot segment) means none went.
+pub fn send_segmented(fd: &impl AsRawFd, datagrams: &[&[u8]]) -> io::Result<usize> {
+    let Some(first) = datagrams.first() else {
+        return Ok(0);
+    };
+    let segment = first.len();
+    let mut bytes = 0;
+    let mut n = 0;
+    for d in datagrams.iter().take(MAX_SEGMENTS) {
+        if d.len() > segment || d.is_empty() || bytes + d.len() > MAX_SEGMENTED_BYTES {
+            break;
+        }
+        bytes += d.len();
+        n += 1;
+        if d.len() < segment {
+            break;
+        }
+    }
+    let n = n.max(1);
+    let iov: Vec<IoSlice<'_>> = datagrams.iter().take(n).map(|d| IoSlice::new(d)).collect();
+    let size = u16::try_from(segment).unwrap_or(u16::MAX);
+    let cmsgs = [nix::sys::socket::ControlMessage::UdpGsoSegments(&size)];
+    let cmsgs: &[nix::sys::socket::ControlMessage<'_>] = if n > 1 { &cmsgs } else { &[] };
+    nix::sys::socket::sendmsg::<SockaddrIn>(fd.as_raw_fd(), &iov, cmsgs, MsgFlags::empty(), None)
+        .map_err(io::Error::from)?;
+    Ok(n)
+}
+
 /// Whether an error means "not allowed" (no root, no `CAP_NET_RAW`).
 pub fn is_permission_error(e: &Error) -> bool {
     match e {
@@ -193,6 +230,29 @@ mod tests {
             ports.insert(from.port());
         }
         assert_eq!(ports.len(), 3);
+    }
+
+    #[test]
+    fn a_run_of_equal_datagrams_goes_as_one_message_and_arrives_as_datagrams() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.connect(rx.local_addr().unwrap()).unwrap();
+        let data: Vec<Vec<u8>> = vec![vec![1; 200], vec![2; 200], vec![3; 50], vec![4; 200]];
+        let refs: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+        // The run ends with the shorter datagram; the rest is the next call's.
+        assert_eq!(send_segmented(&tx, &refs).unwrap(), 3);
+        assert_eq!(send_segmented(&tx, &refs[3..]).unwrap(), 1);
+        assert_eq!(send_segmented(&tx, &[]).unwrap(), 0);
+        let mut buf = [0u8; 512];
+        for want in &data {
+            let n = rx.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], want.as_slice());
+        }
+        // A longer datagram ends the run before it.
+        let refs: Vec<&[u8]> = vec![&data[2], &data[0]];
+        assert_eq!(send_segmented(&tx, &refs).unwrap(), 1);
     }
 
     #[test]

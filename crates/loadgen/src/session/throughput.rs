@@ -33,7 +33,7 @@ use super::{
 use crate::fleet::{Counter, Fleet, State};
 use crate::pacer::Pacer;
 use crate::report::{SessionSummary, round};
-use crate::send::{Batch, send_batch};
+use crate::send::{Batch, send_batch, send_segmented};
 use crate::{Error, clock, procfs, traffic};
 
 /// Datagrams per `sendmmsg` call and session.
@@ -103,6 +103,9 @@ pub struct ThroughputConfig {
     pub lan: SocketAddrV4,
     /// The LAN host checks the whole payload of every n-th datagram.
     pub check_every: u64,
+    /// Clients send their bursts as UDP segmentation offload messages
+    /// ([`crate::send::send_segmented`]).
+    pub gso: bool,
 }
 
 /// One session's pre-sealed datagrams.
@@ -588,6 +591,7 @@ fn timed_phase(
     let sends_in = tp.direction.sends_in();
     let sends_out = tp.direction.sends_out();
     let adaptive = tp.rate.is_none();
+    let mut gso = tp.gso;
     let mut search_in = RateSearch::new(START_RATE);
     let mut search_out = RateSearch::new(START_RATE);
     let rate_in = tp.rate.unwrap_or(START_RATE);
@@ -661,7 +665,15 @@ fn timed_phase(
                     continue;
                 };
                 let datagrams = ring.peek(SEND_BATCH.min(budget));
-                match send_batch(socket, &mut batch, &datagrams, &to[..datagrams.len()]) {
+                let sent = if gso {
+                    send_segmented(socket, &datagrams).inspect_err(|e| {
+                        // A kernel or route that cannot segment: datagram by datagram.
+                        gso = e.kind() == io::ErrorKind::WouldBlock;
+                    })
+                } else {
+                    send_batch(socket, &mut batch, &datagrams, &to[..datagrams.len()])
+                };
+                match sent {
                     Ok(n) => {
                         ring.next += n;
                         timed.sent_in += n as u64;
@@ -866,6 +878,7 @@ mod tests {
             lan_netns: None,
             lan: "10.77.0.2:9000".parse().unwrap(),
             check_every: 64,
+            gso: true,
         };
         let timed = Timed {
             sent_in: 12_000,
@@ -1016,6 +1029,7 @@ mod tests {
             lan_netns: None,
             lan: "10.77.0.2:9000".parse().unwrap(),
             check_every: 64,
+            gso: true,
         };
         assert_eq!(seal_time(&tp), Duration::from_secs(15));
         tp.duration = Duration::from_millis(200);
