@@ -133,6 +133,9 @@ pub(crate) struct Lane {
     pub(crate) owner: Owner,
     /// Datagrams and TUN packets this thread read (for `status`).
     pub(crate) packets: Arc<AtomicU64>,
+    /// Whether runs of one UDP flow go into the TUN as one segmented write
+    /// ([`crate::coalesce`]); cleared for good on a kernel that cannot.
+    pub(crate) tun_runs: AtomicBool,
 }
 
 /// Starts one reader task per socket and one for the TUN queue on the current `LocalSet`.
@@ -167,6 +170,8 @@ async fn udp_loop(path: Arc<Lane>, i: usize) {
         // One clock read per batch: `now` only feeds rate limits, whose bucket depth dwarfs
         // the time a batch takes.
         let now = clock::now();
+        // What goes to the TUN is written after the batch, so runs of a flow go together.
+        let mut to_tun: Vec<&[u8]> = Vec::new();
         for (meta, run) in batch.iter_mut() {
             if meta.source.ip().is_unspecified() {
                 continue; // A datagram without a source address.
@@ -183,13 +188,18 @@ async fn udp_loop(path: Arc<Lane>, i: usize) {
                 } else {
                     Inbound::Ike
                 };
-                inbound(&path, verdict, local, remote, data);
+                let data: &[u8] = data;
+                match verdict {
+                    Inbound::Tun(r) => to_tun.push(data.get(r).unwrap_or_default()),
+                    other => inbound(&path, other, local, remote, data),
+                }
                 if tail.is_empty() {
                     break;
                 }
                 rest = tail;
             }
         }
+        write_tun_batch(&path, &to_tun);
         path.owner.wake_if_noted(&path.dp);
     }
 }
@@ -479,6 +489,47 @@ pub(crate) async fn send(path: &Lane, t: Transmit, bytes: &[u8]) {
         Transmit::Esp { local, remote } => send_esp(path.raw_esp.as_ref(), local, remote, bytes),
         Transmit::Tun => write_tun(path, bytes),
         _ => debug!("unknown transmit kind dropped"),
+    }
+}
+
+/// Writes a reader's decrypted packets to the TUN device in order: each run of one UDP flow
+/// as one segmented write ([`crate::coalesce`]), the rest one by one.
+fn write_tun_batch(path: &Lane, packets: &[&[u8]]) {
+    let Some(dev) = &path.tun else {
+        packets.iter().for_each(|p| write_tun(path, p));
+        return;
+    };
+    if packets.len() < 2 || !path.tun_runs.load(Ordering::Relaxed) {
+        packets.iter().for_each(|p| write_tun(path, p));
+        return;
+    }
+    for run in crate::coalesce::plan(packets) {
+        let Some(these) = packets.get(run.start..run.start + run.count) else {
+            continue;
+        };
+        if run.count < 2 || !path.tun_runs.load(Ordering::Relaxed) {
+            these.iter().for_each(|p| write_tun(path, p));
+            continue;
+        }
+        let payloads: Vec<&[u8]> = these
+            .iter()
+            .map(|p| p.get(tun::UDP_RUN_HEADERS..).unwrap_or_default())
+            .collect();
+        match dev
+            .get_ref()
+            .write_segmented(run.segment, &run.headers, &payloads)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                path.tun_runs.store(false, Ordering::Relaxed);
+                info!(
+                    thread = %path.name,
+                    "the TUN device takes no segmented writes ({e}): writing packet by packet"
+                );
+                these.iter().for_each(|p| write_tun(path, p));
+            }
+            Err(e) => debug!("TUN write failed ({e}): {} packets dropped", run.count),
+        }
     }
 }
 

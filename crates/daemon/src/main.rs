@@ -25,6 +25,7 @@ mod acct_id;
 mod check;
 mod client_config;
 mod clock;
+mod coalesce;
 mod control;
 mod datapath;
 mod dynauth;

@@ -621,6 +621,7 @@ async fn serve(mut rt: Runtime, users: Users) -> anyhow::Result<()> {
         raw_esp: raw_send(rt.raw_esp.as_ref()),
         owner: owner.clone(),
         packets: Arc::new(AtomicU64::new(0)),
+        tun_runs: AtomicBool::new(true),
     });
     let mut readers = tokio::task::JoinSet::new();
     datapath::spawn_readers(&path, &mut readers);
@@ -820,6 +821,7 @@ impl WorkerPath {
             raw_esp: self.raw_esp,
             owner,
             packets,
+            tun_runs: AtomicBool::new(true),
         })
     }
 }

@@ -5,7 +5,7 @@
 #![allow(unsafe_code)]
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
@@ -14,9 +14,15 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
 
 use crate::{Error, Result};
 
-/// A TUN device opened with `IFF_TUN | IFF_NO_PI`: reads and writes are bare IP packets. The
+/// A TUN device opened with `IFF_TUN | IFF_NO_PI | IFF_VNET_HDR`: [`Tun::read`] and
+/// [`Tun::write`] take bare IP packets (the `virtio_net_hdr` the kernel puts in front of each
+/// is handled here), and [`Tun::write_segmented`] hands the kernel a run of UDP datagrams of
+/// one flow as one packet that it cuts apart (UDP segmentation offload, Linux 6.2). The
 /// descriptor is non-blocking (for tokio's `AsyncFd`) and close-on-exec. The interface goes
 /// away when the value is dropped (it is not made persistent).
+///
+/// No offloads are asked for (`TUNSETOFFLOAD` is not used), so what the kernel routes into
+/// the interface arrives whole, one checksummed packet per read.
 #[derive(Debug)]
 pub struct Tun {
     fd: OwnedFd,
@@ -53,8 +59,10 @@ impl Tun {
             .open("/dev/net/tun")
             .map_err(|e| Error::io("open /dev/net/tun", e))?;
         let fd = OwnedFd::from(file);
-        // IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE all fit in a c_short (0x0001 | 0x1000 | 0x0100).
-        req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI | extra_flags) as libc::c_short;
+        // IFF_TUN | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE all fit in a c_short
+        // (0x0001 | 0x1000 | 0x4000 | 0x0100).
+        req.ifr_ifru.ifru_flags =
+            (libc::IFF_TUN | libc::IFF_NO_PI | libc::IFF_VNET_HDR | extra_flags) as libc::c_short;
         // SAFETY: TUNSETIFF reads and writes a `struct ifreq`; `req` is a valid, initialised
         // ifreq that lives across the call, and `fd` is an open /dev/net/tun descriptor.
         let rc = unsafe {
@@ -80,15 +88,153 @@ impl Tun {
         &self.name
     }
 
-    /// Reads one packet; `WouldBlock` when none is queued.
+    /// Reads one packet; `WouldBlock` when none is queued. A packet whose checksum the
+    /// kernel left to the device (`VIRTIO_NET_HDR_F_NEEDS_CSUM`) gets it here; a segmented one
+    /// (which the kernel does not send without offloads) is `InvalidData`.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        nix::unistd::read(self.fd.as_raw_fd(), buf).map_err(io::Error::from)
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        let n = {
+            let mut iov = [IoSliceMut::new(&mut hdr), IoSliceMut::new(buf)];
+            nix::sys::uio::readv(&self.fd, &mut iov).map_err(io::Error::from)?
+        };
+        let n = n.checked_sub(VNET_HDR_LEN).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "read shorter than its header")
+        })?;
+        let vnet = VnetHdr::parse(&hdr);
+        if vnet.gso_type != GSO_NONE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "segmented packet (GSO type {}) from the device",
+                    vnet.gso_type
+                ),
+            ));
+        }
+        if vnet.flags & F_NEEDS_CSUM != 0 {
+            let packet = buf.get_mut(..n).unwrap_or_default();
+            complete_checksum(packet, vnet.csum_start, vnet.csum_offset).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "checksum offsets outside the packet",
+                )
+            })?;
+        }
+        Ok(n)
     }
 
     /// Writes one packet; `WouldBlock` when the queue is full.
     pub fn write(&self, packet: &[u8]) -> io::Result<usize> {
-        nix::unistd::write(&self.fd, packet).map_err(io::Error::from)
+        let hdr = [0u8; VNET_HDR_LEN];
+        let n = nix::sys::uio::writev(&self.fd, &[IoSlice::new(&hdr), IoSlice::new(packet)])
+            .map_err(io::Error::from)?;
+        Ok(n.saturating_sub(VNET_HDR_LEN))
     }
+
+    /// Writes a run of UDP datagrams of one flow as one packet the kernel cuts apart every
+    /// `segment` payload octets (`VIRTIO_NET_HDR_GSO_UDP_L4`): `headers` is the 20-octet
+    /// IPv4 header (no options) and the 8-octet UDP header of the whole run, whose Length
+    /// fields cover all of it and whose UDP Checksum holds the pseudo-header sum (RFC 768)
+    /// of that length, not complemented; `payloads` are the datagrams' payloads, each
+    /// `segment` octets but the last, which may be shorter. The kernel fills in each
+    /// datagram's IP and UDP lengths, identification and checksums. `EINVAL` from a kernel
+    /// older than 6.2, which cannot: write the datagrams one by one.
+    pub fn write_segmented(
+        &self,
+        segment: u16,
+        headers: &[u8; UDP_RUN_HEADERS],
+        payloads: &[&[u8]],
+    ) -> io::Result<usize> {
+        let hdr = VnetHdr {
+            flags: F_NEEDS_CSUM,
+            gso_type: GSO_UDP_L4,
+            hdr_len: UDP_RUN_HEADERS as u16,
+            gso_size: segment,
+            csum_start: 20,
+            csum_offset: 6,
+        }
+        .encode();
+        let mut iov = Vec::with_capacity(payloads.len() + 2);
+        iov.push(IoSlice::new(&hdr));
+        iov.push(IoSlice::new(headers));
+        iov.extend(payloads.iter().map(|p| IoSlice::new(p)));
+        let n = nix::sys::uio::writev(&self.fd, &iov).map_err(io::Error::from)?;
+        Ok(n.saturating_sub(VNET_HDR_LEN))
+    }
+}
+
+/// The IPv4 and UDP headers in front of a [`Tun::write_segmented`] run.
+pub const UDP_RUN_HEADERS: usize = 28;
+
+/// `sizeof(struct virtio_net_hdr)` (include/uapi/linux/virtio_net.h), the tun default.
+const VNET_HDR_LEN: usize = 10;
+const F_NEEDS_CSUM: u8 = 1;
+const GSO_NONE: u8 = 0;
+const GSO_UDP_L4: u8 = 5;
+
+/// `struct virtio_net_hdr`, in the host's byte order (tun's default, "legacy" virtio).
+struct VnetHdr {
+    flags: u8,
+    gso_type: u8,
+    hdr_len: u16,
+    gso_size: u16,
+    csum_start: u16,
+    csum_offset: u16,
+}
+
+impl VnetHdr {
+    fn parse(b: &[u8; VNET_HDR_LEN]) -> Self {
+        let u = |i: usize| u16::from_ne_bytes([b[i], b[i + 1]]);
+        Self {
+            flags: b[0],
+            gso_type: b[1],
+            hdr_len: u(2),
+            gso_size: u(4),
+            csum_start: u(6),
+            csum_offset: u(8),
+        }
+    }
+
+    fn encode(&self) -> [u8; VNET_HDR_LEN] {
+        let mut b = [0u8; VNET_HDR_LEN];
+        b[0] = self.flags;
+        b[1] = self.gso_type;
+        for (i, v) in [
+            (2, self.hdr_len),
+            (4, self.gso_size),
+            (6, self.csum_start),
+            (8, self.csum_offset),
+        ] {
+            b[i..i + 2].copy_from_slice(&v.to_ne_bytes());
+        }
+        b
+    }
+}
+
+/// Completes a checksum the kernel left partial: the one's-complement sum (RFC 1071) of
+/// everything from `start`, where the field at `start + offset` holds the pseudo-header sum,
+/// complemented and stored in that field. `None` if the offsets lie outside the packet.
+fn complete_checksum(packet: &mut [u8], start: u16, offset: u16) -> Option<()> {
+    let start = usize::from(start);
+    let at = start.checked_add(usize::from(offset))?;
+    packet.get(at..at.checked_add(2)?)?;
+    let region = packet.get(start..)?;
+    let mut acc: u64 = 0;
+    let mut words = region.chunks_exact(4);
+    for w in &mut words {
+        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+    }
+    let rest = words.remainder();
+    let mut tail = [0u8; 4];
+    tail.get_mut(..rest.len())?.copy_from_slice(rest);
+    acc += u64::from(u32::from_be_bytes(tail));
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    let sum = !(acc as u16);
+    packet
+        .get_mut(at..at + 2)?
+        .copy_from_slice(&sum.to_be_bytes());
+    Some(())
 }
 
 impl AsFd for Tun {

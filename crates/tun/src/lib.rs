@@ -4,8 +4,10 @@
 //!
 //! This is the only crate of the workspace that may use `unsafe`; every block has a
 //! `// SAFETY:` comment. Everything is Linux-specific:
-//! - TUN: `/dev/net/tun` with `TUNSETIFF` and `IFF_TUN | IFF_NO_PI` (Linux
-//!   `Documentation/networking/tuntap.rst`), so each read or write is one bare IPv4 packet.
+//! - TUN: `/dev/net/tun` with `TUNSETIFF` and `IFF_TUN | IFF_NO_PI | IFF_VNET_HDR` (Linux
+//!   `Documentation/networking/tuntap.rst`): each read or write is one IPv4 packet behind a
+//!   `virtio_net_hdr`, which lets a run of UDP datagrams of one flow go in as one segmented
+//!   write.
 //! - Interface configuration with the classic `SIOCSIF*` ioctls on an `AF_INET` datagram socket
 //!   (netdevice(7)) and routes with `SIOCADDRT` (route(8)'s interface); no `ip` process is spawned.
 //! - UDP sockets: `SO_REUSEPORT` (socket(7)) and `IP_PKTINFO` (ip(7)) so a socket bound to
@@ -23,8 +25,8 @@ mod raw_esp;
 mod udp;
 
 pub use device::{
-    Tun, add_route, del_route, ipv4_address, is_up, mtu, set_ipv4_address, set_mtu,
-    set_peer_address, set_up,
+    Tun, UDP_RUN_HEADERS, add_route, del_route, ipv4_address, is_up, mtu, set_ipv4_address,
+    set_mtu, set_peer_address, set_up,
 };
 pub use privileges::drop_privileges;
 pub use raw_esp::{RawEspPacket, open_raw_esp, parse_raw_esp, recv_esp, send_esp};

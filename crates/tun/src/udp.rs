@@ -290,7 +290,25 @@ pub fn send_batch_from(
     from: Option<Ipv4Addr>,
     to: &[SocketAddrV4],
 ) -> io::Result<usize> {
-    let n = datagrams.len().min(to.len()).min(batch.capacity());
+    let iovs: Vec<[IoSlice<'_>; 1]> = datagrams
+        .iter()
+        .take(batch.capacity())
+        .map(|d| [IoSlice::new(d)])
+        .collect();
+    send_messages(fd, batch, &iovs, None, from, to)
+}
+
+/// One `sendmmsg` call: `messages[i]` (its slices) to `to[i]`, with `IP_PKTINFO` for `from`
+/// and `UDP_SEGMENT` for `segment` when given; how many messages the kernel took.
+fn send_messages<'s, I: AsRef<[IoSlice<'s>]>>(
+    fd: &impl AsRawFd,
+    batch: &mut SendBatch,
+    messages: &[I],
+    segment: Option<u16>,
+    from: Option<Ipv4Addr>,
+    to: &[SocketAddrV4],
+) -> io::Result<usize> {
+    let n = messages.len().min(to.len()).min(batch.capacity());
     if n == 0 {
         return Ok(0);
     }
@@ -298,25 +316,25 @@ pub fn send_batch_from(
     batch
         .addrs
         .extend(to.iter().take(n).map(|a| Some(SockaddrIn::from(*a))));
-    let iovs: Vec<[IoSlice<'_>; 1]> = datagrams
-        .iter()
-        .take(n)
-        .map(|d| [IoSlice::new(d)])
-        .collect();
     let info = source_info(from);
     let cmsgs: Vec<ControlMessage<'_>> = info
         .as_ref()
         .map(ControlMessage::Ipv4PacketInfo)
         .into_iter()
+        .chain(segment.as_ref().map(ControlMessage::UdpGsoSegments))
         .collect();
-    let headers = match info {
-        Some(_) => &mut batch.with_source,
-        None => &mut batch.plain,
+    let headers = match (info.is_some(), segment.is_some()) {
+        (true, false) => &mut batch.with_source,
+        (false, false) => &mut batch.plain,
+        (true, true) => &mut batch.segments_with_source,
+        (false, true) => &mut batch.segments,
     };
+    // Slices (covariant) so that every lifetime can shrink to this call, as sendmmsg asks.
+    let slices: Vec<&[IoSlice<'_>]> = messages.iter().take(n).map(AsRef::as_ref).collect();
     let sent = nix::sys::socket::sendmmsg(
         fd.as_raw_fd(),
         headers,
-        &iovs,
+        &slices,
         &batch.addrs,
         &cmsgs,
         MsgFlags::MSG_DONTWAIT,
@@ -353,35 +371,7 @@ pub fn send_segments_from(
     from: Option<Ipv4Addr>,
     to: &[SocketAddrV4],
 ) -> io::Result<usize> {
-    let n = messages.len().min(to.len()).min(batch.capacity());
-    if n == 0 {
-        return Ok(0);
-    }
-    batch.addrs.clear();
-    batch
-        .addrs
-        .extend(to.iter().take(n).map(|a| Some(SockaddrIn::from(*a))));
-    let info = source_info(from);
-    let mut cmsgs: Vec<ControlMessage<'_>> = info
-        .as_ref()
-        .map(ControlMessage::Ipv4PacketInfo)
-        .into_iter()
-        .collect();
-    cmsgs.push(ControlMessage::UdpGsoSegments(&segment));
-    let headers = match info {
-        Some(_) => &mut batch.segments_with_source,
-        None => &mut batch.segments,
-    };
-    let sent = nix::sys::socket::sendmmsg(
-        fd.as_raw_fd(),
-        headers,
-        messages.iter().take(n),
-        &batch.addrs,
-        &cmsgs,
-        MsgFlags::MSG_DONTWAIT,
-    )
-    .map_err(io::Error::from)?;
-    Ok(sent.count())
+    send_messages(fd, batch, messages, Some(segment), from, to)
 }
 
 /// Why the kernel refused a [`send_segments_from`] message because of the segmentation

@@ -203,6 +203,60 @@ fn read_blocking(dev: &tun::Tun, buf: &mut [u8]) -> usize {
 }
 
 /// An IPv4/UDP packet with a valid header checksum and UDP checksum 0.
+#[test]
+fn a_segmented_write_arrives_as_separate_datagrams() {
+    in_fresh_netns("a_segmented_write_arrives_as_separate_datagrams", || {
+        let dev = tun::Tun::create("l2tpuso0").unwrap();
+        tun::set_ipv4_address(
+            "l2tpuso0",
+            Ipv4Addr::new(10, 99, 0, 1),
+            Ipv4Addr::new(255, 255, 255, 0),
+        )
+        .unwrap();
+        tun::set_up("l2tpuso0").unwrap();
+        let sock = UdpSocket::bind("10.99.0.1:9000").unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let payloads: Vec<Vec<u8>> = vec![vec![1; 300], vec![2; 300], vec![3; 120]];
+        let total: usize = payloads.iter().map(Vec::len).sum();
+        // The run's headers: lengths of the whole run, UDP checksum = pseudo-header sum.
+        let whole = udp_packet([10, 99, 0, 2], [10, 99, 0, 1], 5000, 9000, &vec![0; total]);
+        let mut headers = [0u8; tun::UDP_RUN_HEADERS];
+        headers.copy_from_slice(&whole[..28]);
+        let ulen = (8 + total) as u32;
+        let mut sum: u32 = [[10u8, 99], [0, 2], [10, 99], [0, 1]]
+            .iter()
+            .map(|w| u32::from(u16::from_be_bytes(*w)))
+            .sum::<u32>()
+            + 17
+            + ulen;
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        headers[26..28].copy_from_slice(&(sum as u16).to_be_bytes());
+        let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+        match dev.write_segmented(300, &headers, &refs) {
+            Ok(n) => assert_eq!(n, 28 + total),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                println!("skipping: this kernel cannot take segmented TUN writes ({e})");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        }
+        let mut buf = [0u8; 2000];
+        for want in &payloads {
+            let (n, from) = sock.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], want.as_slice());
+            assert_eq!(from, "10.99.0.2:5000".parse().unwrap());
+        }
+        // A plain write after it still works.
+        let one = udp_packet([10, 99, 0, 2], [10, 99, 0, 1], 5000, 9000, b"one");
+        assert_eq!(dev.write(&one).unwrap(), one.len());
+        let (n, _) = sock.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"one");
+    });
+}
+
 fn udp_packet(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     let total = 20 + 8 + payload.len();
     let mut p = vec![

@@ -44,16 +44,21 @@ pub mod checksum {
     /// The folded 16-bit one's-complement sum of `data` (RFC 1071 §4.1). An odd trailing
     /// byte is padded with a zero byte. This is the sum, not yet complemented.
     pub fn data(data: &[u8]) -> u16 {
-        let mut chunks = data.chunks_exact(2);
+        // 32-bit words summed in 64 bits: 2^16 is 1 modulo 2^16 - 1, so folding the wider sum
+        // gives the 16-bit one's-complement sum (RFC 1071 §2 (B), "byte order independence"
+        // and §4 "deferred carries").
+        let mut words = data.chunks_exact(4);
         let mut acc: u64 = 0;
-        for pair in &mut chunks {
-            if let [hi, lo] = pair {
-                acc += u64::from(u16::from_be_bytes([*hi, *lo]));
+        for w in &mut words {
+            if let [a, b, c, d] = w {
+                acc += u64::from(u32::from_be_bytes([*a, *b, *c, *d]));
             }
         }
-        if let [last] = chunks.remainder() {
-            acc += u64::from(u16::from_be_bytes([*last, 0]));
+        let mut tail = [0u8; 4];
+        for (t, b) in tail.iter_mut().zip(words.remainder()) {
+            *t = *b;
         }
+        acc += u64::from(u32::from_be_bytes(tail));
         fold(acc)
     }
 
@@ -102,6 +107,38 @@ pub mod checksum {
         fn odd_length_pads_with_zero() {
             assert_eq!(data(&[0x12, 0x34, 0x56]), 0x1234 + 0x5600);
             assert_eq!(data(&[]), 0);
+        }
+
+        #[test]
+        fn wide_words_sum_as_16_bit_words_do() {
+            // The 16-bit sum of RFC 1071 §1, word by word, against `data` on every length and
+            // alignment up to 67 octets of pseudo-random bytes (and all-ones, the carry case).
+            let naive = |d: &[u8]| -> u16 {
+                let mut acc: u32 = 0;
+                for pair in d.chunks(2) {
+                    let hi = u32::from(pair[0]) << 8;
+                    let lo = pair.get(1).map_or(0, |&b| u32::from(b));
+                    acc += hi | lo;
+                    acc = (acc & 0xffff) + (acc >> 16);
+                }
+                acc as u16
+            };
+            let mut x: u32 = 0x1234_5678;
+            let bytes: Vec<u8> = (0..70)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    (x >> 16) as u8
+                })
+                .collect();
+            for start in 0..3 {
+                for end in start..bytes.len() {
+                    assert_eq!(data(&bytes[start..end]), naive(&bytes[start..end]));
+                }
+            }
+            let ones = [0xffu8; 41];
+            for n in 0..ones.len() {
+                assert_eq!(data(&ones[..n]), naive(&ones[..n]), "{n} octets of ff");
+            }
         }
 
         #[test]

@@ -212,6 +212,9 @@ fn bind(addr: SocketAddrV4) -> Result<UdpSocket, Error> {
         nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBuf, &SOCKET_BUFFER);
     let _ =
         nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::SndBuf, &SOCKET_BUFFER);
+    // A run of one flow that reaches this host still segmented (the server wrote it to its
+    // TUN as one packet) is taken whole and cut here, as a host receiving from a NIC with GRO.
+    let _ = tun::set_gro(&socket);
     Ok(socket)
 }
 
@@ -337,7 +340,7 @@ fn run(socket: &UdpSocket, config: &LanConfig, sh: &Shared) -> Result<LanReport,
         rx_per_session: vec![0; usize::try_from(config.sessions).unwrap_or(0)],
         ..LanReport::default()
     };
-    let mut rx = tun::RecvBatch::new(BATCH, 2048);
+    let mut rx = tun::RecvBatch::new(BATCH, 65_536);
     let mut sender: Option<Sender> = None;
     loop {
         let ph = phase(sh);
@@ -395,7 +398,10 @@ fn receive(
             }
         };
         total += n;
-        for (meta, data) in rx.iter_mut() {
+        let datagrams = rx
+            .iter_mut()
+            .flat_map(|(meta, run)| run.chunks(meta.datagram_len()).map(move |d| (meta, d)));
+        for (meta, data) in datagrams {
             if ph == Phase::Learn {
                 report.probes += 1;
                 if let Ok((s, _)) = traffic::check(data, config.payload_len, config.sessions, false)
