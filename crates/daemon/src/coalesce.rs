@@ -15,10 +15,10 @@ use wire::ip::{Protocol, checksum};
 
 /// IPv4 header (no options) and UDP header.
 const HEADERS: usize = tun::UDP_RUN_HEADERS;
-/// The most datagrams in one run (the kernel's `UDP_MAX_SEGMENTS` was 64 before Linux 6.6).
-const MAX_RUN: usize = 64;
-/// The most octets of one run, headers included (an IPv4 packet's).
-const MAX_RUN_BYTES: usize = 65_535;
+/// The most datagrams in one run, and the most payload octets (the kernel's limits on one
+/// segmented UDP packet, as for a segmented send).
+const MAX_RUN: usize = tun::MAX_SEGMENTS;
+const MAX_RUN_PAYLOAD: usize = tun::MAX_SEGMENTED_BYTES;
 
 /// `count` packets from `start`: one written alone, or a run with its headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +114,7 @@ pub(crate) fn plan(packets: &[&[u8]]) -> Vec<Run> {
                 || last != segment
                 || len > segment
                 || count >= MAX_RUN
-                || HEADERS + payload + len > MAX_RUN_BYTES
+                || payload + len > MAX_RUN_PAYLOAD
             {
                 break;
             }

@@ -495,14 +495,10 @@ pub(crate) async fn send(path: &Lane, t: Transmit, bytes: &[u8]) {
 /// Writes a reader's decrypted packets to the TUN device in order: each run of one UDP flow
 /// as one segmented write ([`crate::coalesce`]), the rest one by one.
 fn write_tun_batch(path: &Lane, packets: &[&[u8]]) {
-    let Some(dev) = &path.tun else {
-        packets.iter().for_each(|p| write_tun(path, p));
-        return;
+    let dev = match &path.tun {
+        Some(dev) if packets.len() > 1 && path.tun_runs.load(Ordering::Relaxed) => dev,
+        _ => return packets.iter().for_each(|p| write_tun(path, p)),
     };
-    if packets.len() < 2 || !path.tun_runs.load(Ordering::Relaxed) {
-        packets.iter().for_each(|p| write_tun(path, p));
-        return;
-    }
     for run in crate::coalesce::plan(packets) {
         let Some(these) = packets.get(run.start..run.start + run.count) else {
             continue;

@@ -158,14 +158,9 @@ pub fn send_batch(
     Ok(results.count())
 }
 
-/// The most datagrams in one [`send_segmented`] call (the kernel's `UDP_MAX_SEGMENTS` was 64
-/// before Linux 6.6).
-const MAX_SEGMENTS: usize = 64;
-/// The most UDP payload octets in one [`send_segmented`] call (an IPv4 datagram's).
-const MAX_SEGMENTED_BYTES: usize = 65_535 - 20 - 8;
-
 /// Sends the leading run of `datagrams` that share one length (the last of the run may be
-/// shorter) as one UDP segmentation offload message (udp(7) `UDP_SEGMENT`) on a connected
+/// shorter), at most `tun::MAX_SEGMENTS` and `tun::MAX_SEGMENTED_BYTES`, as one UDP
+/// segmentation offload message (udp(7) `UDP_SEGMENT`) on a connected
 /// socket: the kernel cuts it into the datagrams. Returns how many datagrams it carried; an
 /// error (`EIO`, `EINVAL` where the kernel or route cannot segment) means none went.
 pub fn send_segmented(fd: &impl AsRawFd, datagrams: &[&[u8]]) -> io::Result<usize> {
@@ -175,8 +170,8 @@ pub fn send_segmented(fd: &impl AsRawFd, datagrams: &[&[u8]]) -> io::Result<usiz
     let segment = first.len();
     let mut bytes = 0;
     let mut n = 0;
-    for d in datagrams.iter().take(MAX_SEGMENTS) {
-        if d.len() > segment || d.is_empty() || bytes + d.len() > MAX_SEGMENTED_BYTES {
+    for d in datagrams.iter().take(tun::MAX_SEGMENTS) {
+        if d.len() > segment || d.is_empty() || bytes + d.len() > tun::MAX_SEGMENTED_BYTES {
             break;
         }
         bytes += d.len();
