@@ -8,10 +8,13 @@
 //!   Segment Size of a SYN (RFC 9293 §3.7.1) with an incremental checksum update (RFC 1624).
 //! - [`icmp`]: ICMP (RFC 792), with the "fragmentation needed and DF set" error and its
 //!   next-hop MTU (RFC 1191 §4), built as RFC 1812 §4.3.2.3 and RFC 1122 §3.2.2 require.
+//! - [`gso`]: cutting a segmented TCP or UDP packet (what a device with segmentation offload
+//!   is handed) into the packets it stands for.
 //! - [`checksum`]: the Internet checksum (RFC 1071 §4.1).
 //! - [`Protocol`]: the IPv4 Protocol / ESP Next Header codepoints (IANA "Assigned Internet
 //!   Protocol Numbers", as used by RFC 791 §3.1 and RFC 4303 §2.6).
 
+pub mod gso;
 pub mod icmp;
 pub mod ipv4;
 pub mod tcp;

@@ -62,6 +62,7 @@ pub const TARGETS: &[&str] = &[
     "esp_replay",
     "ike_responder",
     "ike_suites",
+    "ip_gso_split",
     "ip_icmp_frag_needed",
     "ip_ipv4",
     "ip_tcp_mss",
@@ -806,11 +807,16 @@ fn u16_and(value: u16, data: &[u8]) -> Vec<u8> {
 }
 
 /// An IPv4 packet as the input of `ip_icmp_frag_needed` (the offending datagram, with the
-/// sessions' MTU) and, if it is TCP, of `ip_tcp_mss` (clamped to what fits that MTU, RFC 9293
-/// §3.7.1: MTU minus 40 octets of IPv4 and TCP headers).
+/// sessions' MTU), of `ip_gso_split` (cut every 100 octets, as TCP or UDP by its protocol)
+/// and, if it is TCP, of `ip_tcp_mss` (clamped to what fits that MTU, RFC 9293 §3.7.1: MTU
+/// minus 40 octets of IPv4 and TCP headers).
 fn ip_helper_seeds(ip: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     let mut seeds = vec![("ip_icmp_frag_needed", u16_and(SESSION_MTU, ip))];
     let tcp = ipv4::Packet::new_checked(ip).is_ok_and(|p| p.protocol() == Protocol::Tcp);
+    // `(u16, bool, Vec<u8>)` through `arbitrary`: the size, a byte whose low bit is the bool.
+    let mut split = u16_and(100, &[u8::from(tcp)]);
+    split.extend_from_slice(ip);
+    seeds.push(("ip_gso_split", split));
     if tcp {
         seeds.push(("ip_tcp_mss", u16_and(SESSION_MTU - 40, ip)));
     }
