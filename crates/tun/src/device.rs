@@ -21,8 +21,9 @@ use crate::{Error, Result};
 /// descriptor is non-blocking (for tokio's `AsyncFd`) and close-on-exec. The interface goes
 /// away when the value is dropped (it is not made persistent).
 ///
-/// No offloads are asked for (`TUNSETOFFLOAD` is not used), so what the kernel routes into
-/// the interface arrives whole, one checksummed packet per read.
+/// Until [`Tun::enable_offloads`] is called, what the kernel routes into the interface
+/// arrives whole, one checksummed packet per read. With offloads on, a read may return one
+/// segmented TCP or UDP packet standing for many ([`Tun::read_offloaded`]).
 #[derive(Debug)]
 pub struct Tun {
     fd: OwnedFd,
@@ -90,8 +91,23 @@ impl Tun {
 
     /// Reads one packet; `WouldBlock` when none is queued. A packet whose checksum the
     /// kernel left to the device (`VIRTIO_NET_HDR_F_NEEDS_CSUM`) gets it here; a segmented one
-    /// (which the kernel does not send without offloads) is `InvalidData`.
+    /// (which the kernel sends only after [`Tun::enable_offloads`]) is `InvalidData`.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.read_offloaded(buf)? {
+            (n, Segmentation::None) => Ok(n),
+            (_, seg) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("segmented packet ({seg:?}) from the device"),
+            )),
+        }
+    }
+
+    /// Reads one packet and how the kernel asks for it to be cut ([`Segmentation`]);
+    /// `WouldBlock` when none is queued. An unsegmented packet whose checksum the kernel left
+    /// to the device gets it here; a segmented one keeps its headers as the kernel wrote them
+    /// (the checksums are computed when it is cut). `buf` should hold 65,535 octets: a
+    /// segmented packet can be that long.
+    pub fn read_offloaded(&self, buf: &mut [u8]) -> io::Result<(usize, Segmentation)> {
         let mut hdr = [0u8; VNET_HDR_LEN];
         let n = {
             let mut iov = [IoSliceMut::new(&mut hdr), IoSliceMut::new(buf)];
@@ -101,16 +117,19 @@ impl Tun {
             io::Error::new(io::ErrorKind::InvalidData, "read shorter than its header")
         })?;
         let vnet = VnetHdr::parse(&hdr);
-        if vnet.gso_type != GSO_NONE {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "segmented packet (GSO type {}) from the device",
-                    vnet.gso_type
-                ),
-            ));
-        }
-        if vnet.flags & F_NEEDS_CSUM != 0 {
+        // The ECN bit only says the packet has CWR set; cutting handles that either way.
+        let seg = match vnet.gso_type & !GSO_ECN {
+            GSO_NONE => Segmentation::None,
+            GSO_TCPV4 => Segmentation::Tcp(vnet.gso_size),
+            GSO_UDP_L4 => Segmentation::Udp(vnet.gso_size),
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("segmented packet of GSO type {other} from the device"),
+                ));
+            }
+        };
+        if seg == Segmentation::None && vnet.flags & F_NEEDS_CSUM != 0 {
             let packet = buf.get_mut(..n).unwrap_or_default();
             complete_checksum(packet, vnet.csum_start, vnet.csum_offset).ok_or_else(|| {
                 io::Error::new(
@@ -119,7 +138,52 @@ impl Tun {
                 )
             })?;
         }
-        Ok(n)
+        Ok((n, seg))
+    }
+
+    /// Asks the kernel to hand over TCP and UDP over IPv4 unsegmented (`TUNSETOFFLOAD` with
+    /// `TUN_F_CSUM`, `TUN_F_TSO4` and, from Linux 6.2, `TUN_F_USO4 | TUN_F_USO6`, which the
+    /// kernel takes only together): what it routes into the interface then arrives as up to
+    /// 64 KiB of one flow per read, to be cut by the reader ([`Tun::read_offloaded`]). An
+    /// older kernel refuses USO (`EINVAL`) and gets TCP only. The setting is the interface's,
+    /// so one queue of a multi-queue device is enough. TCP over IPv6 is not asked for (the
+    /// address pool is IPv4).
+    pub fn enable_offloads(&self) -> io::Result<Offloads> {
+        let base = libc::TUN_F_CSUM | libc::TUN_F_TSO4;
+        for (flags, offloads) in [
+            (
+                base | libc::TUN_F_USO4 | libc::TUN_F_USO6,
+                Offloads {
+                    tcp: true,
+                    udp: true,
+                },
+            ),
+            (
+                base,
+                Offloads {
+                    tcp: true,
+                    udp: false,
+                },
+            ),
+        ] {
+            // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned long of TUN_F_*
+            // flags), not through a pointer; `fd` is an open TUN descriptor.
+            let rc = unsafe {
+                libc::ioctl(
+                    self.fd.as_raw_fd(),
+                    libc::TUNSETOFFLOAD as _,
+                    libc::c_ulong::from(flags),
+                )
+            };
+            if rc == 0 {
+                return Ok(offloads);
+            }
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINVAL) {
+                return Err(e);
+            }
+        }
+        Err(io::Error::from_raw_os_error(libc::EINVAL))
     }
 
     /// Writes one packet; `WouldBlock` when the queue is full.
@@ -165,11 +229,33 @@ impl Tun {
 /// The IPv4 and UDP headers in front of a [`Tun::write_segmented`] run.
 pub const UDP_RUN_HEADERS: usize = 28;
 
+/// The segmentation offloads the kernel agreed to ([`Tun::enable_offloads`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offloads {
+    /// TCP over IPv4 (`TUN_F_TSO4`).
+    pub tcp: bool,
+    /// UDP over IPv4 (`TUN_F_USO4`, Linux 6.2).
+    pub udp: bool,
+}
+
+/// How a packet read from the device is to be cut (its `virtio_net_hdr` GSO type and size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segmentation {
+    /// One whole packet.
+    None,
+    /// TCP over IPv4, to be cut into segments of this many payload octets.
+    Tcp(u16),
+    /// UDP, to be cut into datagrams of this many payload octets.
+    Udp(u16),
+}
+
 /// `sizeof(struct virtio_net_hdr)` (include/uapi/linux/virtio_net.h), the tun default.
 const VNET_HDR_LEN: usize = 10;
 const F_NEEDS_CSUM: u8 = 1;
 const GSO_NONE: u8 = 0;
+const GSO_TCPV4: u8 = 1;
 const GSO_UDP_L4: u8 = 5;
+const GSO_ECN: u8 = 0x80;
 
 /// `struct virtio_net_hdr`, in the host's byte order (tun's default, "legacy" virtio).
 struct VnetHdr {
@@ -217,20 +303,7 @@ fn complete_checksum(packet: &mut [u8], start: u16, offset: u16) -> Option<()> {
     let start = usize::from(start);
     let at = start.checked_add(usize::from(offset))?;
     packet.get(at..at.checked_add(2)?)?;
-    let region = packet.get(start..)?;
-    let mut acc: u64 = 0;
-    let mut words = region.chunks_exact(4);
-    for w in &mut words {
-        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
-    }
-    let rest = words.remainder();
-    let mut tail = [0u8; 4];
-    tail.get_mut(..rest.len())?.copy_from_slice(rest);
-    acc += u64::from(u32::from_be_bytes(tail));
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    let sum = !(acc as u16);
+    let sum = !wire::ip::checksum::data(packet.get(start..)?);
     packet
         .get_mut(at..at + 2)?
         .copy_from_slice(&sum.to_be_bytes());
@@ -469,6 +542,25 @@ mod tests {
         assert!(matches!(ifreq("a\0b"), Err(Error::BadName(_))));
         let req = ifreq("l2tp0").unwrap();
         assert_eq!(name_of(&req), "l2tp0");
+    }
+
+    #[test]
+    fn a_partial_checksum_is_completed() {
+        use wire::ip::{Protocol, checksum};
+        let (src, dst) = (Ipv4Addr::new(10, 99, 0, 1), Ipv4Addr::new(10, 99, 0, 2));
+        let mut p = vec![0x45, 0, 0, 31, 0, 0, 0x40, 0, 64, 17, 0, 0];
+        p.extend_from_slice(&src.octets());
+        p.extend_from_slice(&dst.octets());
+        p.extend_from_slice(&[0x13, 0x88, 0x06, 0xa5, 0, 11, 0, 0, b'a', b'b', b'c']);
+        // What the kernel leaves: the pseudo-header sum, not complemented.
+        let pseudo = checksum::pseudo_header(src, dst, Protocol::Udp, 11);
+        p[26..28].copy_from_slice(&pseudo.to_be_bytes());
+        complete_checksum(&mut p, 20, 6).unwrap();
+        // Verifying adds the pseudo-header once more: a valid datagram sums to all ones.
+        let verify = checksum::combine(&[pseudo, checksum::data(&p[20..])]);
+        assert_eq!(verify, 0xffff);
+        assert_eq!(complete_checksum(&mut p, 20, 10), None);
+        assert_eq!(complete_checksum(&mut p, 40, 0), None);
     }
 
     #[test]

@@ -25,8 +25,8 @@ mod raw_esp;
 mod udp;
 
 pub use device::{
-    Tun, UDP_RUN_HEADERS, add_route, del_route, ipv4_address, is_up, mtu, set_ipv4_address,
-    set_mtu, set_peer_address, set_up,
+    Offloads, Segmentation, Tun, UDP_RUN_HEADERS, add_route, del_route, ipv4_address, is_up, mtu,
+    set_ipv4_address, set_mtu, set_peer_address, set_up,
 };
 pub use privileges::drop_privileges;
 pub use raw_esp::{RawEspPacket, open_raw_esp, parse_raw_esp, recv_esp, send_esp};

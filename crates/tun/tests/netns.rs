@@ -257,6 +257,62 @@ fn a_segmented_write_arrives_as_separate_datagrams() {
     });
 }
 
+/// With offloads on, a segmented UDP send routed into the device arrives as one read that
+/// says how to cut it; without them, as separate datagrams.
+#[test]
+fn with_offloads_a_segmented_send_is_read_whole() {
+    in_fresh_netns("with_offloads_a_segmented_send_is_read_whole", || {
+        let dev = tun::Tun::create("l2tptso0").unwrap();
+        tun::set_ipv4_address(
+            "l2tptso0",
+            Ipv4Addr::new(10, 99, 0, 1),
+            Ipv4Addr::new(255, 255, 255, 0),
+        )
+        .unwrap();
+        tun::set_mtu("l2tptso0", 1400).unwrap();
+        let _ = std::fs::write("/proc/sys/net/ipv6/conf/l2tptso0/disable_ipv6", "1");
+        tun::set_up("l2tptso0").unwrap();
+        let offloads = dev.enable_offloads().unwrap();
+        assert!(offloads.tcp);
+        let sock = UdpSocket::bind("10.99.0.1:7000").unwrap();
+        let mut batch = tun::SendBatch::new(4);
+        let payload = vec![0x5a_u8; 1000];
+        let slices = [std::io::IoSlice::new(&payload); 3];
+        let to = [std::net::SocketAddrV4::new(
+            Ipv4Addr::new(10, 99, 0, 2),
+            9000,
+        )];
+        let n = tun::send_segments_from(&sock, &mut batch, 400, &[&slices[..]], None, &to).unwrap();
+        assert_eq!(n, 1);
+        let mut buf = vec![0u8; 65_535];
+        let mut reads = Vec::new();
+        for _ in 0..200 {
+            match dev.read_offloaded(&mut buf) {
+                Ok((n, seg)) if n > 20 && buf[0] == 0x45 && buf[9] == 17 => {
+                    reads.push((n, seg));
+                    let whole: usize = reads.iter().map(|(n, _)| n).sum();
+                    if whole >= 3000 {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        if offloads.udp {
+            // One read: the headers and all 3,000 octets, to be cut every 400.
+            assert_eq!(reads, vec![(28 + 3000, tun::Segmentation::Udp(400))]);
+        } else {
+            println!("this kernel hands over UDP segmented (no TUN_F_USO4)");
+            assert_eq!(reads.len(), 8);
+            assert!(reads.iter().all(|(_, s)| *s == tun::Segmentation::None));
+        }
+    });
+}
+
 fn udp_packet(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     let total = 20 + 8 + payload.len();
     let mut p = vec![
@@ -291,4 +347,126 @@ fn udp_packet(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]
     p.extend_from_slice(&[0, 0]);
     p.extend_from_slice(payload);
     p
+}
+
+/// With offloads on, a TCP stream the kernel sends into the device arrives as segmented
+/// packets (TSO) that `wire::ip::gso` cuts into segments the kernel would have sent: valid
+/// checksums, consecutive sequence numbers, the bytes written in order.
+#[test]
+fn with_offloads_a_tcp_stream_is_read_segmented_and_cut_into_valid_segments() {
+    use std::io::Write;
+    use wire::ip::{Protocol, checksum, gso};
+
+    in_fresh_netns(
+        "with_offloads_a_tcp_stream_is_read_segmented_and_cut_into_valid_segments",
+        || {
+            let dev = tun::Tun::create("l2tptcp0").unwrap();
+            tun::set_ipv4_address(
+                "l2tptcp0",
+                Ipv4Addr::new(10, 99, 0, 1),
+                Ipv4Addr::new(255, 255, 255, 0),
+            )
+            .unwrap();
+            tun::set_mtu("l2tptcp0", 1400).unwrap();
+            let _ = std::fs::write("/proc/sys/net/ipv6/conf/l2tptcp0/disable_ipv6", "1");
+            tun::set_up("l2tptcp0").unwrap();
+            assert!(dev.enable_offloads().unwrap().tcp);
+            let (local, peer) = (Ipv4Addr::new(10, 99, 0, 1), Ipv4Addr::new(10, 99, 0, 2));
+            let connecting = std::thread::spawn(move || {
+                std::net::TcpStream::connect_timeout(
+                    &std::net::SocketAddr::from((peer, 80)),
+                    std::time::Duration::from_secs(5),
+                )
+            });
+            let mut buf = vec![0u8; 65_535];
+            let next_tcp = |buf: &mut [u8]| -> (usize, tun::Segmentation) {
+                for _ in 0..500 {
+                    match dev.read_offloaded(buf) {
+                        Ok((n, seg)) if n >= 40 && buf[0] == 0x45 && buf[9] == 6 => {
+                            return (n, seg);
+                        }
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                panic!("no TCP packet on the device");
+            };
+            // The SYN; answer it with a SYN-ACK announcing an MSS of 1000.
+            let (n, seg) = next_tcp(&mut buf);
+            assert_eq!(seg, tun::Segmentation::None);
+            let syn = buf[..n].to_vec();
+            let ihl = usize::from(syn[0] & 0x0f) * 4;
+            assert_eq!(syn[ihl + 13] & 0x02, 0x02, "SYN");
+            let client_port = [syn[ihl], syn[ihl + 1]];
+            let client_seq = u32::from_be_bytes(syn[ihl + 4..ihl + 8].try_into().unwrap());
+            let server_seq = 7_000_000u32;
+            let mut tcp = Vec::new();
+            tcp.extend_from_slice(&80u16.to_be_bytes());
+            tcp.extend_from_slice(&client_port);
+            tcp.extend_from_slice(&server_seq.to_be_bytes());
+            tcp.extend_from_slice(&client_seq.wrapping_add(1).to_be_bytes());
+            tcp.extend_from_slice(&[6 << 4, 0x12, 0xff, 0xff, 0, 0, 0, 0]);
+            tcp.extend_from_slice(&[2, 4, 0x03, 0xe8]); // MSS 1000
+            let sum = !checksum::combine(&[
+                checksum::pseudo_header(peer, local, Protocol::Tcp, tcp.len() as u16),
+                checksum::data(&tcp),
+            ]);
+            tcp[16..18].copy_from_slice(&sum.to_be_bytes());
+            let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0];
+            ip.extend_from_slice(&peer.octets());
+            ip.extend_from_slice(&local.octets());
+            let total = (ip.len() + tcp.len()) as u16;
+            ip[2..4].copy_from_slice(&total.to_be_bytes());
+            let sum = !checksum::data(&ip);
+            ip[10..12].copy_from_slice(&sum.to_be_bytes());
+            ip.extend_from_slice(&tcp);
+            dev.write(&ip).unwrap();
+            let mut stream = connecting.join().unwrap().unwrap();
+            // More than the initial congestion window (10 segments): nothing is acknowledged,
+            // so the kernel sends that much and waits.
+            let data: Vec<u8> = (0..30_000u32).map(|i| (i % 251) as u8).collect();
+            stream.write_all(&data).unwrap();
+            let mut joined = Vec::new();
+            let mut segmented_reads = 0;
+            let mut piece = vec![0u8; 65_535];
+            while joined.len() < 10_000 {
+                let (n, seg) = next_tcp(&mut buf);
+                let (transport, size) = match seg {
+                    tun::Segmentation::Tcp(size) => {
+                        segmented_reads += 1;
+                        (gso::Transport::Tcp, size)
+                    }
+                    tun::Segmentation::None => (gso::Transport::Tcp, 1000),
+                    other => panic!("{other:?}"),
+                };
+                gso::split(&buf[..n], transport, size, &mut piece, |p| {
+                    let ihl = usize::from(p[0] & 0x0f) * 4;
+                    assert_eq!(checksum::data(&p[..ihl]), 0xffff, "IPv4 checksum");
+                    let l4 = &p[ihl..];
+                    let sum = checksum::combine(&[
+                        checksum::pseudo_header(local, peer, Protocol::Tcp, l4.len() as u16),
+                        checksum::data(l4),
+                    ]);
+                    assert_eq!(sum, 0xffff, "TCP checksum");
+                    let seq = u32::from_be_bytes(l4[4..8].try_into().unwrap());
+                    let payload = &l4[usize::from(l4[12] >> 4) * 4..];
+                    if payload.is_empty() {
+                        return; // the handshake's ACK
+                    }
+                    assert!(payload.len() <= 1000);
+                    assert_eq!(
+                        seq,
+                        client_seq.wrapping_add(1).wrapping_add(joined.len() as u32)
+                    );
+                    joined.extend_from_slice(payload);
+                })
+                .unwrap();
+            }
+            assert_eq!(joined, data[..joined.len()]);
+            assert!(segmented_reads > 0, "the kernel sent no segmented packet");
+        },
+    );
 }
