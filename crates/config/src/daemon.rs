@@ -187,6 +187,9 @@ pub struct TunOptions {
     pub mtu: u16,
     /// Add a route for the pool through the device.
     pub create_routes: bool,
+    /// Take TCP and UDP towards clients from the kernel unsegmented (up to 64 KiB of one
+    /// flow per read) and cut it in the data path; off: one packet per read.
+    pub offload: bool,
 }
 
 impl Default for TunOptions {
@@ -195,6 +198,7 @@ impl Default for TunOptions {
             name: "l2tp0".to_owned(),
             mtu: 1400,
             create_routes: true,
+            offload: true,
         }
     }
 }

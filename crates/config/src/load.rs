@@ -508,7 +508,8 @@ mod tests {
             TunOptions {
                 name: "l2tp0".into(),
                 mtu: 1400,
-                create_routes: true
+                create_routes: true,
+                offload: true,
             }
         );
         assert_eq!(d.control_socket, PathBuf::from(DEFAULT_CONTROL_SOCKET));

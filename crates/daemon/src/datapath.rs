@@ -241,15 +241,18 @@ fn inbound(path: &Lane, verdict: Inbound, local: SocketAddr, remote: SocketAddr,
     }
 }
 
-/// Reads this thread's TUN queue: the data plane seals for the clients. What one wake-up
-/// read (up to [`BATCH`] packets) goes out together: consecutive datagrams from the same
-/// socket with one `sendmmsg` call.
+/// Reads this thread's TUN queue: the data plane seals for the clients. A segmented packet
+/// (the device's offloads, [`tun::Tun::enable_offloads`]) is cut into the packets it stands
+/// for first ([`wire::ip::gso`]). What one wake-up read (up to [`BATCH`] packets, or the
+/// first segmented packet past that) goes out together: runs to one client as segmented
+/// sends, consecutive datagrams from the same socket with one `sendmmsg` call.
 async fn tun_loop(path: Arc<Lane>) {
     let Some(dev) = path.tun.as_ref() else {
         return;
     };
     let mut rng = ChaCha20Rng::from_seed(clock::os_seed());
     let mut pkt = vec![0u8; MAX_PACKET];
+    let mut piece = vec![0u8; MAX_PACKET];
     let mut out = Batch::new();
     let mut sender = tun::SendBatch::new(BATCH);
     loop {
@@ -258,18 +261,43 @@ async fn tun_loop(path: Arc<Lane>) {
         };
         out.clear();
         let now = clock::now();
-        for _ in 0..BATCH {
-            let n = match guard.try_io(|fd| fd.get_ref().read(&mut pkt)) {
-                Ok(Ok(n)) => n,
+        let mut taken = 0;
+        while taken < BATCH {
+            let (n, seg) = match guard.try_io(|fd| fd.get_ref().read_offloaded(&mut pkt)) {
+                Ok(Ok(read)) => read,
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    debug!(thread = %path.name, "TUN packet dropped: {e}");
+                    taken += 1;
+                    continue;
+                }
                 Ok(Err(e)) => {
                     warn!(thread = %path.name, "TUN read error: {e}");
                     break;
                 }
                 Err(_would_block) => break,
             };
-            path.packets.fetch_add(1, Ordering::Relaxed);
             let ip = pkt.get(..n).unwrap_or_default();
-            let _ = path.dp.outbound(now, ip, &mut out, &mut rng);
+            let mut seal = |p: &[u8]| {
+                let _ = path.dp.outbound(now, p, &mut out, &mut rng);
+            };
+            let cut = match seg {
+                tun::Segmentation::None => {
+                    seal(ip);
+                    Ok(1)
+                }
+                tun::Segmentation::Tcp(size) => {
+                    wire::ip::gso::split(ip, wire::ip::gso::Transport::Tcp, size, &mut piece, seal)
+                }
+                tun::Segmentation::Udp(size) => {
+                    wire::ip::gso::split(ip, wire::ip::gso::Transport::Udp, size, &mut piece, seal)
+                }
+            };
+            let count = cut.unwrap_or_else(|e| {
+                debug!(thread = %path.name, "segmented TUN packet ({seg:?}) dropped: {e}");
+                1
+            });
+            path.packets.fetch_add(count as u64, Ordering::Relaxed);
+            taken += count;
         }
         drop(guard);
         send_batch(&path, &out, &mut sender).await;

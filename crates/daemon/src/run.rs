@@ -517,6 +517,17 @@ fn open_tun(config: &Config, queues: usize) -> anyhow::Result<Vec<tun::Tun>> {
     // reports into the TUN. Best effort (no IPv6 in the kernel is fine too).
     let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
     tun::set_up(&name)?;
+    let offload = match devs.first() {
+        Some(dev) if tun_options.offload => match dev.enable_offloads() {
+            Ok(tun::Offloads { udp: true, .. }) => "tcp, udp",
+            Ok(_) => "tcp (this kernel cannot hand over UDP unsegmented before Linux 6.2)",
+            Err(e) => {
+                warn!(tun = %name, "segmentation offload refused ({e}): one packet per read");
+                "none"
+            }
+        },
+        _ => "off",
+    };
     if tun_options.create_routes {
         // Setting the pool netmask already made the kernel add the connected route; adding it
         // explicitly is a no-op then, and covers kernels that did not.
@@ -528,6 +539,7 @@ fn open_tun(config: &Config, queues: usize) -> anyhow::Result<Vec<tun::Tun>> {
         route = %if tun_options.create_routes { net.to_string() } else { "none".to_owned() },
         mtu = tun_options.mtu,
         queues = devs.len(),
+        offload,
         "TUN device up"
     );
     Ok(devs)
