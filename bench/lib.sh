@@ -87,6 +87,7 @@ tun:
   name: lgb0
   mtu: 1400
   create_routes: true
+  offload: ${BENCH_TUN_OFFLOAD:-true}
 workers: $workers
 control_socket: "$dir/l2tpd.sock"
 users_file: "$dir/users.yaml"

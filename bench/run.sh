@@ -12,6 +12,8 @@
 # error, never on speed. --modes (comma-separated, of connect, hold, throughput) runs only those modes, and
 # --workers (comma-separated, e.g. 1) only those `workers:` settings of l2tpd-rs; --esp (aes128-sha1,
 # 3des-sha1) and --directions (in, out, both) narrow the throughput runs. Must run as root.
+# For comparisons: BENCH_TUN_OFFLOAD=false starts l2tpd-rs with `tun.offload: false`, and
+# BENCH_THROUGHPUT_ARGS adds arguments to every throughput run (e.g. --no-gso).
 set -uo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -118,6 +120,18 @@ RESULTS=$OUT/results.jsonl
 FAILED=0
 trap 'cleanup_all' EXIT
 trap 'cleanup_all; exit 130' INT TERM
+
+# ---- prerequisites -----------------------------------------------------------------------------------------
+# A fresh machine has none of these; the SoftEther runs install their own (integration/lib/softether.sh).
+need=()
+declare -A pkg=([ip]=iproute2 [ping]=iputils-ping [openssl]=openssl [python3]=python3 [taskset]=util-linux)
+for c in "${!pkg[@]}"; do command -v "$c" >/dev/null || need+=("${pkg[$c]}"); done
+if [ ${#need[@]} -gt 0 ]; then
+    log "installing prerequisites: ${need[*]}"
+    { timeout 600 apt-get update -q &&
+        DEBIAN_FRONTEND=noninteractive timeout 1200 apt-get install -y -q --no-install-recommends "${need[@]}"; } \
+        >"$RUN_DIR/apt.log" 2>&1 || die "apt-get install ${need[*]} failed (see $RUN_DIR/apt.log)"
+fi
 
 # ---- binaries ----------------------------------------------------------------------------------------------
 L2TPD_BIN=${BENCH_L2TPD_BIN:-$REPO_DIR/target/release/l2tpd-rs}
@@ -258,9 +272,10 @@ bench_server() {
             name=$SERVER_NAME-throughput-$esp-$dir
             start_server "$kind" "$base/$name" "$workers" || { FAILED=$((FAILED + 1)); continue; }
             next_sources
+            # shellcheck disable=SC2086 # BENCH_THROUGHPUT_ARGS is split into arguments
             run_load "$name" throughput --suite "$suite" --esp "$esp" --sources "$sources" --clients "$TP_M" \
                 --rate 200 --direction "$dir" --duration "$TP_T" --size "$TP_SIZE" --lan-netns "$NS_LAN" \
-                --lan "$LAN_HOST_IP:$LAN_PORT"
+                --lan "$LAN_HOST_IP:$LAN_PORT" ${BENCH_THROUGHPUT_ARGS:-}
             server_stop
         done
     done

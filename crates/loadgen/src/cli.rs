@@ -195,9 +195,11 @@ pub struct ThroughputArgs {
     /// Check the whole payload of every n-th datagram (the header of all).
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub check_every: u64,
-    /// Send each client's burst datagram by datagram, not as UDP segmentation offload
-    /// messages (udp(7) `UDP_SEGMENT`; a server socket with `UDP_GRO` then receives each run
-    /// whole, as from a NIC that coalesces back-to-back datagrams of a flow).
+    /// Send each client's burst, and the LAN host's towards each session, datagram by
+    /// datagram, not as UDP segmentation offload messages (udp(7) `UDP_SEGMENT`; a server
+    /// socket with `UDP_GRO` then receives each run whole, as from a NIC that coalesces
+    /// back-to-back datagrams of a flow, and a server TUN device with offloads reads the LAN
+    /// host's runs whole, as a bulk transfer arrives from a host with segmentation offload).
     #[arg(long)]
     pub no_gso: bool,
 }

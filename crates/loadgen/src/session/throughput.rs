@@ -104,7 +104,8 @@ pub struct ThroughputConfig {
     /// The LAN host checks the whole payload of every n-th datagram.
     pub check_every: u64,
     /// Clients send their bursts as UDP segmentation offload messages
-    /// ([`crate::send::send_segmented`]).
+    /// ([`crate::send::send_segmented`]), and so does the LAN host towards each session
+    /// ([`super::lan::LanConfig::segment`]).
     pub gso: bool,
 }
 
@@ -189,6 +190,7 @@ pub fn run(
         send: tp.direction.sends_out(),
         rate: tp.rate,
         check_every: tp.check_every,
+        segment: tp.gso,
     })?;
 
     // Probes: the LAN host learns each session's address; this also proves the path.
