@@ -684,18 +684,19 @@ impl Fleet {
             let Some(slot) = self.slots.get_mut(i) else {
                 return;
             };
-            let (len, from, segment) = match recv_coalesced(&slot.socket, &mut self.rx) {
-                Ok(r) => r,
+            let meta = match tun::recv_with_pktinfo(&slot.socket, &mut self.rx) {
+                Ok(meta) => meta,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // ICMP errors (port unreachable from a stopped server) surface here.
                 Err(_) => break,
             };
+            let (len, from) = (meta.len, meta.source);
             let Some(data) = self.rx.get(..len) else {
                 continue;
             };
             // The datagrams of a coalesced read: `segment` bytes each but the last.
-            let datagrams = data.chunks(segment.filter(|&s| s > 0).unwrap_or_else(|| len.max(1)));
+            let datagrams = data.chunks(meta.datagram_len());
             if *from.ip() != server {
                 let n = datagrams.len().max(1) as u64;
                 self.stats.received += n;
@@ -755,84 +756,9 @@ impl Fleet {
     }
 }
 
-/// Receives one datagram, or a run of them coalesced by UDP GRO (udp(7) `UDP_GRO`, then the
-/// segment size comes with it), into `buf`: its length, sender and segment size.
-fn recv_coalesced(
-    socket: &UdpSocket,
-    buf: &mut [u8],
-) -> io::Result<(usize, SocketAddrV4, Option<usize>)> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg};
-    let mut cmsg = nix::cmsg_space!(i32);
-    let mut iov = [io::IoSliceMut::new(buf)];
-    let msg = recvmsg::<SockaddrIn>(
-        std::os::fd::AsRawFd::as_raw_fd(socket),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_DONTWAIT,
-    )
-    .map_err(io::Error::from)?;
-    let from = msg
-        .address
-        .map(|a| SocketAddrV4::new(a.ip(), a.port()))
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no source address"))?;
-    let mut segment = None;
-    if let Ok(cmsgs) = msg.cmsgs() {
-        for c in cmsgs {
-            if let ControlMessageOwned::UdpGroSegments(size) = c {
-                segment = usize::try_from(size).ok();
-            }
-        }
-    }
-    Ok((msg.bytes, from, segment))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Sends a run of datagrams to `to` as one UDP segmentation offload message.
-    fn send_segmented(from: &UdpSocket, to: SocketAddr, parts: &[Vec<u8>], segment: u16) {
-        use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrIn, sendmsg};
-        let iov: Vec<io::IoSlice<'_>> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
-        let SocketAddr::V4(to) = to else { panic!() };
-        sendmsg(
-            std::os::fd::AsRawFd::as_raw_fd(from),
-            &iov,
-            &[ControlMessage::UdpGsoSegments(&segment)],
-            MsgFlags::empty(),
-            Some(&SockaddrIn::from(to)),
-        )
-        .unwrap();
-    }
-
-    #[test]
-    fn a_coalesced_read_reports_its_segment_size_and_a_plain_one_none() {
-        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let parts = vec![vec![1u8; 100], vec![2; 100], vec![3; 40]];
-        let mut buf = vec![0u8; MAX_RECEIVE];
-        // Without UDP_GRO the kernel hands the datagrams over one by one.
-        send_segmented(&tx, rx.local_addr().unwrap(), &parts, 100);
-        for want in &parts {
-            let (n, from, segment) = recv_coalesced(&rx, &mut buf).unwrap();
-            assert_eq!(&buf[..n], want.as_slice());
-            assert_eq!(SocketAddr::V4(from), tx.local_addr().unwrap());
-            assert_eq!(segment, None);
-        }
-        // With it, as one read whose chunks are the datagrams.
-        nix::sys::socket::setsockopt(&rx, nix::sys::socket::sockopt::UdpGroSegment, &true).unwrap();
-        send_segmented(&tx, rx.local_addr().unwrap(), &parts, 100);
-        let (n, _, segment) = recv_coalesced(&rx, &mut buf).unwrap();
-        assert_eq!(segment, Some(100));
-        let got: Vec<&[u8]> = buf[..n].chunks(100).collect();
-        let want: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        assert_eq!(got, want);
-        rx.set_nonblocking(true).unwrap();
-        assert_eq!(
-            recv_coalesced(&rx, &mut buf).unwrap_err().kind(),
-            io::ErrorKind::WouldBlock
-        );
-    }
 
     #[test]
     fn causes_name_the_stage_and_the_reason() {

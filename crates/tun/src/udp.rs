@@ -82,9 +82,10 @@ impl RecvMeta {
     }
 }
 
-/// Receives one datagram into `buf` (`recvmsg`); `WouldBlock` on an empty non-blocking socket.
+/// Receives one datagram, or one run of them the kernel coalesced ([`set_gro`]), into `buf`
+/// (`recvmsg`); `WouldBlock` on an empty non-blocking socket.
 pub fn recv_with_pktinfo(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<RecvMeta> {
-    let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
+    let mut cmsg = recv_cmsg_space();
     let mut iov = [IoSliceMut::new(buf)];
     let msg = recvmsg::<SockaddrIn>(fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
         .map_err(io::Error::from)?;
@@ -600,6 +601,44 @@ mod tests {
             from,
             std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port))
         );
+    }
+
+    #[test]
+    fn one_read_reports_a_coalesced_runs_segment_size_and_a_plain_one_none() {
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        set_pktinfo(&rx).unwrap();
+        let std::net::SocketAddr::V4(to) = rx.local_addr().unwrap() else {
+            panic!("not IPv4");
+        };
+        let parts = [vec![1u8; 100], vec![2; 100], vec![3; 40]];
+        let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        let mut batch = SendBatch::new(1);
+        let mut buf = vec![0u8; 4096];
+        // Without UDP_GRO the kernel hands the datagrams over one by one.
+        send_segments_from(&tx, &mut batch, 100, &[&slices[..]], None, &[to]).unwrap();
+        for want in &parts {
+            let meta = recv_with_pktinfo(&rx, &mut buf).unwrap();
+            assert_eq!(&buf[..meta.len], want.as_slice());
+            assert_eq!(
+                (meta.segment, meta.local),
+                (None, Some(Ipv4Addr::LOCALHOST))
+            );
+        }
+        // With it, as one read whose chunks are the datagrams, the local address still known.
+        set_gro(&rx).unwrap();
+        send_segments_from(&tx, &mut batch, 100, &[&slices[..]], None, &[to]).unwrap();
+        let meta = recv_with_pktinfo(&rx, &mut buf).unwrap();
+        assert_eq!(
+            (meta.segment, meta.local),
+            (Some(100), Some(Ipv4Addr::LOCALHOST))
+        );
+        let got: Vec<&[u8]> = buf[..meta.len].chunks(meta.datagram_len()).collect();
+        let want: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        assert_eq!(got, want);
+        rx.set_nonblocking(true).unwrap();
+        let e = recv_with_pktinfo(&rx, &mut buf).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
     }
 
     #[test]
