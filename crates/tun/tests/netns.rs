@@ -184,6 +184,21 @@ fn raw_esp_socket_sends_and_receives() {
     });
 }
 
+/// A TUN device `name` at 10.99.0.1/24, MTU 1400, without IPv6, up.
+fn tun_up(name: &str) -> tun::Tun {
+    let dev = tun::Tun::create(name).unwrap();
+    tun::set_ipv4_address(
+        name,
+        Ipv4Addr::new(10, 99, 0, 1),
+        Ipv4Addr::new(255, 255, 255, 0),
+    )
+    .unwrap();
+    tun::set_mtu(name, 1400).unwrap();
+    let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
+    tun::set_up(name).unwrap();
+    dev
+}
+
 fn read_blocking(dev: &tun::Tun, buf: &mut [u8]) -> usize {
     for _ in 0..200 {
         match dev.read(buf) {
@@ -206,14 +221,7 @@ fn read_blocking(dev: &tun::Tun, buf: &mut [u8]) -> usize {
 #[test]
 fn a_segmented_write_arrives_as_separate_datagrams() {
     in_fresh_netns("a_segmented_write_arrives_as_separate_datagrams", || {
-        let dev = tun::Tun::create("l2tpuso0").unwrap();
-        tun::set_ipv4_address(
-            "l2tpuso0",
-            Ipv4Addr::new(10, 99, 0, 1),
-            Ipv4Addr::new(255, 255, 255, 0),
-        )
-        .unwrap();
-        tun::set_up("l2tpuso0").unwrap();
+        let dev = tun_up("l2tpuso0");
         let sock = UdpSocket::bind("10.99.0.1:9000").unwrap();
         sock.set_read_timeout(Some(std::time::Duration::from_secs(2)))
             .unwrap();
@@ -262,16 +270,7 @@ fn a_segmented_write_arrives_as_separate_datagrams() {
 #[test]
 fn with_offloads_a_segmented_send_is_read_whole() {
     in_fresh_netns("with_offloads_a_segmented_send_is_read_whole", || {
-        let dev = tun::Tun::create("l2tptso0").unwrap();
-        tun::set_ipv4_address(
-            "l2tptso0",
-            Ipv4Addr::new(10, 99, 0, 1),
-            Ipv4Addr::new(255, 255, 255, 0),
-        )
-        .unwrap();
-        tun::set_mtu("l2tptso0", 1400).unwrap();
-        let _ = std::fs::write("/proc/sys/net/ipv6/conf/l2tptso0/disable_ipv6", "1");
-        tun::set_up("l2tptso0").unwrap();
+        let dev = tun_up("l2tptso0");
         let offloads = dev.enable_offloads().unwrap();
         assert!(offloads.tcp);
         let sock = UdpSocket::bind("10.99.0.1:7000").unwrap();
@@ -360,16 +359,7 @@ fn with_offloads_a_tcp_stream_is_read_segmented_and_cut_into_valid_segments() {
     in_fresh_netns(
         "with_offloads_a_tcp_stream_is_read_segmented_and_cut_into_valid_segments",
         || {
-            let dev = tun::Tun::create("l2tptcp0").unwrap();
-            tun::set_ipv4_address(
-                "l2tptcp0",
-                Ipv4Addr::new(10, 99, 0, 1),
-                Ipv4Addr::new(255, 255, 255, 0),
-            )
-            .unwrap();
-            tun::set_mtu("l2tptcp0", 1400).unwrap();
-            let _ = std::fs::write("/proc/sys/net/ipv6/conf/l2tptcp0/disable_ipv6", "1");
-            tun::set_up("l2tptcp0").unwrap();
+            let dev = tun_up("l2tptcp0");
             assert!(dev.enable_offloads().unwrap().tcp);
             let (local, peer) = (Ipv4Addr::new(10, 99, 0, 1), Ipv4Addr::new(10, 99, 0, 2));
             let connecting = std::thread::spawn(move || {
