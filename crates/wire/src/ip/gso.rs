@@ -23,7 +23,7 @@
 
 use core::net::Ipv4Addr;
 
-use super::{Protocol, checksum};
+use super::{Protocol, checksum, ipv4, tcp, udp};
 use crate::{Error, Result};
 
 /// The transport a segmented packet carries.
@@ -91,44 +91,11 @@ struct Headers {
     seq: u32,
 }
 
-/// IPv4 field offsets (RFC 791 §3.1).
-const TOTAL_LENGTH: usize = 2;
-const IDENTIFICATION: usize = 4;
-const FLAGS: usize = 6;
-const PROTOCOL: usize = 9;
-const HEADER_CHECKSUM: usize = 10;
-/// TCP field offsets (RFC 9293 §3.1).
-const TCP_SEQ: usize = 4;
-const TCP_OFFSET: usize = 12;
-const TCP_FLAGS: usize = 13;
-const TCP_CHECKSUM: usize = 16;
+/// TCP control bits (RFC 9293 §3.1) in the header's fourteenth octet.
 const FIN: u8 = 0x01;
 const PSH: u8 = 0x08;
 const CWR: u8 = 0x80;
-/// UDP field offsets (RFC 768).
-const UDP_LENGTH: usize = 4;
-const UDP_CHECKSUM: usize = 6;
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
-}
-
-fn put16(b: &mut [u8], at: usize, v: u16) -> Result<()> {
-    b.get_mut(at..at + 2)
-        .ok_or(Error::truncated("segment header"))?
-        .copy_from_slice(&v.to_be_bytes());
-    Ok(())
-}
-
-fn addr(b: &[u8], at: usize) -> Option<Ipv4Addr> {
-    let o = b.get(at..at + 4)?;
-    Some(Ipv4Addr::new(
-        *o.first()?,
-        *o.get(1)?,
-        *o.get(2)?,
-        *o.get(3)?,
-    ))
-}
+const TCP_FLAGS: usize = 13;
 
 impl Headers {
     fn parse(p: &[u8], transport: Transport) -> Result<Self> {
@@ -137,30 +104,28 @@ impl Headers {
         if first >> 4 != 4 {
             return Err(Error::bad_value("IPv4 version"));
         }
-        let ip_len = usize::from(first & 0x0f) * 4;
-        if ip_len < 20 {
-            return Err(Error::bad_length("IPv4 header length"));
-        }
-        if p.len() < ip_len {
+        if p.len() < 20 {
             return Err(t);
         }
-        if usize::from(be16(p, TOTAL_LENGTH).ok_or(t)?) != p.len() {
+        if usize::from(u16::from_be_bytes([
+            *p.get(2).ok_or(t)?,
+            *p.get(3).ok_or(t)?,
+        ])) != p.len()
+        {
             return Err(Error::bad_length("IPv4 total length"));
         }
-        // Neither More Fragments nor a fragment offset: a fragment is not segmented.
-        if be16(p, FLAGS).ok_or(t)? & 0x3fff != 0 {
+        let ip = ipv4::Packet::new_checked(p)?;
+        // A fragment is not segmented.
+        if ip.is_fragment() {
             return Err(Error::bad_value("IPv4 fragment"));
         }
-        let protocol = Protocol::from(*p.get(PROTOCOL).ok_or(t)?);
-        let l4_len = match (transport, protocol) {
+        let ip_len = ip.header_len();
+        let (l4_len, seq) = match (transport, ip.protocol()) {
             (Transport::Tcp, Protocol::Tcp) => {
-                let off = usize::from(*p.get(ip_len + TCP_OFFSET).ok_or(t)? >> 4) * 4;
-                if off < 20 {
-                    return Err(Error::bad_length("TCP data offset"));
-                }
-                off
+                let tcp = tcp::Packet::new_checked(ip.payload())?;
+                (tcp.header_len(), tcp.seq_number())
             }
-            (Transport::Udp, Protocol::Udp) => 8,
+            (Transport::Udp, Protocol::Udp) => (udp::HEADER_LEN, 0),
             _ => return Err(Error::bad_value("segmented packet protocol")),
         };
         let len = ip_len + l4_len;
@@ -171,14 +136,10 @@ impl Headers {
             transport,
             ip_len,
             len,
-            id: be16(p, IDENTIFICATION).ok_or(t)?,
-            src: addr(p, 12).ok_or(t)?,
-            dst: addr(p, 16).ok_or(t)?,
-            seq: p
-                .get(ip_len + TCP_SEQ..ip_len + TCP_SEQ + 4)
-                .and_then(|s| s.try_into().ok())
-                .map(u32::from_be_bytes)
-                .unwrap_or(0),
+            id: ip.ident(),
+            src: ip.src_addr(),
+            dst: ip.dst_addr(),
+            seq,
         })
     }
 
@@ -195,48 +156,50 @@ impl Headers {
         let total = u16::try_from(out.len()).map_err(|_| Error::bad_length("segment"))?;
         let l4_total =
             u16::try_from(out.len() - self.ip_len).map_err(|_| Error::bad_length("segment"))?;
-        // IPv4: length, identification, header checksum.
-        put16(out, TOTAL_LENGTH, total)?;
-        put16(out, IDENTIFICATION, self.id.wrapping_add(i as u16))?;
-        put16(out, HEADER_CHECKSUM, 0)?;
-        let ip = out.get(..self.ip_len).ok_or(Error::truncated("segment"))?;
-        let sum = !checksum::data(ip);
-        put16(out, HEADER_CHECKSUM, sum)?;
-        let (l4, at, protocol) = match self.transport {
+        // `out` holds the checked headers of the segmented packet and `chunk`: every length
+        // the views rely on holds, and Total Length is set to all of it.
+        let mut ip = ipv4::Packet::new_unchecked(&mut *out);
+        ip.set_total_len(total);
+        ip.set_ident(self.id.wrapping_add(i as u16));
+        ip.fill_checksum();
+        let l4 = out
+            .get_mut(self.ip_len..)
+            .ok_or(Error::truncated("segment"))?;
+        match self.transport {
             Transport::Tcp => {
-                let seq = self.seq.wrapping_add(offset as u32);
-                out.get_mut(self.ip_len + TCP_SEQ..self.ip_len + TCP_SEQ + 4)
-                    .ok_or(Error::truncated("segment"))?
-                    .copy_from_slice(&seq.to_be_bytes());
-                let flags = out
-                    .get_mut(self.ip_len + TCP_FLAGS)
-                    .ok_or(Error::truncated("segment"))?;
+                let mut tcp = tcp::Packet::new_checked(&mut *l4)?;
+                tcp.set_seq_number(self.seq.wrapping_add(offset as u32));
+                tcp.set_checksum(0);
+                // Only FIN, PSH and CWR change; every other bit (reserved ones included) stays.
+                let flags = l4.get_mut(TCP_FLAGS).ok_or(Error::truncated("segment"))?;
                 if i + 1 < count {
                     *flags &= !(FIN | PSH);
                 }
                 if i > 0 {
                     *flags &= !CWR;
                 }
-                (self.ip_len, self.ip_len + TCP_CHECKSUM, Protocol::Tcp)
+                // Header lengths are multiples of four, so the payload's sum starts on an even
+                // octet and the partial sums add up (RFC 1071 §2 (C), "parallel summation").
+                let header = l4
+                    .get(..self.len - self.ip_len)
+                    .ok_or(Error::truncated("segment"))?;
+                let sum = !checksum::combine(&[
+                    checksum::pseudo_header(self.src, self.dst, Protocol::Tcp, l4_total),
+                    checksum::data(header),
+                    checksum::data(chunk),
+                ]);
+                tcp::Packet::new_unchecked(l4).set_checksum(sum);
             }
             Transport::Udp => {
-                put16(out, self.ip_len + UDP_LENGTH, l4_total)?;
-                (self.ip_len, self.ip_len + UDP_CHECKSUM, Protocol::Udp)
+                let mut udp = udp::Packet::new_unchecked(l4);
+                udp.set_len(l4_total);
+                udp.fill_checksum(udp::PseudoHeader {
+                    src_addr: self.src,
+                    dst_addr: self.dst,
+                });
             }
-        };
-        put16(out, at, 0)?;
-        // Header lengths are multiples of four, so the payload's sum starts on an even octet
-        // and the partial sums add up (RFC 1071 §2 (C), "parallel summation").
-        let header = out.get(l4..self.len).ok_or(Error::truncated("segment"))?;
-        let mut sum = !checksum::combine(&[
-            checksum::pseudo_header(self.src, self.dst, protocol, l4_total),
-            checksum::data(header),
-            checksum::data(chunk),
-        ]);
-        if sum == 0 && protocol == Protocol::Udp {
-            sum = 0xffff;
         }
-        put16(out, at, sum)
+        Ok(())
     }
 }
 
