@@ -280,16 +280,13 @@ async fn tun_loop(path: Arc<Lane>) {
             let mut seal = |p: &[u8]| {
                 let _ = path.dp.outbound(now, p, &mut out, &mut rng);
             };
-            let cut = match seg {
-                tun::Segmentation::None => {
+            let cut = match seg.cut() {
+                None => {
                     seal(ip);
                     Ok(1)
                 }
-                tun::Segmentation::Tcp(size) => {
-                    wire::ip::gso::split(ip, wire::ip::gso::Transport::Tcp, size, &mut piece, seal)
-                }
-                tun::Segmentation::Udp(size) => {
-                    wire::ip::gso::split(ip, wire::ip::gso::Transport::Udp, size, &mut piece, seal)
+                Some((transport, size)) => {
+                    wire::ip::gso::split(ip, transport, size, &mut piece, seal)
                 }
             };
             let count = cut.unwrap_or_else(|e| {

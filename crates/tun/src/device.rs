@@ -249,6 +249,18 @@ pub enum Segmentation {
     Udp(u16),
 }
 
+impl Segmentation {
+    /// The transport and size to cut with ([`wire::ip::gso::split`]); `None` for one whole
+    /// packet.
+    pub fn cut(self) -> Option<(wire::ip::gso::Transport, u16)> {
+        match self {
+            Self::None => None,
+            Self::Tcp(size) => Some((wire::ip::gso::Transport::Tcp, size)),
+            Self::Udp(size) => Some((wire::ip::gso::Transport::Udp, size)),
+        }
+    }
+}
+
 /// `sizeof(struct virtio_net_hdr)` (include/uapi/linux/virtio_net.h), the tun default.
 const VNET_HDR_LEN: usize = 10;
 const F_NEEDS_CSUM: u8 = 1;
