@@ -3,7 +3,8 @@
 //! peer with the Windows XP SP2 profile) talking to it over real UDP sockets. The client gets an
 //! address by IPCP, pings the server's TUN address (the kernel answers, so the reply crosses TUN
 //! → PPP → L2TP → ESP), `l2tpd-rs status --json` shows the session with the right fields,
-//! the Prometheus endpoint counts it (checked by `promtool` when installed), the session hooks
+//! the Prometheus endpoint counts it (checked by `promtool` when installed), a burst of IKE
+//! datagrams larger than the owner's channel is read without a drop, the session hooks
 //! run with its facts, `status USER|IP` filters, `kick` ends the session (with two workers), and
 //! SIGTERM takes the client down gracefully (CDN/StopCCN/Delete) before the daemon exits 0.
 //!
@@ -28,6 +29,8 @@ const SERVER_TUN_ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const PSK: &str = "loopback-smoke-test-psk";
 /// The metrics endpoint (the namespace is the test's own: the port is free).
 const METRICS: &str = "127.0.0.1:9812";
+/// Datagrams of the burst sent while the daemon is stopped: more than the owner's channel holds.
+const BURST: u32 = 3_000;
 
 /// Kills the daemon if the test fails half-way.
 struct Daemon(Child);
@@ -299,6 +302,36 @@ fn smoke_in_fresh_namespace(workers: u16) {
     assert!(packets_in >= 3, "{body}");
     promtool_check(&dir, &body);
     assert!(scrape("/").starts_with("HTTP/1.1 404 "));
+
+    // A burst larger than the owner's IKE channel (1,024 deep), all queued in the socket while
+    // the daemon is stopped, is read at the pace the owner takes it: every datagram is read and
+    // none is dropped as `owner_busy` (checked with the status below). Readers that went on
+    // reading until tokio's budget ran out dropped about half of such a burst.
+    let owner_packets = || {
+        let out = status(&sock, true);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["info"]["owner_packets"].as_u64().unwrap()
+    };
+    let read_before = owner_packets();
+    let burst = std::net::UdpSocket::bind((SERVER, 0)).unwrap();
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(daemon.0.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    for i in 0..BURST {
+        // An ISAKMP header with zero cookies: refused as soon as it is parsed.
+        let mut junk = [0u8; 28];
+        junk[..4].copy_from_slice(&i.to_be_bytes());
+        burst.send_to(&junk, (SERVER, ike_port)).unwrap();
+    }
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while owner_packets() < read_before + u64::from(BURST) {
+        assert!(
+            Instant::now() < deadline,
+            "the burst of {BURST} datagrams was not read\ndaemon log:\n{}",
+            daemon_log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // status --json shows the one session with the joined fields.
     let out = status(&sock, true);
