@@ -1036,7 +1036,8 @@ async fn accounting_nas(rt: &mut Runtime, on: bool) {
 }
 
 /// Routes the networks behind a client into the TUN device while its session is up, or
-/// removes them when it ends (RADIUS Framed-Route, users.yaml `routes`), unless
+/// removes them when it ends or a users file reload takes them from it (RADIUS Framed-Route,
+/// users.yaml `routes`), unless
 /// `tun.create_routes` is off. A failure is logged; the session stays up.
 fn kernel_routes(rt: &Runtime, add: bool, routes: &[ipnetwork::Ipv4Network], user: &str) {
     let Some(dev) = rt.tun_name.as_deref() else {
@@ -1165,6 +1166,15 @@ async fn drain(rt: &mut Runtime, path: &Lane, server: &mut Server, out: &mut Out
                 }
                 Event::SessionUp { user, routes, .. } => {
                     kernel_routes(rt, true, &routes, &user);
+                }
+                Event::RoutesChanged {
+                    user,
+                    added,
+                    removed,
+                    ..
+                } => {
+                    kernel_routes(rt, false, &removed, &user);
+                    kernel_routes(rt, true, &added, &user);
                 }
                 Event::SessionDown { user, routes, .. } => {
                     kernel_routes(rt, false, &routes, user.as_deref().unwrap_or("-"));

@@ -29,6 +29,8 @@ const SERVER_TUN_ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const PSK: &str = "loopback-smoke-test-psk";
 /// The metrics endpoint (the namespace is the test's own: the port is free).
 const METRICS: &str = "127.0.0.1:9812";
+/// The daemon's TUN device (in the test's own namespace).
+const TUN: &str = "l2tpsmoke0";
 /// Datagrams of the burst sent while the daemon is stopped: more than the owner's channel holds.
 const BURST: u32 = 3_000;
 
@@ -52,7 +54,7 @@ fn write_config(dir: &TempDir, ike: u16, natt: u16, workers: u16) -> PathBuf {
             "listen:\n  addresses: [127.0.0.1]\n  ike_port: {ike}\n  nat_t_port: {natt}\n\
              psk: {PSK}\npool:\n  cidr: 10.99.0.0/24\n  server_address: {SERVER_TUN_ADDR}\n\
              dns: [10.99.0.53]\nwins: [10.99.0.54]\nclient_routes: [192.168.77.0/24]\n\
-             client_domain: smoke.example\ntun:\n  name: l2tpsmoke0\n\
+             client_domain: smoke.example\ntun:\n  name: {TUN}\n\
              control_socket: ctl.sock\nlog_level: debug\nworkers: {workers}\n\
              metrics:\n  listen: {METRICS}\n  per_user: true\n\
              hooks:\n  session_up: [/bin/sh, -c, 'env > \"$1.tmp\" && mv \"$1.tmp\" \"$1\"', sh, {up}]\n\
@@ -64,10 +66,30 @@ fn write_config(dir: &TempDir, ike: u16, natt: u16, workers: u16) -> PathBuf {
     .unwrap();
     std::fs::write(
         dir.path("users.yaml"),
-        "users:\n  - name: alice\n    password: alice-password\n",
+        "users:\n  - name: alice\n    password: alice-password\n    routes: [192.168.50.0/24]\n",
     )
     .unwrap();
     cfg
+}
+
+/// The IPv4 routes into `dev` in this thread's network namespace, as `a.b.c.d/len`, from
+/// /proc/thread-self/net/route (proc(5): the destination and mask as the kernel holds them,
+/// network byte order printed as a native integer). The pool's own route is left out.
+fn kernel_routes(dev: &str) -> Vec<String> {
+    let table = std::fs::read_to_string("/proc/thread-self/net/route").unwrap();
+    let addr = |hex: &str| Ipv4Addr::from(u32::from_str_radix(hex, 16).unwrap().to_ne_bytes());
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f.first() == Some(&dev)).then(|| {
+                let (net, mask) = (addr(f[1]), addr(f[7]));
+                format!("{net}/{}", u32::from(mask).count_ones())
+            })
+        })
+        .filter(|r| !r.starts_with("10.99.0."))
+        .collect()
 }
 
 fn status(socket: &Path, json: bool) -> Output {
@@ -223,7 +245,33 @@ fn smoke_in_fresh_namespace(workers: u16) {
         "{up_env}"
     );
     assert!(up_env.contains("L2TPD_OS_HINT=MS NT5"), "{up_env}");
+    assert!(
+        up_env.lines().any(|l| l == "L2TPD_ROUTES=192.168.50.0/24"),
+        "{up_env}"
+    );
     let addr = client.assigned_address().unwrap();
+
+    // alice's users.yaml network is routed into the TUN while she is up; a reload (SIGHUP)
+    // that gives her another moves the kernel route with it.
+    assert_eq!(kernel_routes(TUN), ["192.168.50.0/24"], "{}", daemon_log());
+    std::fs::write(
+        dir.path("users.yaml"),
+        "users:\n  - name: alice\n    password: alice-password\n    routes: [192.168.60.0/24]\n",
+    )
+    .unwrap();
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(daemon.0.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while kernel_routes(TUN) != ["192.168.60.0/24"] {
+        assert!(
+            Instant::now() < deadline,
+            "routes into {TUN}: {:?}\ndaemon log:\n{}",
+            kernel_routes(TUN),
+            daemon_log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(daemon_log().contains("routes changed by the users file"));
     let ip_up = client
         .events()
         .iter()
@@ -314,7 +362,6 @@ fn smoke_in_fresh_namespace(workers: u16) {
     };
     let read_before = owner_packets();
     let burst = std::net::UdpSocket::bind((SERVER, 0)).unwrap();
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(daemon.0.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
     for i in 0..BURST {
         // An ISAKMP header with zero cookies: refused as soon as it is parsed.

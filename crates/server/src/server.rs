@@ -101,6 +101,21 @@ pub enum Event {
         /// until the session's [`Event::SessionDown`].
         routes: Vec<Ipv4Network>,
     },
+    /// A session's users.yaml `routes` changed on [`Server::reload_users`]: the networks in
+    /// `removed` are no longer routed to it (the daemon removes their kernel routes) and those
+    /// in `added` now are. Its [`Event::SessionDown`] lists what it holds then.
+    RoutesChanged {
+        /// Which session.
+        session: SessionId,
+        /// The user.
+        user: String,
+        /// The session's address.
+        addr: Ipv4Addr,
+        /// Networks newly routed to the session.
+        added: Vec<Ipv4Network>,
+        /// Networks no longer routed to it.
+        removed: Vec<Ipv4Network>,
+    },
     /// A session went down.
     SessionDown {
         /// Which session.
@@ -832,9 +847,12 @@ impl Server {
     /// Replace the user table: removed or disabled users are disconnected; the others stay,
     /// and those whose rate limits came from the users file (or the `ppp:` default it falls
     /// back to), not from a remote verifier or [`Server::set_rate_limit`], get the new file's.
+    /// So do the networks routed to them: a session whose routes came from the users file (no
+    /// Framed-Route) and whose user's `routes` changed gets the new list, checked as when it
+    /// came up ([`Event::RoutesChanged`]).
     pub fn reload_users(&mut self, now: Instant, users: Users) {
         self.take_notes(now);
-        self.users = users;
+        let old_users = std::mem::replace(&mut self.users, users);
         if let Some(pool) = &mut self.pool {
             pool.set_reservations(self.users.reservations());
         }
@@ -882,6 +900,7 @@ impl Server {
         for id in changed {
             self.touch(id);
         }
+        self.reroute(&old_users, &gone);
         for (id, key, user) in gone {
             let client = self.peers.get(&id).map(|p| p.tuple.remote);
             info!(user = %user.printable(), client = ?client, "user removed or disabled in the users file: disconnecting");
@@ -894,6 +913,76 @@ impl Server {
             );
         }
         self.finish(now);
+    }
+
+    /// Gives the sessions whose user's users.yaml `routes` differ from `old_users`' the new
+    /// list (sessions with a remote verifier's Framed-Route keep theirs). A network a session
+    /// keeps stays its own against the others' new claims: what the sessions lose is released
+    /// first, then each claims its new list. `leaving` (about to be disconnected) are left
+    /// alone: their networks go with their [`Event::SessionDown`].
+    fn reroute(&mut self, old_users: &Users, leaving: &[(PeerId, l2tp::SessionKey, String)]) {
+        let routes_of = |users: &Users, user: &str| -> Vec<Ipv4Network> {
+            users
+                .get(user)
+                .map(|u| u.routes.clone())
+                .unwrap_or_default()
+        };
+        let mut rerouted = Vec::new();
+        for (id, peer) in &self.peers {
+            for session in peer.sessions.values() {
+                let (Some(user), Some(addr)) = (&session.user, session.addr) else {
+                    continue;
+                };
+                if !session.link.ip_up()
+                    || !session.granted_routes.is_empty()
+                    || leaving.iter().any(|(p, k, _)| p == id && *k == session.ids)
+                {
+                    continue;
+                }
+                let wanted = routes_of(&self.users, user);
+                if wanted == routes_of(old_users, user) {
+                    continue;
+                }
+                let sid = SessionId {
+                    peer: *id,
+                    key: session.ids,
+                };
+                rerouted.push((sid, addr, user.clone(), Arc::clone(&session.routes), wanted));
+            }
+        }
+        for (sid, _, _, _, wanted) in &rerouted {
+            self.routes
+                .retain(|(net, s)| s != sid || wanted.contains(net));
+        }
+        for (sid, addr, user, old, _) in rerouted {
+            let new = self.claim_routes(sid, addr, &user);
+            if new[..] == old[..] {
+                continue;
+            }
+            let added: Vec<Ipv4Network> =
+                new.iter().filter(|r| !old.contains(r)).copied().collect();
+            let removed: Vec<Ipv4Network> =
+                old.iter().filter(|r| !new.contains(r)).copied().collect();
+            let list = |nets: &[Ipv4Network]| {
+                if nets.is_empty() {
+                    "none".to_owned()
+                } else {
+                    nets.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            };
+            info!(user = %user.printable(), %addr, added = %list(&added), removed = %list(&removed), "routes changed by the users file");
+            self.touch(sid.peer);
+            self.events.push_back(Event::RoutesChanged {
+                session: sid,
+                user,
+                addr,
+                added,
+                removed,
+            });
+        }
     }
 
     /// Ends the sessions `target` names, as an administrator's `kick`: LCP Terminate-Request,

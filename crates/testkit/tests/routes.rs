@@ -1,7 +1,8 @@
 //! Networks behind a client (users.yaml `routes`, RADIUS Framed-Route) end to end: the LAN
 //! reaches an address of a client's routed network through `server::Server`, the client may
 //! send from that network and no other client may, a second session claiming an overlapping
-//! network does not get it, and the network goes with the session.
+//! network does not get it, a users reload moves networks between sessions already up, and
+//! the network goes with the session.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
@@ -125,6 +126,95 @@ fn a_users_yaml_route_carries_the_branch_network_both_ways_while_the_session_is_
     assert!(down, "{:#?}", w.events());
     assert!(!lan_reaches(&mut w, b, BRANCH_HOST));
     assert!(!lan_reaches(&mut w, a, BRANCH_HOST));
+}
+
+fn routes_changed(w: &World, user: &str) -> Vec<(Vec<Ipv4Network>, Vec<Ipv4Network>)> {
+    w.events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::RoutesChanged {
+                user: u,
+                added,
+                removed,
+                ..
+            } if u == user => Some((added.clone(), removed.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A users reload that changes `routes` moves the networks of the sessions already up: alice's
+/// network goes to bob in the same reload (what alice loses is released before bob claims),
+/// alice gets a new one, and the data plane follows at once.
+#[test]
+fn a_users_reload_moves_the_networks_of_sessions_already_up() {
+    let mut w = world("", USERS);
+    let a = connect(&mut w, "alice", 10, None);
+    let b = connect(&mut w, "bob", 11, None);
+    wait_up(&mut w, a);
+    wait_up(&mut w, b);
+    assert!(lan_reaches(&mut w, a, BRANCH_HOST));
+
+    let moved = "\
+users:
+  - name: alice
+    password: alice-pass
+    routes: [192.168.60.0/24]
+  - name: bob
+    password: bob-pass
+    routes: [192.168.50.0/24]
+";
+    w.reload_users(moved).unwrap();
+    assert_eq!(
+        routes_changed(&w, "alice"),
+        vec![(vec![net("192.168.60.0/24")], vec![net("192.168.50.0/24")])]
+    );
+    assert_eq!(
+        routes_changed(&w, "bob"),
+        vec![(vec![net("192.168.50.0/24")], vec![])]
+    );
+    assert!(
+        lan_reaches(&mut w, b, BRANCH_HOST),
+        "bob holds the branch now"
+    );
+    assert!(!lan_reaches(&mut w, a, BRANCH_HOST));
+    assert!(lan_reaches(&mut w, a, Ipv4Addr::new(192, 168, 60, 7)));
+    assert!(reaches_lan(&mut w, b, BRANCH_HOST), "bob may send from it");
+    let spoofed = w.server().data_plane().stats().spoofed;
+    assert!(
+        !reaches_lan(&mut w, a, BRANCH_HOST),
+        "alice may not any more"
+    );
+    assert_eq!(w.server().data_plane().stats().spoofed, spoofed + 1);
+    let rows = w.snapshot().sessions;
+    let row = |user: &str| rows.iter().find(|s| s.user == user).expect("a session");
+    assert_eq!(row("alice").routes, ["192.168.60.0/24"]);
+    assert_eq!(row("bob").routes, ["192.168.50.0/24"]);
+
+    // The same file again changes nothing. Without bob, his session ends holding the branch
+    // network: it goes with his SessionDown, not with a RoutesChanged.
+    w.reload_users(moved).unwrap();
+    assert_eq!(routes_changed(&w, "alice").len(), 1);
+    assert_eq!(routes_changed(&w, "bob").len(), 1);
+    let without_bob = "\
+users:
+  - name: alice
+    password: alice-pass
+    routes: [192.168.60.0/24]
+";
+    w.reload_users(without_bob).unwrap();
+    let down = w.run_until(
+        |w| {
+            w.events().iter().any(|e| {
+                matches!(e, Event::SessionDown { user: Some(u), routes, .. }
+                    if u == "bob" && *routes == [net("192.168.50.0/24")])
+            })
+        },
+        Duration::from_secs(30),
+    );
+    assert!(down, "{:#?}", w.events());
+    assert_eq!(routes_changed(&w, "bob").len(), 1);
+    assert_eq!(routes_changed(&w, "alice").len(), 1);
 }
 
 /// A remote verifier's Framed-Route: granted when free, refused (first wins) when another
