@@ -955,34 +955,46 @@ impl Server {
                 .retain(|(net, s)| s != sid || wanted.contains(net));
         }
         for (sid, addr, user, old, _) in rerouted {
-            let new = self.claim_routes(sid, addr, &user);
-            if new[..] == old[..] {
-                continue;
-            }
-            let added: Vec<Ipv4Network> =
-                new.iter().filter(|r| !old.contains(r)).copied().collect();
-            let removed: Vec<Ipv4Network> =
-                old.iter().filter(|r| !new.contains(r)).copied().collect();
-            let list = |nets: &[Ipv4Network]| {
-                if nets.is_empty() {
-                    "none".to_owned()
-                } else {
-                    nets.iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
-            };
-            info!(user = %user.printable(), %addr, added = %list(&added), removed = %list(&removed), "routes changed by the users file");
-            self.touch(sid.peer);
-            self.events.push_back(Event::RoutesChanged {
-                session: sid,
-                user,
-                addr,
-                added,
-                removed,
-            });
+            self.reclaim_routes(sid, addr, user, &old, "routes changed by the users file");
         }
+    }
+
+    /// Claims session `sid`'s networks again ([`Server::claim_routes`]) and, when they differ
+    /// from `old`, republishes its peer and tells the daemon ([`Event::RoutesChanged`]); `why`
+    /// is the log line.
+    fn reclaim_routes(
+        &mut self,
+        sid: SessionId,
+        addr: Ipv4Addr,
+        user: String,
+        old: &[Ipv4Network],
+        why: &str,
+    ) {
+        let new = self.claim_routes(sid, addr, &user);
+        if new[..] == old[..] {
+            return;
+        }
+        let added: Vec<Ipv4Network> = new.iter().filter(|r| !old.contains(r)).copied().collect();
+        let removed: Vec<Ipv4Network> = old.iter().filter(|r| !new.contains(r)).copied().collect();
+        let list = |nets: &[Ipv4Network]| {
+            if nets.is_empty() {
+                "none".to_owned()
+            } else {
+                nets.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        info!(user = %user.printable(), %addr, added = %list(&added), removed = %list(&removed), "{why}");
+        self.touch(sid.peer);
+        self.events.push_back(Event::RoutesChanged {
+            session: sid,
+            user,
+            addr,
+            added,
+            removed,
+        });
     }
 
     /// Ends the sessions `target` names, as an administrator's `kick`: LCP Terminate-Request,
@@ -1890,6 +1902,49 @@ impl Server {
             },
             routes: session.routes.to_vec(),
         });
+        if !session.routes.is_empty() {
+            self.hand_over_routes(&session.routes);
+        }
+    }
+
+    /// Networks a session that ended held (`freed`) go to the sessions that wanted an
+    /// overlapping network and were refused it because that session held it: a branch router
+    /// that reconnects before its old session timed out gets its network once the old one
+    /// ends. Each such session claims its whole list again ([`Event::RoutesChanged`]).
+    fn hand_over_routes(&mut self, freed: &[Ipv4Network]) {
+        let mut waiting = Vec::new();
+        for (id, peer) in &self.peers {
+            for session in peer.sessions.values() {
+                let (Some(user), Some(addr)) = (&session.user, session.addr) else {
+                    continue;
+                };
+                if !session.link.ip_up() {
+                    continue;
+                }
+                let missing = Self::wanted_routes_of(&self.users, session, user)
+                    .into_iter()
+                    .any(|(net, _, _)| {
+                        !session.routes.contains(&net)
+                            && freed.iter().any(|f| users::overlaps(net, *f))
+                    });
+                if missing {
+                    let sid = SessionId {
+                        peer: *id,
+                        key: session.ids,
+                    };
+                    waiting.push((sid, addr, user.clone(), Arc::clone(&session.routes)));
+                }
+            }
+        }
+        for (sid, addr, user, old) in waiting {
+            self.reclaim_routes(
+                sid,
+                addr,
+                user,
+                &old,
+                "routes handed over from a session that ended",
+            );
+        }
     }
 
     fn disconnect_session(
@@ -1960,6 +2015,29 @@ impl Server {
             .map(Arc::new);
     }
 
+    /// The networks session `session` of `user` asks for, each with its gateway and where it
+    /// came from: what a remote verifier granted (Framed-Route), else `users`' `routes`.
+    fn wanted_routes_of(
+        users: &Users,
+        session: &crate::peer::Session,
+        user: &str,
+    ) -> Vec<(Ipv4Network, Option<Ipv4Addr>, &'static str)> {
+        if session.granted_routes.is_empty() {
+            users.get(user).map_or_else(Vec::new, |u| {
+                u.routes.iter().map(|r| (*r, None, "users.yaml")).collect()
+            })
+        } else {
+            session
+                .granted_routes
+                .iter()
+                .filter_map(|r| {
+                    let net = Ipv4Network::new(r.network, r.prefix_len).ok()?;
+                    Some((net, r.gateway, "Framed-Route"))
+                })
+                .collect()
+        }
+    }
+
     /// Routes to a session whose IPCP just came up the networks behind its client: what a
     /// remote verifier granted (Framed-Route, RFC 2865 §5.22), else the user's users.yaml
     /// `routes`. A network is refused with a warning when it is the default route, overlaps
@@ -1975,21 +2053,7 @@ impl Server {
         else {
             return Vec::new();
         };
-        let wanted: Vec<(Ipv4Network, Option<Ipv4Addr>, &str)> =
-            if session.granted_routes.is_empty() {
-                self.users.get(user).map_or_else(Vec::new, |u| {
-                    u.routes.iter().map(|r| (*r, None, "users.yaml")).collect()
-                })
-            } else {
-                session
-                    .granted_routes
-                    .iter()
-                    .filter_map(|r| {
-                        let net = Ipv4Network::new(r.network, r.prefix_len).ok()?;
-                        Some((net, r.gateway, "Framed-Route"))
-                    })
-                    .collect()
-            };
+        let wanted = Self::wanted_routes_of(&self.users, session, user);
         let pool = self.pool.as_ref().map(Pool::network);
         let mut granted = Vec::new();
         for (net, gateway, from) in wanted {

@@ -219,7 +219,7 @@ users:
 
 /// A remote verifier's Framed-Route: granted when free, refused (first wins) when another
 /// session holds an overlapping network, refused when it names a gateway other than the
-/// session's address.
+/// session's address; a refused network goes to the session once its holder ends.
 #[test]
 fn framed_routes_are_granted_unless_another_session_holds_the_network() {
     let mut w = world("ppp:\n  auth: [chap]\n", USERS);
@@ -268,6 +268,47 @@ fn framed_routes_are_granted_unless_another_session_holds_the_network() {
     assert!(!lan_reaches(&mut w, b, Ipv4Addr::new(192, 168, 50, 200)));
     assert!(lan_reaches(&mut w, b, Ipv4Addr::new(172, 16, 9, 9)));
     assert!(!lan_reaches(&mut w, b, Ipv4Addr::new(172, 17, 9, 9)));
+    assert!(routes_changed(&w, "bob").is_empty());
+
+    // When alice's session ends, bob gets the network he was refused because she held it
+    // (the gateway he named is still not his address).
+    let now = w.now();
+    assert_eq!(
+        w.server_mut()
+            .kick(now, &KickTarget::User("alice".into()))
+            .len(),
+        1
+    );
+    let handed = w.run_until(
+        |w| !routes_changed(w, "bob").is_empty(),
+        Duration::from_secs(30),
+    );
+    assert!(handed, "{:#?}", w.events());
+    assert_eq!(
+        routes_changed(&w, "bob"),
+        vec![(vec![net("192.168.50.128/25")], vec![])]
+    );
+    let down_at = w
+        .events()
+        .iter()
+        .position(|e| matches!(e, Event::SessionDown { user: Some(u), .. } if u == "alice"));
+    let handed_at = w
+        .events()
+        .iter()
+        .position(|e| matches!(e, Event::RoutesChanged { user, .. } if user == "bob"));
+    assert!(
+        down_at < handed_at,
+        "the old holder's SessionDown (its kernel route removed) comes first: {:#?}",
+        w.events()
+    );
+    assert!(lan_reaches(&mut w, b, Ipv4Addr::new(192, 168, 50, 200)));
+    assert!(!lan_reaches(&mut w, b, Ipv4Addr::new(192, 168, 50, 7)));
+    let rows = w.snapshot().sessions;
+    let bob = rows
+        .iter()
+        .find(|s| s.user == "bob")
+        .expect("bob's session");
+    assert_eq!(bob.routes, ["192.168.50.128/25", "172.16.0.0/16"]);
 }
 
 /// Answers the pending CHAP login of `user` with an Accept carrying `routes`.
