@@ -101,9 +101,11 @@ pub enum Event {
         /// until the session's [`Event::SessionDown`].
         routes: Vec<Ipv4Network>,
     },
-    /// A session's users.yaml `routes` changed on [`Server::reload_users`]: the networks in
-    /// `removed` are no longer routed to it (the daemon removes their kernel routes) and those
-    /// in `added` now are. Its [`Event::SessionDown`] lists what it holds then.
+    /// The networks routed to a session up changed: its user's users.yaml `routes` changed on
+    /// [`Server::reload_users`], or a session that held a network it was refused ended. The
+    /// networks in `removed` are no longer routed to it (the daemon removes their kernel
+    /// routes) and those in `added` now are. Its [`Event::SessionDown`] lists what it holds
+    /// then.
     RoutesChanged {
         /// Which session.
         session: SessionId,
@@ -214,6 +216,16 @@ pub struct Refusal {
 pub struct SessionId {
     peer: PeerId,
     key: l2tp::SessionKey,
+}
+
+/// A session whose IPCP is up, as [`Server::up_sessions_where`] picks it: its address, user,
+/// the networks routed to it now, and what the picker returned for it.
+struct UpSession<T> {
+    id: SessionId,
+    addr: Ipv4Addr,
+    user: String,
+    routes: Arc<[Ipv4Network]>,
+    picked: T,
 }
 
 /// Written as `PEER-TUNNELSESSION` in hex (e.g. `1a-00070003`): unique among this server's
@@ -921,55 +933,69 @@ impl Server {
     /// first, then each claims its new list. `leaving` (about to be disconnected) are left
     /// alone: their networks go with their [`Event::SessionDown`].
     fn reroute(&mut self, old_users: &Users, leaving: &[(PeerId, l2tp::SessionKey, String)]) {
-        let routes_of = |users: &Users, user: &str| -> Vec<Ipv4Network> {
-            users
-                .get(user)
-                .map(|u| u.routes.clone())
-                .unwrap_or_default()
-        };
-        let mut rerouted = Vec::new();
+        let rerouted = self.up_sessions_where(|id, session, user| {
+            if !session.granted_routes.is_empty()
+                || leaving
+                    .iter()
+                    .any(|(p, k, _)| *p == id && *k == session.ids)
+            {
+                return None;
+            }
+            let wanted = Self::wanted_routes_of(&self.users, session, user);
+            (wanted != Self::wanted_routes_of(old_users, session, user)).then_some(wanted)
+        });
+        for r in &rerouted {
+            self.routes
+                .retain(|(net, s)| *s != r.id || r.picked.iter().any(|(w, ..)| w == net));
+        }
+        for r in rerouted {
+            self.reclaim_routes(r, "routes changed by the users file");
+        }
+    }
+
+    /// The sessions whose IPCP is up for which `pick` (given the peer, the session and its
+    /// user) returns something.
+    fn up_sessions_where<T>(
+        &self,
+        mut pick: impl FnMut(PeerId, &crate::peer::Session, &str) -> Option<T>,
+    ) -> Vec<UpSession<T>> {
+        let mut chosen = Vec::new();
         for (id, peer) in &self.peers {
             for session in peer.sessions.values() {
                 let (Some(user), Some(addr)) = (&session.user, session.addr) else {
                     continue;
                 };
-                if !session.link.ip_up()
-                    || !session.granted_routes.is_empty()
-                    || leaving.iter().any(|(p, k, _)| p == id && *k == session.ids)
-                {
+                if !session.link.ip_up() {
                     continue;
                 }
-                let wanted = routes_of(&self.users, user);
-                if wanted == routes_of(old_users, user) {
-                    continue;
+                if let Some(picked) = pick(*id, session, user) {
+                    chosen.push(UpSession {
+                        id: SessionId {
+                            peer: *id,
+                            key: session.ids,
+                        },
+                        addr,
+                        user: user.clone(),
+                        routes: Arc::clone(&session.routes),
+                        picked,
+                    });
                 }
-                let sid = SessionId {
-                    peer: *id,
-                    key: session.ids,
-                };
-                rerouted.push((sid, addr, user.clone(), Arc::clone(&session.routes), wanted));
             }
         }
-        for (sid, _, _, _, wanted) in &rerouted {
-            self.routes
-                .retain(|(net, s)| s != sid || wanted.contains(net));
-        }
-        for (sid, addr, user, old, _) in rerouted {
-            self.reclaim_routes(sid, addr, user, &old, "routes changed by the users file");
-        }
+        chosen
     }
 
-    /// Claims session `sid`'s networks again ([`Server::claim_routes`]) and, when they differ
-    /// from `old`, republishes its peer and tells the daemon ([`Event::RoutesChanged`]); `why`
-    /// is the log line.
-    fn reclaim_routes(
-        &mut self,
-        sid: SessionId,
-        addr: Ipv4Addr,
-        user: String,
-        old: &[Ipv4Network],
-        why: &str,
-    ) {
+    /// Claims session `s`'s networks again ([`Server::claim_routes`]) and, when they differ
+    /// from those it held, republishes its peer and tells the daemon
+    /// ([`Event::RoutesChanged`]); `why` is the log line.
+    fn reclaim_routes<T>(&mut self, s: UpSession<T>, why: &str) {
+        let UpSession {
+            id: sid,
+            addr,
+            user,
+            routes: old,
+            ..
+        } = s;
         let new = self.claim_routes(sid, addr, &user);
         if new[..] == old[..] {
             return;
@@ -1912,38 +1938,16 @@ impl Server {
     /// that reconnects before its old session timed out gets its network once the old one
     /// ends. Each such session claims its whole list again ([`Event::RoutesChanged`]).
     fn hand_over_routes(&mut self, freed: &[Ipv4Network]) {
-        let mut waiting = Vec::new();
-        for (id, peer) in &self.peers {
-            for session in peer.sessions.values() {
-                let (Some(user), Some(addr)) = (&session.user, session.addr) else {
-                    continue;
-                };
-                if !session.link.ip_up() {
-                    continue;
-                }
-                let missing = Self::wanted_routes_of(&self.users, session, user)
-                    .into_iter()
-                    .any(|(net, _, _)| {
-                        !session.routes.contains(&net)
-                            && freed.iter().any(|f| users::overlaps(net, *f))
-                    });
-                if missing {
-                    let sid = SessionId {
-                        peer: *id,
-                        key: session.ids,
-                    };
-                    waiting.push((sid, addr, user.clone(), Arc::clone(&session.routes)));
-                }
-            }
-        }
-        for (sid, addr, user, old) in waiting {
-            self.reclaim_routes(
-                sid,
-                addr,
-                user,
-                &old,
-                "routes handed over from a session that ended",
-            );
+        let waiting = self.up_sessions_where(|_, session, user| {
+            Self::wanted_routes_of(&self.users, session, user)
+                .into_iter()
+                .any(|(net, ..)| {
+                    !session.routes.contains(&net) && freed.iter().any(|f| users::overlaps(net, *f))
+                })
+                .then_some(())
+        });
+        for w in waiting {
+            self.reclaim_routes(w, "routes handed over from a session that ended");
         }
     }
 
