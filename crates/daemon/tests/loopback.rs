@@ -100,6 +100,18 @@ fn status(socket: &Path, json: bool) -> Output {
     run(&args)
 }
 
+/// Polls `done` every 50 ms for up to `limit`; whether it held.
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
 /// Waits up to 5 s for `path` to exist and hold `needle`; returns its text.
 fn wait_for_file(path: &Path, needle: &str) -> String {
     let start = Instant::now();
@@ -261,16 +273,13 @@ fn smoke_in_fresh_namespace(workers: u16) {
     .unwrap();
     let pid = nix::unistd::Pid::from_raw(i32::try_from(daemon.0.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while kernel_routes(TUN) != ["192.168.60.0/24"] {
-        assert!(
-            Instant::now() < deadline,
-            "routes into {TUN}: {:?}\ndaemon log:\n{}",
-            kernel_routes(TUN),
-            daemon_log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        wait_until(Duration::from_secs(10), || kernel_routes(TUN)
+            == ["192.168.60.0/24"]),
+        "routes into {TUN}: {:?}\ndaemon log:\n{}",
+        kernel_routes(TUN),
+        daemon_log()
+    );
     assert!(daemon_log().contains("routes changed by the users file"));
     let ip_up = client
         .events()
@@ -354,7 +363,7 @@ fn smoke_in_fresh_namespace(workers: u16) {
     // A burst larger than the owner's IKE channel (1,024 deep), all queued in the socket while
     // the daemon is stopped, is read at the pace the owner takes it: every datagram is read and
     // none is dropped as `owner_busy` (checked with the status below). Readers that went on
-    // reading until tokio's budget ran out dropped about half of such a burst.
+    // reading until tokio's budget ran out dropped 1,024 of it.
     let owner_packets = || {
         let out = status(&sock, true);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -370,15 +379,12 @@ fn smoke_in_fresh_namespace(workers: u16) {
         burst.send_to(&junk, (SERVER, ike_port)).unwrap();
     }
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while owner_packets() < read_before + u64::from(BURST) {
-        assert!(
-            Instant::now() < deadline,
-            "the burst of {BURST} datagrams was not read\ndaemon log:\n{}",
-            daemon_log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        wait_until(Duration::from_secs(20), || owner_packets()
+            >= read_before + u64::from(BURST)),
+        "the burst of {BURST} datagrams was not read\ndaemon log:\n{}",
+        daemon_log()
+    );
 
     // status --json shows the one session with the joined fields.
     let out = status(&sock, true);

@@ -84,15 +84,8 @@ fn a_users_yaml_route_carries_the_branch_network_both_ways_while_the_session_is_
     wait_up(&mut w, b);
     assert_eq!(up_routes(&w, "alice"), vec![net("192.168.50.0/24")]);
     assert_eq!(up_routes(&w, "bob"), vec![]);
-    let row = |w: &World, user: &str| {
-        w.snapshot()
-            .sessions
-            .into_iter()
-            .find(|s| s.user == user)
-            .expect("the user's session")
-    };
-    assert_eq!(row(&w, "alice").routes, ["192.168.50.0/24"]);
-    assert!(row(&w, "bob").routes.is_empty());
+    assert_eq!(routes_shown(&w, "alice"), ["192.168.50.0/24"]);
+    assert!(routes_shown(&w, "bob").is_empty());
 
     assert!(lan_reaches(&mut w, a, BRANCH_HOST), "to the branch network");
     assert!(!lan_reaches(&mut w, b, BRANCH_HOST));
@@ -114,18 +107,33 @@ fn a_users_yaml_route_carries_the_branch_network_both_ways_while_the_session_is_
             .len(),
         1
     );
+    wait_down_with(&mut w, "alice", &[net("192.168.50.0/24")]);
+    assert!(!lan_reaches(&mut w, b, BRANCH_HOST));
+    assert!(!lan_reaches(&mut w, a, BRANCH_HOST));
+}
+
+/// The networks `status` shows for `user`'s session.
+fn routes_shown(w: &World, user: &str) -> Vec<String> {
+    w.snapshot()
+        .sessions
+        .into_iter()
+        .find(|s| s.user == user)
+        .expect("the user's session")
+        .routes
+}
+
+/// Runs until `user`'s session is down, its SessionDown listing `routes`.
+fn wait_down_with(w: &mut World, user: &str, routes: &[Ipv4Network]) {
     let down = w.run_until(
         |w| {
             w.events().iter().any(|e| {
-                matches!(e, Event::SessionDown { user: Some(u), routes, .. }
-                    if u == "alice" && *routes == [net("192.168.50.0/24")])
+                matches!(e, Event::SessionDown { user: Some(u), routes: r, .. }
+                    if u == user && r == routes)
             })
         },
         Duration::from_secs(30),
     );
     assert!(down, "{:#?}", w.events());
-    assert!(!lan_reaches(&mut w, b, BRANCH_HOST));
-    assert!(!lan_reaches(&mut w, a, BRANCH_HOST));
 }
 
 fn routes_changed(w: &World, user: &str) -> Vec<(Vec<Ipv4Network>, Vec<Ipv4Network>)> {
@@ -186,10 +194,8 @@ users:
         "alice may not any more"
     );
     assert_eq!(w.server().data_plane().stats().spoofed, spoofed + 1);
-    let rows = w.snapshot().sessions;
-    let row = |user: &str| rows.iter().find(|s| s.user == user).expect("a session");
-    assert_eq!(row("alice").routes, ["192.168.60.0/24"]);
-    assert_eq!(row("bob").routes, ["192.168.50.0/24"]);
+    assert_eq!(routes_shown(&w, "alice"), ["192.168.60.0/24"]);
+    assert_eq!(routes_shown(&w, "bob"), ["192.168.50.0/24"]);
 
     // The same file again changes nothing. Without bob, his session ends holding the branch
     // network: it goes with his SessionDown, not with a RoutesChanged.
@@ -203,16 +209,7 @@ users:
     routes: [192.168.60.0/24]
 ";
     w.reload_users(without_bob).unwrap();
-    let down = w.run_until(
-        |w| {
-            w.events().iter().any(|e| {
-                matches!(e, Event::SessionDown { user: Some(u), routes, .. }
-                    if u == "bob" && *routes == [net("192.168.50.0/24")])
-            })
-        },
-        Duration::from_secs(30),
-    );
-    assert!(down, "{:#?}", w.events());
+    wait_down_with(&mut w, "bob", &[net("192.168.50.0/24")]);
     assert_eq!(routes_changed(&w, "bob").len(), 1);
     assert_eq!(routes_changed(&w, "alice").len(), 1);
 }
@@ -303,12 +300,10 @@ fn framed_routes_are_granted_unless_another_session_holds_the_network() {
     );
     assert!(lan_reaches(&mut w, b, Ipv4Addr::new(192, 168, 50, 200)));
     assert!(!lan_reaches(&mut w, b, Ipv4Addr::new(192, 168, 50, 7)));
-    let rows = w.snapshot().sessions;
-    let bob = rows
-        .iter()
-        .find(|s| s.user == "bob")
-        .expect("bob's session");
-    assert_eq!(bob.routes, ["192.168.50.128/25", "172.16.0.0/16"]);
+    assert_eq!(
+        routes_shown(&w, "bob"),
+        ["192.168.50.128/25", "172.16.0.0/16"]
+    );
 }
 
 /// Answers the pending CHAP login of `user` with an Accept carrying `routes`.
